@@ -1,0 +1,129 @@
+"""SymPy primitives over numpy object arrays, for the verifier.
+
+Arrays are numpy ``object`` arrays whose entries are SymPy expressions, so the kernel
+code's Python operators (``+``, ``*``, ``@``, ``**``, broadcasting, fancy indexing) work
+unchanged. Masks are plain numpy bool arrays: which pairs exist is structure, not algebra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import sympy
+
+
+def _elementwise(fn):
+    vectorized = np.vectorize(fn, otypes=[object])
+
+    def apply(a):
+        if isinstance(a, np.ndarray):
+            return vectorized(a)
+        return fn(a)
+
+    return apply
+
+
+class SympyBackend:
+    name = "sympy"
+    symbolic = True
+
+    no_grad = staticmethod(contextlib.nullcontext)
+    log = staticmethod(_elementwise(sympy.log))
+    exp = staticmethod(_elementwise(sympy.exp))
+    log1p = staticmethod(_elementwise(lambda v: sympy.log(1 + v)))
+    sqrt = staticmethod(_elementwise(sympy.sqrt))
+
+    @staticmethod
+    def sum(a, axis=None, keepdims=False):
+        if axis is None:
+            return sympy.Add(*np.asarray(a, dtype=object).ravel())
+        return np.asarray(a, dtype=object).sum(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def where(mask, a, fill):
+        return np.where(mask, a, sympy.sympify(fill) if not isinstance(fill, sympy.Basic) else fill)
+
+    @staticmethod
+    def masked_logsumexp(a, mask, axis):
+        if axis is None:
+            return sympy.log(sympy.Add(*[sympy.exp(v) for v in a[mask]]))
+        rows = [
+            [sympy.log(sympy.Add(*[sympy.exp(v) for v in row[row_mask]])) if row_mask.any() else sympy.S.Zero]
+            for row, row_mask in zip(a, mask)
+        ]
+        out = np.empty((len(rows), 1), dtype=object)
+        out[:, 0] = [r[0] for r in rows]
+        return out if axis == 1 else out.T
+
+    @classmethod
+    def log_softmax(cls, a, axis):
+        full = np.ones(a.shape, dtype=bool)
+        return a - cls.masked_logsumexp(a, full, axis)
+
+    @classmethod
+    def log_matmul_exp(cls, a, b):
+        return cls.log(cls.exp(a) @ cls.exp(b))
+
+    @classmethod
+    def normalize_rows(cls, a):
+        norms = cls.sqrt((a * a).sum(axis=-1, keepdims=True))
+        return a / norms
+
+    @staticmethod
+    def sqdist(a, b):
+        diff = a[:, None, :] - b[None, :, :]
+        return (diff * diff).sum(axis=-1)
+
+    @staticmethod
+    def clamp_min(a, value):
+        return np.maximum(a, value)
+
+    @staticmethod
+    def bool_matmul(a, b):
+        return (a.astype(np.int64) @ b.astype(np.int64)) > 0
+
+    @staticmethod
+    def eye_mask(n, like):
+        return np.eye(n, dtype=bool)
+
+    @staticmethod
+    def full_mask(shape, like):
+        return np.ones(shape, dtype=bool)
+
+    @staticmethod
+    def count(mask, axis):
+        return mask.sum(axis=axis, keepdims=True).astype(object)
+
+    @staticmethod
+    def any(mask):
+        return bool(np.any(mask))
+
+    @staticmethod
+    def as_float(a, like):
+        return np.asarray(a).astype(object)
+
+    @staticmethod
+    def full_like(value, like):
+        return np.full(np.shape(like), sympy.sympify(value), dtype=object)
+
+    @staticmethod
+    def calibrate_log_precision(sqdist, mask, perplexity):
+        """One free positive precision per row: the calibration's result is data, not algebra."""
+        n = sqdist.shape[0]
+        out = np.empty((n, 1), dtype=object)
+        out[:, 0] = [sympy.log(sympy.Symbol(f"beta_{i}", positive=True)) for i in range(n)]
+        return out
+
+    @staticmethod
+    def knn_mask(sqdist, candidates, k):
+        raise NotImplementedError(
+            "symbolic instances give neighbours explicitly (neighbors=...), not through distances"
+        )
+
+    @staticmethod
+    def neighbor_mask(neighbors, n):
+        mask = np.zeros((len(neighbors), n), dtype=bool)
+        for i, row in enumerate(neighbors):
+            mask[i, list(row)] = True
+        return mask

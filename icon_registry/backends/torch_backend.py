@@ -1,0 +1,140 @@
+"""Torch primitives: log-space, masked, device- and dtype-agnostic."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class TorchBackend:
+    name = "torch"
+    symbolic = False
+
+    no_grad = staticmethod(torch.no_grad)
+    log = staticmethod(torch.log)
+    exp = staticmethod(torch.exp)
+    log1p = staticmethod(torch.log1p)
+    sqrt = staticmethod(torch.sqrt)
+
+    @staticmethod
+    def sum(a, axis=None, keepdims=False):
+        if axis is None:
+            return a.sum()
+        return a.sum(dim=axis, keepdim=keepdims)
+
+    @staticmethod
+    def where(mask, a, fill):
+        # masked_fill keeps the gradient of unmasked entries and never propagates NaN from
+        # masked ones, unlike multiplying by the mask.
+        return a.masked_fill(~mask, fill)
+
+    @staticmethod
+    def masked_logsumexp(a, mask, axis):
+        filled = a.masked_fill(~mask, -math.inf)
+        if axis is None:
+            out = torch.logsumexp(filled.reshape(-1), dim=0)
+        else:
+            out = torch.logsumexp(filled, dim=axis, keepdim=True)
+        # An empty row has logsumexp -inf; it only multiplies zero probability mass, and a
+        # finite placeholder keeps 0 * (-inf) = NaN out of the result and its gradient.
+        return out.masked_fill(torch.isneginf(out), 0.0)
+
+    @staticmethod
+    def log_softmax(a, axis):
+        return torch.log_softmax(a, dim=axis)
+
+    @staticmethod
+    def log_matmul_exp(a, b):
+        """log(exp(a) @ exp(b)) without under- or overflow."""
+        a_max = a.amax(dim=1, keepdim=True).detach()
+        b_max = b.amax(dim=0, keepdim=True).detach()
+        product = torch.exp(a - a_max) @ torch.exp(b - b_max)
+        return torch.log(product) + a_max + b_max
+
+    @staticmethod
+    def normalize_rows(a):
+        return torch.nn.functional.normalize(a, dim=-1)
+
+    @staticmethod
+    def sqdist(a, b):
+        if a is b:
+            sq = (a * a).sum(-1)
+            out = sq[:, None] + sq[None, :] - 2.0 * (a @ a.T)
+        else:
+            out = (a * a).sum(-1)[:, None] + (b * b).sum(-1)[None, :] - 2.0 * (a @ b.T)
+        # The expansion can dip below zero by rounding; a distance never does.
+        return out.clamp_min(0.0)
+
+    @staticmethod
+    def clamp_min(a, value):
+        return a.clamp_min(value)
+
+    @staticmethod
+    def bool_matmul(a, b):
+        return (a.to(torch.float32) @ b.to(torch.float32)) > 0
+
+    @staticmethod
+    def eye_mask(n, like):
+        return torch.eye(n, dtype=torch.bool, device=like.device)
+
+    @staticmethod
+    def full_mask(shape, like):
+        return torch.ones(shape, dtype=torch.bool, device=like.device)
+
+    @staticmethod
+    def count(mask, axis):
+        return mask.sum(dim=axis, keepdim=True)
+
+    @staticmethod
+    def any(mask):
+        return bool(mask.any())
+
+    @staticmethod
+    def as_float(a, like):
+        return a.to(dtype=like.dtype)
+
+    @staticmethod
+    def full_like(value, like):
+        return torch.full_like(like, float(value))
+
+    @staticmethod
+    @torch.no_grad()
+    def calibrate_log_precision(sqdist, mask, perplexity, steps=64):
+        """Per-row beta = 1/(2 sigma_i^2) whose conditional Gaussian has entropy log(perplexity).
+
+        Bisection in log(beta) on float64 copies: the same search scikit-learn's t-SNE runs.
+        """
+        d = sqdist.detach().to(torch.float64)
+        m = mask
+        target = math.log(perplexity)
+        lo = torch.full((d.shape[0], 1), -50.0, dtype=torch.float64, device=d.device)
+        hi = torch.full_like(lo, 50.0)
+        # Scale-free start: distances divided by their row mean.
+        row_scale = (d * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp_min(1)
+        row_scale = row_scale.clamp_min(1e-300).log()
+        lo, hi = lo - row_scale, hi - row_scale
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            logits = (-d * mid.exp()).masked_fill(~m, -math.inf)
+            logp = torch.log_softmax(logits, dim=1)
+            entropy = -(logp.exp() * logp.masked_fill(~m, 0.0)).sum(1, keepdim=True)
+            too_flat = entropy > target
+            lo = torch.where(too_flat, mid, lo)
+            hi = torch.where(too_flat, hi, mid)
+        return ((lo + hi) / 2).to(sqdist.dtype)
+
+    @staticmethod
+    @torch.no_grad()
+    def knn_mask(sqdist, candidates, k):
+        d = sqdist.detach().masked_fill(~candidates, math.inf)
+        idx = d.topk(k, dim=1, largest=False).indices
+        mask = torch.zeros_like(candidates)
+        mask.scatter_(1, idx, True)
+        return mask & candidates
+
+    @staticmethod
+    def neighbor_mask(neighbors, n):
+        mask = torch.zeros((neighbors.shape[0], n), dtype=torch.bool, device=neighbors.device)
+        mask.scatter_(1, neighbors.long(), True)
+        return mask

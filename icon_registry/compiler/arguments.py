@@ -1,0 +1,86 @@
+"""Checking and converting what a caller passes to a compiled loss."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import torch
+
+from icon_registry.errors import IconError
+
+
+def _tensor(entry_id, name, value, device):
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise IconError(
+            f"{entry_id}: argument '{name}' must be a torch.Tensor or numpy array, got {type(value).__name__}",
+            argument=name,
+        )
+    return value.to(device)
+
+
+def _fail_shape(entry_id, name, expected, value):
+    raise IconError(
+        f"{entry_id}: argument '{name}' must have shape {expected}, got {tuple(value.shape)}", argument=name
+    )
+
+
+def check_z(entry_id, z):
+    if not isinstance(z, torch.Tensor):
+        raise IconError(f"{entry_id}: argument 'z' must be a torch.Tensor, got {type(z).__name__}", argument="z")
+    if z.dim() != 2 or z.shape[0] < 2:
+        _fail_shape(entry_id, "z", "(n, d) with n >= 2", z)
+    if not z.is_floating_point():
+        raise IconError(f"{entry_id}: argument 'z' must be a floating-point tensor, got {z.dtype}", argument="z")
+    return z
+
+
+def index_vector(entry_id, name, value, n, device):
+    value = _tensor(entry_id, name, value, device)
+    if value.dim() != 1 or value.shape[0] != n:
+        _fail_shape(entry_id, name, f"(n,) = ({n},)", value)
+    if value.is_floating_point() or value.is_complex():
+        raise IconError(f"{entry_id}: argument '{name}' must hold integers, got {value.dtype}", argument=name)
+    return value.long()
+
+
+def neighbor_matrix(entry_id, value, n, device):
+    value = _tensor(entry_id, "neighbors", value, device)
+    if value.dim() != 2 or value.shape[0] != n or value.shape[1] < 1:
+        _fail_shape(entry_id, "neighbors", f"(n, k) = ({n}, k)", value)
+    if value.is_floating_point():
+        raise IconError(f"{entry_id}: argument 'neighbors' must hold integer indices, got {value.dtype}", argument="neighbors")
+    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= n):
+        raise IconError(f"{entry_id}: argument 'neighbors' has indices outside [0, {n})", argument="neighbors")
+    return value.long()
+
+
+def features(entry_id, value, n, device, dtype):
+    value = _tensor(entry_id, "x", value, device)
+    if value.dim() < 2 or value.shape[0] != n:
+        _fail_shape(entry_id, "x", f"(n, ...) with n = {n}", value)
+    return value.reshape(n, -1).to(dtype)
+
+
+def adjacency(entry_id, value, n, device, dtype):
+    """A networkx graph on nodes 0..n-1, or a dense/sparse (n, n) weight matrix."""
+    if isinstance(value, nx.Graph):
+        missing = set(range(n)) - set(value.nodes)
+        extra = set(value.nodes) - set(range(n))
+        if missing or extra:
+            raise IconError(
+                f"{entry_id}: argument 'graph' must have the nodes 0..{n - 1} (one per batch row); "
+                f"missing {sorted(missing)[:5]}, unexpected {sorted(map(str, extra))[:5]}",
+                argument="graph",
+            )
+        dense = nx.to_numpy_array(value, nodelist=range(n), weight="weight")
+        return torch.as_tensor(dense, device=device, dtype=dtype)
+    value = _tensor(entry_id, "graph", value, device)
+    if value.is_sparse:
+        value = value.to_dense()
+    if tuple(value.shape) != (n, n):
+        _fail_shape(entry_id, "graph", f"(n, n) = ({n}, {n})", value)
+    if bool((value < 0).any()):
+        raise IconError(f"{entry_id}: argument 'graph' has negative weights", argument="graph")
+    return value.to(dtype)

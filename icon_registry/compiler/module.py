@@ -1,0 +1,147 @@
+"""The compiled loss module."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from icon_registry.backends import TorchBackend
+from icon_registry.compiler import arguments
+from icon_registry.errors import IconError, suggest
+from icon_registry.objective import SupportMismatch, entry_terms
+from icon_registry.pairs import Inputs
+from icon_registry.schema import Entry
+
+OBJECTIVES = ("kl", "cross_entropy")
+REDUCTIONS = ("mean", "sum", "none")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _uses_support(node, support: str) -> bool:
+    if getattr(node, "support", None) == support:
+        return True
+    inner = getattr(node, "of", None)
+    return inner is not None and _uses_support(inner, support)
+
+
+def _resolve_entry(entry_or_id) -> Entry:
+    if isinstance(entry_or_id, Entry):
+        return entry_or_id
+    if isinstance(entry_or_id, str):
+        from icon_registry.catalog import load_catalog
+
+        return load_catalog().get(entry_or_id)
+    raise IconError(f"compile_loss expects an entry id or an Entry, got {type(entry_or_id).__name__}")
+
+
+class CompiledLoss(torch.nn.Module):
+    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
+
+    ``requires`` names the keyword arguments this entry reads. Class-prototype entries own
+    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim).
+    """
+
+    def __init__(self, entry: Entry, params: dict, objective: str, reduction: str, num_classes=None, dim=None):
+        super().__init__()
+        self.entry = entry
+        self.params = params
+        self.objective = objective
+        self.reduction = reduction
+        self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
+        self._supports_checked = False
+        self.prototypes = None
+        if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
+            if num_classes is None or dim is None:
+                raise IconError(
+                    f"{entry.id}: this entry owns class prototypes: pass num_classes= and dim= to compile_loss",
+                    entry=entry.id,
+                    argument="num_classes" if num_classes is None else "dim",
+                )
+            init = torch.randn(int(num_classes), int(dim)) / math.sqrt(int(dim))
+            self.prototypes = torch.nn.Parameter(init)
+
+    def extra_repr(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}, {shown}"
+
+    def _inputs(self, z, x, labels, ids, modality, neighbors, graph) -> Inputs:
+        entry_id = self.entry.id
+        z = arguments.check_z(entry_id, z)
+        n, device = z.shape[0], z.device
+        # Softmax normalizers lose too much in half precision; the math runs in float32 and
+        # the matmuls still use tensor cores under autocast.
+        dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
+        given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
+        for name in sorted(self.requires):
+            if given[name] is None:
+                raise IconError(
+                    f"{entry_id}: argument '{name}' is required by this entry (it reads {name}); "
+                    f"the entry reads: {', '.join(sorted(self.requires))}",
+                    entry=entry_id,
+                    argument=name,
+                )
+        inputs = Inputs(TorchBackend, z.to(dtype), n, self.params, entry_id=entry_id, prototypes=self.prototypes)
+        if x is not None:
+            inputs.x = arguments.features(entry_id, x, n, device, dtype)
+        for name, value in (("labels", labels), ("ids", ids), ("modality", modality)):
+            if value is not None:
+                setattr(inputs, name, arguments.index_vector(entry_id, name, value, n, device))
+        if neighbors is not None:
+            inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
+        if graph is not None:
+            inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
+        if self.prototypes is not None and self.prototypes.shape[1] != z.shape[1]:
+            raise IconError(
+                f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={self.prototypes.shape[1]}",
+                argument="z",
+            )
+        return inputs
+
+    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
+        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
+        try:
+            terms = entry_terms(self.entry, inputs, objective=self.objective)
+        except SupportMismatch as err:
+            raise IconError(f"{self.entry.id}: {err}", entry=self.entry.id) from None
+        values = terms.values
+        if self.entry.limit is not None:
+            values = values * self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
+        if self.reduction == "none":
+            out = values
+        elif self.reduction == "sum":
+            out = values.sum()
+        else:
+            out = values.sum() / terms.has_mass.sum().clamp_min(1)
+        return out.to(z.dtype)
+
+
+def compile_loss(entry_or_id, *, objective: str = "kl", reduction: str = "mean", num_classes=None, dim=None, **overrides):
+    """A ``torch.nn.Module`` computing the entry's I-Con objective on a batch.
+
+    ``overrides`` set the entry's parameters (e.g. ``tau=0.1``); unknown names and values
+    outside the declared ranges are errors.
+    """
+    entry = _resolve_entry(entry_or_id)
+    if objective not in OBJECTIVES:
+        raise IconError(f"{entry.id}: objective must be one of {OBJECTIVES}, got {objective!r}", argument="objective")
+    if reduction not in REDUCTIONS:
+        raise IconError(f"{entry.id}: reduction must be one of {REDUCTIONS}, got {reduction!r}", argument="reduction")
+    params = {name: spec.default for name, spec in entry.parameters.items()}
+    for name, value in overrides.items():
+        if name not in entry.parameters:
+            known = sorted(entry.parameters) + ["objective", "reduction", "num_classes", "dim"]
+            raise IconError(
+                f"{entry.id}: unknown parameter '{name}'{suggest(name, known)}; "
+                f"this entry's parameters: {', '.join(sorted(entry.parameters)) or 'none'}",
+                entry=entry.id,
+                argument=name,
+            )
+        try:
+            params[name] = entry.parameters[name].check(name, value)
+        except ValueError as err:
+            raise IconError(f"{entry.id}: {err}", entry=entry.id, argument=name) from None
+    for name, spec in entry.parameters.items():
+        if spec.integer:
+            params[name] = int(params[name])
+    return CompiledLoss(entry, params, objective, reduction, num_classes=num_classes, dim=dim)

@@ -1,0 +1,56 @@
+"""A distribution over candidates, per anchor (rows) or over all pairs at once (joint)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from icon_registry.kernels.base import Node
+from icon_registry.pairs import Inputs, Pairs
+
+
+@dataclass
+class Dist:
+    """log p(j|i) = logits[i, j] - log_norm[i] on ``mask``; zero elsewhere.
+
+    Keeping logits and their normalizer apart lets the objective compute
+    sum_j p_ij log q_ij as (sum_j p_ij logits_ij) - log_norm_i * sum_j p_ij without ever
+    materializing log q: one pass over the n x m matrix instead of three.
+    ``logits`` None means uniform over the mask. A joint distribution (t-SNE) has one
+    scalar normalizer for all pairs.
+    """
+
+    pairs: Pairs
+    mask: Any
+    logits: Any
+    log_norm: Any
+    joint: bool = False
+
+    @property
+    def backend(self):
+        return self.pairs.backend
+
+    def masked_logits(self):
+        """Logits with every pair outside the mask at -inf (uniform: 0 on the mask)."""
+        B = self.backend
+        logits = self.logits if self.logits is not None else B.as_float(self.mask, self.pairs.inputs.z) * 0
+        return B.where(self.mask, logits, -math.inf)
+
+    def log_prob(self):
+        return self.masked_logits() - self.log_norm
+
+    def prob(self):
+        return self.backend.exp(self.log_prob())
+
+
+class Distribution(Node):
+    def evaluate(self, inputs: Inputs) -> Dist:
+        raise NotImplementedError
+
+    def inputs_used(self) -> set[str]:
+        raise NotImplementedError
+
+    #: the support the distribution lives on, for layout checks and the docs
+    def support_kind(self) -> str:
+        raise NotImplementedError

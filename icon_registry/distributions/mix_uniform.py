@@ -1,0 +1,36 @@
+"""Debiasing by uniform mixing: (1 - alpha) p(j|i) + alpha / |S(i)| (paper Sec. 3.3).
+
+The mixture is of PROBABILITIES. Mixing log-probabilities with alpha / N, as the paper's
+public code does, is a different (and unnormalized) distribution.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from icon_registry.distributions.base import Dist, Distribution
+from icon_registry.kernels.base import ParamRef
+
+
+class MixUniform(Distribution):
+    kind: Literal["mix_uniform"]
+    of: "DistributionSpec"
+    alpha: ParamRef = 0.5
+    param_fields: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    def support_kind(self):
+        return self.of.support_kind()
+
+    def evaluate(self, inputs):
+        inner = self.of.evaluate(inputs)
+        if inner.joint:
+            raise ValueError("mix_uniform applies to per-anchor distributions")
+        B = inputs.backend
+        alpha = inputs.param(self.alpha)
+        support = inner.pairs.support
+        size = B.clamp_min(B.count(support, 1), 1)
+        mixed = (1 - alpha) * inner.prob() + alpha / size
+        return Dist(inner.pairs, support, B.log(B.where(support, mixed, 1.0)), 0.0)
+
+    def inputs_used(self):
+        return self.of.inputs_used()

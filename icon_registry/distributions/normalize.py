@@ -1,0 +1,40 @@
+"""Normalize a kernel over a support: p(j|i) = w(i,j) / sum_{k in S(i)} w(i,k), or jointly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from icon_registry.distributions.base import Dist, Distribution
+from icon_registry.kernels import KernelSpec
+from icon_registry.pairs import Support, pairs_on
+
+_SUPPORT_INPUTS = {"other_modality": {"modality"}, "candidates": {"neighbors"}}
+
+
+class Normalize(Distribution):
+    kind: Literal["normalize"]
+    kernel: KernelSpec
+    support: Support = "others"
+    over: Literal["rows", "joint"] = Field(
+        "rows", description="rows: one conditional distribution per anchor; joint: one over all pairs (t-SNE)"
+    )
+
+    def support_kind(self):
+        return self.support
+
+    def evaluate(self, inputs):
+        pairs = pairs_on(inputs, self.support)
+        weights = self.kernel.weights(pairs)
+        mask = weights.mask & pairs.support
+        B = inputs.backend
+        axis = None if self.over == "joint" else 1
+        if weights.log_weights is None:
+            log_norm = B.log(B.clamp_min(B.count(mask, axis), 1))
+        else:
+            log_norm = B.masked_logsumexp(weights.log_weights, mask, axis)
+        return Dist(pairs, mask, weights.log_weights, log_norm, joint=self.over == "joint")
+
+    def inputs_used(self):
+        return self.kernel.inputs_used() | _SUPPORT_INPUTS.get(self.support, set())

@@ -1,0 +1,41 @@
+"""Gaussian kernel in its distance form: w(i, j) = exp(-d2(i, j) / (scale * sigma^2))."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from icon_registry.kernels.base import ParamRef, SpaceKernel, Weights
+
+
+class Gaussian(SpaceKernel):
+    """The SNE/K-Means kernel. ``scale`` is 2 in the paper's kernels and 1 in Prop. 1.
+
+    With ``perplexity`` instead of ``sigma``, each row gets its own bandwidth, calibrated so
+    that the row's conditional distribution has entropy log(perplexity) (t-SNE).
+    """
+
+    kind: Literal["gaussian"]
+    sigma: ParamRef | None = None
+    perplexity: ParamRef | None = None
+    scale: float = Field(2.0, gt=0)
+    cosine: bool = Field(False, description="use distances between L2-normalized vectors")
+    param_fields: ClassVar[tuple[str, ...]] = ("sigma", "perplexity")
+    summary: ClassVar[str] = r"\exp\!\left(-\frac{\lVert v_i - v_j\rVert^2}{s\,\sigma^2}\right)"
+
+    @model_validator(mode="after")
+    def _one_bandwidth(self):
+        if (self.sigma is None) == (self.perplexity is None):
+            raise ValueError("give exactly one of 'sigma' and 'perplexity'")
+        return self
+
+    def weights(self, pairs):
+        d2 = pairs.sqdist(self.space, cosine=self.cosine)
+        if self.perplexity is not None:
+            precision = pairs.backend.exp(
+                pairs.backend.calibrate_log_precision(d2, pairs.support, pairs.inputs.param(self.perplexity))
+            )
+            return Weights(-d2 * precision, pairs.support)
+        sigma = pairs.inputs.param(self.sigma)
+        return Weights(-d2 / (self.scale * sigma**2), pairs.support)

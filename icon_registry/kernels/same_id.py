@@ -1,0 +1,19 @@
+"""Positive pairs: w(i, j) = 1[id_j = id_i], the views of the same source instance."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from icon_registry.kernels.base import Kernel, Weights
+
+
+class SameId(Kernel):
+    kind: Literal["same_id"]
+    indicator: ClassVar[bool] = True
+    summary: ClassVar[str] = r"\mathbb{1}[\mathrm{id}_j = \mathrm{id}_i]"
+
+    def weights(self, pairs):
+        return Weights(None, pairs.same("ids") & pairs.support)
+
+    def inputs_used(self):
+        return {"ids"}

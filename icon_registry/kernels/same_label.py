@@ -1,0 +1,19 @@
+"""Same class: w(i, j) = 1[y_j = y_i]; on prototypes, w(i, c) = 1[c = y_i] (data-label pairs)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from icon_registry.kernels.base import Kernel, Weights
+
+
+class SameLabel(Kernel):
+    kind: Literal["same_label"]
+    indicator: ClassVar[bool] = True
+    summary: ClassVar[str] = r"\mathbb{1}[y_j = y_i]"
+
+    def weights(self, pairs):
+        return Weights(None, pairs.same("labels") & pairs.support)
+
+    def inputs_used(self):
+        return {"labels"}

@@ -1,0 +1,23 @@
+"""Student-t kernel: w(i, j) = (1 + d2(i, j) / nu) ^ (-(nu + 1) / 2); nu = 1 is t-SNE's Cauchy."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from icon_registry.kernels.base import ParamRef, SpaceKernel, Weights
+
+
+class StudentT(SpaceKernel):
+    kind: Literal["student_t"]
+    nu: ParamRef = 1.0
+    scale: float = Field(1.0, gt=0, description="d2 is divided by scale * nu (1 in the paper and scikit-learn)")
+    cosine: bool = False
+    param_fields: ClassVar[tuple[str, ...]] = ("nu",)
+    summary: ClassVar[str] = r"\left(1 + \frac{\lVert v_i - v_j\rVert^2}{\nu}\right)^{-\frac{\nu+1}{2}}"
+
+    def weights(self, pairs):
+        nu = pairs.inputs.param(self.nu)
+        d2 = pairs.sqdist(self.space, cosine=self.cosine)
+        return Weights(-(nu + 1) / 2 * pairs.backend.log1p(d2 / (self.scale * nu)), pairs.support)
