@@ -6,6 +6,8 @@ compiled torch loss are the same code.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ def check_supports(left: Dist, right: Dist, direction: str) -> None:
     uncovered = left.mask & ~right.mask
     if left.backend.any(uncovered):
         i, j = (int(v) for v in _first_true(uncovered))
+        i += left.pairs.inputs.rows[0] if left.pairs.inputs.rows is not None else 0
         side, other = ("p", "q") if direction == "forward" else ("q", "p")
         raise SupportMismatch(
             f"{side} puts mass on the pair ({i}, {j}) but {other} gives it none: the KL divergence is +infinity "
@@ -71,9 +74,11 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
 
     p is supervisory: it is evaluated without gradients.
     """
-    with inputs.backend.no_grad():
-        p = entry.p.evaluate(inputs)
-    q = entry.q.evaluate(inputs)
-    left, right = (p, q) if entry.direction == "forward" else (q, p)
-    check_supports(left, right, entry.direction)
-    return anchor_terms(p, q, direction=entry.direction, objective=objective)
+    B = inputs.backend
+    with contextlib.nullcontext() if B.symbolic else B.float_dtype(inputs.z.dtype):
+        with B.no_grad():
+            p = entry.p.evaluate(inputs)
+        q = entry.q.evaluate(inputs)
+        left, right = (p, q) if entry.direction == "forward" else (q, p)
+        check_supports(left, right, entry.direction)
+        return anchor_terms(p, q, direction=entry.direction, objective=objective)

@@ -35,7 +35,31 @@ class Inputs:
     graph: Any = None
     prototypes: Any = None
     entry_id: str = "?"
+    #: Anchor rows (start, stop) evaluated against all n candidates; None: every row
+    #: (chunked and distributed evaluation, icon_registry.compiler.chunked). z, x, labels,
+    #: ids and modality always hold all n candidates; the anchor-indexed inputs ``neighbors``
+    #: and ``graph`` hold only the anchor rows (their columns still index all n candidates).
+    rows: Any = None
     _cache: dict = field(default_factory=dict, repr=False)
+    #: Statistics over ALL candidates (cluster sizes, unit vectors), shared by every row block.
+    _global: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        return self.n if self.rows is None else self.rows[1] - self.rows[0]
+
+    def anchor_rows(self, array):
+        """The anchor rows of a per-item array (n, ...) (all of it when not sliced)."""
+        if self.rows is None:
+            return array
+        return array[self.rows[0] : self.rows[1]]
+
+    def global_cached(self, key, compute):
+        """A statistic over all candidates, computed once and shared by every row block."""
+        key = (key, self.backend.symbolic or torch.is_grad_enabled())
+        if key not in self._global:
+            self._global[key] = compute()
+        return self._global[key]
 
     def param(self, ref):
         """A parameter reference from an entry: a literal number or a parameter name."""
@@ -82,11 +106,13 @@ class Pairs:
 
     def _pairwise(self, on, cosine, quantity):
         B = self.backend
+        inputs = self.inputs
         a = self.vectors(on)
         if cosine:
-            a = B.normalize_rows(a)
+            a = inputs.global_cached(("unit", on), lambda: B.normalize_rows(a))
         if self.layout == "candidates":
-            b = a[self.inputs.neighbors]
+            b = a[inputs.neighbors]
+            a = inputs.anchor_rows(a)
             if quantity == "dot":
                 return (a[:, None, :] * b).sum(-1)
             diff = a[:, None, :] - b
@@ -94,8 +120,9 @@ class Pairs:
         b = a
         if self.layout == "prototypes":
             if on != "z":
-                raise IconError(f"{self.inputs.entry_id}: prototypes live in the learned space z")
-            b = B.normalize_rows(self.inputs.prototypes) if cosine else self.inputs.prototypes
+                raise IconError(f"{inputs.entry_id}: prototypes live in the learned space z")
+            b = B.normalize_rows(inputs.prototypes) if cosine else inputs.prototypes
+        a = inputs.anchor_rows(a)
         if quantity == "dot":
             return a @ b.T
         return B.sqdist(a, b)
@@ -103,11 +130,12 @@ class Pairs:
     def same(self, name: str):
         """Mask of pairs whose ``name`` (ids, labels, modality) agree."""
         values = self.inputs.require(name, f"pairs are matched by equal {name}")
+        anchors = self.inputs.anchor_rows(values)
         if self.layout == "prototypes":
-            return values[:, None] == self.class_index()[None, :]
+            return anchors[:, None] == self.class_index()[None, :]
         if self.layout == "candidates":
-            return values[:, None] == values[self.inputs.neighbors]
-        return values[:, None] == values[None, :]
+            return anchors[:, None] == values[self.inputs.neighbors]
+        return anchors[:, None] == values[None, :]
 
     def class_index(self):
         return self.class_index_like(self.inputs.prototypes.shape[0])
@@ -115,7 +143,10 @@ class Pairs:
     def is_self(self):
         if self.layout != "batch":
             raise IconError(f"{self.inputs.entry_id}: the identity kernel needs the batch itself as candidates")
-        return self.backend.eye_mask(self.inputs.n, self.inputs.z)
+        if self.inputs.rows is None:
+            return self.backend.eye_mask(self.inputs.n, self.inputs.z)
+        columns = self.class_index_like(self.inputs.n)
+        return self.inputs.anchor_rows(columns)[:, None] == columns[None, :]
 
     def position(self, index: int):
         if self.layout != "candidates":
@@ -144,16 +175,16 @@ SUPPORTS: dict[str, str] = {
 def pairs_on(inputs: Inputs, support: str) -> Pairs:
     """The candidate space a distribution with this support lives on."""
     B = inputs.backend
-    n, z = inputs.n, inputs.z
+    n, z, rows = inputs.n, inputs.z, inputs.n_rows
     if support == "candidates":
         neighbors = inputs.require("neighbors", "support 'candidates' reads each anchor's candidates")
-        return Pairs(inputs, "candidates", B.full_mask(tuple(neighbors.shape), z))
+        return Pairs(inputs, "candidates", B.full_mask((rows, neighbors.shape[1]), z))
     if support == "prototypes":
         protos = inputs.require("prototypes", "support 'prototypes' needs class prototypes")
-        return Pairs(inputs, "prototypes", B.full_mask((n, protos.shape[0]), z))
-    pairs = Pairs(inputs, "batch", B.full_mask((n, n), z))
+        return Pairs(inputs, "prototypes", B.full_mask((rows, protos.shape[0]), z))
+    pairs = Pairs(inputs, "batch", B.full_mask((rows, n), z))
     if support == "others":
-        pairs.support = ~B.eye_mask(n, z)
+        pairs.support = ~pairs.is_self()
     elif support == "other_modality":
         pairs.support = ~pairs.same("modality")
     return pairs

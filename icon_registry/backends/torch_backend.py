@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import torch
+
+#: The floating dtype of the evaluation in progress (set by ``TorchBackend.float_dtype``):
+#: counts of mask entries are made in it, so that log|S(i)| and 1/|S(i)| keep float64
+#: precision for float64 inputs instead of torch's default float32 for integer tensors.
+_FLOAT_DTYPE: contextvars.ContextVar = contextvars.ContextVar("icon_float_dtype", default=None)
 
 
 class TorchBackend:
@@ -83,8 +90,19 @@ class TorchBackend:
         return torch.ones(shape, dtype=torch.bool, device=like.device)
 
     @staticmethod
+    @contextlib.contextmanager
+    def float_dtype(dtype):
+        """Evaluate with counts (and other dtype-less quantities) in ``dtype``."""
+        token = _FLOAT_DTYPE.set(dtype)
+        try:
+            yield
+        finally:
+            _FLOAT_DTYPE.reset(token)
+
+    @staticmethod
     def count(mask, axis):
-        return mask.sum(dim=axis, keepdim=True)
+        # Exact for counts below 2^24 (float32) or 2^53 (float64).
+        return mask.sum(dim=axis, keepdim=True, dtype=_FLOAT_DTYPE.get() or torch.get_default_dtype())
 
     @staticmethod
     def any(mask):

@@ -7,7 +7,8 @@ import math
 import torch
 
 from icon_registry.backends import TorchBackend
-from icon_registry.compiler import arguments
+from icon_registry.compiler import arguments, chunked
+from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, suggest
 from icon_registry.objective import SupportMismatch, entry_terms
 from icon_registry.pairs import Inputs
@@ -42,13 +43,28 @@ class CompiledLoss(torch.nn.Module):
     their prototypes as the parameter ``prototypes`` of shape (num_classes, dim).
     """
 
-    def __init__(self, entry: Entry, params: dict, objective: str, reduction: str, num_classes=None, dim=None):
+    def __init__(
+        self, entry: Entry, params: dict, objective: str, reduction: str, num_classes=None, dim=None,
+        chunk_size=None, distributed=False, distributed_ids="global",
+    ):
         super().__init__()
         self.entry = entry
         self.params = params
         self.objective = objective
         self.reduction = reduction
         self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
+        # Scale options (icon_registry.compiler.chunked / .distributed document them).
+        self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
+        self.distributed = bool(distributed)
+        self.distributed_ids = distributed_ids
+        if self.distributed:
+            dist_eval.check_distributable(entry, self.requires)
+            if distributed_ids not in dist_eval.ID_SCOPES:
+                raise IconError(
+                    f"{entry.id}: distributed_ids must be one of {dist_eval.ID_SCOPES}, got {distributed_ids!r}",
+                    entry=entry.id,
+                    argument="distributed_ids",
+                )
         self._supports_checked = False
         self.prototypes = None
         if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
@@ -100,14 +116,18 @@ class CompiledLoss(torch.nn.Module):
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
+        if self.distributed:
+            inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         try:
-            terms = entry_terms(self.entry, inputs, objective=self.objective)
+            terms = chunked.evaluate_terms(self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size)
         except SupportMismatch as err:
             raise IconError(f"{self.entry.id}: {err}", entry=self.entry.id) from None
         values = terms.values
         if self.entry.limit is not None:
             values = values * self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
-        if self.reduction == "none":
+        if self.distributed:
+            out = dist_eval.reduce(values, terms.has_mass, self.reduction)
+        elif self.reduction == "none":
             out = values
         elif self.reduction == "sum":
             out = values.sum()
@@ -116,8 +136,17 @@ class CompiledLoss(torch.nn.Module):
         return out.to(z.dtype)
 
 
-def compile_loss(entry_or_id, *, objective: str = "kl", reduction: str = "mean", num_classes=None, dim=None, **overrides):
+def compile_loss(
+    entry_or_id, *, objective: str = "kl", reduction: str = "mean", num_classes=None, dim=None,
+    chunk_size=None, distributed=False, distributed_ids="global", **overrides,
+):
     """A ``torch.nn.Module`` computing the entry's I-Con objective on a batch.
+
+    ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
+    None chunks automatically above chunked.AUTO_CHUNK_PAIRS pairs, 0 never chunks.
+    ``distributed``: anchors on this rank against the batch gathered from all ranks; the
+    loss is scaled for DistributedDataParallel (see icon_registry.compiler.distributed).
+    ``distributed_ids``: "global" (ids already unique across ranks) or "local" (shifted per rank).
 
     ``overrides`` set the entry's parameters (e.g. ``tau=0.1``); unknown names and values
     outside the declared ranges are errors.
@@ -130,7 +159,9 @@ def compile_loss(entry_or_id, *, objective: str = "kl", reduction: str = "mean",
     params = {name: spec.default for name, spec in entry.parameters.items()}
     for name, value in overrides.items():
         if name not in entry.parameters:
-            known = sorted(entry.parameters) + ["objective", "reduction", "num_classes", "dim"]
+            known = sorted(entry.parameters) + [
+                "objective", "reduction", "num_classes", "dim", "chunk_size", "distributed", "distributed_ids",
+            ]
             raise IconError(
                 f"{entry.id}: unknown parameter '{name}'{suggest(name, known)}; "
                 f"this entry's parameters: {', '.join(sorted(entry.parameters)) or 'none'}",
@@ -144,4 +175,7 @@ def compile_loss(entry_or_id, *, objective: str = "kl", reduction: str = "mean",
     for name, spec in entry.parameters.items():
         if spec.integer:
             params[name] = int(params[name])
-    return CompiledLoss(entry, params, objective, reduction, num_classes=num_classes, dim=dim)
+    return CompiledLoss(
+        entry, params, objective, reduction, num_classes=num_classes, dim=dim,
+        chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids,
+    )

@@ -24,9 +24,13 @@ class ClusterAssignments(Distribution):
     def evaluate(self, inputs):
         B = inputs.backend
         pairs = pairs_on(inputs, "all")
-        log_phi = B.log_softmax(inputs.z / inputs.param(self.temperature), 1)
-        log_cluster_size = B.log(B.sum(B.exp(log_phi), axis=0, keepdims=True))
-        log_q = B.log_matmul_exp(log_phi - log_cluster_size, log_phi.T)
+
+        def assignments():  # over ALL candidates: the cluster sizes are column sums
+            log_phi = B.log_softmax(inputs.z / inputs.param(self.temperature), 1)
+            return log_phi, B.log(B.sum(B.exp(log_phi), axis=0, keepdims=True))
+
+        log_phi, log_cluster_size = inputs.global_cached(("cluster", inputs.param(self.temperature)), assignments)
+        log_q = B.log_matmul_exp(inputs.anchor_rows(log_phi) - log_cluster_size, log_phi.T)
         return Dist(pairs, pairs.support, log_q, 0.0)
 
     def inputs_used(self):

@@ -1,0 +1,95 @@
+"""`icon site build [--out DIR]` and `icon site serve`: the docs site, generated from the catalog.
+
+    icon site build                          # -> ./public (mkdocs build --strict, offline)
+    icon site build --catalog my_methods     # the built-in catalog plus your folder
+    icon site serve --port 8000              # build to a temp folder and serve on localhost
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import sys
+import tempfile
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalog", action="append", default=[], metavar="DIR",
+        help="a folder (or YAML file) of your own entries, added to the built-in catalog; repeatable",
+    )
+    parser.add_argument("--results", default="results", metavar="DIR",
+                        help="where bench.json, reproduce.json and verify.json are read from (default: ./results)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="do not run the claim verifier; claims show as not verified (unless results/verify.json exists)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("site", help="build or serve the docs site (the periodic table, one page per method)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="site_command", metavar="{build,serve}")
+    actions.required = True
+    build = actions.add_parser("build", help="generate the pages and run mkdocs build --strict")
+    build.add_argument("--out", default="public", metavar="DIR", help="output folder (default: ./public)")
+    _common(build)
+    build.set_defaults(func=run_build)
+    serve = actions.add_parser("serve", help="build into a temporary folder and serve it on localhost")
+    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    _common(serve)
+    serve.set_defaults(func=run_serve)
+    return parser
+
+
+def _build(args, out) -> int:
+    from icon_registry.docs_site import build_site
+
+    report = build_site(
+        args.catalog, out, results_dir=args.results, verify="off" if args.no_verify else "run", quiet=args.quiet
+    )
+    if not args.quiet:
+        print(f"{report.out}  ({len(report.pages)} generated pages, {report.seconds:.1f}s)")
+    return 0
+
+
+def run_build(args) -> int:
+    return _build(args, args.out)
+
+
+def run_serve(args) -> int:
+    with tempfile.TemporaryDirectory(prefix="icon-site-serve-") as out:
+        _build(args, out)
+        handler = functools.partial(_QuietHandler, directory=out)
+        with http.server.ThreadingHTTPServer((args.host, args.port), handler) as server:
+            host, port = server.server_address[:2]
+            print(f"serving the site on http://{host}:{port}/  (Ctrl-C to stop)", file=sys.stderr)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                print("stopped", file=sys.stderr)
+    return 0
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        pass
+
+
+def main(argv=None) -> int:
+    """`python -m icon_registry.commands.site build ...` (the same as `icon site build ...`)."""
+    from icon_registry.errors import IconError
+
+    parser = argparse.ArgumentParser(prog="icon")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["site", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except IconError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Chunked evaluation: anchors in row blocks against all candidates, memory n x chunk.
+
+Every I-Con objective is a sum over anchors, sum_i KL(p(.|i) || q(.|i)). When each
+anchor's distributions depend only on its own row of the anchor x candidate matrix (and
+on statistics over all candidates, such as cluster sizes), the rows can be evaluated in
+blocks. Each block runs under ``torch.utils.checkpoint`` (non-reentrant): the forward keeps
+only the block's per-anchor terms, and the backward recomputes one block at a time, so the
+peak memory grows like n x chunk instead of n x n, while value and gradients are those of
+the unchunked evaluation (the same code runs: ``Inputs.rows`` selects the anchor rows,
+``Pairs`` builds the (chunk, n) slices of every pairwise quantity and mask).
+
+Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc) are computed once,
+before the blocks, by a one-row "prepare" pass, and are shared by every block
+(``Inputs.global_cached``); their gradients flow once through the graph of that pass.
+
+What cannot be chunked (``chunk_obstacle``):
+  * ``normalize`` with ``over: joint`` (one normalizer over all n^2 pairs: t-SNE's q),
+  * ``symmetrize`` (p(j|i) + p(i|j): needs the columns of the whole matrix),
+  * ``propagate`` (P @ P ... walks the whole batch graph),
+  * the ``degree_softmax`` kernel (divides by every candidate's degree, a column sum of the
+    whole graph, inside the kernel).
+kNN from distances is chunkable: row i's neighbours are the k nearest of ALL candidates,
+computed exactly from the (chunk, n) distance block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from icon_registry.errors import IconError
+from icon_registry.kernels.base import Node
+from icon_registry.objective import AnchorTerms, entry_terms
+
+#: Above this many anchor x candidate pairs, chunk_size=None chunks automatically
+#: (8192 x 8192: 256 MiB per float32 matrix, and the objective keeps several alive).
+AUTO_CHUNK_PAIRS = 1 << 26
+#: Automatic blocks hold about this many pairs (n = 65,536: 256 anchors per block).
+AUTO_BLOCK_PAIRS = 1 << 24
+
+_WHY = {
+    "symmetrize": "symmetrize adds p(i|j) to p(j|i), so every row needs the columns of the whole n x n matrix",
+    "propagate": "propagate walks the whole batch graph (P @ P @ ...), so every row needs every other row",
+    "degree_softmax": "the degree_softmax kernel divides by the degree of every candidate, a column sum over the whole graph",
+}
+
+
+def _walk(node):
+    yield node
+    for value in node.__dict__.values():
+        children = value if isinstance(value, (list, tuple)) else [value]
+        for child in children:
+            if isinstance(child, Node):
+                yield from _walk(child)
+
+
+def chunk_obstacles(entry) -> list[str]:
+    """Why the entry's objective is not a sum of independent anchor rows (empty: chunkable)."""
+    reasons = []
+    for side in ("p", "q"):
+        for node in _walk(getattr(entry, side)):
+            kind = getattr(node, "kind", None)
+            if kind == "normalize" and node.over == "joint":
+                reasons.append(
+                    f"{side} normalizes jointly (over: joint): one normalizer sums all n x n pairs, "
+                    "so no anchor row can be evaluated on its own"
+                )
+            elif kind in _WHY:
+                reasons.append(f"{side}: {_WHY[kind]}")
+    return list(dict.fromkeys(reasons))
+
+
+def check_chunkable(entry, what: str = "chunk_size") -> None:
+    reasons = chunk_obstacles(entry)
+    if reasons:
+        raise IconError(
+            f"{entry.id}: cannot evaluate this entry in anchor-row blocks ({what}): " + "; ".join(reasons),
+            entry=entry.id,
+            argument=what,
+        )
+
+
+def check_chunk_size(entry, chunk_size):
+    """Validate the compile_loss option: None (automatic), 0 (never), or a positive int."""
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0:
+        raise IconError(
+            f"{entry.id}: chunk_size must be a non-negative integer (0: never chunk) or None (automatic), "
+            f"got {chunk_size!r}",
+            entry=entry.id,
+            argument="chunk_size",
+        )
+    if chunk_size > 0:
+        check_chunkable(entry)
+    return chunk_size
+
+
+def block_size(entry, inputs, chunk_size) -> int:
+    """Rows per block for this batch; 0 means evaluate all anchors at once."""
+    rows, m = inputs.n_rows, inputs.n
+    if chunk_size == 0:
+        return 0
+    if chunk_size is None:
+        if rows * m <= AUTO_CHUNK_PAIRS or chunk_obstacles(entry):
+            return 0
+        chunk_size = max(1, AUTO_BLOCK_PAIRS // max(m, 1))
+    return 0 if chunk_size >= rows else chunk_size
+
+
+def _block(inputs, start, stop):
+    """The same batch with anchors start:stop (absolute rows) against every candidate."""
+    first = inputs.rows[0] if inputs.rows is not None else 0
+
+    def anchor_indexed(value):
+        return None if value is None else value[start - first : stop - first]
+
+    return replace(
+        inputs,
+        rows=(start, stop),
+        neighbors=anchor_indexed(inputs.neighbors),
+        graph=anchor_indexed(inputs.graph),
+        _cache={},
+        _global=inputs._global,
+    )
+
+
+def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None) -> AnchorTerms:
+    """``entry_terms`` for the anchor rows of ``inputs``, in blocks when ``chunk_size`` asks."""
+    size = block_size(entry, inputs, chunk_size)
+    if not size:
+        return entry_terms(entry, inputs, objective=objective)
+    return chunked_terms(entry, inputs, objective=objective, chunk_size=size)
+
+
+def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> AnchorTerms:
+    check_chunkable(entry)
+    start, stop = inputs.rows if inputs.rows is not None else (0, inputs.n)
+    # One anchor row fills the shared cache with the statistics over all candidates; its own
+    # terms are discarded. Later blocks (and their recomputation) reuse those tensors.
+    entry_terms(entry, _block(inputs, start, start + 1), objective=objective)
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and isinstance(t, torch.Tensor) and t.requires_grad
+        for t in (inputs.z, inputs.x, inputs.prototypes, inputs.graph)
+    )
+    values, masses = [], []
+    for a in range(start, stop, chunk_size):
+        b = min(a + chunk_size, stop)
+
+        def run(a=a, b=b):
+            terms = entry_terms(entry, _block(inputs, a, b), objective=objective)
+            return terms.values, terms.has_mass
+
+        if needs_grad:
+            value, mass = checkpoint(run, use_reentrant=False)
+        else:
+            value, mass = run()
+        values.append(value)
+        masses.append(mass)
+    return AnchorTerms(torch.cat(values), torch.cat(masses))

@@ -1,0 +1,160 @@
+"""Distributed evaluation: anchors stay on their rank, candidates come from every rank.
+
+``compile_loss(entry, distributed=True)`` with ``torch.distributed`` initialized:
+
+* The embeddings z of every rank are all-gathered into the global batch (ranks may hold
+  different batch sizes; rank r's rows come after those of ranks 0..r-1). The gather is an
+  autograd Function: its backward all-reduces (sums) the gradient of the whole gathered
+  batch and returns the rank's own rows, so every rank's loss sends gradient to the owners
+  of the candidates it used.
+* The p-side inputs ``x``, ``labels``, ``ids``, ``modality`` are gathered the same way
+  (without gradient: p is supervisory). ``neighbors`` hold indices into the rank's LOCAL
+  batch; they are offset by the rank's first global row. A ``graph`` over the local batch has
+  no edges to other ranks' items: graph entries refuse ``distributed=True``.
+* ids must be globally meaningful: equal ids on different ranks are positives of each
+  other. Pass global ids (e.g. the dataset index), or ``distributed_ids="local"``: each
+  rank's ids are then shifted by rank * (max id over all ranks + 1), so views are only
+  matched within the rank that holds them.
+* Each rank's anchors are its own rows, evaluated against all N candidates (and in blocks,
+  with chunk_size, as in single-process chunked evaluation). Statistics over all candidates
+  (cluster sizes sum_k phi_kc, kNN among all candidates) are exact: they are computed from
+  the gathered batch, and their gradients flow back through the gather.
+
+Loss convention (so that DistributedDataParallel, which AVERAGES gradients over the W
+ranks, gives exactly the gradients of single-process training on the concatenated batch):
+
+* reduction="mean": the rank-local loss is  W * (sum of the rank's anchor terms) / M,
+  M = number of anchors with mass over ALL ranks (all-reduced). The average of the ranks'
+  values is the global mean loss; each rank's value alone is NOT (it is W x its share).
+* reduction="sum": the rank-local loss is  W * (sum of the rank's anchor terms); the average
+  over ranks is the global sum.
+* reduction="none": the rank's per-anchor terms, unscaled (multiply their sum by W
+  yourself before backward to keep DDP's averaging exact).
+
+Why: the loss L = sum_r l_r / W. Rank r's gathered z receives d l_r / d z_all; the gather's
+backward sums over ranks, so rank s's z gets sum_r d l_r / d z_s = W dL/dz_s; DDP divides the
+parameter gradients by W. Class prototypes (replicated parameters) get W x their local share,
+averaged by DDP likewise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+import torch.distributed as dist
+
+from icon_registry.compiler.chunked import _WHY, chunk_obstacles
+from icon_registry.errors import IconError
+
+ID_SCOPES = ("global", "local")
+
+
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def distributed_obstacles(entry, requires) -> list[str]:
+    reasons = [r for r in chunk_obstacles(entry)]
+    if "graph" in requires:
+        reasons.append("it reads a graph over the local batch, which has no edges to the other ranks' items")
+    return reasons
+
+
+def check_distributable(entry, requires) -> None:
+    reasons = distributed_obstacles(entry, requires)
+    if reasons:
+        raise IconError(
+            f"{entry.id}: cannot evaluate this entry with distributed=True (anchors on each rank against the "
+            f"gathered batch): " + "; ".join(reasons),
+            entry=entry.id,
+            argument="distributed",
+        )
+
+
+def _sizes(n: int, device, group) -> list[int]:
+    world = dist.get_world_size(group)
+    mine = torch.tensor([n], dtype=torch.long, device=device)
+    out = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather(out, mine, group=group)
+    return [int(s) for s in out]
+
+
+def _gather(tensor, sizes, group):
+    """Concatenate every rank's tensor along dim 0 (sizes may differ: padded to the max)."""
+    longest = max(sizes)
+    tensor = tensor.contiguous()
+    if tensor.shape[0] < longest:
+        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+        tensor = torch.cat([tensor, pad])
+    out = [torch.empty_like(tensor) for _ in sizes]
+    dist.all_gather(out, tensor, group=group)
+    return torch.cat([part[:size] for part, size in zip(out, sizes)])
+
+
+class GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums the gathered gradient over ranks and keeps the own rows."""
+
+    @staticmethod
+    def forward(ctx, tensor, sizes, group):
+        rank = dist.get_rank(group)
+        ctx.start = sum(sizes[:rank])
+        ctx.stop = ctx.start + sizes[rank]
+        ctx.group = group
+        return _gather(tensor, sizes, group)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
+        return grad[ctx.start : ctx.stop], None, None
+
+
+def gather(tensor, sizes, group=None):
+    if tensor.requires_grad and torch.is_grad_enabled():
+        return GatherWithGrad.apply(tensor, sizes, group)
+    with torch.no_grad():
+        return _gather(tensor, sizes, group)
+
+
+def gather_inputs(inputs, *, ids: str = "global", group=None):
+    """The global batch as candidates, the rank's own rows as anchors (``Inputs.rows``)."""
+    entry_id = inputs.entry_id
+    if not is_initialized():
+        raise IconError(
+            f"{entry_id}: distributed=True needs torch.distributed to be initialized "
+            "(torch.distributed.init_process_group) before the loss is called",
+            entry=entry_id,
+            argument="distributed",
+        )
+    if inputs.graph is not None:
+        raise IconError(f"{entry_id}: a graph cannot be split across ranks (distributed=True)", argument="graph")
+    z = inputs.z
+    sizes = _sizes(inputs.n, z.device, group)
+    rank = dist.get_rank(group)
+    start = sum(sizes[:rank])
+    changes = {"z": gather(z, sizes, group), "n": sum(sizes), "rows": (start, start + inputs.n), "_cache": {}, "_global": {}}
+    local_ids = inputs.ids
+    if local_ids is not None and ids == "local":
+        top = local_ids.max().reshape(1) + 1 if local_ids.numel() else local_ids.new_zeros(1)
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=group)
+        local_ids = local_ids + rank * top
+    for name, value in (("x", inputs.x), ("labels", inputs.labels), ("ids", local_ids), ("modality", inputs.modality)):
+        if value is not None:
+            changes[name] = gather(value.detach(), sizes, group)
+    if inputs.neighbors is not None:
+        changes["neighbors"] = inputs.neighbors + start
+    return replace(inputs, **changes)
+
+
+def reduce(values, has_mass, reduction: str, group=None):
+    """The rank-local loss under the convention above."""
+    if reduction == "none":
+        return values
+    world = dist.get_world_size(group)
+    total = values.sum() * world
+    if reduction == "sum":
+        return total
+    count = has_mass.sum().to(values.dtype).detach().reshape(1)
+    dist.all_reduce(count, op=dist.ReduceOp.SUM, group=group)
+    return total / count[0].clamp_min(1)

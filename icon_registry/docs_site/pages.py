@@ -1,0 +1,450 @@
+"""Markdown pages generated from the catalog. Every page is a pure function of its inputs."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+from icon_registry.distributions import DISTRIBUTIONS
+from icon_registry.docs_site.catalog_view import SiteCatalog
+from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, kernel_latex, support_of
+from icon_registry.docs_site.snippet import snippet
+from icon_registry.docs_site.status import STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, entry_status
+from icon_registry.kernels import KERNELS
+from icon_registry.schema import Entry
+
+MAPPER_WORDS = {
+    "lookup": "a lookup table: one free vector per item (SNE, t-SNE)",
+    "linear": "a linear map of the inputs (PCA)",
+    "network": "a deep network",
+    "prototypes": "class prototypes w_c learned beside the network (cross entropy)",
+    "cluster_head": "a cluster head: soft assignments φ = softmax(z / T)",
+}
+
+CLAIM_WORDS = {
+    "identity": "the I-Con objective equals the published loss exactly",
+    "up_to_constant": "the I-Con objective equals the published loss up to a constant",
+    "limit": "the published loss is a limit of the I-Con objective",
+    "reverse_kl_entropy": "reverse KL = clustering cost / σ² − entropy + constant (K-Means form)",
+    "unproved": "stated, not proved",
+}
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def display(latex: str) -> str:
+    return f"\n$$\n{latex}\n$$\n"
+
+
+def _formula_latex(source: str, parameters=()) -> Optional[str]:
+    """LaTeX of a catalog formula via icon_registry.formula (never evaluated); None if it fails."""
+    try:
+        from icon_registry.formula import parse, to_latex
+    except ImportError:
+        return None
+    try:
+        return to_latex(parse(source, parameters=set(parameters)))
+    except Exception:  # noqa: BLE001 - the page shows the source instead
+        return None
+
+
+def formula_block(source: str, parameters=()) -> str:
+    tex = _formula_latex(source, parameters)
+    out = display(tex) if tex else ""
+    out += f"\n??? note \"Formula source\"\n    ```text\n    {source}\n    ```\n"
+    return out
+
+
+def kinds_in(node, kernels: set, dists: set) -> None:
+    """Collect the kernel kinds and distribution kinds of a p/q tree."""
+    from icon_registry.distributions.base import Distribution
+    from icon_registry.kernels.base import Kernel
+
+    if isinstance(node, Kernel):
+        kernels.add(node.kind)
+    elif isinstance(node, Distribution):
+        dists.add(node.kind)
+    for value in node.__dict__.values():
+        children = value if isinstance(value, (list, tuple)) else [value]
+        for child in children:
+            if isinstance(child, (Kernel, Distribution)):
+                kinds_in(child, kernels, dists)
+
+
+# ----------------------------------------------------------------- periodic table
+
+
+def table_page(cat: SiteCatalog, results: dict) -> str:
+    rows, cols = cat.table.rows, cat.table.columns
+    parts = [
+        "# The periodic table",
+        "",
+        "Rows are kinds of learned distribution **q**, columns kinds of supervisory distribution **p**, "
+        "in the order of `catalog/table.yaml`. Each cell lists its methods with their year; click one for its page. "
+        "Hover a method or a header for details.",
+        "",
+        '<div class="icon-legend" id="icon-legend">',
+    ]
+    for key, label in STATUS_LABELS.items():
+        parts.append(f'<span class="icon-chip {key}" title="{esc(STATUS_HELP[key])}">{esc(label)}</span>')
+    parts.append("</div>")
+    parts.append("")
+    parts.append('<div class="icon-filters">')
+    parts.append('<label>Row (q) <select id="icon-filter-row"><option value="">all</option>')
+    parts += [f'<option value="{esc(r.id)}">{esc(r.label)}</option>' for r in rows]
+    parts.append("</select></label>")
+    parts.append('<label>Column (p) <select id="icon-filter-column"><option value="">all</option>')
+    parts += [f'<option value="{esc(c.id)}">{esc(c.label)}</option>' for c in cols]
+    parts.append("</select></label>")
+    parts.append('<label>Status <select id="icon-filter-status"><option value="">all</option>')
+    parts += [f'<option value="{k}">{esc(v)}</option>' for k, v in STATUS_LABELS.items()]
+    parts.append("</select></label>")
+    parts.append('<button type="button" id="icon-filter-reset">reset</button> <span id="icon-filter-count"></span>')
+    parts.append("</div>")
+    parts.append("")
+    parts.append('<div class="icon-table-wrap"><table class="icon-table" id="icon-table">')
+    parts.append('<thead><tr><th title="rows: learned q; columns: supervisory p">q \\ p</th>')
+    for c in cols:
+        parts.append(f'<th data-col="{esc(c.id)}" title="{esc(c.description)}">{esc(c.label)}</th>')
+    parts.append("</tr></thead><tbody>")
+    for r in rows:
+        parts.append(f'<tr data-row="{esc(r.id)}"><th title="{esc(r.description)}">{esc(r.label)}</th>')
+        for c in cols:
+            entries = cat.in_cell(r.id, c.id)
+            statuses = [entry_status(e, results.get(e.id)) for e in entries]
+            status = cell_status(statuses)
+            cell_title = f"q: {r.label}; p: {c.label}" + ("" if entries else " (empty)")
+            parts.append(
+                f'<td class="icon-cell" data-col="{esc(c.id)}" data-row="{esc(r.id)}" data-status="{status}" title="{esc(cell_title)}">'
+            )
+            for e, s in zip(entries, statuses):
+                year = e.paper.year if e.paper else s
+                title = f"{e.name}: {STATUS_LABELS[s]}. {e.summary}"
+                parts.append(
+                    f'<a class="icon-method" data-status="{s}" data-entry="{esc(e.id)}" href="methods/{esc(e.id)}.html" '
+                    f'title="{esc(title)}">{esc(e.name)}<span class="icon-year">{esc(year)}</span></a>'
+                )
+            parts.append("</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table></div>")
+    off = cat.off_table()
+    if off:
+        parts += ["", "## Not on the table", "", "These entries name a row or column that `table.yaml` does not list:", ""]
+        parts += [f"- [{esc(e.name)}](methods/{e.id}.md): row `{e.cell.row}`, column `{e.cell.column}`" for e in off]
+    parts += ["", "## All methods", "", "| Method | Year | Status | Row (q) | Column (p) |", "|---|---|---|---|---|"]
+    for e in sorted(cat.entries, key=lambda e: e.name.lower()):
+        s = entry_status(e, results.get(e.id))
+        row = cat.rows[e.cell.row].label if e.cell.row in cat.rows else e.cell.row
+        col = cat.columns[e.cell.column].label if e.cell.column in cat.columns else e.cell.column
+        year = e.paper.year if e.paper else "–"
+        parts.append(f"| [{esc(e.name)}](methods/{e.id}.md) | {year} | {STATUS_LABELS[s]} | {esc(row)} | {esc(col)} |")
+    return "\n".join(parts) + "\n"
+
+
+# ----------------------------------------------------------------- method pages
+
+
+def _claim_fields(claim) -> list[tuple[str, str]]:
+    out = []
+    for name in type(claim).model_fields:
+        if name in ("kind", "note"):
+            continue
+        value = getattr(claim, name)
+        if value in ("", None):
+            continue
+        out.append((name, value))
+    return out
+
+
+FORMULA_FIELDS = {"constant", "scale", "offset", "equals", "factor", "cost"}
+
+
+def _result_block(result) -> list[str]:
+    if result is None:
+        return ["*Not verified in this build* (run `icon verify` to check it).", ""]
+    passed = claim_passed(result)
+    status = str(getattr(result, "status", "unknown")).split(".")[-1]
+    badge = "pass" if passed else ("fail" if passed is False else "other")
+    lines = [f'Verifier: <span class="icon-badge {badge}">{esc(status)}</span>', ""]
+    detail = getattr(result, "detail", "")
+    if detail:
+        lines += [esc(detail), ""]
+    steps = list(getattr(result, "steps", None) or [])
+    if steps:
+        lines.append('??? abstract "Proof sketch (from the verifier)"')
+        for k, step in enumerate(steps, 1):
+            text = str(step)
+            lines.append(f"    {k}. {esc(text)}")
+        lines.append("")
+    return lines
+
+
+def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], requires=None, catalog_dir=None) -> str:
+    s = entry_status(entry, results)
+    row = cat.rows.get(entry.cell.row)
+    col = cat.columns.get(entry.cell.column)
+    L = [f"# {esc(entry.name)}", ""]
+    L.append(
+        f'<span class="icon-badge {s}">{STATUS_LABELS[s]}</span> '
+        f"`{entry.id}`" + (f" · aliases: {', '.join(f'`{a}`' for a in entry.aliases)}" if entry.aliases else "")
+    )
+    L += ["", esc(entry.summary), ""]
+    L.append(
+        f"**Cell:** row (q) *{esc(row.label if row else entry.cell.row)}*, "
+        f"column (p) *{esc(col.label if col else entry.cell.column)}* — [see the periodic table](../table.md)."
+    )
+    if entry.paper:
+        p = entry.paper
+        L += ["", f"**Paper:** {esc(', '.join(p.authors))} ({p.year}). [{esc(p.title)}]({p.link}). *{esc(p.venue)}*."]
+    L += ["", "## The objective in words", "", esc(entry.loss.description), ""]
+    kl = r"\mathrm{KL}\big(p(\cdot\mid i)\,\|\,q(\cdot\mid i)\big)" if entry.direction == "forward" else r"\mathrm{KL}\big(q(\cdot\mid i)\,\|\,p(\cdot\mid i)\big)"
+    L.append(display(r"\mathcal{L} = \sum_i " + kl))
+    if entry.direction == "reverse":
+        L += ["The learned distribution is on the **left** of the KL (reverse direction, as in clustering).", ""]
+    L += ["## Supervisory distribution p", ""]
+    L += [display(line) for line in distribution_lines(entry.p, "p")]
+    L += ["## Learned distribution q", ""]
+    L += [display(line) for line in distribution_lines(entry.q, "q")]
+    L += ["## Map f and support", ""]
+    L.append(f"- **f:** {esc(MAPPER_WORDS.get(entry.mapper, entry.mapper))} (`mapper: {entry.mapper}`).")
+    for letter, node in (("p", entry.p), ("q", entry.q)):
+        sup = support_of(node)
+        L.append(f"- **Support of {letter}:** {SUPPORT_WORDS.get(sup, sup)} (`{sup}`): ${SUPPORT_LATEX.get(sup, sup)}$")
+    if entry.limit:
+        arrow = r"\infty" if entry.limit.to == "infinity" else "0"
+        sym = entry.limit.parameter
+        L.append(
+            f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{sym}` "
+            f"and multiplied by ${sym}^{{{entry.limit.scale_power}}}$."
+        )
+    kernels, dists = set(), set()
+    kinds_in(entry.p, kernels, dists)
+    kinds_in(entry.q, kernels, dists)
+    links = [f"[{k}](../kernels/{k}.md)" for k in sorted(kernels)] + [f"[{d}](../distributions/{d}.md)" for d in sorted(dists)]
+    L.append(f"- **Building blocks:** {', '.join(links)}")
+    L.append("")
+    if entry.parameters:
+        L += ["## Parameters", "", "| Name | Default | Range | Meaning |", "|---|---|---|---|"]
+        for name, par in entry.parameters.items():
+            rng = f"[{'−∞' if par.min is None else f'{par.min:g}'}, {'∞' if par.max is None else f'{par.max:g}'}]"
+            if par.integer:
+                rng += " (integer)"
+            L.append(f"| `{name}` | {par.default:g} | {rng} | {esc(par.description)} |")
+        L.append("")
+    L += ["## Published loss" if entry.status == "published" else "## The cell's loss", ""]
+    L.append(formula_block(entry.loss.formula, entry.parameters))
+    L += [f"Reduction over anchors: **{entry.loss.reduction}**.", ""]
+    L += ["## Claims", ""]
+    for k, claim in enumerate(entry.claims):
+        result = results[k] if results and k < len(results) else None
+        L += [f"### {k + 1}. {claim.kind.replace('_', ' ')}" + (f" ({claim.objective})" if hasattr(claim, "objective") else ""), ""]
+        L += [CLAIM_WORDS.get(claim.kind, claim.kind) + ".", ""]
+        for name, value in _claim_fields(claim):
+            if name == "objective":
+                continue
+            if name in FORMULA_FIELDS and isinstance(value, str):
+                tex = _formula_latex(value, entry.parameters)
+                L.append(f"- **{name}:** " + (f"${tex}$" if tex else f"`{esc(value)}`"))
+            else:
+                L.append(f"- **{name}:** {esc(value)}")
+        if getattr(claim, "note", ""):
+            L.append(f"- **note:** {esc(claim.note)}")
+        L.append("")
+        if claim.kind != "unproved":
+            L += _result_block(result)
+    L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
+    L += ["```python", snippet(entry, requires, catalog_dir).rstrip("\n"), "```", ""]
+    if entry.peers:
+        L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
+        L += [f"| {esc(p.library)} | `{esc(p.object)}` | {esc(p.convention)} |" for p in entry.peers]
+        L.append("")
+    if entry.relations:
+        L += ["## Relations", ""]
+        for rel in entry.relations:
+            target = cat.get(rel.target)
+            link = f"[{esc(target.name)}]({rel.target}.md)" if target else f"`{rel.target}` (not in this catalog)"
+            L.append(f"- {rel.kind.replace('_', ' ')} {link}" + (f": {esc(rel.note)}" if rel.note else ""))
+        L.append("")
+        L.append("See the whole [relation graph](../graph.md).")
+        L.append("")
+    L += ["## References", ""]
+    if entry.paper:
+        p = entry.paper
+        L.append(f"- {esc(', '.join(p.authors))}. *{esc(p.title)}*. {esc(p.venue)}, {p.year}. <{p.link}>")
+    L.append(
+        "- Alshammari, Hershey, Feldmann, Freeman, Hamilton. *I-Con: A Unifying Framework for Representation "
+        "Learning*. ICLR 2025. <https://arxiv.org/abs/2504.16929>"
+    )
+    L.append("")
+    if entry.errata:
+        L += ["## Errata", "", "| Where | Printed | Corrected |", "|---|---|---|"]
+        L += [f"| {esc(e.where)} | {esc(e.printed)} | {esc(e.corrected)} |" for e in entry.errata]
+        L.append("")
+    if entry.notes:
+        L += ["## Notes", "", esc(entry.notes), ""]
+    source = cat.sources.get(entry.id)
+    if source:
+        L += [f"<small>Source: `{esc(Path(source).name)}`</small>", ""]
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------- kernels and distributions
+
+
+def _doc(cls) -> str:
+    module = inspect.getmodule(cls)
+    parts = [inspect.cleandoc(module.__doc__)] if module and module.__doc__ else []
+    own = cls.__dict__.get("__doc__")
+    if own:
+        parts.append(inspect.cleandoc(own))
+    return "\n\n".join(parts)
+
+
+def _fields_table(cls) -> list[str]:
+    lines = ["| Field | Type | Default | Description |", "|---|---|---|---|"]
+    for name, info in cls.model_fields.items():
+        if name == "kind":
+            continue
+        ann = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+        ann = ann.replace("icon_registry.", "").replace("|", "or")
+        default = "required" if info.is_required() else repr(info.default)
+        desc = info.description or ""
+        lines.append(f"| `{name}` | `{esc(ann)}` | `{esc(default)}` | {esc(desc)} |")
+    return lines
+
+
+def _used_by(cat: SiteCatalog, kind: str, kernel: bool) -> list[str]:
+    users = []
+    for e in cat.entries:
+        kernels, dists = set(), set()
+        kinds_in(e.p, kernels, dists)
+        kinds_in(e.q, kernels, dists)
+        if kind in (kernels if kernel else dists):
+            users.append(f"[{esc(e.name)}](../methods/{e.id}.md)")
+    return users
+
+
+def kernel_page(kind: str, cls, cat: SiteCatalog) -> str:
+    L = [f"# Kernel `{kind}`", "", esc(_doc(cls)), ""]
+    if cls.summary:
+        L.append(display("w(i,j) = " + cls.summary))
+    if getattr(cls, "indicator", False):
+        L += ["An **indicator** kernel: its normalized distribution is uniform over where it is 1.", ""]
+    L += ["## Fields", ""] + _fields_table(cls) + [""]
+    users = _used_by(cat, kind, True)
+    L += ["## Used by", "", ", ".join(users) if users else "No entry of this catalog uses it yet.", ""]
+    return "\n".join(L)
+
+
+def distribution_page(kind: str, cls, cat: SiteCatalog) -> str:
+    L = [f"# Distribution `{kind}`", "", esc(_doc(cls)), ""]
+    L += ["## Fields", ""] + _fields_table(cls) + [""]
+    users = _used_by(cat, kind, False)
+    L += ["## Used by", "", ", ".join(users) if users else "No entry of this catalog uses it yet.", ""]
+    return "\n".join(L)
+
+
+def building_blocks_index() -> str:
+    L = ["# Kernels and distributions", "", "Every p and q in the catalog is a tree of these nodes (`kind:` in the YAML).", ""]
+    L += ["## Kernels", "", "| Kind | w(i, j) |", "|---|---|"]
+    for kind, cls in KERNELS.items():
+        L.append(f"| [{kind}]({kind}.md) | ${cls.summary}$ |" if "|" not in cls.summary else f"| [{kind}]({kind}.md) | |")
+    L += ["", "## Distributions", ""]
+    for kind, cls in DISTRIBUTIONS.items():
+        first = (inspect.getmodule(cls).__doc__ or "").strip().splitlines()
+        L.append(f"- [{kind}](../distributions/{kind}.md): {esc(first[0] if first else '')}")
+    L.append("")
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------- errata, graph, results
+
+
+def errata_page(cat: SiteCatalog) -> str:
+    L = ["# Errata", "", "Every erratum recorded in the catalog: what a paper or its code prints, and the correction.", ""]
+    rows = [(e, err) for e in cat.entries for err in e.errata]
+    if not rows:
+        return "\n".join(L + ["No errata recorded.", ""])
+    L += ["| Method | Where | Printed | Corrected |", "|---|---|---|---|"]
+    for e, err in rows:
+        L.append(f"| [{esc(e.name)}](methods/{e.id}.md) | {esc(err.where)} | {esc(err.printed)} | {esc(err.corrected)} |")
+    L.append("")
+    return "\n".join(L)
+
+
+def graph_page(image: Optional[str], edges: list[tuple[str, str, str]], cat: SiteCatalog) -> str:
+    L = ["# Relation graph", "", "Methods (nodes) and their catalog relations (edges), rendered at build time.", ""]
+    if image:
+        L += [f"![Relation graph of the catalog]({image})", ""]
+    else:
+        L += ["*The image could not be rendered in this build (matplotlib missing).*", ""]
+    if edges:
+        L += ["| From | Relation | To |", "|---|---|---|"]
+        for a, kind, b in edges:
+            la = f"[{esc(cat.get(a).name)}](methods/{a}.md)" if cat.get(a) else f"`{a}`"
+            lb = f"[{esc(cat.get(b).name)}](methods/{b}.md)" if cat.get(b) else f"`{b}`"
+            L.append(f"| {la} | {kind.replace('_', ' ')} | {lb} |")
+        L.append("")
+    return "\n".join(L)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return f"`{esc(json.dumps(value, sort_keys=True))}`"
+    return esc(value)
+
+
+def _records_table(records: list[dict]) -> list[str]:
+    keys: list[str] = []
+    for rec in records:
+        for k in rec:
+            if k not in keys:
+                keys.append(k)
+    lines = ["| " + " | ".join(esc(k) for k in keys) + " |", "|" + "---|" * len(keys)]
+    for rec in records:
+        lines.append("| " + " | ".join(_cell(rec.get(k, "")) for k in keys) + " |")
+    return lines
+
+
+def results_page(title: str, path: Path, command: str, intro: str) -> str:
+    L = [f"# {title}", "", intro, ""]
+    if not path.is_file():
+        return "\n".join(L + [f'!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `{path.name}`), then rebuild the site.", ""])
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        return "\n".join(L + [f'!!! warning "Unreadable results"', f"    `{esc(path.name)}` could not be read: {esc(err)}", ""])
+    L += [f"Read from `{esc(path.name)}` (written by `{command}`; never edited by hand).", ""]
+    L += _render_json(data, level=2)
+    return "\n".join(L)
+
+
+def _render_json(data, level: int) -> list[str]:
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        return _records_table(data) + [""]
+    if isinstance(data, dict):
+        scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
+        out = []
+        if scalars:
+            out += ["| Key | Value |", "|---|---|"] + [f"| {esc(k)} | {_cell(v)} |" for k, v in scalars.items()] + [""]
+        for k, v in data.items():
+            if isinstance(v, (dict, list)):
+                out += ["#" * min(level, 6) + f" {esc(k)}", ""]
+                if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+                    out += _records_table([{"name": name, **x} for name, x in v.items()]) + [""]
+                else:
+                    out += _render_json(v, level + 1)
+        return out
+    if isinstance(data, list):
+        return [f"- {_cell(x)}" for x in data] + [""]
+    return [_cell(data), ""]
+
+
+Progress = Callable[[str], None]

@@ -1,0 +1,173 @@
+"""The project's one error type, ``IconError``, and the helpers around it.
+
+Every user-facing failure (a broken catalog entry, a bad command-line argument, a
+wrong tensor passed to a compiled loss) is an ``IconError``. One error can carry many
+one-line problems, so that ``icon validate`` reports every mistake in a catalog in a
+single run::
+
+    catalog/methods/simclr.yaml:12: q.kernel.kind: unknown kernel kind 'gausian'; did you mean 'gaussian'?
+    catalog/methods/simclr.yaml:3: unknown field 'nmae'; did you mean 'name'?
+
+``str(err)`` is those lines joined by newlines; ``err.problems`` is the list. The
+message given to the constructor is printed verbatim: callers write the context they
+know into it (``f"{entry_id}: ..."``); the keyword fields (file, line, field, entry,
+argument) are kept as attributes for programs. ``IconError.at`` builds the standard
+``file:line: field: message`` line for you.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from typing import Iterable, Iterator, Optional, Sequence
+
+__all__ = ["IconError", "error_context", "format_problem", "suggest", "did_you_mean"]
+
+
+def format_problem(
+    message: str, *, file=None, line: Optional[int] = None, field: Optional[str] = None
+) -> str:
+    """``file:line: field: message`` with the parts that are known (the compiler-style line)."""
+    head = ""
+    if file is not None:
+        head = f"{file}:{line}: " if line is not None else f"{file}: "
+    elif line is not None:
+        head = f"line {line}: "
+    if field:
+        head += f"{field}: "
+    return head + message
+
+
+class IconError(Exception):
+    """The one error type of icon-registry.
+
+    ``IconError(message, *, file=None, line=None, field=None, entry=None, argument=None,
+    problems=None)``. With ``problems`` (a list of one-line strings or IconErrors) the error
+    stands for all of them and ``message`` is a summary; ``str(err)`` lists the problems.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        file=None,
+        line: Optional[int] = None,
+        field: Optional[str] = None,
+        entry: Optional[str] = None,
+        argument: Optional[str] = None,
+        problems: Optional[Iterable] = None,
+    ):
+        flat: list[str] = []
+        for problem in problems or ():
+            if isinstance(problem, IconError):
+                flat.extend(problem.problems)
+            else:
+                flat.extend(str(problem).splitlines() or [""])
+        message = str(message)
+        if not flat:
+            flat = message.splitlines() or [message]
+        if not message:
+            message = flat[0] if len(flat) == 1 else f"{len(flat)} problems"
+        self.message = message
+        self.problems: list[str] = flat
+        self.file = None if file is None else str(file)
+        self.line = line
+        self.field = field
+        self.entry = entry
+        self.argument = argument
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+    def __repr__(self) -> str:
+        return f"IconError({str(self)!r})"
+
+    def __reduce__(self):  # picklable (multiprocessing, pytest-xdist)
+        return (
+            _rebuild,
+            (self.message, self.problems, self.file, self.line, self.field, self.entry, self.argument),
+        )
+
+    @classmethod
+    def at(cls, message: str, *, file=None, line=None, field=None, entry=None, argument=None) -> "IconError":
+        """An error whose text is ``file:line: field: message``."""
+        return cls(
+            format_problem(message, file=file, line=line, field=field),
+            file=file,
+            line=line,
+            field=field,
+            entry=entry,
+            argument=argument,
+        )
+
+    @classmethod
+    def collect(cls, problems: Sequence, summary: str = "") -> "IconError":
+        """One error for many problems (strings or IconErrors)."""
+        return cls(summary, problems=problems)
+
+    def with_context(self, prefix: str = "", **fields) -> "IconError":
+        """A copy with ``prefix`` put before every problem line (unless it already starts with
+        it) and the missing context fields filled in. Use with ``raise ... from err``."""
+        lines = [p if not prefix or p.startswith(prefix) else f"{prefix}{p}" for p in self.problems]
+        kwargs = {
+            name: getattr(self, name) if getattr(self, name) is not None else fields.get(name)
+            for name in ("file", "line", "field", "entry", "argument")
+        }
+        message = self.message if len(self.problems) > 1 else lines[0]
+        return type(self)(message, problems=lines, **kwargs)
+
+
+def _rebuild(message, problems, file, line, field, entry, argument):
+    return IconError(message, problems=problems, file=file, line=line, field=field, entry=entry, argument=argument)
+
+
+@contextlib.contextmanager
+def error_context(prefix: str = "", **fields) -> Iterator[None]:
+    """Re-raise any IconError from the block with added context (einops style)::
+
+        with error_context("simclr: ", entry="simclr"):
+            compile_entry(...)      # IconError("argument 'z' ...") -> "simclr: argument 'z' ..."
+    """
+    try:
+        yield
+    except IconError as err:
+        raise err.with_context(prefix, **fields) from err
+
+
+def close_matches(name: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The choices closest to ``name``, best first: difflib similarity, case-insensitive, keeping
+    only those nearly as close as the best one (so 'gausian' gives 'gaussian', not also
+    'gaussian_dot'); a choice that starts with ``name`` counts too ('sim' -> 'simclr')."""
+    name = str(name)
+    choices = sorted({str(c) for c in choices})
+    key = name.lower()
+    scored = []
+    for choice in choices:
+        matcher = difflib.SequenceMatcher(None, key, choice.lower())
+        if matcher.real_quick_ratio() < cutoff or matcher.quick_ratio() < cutoff:
+            ratio = 0.0
+        else:
+            ratio = matcher.ratio()
+        if ratio >= cutoff:
+            scored.append((ratio, choice))
+    if scored:
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        best = scored[0][0]
+        return [choice for ratio, choice in scored if ratio >= best - 0.1][:n]
+    if key:
+        return [c for c in choices if c.lower().startswith(key)][:n]
+    return []
+
+
+def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """``"; did you mean 'x', 'y'?"`` for the choices closest to ``name``, or ``""`` if none is
+    close; ready to append to a message: ``f"unknown kind '{kind}'{suggest(kind, kinds)}"``."""
+    found = close_matches(name, choices, n=n)
+    if not found:
+        return ""
+    return "; did you mean " + ", ".join(f"'{c}'" for c in found) + "?"
+
+
+#: Alias of ``suggest`` (the formula package's spelling).
+did_you_mean = suggest

@@ -1,0 +1,227 @@
+"""Datasets for ``icon fit`` / ``icon cluster``: scikit-learn's bundled sets and user feature files.
+
+Every loader returns a :class:`Dataset` with float32 ``features`` (n, d), optional int64
+``labels`` (n,), and, for image data, ``image_shape`` so that augmentations can work on pixels.
+No loader downloads anything: digits, iris, wine and breast_cancer ship inside scikit-learn.
+
+User files: ``.npy`` (a 2-D array of features; images (n, h, w) are flattened), ``.npz`` (keys
+``features``/``labels`` or ``X``/``y``), ``.pt`` (a tensor, or a dict with the same keys, read
+with ``torch.load(weights_only=True)``). Anything else is an :class:`IconError` naming the file
+and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from icon_registry.training._errors import IconError
+
+BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+FEATURE_KEYS = ("features", "X", "x")
+LABEL_KEYS = ("labels", "y")
+
+
+@dataclass
+class Dataset:
+    name: str
+    features: np.ndarray  # (n, d) float32
+    labels: np.ndarray | None = None  # (n,) int64
+    image_shape: tuple[int, int] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.labels is None else int(self.labels.max()) + 1
+
+    def subset(self, index) -> "Dataset":
+        index = np.asarray(index)
+        labels = None if self.labels is None else self.labels[index]
+        return Dataset(self.name, self.features[index], labels, self.image_shape, dict(self.info))
+
+
+def load_builtin(name: str) -> Dataset:
+    from sklearn import datasets as skd
+
+    if name == "digits":
+        bunch = skd.load_digits()
+        # Pixel intensities are 0..16; scale to [0, 1] so noise and shifts have a fixed meaning.
+        x = bunch.data.astype(np.float32) / 16.0
+        return Dataset("digits", x, bunch.target.astype(np.int64), (8, 8), {"source": "sklearn.datasets.load_digits"})
+    loader = {"iris": skd.load_iris, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer}[name]
+    bunch = loader()
+    x = bunch.data.astype(np.float64)
+    # Tabular sets mix units: standardize each column.
+    x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+    return Dataset(name, x.astype(np.float32), bunch.target.astype(np.int64), None, {"source": f"sklearn.datasets.load_{name}"})
+
+
+def _as_numpy(value, path: str, what: str) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.asarray(value)
+        except Exception as exc:  # pragma: no cover - ragged lists
+            raise IconError(f"{path}: {what} is not a rectangular array ({exc})", file=path) from None
+    raise IconError(f"{path}: {what} must be an array or tensor, not {type(value).__name__}", file=path)
+
+
+def _pick(mapping: dict, keys, path: str, what: str, required: bool):
+    present = [k for k in keys if k in mapping]
+    if len(present) > 1:
+        raise IconError(f"{path}: both {present[0]!r} and {present[1]!r} given for the {what}; keep one", file=path)
+    if present:
+        return mapping[present[0]]
+    if required:
+        raise IconError(
+            f"{path}: no {what} found; expected one of the keys {', '.join(map(repr, keys))} "
+            f"(found: {', '.join(map(repr, mapping)) or 'nothing'})",
+            file=path,
+        )
+    return None
+
+
+def check_features(x, path: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise IconError(f"{path}: features must be numbers, got dtype {x.dtype}", file=path)
+    if x.ndim == 1:
+        raise IconError(f"{path}: features must be 2-D (n, d), got a 1-D array of shape {x.shape}; "
+                        "one feature per row? reshape to (n, 1)", file=path)
+    if x.ndim == 0:
+        raise IconError(f"{path}: features must be 2-D (n, d), got a scalar", file=path)
+    if x.ndim > 2:
+        x = x.reshape(x.shape[0], -1)
+    if x.shape[0] < 2 or x.shape[1] < 1:
+        raise IconError(f"{path}: need at least 2 rows and 1 column of features, got shape {x.shape}", file=path)
+    x = x.astype(np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise IconError(f"{path}: features contain {int(bad.sum())} NaN/inf values (first in row {row})", file=path)
+    return x
+
+
+def check_labels(y, n: int, path: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.reshape(-1)
+    if y.ndim != 1:
+        raise IconError(f"{path}: labels must be 1-D (n,), got shape {y.shape}", file=path)
+    if y.shape[0] != n:
+        raise IconError(f"{path}: {y.shape[0]} labels for {n} feature rows", file=path)
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise IconError(f"{path}: labels must be integers (class ids), got non-integer floats", file=path)
+    elif not np.issubdtype(y.dtype, np.integer) and y.dtype != bool:
+        # Strings or other categories: map to 0..C-1 in sorted order.
+        try:
+            _, y = np.unique(y.astype(str), return_inverse=True)
+        except Exception:
+            raise IconError(f"{path}: labels of dtype {y.dtype} cannot be read as classes", file=path) from None
+    y = y.astype(np.int64)
+    if y.min() < 0:
+        raise IconError(f"{path}: labels must be >= 0 (found {int(y.min())})", file=path)
+    # Relabel to 0..C-1 so that C = max + 1 is the number of classes actually present.
+    _, y = np.unique(y, return_inverse=True)
+    return y.astype(np.int64)
+
+
+def _read_any(path: str):
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.exists(path):
+        raise IconError(f"{path}: no such file", file=path)
+    if os.path.isdir(path):
+        raise IconError(f"{path}: is a directory, expected a .npy/.npz/.pt file", file=path)
+    try:
+        if ext == ".npy":
+            return np.load(path, allow_pickle=False)
+        if ext == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        if ext in (".pt", ".pth"):
+            import torch
+
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except IconError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, RuntimeError, Exception) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IconError(f"{path}: cannot read this {ext} file ({reason[:200]})", file=path) from None
+    raise IconError(f"{path}: unsupported file type {ext or '(none)'}; use .npy, .npz or .pt", file=path)
+
+
+def load_file(path: str, labels_path: str | None = None) -> Dataset:
+    raw = _read_any(path)
+    labels = None
+    if isinstance(raw, dict):
+        x = _as_numpy(_pick(raw, FEATURE_KEYS, path, "features", True), path, "features")
+        y = _pick(raw, LABEL_KEYS, path, "labels", False)
+        x = check_features(x, path)
+        if y is not None:
+            labels = check_labels(_as_numpy(y, path, "labels"), x.shape[0], path)
+    else:
+        if getattr(raw, "dtype", None) is not None and getattr(raw.dtype, "names", None):
+            raise IconError(f"{path}: structured arrays are not supported; save plain features", file=path)
+        x = check_features(_as_numpy(raw, path, "features"), path)
+    if labels_path is not None:
+        if labels is not None:
+            raise IconError(f"{path} already holds labels; drop --labels {labels_path} or the labels key",
+                            file=labels_path, argument="--labels")
+        labels = load_labels(labels_path, x.shape[0])
+    name = os.path.splitext(os.path.basename(path))[0]
+    return Dataset(name, x, labels, None, {"source": os.path.abspath(path)})
+
+
+def load_labels(path: str, n: int) -> np.ndarray:
+    raw = _read_any(path)
+    if isinstance(raw, dict):
+        raw = _pick(raw, LABEL_KEYS, path, "labels", True)
+    return check_labels(_as_numpy(raw, path, "labels"), n, path)
+
+
+def load_dataset(name_or_path: str, labels_path: str | None = None) -> Dataset:
+    """A built-in dataset by name (digits, iris, wine, breast_cancer) or a features file."""
+    if name_or_path in BUILTIN:
+        if labels_path is not None:
+            raise IconError(f"--labels is for feature files; '{name_or_path}' has its own labels", argument="--labels")
+        return load_builtin(name_or_path)
+    if os.path.splitext(name_or_path)[1] == "" and not os.path.exists(name_or_path):
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, BUILTIN, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise IconError(
+            f"unknown dataset '{name_or_path}'{hint} (built in: {', '.join(BUILTIN)}; or a .npy/.npz/.pt file)",
+            argument="--data",
+        )
+    return load_file(name_or_path, labels_path)
+
+
+def train_test_split_indices(labels: np.ndarray | None, n: int, test_fraction: float, seed: int):
+    """Stratified when labels are given; deterministic in ``seed``."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(n)
+    strat = labels if labels is not None and np.bincount(labels).min() >= 2 else None
+    train, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=strat)
+    return np.sort(train), np.sort(test)

@@ -1,0 +1,161 @@
+"""Deciding symbolic equalities: simplification first, high-precision random points as fallback.
+
+``decide_equal(lhs, rhs)`` returns a ``Decision``:
+- ``equal`` False: the two sides differ at a random point (30 significant digits); the point
+  and both values are the counterexample. This is decided first and is cheap.
+- ``equal`` True and ``proved`` True: the difference simplified to exactly 0
+  (expand_log(force=True), powsimp, cancel, and SymPy's simplify on small residuals).
+- ``equal`` True and ``proved`` False: simplification was inconclusive; the sides agree to
+  30 digits at ``points`` random points ("numerically verified", never called "proved").
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import sympy
+
+DIGITS = 30
+POINTS = 3
+#: simplify() only runs on residuals at most this big (count_ops); beyond it, numbers decide
+SIMPLIFY_MAX_OPS = 250
+SIMPLIFY_SECONDS = 6.0
+
+
+@dataclass
+class Decision:
+    equal: bool
+    proved: bool = False
+    points: int = 0
+    residual: Optional[sympy.Expr] = None  # the (partly) simplified lhs - rhs
+    counterexample: Optional[dict] = None
+    steps: list = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        if not self.equal:
+            return ""
+        return "proved" if self.proved else "numeric"
+
+
+def random_point(symbols, seed: int) -> dict:
+    """Exact rational values: reals in [-1, 1], positive symbols in [0.3, 1.5]."""
+    rng = random.Random(seed)
+    point = {}
+    for s in sorted(symbols, key=lambda s: s.name):
+        if s.is_positive:
+            point[s] = sympy.Rational(rng.randint(300, 1500), 1000)
+        else:
+            point[s] = sympy.Rational(rng.randint(-1000, 1000), 1000)
+    return point
+
+
+def at(expr, point, digits=DIGITS):
+    """High-precision value of expr at point (complex parts are an error)."""
+    if not isinstance(expr, sympy.Basic):
+        return sympy.Float(expr, digits)
+    value = expr.xreplace(point).evalf(digits)
+    if value.has(sympy.I) or not value.is_number:
+        value = sympy.re(value).evalf(digits) if value.is_number else value
+    return value
+
+
+def _close(a, b, scale, digits=DIGITS) -> bool:
+    try:
+        return abs(float(a - b)) <= 10.0 ** (-(digits - 8)) * (1.0 + float(scale))
+    except TypeError:
+        return False
+
+
+def numeric_equal(lhs, rhs, symbols, *, points=POINTS, seed=0):
+    """(True, None) or (False, counterexample) from high-precision evaluation at random points."""
+    for k in range(points):
+        point = random_point(symbols, seed + k)
+        a, b = at(lhs, point), at(rhs, point)
+        if not _close(a, b, abs(a) + abs(b)):
+            return False, {"point": point, "lhs": a, "rhs": b}
+    return True, None
+
+
+def _canonical_exponents(expr):
+    """exp(a) with a put over one denominator: the kernels' and the formula's forms of the same
+    logit (e.g. <z_i/|z_i|, z_j/|z_j|> / tau versus <z_i, z_j> / (|z_i| |z_j| tau)) become identical."""
+    return expr.replace(lambda e: isinstance(e, sympy.exp), lambda e: sympy.exp(sympy.cancel(e.args[0])))
+
+
+def cheap_simplify(expr):
+    """The fast, always-safe rewrites: canonical exponents, logs of products and quotients
+    expanded (force), powers merged, and the log-free part put over one denominator."""
+    expr = _canonical_exponents(expr)
+    expr = sympy.expand_log(expr, force=True)
+    expr = _canonical_exponents(expr)
+    expr = sympy.powsimp(expr)
+    terms = sympy.Add.make_args(expr)
+    transcendental = [a for a in terms if a.has(sympy.log, sympy.exp, sympy.Max, sympy.Min, sympy.Piecewise)]
+    rational = [a for a in terms if a not in set(transcendental)]
+    rest = sympy.cancel(sympy.Add(*rational)) if rational else sympy.Integer(0)
+    return sympy.Add(*transcendental) + rest
+
+
+def try_zero(expr, deadline: float):
+    """Return (is_zero_proved, best_form)."""
+    expr = cheap_simplify(expr)
+    if expr == 0:
+        return True, expr
+    if sympy.count_ops(expr) <= SIMPLIFY_MAX_OPS and time.monotonic() < deadline:
+        try:
+            candidate = sympy.simplify(expr)
+        except Exception:  # pragma: no cover - SymPy internals
+            candidate = expr
+        if candidate == 0:
+            return True, candidate
+        if sympy.count_ops(candidate) < sympy.count_ops(expr):
+            expr = candidate
+    return False, expr
+
+
+def decide_equal(lhs, rhs, symbols=None, *, seed=0, what=("lhs", "rhs")) -> Decision:
+    lhs, rhs = sympy.sympify(lhs), sympy.sympify(rhs)
+    symbols = set(symbols or ()) | lhs.free_symbols | rhs.free_symbols
+    equal, counterexample = numeric_equal(lhs, rhs, symbols, seed=seed)
+    diff = lhs - rhs
+    if not equal:
+        _, residual = try_zero(diff, time.monotonic() + 2.0)
+        return Decision(False, residual=residual, counterexample=counterexample)
+    proved, residual = try_zero(diff, time.monotonic() + SIMPLIFY_SECONDS)
+    if proved:
+        return Decision(True, True, residual=sympy.Integer(0),
+                        steps=[f"{what[0]} - {what[1]}: put every exponent over one denominator, expanded logs (force), merged powers, cancelled the rational part: the difference simplified to 0"])
+    return Decision(True, False, POINTS, residual=residual,
+                    steps=[f"{what[0]} - {what[1]}: simplification inconclusive; equal to {DIGITS} digits at "
+                           f"{POINTS} random rational points"])
+
+
+def depends_on(expr, learnables, *, seed=0, points=2) -> Optional[sympy.Symbol]:
+    """A learnable symbol expr depends on (numerically: its derivative is nonzero), or None."""
+    free = [s for s in learnables if s in expr.free_symbols]
+    if not free:
+        return None
+    symbols = expr.free_symbols
+    for k in range(points):
+        point = random_point(symbols, seed + 101 + k)
+        for s in free:
+            value = at(sympy.diff(expr, s), point)
+            if not _close(value, 0, 1.0):
+                return s
+    return None
+
+
+def short(expr, limit=300) -> str:
+    text = str(expr)
+    return text if len(text) <= limit else text[: limit - 20] + " ... (" + str(len(text)) + " chars)"
+
+
+def describe_point(point: dict, learnables=(), max_shown=6) -> str:
+    params = [f"{s}={float(v):.3g}" for s, v in point.items() if s not in set(learnables)]
+    learn = [f"{s}={float(v):.3g}" for s, v in point.items() if s in set(learnables)]
+    shown = learn[:max_shown] + (["..."] if len(learn) > max_shown else [])
+    return ", ".join(shown + params)

@@ -1,0 +1,53 @@
+"""Thin adapter between the verifier and the formula language (``icon_registry.formula``).
+
+Parsing and both evaluators (SymPy and numeric float64) are the formula module's; this file
+only turns a verifier instance into a ``FormulaInstance`` and caches parses.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from icon_registry.formula import FormulaInstance, evaluate_numeric, evaluate_sympy, parse
+
+
+@lru_cache(maxsize=1024)
+def parse_formula(source: str, parameters: tuple):
+    return parse(source, parameters)
+
+
+def _instance(env: dict) -> FormulaInstance:
+    def rows(a):
+        return None if a is None else list(np.asarray(a, dtype=object))
+
+    def ints(a):
+        return None if a is None else [int(v) for v in np.ravel(a)]
+
+    return FormulaInstance(
+        n=int(env["n"]),
+        z=rows(env["z"]),
+        x=rows(env.get("x")),
+        g=rows(env.get("g")),
+        w=rows(env.get("w")),
+        labels=ints(env.get("labels")),
+        ids=ints(env.get("ids")),
+        modality=ints(env.get("modality")),
+        candidates=[[int(v) for v in row] for row in env["candidates"]] if env.get("candidates") is not None else None,
+        neighbors=[[int(v) for v in row] for row in env["neighbors"]] if env.get("neighbors") is not None else None,
+        phi=rows(env.get("phi")),
+        W=rows(env.get("W")),
+        params=dict(env.get("params", {})),
+        num_classes=env.get("num_classes") if env.get("w") is None else None,
+    )
+
+
+def to_sympy(formula, env: dict):
+    """The formula as a SymPy expression on a symbolic instance (``Instance.formula_env()``)."""
+    return evaluate_sympy(formula, _instance(env))
+
+
+def to_float(formula, env: dict) -> float:
+    """The formula's value on a numeric instance (float64)."""
+    return float(evaluate_numeric(formula, _instance(env)))

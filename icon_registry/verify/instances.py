@@ -1,0 +1,279 @@
+"""The small symbolic instance and the larger random float64 instance a claim is checked on.
+
+Both are built from the entry's structure (which inputs its kernels read, which supports its
+distributions use) so that every structural feature is exercised: positives of size 1 and 2
+(ids), classes of size 2 and 3 (labels), paired modalities (CLIP), triplet candidates,
+class prototypes, cluster logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+
+from icon_registry.backends import SympyBackend
+
+#: the symbolic instance's sizes
+SYM_N = 4
+SYM_N_LABELS = 5  # classes of size 2 and 3
+NUM_N = 12
+NUM_N_LABELS = 15
+
+
+def walk_nodes(node):
+    """Every distribution/kernel node of a p or q tree."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        for value in current.__dict__.values():
+            children = value if isinstance(value, (list, tuple)) else [value]
+            stack.extend(child for child in children if hasattr(child, "model_fields") and hasattr(child, "kind"))
+
+
+def entry_features(entry) -> dict:
+    """Which inputs and supports the entry's p and q use."""
+    used = set(entry.p.inputs_used() | entry.q.inputs_used())
+    nodes = list(walk_nodes(entry.p)) + list(walk_nodes(entry.q))
+    supports = {getattr(node, "support", None) for node in nodes} - {None}
+    cluster = next((node for node in nodes if node.kind == "cluster"), None)
+    perplexity = {node.perplexity for node in nodes if getattr(node, "perplexity", None) is not None}
+    cosine = any(getattr(node, "cosine", False) for node in nodes)
+    if "other_modality" in supports:
+        used.add("modality")
+    if "candidates" in supports:
+        used.add("neighbors")
+    return {
+        "used": used,
+        "supports": supports,
+        "prototypes": "prototypes" in supports,
+        "cluster": cluster,
+        "perplexity": {p for p in perplexity if isinstance(p, str)},
+        "cosine": cosine,
+    }
+
+
+@dataclass
+class Structure:
+    """The discrete part of an instance (shared by the symbolic and numeric sides)."""
+
+    n: int
+    d: int
+    ids: np.ndarray
+    labels: np.ndarray
+    modality: np.ndarray
+    neighbors: np.ndarray  # (n, 2): [positive, negative] candidates / given neighbours
+    num_classes: int
+    graph: np.ndarray  # (n, n) weights
+
+
+def symbolic_structure(features: dict, d: int) -> Structure:
+    labels_used = "labels" in features["used"] or features["prototypes"]
+    n = SYM_N_LABELS if labels_used else SYM_N
+    if "modality" in features["used"]:
+        ids = np.array([0, 0, 1, 1])
+        modality = np.array([0, 1, 0, 1])
+    else:
+        ids = np.array([0, 1, 0, 1, 2][:n])
+        modality = np.arange(n) % 2
+    labels = np.array([0, 0, 1, 1, 1][:n]) if labels_used else np.zeros(n, dtype=int)
+    neighbors = np.array([[1, 2], [0, 3], [3, 0], [2, 1], [3, 1]][:n])
+    graph = np.array([[0 if i == j else 1 + (i + 2 * j) % 3 for j in range(n)] for i in range(n)], dtype=object)
+    graph = (graph + graph.T) / 2
+    return Structure(n, d, ids, labels, modality, neighbors, 2, graph)
+
+
+def numeric_structure(features: dict, d: int, rng: np.random.Generator) -> Structure:
+    labels_used = "labels" in features["used"] or features["prototypes"]
+    n = NUM_N_LABELS if labels_used else NUM_N
+    if "modality" in features["used"]:
+        ids = np.arange(n) // 2
+        modality = np.arange(n) % 2
+    else:
+        ids = np.arange(n) % (n // 2)
+        modality = np.arange(n) % 2
+    labels = np.repeat(np.arange(4), [2, 3, 4, 6])[rng.permutation(n)] if labels_used else np.zeros(n, dtype=int)
+    neighbors = np.zeros((n, 2), dtype=np.int64)
+    for i in range(n):
+        neighbors[i] = rng.choice([k for k in range(n) if k != i], size=2, replace=False)
+    weights = rng.uniform(0.1, 1.0, (n, n)) * (rng.uniform(size=(n, n)) < 0.7)
+    graph = np.triu(weights, 1)
+    graph = graph + graph.T
+    num_classes = int(labels.max()) + 1 if labels_used else 2
+    return Structure(n, d, ids, labels, modality, neighbors, num_classes, graph)
+
+
+@dataclass
+class Instance:
+    """One instance, symbolic or numeric: the values the kernels and the formula both see."""
+
+    structure: Structure
+    z: Any
+    x: Any
+    w: Any  # prototypes or None
+    params: dict
+    learnables: list = field(default_factory=list)  # symbols (symbolic side)
+    phi: Any = None
+
+    def formula_env(self) -> dict:
+        s = self.structure
+        return {
+            "n": s.n,
+            "z": self.z,
+            "x": self.x,
+            "g": self.x,
+            "w": self.w,
+            "labels": s.labels,
+            "ids": s.ids,
+            "modality": s.modality,
+            "candidates": s.neighbors,
+            "neighbors": s.neighbors,
+            "num_classes": s.num_classes,
+            "phi": self.phi,
+            "W": s.graph,
+            "params": self.params,
+        }
+
+
+def _matrix(prefix, rows, cols, **assumptions):
+    return np.array(
+        [[sympy.Symbol(f"{prefix}_{i}_{k}", **assumptions) for k in range(cols)] for i in range(rows)], dtype=object
+    )
+
+
+def symbolic_params(entry, features) -> dict:
+    params = {}
+    for name, spec in entry.parameters.items():
+        if spec.integer or name in features["perplexity"]:
+            params[name] = int(spec.default) if spec.integer else sympy.nsimplify(spec.default)
+        else:
+            params[name] = sympy.Symbol(name, positive=True)
+    return params
+
+
+def symbolic_instance(entry, features, d: int) -> Instance:
+    s = symbolic_structure(features, d)
+    if features["cluster"] is not None:
+        s.d = d = max(d, 2)  # cluster logits: at least two clusters
+    z = _matrix("z", s.n, d, real=True)
+    x = _matrix("x", s.n, d, real=True) if "x" in features["used"] else None
+    w = _matrix("w", s.num_classes, d, real=True) if features["prototypes"] else None
+    learnables = list(z.ravel()) + (list(w.ravel()) if w is not None else [])
+    inst = Instance(s, z, x, w, symbolic_params(entry, features), learnables)
+    if features["cluster"] is not None:
+        temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
+        B = SympyBackend
+        inst.phi = B.exp(B.log_softmax(z / temperature, 1))
+    return inst
+
+
+def numeric_params(entry, features, rng) -> dict:
+    params = {}
+    for name, spec in entry.parameters.items():
+        if spec.integer or name in features["perplexity"]:
+            params[name] = spec.default
+            continue
+        value = spec.default * rng.uniform(0.6, 1.4) if spec.default != 0 else rng.uniform(0.1, 1.0)
+        if spec.min is not None:
+            value = max(value, spec.min)
+        if spec.max is not None:
+            value = min(value, spec.max)
+        params[name] = float(value)
+    return params
+
+
+def numeric_instance(entry, features, d: int, seed: int = 0) -> Instance:
+    rng = np.random.default_rng(seed)
+    s = numeric_structure(features, d, rng)
+    if features["cluster"] is not None:
+        s.d = d = max(d, 3)
+    z = rng.normal(size=(s.n, d))
+    x = rng.normal(size=(s.n, d)) if "x" in features["used"] else None
+    w = rng.normal(size=(s.num_classes, d)) if features["prototypes"] else None
+    inst = Instance(s, z, x, w, numeric_params(entry, features, rng))
+    if features["cluster"] is not None:
+        temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
+        logits = z / temperature
+        logits = logits - logits.max(axis=1, keepdims=True)
+        phi = np.exp(logits)
+        inst.phi = phi / phi.sum(axis=1, keepdims=True)
+    return inst
+
+
+def sympy_inputs(entry, inst: Instance):
+    from icon_registry.pairs import Inputs
+
+    s = inst.structure
+    return Inputs(
+        SympyBackend,
+        inst.z,
+        s.n,
+        inst.params,
+        x=inst.x,
+        labels=s.labels,
+        ids=s.ids,
+        modality=s.modality,
+        neighbors=s.neighbors,
+        graph=s.graph,
+        prototypes=inst.w,
+        entry_id=entry.id,
+    )
+
+
+def torch_call(entry, inst: Instance, objective: str, params: dict | None = None, reduction: str = "sum"):
+    """Evaluate the COMPILED torch loss on a numeric instance (float64)."""
+    import torch
+
+    from icon_registry.compiler import compile_loss
+
+    s = inst.structure
+    params = dict(inst.params if params is None else params)
+    overrides = {k: v for k, v in params.items() if not entry.parameters[k].integer}
+    kwargs = {}
+    if inst.w is not None:
+        kwargs = {"num_classes": inst.w.shape[0], "dim": inst.w.shape[1]}
+    loss = compile_loss(entry, objective=objective, reduction=reduction, **kwargs, **overrides)
+    if inst.w is not None:
+        with torch.no_grad():
+            loss.prototypes.data = torch.as_tensor(inst.w, dtype=torch.float64)
+    given = {
+        "x": None if inst.x is None else torch.as_tensor(inst.x, dtype=torch.float64),
+        "labels": torch.as_tensor(s.labels),
+        "ids": torch.as_tensor(s.ids),
+        "modality": torch.as_tensor(s.modality),
+        "neighbors": torch.as_tensor(s.neighbors),
+        "graph": torch.as_tensor(np.asarray(s.graph, dtype=np.float64)),
+    }
+    kwargs = {name: given[name] for name in loss.requires}
+    z = torch.as_tensor(inst.z, dtype=torch.float64)
+    with torch.no_grad():
+        out = loss(z, **kwargs)
+    return out.numpy() if reduction == "none" else float(out)
+
+
+def torch_inputs(entry, inst: Instance, params: dict | None = None):
+    """Inputs on the torch backend (for quantities the compiled module does not return, e.g. H(q))."""
+    import torch
+
+    from icon_registry.backends import TorchBackend
+    from icon_registry.pairs import Inputs
+
+    s = inst.structure
+    t = lambda a: None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    return Inputs(
+        TorchBackend,
+        t(inst.z),
+        s.n,
+        dict(inst.params if params is None else params),
+        x=t(inst.x),
+        labels=torch.as_tensor(s.labels),
+        ids=torch.as_tensor(s.ids),
+        modality=torch.as_tensor(s.modality),
+        neighbors=torch.as_tensor(s.neighbors),
+        graph=t(s.graph),
+        prototypes=t(inst.w),
+        entry_id=entry.id,
+    )

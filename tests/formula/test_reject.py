@@ -1,0 +1,146 @@
+"""Hostile and malformed formulas: exact messages, rejected fast, nothing executed."""
+
+import ast
+import builtins
+import time
+
+import pytest
+
+from icon_registry.formula import FormulaError, parse
+
+PARAMS = {"tau", "sigma", "margin"}
+
+REJECTED = [
+    ("__import__('os').system('x')", "attribute access is not allowed at column 1"),
+    ("__import__('os')", "strings are not allowed at column 12"),
+    ("__import__(os)", "unknown function '__import__' at column 1"),
+    ("z[i].T", "attribute access is not allowed at column 1"),
+    ("tau.real", "attribute access is not allowed at column 1"),
+    ("(lambda: 1)()", "lambda expressions are not allowed at column 2"),
+    ("lambda: 1", "lambda expressions are not allowed at column 1"),
+    ("log('x')", "strings are not allowed at column 5"),
+    ("f'{tau}'", "strings are not allowed at column 1"),
+    ("b'x' + 1", "strings are not allowed at column 1"),
+    ("sum([k for k in anchors])", "comprehensions are not allowed at column 5"),
+    ("sum(k for k in anchors)", "comprehensions are not allowed at column 4"),
+    ("1 + {k: 1 for k in anchors}", "comprehensions are not allowed at column 5"),
+    ("exp(tau) + lgo(tau)", "unknown function 'lgo' at column 12; did you mean 'log'?"),
+    ("sofplus(tau)", "unknown function 'sofplus' at column 1; did you mean 'softplus'?"),
+    ("open(tau)", "unknown function 'open' at column 1"),
+    ("tau + taux", "unknown name 'taux' at column 7; did you mean 'tau'?"),
+    ("os", "unknown name 'os' at column 1"),
+    ("10**10**10**10", "a power inside an exponent is not allowed at column 5"),
+    ("2**1000", "constant exponent 1000 is too large at column 4; the limit is 64"),
+    ("2**(100*100)", "constant exponent 10000 is too large at column 5; the limit is 64"),
+    ("x" * 100_000, "formula is too long (100000 characters; the limit is 4000)"),
+    ("(" * 10_000 + "1" + ")" * 10_000, "formula is too long (20001 characters; the limit is 4000)"),
+    ("(" * 1_999 + "1" + ")" * 1_999, "brackets are nested too deeply at column 65; the limit is 64"),
+    ("-" * 3_999 + "1", "formula is nested too deeply to parse"),
+    ("1+" * 1_999 + "1", "formula is nested too deeply at column 3801; the limit is 100 levels"),
+    ("log(x=1)", "keyword arguments are not allowed at column 5"),
+    ("max(*tau)", "starred arguments are not allowed at column 5"),
+    ("tau < 1", "comparisons are only allowed inside indicator(...) at column 1"),
+    ("indicator(0 < tau < 1)", "chained comparisons are not allowed at column 11; use one comparison per indicator"),
+    ("tau if tau else 1", "conditional expressions are not allowed at column 1; use indicator(...)"),
+    ("tau and 1", "boolean operators ('and', 'or') are not allowed at column 1"),
+    ("not tau", "operator 'not' is not allowed at column 1"),
+    ("tau // 2", "operator '//' is not allowed at column 1; use '/'"),
+    ("tau ^ 2", "operator '^' is not allowed at column 1; use '**' for powers"),
+    ("[tau]", "lists are not allowed at column 1"),
+    ("(tau, 1)", "tuples are not allowed at column 1"),
+    ("(y := 1)", "assignment expressions are not allowed at column 2"),
+    ("True", "'True' is not allowed at column 1; only numbers are"),
+    ("1j", "complex numbers are not allowed at column 1"),
+    ("1e999", "number is not finite at column 1"),
+    ("10000000000000000", "number is too large at column 1; integer literals are limited to 1e+15"),
+    ("", "formula is empty"),
+    ("log(", "syntax error: '(' was never closed at column 4"),
+    ("z", "'z' must be indexed, e.g. z[i] at column 1"),
+    ("sum(i, anchors, z[i])", "a formula must be a scalar, but this one is a vector at column 1"),
+    ("sum(i, anchors, z[j])", "unknown index 'j' at column 19"),
+    ("sum(item, anchors, z[itme])", "unknown index 'itme' at column 22; did you mean 'item'?"),
+    ("sum(i, anchors, sum(i, all, 1))", "index 'i' is already bound by an enclosing reduction at column 21"),
+    ("sum(tau, anchors, 1)", "'tau' is a parameter, not a new index name at column 5"),
+    ("sum(log, anchors, 1)", "'log' is reserved and cannot be an index name at column 5"),
+    ("sum(i, others, 1)", "index set 'others' needs an anchor, e.g. others(i) at column 8"),
+    ("sum(i, anchros, 1)", "unknown index set 'anchros' at column 8; did you mean 'anchors'?"),
+    ("sum(c, classes, dot(z[c], w[c]))", "'z' expects an index over items, but 'c' ranges over classes at column 23"),
+    ("sum(i, anchors, i)", "index 'i' is not a number at column 17; use it as z[i], in a set or in indicator(...)"),
+    ("sum(i, anchors, y[i])", "'y[i]' is an index, not a number at column 17; compare it inside "
+                              "indicator(...) or use it as an index"),
+    ("sum(i, anchors, z[i] * z[i])", "cannot multiply two vectors at column 17; use dot(u, v)"),
+    ("sum(i, anchors, dot(z[i], 1))", "dot() expects a vector here, got a scalar at column 27"),
+    ("sum(i, anchors, indicator(y[i] < y[i]))", "indices can only be compared with == or !=, not < at column 27"),
+    ("sum(i, anchors, indicator(y[i] == id[i]))", "cannot compare an index over classes with one over ids at "
+                                                  "column 27"),
+    ("tau[0]", "'tau' is a scalar and cannot be indexed at column 1"),
+    ("sum(i, anchors, z[0])", "an index must be an index variable (e.g. i), y[i], pos(i) or neg(i), got '0' at "
+                              "column 19"),
+    ("log(1, 2)", "log() takes 1 argument (2 given) at column 1"),
+    ("positives(1)", "'positives' is an index set at column 1; use it in sum/mean/logsumexp/count"),
+    ("sum(i, anchors, phi[i])", "'phi' takes two indices, e.g. phi[i, c] at column 17"),
+    ("sum(i, anchors, softplus(z[i]))", "softplus() expects a scalar here, got a vector at column 26"),
+    ("sum(i, anchors, sum(j, all, sum(k, all, sum(l, all, sum(m, all, sum(o, all, sum(p, all, 1)))))))",
+     "reductions are nested too deeply at column 77; the limit is 6"),
+]
+
+
+@pytest.mark.parametrize("source, message", REJECTED, ids=[m[:50] for _, m in REJECTED])
+def test_rejected_with_exact_message(source, message):
+    start = time.perf_counter()
+    with pytest.raises(FormulaError) as info:
+        parse(source, PARAMS)
+    elapsed = time.perf_counter() - start
+    assert str(info.value) == message
+    assert info.value.message == message
+    assert isinstance(info.value, ValueError)
+    assert elapsed < 0.1, f"took {elapsed:.3f} s"
+
+
+def test_error_fields():
+    with pytest.raises(FormulaError) as info:
+        parse("exp(tau) + lgo(tau)", PARAMS)
+    assert info.value.column == 12
+    assert info.value.reason == "unknown function 'lgo'; did you mean 'log'?"
+
+
+def test_columns_count_characters_and_newlines():
+    with pytest.raises(FormulaError) as info:
+        parse("  τ + 1", PARAMS)
+    assert str(info.value) == "unknown name 'τ' at column 3"
+    with pytest.raises(FormulaError) as info:
+        parse("tau +\n  bogus", PARAMS)
+    assert info.value.column == 9
+
+
+def test_nothing_is_executed(monkeypatch):
+    """eval/exec are never called; compile only by ast.parse, with PyCF_ONLY_AST (no code object)."""
+    calls = []
+    for name in ("eval", "exec", "compile"):
+        original = getattr(builtins, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            flags = args[3] if len(args) > 3 else kwargs.get("flags", 0)
+            calls.append((_name, bool(flags & ast.PyCF_ONLY_AST)))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(builtins, name, spy)
+    sources = [source for source, _ in REJECTED] + ["-sum(i, anchors, log(exp(dot(z[i], z[i]) / tau)))"]
+    for source in sources:
+        try:
+            parse(source, PARAMS)
+        except FormulaError:
+            pass
+    monkeypatch.undo()
+    assert calls and all(call == ("compile", True) for call in calls)
+
+
+def test_reserved_parameter_names_are_refused():
+    with pytest.raises(FormulaError, match="parameter name 'n' is reserved"):
+        parse("n", {"n"})
+    with pytest.raises(FormulaError, match="a formula must be a string, got int"):
+        parse(3)
+
+
+def test_multiline_and_leading_whitespace_are_fine():
+    assert parse("\n  -sum(i, anchors,\n\tlog(tau))\n", PARAMS) == parse("-sum(i, anchors, log(tau))", PARAMS)
