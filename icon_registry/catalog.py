@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from pydantic import BaseModel, ValidationError
 
-from icon_registry.errors import IconError, close_matches, format_problem, suggest
+from icon_registry.errors import IconError, close_matches, format_problem, quote, suggest
 from icon_registry.yaml_io import Document, line_of, load_yaml
 
 __all__ = [
@@ -145,6 +145,7 @@ class _Walk:
     clean: tuple  # loc without the union tags pydantic inserts
     node: Any  # annotation (or model class) at the end of loc, None if lost
     discriminator: Optional[str]
+    branch: bool = False  # the error is about one member of a plain (smart) union
 
 
 def _walk(model_cls, loc: Sequence) -> _Walk:
@@ -152,6 +153,7 @@ def _walk(model_cls, loc: Sequence) -> _Walk:
     node: Any = model_cls
     discriminator = None
     clean = []
+    branch = False
     for part in loc:
         if node is None:
             clean.append(part)
@@ -161,6 +163,13 @@ def _walk(model_cls, loc: Sequence) -> _Walk:
         tags = _tagged(node, discriminator)
         if tags and isinstance(part, str) and part in tags:
             node, discriminator = tags[part], None  # a tag pydantic put into loc
+            continue
+        members = _union_members(node)
+        if len(members) > 1 and not tags and isinstance(part, str):
+            # a plain union (e.g. float | str): pydantic names the member it tried
+            named = [m for m in members if getattr(_unwrap(m)[0], "__name__", None) == part]
+            node, discriminator = (named[0] if named else None), None
+            branch = True
             continue
         clean.append(part)
         origin = typing.get_origin(node)
@@ -184,7 +193,7 @@ def _walk(model_cls, loc: Sequence) -> _Walk:
     if node is not None:
         node, disc = _unwrap(node)
         discriminator = disc or discriminator
-    return _Walk(tuple(clean), node, discriminator)
+    return _Walk(tuple(clean), node, discriminator, branch)
 
 
 def _union_noun(tags: Iterable[str]) -> str:
@@ -221,7 +230,7 @@ def _describe(value) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
+        return quote(value, 40)
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, (list, tuple)):
@@ -260,8 +269,28 @@ _BOUNDS = {
 _ID_PATTERNS = {r"^[a-z][a-z0-9_]*$"}
 
 
-def _message(model_cls, error: dict) -> tuple[tuple, str]:
-    """(clean loc, one-line message) for one pydantic error dict."""
+def _value_path(data, message: str) -> Optional[tuple]:
+    """For a validator's message naming a value ('tauu'), the path of that value inside ``data``,
+    so that the error points at the line that holds it (breadth-first, small budget)."""
+    names = set(_quoted_list(message))
+    if not names or not isinstance(data, (dict, list)):
+        return None
+    queue = [((), data)]
+    budget = 10_000
+    while queue and budget > 0:
+        path, node = queue.pop(0)
+        budget -= 1
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, str) and value in names:
+                return path + (key,)
+            if isinstance(value, (dict, list)):
+                queue.append((path + (key,), value))
+    return None
+
+
+def _message(model_cls, error: dict) -> tuple:
+    """(clean loc, one-line message[, loc for the line]) for one pydantic error dict."""
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     raw_input = error.get("input")
@@ -275,20 +304,20 @@ def _message(model_cls, error: dict) -> tuple[tuple, str]:
         tag = ctx.get("tag", "")
         noun = _union_noun(tags)
         hint = suggest(tag, tags) or f"; expected one of {_join_choices(tags)}"
-        return loc + (disc,), f"unknown {noun}{disc} '{tag}'{hint}"
+        return loc + (disc,), f"unknown {noun}{disc} {quote(tag)}{hint}"
     if kind == "union_tag_not_found":
         disc = (_quoted_list(ctx.get("discriminator", "")) or [walk.discriminator or "kind"])[0]
         tags = list(_tagged(walk.node, walk.discriminator))
         noun = _union_noun(tags)
         if not isinstance(raw_input, dict):
             return loc, f"expected a mapping with '{disc}', got {_describe(raw_input)}"
-        choices = f" (one of {_join_choices(tags)})" if tags else ""
-        return loc, f"missing field '{disc}': which {noun or 'kind'}{choices}".replace("which kind ", "which kind").rstrip()
+        choices = f" (the {noun}kind: one of {_join_choices(tags)})" if tags else ""
+        return loc, f"missing field '{disc}'{choices}"
     if kind == "extra_forbidden":
         name = loc[-1] if loc else "?"
         parent = _walk(model_cls, error.get("loc", ())[:-1]).node
         fields = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
-        return loc, f"unknown field '{name}'{suggest(str(name), fields)}"
+        return loc[:-1], f"unknown field {quote(name)}{suggest(str(name), fields)}", loc
     if kind == "missing":
         name = loc[-1] if loc else "?"
         return loc[:-1], f"missing field '{name}'"
@@ -302,6 +331,9 @@ def _message(model_cls, error: dict) -> tuple[tuple, str]:
         for prefix in ("Value error, ", "Assertion failed, "):
             if msg.startswith(prefix):
                 msg = msg[len(prefix):]
+        found = _value_path(error.get("input"), msg)
+        if found is not None:
+            return loc + found, msg
         return loc, msg
     if kind in _TYPE_WORDS:
         return loc, f"expected {_TYPE_WORDS[kind]}, got {_describe(raw_input)}"
@@ -332,14 +364,41 @@ def validation_problems(model_cls, err: ValidationError, lines: Optional[dict] =
     """One ``file:line: field.path: message`` line per pydantic error, in file order."""
     rows = []
     seen = set()
+    branches: dict[tuple, list[str]] = {}  # clean loc -> messages of a plain union's members
     for error in err.errors(include_url=False):
-        loc, message = _message(model_cls, error)
-        line = line_of(lines or {}, loc) if lines is not None else None
+        loc, message, *rest = _message(model_cls, error)
+        line_loc = rest[0] if rest else loc
+        if _walk(model_cls, error.get("loc", ())).branch:
+            if loc in branches:
+                branches[loc].append(message)
+                continue
+            branches[loc] = [message]
+        rows.append([line_loc, loc, message])
+    for row in rows:
+        messages = branches.get(row[1])
+        if messages and len(messages) > 1:
+            row[2] = _merge_branches(messages)
+    out = []
+    for line_loc, loc, message in rows:
+        line = line_of(lines or {}, line_loc) if lines is not None else None
         text = format_problem(message, file=file, line=line, field=format_loc(loc) or None)
         if text not in seen:
             seen.add(text)
-            rows.append((line or 0, len(rows), text))
-    return [text for _, _, text in sorted(rows)]
+            out.append((line or 0, len(out), text))
+    return [text for _, _, text in sorted(out)]
+
+
+def _merge_branches(messages: list[str]) -> str:
+    """'expected a number, got x' + 'expected a string, got x' -> 'expected a number or a string, got x'."""
+    expected, got = [], None
+    for message in messages:
+        match = re.match(r"^expected (.*), got (.*)$", message)
+        if not match:
+            return messages[0]
+        if match.group(1) not in expected:
+            expected.append(match.group(1))
+        got = match.group(2)
+    return f"expected {' or '.join(expected)}, got {got}"
 
 
 def validate_model(model_cls, data, lines: Optional[dict] = None, file=None, *, entry: Optional[str] = None):
@@ -425,7 +484,7 @@ class Catalog:
             return self._aliases[name]
         hint = _suggest_id(name, list(self._sources), self._aliases)
         hint = hint or ("; the catalog is empty" if not self._sources else "; see `icon list`")
-        raise IconError(f"unknown entry '{name}'{hint}", entry=name, argument="id")
+        raise IconError(f"unknown entry {quote(name)}{hint}", entry=name, argument="id")
 
     def get(self, name: str):
         """The Entry for an id or alias."""
@@ -468,15 +527,16 @@ def _suggest_id(name: str, ids: list, aliases: dict) -> str:
         entry_id = aliases.get(match, match)
         if entry_id not in found:
             found.append(entry_id)
-    return "; did you mean " + ", ".join(f"'{i}'" for i in found) + "?" if found else ""
+    return "; did you mean " + ", ".join(quote(i) for i in found) + "?" if found else ""
 
 
 def _display(path: Path) -> str:
     """A short name for messages: relative to the working directory when below it."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:  # other drive on Windows
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path]]:
@@ -518,6 +578,8 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
         roots.append((Path(os.path.expanduser(str(item))), False, origin))
 
     seen_roots = set()
+    seen_files = set()
+    attempted: set[str] = set()  # ids of every entry file, valid or not (no cascading errors)
     for root, builtin, origin in roots:
         key = root.resolve() if root.exists() else root
         if key in seen_roots:
@@ -526,14 +588,14 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
         if not root.exists():
             if builtin:
                 continue  # a checkout without catalog/ yet: an empty built-in catalog
-            problems.append(f"{root}: no such file or folder (from {origin})")
+            problems.append(format_problem(f"no such file or folder (from {origin})", file=root))
             continue
         if root.is_dir():
             files, table_file = _entry_files(root)
         elif root.suffix in _YAML_SUFFIXES:
             files, table_file = ([], root) if root.name in ("table.yaml", "table.yml") else ([root], None)
         else:
-            problems.append(f"{root}: not a folder or a .yaml file (from {origin})")
+            problems.append(format_problem(f"not a folder or a .yaml file (from {origin})", file=root))
             continue
         if table_file is not None:
             try:
@@ -543,17 +605,24 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
             except IconError as err:
                 problems.extend(err.problems)
         for path in files:
+            resolved = path.resolve()
+            if resolved in seen_files:
+                continue  # the same file reached twice (e.g. `icon validate catalog/methods/x.yaml`)
+            seen_files.add(resolved)
             display = _display(path)
+            attempted.add(path.stem)
             try:
                 document = load_yaml(path, display=display)
             except IconError as err:
                 problems.extend(err.problems)
                 continue
             data = document.data
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                attempted.add(data["id"])
             stem_problem = None
             if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"] != path.stem:
                 stem_problem = format_problem(
-                    f"id '{data['id']}' does not match the file name '{path.name}' (expected '{path.stem}')",
+                    f"id {quote(data['id'])} does not match the file name {quote(path.name)} (expected {quote(path.stem)})",
                     file=display,
                     line=document.line_of(("id",)),
                     field="id",
@@ -610,7 +679,7 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
                 other = names.get(alias, source)
                 what = "its own id" if other is source else f"{'an id' if other.entry.id == alias else 'an alias'} in {other.display}"
                 problems.append(format_problem(
-                    f"alias '{alias}' is already {what}", file=source.display,
+                    f"alias {quote(alias)} is already {what}", file=source.display,
                     line=doc.line_of(("aliases", index)), field=f"aliases[{index}]",
                 ))
                 clash = True
@@ -631,7 +700,7 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
             target = relation.target
             if target in aliases:
                 target = aliases[target]
-            if target not in sources:
+            if target not in sources and target not in attempted:
                 loc = ("relations", index, "target")
                 problems.append(format_problem(
                     f"unknown entry '{relation.target}'{_suggest_id(relation.target, known_ids, aliases)}",

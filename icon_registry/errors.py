@@ -21,7 +21,37 @@ import contextlib
 import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
-__all__ = ["IconError", "error_context", "format_problem", "suggest", "did_you_mean"]
+__all__ = ["IconError", "error_context", "format_problem", "one_line", "quote", "suggest", "did_you_mean"]
+
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char == "\n":
+        return "\\n"
+    if char == "\r":
+        return "\\r"
+    if char == "\t":
+        return "\\t"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so it stays one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
+
+
+def quote(name, limit: int = 60) -> str:
+    """``'name'`` for a user-supplied name in a message: one line, control characters escaped,
+    shortened past ``limit`` characters."""
+    text = one_line(name)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"'{text}'"
 
 
 def format_problem(
@@ -34,8 +64,8 @@ def format_problem(
     elif line is not None:
         head = f"line {line}: "
     if field:
-        head += f"{field}: "
-    return head + message
+        head += f"{one_line(field)}: "
+    return one_line(head + message)
 
 
 class IconError(Exception):
@@ -166,7 +196,7 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     found = close_matches(name, choices, n=n)
     if not found:
         return ""
-    return "; did you mean " + ", ".join(f"'{c}'" for c in found) + "?"
+    return "; did you mean " + ", ".join(quote(c) for c in found) + "?"
 
 
 #: Alias of ``suggest`` (the formula package's spelling).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 
+import torch
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,9 @@ def anchor_terms(p: Dist, q: Dist, *, direction: str = "forward", objective: str
     """
     left, right = (p, q) if direction == "forward" else (q, p)
     B = p.backend
+    fast = _fused_terms(left, right, objective)
+    if fast is not None:
+        return fast
     left_prob = left.prob()
     # sum_j left_ij log right_ij = sum_j left_ij logits_ij - log_norm_i sum_j left_ij
     right_logits = B.where(left.mask, right.logits, 0.0) if right.logits is not None else 0.0
@@ -67,6 +72,55 @@ def anchor_terms(p: Dist, q: Dist, *, direction: str = "forward", objective: str
         values = values + B.sum(left_prob * B.where(left.mask, left.log_prob(), 0.0), axis=1, keepdims=True)
     has_mass = B.count(left.mask, 1) > 0
     return AnchorTerms(values[:, 0], has_mass[:, 0])
+
+
+#: Index form for a uniform p when its pairs are at most this fraction of the n x m matrix.
+_INDEX_FRACTION = 0.25
+
+
+def _fused_terms(left: Dist, right: Dist, objective: str):
+    """The torch fast path: one fused autograd node for sum_j p_ij (lse_i - logits_ij).
+
+    Taken when p (left) is fixed and q's normalizer came from the backend's masked logsumexp
+    of q's logits (so that its masked copy and lse are reused, not recomputed). Same values
+    and gradients as the generic expression below; returns None when it does not apply.
+    """
+    B = left.backend
+    if B.symbolic or right.logits is None or not torch.is_grad_enabled():
+        return None
+    from icon_registry.backends.torch_backend import fused_cross_entropy, normalizer_node
+
+    node = normalizer_node(right.log_norm, right.logits)
+    if node is None or left.pairs.layout != right.pairs.layout:
+        return None
+    with torch.no_grad():
+        if left.logits is None and not left.joint:
+            # uniform over the mask: p_ij = 1/|mask_i|; log_norm_i = log max(|mask_i|, 1)
+            log_count = left.log_norm.reshape(-1)
+            has_mass = left.mask.any(1)
+            if left.log_norm.requires_grad:
+                return None
+            mass = has_mass.to(right.logits.dtype)
+            entropy_term = -log_count  # sum_j p log p = -log |mask_i| (0 for an empty row)
+            pairs = int(left.mask.sum()) if left.mask.numel() else 0
+            if pairs <= _INDEX_FRACTION * left.mask.numel():
+                rows, cols = left.mask.nonzero(as_tuple=True)
+                index, dense = (rows, cols, torch.exp(-log_count)[rows]), None
+            else:
+                index, dense = None, left.mask.to(right.logits.dtype) * torch.exp(-log_count)[:, None]
+        else:
+            prob = left.prob()
+            if prob.requires_grad:
+                return None
+            prob = prob.to(right.logits.dtype)
+            mass = prob.sum(1)
+            has_mass = left.mask.any(1)
+            entropy_term = (prob * left.log_prob().masked_fill(~left.mask, 0.0)).sum(1) if objective == "kl" else None
+            index, dense = None, prob
+    values = fused_cross_entropy(node, right.logits, mass, index=index, dense=dense)
+    if objective == "kl":
+        values = values + entropy_term
+    return AnchorTerms(values, has_mass)
 
 
 def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:

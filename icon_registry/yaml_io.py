@@ -19,7 +19,8 @@ nothing is ever constructed from a tag and nothing recurses on the input's nesti
 - files over ``MAX_BYTES`` (1 MiB) are rejected from their size, before reading; only
   regular files are opened (a FIFO or device never blocks the loader);
 - bytes that are not UTF-8 are reported with their byte offset and line;
-- one document per file.
+- one document per file;
+- plain scalars like ``1e-4`` are floats (YAML 1.2), not strings as in YAML 1.1.
 
 Every failure is an ``IconError`` naming the file and line.
 """
@@ -27,6 +28,7 @@ Every failure is an ``IconError`` naming the file and line.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import Any, Optional, Sequence, Union
 
 import yaml
 
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, quote
 
 __all__ = [
     "Document",
@@ -59,6 +61,7 @@ _SCALAR_TAGS = {_YAML_TAG + t for t in ("str", "int", "float", "bool", "null")}
 _MAP_TAG = _YAML_TAG + "map"
 _SEQ_TAG = _YAML_TAG + "seq"
 
+_FLOAT_12 = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
 Path_ = tuple  # a field path: str keys and int list indices
 
 
@@ -86,10 +89,6 @@ def line_of(lines: dict, loc: Sequence) -> Optional[int]:
 
 def _show_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
-
-
-def _short(value: str, limit: int = 40) -> str:
-    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
 class _Frame:
@@ -186,7 +185,7 @@ class _Builder:
             key = "<<" if is_merge_key else value
             if not is_merge_key and key in top.first_line:
                 raise self.fail(
-                    f"duplicate key '{_short(str(key))}' (first at line {top.first_line[key]})", line=line
+                    f"duplicate key {quote(key, 40)} (first at line {top.first_line[key]})", line=line
                 )
             if not is_merge_key:
                 top.first_line[key] = line
@@ -211,11 +210,13 @@ class _Builder:
         if tag in (None, "!"):
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         elif tag not in _SCALAR_TAGS:
-            raise self.fail(f"YAML tag '{_show_tag(tag)}' is not allowed (plain data only)", event.start_mark)
+            raise self.fail(f"YAML tag {quote(_show_tag(tag))} is not allowed (plain data only)", event.start_mark)
         line = event.start_mark.line + 1
         if tag == _YAML_TAG + "merge" and self.expecting_key():
             self.add(None, 1, line, event, is_merge_key=True)
             return
+        if tag == _YAML_TAG + "str" and not event.style and event.tag is None and _FLOAT_12.match(event.value):
+            tag = _YAML_TAG + "float"  # YAML 1.2 floats: 1e-4 is a number, not the string '1e-4'
         value = self.construct(tag, event)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1)
@@ -239,7 +240,7 @@ class _Builder:
                 return self.loader.construct_yaml_float(node)
         except Exception:  # e.g. an int with 100000 digits, '!!int abc'
             pass
-        raise self.fail(f"cannot read '{_short(text)}' as {_show_tag(tag)}", event.start_mark)
+        raise self.fail(f"cannot read {quote(text, 40)} as {_show_tag(tag)}", event.start_mark)
 
     def alias(self, event):
         if event.anchor not in self.anchors:
@@ -262,7 +263,7 @@ class _Builder:
         tag = event.tag
         expected = _MAP_TAG if kind == "map" else _SEQ_TAG
         if tag not in (None, "!", expected):
-            raise self.fail(f"YAML tag '{_show_tag(tag)}' is not allowed (plain data only)", event.start_mark)
+            raise self.fail(f"YAML tag {quote(_show_tag(tag))} is not allowed (plain data only)", event.start_mark)
         self.start(kind, event)
 
 

@@ -38,14 +38,9 @@ class TorchBackend:
 
     @staticmethod
     def masked_logsumexp(a, mask, axis):
-        filled = a.masked_fill(~mask, -math.inf)
-        if axis is None:
-            out = torch.logsumexp(filled.reshape(-1), dim=0)
-        else:
-            out = torch.logsumexp(filled, dim=axis, keepdim=True)
         # An empty row has logsumexp -inf; it only multiplies zero probability mass, and a
-        # finite placeholder keeps 0 * (-inf) = NaN out of the result and its gradient.
-        return out.masked_fill(torch.isneginf(out), 0.0)
+        # finite placeholder (0) keeps 0 * (-inf) = NaN out of the result and its gradient.
+        return _MaskedLogSumExp.apply(a, mask, axis)
 
     @staticmethod
     def log_softmax(a, axis):
@@ -156,3 +151,76 @@ class TorchBackend:
         mask = torch.zeros((neighbors.shape[0], n), dtype=torch.bool, device=neighbors.device)
         mask.scatter_(1, neighbors.long(), True)
         return mask
+
+
+class _MaskedLogSumExp(torch.autograd.Function):
+    """logsumexp of ``a`` over ``mask`` (rows, or all entries for axis None); 0 for an empty set.
+
+    Backward is softmax x grad from the saved masked copy: no masked_fill backward pass. The
+    node keeps ``masked`` and ``lse`` as attributes so that ``fused_cross_entropy`` can reuse
+    them instead of recomputing the normalizer.
+    """
+
+    @staticmethod
+    def forward(ctx, a, mask, axis):
+        masked = a.masked_fill(~mask, -math.inf)
+        if axis is None:
+            out = torch.logsumexp(masked.reshape(-1), dim=0)
+        else:
+            out = torch.logsumexp(masked, dim=axis, keepdim=True)
+        out = out.masked_fill(torch.isneginf(out), 0.0)
+        ctx.masked, ctx.lse, ctx.source = masked, out, a
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (ctx.masked - ctx.lse).exp_().mul_(grad), None, None
+
+
+def normalizer_node(log_norm, logits):
+    """The ``_MaskedLogSumExp`` node that produced ``log_norm`` from ``logits``, or None."""
+    node = getattr(log_norm, "grad_fn", None)
+    if node is None or getattr(node, "source", None) is not logits or not hasattr(node, "masked"):
+        return None
+    return node
+
+
+class _FusedCrossEntropy(torch.autograd.Function):
+    """values_i = mass_i * lse_i - sum_j p_ij logits_ij, with lse the (row or joint) log
+    normalizer of the masked logits, taken from their ``_MaskedLogSumExp`` node.
+
+    p is fixed: either an index form (rows, cols, weights: the pairs with mass) or a dense
+    (n, m) matrix. Backward writes softmax * (g * mass) - g * p into ONE buffer: no separate
+    gradient for the normalizer and the linear term, no masked_fill copies.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, masked, lse, mass, rows, cols, weights, dense):
+        if dense is None:
+            picked = logits[rows, cols] * weights
+            dot = torch.zeros(logits.shape[0], dtype=logits.dtype, device=logits.device).index_add_(0, rows, picked)
+        else:
+            dot = (dense * logits).sum(1)
+            if not bool(torch.isfinite(dot).all()):  # +-inf logits where p has no mass: 0 * inf
+                dot = (dense * logits.masked_fill(dense == 0, 0.0)).sum(1)
+        joint = lse.numel() == 1 and lse.dim() == 0
+        values = mass * (lse if joint else lse.reshape(-1)) - dot
+        ctx.masked, ctx.lse, ctx.mass, ctx.joint = masked, lse, mass, joint
+        ctx.rows, ctx.cols, ctx.weights, ctx.dense = rows, cols, weights, dense
+        return values
+
+    @staticmethod
+    def backward(ctx, g):
+        scale = (g * ctx.mass).sum() if ctx.joint else (g * ctx.mass)[:, None]
+        grad = (ctx.masked - ctx.lse).exp_().mul_(scale)
+        if ctx.dense is None:
+            grad.index_put_((ctx.rows, ctx.cols), -(g[ctx.rows] * ctx.weights), accumulate=True)
+        else:
+            grad.addcmul_(ctx.dense, g[:, None], value=-1.0)
+        return grad, None, None, None, None, None, None, None
+
+
+def fused_cross_entropy(node, logits, mass, *, index=None, dense=None):
+    """Per-anchor sum_j p_ij (lse_i - logits_ij) (see ``_FusedCrossEntropy``)."""
+    rows, cols, weights = index if index is not None else (None, None, None)
+    return _FusedCrossEntropy.apply(logits, node.masked, node.lse, mass, rows, cols, weights, dense)

@@ -21,8 +21,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--results", default="results", metavar="DIR",
                         help="where bench.json, reproduce.json and verify.json are read from (default: ./results)")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="do not run the claim verifier; claims show as not verified (unless results/verify.json exists)")
+    verify = parser.add_mutually_exclusive_group()
+    verify.add_argument("--verify", dest="verify", action="store_const", const="run", default="cache",
+                        help="run the claim verifier for entries it has not cached (slower; proof sketches for every claim)")
+    verify.add_argument("--no-verify", dest="verify", action="store_const", const="off",
+                        help="ignore the verifier's cache (claims show as not verified unless results/verify.json exists)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
@@ -47,7 +50,7 @@ def _build(args, out) -> int:
     from icon_registry.docs_site import build_site
 
     report = build_site(
-        args.catalog, out, results_dir=args.results, verify="off" if args.no_verify else "run", quiet=args.quiet
+        args.catalog, out, results_dir=args.results, verify=args.verify, quiet=args.quiet
     )
     if not args.quiet:
         print(f"{report.out}  ({len(report.pages)} generated pages, {report.seconds:.1f}s)")

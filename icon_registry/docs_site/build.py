@@ -51,7 +51,8 @@ class BuildReport:
 
 
 class Progress:
-    """One status line on stderr (rewritten in place on a TTY); silent when quiet."""
+    """One status line on stderr, rewritten in place on a TTY (none when stderr is not a
+    terminal); the closing summary line is always printed unless quiet."""
 
     def __init__(self, quiet: bool = False, stream=None):
         self.stream = stream or sys.stderr
@@ -62,11 +63,10 @@ class Progress:
     def __call__(self, message: str) -> None:
         if self.quiet:
             return
+        if not self.tty:  # the project's convention: live progress only on a terminal
+            return
         line = f"icon site: [{time.monotonic() - self.start:5.1f}s] {message}"
-        if self.tty:
-            self.stream.write("\r\033[K" + line[:150])
-        else:
-            self.stream.write(line + "\n")
+        self.stream.write("\r\033[K" + line[:150])
         self.stream.flush()
 
     def done(self, message: str) -> None:
@@ -173,15 +173,16 @@ def build_site(
     out: str | Path = "public",
     *,
     results_dir: str | Path = "results",
-    verify: str = "run",
+    verify: str = "cache",
     quiet: bool = False,
     catalog: Optional[SiteCatalog] = None,
     keep_docs: Optional[Path] = None,
 ) -> BuildReport:
     """Generate the pages and build the static site into ``out``.
 
-    ``verify``: "run" (run the verifier in-process, with its cache), "off" (claims shown
-    unverified, unless ``results_dir/verify.json`` exists). ``catalog`` overrides loading.
+    ``verify``: "cache" (the verifier's cached results only: fast), "run" (run the verifier
+    for what it has not cached), "off" (only ``results_dir/verify.json``, if it exists).
+    ``catalog`` overrides loading (tests).
     """
     progress = Progress(quiet)
     start = time.monotonic()

@@ -17,17 +17,13 @@ def relation_edges(cat: SiteCatalog) -> list[tuple[str, str, str]]:
 
 
 def relation_graph(cat: SiteCatalog):
-    """A networkx MultiDiGraph; uses icon_registry.graph's builder when it exists."""
+    """A networkx MultiDiGraph of the relations (icon_registry.graph.build_graph, table edges off)."""
     import networkx as nx
 
-    try:  # the catalog helper's module, if present
-        from icon_registry import graph as catalog_graph
+    try:  # the catalog helper's module (relation edges only: the table edges would hide them)
+        from icon_registry.graph import build_graph
 
-        builder = getattr(catalog_graph, "relation_graph", None) or getattr(catalog_graph, "build_graph", None)
-        if builder is not None:
-            graph = builder(cat.entries)
-            if isinstance(graph, nx.Graph):
-                return graph
+        return build_graph(cat.entries, table=False, strict=False)
     except Exception:  # noqa: BLE001 - fall back to our own (same information)
         pass
     graph = nx.MultiDiGraph()
@@ -48,24 +44,30 @@ def render_graph(cat: SiteCatalog, out: Path, results: Optional[dict] = None) ->
         import networkx as nx
     except ImportError:
         return None
+    from icon_registry.docs_site.pages import short_name
+
     results = results or {}
     graph = relation_graph(cat)
-    names = {e.id: e.name for e in cat.entries}
-    n = max(graph.number_of_nodes(), 1)
-    size = min(6 + 0.35 * n, 22)
-    fig, ax = plt.subplots(figsize=(size, size * 0.7))
-    pos = nx.spring_layout(graph, seed=7, k=1.8 / max(n, 1) ** 0.5)
+    fig, ax = plt.subplots(figsize=(13, 9))
+    try:
+        pos = nx.kamada_kawai_layout(nx.Graph(graph))
+    except Exception:  # noqa: BLE001 - kamada_kawai needs scipy
+        pos = nx.spring_layout(graph, seed=7)
     colours = [COLOURS.get(entry_status(cat.get(node), results.get(node)) if cat.get(node) else "", "#9e9e9e") for node in graph.nodes]
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=380, alpha=0.9)
-    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowstyle="-|>", arrowsize=12, edge_color="#78909c", node_size=380)
-    nx.draw_networkx_labels(graph, pos, ax=ax, labels={k: names.get(k, k) for k in graph.nodes}, font_size=8)
-    kinds = {}
-    for a, b, data in graph.edges(data=True):
-        kinds.setdefault((a, b), []).append(str(data.get("kind", "")).replace("_", " "))
-    nx.draw_networkx_edge_labels(graph, pos, ax=ax, edge_labels={k: ", ".join(v) for k, v in kinds.items()}, font_size=6, font_color="#455a64")
+    kinds = sorted({str(d.get("kind", "")) for *_, d in graph.edges(data=True)})
+    palette = ["#455a64", "#8e24aa", "#00897b", "#c0ca33", "#6d4c41", "#e53935", "#3949ab"]
+    for k, kind in enumerate(kinds):
+        edges = [(a, b) for a, b, d in graph.edges(data=True) if str(d.get("kind", "")) == kind]
+        nx.draw_networkx_edges(graph, pos, edgelist=edges, ax=ax, arrows=True, arrowstyle="-|>", arrowsize=12,
+                               edge_color=palette[k % len(palette)], width=1.3, node_size=260, alpha=0.8)
+        ax.plot([], [], color=palette[k % len(palette)], label=kind.replace("_", " "))
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=260, alpha=0.95)
+    labels = {k: short_name(cat.get(k).name) if cat.get(k) else k for k in graph.nodes}
+    nx.draw_networkx_labels(graph, pos, ax=ax, labels=labels, font_size=9, verticalalignment="bottom",
+                            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
     for status, colour in COLOURS.items():
-        ax.scatter([], [], c=colour, label={"proved": "published & proved", "unproved": "published, unproved", "gap": "gap, compiled"}[status])
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+        ax.scatter([], [], c=colour, s=60, label={"proved": "published & proved", "unproved": "published, unproved", "gap": "gap, compiled"}[status])
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
     ax.set_axis_off()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

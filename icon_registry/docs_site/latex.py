@@ -110,10 +110,9 @@ def _emit(node, name: str, lines: list[str]) -> None:
             lines.append(r"%s_{ij} = \frac{w(i,j)}{\sum_{k \neq l} w(k,l)}" % name)
         else:
             lines.append(r"%s = \frac{w(i,j)}{\sum_{k \in S(i)} w(i,k)}, \quad j \in S(i)" % _cond(name))
-        where = r"w(i,j) = %s" % w
+        lines.append(r"w(i,j) = %s" % w)
         if fields:
-            where += r", \qquad %s" % fields
-        lines.append(where)
+            lines.append(r"\text{with } %s" % fields)
     elif isinstance(node, MixUniform):
         lines.append(r"%s = (1 - %s)\, %s + \frac{%s}{|S(i)|}" % (_cond(name), value_latex(node.alpha), _cond(inner), value_latex(node.alpha)))
         _emit(node.of, inner, lines)

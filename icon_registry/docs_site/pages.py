@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -43,21 +44,30 @@ def display(latex: str) -> str:
 
 def _formula_latex(source: str, parameters=()) -> Optional[str]:
     """LaTeX of a catalog formula via icon_registry.formula (never evaluated); None if it fails."""
+    return _formula_latex_or_error(source, parameters)[0]
+
+
+def _formula_latex_or_error(source: str, parameters=()) -> tuple[Optional[str], str]:
     try:
         from icon_registry.formula import parse, to_latex
     except ImportError:
-        return None
+        return None, "the formula package is not available"
     try:
-        return to_latex(parse(source, parameters=set(parameters)))
-    except Exception:  # noqa: BLE001 - the page shows the source instead
-        return None
+        return to_latex(parse(source, parameters=set(parameters))), ""
+    except Exception as err:  # noqa: BLE001 - the page shows the source and the problem instead
+        return None, str(err)
 
 
 def formula_block(source: str, parameters=()) -> str:
-    tex = _formula_latex(source, parameters)
-    out = display(tex) if tex else ""
-    out += f"\n??? note \"Formula source\"\n    ```text\n    {source}\n    ```\n"
-    return out
+    tex, error = _formula_latex_or_error(source, parameters)
+    if tex:
+        out = display(tex)
+        out += f"\n??? note \"Formula source\"\n    ```text\n    {source}\n    ```\n"
+        return out
+    return (
+        f"\n!!! warning \"The formula does not parse\"\n    {esc(error)}\n\n"
+        f"    ```text\n    {source}\n    ```\n"
+    )
 
 
 def kinds_in(node, kernels: set, dists: set) -> None:
@@ -79,9 +89,29 @@ def kinds_in(node, kernels: set, dists: set) -> None:
 # ----------------------------------------------------------------- periodic table
 
 
+def short_name(name: str) -> str:
+    """The label of a table chip: "Stochastic Neighbor Embedding (SNE)" -> "SNE",
+    "SimCLR (NT-Xent)" -> "SimCLR"; the full name is in the hover title."""
+    found = re.match(r"^(.*?)\s*\(([^()]*)\)\s*$", name)
+    if not found:
+        return name
+    outside, inside = found.group(1), found.group(2)
+    if len(outside) <= 16:
+        return outside
+    if len(inside) <= 12:
+        return inside
+    return name
+
+
 def table_page(cat: SiteCatalog, results: dict) -> str:
     rows, cols = cat.table.rows, cat.table.columns
     parts = [
+        "---",
+        "hide:",
+        "  - navigation",
+        "  - toc",
+        "---",
+        "",
         "# The periodic table",
         "",
         "Rows are kinds of learned distribution **q**, columns kinds of supervisory distribution **p**, "
@@ -127,7 +157,7 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
                 title = f"{e.name}: {STATUS_LABELS[s]}. {e.summary}"
                 parts.append(
                     f'<a class="icon-method" data-status="{s}" data-entry="{esc(e.id)}" href="methods/{esc(e.id)}.html" '
-                    f'title="{esc(title)}">{esc(e.name)}<span class="icon-year">{esc(year)}</span></a>'
+                    f'title="{esc(title)}">{esc(short_name(e.name))}<span class="icon-year">{esc(year)}</span></a>'
                 )
             parts.append("</td>")
         parts.append("</tr>")
@@ -184,6 +214,13 @@ def _result_block(result) -> list[str]:
     return lines
 
 
+def _is_joint(node) -> bool:
+    if getattr(node, "kind", None) == "symmetrize" or getattr(node, "over", None) == "joint":
+        return True
+    inner = getattr(node, "of", None)
+    return inner is not None and _is_joint(inner)
+
+
 def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], requires=None, catalog_dir=None) -> str:
     s = entry_status(entry, results)
     row = cat.rows.get(entry.cell.row)
@@ -202,8 +239,13 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         p = entry.paper
         L += ["", f"**Paper:** {esc(', '.join(p.authors))} ({p.year}). [{esc(p.title)}]({p.link}). *{esc(p.venue)}*."]
     L += ["", "## The objective in words", "", esc(entry.loss.description), ""]
-    kl = r"\mathrm{KL}\big(p(\cdot\mid i)\,\|\,q(\cdot\mid i)\big)" if entry.direction == "forward" else r"\mathrm{KL}\big(q(\cdot\mid i)\,\|\,p(\cdot\mid i)\big)"
-    L.append(display(r"\mathcal{L} = \sum_i " + kl))
+    if _is_joint(entry.p) or _is_joint(entry.q):
+        a, b = ("P", "Q") if entry.direction == "forward" else ("Q", "P")
+        L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}" % (a, b, a, a, b)))
+        L += ["One **joint** distribution over all pairs instead of one per anchor.", ""]
+    else:
+        kl = r"\mathrm{KL}\big(p(\cdot\mid i)\,\|\,q(\cdot\mid i)\big)" if entry.direction == "forward" else r"\mathrm{KL}\big(q(\cdot\mid i)\,\|\,p(\cdot\mid i)\big)"
+        L.append(display(r"\mathcal{L} = \sum_i " + kl))
     if entry.direction == "reverse":
         L += ["The learned distribution is on the **left** of the KL (reverse direction, as in clustering).", ""]
     L += ["## Supervisory distribution p", ""]
@@ -378,7 +420,8 @@ def errata_page(cat: SiteCatalog) -> str:
 
 
 def graph_page(image: Optional[str], edges: list[tuple[str, str, str]], cat: SiteCatalog) -> str:
-    L = ["# Relation graph", "", "Methods (nodes) and their catalog relations (edges), rendered at build time.", ""]
+    L = ["---", "hide:", "  - toc", "---", "", "# Relation graph", "", "Methods (nodes, coloured by status) and their catalog relations (edges, coloured by kind, "
+         "pointing from the entry that states the relation to its target); rendered at build time.", ""]
     if image:
         L += [f"![Relation graph of the catalog]({image})", ""]
     else:

@@ -9,25 +9,10 @@ Absent both, claims show "not verified in this build" and the table uses the cla
 from __future__ import annotations
 
 import json
-import time
+import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Optional
-
-_ENTRY_FUNCTIONS = ("verify_entry", "check_entry", "verify_claims", "verify")
-
-
-def _verifier() -> Optional[Callable]:
-    try:
-        import icon_registry.verify as verify
-    except Exception:  # noqa: BLE001 - the verifier is optional for the site
-        return None
-    for name in _ENTRY_FUNCTIONS:
-        fn = getattr(verify, name, None)
-        if callable(fn):
-            return fn
-    return None
-
+from typing import Optional
 
 def _from_file(path: Path) -> dict[str, list]:
     try:
@@ -37,7 +22,7 @@ def _from_file(path: Path) -> dict[str, list]:
     records = data.get("results", data) if isinstance(data, dict) else data
     out: dict[str, list] = {}
     if isinstance(records, dict):  # {entry: [results]}
-        records = [dict(r, id=k) for k, rs in records.items() for r in rs]
+        records = [dict(r, id=k) for k, rs in records.items() if isinstance(rs, list) for r in rs if isinstance(r, dict)]
     for rec in records if isinstance(records, list) else []:
         if not isinstance(rec, dict):
             continue
@@ -47,28 +32,47 @@ def _from_file(path: Path) -> dict[str, list]:
     return out
 
 
-def collect(entries, *, mode: str = "run", results_dir: Optional[Path] = None, progress=None, budget_s: float = 40.0) -> dict[str, list]:
-    """{entry id: [result per claim, in claim order]}; entries without results are absent."""
+def collect(entries, *, mode: str = "cache", results_dir: Optional[Path] = None, progress=None, jobs: int = 0) -> dict[str, list]:
+    """{entry id: [ClaimResult per claim, in claim order]}; entries without results are absent.
+
+    mode "cache": only results the verifier has cached (nothing is computed; fast).
+    mode "run": run the verifier for entries it has not cached (fills its cache).
+    mode "off": only ``results_dir/verify.json``, if present.
+    """
     out: dict[str, list] = {}
     if results_dir is not None:
         out.update(_from_file(Path(results_dir) / "verify.json"))
-    if mode != "run":
+    if mode == "off":
         return out
-    fn = _verifier()
-    if fn is None:
+    try:
+        from icon_registry.verify import ResultCache, verify_entries
+    except Exception:  # noqa: BLE001 - the verifier is optional for the site
         return out
-    start = time.monotonic()
+    entries = list(entries)
+    cache = ResultCache()
+    if mode == "run":
+        jobs = jobs or max(1, min(8, os.cpu_count() or 1))
+        done = [0]
+
+        def tick(*_args, **_kwargs):
+            done[0] += 1
+            if progress:
+                progress(f"verifying claims {done[0]}/{len(entries)}")
+
+        try:
+            results = verify_entries(entries, jobs=jobs, cache=cache, progress=tick)
+        except TypeError:  # an older signature without progress
+            results = verify_entries(entries, jobs=jobs, cache=cache)
+        for result in results:
+            out.setdefault(result.entry, []).append(result)
+        return out
     for k, entry in enumerate(entries, 1):
         if progress:
-            progress(f"verifying claims {k}/{len(entries)}: {entry.id}")
-        if time.monotonic() - start > budget_s:
-            break
+            progress(f"cached claim results {k}/{len(entries)}")
         try:
-            results = fn(entry)
-        except Exception:  # noqa: BLE001 - a verifier crash must not break the docs
-            continue
-        if results is not None and not isinstance(results, (list, tuple)):
-            results = getattr(results, "results", None) or getattr(results, "claims", None)
-        if results:
-            out[entry.id] = list(results)
+            cached = cache.get(entry)
+        except Exception:  # noqa: BLE001 - a broken cache only costs the badges
+            cached = None
+        if cached:
+            out[entry.id] = list(cached)
     return out

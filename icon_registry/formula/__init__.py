@@ -12,7 +12,7 @@ immutable AST; nothing from a YAML file is ever evaluated as Python. The full re
 """
 
 from icon_registry.formula.errors import FormulaError
-from icon_registry.formula.evaluate import (
+from icon_registry.formula.evaluator import (
     FormulaInstance,
     NumericMath,
     SympyMath,

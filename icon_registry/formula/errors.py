@@ -1,9 +1,10 @@
 """The one error type of the formula language.
 
-``FormulaError`` carries ``.message`` (no position), ``.column`` (1-based character column
-within its line, or None) and ``.formula_line`` (1-based line inside a multi-line formula).
-The caller adds the entry id and YAML field. When ``icon_registry.errors.IconError`` exists,
-``FormulaError`` is an ``IconError`` (and always a ``ValueError``).
+``FormulaError`` is an ``icon_registry.errors.IconError`` (and a ``ValueError``). It carries
+``.message`` (the full text, with the position), ``.reason`` (the text without the position)
+and ``.column`` (1-based character column in the formula; newlines count as one column), or
+None when no position applies. The caller adds the entry id and YAML field, e.g. with
+``IconError.with_context`` / ``error_context``.
 """
 
 from __future__ import annotations
@@ -11,43 +12,45 @@ from __future__ import annotations
 import difflib
 from typing import Iterable, Optional
 
-try:  # the lead's single error type; absent while the tree is being assembled
+try:  # the project's single error type
     from icon_registry.errors import IconError as _Base
-except ImportError:  # pragma: no cover - depends on the tree state
+except ImportError:  # pragma: no cover - only while the tree is being assembled
     _Base = ValueError
 
 _BASES = (_Base,) if issubclass(_Base, ValueError) else (_Base, ValueError)
 
 
 class FormulaError(*_BASES):
-    """A formula was rejected (parse or type error) or could not be evaluated."""
+    """A formula was rejected (syntax, whitelist, types, limits) or could not be evaluated."""
 
-    def __init__(self, message: str, *, column: Optional[int] = None, formula_line: Optional[int] = None):
-        text = message
-        if column is not None:
-            where = f"column {column}" if formula_line in (None, 1) else f"line {formula_line}, column {column}"
-            text = _insert_position(message, where)
+    def __init__(self, message: str = "", *, column: Optional[int] = None, **context):
+        text = _insert_position(message, f"column {column}") if column is not None else message
         if _Base is ValueError:
             super().__init__(text)
         else:
-            super().__init__(text)
+            super().__init__(text, **context)  # IconError's file/line/field/entry/argument/problems
         self.message = text
         self.reason = message
         self.column = column
-        self.formula_line = formula_line
 
-    def __str__(self) -> str:  # IconError may format context around it; keep ours readable
-        base = super().__str__()
-        return base or self.message
+    def with_context(self, prefix: str = "", **fields):
+        """IconError.with_context, keeping the formula position."""
+        copy = super().with_context(prefix, **fields)
+        copy.reason, copy.column = self.reason, self.column
+        return copy
 
 
 def _insert_position(message: str, where: str) -> str:
-    """'unknown function 'foo'; did you mean 'log'?' -> '... 'foo' at column 3; did you mean ...'."""
+    """"unknown function 'foo'; did you mean 'log'?" -> "unknown function 'foo' at column 3; did you mean ..."."""
     head, sep, tail = message.partition("; ")
     return f"{head} at {where}{sep}{tail}"
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """'; did you mean 'log'?' or '' (difflib close matches)."""
-    matches = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"; did you mean '{matches[0]}'?" if matches else ""
+    """"; did you mean 'log'?" or "" (the project's ``suggest`` when available)."""
+    try:
+        from icon_registry.errors import suggest
+    except ImportError:  # pragma: no cover
+        matches = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=0.6)
+        return f"; did you mean '{matches[0]}'?" if matches else ""
+    return suggest(name, choices)

@@ -49,6 +49,9 @@ REDUCTIONS = {
     "sum": "sum(k, S, e): the sum of e over k in S (scalars or vectors; 0 over an empty set)",
     "mean": "mean(k, S, e): (1/|S|) sum(k, S, e) (scalars or vectors; an empty S is an evaluation error)",
     "logsumexp": "logsumexp(k, S, e): log(sum(k, S, exp(e))), evaluated stably (scalars only)",
+    "max": "max(k, S, e): the largest e over k in S (scalars; an empty S is an evaluation error); "
+    "max(a, b) with two arguments is the binary maximum",
+    "min": "min(k, S, e): the smallest e over k in S (e.g. the hardest negative); min(a, b) is binary",
 }
 SPECIAL = {
     "count": "count(S): |S|, the number of elements of the index set S",
@@ -89,7 +92,7 @@ SETS = {
 
 @dataclass(frozen=True)
 class ArraySpec:
-    kind: str  # "vector" | "index" | "matrix"
+    kind: str  # "vector" | "scalar" | "index" | "matrix"
     domains: Tuple[str, ...]  # index domains
     value_domain: Optional[str]  # for index arrays: the domain of the value
     meaning: str
@@ -101,6 +104,8 @@ ARRAYS = {
     "x": ArraySpec("vector", ("item",), None, "input features x_i", "x"),
     "g": ArraySpec("vector", ("item",), None, "side information g_i (e.g. caption embedding, X-Sample CL)", "g"),
     "w": ArraySpec("vector", ("class",), None, "class prototype w_c", "w"),
+    "beta": ArraySpec("scalar", ("item",), None,
+                      "per-item precision beta_i = 1 / (2 sigma_i^2) (e.g. calibrated to a perplexity)", "beta"),
     "y": ArraySpec("index", ("item",), "class", "label of item i (a class index)", "labels"),
     "id": ArraySpec("index", ("item",), "id", "source-instance id of item i", "ids"),
     "modality": ArraySpec("index", ("item",), "modality", "modality of item i", "modality"),
@@ -147,9 +152,12 @@ def grammar_reference() -> str:
     lines += ["", "### Data (indexed by bound index variables)", ""]
     for name, spec in ARRAYS.items():
         if spec.kind == "matrix":
-            shape = f"`{name}[a, b]` ({spec.domains[0]} x {spec.domains[1]}, scalar)"
+            second = "c" if spec.domains[1] == "cluster" else "j"
+            shape = f"`{name}[i, {second}]` ({spec.domains[0]} x {spec.domains[1]}, scalar)"
         elif spec.kind == "index":
             shape = f"`{name}[i]` (item -> {spec.value_domain} index)"
+        elif spec.kind == "scalar":
+            shape = f"`{name}[i]` (item -> scalar)"
         else:
             shape = f"`{name}[{'c' if spec.domains[0] != 'item' else 'i'}]` ({spec.domains[0]} -> vector)"
         lines.append(f"- {shape}: {spec.meaning}")
@@ -165,10 +173,32 @@ def grammar_reference() -> str:
         "Vector expressions: `z[i] + z[j]`, `z[i] - x[i]`, `a * z[i]`, `z[i] / a`, `sum`/`mean` of vectors",
         "(so mean(k, all, z[k]) is the batch mean z-bar). Var(z) = `mean(i, anchors, sqdist(z[i], mean(k, all, z[k])))`.",
         "",
+        "Indices: a bound index variable (`i`), an index array at an index (`y[i]`, so `w[y[i]]`), or",
+        "`pos(i)`/`neg(i)` (so `z[pos(i)]`). Index domains are checked: `z[c]` with c over classes is an error.",
+        "Inside `indicator`, indices of the same domain compare with == / !=, also against a non-negative",
+        "integer (`indicator(modality[i] == 0)`).",
+        "",
+        "Evaluation: numeric (numpy float64; inf/nan are returned, not raised) or SymPy (decimal literals",
+        "become exact rationals, max/min are Max/Min, softplus is log(1 + exp(a)), scalar indicators are",
+        "Piecewise). Formulas are evaluated as written: `log(exp(a) / sum(k, S, exp(b)))` can underflow",
+        "where `a - logsumexp(k, S, b)` does not.",
+        "",
         "### Index sets",
         "",
     ]
     for name, spec in SETS.items():
         call = f"{name}(i)" if spec.takes_item else name
         lines.append(f"- `{call}` ({DOMAIN_WORDS[spec.domain]}): {spec.meaning}")
+    lines += [
+        "",
+        "### Examples",
+        "",
+        "- InfoNCE: `-sum(i, anchors, mean(j, positives(i), log(exp(cos(z[i], z[j]) / tau)"
+        " / sum(k, others(i), exp(cos(z[i], z[k]) / tau)))))`",
+        "- cross entropy: `-sum(i, anchors, log(exp(dot(z[i], w[y[i]])) / sum(c, classes, exp(dot(z[i], w[c])))))`",
+        "- triplet: `sum(i, anchors, max(sqdist(z[i], z[pos(i)]) - sqdist(z[i], z[neg(i)]) + margin, 0))`",
+        "- PCA limit: `-2 * mean(i, anchors, sqdist(z[i], mean(k, all, z[k])))`",
+        "- soft K-Means: `sum(i, anchors, sum(c, clusters, phi[i, c] * sqdist(x[i], sum(k, all, phi[k, c] * x[k])"
+        " / sum(k, all, phi[k, c]))))`",
+    ]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ def requirements(formula) -> frozenset:
     """The ``FormulaInstance`` fields the formula needs (besides ``n`` and ``params``)."""
     needed = set()
     for node in N.walk(_root(formula)):
-        if isinstance(node, (N.VectorAt, N.MatrixAt, N.IndexAt)):
+        if isinstance(node, (N.VectorAt, N.ScalarAt, N.MatrixAt, N.IndexAt)):
             needed.add(G.ARRAYS[node.array].field)
         elif isinstance(node, N.IndexCall):
             needed.add(G.INDEX_FUNCTIONS[node.func][3])

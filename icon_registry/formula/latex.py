@@ -24,7 +24,7 @@ def _src(node):
         return repr(node.value), _ATOM
     if isinstance(node, (N.Param, N.Builtin, N.Index)):
         return node.name, _ATOM
-    if isinstance(node, (N.IndexAt, N.VectorAt)):
+    if isinstance(node, (N.IndexAt, N.VectorAt, N.ScalarAt)):
         return f"{node.array}[{_src(node.index)[0]}]", _ATOM
     if isinstance(node, N.IndexCall):
         return f"{node.func}({_src(node.index)[0]})", _ATOM
@@ -72,7 +72,7 @@ _GREEK = {
     "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
 }
 _ARRAY_LATEX = {"z": "z", "x": "x", "g": "g", "w": "w", "y": "y", "id": r"\mathrm{id}", "modality": "m",
-                "phi": r"\phi", "W": "W"}
+                "phi": r"\phi", "W": "W", "beta": r"\beta"}
 _CMP_LATEX = {"==": "=", "!=": r"\neq", "<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq"}
 _SIZE = {"anchors": "n", "all": "n", "classes": "C", "clusters": "K"}
 
@@ -138,7 +138,7 @@ def _tex(node):
         return _symbol(node.name), _ATOM
     if isinstance(node, (N.Index, N.IndexAt, N.IndexCall)):
         return _index_tex(node), _ATOM
-    if isinstance(node, N.VectorAt):
+    if isinstance(node, (N.VectorAt, N.ScalarAt)):
         return f"{_ARRAY_LATEX[node.array]}_{{{_index_tex(node.index)}}}", _ATOM
     if isinstance(node, N.MatrixAt):
         return f"{_ARRAY_LATEX[node.array]}_{{{_index_tex(node.row)},{_index_tex(node.col)}}}", _ATOM
@@ -234,6 +234,8 @@ def _reduce_tex(node) -> str:
     body, prec = _tex(node.body)
     if node.kind == "logsumexp":
         return rf"\log \sum_{{{under}}} \exp\left({body}\right)"
+    if node.kind in ("max", "min"):
+        return rf"\{node.kind}_{{{under}}} {_wrap(body) if prec <= 1 else body}"
     if prec <= 1 and not isinstance(node.body, N.Reduce) or isinstance(node.body, N.Neg):
         body = _wrap(body)
     total = rf"\sum_{{{under}}} {body}"

@@ -63,6 +63,14 @@ class VectorAt:
 
 
 @dataclass(frozen=True)
+class ScalarAt:
+    """A per-item scalar: beta[i] (per-row precision 1 / (2 sigma_i^2))."""
+
+    array: str
+    index: "IndexExpr"
+
+
+@dataclass(frozen=True)
 class MatrixAt:
     """A scalar matrix entry: phi[i, c] (soft assignment), W[i, j] (graph weight)."""
 
@@ -119,7 +127,7 @@ class Indicator:
 
 @dataclass(frozen=True)
 class Reduce:
-    """kind in sum, mean, logsumexp: kind over ``var`` in ``set`` of ``body``."""
+    """kind in sum, mean, logsumexp, max, min: kind over ``var`` in ``set`` of ``body``."""
 
     kind: str
     var: str
@@ -128,13 +136,13 @@ class Reduce:
 
 
 IndexExpr = Union[Index, IndexAt, IndexCall, Num]
-Node = Union[Num, Param, Builtin, Index, IndexAt, IndexCall, VectorAt, MatrixAt, SetRef, BinOp, Neg, Call, Count,
+Node = Union[Num, Param, Builtin, Index, IndexAt, IndexCall, VectorAt, ScalarAt, MatrixAt, SetRef, BinOp, Neg, Call, Count,
              Indicator, Reduce]
 
 
 def children(node) -> tuple:
     """The direct sub-nodes of a node, in source order."""
-    if isinstance(node, (IndexAt, IndexCall, VectorAt)):
+    if isinstance(node, (IndexAt, IndexCall, VectorAt, ScalarAt)):
         return (node.index,)
     if isinstance(node, MatrixAt):
         return (node.row, node.col)

@@ -310,6 +310,8 @@ class _Converter:
             return N.VectorAt(name, indices[0]), "vector"
         if spec.kind == "matrix":
             return N.MatrixAt(name, indices[0], indices[1]), "scalar"
+        if spec.kind == "scalar":
+            return N.ScalarAt(name, indices[0]), "scalar"
         self.fail(f"'{self.text(node)}' is an index, not a number; compare it inside indicator(...) "
                   f"or use it as an index", node)
 
@@ -327,6 +329,8 @@ class _Converter:
                 self.fail("starred arguments are not allowed", arg)
         name = func.id
         args = node.args
+        if name in ("max", "min") and len(args) == 3:  # max(k, S, e): a reduction
+            return self.reduction(node, name, env, nest)
         if name in G.FUNCTIONS:
             spec = G.FUNCTIONS[name]
             self.arity(node, name, len(spec.args))
@@ -378,8 +382,8 @@ class _Converter:
         inner = dict(env)
         inner[var] = domain
         body, kind = self.expr(body_node, inner, nest + 1)
-        if name == "logsumexp" and kind != "scalar":
-            self.fail("logsumexp() needs a scalar body", body_node)
+        if name in ("logsumexp", "max", "min") and kind != "scalar":
+            self.fail(f"{name}() needs a scalar body", body_node)
         return N.Reduce(name, var, index_set, body), kind
 
     def index_set(self, node, env):

@@ -80,10 +80,29 @@ def numeric_equal(lhs, rhs, symbols, *, points=POINTS, seed=0):
     return True, None
 
 
+def _canon_arg(a):
+    if a.has(sympy.exp, sympy.log):
+        return a
+    return sympy.cancel(a)
+
+
 def _canonical_exponents(expr):
-    """exp(a) with a put over one denominator: the kernels' and the formula's forms of the same
-    logit (e.g. <z_i/|z_i|, z_j/|z_j|> / tau versus <z_i, z_j> / (|z_i| |z_j| tau)) become identical."""
-    return expr.replace(lambda e: isinstance(e, sympy.exp), lambda e: sympy.exp(sympy.cancel(e.args[0])))
+    """Arguments of exp, log and fractional powers put over one expanded denominator: the
+    kernels' and the formula's forms of the same quantity (e.g. <z_i/|z_i|, z_j/|z_j|> / tau
+    versus <z_i, z_j> / (|z_i| |z_j| tau), or (z_j - z_i)**2 versus (z_i - z_j)**2) become identical."""
+    def is_target(e):
+        if isinstance(e, (sympy.exp, sympy.log)):
+            return True
+        return isinstance(e, sympy.Pow) and not e.exp.is_Integer and not e.base.is_Atom
+
+    def rewrite(e):
+        if isinstance(e, sympy.exp):
+            return sympy.exp(sympy.cancel(e.args[0]) if not e.args[0].has(sympy.log) else e.args[0])
+        if isinstance(e, sympy.log):
+            return sympy.log(_canon_arg(e.args[0]))
+        return sympy.Pow(_canon_arg(e.base), e.exp)
+
+    return expr.replace(is_target, rewrite)
 
 
 def cheap_simplify(expr):
@@ -117,8 +136,18 @@ def try_zero(expr, deadline: float):
     return False, expr
 
 
+def rationalize(expr):
+    """Floats (a kernel's scale 2.0, a literal temperature 1.0) as the exact decimals they print as,
+    so that 30-digit comparisons are not limited by 53-bit floats."""
+    expr = sympy.sympify(expr)
+    floats = expr.atoms(sympy.Float)
+    if not floats:
+        return expr
+    return expr.xreplace({f: sympy.Rational(repr(float(f))) for f in floats})
+
+
 def decide_equal(lhs, rhs, symbols=None, *, seed=0, what=("lhs", "rhs")) -> Decision:
-    lhs, rhs = sympy.sympify(lhs), sympy.sympify(rhs)
+    lhs, rhs = rationalize(lhs), rationalize(rhs)
     symbols = set(symbols or ()) | lhs.free_symbols | rhs.free_symbols
     equal, counterexample = numeric_equal(lhs, rhs, symbols, seed=seed)
     diff = lhs - rhs

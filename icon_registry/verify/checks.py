@@ -57,7 +57,7 @@ class Context:
 
     def sym_formula(self, text, where, inst):
         try:
-            return sympy.sympify(to_sympy(self.formula(text, where), inst.formula_env()))
+            return A.rationalize(to_sympy(self.formula(text, where), inst.formula_env()))
         except FormulaError as err:
             raise CheckFailed(f"{where}: {err}", status="error") from None
 
@@ -103,7 +103,7 @@ class Context:
             total = sympy.Add(*terms.values)
             if self.entry.loss.reduction == "mean":
                 total = total / max(int(np.sum(terms.has_mass)), 1)
-            self._objective[key] = total
+            self._objective[key] = A.rationalize(total)
         return self._objective[key]
 
     def _terms(self, inputs, objective):
@@ -517,12 +517,13 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
     inst = ctx.sym(1)
     steps = [f"symbolic instance: {ctx.describe(inst)}; z are the cluster logits (K = {inst.z.shape[1]})"]
     inputs = sympy_inputs(entry, inst)
-    kl = sympy.Add(*ctx._terms(inputs, "kl").values)
+    kl = A.rationalize(sympy.Add(*ctx._terms(inputs, "kl").values))
     q = entry.q.evaluate(sympy_inputs(entry, inst))
     log_q = q.log_prob()
     prob = q.prob()
     entropy = -sympy.Add(*[prob[i, j] * log_q[i, j] for i in range(inst.structure.n) for j in range(prob.shape[1])
                           if q.mask[i, j]])
+    entropy = A.rationalize(entropy)
     steps.append("evaluated sum_i KL(q_i || p_i) and sum_i H(q_i) with the SymPy backend (the kernels' own code)")
     cost = ctx.sym_formula(claim.cost, "cost", inst)
     factor = ctx.sym_formula(claim.factor, "factor", inst)
@@ -541,8 +542,8 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
     # second identity: sum_ij d2(x_i, x_j) q(j|i) = 2 * cost
     x = inst.x
     d2 = sum(((x[:, None, k] - x[None, :, k]) ** 2 for k in range(x.shape[1])))
-    pairwise = sympy.Add(*[prob[i, j] * d2[i, j] for i in range(inst.structure.n) for j in range(prob.shape[1])
-                           if q.mask[i, j]])
+    pairwise = A.rationalize(sympy.Add(*[prob[i, j] * d2[i, j] for i in range(inst.structure.n) for j in range(prob.shape[1])
+                           if q.mask[i, j]]))
     decision = A.decide_equal(pairwise, 2 * cost, what=("sum_ij d2(x_i,x_j) q(j|i)", "2*cost"))
     if not decision.equal:
         raise equality_failure(ctx, inst, pairwise, 2 * cost, decision, ("sum_ij d2 q", "2*cost"),

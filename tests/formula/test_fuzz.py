@@ -1,7 +1,6 @@
 """Hypothesis: arbitrary text only ever raises FormulaError; random well-typed ASTs round-trip."""
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -128,6 +127,9 @@ def vector(draw, env, depth):
 
 def scalar(draw, env, depth):
     leaves = [draw(numbers()), N.Param(draw(st.sampled_from(sorted(PARAMS)))), N.Builtin("n")]
+    item = item_index(draw, env)
+    if item is not None:
+        leaves.append(N.ScalarAt("beta", item))
     if depth <= 0:
         return draw(st.sampled_from(leaves))
     choice = draw(st.integers(0, 11))
@@ -168,6 +170,8 @@ def scalar(draw, env, depth):
         return N.Indicator("!=", N.IndexAt("modality", item), N.Num(draw(st.integers(0, 3))))
     if choice == 9:
         item = item_index(draw, env)
+        if item is not None and draw(st.booleans()):
+            return N.ScalarAt("beta", item)
         clusters = [name for name, domain in env.items() if domain == "cluster"]
         if item is not None and clusters:
             return N.MatrixAt("phi", item, N.Index(draw(st.sampled_from(clusters))))
@@ -178,7 +182,7 @@ def scalar(draw, env, depth):
     if var is None:
         return draw(st.sampled_from(leaves))
     ref, domain = set_ref(draw, env)
-    kind = draw(st.sampled_from(["sum", "mean", "logsumexp"]))
+    kind = draw(st.sampled_from(["sum", "mean", "logsumexp", "max", "min"]))
     return N.Reduce(kind, var, ref, scalar(draw, {**env, var: domain}, depth - 1))
 
 
@@ -206,7 +210,7 @@ def test_random_asts_evaluate_or_raise_formula_error(root, seed):
         n=n, z=rng.normal(size=(n, 2)), x=rng.normal(size=(n, 2)), g=rng.normal(size=(n, 2)),
         w=rng.normal(size=(2, 2)), labels=[0, 1, 0, 1], ids=[0, 0, 1, 1], modality=[0, 1, 0, 1],
         candidates=[[1, 2], [0, 3], [3, 0], [2, 1]], neighbors=[[1], [2], [3], [0]],
-        phi=rng.dirichlet(np.ones(2), size=n), W=rng.random((n, n)), params={"tau": 0.7, "sigma": 1.1},
+        phi=rng.dirichlet(np.ones(2), size=n), beta=rng.random(n), W=rng.random((n, n)), params={"tau": 0.7, "sigma": 1.1},
     )
     try:
         value = evaluate_numeric(parse(to_source(root), PARAMS), instance)
@@ -225,4 +229,4 @@ def test_strategy_smoke():
         kinds.update(type(node).__name__ for node in N.walk(root))
 
     collect()
-    assert {"Reduce", "VectorAt", "Call", "Indicator", "Count", "BinOp", "MatrixAt"} <= kinds, kinds
+    assert {"Reduce", "VectorAt", "Call", "Indicator", "Count", "BinOp", "MatrixAt", "ScalarAt"} <= kinds, kinds

@@ -77,6 +77,9 @@ REJECTED = [
     ("sum(i, anchors, z[0])", "an index must be an index variable (e.g. i), y[i], pos(i) or neg(i), got '0' at "
                               "column 19"),
     ("log(1, 2)", "log() takes 1 argument (2 given) at column 1"),
+    ("max(1, 2, 3, 4)", "max() takes 2 arguments (4 given) at column 1"),
+    ("sum(i, anchors, max(k, others(i), z[k]))", "max() needs a scalar body at column 35"),
+    ("sum(i, anchors, beta[i, i])", "'beta' takes one index, e.g. beta[i] at column 17"),
     ("positives(1)", "'positives' is an index set at column 1; use it in sum/mean/logsumexp/count"),
     ("sum(i, anchors, phi[i])", "'phi' takes two indices, e.g. phi[i, c] at column 17"),
     ("sum(i, anchors, softplus(z[i]))", "softplus() expects a scalar here, got a vector at column 26"),
@@ -87,10 +90,13 @@ REJECTED = [
 
 @pytest.mark.parametrize("source, message", REJECTED, ids=[m[:50] for _, m in REJECTED])
 def test_rejected_with_exact_message(source, message):
-    start = time.perf_counter()
-    with pytest.raises(FormulaError) as info:
-        parse(source, PARAMS)
-    elapsed = time.perf_counter() - start
+    elapsed = []
+    for _ in range(3):  # best of three: the limit is on our work, not on a loaded test machine
+        start = time.perf_counter()
+        with pytest.raises(FormulaError) as info:
+            parse(source, PARAMS)
+        elapsed.append(time.perf_counter() - start)
+    elapsed = min(elapsed)
     assert str(info.value) == message
     assert info.value.message == message
     assert isinstance(info.value, ValueError)
@@ -144,3 +150,14 @@ def test_reserved_parameter_names_are_refused():
 
 def test_multiline_and_leading_whitespace_are_fine():
     assert parse("\n  -sum(i, anchors,\n\tlog(tau))\n", PARAMS) == parse("-sum(i, anchors, log(tau))", PARAMS)
+
+
+def test_formula_error_is_an_icon_error_and_takes_context():
+    from icon_registry.errors import IconError, error_context
+
+    with pytest.raises(IconError) as info:
+        with error_context("simclr: loss.formula: ", entry="simclr", field="loss.formula"):
+            parse("exp(tau) + lgo(tau)", PARAMS)
+    assert str(info.value) == "simclr: loss.formula: unknown function 'lgo' at column 12; did you mean 'log'?"
+    assert isinstance(info.value, FormulaError)
+    assert info.value.entry == "simclr" and info.value.column == 12

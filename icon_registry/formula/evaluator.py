@@ -10,7 +10,6 @@ InfoNCE denominator is computed once per anchor, not once per (anchor, positive)
 from __future__ import annotations
 
 import functools
-import math
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
@@ -31,7 +30,8 @@ class FormulaInstance:
     of [pos, neg]), ``neighbors`` (n rows of neighbour indices), ``num_classes`` (default:
     ``len(w)``, else ``max(labels) + 1``).
     Values (floats or SymPy expressions): ``z``, ``x``, ``g`` (n vectors), ``w`` (C vectors),
-    ``phi`` (n x K soft assignments), ``W`` (n x n graph weights), ``params`` (name -> scalar).
+    ``beta`` (n scalars), ``phi`` (n x K soft assignments), ``W`` (n x n graph weights),
+    ``params`` (name -> scalar). Index sets are cached: do not mutate the structure afterwards.
     """
 
     n: int
@@ -44,6 +44,7 @@ class FormulaInstance:
     modality: Optional[Sequence[int]] = None
     candidates: Optional[Sequence[Sequence[int]]] = None
     neighbors: Optional[Sequence[Sequence[int]]] = None
+    beta: Optional[Sequence[Any]] = None
     phi: Optional[Sequence[Sequence[Any]]] = None
     W: Optional[Sequence[Sequence[Any]]] = None
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -54,7 +55,7 @@ class FormulaInstance:
         if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1:
             raise FormulaError(f"instance size n must be a positive integer, got {self.n!r}")
         self.n = int(self.n)
-        for name in ("z", "x", "g", "labels", "ids", "modality", "candidates", "neighbors", "phi", "W"):
+        for name in ("z", "x", "g", "beta", "labels", "ids", "modality", "candidates", "neighbors", "phi", "W"):
             value = getattr(self, name)
             if value is not None and len(value) != self.n:
                 raise FormulaError(f"instance field '{name}' has {len(value)} rows, expected n = {self.n}")
@@ -207,6 +208,11 @@ class NumericMath:
     def compare(op, a, b):
         return np.float64(1.0 if _COMPARE[op](a, b) else 0.0)
 
+    @staticmethod
+    def extreme(kind, values):
+        array = np.asarray(values, dtype=np.float64)
+        return np.float64(np.max(array) if kind == "max" else np.min(array))
+
 
 class SympyMath:
     """SymPy: exact constants (decimal literals become Rationals), Max/Min, Piecewise indicators."""
@@ -273,6 +279,10 @@ class SympyMath:
     @staticmethod
     def logsumexp(values):
         return sympy.log(sympy.Add(*[sympy.exp(v) for v in values]))
+
+    @staticmethod
+    def extreme(kind, values):
+        return (sympy.Max if kind == "max" else sympy.Min)(*values)
 
     @staticmethod
     def compare(op, a, b):
@@ -349,6 +359,8 @@ class _Evaluator:
             rows = self.inst.require(spec.field)
             if spec.kind == "vector":
                 cached = [self.m.vector(row, f"{name}[{r}]") for r, row in enumerate(rows)]
+            elif spec.kind == "scalar":
+                cached = [self.m.value(v, f"{name}[{r}]") for r, v in enumerate(rows)]
             elif spec.kind == "matrix":
                 cached = [[self.m.value(v, f"{name}[{r}, {c}]") for c, v in enumerate(row)]
                           for r, row in enumerate(rows)]
@@ -411,7 +423,7 @@ class _Evaluator:
             return m.pow(left, right)
         if isinstance(node, N.Neg):
             return -self.eval(node.operand, env)
-        if isinstance(node, N.VectorAt):
+        if isinstance(node, (N.VectorAt, N.ScalarAt)):
             return self.at(self.array(node.array), self.index(node.index, env), node.array)
         if isinstance(node, N.MatrixAt):
             rows = self.array(node.array)
@@ -468,7 +480,9 @@ class _Evaluator:
             return self.m.logsumexp(values)
         if not members:
             where = node.set.name if node.set.arg is None else f"{node.set.name}({self.index(node.set.arg, env)})"
-            raise FormulaError(f"mean over an empty set: {where} has no elements")
+            raise FormulaError(f"{node.kind} over an empty set: {where} has no elements")
+        if node.kind in ("max", "min"):
+            return self.m.extreme(node.kind, values)
         return self.m.total(values) / self.m.number(len(members))
 
 

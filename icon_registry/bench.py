@@ -1,0 +1,361 @@
+"""``icon bench``: compiled catalog losses against hand-written fused torch, timed in one run.
+
+The bench is a list of named suites (``SUITES``); each suite is a list of ``Case`` objects
+that build a compiled loss and the fastest straightforward hand-written torch for the same
+objective on the same batch. For every size the two are timed forward + backward,
+interleaved (compiled, hand, compiled, hand, ...) after a warm-up, and the report gives the
+median times and their ratio compiled / hand-written measured in the same run. Before timing,
+the two values and gradients are checked to agree (a fast wrong loss is no result).
+
+Suites: ``core`` (this module). Other suites (memory, distributed, GPU) register themselves
+with ``register_suite(name, cases)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+#: Target for the compiled / hand-written ratio (issue 3).
+TARGET_RATIO = 1.15
+
+
+@dataclass
+class Prepared:
+    """One size of one case: two zero-argument closures returning a scalar loss to backprop,
+    the tensor whose gradient both produce, and what the bench should say about the setup."""
+
+    compiled: Callable[[], torch.Tensor]
+    hand: Callable[[], torch.Tensor]
+    leaf: torch.Tensor
+    note: str = ""
+
+
+@dataclass
+class Case:
+    name: str
+    entry: str
+    description: str
+    prepare: Callable[[int, int, torch.dtype, str], Prepared]
+    sizes: tuple = (1024, 4096, 8192)
+
+
+SUITES: dict[str, list[Case]] = {}
+
+
+def register_suite(name: str, cases: list) -> None:
+    SUITES[name] = list(cases)
+
+
+# --- hand-written references (the fastest straightforward torch we could write) ---------------
+
+
+def hand_simclr(z, tau):
+    """NT-Xent on two views stacked as [view0; view1]: cross entropy over the 2n rows of the
+    cosine-similarity logits with the diagonal removed, the other view as the target."""
+    n = z.shape[0]
+    zn = F.normalize(z, dim=1)
+    logits = zn @ zn.T
+    logits.diagonal().fill_(-math.inf)
+    target = torch.arange(n, device=z.device).roll(n // 2)
+    return F.cross_entropy(logits / tau, target)
+
+
+def hand_supcon(z, positives, count, tau):
+    """SupCon L_out over anchors with positives: lse_i - (1/|P(i)|) sum_p s_ip / tau.
+    ``positives`` is the float same-label matrix with a zero diagonal; ``count`` its row sums."""
+    zn = F.normalize(z, dim=1)
+    logits = (zn @ zn.T) / tau
+    pos_mean = (positives * logits).sum(1) / count.clamp_min(1)
+    logits.diagonal().fill_(-math.inf)  # after the positives: mul saved `positives`, not `logits`
+    per_anchor = torch.logsumexp(logits, 1) - pos_mean
+    has = count > 0
+    return per_anchor[has].mean()
+
+
+def hand_tsne(y, P, p_log_p):
+    """Exact t-SNE joint KL(P || Q) with Q_ij = (1 + d2_ij)^-1 / sum_{k != l}:
+    sum P log P + sum P log(1 + d2) + log Z (sum P = 1, P_ii = 0)."""
+    sq = (y * y).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * (y @ y.T)).clamp_min(0.0)
+    log1p = torch.log1p(d2)
+    w = torch.reciprocal(1.0 + d2)
+    return p_log_p + (P * log1p).sum() + torch.log(w.sum() - w.diagonal().sum())
+
+
+# --- the core suite ------------------------------------------------------------------------------
+
+
+def _compile(entry_id, **kw):
+    from icon_registry.catalog import load_catalog
+    from icon_registry.compiler import compile_loss
+
+    try:
+        entry = load_catalog().get(entry_id)
+    except Exception:  # noqa: BLE001  (the bench falls back to the built-in definitions below)
+        entry = BUILTIN_ENTRIES[entry_id]()
+    return compile_loss(entry, **kw)
+
+
+def _prepare_simclr(n, d, dtype, device):
+    g = torch.Generator().manual_seed(0)
+    half = n // 2
+    base = torch.randn(half, d, generator=g)
+    z = torch.cat([base, base + 0.3 * torch.randn(half, d, generator=g)]).to(device, dtype).requires_grad_(True)
+    ids = torch.arange(half, device=device).repeat(2)
+    loss = _compile("simclr", tau=0.1, chunk_size=0) if _has_chunking() else _compile("simclr", tau=0.1)
+    return Prepared(lambda: loss(z, ids=ids), lambda: hand_simclr(z, 0.1), z, f"{half} pairs of views")
+
+
+def _prepare_supcon(n, d, dtype, device):
+    g = torch.Generator().manual_seed(1)
+    classes = 100
+    labels = torch.randint(0, classes, (n,), generator=g).to(device)
+    z = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_(True)
+    kw = {"chunk_size": 0} if _has_chunking() else {}
+    loss = _compile("supcon", tau=0.1, objective="cross_entropy", **kw)
+    positives = (labels[:, None] == labels[None, :]).to(dtype)
+    positives.diagonal().fill_(0)
+    count = positives.sum(1)
+    return Prepared(
+        lambda: loss(z, labels=labels), lambda: hand_supcon(z, positives, count, 0.1), z, f"{classes} classes, L_out"
+    )
+
+
+def _prepare_tsne(n, d, dtype, device):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(n, d, generator=g).to(device, dtype)
+    y = (1e-2 * torch.randn(n, 2, generator=g)).to(device, dtype).requires_grad_(True)
+    kw = {"chunk_size": 0} if _has_chunking() else {}
+    loss = _compile("tsne", perplexity=30.0, reduction="sum", **kw)
+    P = _joint_p(loss, x)
+    p_log_p = (P * torch.log(P.masked_fill(P == 0, 1.0))).sum()
+    return Prepared(
+        lambda: loss(y, x=x),
+        lambda: hand_tsne(y, P, p_log_p),
+        y,
+        f"x: ({n}, {d}), y: ({n}, 2); P (perplexity 30) computed once for the hand-written loss, "
+        "cached by the compiled loss after the warm-up call",
+    )
+
+
+def _joint_p(loss, x):
+    from icon_registry.backends import TorchBackend
+    from icon_registry.pairs import Inputs
+
+    inputs = Inputs(TorchBackend, x, x.shape[0], dict(loss.params), x=x, entry_id=loss.entry.id)
+    with torch.no_grad(), TorchBackend.float_dtype(x.dtype):
+        return loss.entry.p.evaluate(inputs).prob()
+
+
+def _has_chunking():
+    import inspect
+
+    from icon_registry.compiler import compile_loss
+
+    return "chunk_size" in inspect.signature(compile_loss).parameters
+
+
+BUILTIN_ENTRIES: dict[str, Callable] = {}
+
+
+def _builtin(entry_id, text):
+    import yaml
+
+    from icon_registry.schema import Entry
+
+    def make():
+        data = yaml.safe_load(text)
+        data.setdefault("claims", [{"kind": "identity"}])
+        data.setdefault("summary", data["name"])
+        data.setdefault("status", "new")
+        return Entry.model_validate(data)
+
+    BUILTIN_ENTRIES[entry_id] = make
+
+
+_builtin(
+    "simclr",
+    """
+id: simclr
+name: SimCLR
+cell: {row: gaussian, column: positive_pairs}
+mapper: network
+p: {kind: normalize, kernel: {kind: same_id}, support: others}
+q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: others}
+parameters: {tau: {default: 0.5, min: 0.0001, description: temperature}}
+loss: {formula: "InfoNCE", description: InfoNCE}
+""",
+)
+_builtin(
+    "supcon",
+    """
+id: supcon
+name: SupCon
+cell: {row: gaussian, column: classes}
+mapper: network
+p: {kind: normalize, kernel: {kind: same_label}, support: others}
+q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: others}
+parameters: {tau: {default: 0.1, min: 0.0001, description: temperature}}
+loss: {formula: "L_out", description: SupCon}
+""",
+)
+_builtin(
+    "tsne",
+    """
+id: tsne
+name: t-SNE
+cell: {row: student_t, column: gaussian}
+mapper: lookup
+p: {kind: symmetrize, of: {kind: normalize, kernel: {kind: gaussian, space: x, perplexity: perplexity}, support: others}}
+q: {kind: normalize, kernel: {kind: student_t, nu: 1.0}, support: others, over: joint}
+parameters: {perplexity: {default: 30, min: 1, description: perplexity}}
+loss: {formula: "tSNE", description: t-SNE}
+""",
+)
+
+
+register_suite(
+    "core",
+    [
+        Case("simclr", "simclr", "SimCLR / InfoNCE (KL, mean) vs F.cross_entropy on masked cosine logits", _prepare_simclr),
+        Case("supcon", "supcon", "SupCon L_out (cross_entropy, mean) vs a masked-logits SupCon", _prepare_supcon),
+        Case("tsne", "tsne", "t-SNE joint KL (sum) vs Student-t joint KL with the same P", _prepare_tsne),
+    ],
+)
+
+
+# --- timing ------------------------------------------------------------------------------------------
+
+
+def _step(fn, leaf):
+    leaf.grad = None
+    value = fn()
+    value.backward()
+    return value
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def check_agreement(prepared: Prepared, rtol=1e-4, atol=1e-6):
+    """Value and gradient of the compiled loss against the hand-written one."""
+    leaf = prepared.leaf
+    a = _step(prepared.compiled, leaf).detach().double()
+    ga = leaf.grad.detach().double().clone()
+    b = _step(prepared.hand, leaf).detach().double()
+    gb = leaf.grad.detach().double().clone()
+    leaf.grad = None
+    value_rel = float((a - b).abs() / b.abs().clamp_min(1e-30))
+    grad_rel = float((ga - gb).abs().max() / gb.abs().max().clamp_min(1e-30))
+    return value_rel, grad_rel
+
+
+def time_case(prepared: Prepared, device: str, repeats: int, warmup: int):
+    for _ in range(warmup):
+        _step(prepared.compiled, prepared.leaf)
+        _step(prepared.hand, prepared.leaf)
+    times = {"compiled": [], "hand": []}
+    ratios = []
+    for r in range(repeats):
+        order = ("compiled", "hand") if r % 2 == 0 else ("hand", "compiled")
+        pair = {}
+        for which in order:
+            fn = prepared.compiled if which == "compiled" else prepared.hand
+            _sync(device)
+            start = time.perf_counter()
+            _step(fn, prepared.leaf)
+            _sync(device)
+            pair[which] = time.perf_counter() - start
+            times[which].append(pair[which])
+        ratios.append(pair["compiled"] / pair["hand"])
+    prepared.leaf.grad = None
+    return times, ratios
+
+
+def run_suite(name="core", sizes=None, d=128, dtype=torch.float32, device="cpu", repeats=5, warmup=1, progress=None):
+    if name not in SUITES:
+        from icon_registry.errors import IconError, suggest
+
+        raise IconError(f"unknown bench suite '{name}'{suggest(name, SUITES)}; suites: {', '.join(SUITES)}", argument="suite")
+    rows = []
+    for case in SUITES[name]:
+        for n in sizes or case.sizes:
+            if progress:
+                progress(f"{case.name} n={n}")
+            prepared = case.prepare(n, d, dtype, device)
+            value_rel, grad_rel = check_agreement(prepared)
+            times, ratios = time_case(prepared, device, repeats, warmup)
+            compiled_ms = 1e3 * statistics.median(times["compiled"])
+            hand_ms = 1e3 * statistics.median(times["hand"])
+            rows.append(
+                {
+                    "suite": name,
+                    "case": case.name,
+                    "entry": case.entry,
+                    "description": case.description,
+                    "n": n,
+                    "d": d,
+                    "dtype": str(dtype).replace("torch.", ""),
+                    "device": device,
+                    "compiled_ms": compiled_ms,
+                    "hand_ms": hand_ms,
+                    "ratio": compiled_ms / hand_ms,
+                    "ratio_median_paired": statistics.median(ratios),
+                    "repeats": repeats,
+                    "value_rel_diff": value_rel,
+                    "grad_rel_diff": grad_rel,
+                    "note": prepared.note,
+                }
+            )
+            del prepared
+    return rows
+
+
+def environment():
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def format_table(rows) -> str:
+    lines = [
+        "| case | n | d | dtype | compiled (ms) | hand-written (ms) | ratio | paired ratio | value / grad rel diff |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['n']} | {r['d']} | {r['dtype']} | {r['compiled_ms']:.1f} | {r['hand_ms']:.1f} | "
+            f"{r['ratio']:.2f} | {r['ratio_median_paired']:.2f} | {r['value_rel_diff']:.1e} / {r['grad_rel_diff']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def report(rows) -> dict:
+    return {
+        "target_ratio": TARGET_RATIO,
+        "environment": environment(),
+        "timing": "median of interleaved forward+backward runs after warm-up; ratio = compiled / hand-written",
+        "results": rows,
+        "worst_ratio": max((r["ratio"] for r in rows), default=None),
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    out = run_suite(sizes=[int(s) for s in sys.argv[1:]] or None, progress=lambda m: print(m, file=sys.stderr))
+    print(format_table(out))

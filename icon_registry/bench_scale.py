@@ -1,0 +1,352 @@
+"""Scale benchmarks: memory, time, distributed overhead and GPU timings of compiled losses.
+
+Suites (``SUITES``; registered by ``icon bench --suite NAME`` or run as
+``python -m icon_registry.bench_scale [--suite memory,distributed,gpu] [--quick]``):
+
+* ``memory``: InfoNCE (SimCLR's p and q) forward + backward on CPU, d = 128, n up to 65,536,
+  evaluated in anchor blocks (chunk_size automatic: about 2^24 pairs per block). Every n runs
+  in a fresh subprocess; its peak RSS comes from ``os.wait4`` (the child's own rusage, not
+  the running maximum over children that RUSAGE_CHILDREN gives). The time is compared with
+  the n^2 d scaling of the n = 8,192 run.
+* ``distributed``: the same loss, global batch 8,192, on 2 gloo processes (1 thread each)
+  against one process with 2 threads, and the time the collectives alone take.
+* ``gpu``: float32 / bfloat16 forward + backward at n up to 65,536 with torch.compile off and
+  on; skipped with a message when no CUDA device is present.
+
+Results are written as JSON (default ``site/data/bench_scale.json``, rendered by the docs site).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+DEFAULT_OUTPUT = Path("site/data/bench_scale.json")
+MEMORY_SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
+QUICK_SIZES = (1024, 2048, 4096, 8192)
+REFERENCE_N = 8192
+DIM = 128
+#: Anchor x candidate pairs per block in the CPU runs (n = 65,536: 128 anchors per block).
+BLOCK_PAIRS = 1 << 23
+#: glibc's dynamic mmap threshold keeps freed multi-MiB blocks in the heap, where they
+#: fragment: RSS then grows with the number of blocks although live memory does not. A fixed
+#: threshold returns them to the OS, so peak RSS measures what the loss actually holds.
+CHILD_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+GPU_SIZES = (8192, 16384, 32768, 65536)
+TARGETS = {"peak_rss_gib_at_65536": 2.0, "time_over_n2_scaling_at_65536": 1.3}
+
+
+def infonce_entry():
+    """SimCLR's I-Con pair: p uniform over the other views of the same image, q a softmax of
+    cosine similarities over all other items (from the catalog when it has 'simclr')."""
+    try:
+        from icon_registry.catalog import load_catalog
+
+        return load_catalog().get("simclr")
+    except Exception:  # the catalog is optional here: the bench needs only the p/q tree
+        from icon_registry.schema import Entry
+
+        return Entry.model_validate(
+            {
+                "id": "simclr",
+                "name": "InfoNCE",
+                "summary": "InfoNCE",
+                "status": "new",
+                "cell": {"row": "gaussian", "column": "augmentation"},
+                "mapper": "network",
+                "p": {"kind": "normalize", "support": "others", "kernel": {"kind": "same_id"}},
+                "q": {"kind": "normalize", "support": "others", "kernel": {"kind": "gaussian_dot", "temperature": "tau"}},
+                "parameters": {"tau": {"default": 0.1, "min": 0, "description": "temperature"}},
+                "loss": {"formula": "0", "description": "InfoNCE"},
+                "claims": [{"kind": "unproved", "statement": "bench entry", "reason": "bench fixture"}],
+            }
+        )
+
+
+def _progress(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(f"[bench_scale] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# one measurement, in a child process
+
+
+def _step_time(loss, z, ids, repeats: int, sync=lambda: None) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        zz = z.detach().requires_grad_()
+        sync()
+        start = time.perf_counter()
+        loss(zz, ids=ids).backward()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _child_cpu(n: int, d: int, chunk, threads: int) -> dict:
+    from icon_registry.compiler import compile_loss
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    z = torch.randn(n, d)
+    ids = torch.arange(n, device=z.device) // 2
+    loss = compile_loss(infonce_entry(), chunk_size=chunk)
+    repeats = 3 if n <= 4096 else 1
+    if n <= 4096:
+        _step_time(loss, z, ids, 1)  # warm-up
+    seconds = _step_time(loss, z, ids, repeats)
+    import resource
+
+    return {"seconds": seconds, "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def _run_child(args: list[str], env=None) -> tuple[dict, float]:
+    """Run ``python -m icon_registry.bench_scale --child ...``; its JSON and peak RSS (GiB)."""
+    env = {**os.environ, **CHILD_ENV, **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "icon_registry.bench_scale", "--child", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench child {' '.join(args)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 2**20  # KiB on Linux
+
+
+# ---------------------------------------------------------------------------------------
+# suites
+
+
+def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
+    threads = threads or torch.get_num_threads()
+    rows = []
+    for n in sizes:
+        chunk = BLOCK_PAIRS // n
+        label = f"chunk_size={chunk}" if chunk < n else "one block"
+        _progress(f"memory: InfoNCE n={n} d={DIM} ({label}, {threads} threads) ...", quiet)
+        result, rss = _run_child(["cpu", str(n), str(DIM), str(chunk), str(threads)])
+        rows.append(
+            {
+                "n": n,
+                "d": DIM,
+                "chunked": True,
+                "chunk_size": min(chunk, n),
+                "seconds": round(result["seconds"], 4),
+                "peak_rss_gib": round(rss, 3),
+            }
+        )
+        _progress(f"memory: n={n}: {result['seconds']:.2f} s forward+backward, peak RSS {rss:.2f} GiB", quiet)
+    for n in [n for n in sizes if n == REFERENCE_N]:
+        _progress(f"memory: n={n} unchunked, for comparison ...", quiet)
+        result, rss = _run_child(["cpu", str(n), str(DIM), "0", str(threads)])
+        rows.append(
+            {"n": n, "d": DIM, "chunked": False, "chunk_size": None, "seconds": round(result["seconds"], 4), "peak_rss_gib": round(rss, 3)}
+        )
+    reference = next((r for r in rows if r["n"] == REFERENCE_N and r["chunked"]), None)
+    if reference is not None:
+        for row in rows:
+            if row["chunked"]:
+                expected = reference["seconds"] * (row["n"] / REFERENCE_N) ** 2
+                row["time_over_n2_scaling"] = round(row["seconds"] / expected, 3)
+    largest = max((r for r in rows if r["chunked"]), key=lambda r: r["n"])
+    summary = {
+        "largest_n": largest["n"],
+        "peak_rss_gib": largest["peak_rss_gib"],
+        "time_over_n2_scaling": largest.get("time_over_n2_scaling"),
+    }
+    if largest["n"] == 65536:
+        summary["rss_target_met"] = largest["peak_rss_gib"] < TARGETS["peak_rss_gib_at_65536"]
+        ratio = largest.get("time_over_n2_scaling")
+        summary["time_target_met"] = ratio is not None and ratio <= TARGETS["time_over_n2_scaling_at_65536"]
+    return {
+        "description": "InfoNCE forward+backward on CPU, float32, anchor blocks of about 2^23 pairs; "
+        "peak RSS of a fresh process per n (os.wait4)",
+        "threads": threads,
+        "child_env": CHILD_ENV,
+        "rows": rows,
+        "summary": summary,
+        "targets": TARGETS,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dist_worker(rank, world, port, n_local, d, repeats, queue):
+    import torch.distributed as dist
+
+    from icon_registry.compiler import compile_loss
+    from icon_registry.compiler.distributed import gather
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(rank)
+        z = torch.randn(n_local, d)
+        ids = torch.arange(n_local) // 2 + rank * n_local
+        loss = compile_loss(infonce_entry(), distributed=True)
+        _step_time(loss, z, ids, 1, dist.barrier)
+        seconds = _step_time(loss, z, ids, repeats, dist.barrier)
+        # the collectives alone: gather forward + all-reduce of the gathered gradient
+        sizes = [n_local] * world
+        best = float("inf")
+        for _ in range(repeats):
+            zz = z.detach().requires_grad_()
+            dist.barrier()
+            start = time.perf_counter()
+            gather(zz, sizes).sum().backward()
+            dist.barrier()
+            best = min(best, time.perf_counter() - start)
+        if rank == 0:
+            queue.put({"seconds": seconds, "collectives_seconds": best})
+    finally:
+        dist.destroy_process_group()
+
+
+def run_distributed(n=REFERENCE_N, world=2, quiet=False) -> dict:
+    import torch.multiprocessing as mp
+
+    _progress(f"distributed: InfoNCE global n={n} d={DIM}, single process ({world} threads) ...", quiet)
+    single, _ = _run_child(["cpu", str(n), str(DIM), "auto", str(world)])
+    _progress(f"distributed: {world} gloo processes x n={n // world} (1 thread each) ...", quiet)
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    mp.spawn(_dist_worker, args=(world, _free_port(), n // world, DIM, 2, queue), nprocs=world, join=True)
+    result = queue.get()
+    overhead = result["seconds"] / single["seconds"]
+    _progress(
+        f"distributed: {result['seconds']:.2f} s per step vs {single['seconds']:.2f} s single process "
+        f"(x{overhead:.2f}); collectives {result['collectives_seconds'] * 1000:.1f} ms",
+        quiet,
+    )
+    return {
+        "description": f"InfoNCE forward+backward, global batch {n}, d={DIM}: {world} gloo CPU processes vs one process",
+        "n": n,
+        "world_size": world,
+        "single_process_seconds": round(single["seconds"], 4),
+        "distributed_seconds": round(result["seconds"], 4),
+        "ratio": round(overhead, 3),
+        "collectives_seconds": round(result["collectives_seconds"], 5),
+        "collectives_fraction": round(result["collectives_seconds"] / result["seconds"], 4),
+    }
+
+
+def run_gpu(sizes=GPU_SIZES, quiet=False) -> dict:
+    if not torch.cuda.is_available():
+        message = "skipped: no CUDA device on this machine (the GPU suite needs torch.cuda.is_available())"
+        _progress(f"gpu: {message}", quiet)
+        return {"skipped": message}
+    from icon_registry.compiler import compile_loss
+
+    device = torch.device("cuda")
+    rows = []
+    for compiled in (False, True):
+        for dtype in (torch.float32, torch.bfloat16):
+            for n in sizes:
+                label = f"n={n} {str(dtype).removeprefix('torch.')} compile={'on' if compiled else 'off'}"
+                _progress(f"gpu: {label} ...", quiet)
+                loss = compile_loss(infonce_entry()).to(device)
+                fn = torch.compile(loss) if compiled else loss
+                torch.manual_seed(0)
+                z = torch.randn(n, DIM, device=device, dtype=dtype)
+                ids = torch.arange(n, device=device) // 2
+                torch.cuda.reset_peak_memory_stats(device)
+                try:
+                    _step_time(fn, z, ids, 1, torch.cuda.synchronize)  # warm-up / compilation
+                    seconds = _step_time(fn, z, ids, 3, torch.cuda.synchronize)
+                    error = None
+                except Exception as err:  # report, keep measuring the other settings
+                    seconds, error = None, f"{type(err).__name__}: {str(err)[:200]}"
+                rows.append(
+                    {
+                        "n": n,
+                        "dtype": str(dtype).removeprefix("torch."),
+                        "compile": compiled,
+                        "seconds": None if seconds is None else round(seconds, 5),
+                        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 3),
+                        "error": error,
+                    }
+                )
+                _progress(f"gpu: {label}: {rows[-1]}", quiet)
+    return {"device": torch.cuda.get_device_name(device), "d": DIM, "rows": rows}
+
+
+SUITES = {"memory": run_memory, "distributed": run_distributed, "gpu": run_gpu}
+
+
+def run(suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=False, quiet=False) -> dict:
+    """Run the named suites and write their results (merged into ``output`` if it exists)."""
+    output = Path(output)
+    results = {}
+    if output.exists():
+        try:
+            results = json.loads(output.read_text())
+        except ValueError:
+            results = {}
+    results["machine"] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    for name in suites:
+        if name not in SUITES:
+            raise ValueError(f"unknown bench suite {name!r}; known: {', '.join(SUITES)}")
+        started = time.perf_counter()
+        if name == "memory":
+            result = run_memory(QUICK_SIZES if quick else MEMORY_SIZES, quiet=quiet)
+        elif name == "gpu":
+            result = run_gpu(GPU_SIZES[:1] if quick else GPU_SIZES, quiet=quiet)
+        else:
+            result = SUITES[name](quiet=quiet)
+        result["wall_seconds"] = round(time.perf_counter() - started, 1)
+        result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        results[name] = result
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2) + "\n")
+        _progress(f"{name}: done in {result['wall_seconds']} s; results in {output}", quiet)
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m icon_registry.bench_scale", description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", default="memory,distributed,gpu", help="comma-separated: " + ", ".join(SUITES))
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
+    parser.add_argument("--quick", action="store_true", help="n up to 8,192 only (about a minute)")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, n, d, chunk, threads = args.child
+        result = _child_cpu(int(n), int(d), None if chunk == "auto" else int(chunk), int(threads))
+        print(json.dumps(result))
+        return 0
+    try:
+        run([s.strip() for s in args.suite.split(",") if s.strip()], args.output, quick=args.quick, quiet=args.quiet)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

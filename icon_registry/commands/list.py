@@ -1,0 +1,52 @@
+"""``icon list [PATTERN] [--json]``: the catalog's entries, one line each."""
+
+from __future__ import annotations
+
+from icon_registry.commands import catalog_from_args, print_json, year_of
+from icon_registry.errors import IconError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "list",
+        help="list catalog entries (id, name, cell, status, year)",
+        description="List catalog entries whose id or alias matches PATTERN (a glob such as '*sne*').",
+    )
+    parser.add_argument("pattern", nargs="*", default=["*"], metavar="PATTERN", help="glob(s) over ids and aliases")
+    parser.add_argument("--json", action="store_true", help="print a JSON array of objects")
+    parser.set_defaults(func=run)
+
+
+def entry_summary(catalog, entry) -> dict:
+    return {
+        "id": entry.id,
+        "name": entry.name,
+        "aliases": list(entry.aliases),
+        "row": entry.cell.row,
+        "column": entry.cell.column,
+        "status": entry.status,
+        "year": entry.paper.year if entry.paper is not None else None,
+        "mapper": entry.mapper,
+        "summary": entry.summary,
+        "path": str(catalog.path_of(entry.id)),
+    }
+
+
+def run(args) -> int:
+    catalog = catalog_from_args(args)
+    ids = catalog.list(args.pattern)
+    if args.json:
+        print_json([entry_summary(catalog, catalog.get(i)) for i in ids])
+        return 0
+    if not ids:
+        if len(catalog) == 0:
+            raise IconError("the catalog is empty")
+        raise IconError(f"no entry matches {' '.join(repr(p) for p in args.pattern)}; see `icon list`")
+    rows = []
+    for entry_id in ids:
+        entry = catalog.get(entry_id)
+        rows.append((entry.id, entry.name, f"{entry.cell.row} x {entry.cell.column}", entry.status, year_of(entry)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip())
+    return 0

@@ -1,0 +1,127 @@
+"""``icon table``: the I-Con periodic table in the terminal.
+
+Rows are kinds of learned distribution q, columns kinds of supervisory p (from
+catalog/table.yaml); each cell lists the entries placed there. Gaps (combinations no one
+had published) are shown as ``*name*``, the paper's new methods as ``+name+``, empty
+cells as ``·``. Cell text is wrapped to fit the terminal width (``--width`` to override).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from icon_registry.commands import catalog_from_args, terminal_width
+from icon_registry.errors import IconError
+
+EMPTY = "·"
+MARKS = {"gap": ("*", "*"), "new": ("+", "+"), "published": ("", "")}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "table",
+        help="print the periodic table (rows: q, columns: p)",
+        description="Print the I-Con periodic table: rows are kinds of learned q, columns kinds of "
+        "supervisory p. *name* marks a gap (unpublished combination), +name+ a new method, "
+        f"{EMPTY} an empty cell.",
+    )
+    parser.add_argument("--width", type=int, default=None, help="total width in characters (default: terminal)")
+    parser.add_argument("--ids", action="store_true", help="show entry ids instead of names")
+    parser.set_defaults(func=run)
+
+
+def short_name(entry) -> str:
+    """A short label: 'Cross entropy (softmax classifier)' -> 'Cross entropy',
+    't-distributed Stochastic Neighbor Embedding (t-SNE)' -> 't-SNE'."""
+    name = entry.name.strip()
+    match = re.search(r"^(.*?)\s*\(([^()]+)\)\s*$", name)
+    if not match:
+        return name
+    head, inner = match.group(1), match.group(2).strip()
+    if " " not in inner and len(inner) <= 10 and len(head) > 12:
+        return inner
+    return head or name
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=True) or [""]
+
+
+def render(catalog, width: int, use_ids: bool = False) -> str:
+    table = catalog.table
+    if table is None:
+        raise IconError("the catalog has no table.yaml (the built-in catalog defines it)")
+    rows, columns = table.rows, table.columns
+    cells: dict[tuple[str, str], list[str]] = {}
+    for entry in catalog:
+        left, right = MARKS.get(entry.status, ("", ""))
+        label = entry.id if use_ids else short_name(entry)
+        cells.setdefault((entry.cell.row, entry.cell.column), []).append(f"{left}{label}{right}")
+
+    n = len(columns)
+    head_width = min(max(len(r.label) for r in rows), 16, max(8, width // 9))
+    # each column costs its text plus " | " (3); the row header costs head_width + " |"
+    col_width = (width - head_width - 2 - 3 * n) // n
+    if col_width < 9:
+        return _render_list(table, cells, width)
+
+    def cell_lines(items: list[str]) -> list[str]:
+        if not items:
+            return [EMPTY]
+        lines = []
+        for item in items:
+            lines.extend(_wrap(item, col_width, " "))
+        return lines
+
+    def render_row(head: list[str], columns_text: list[list[str]]) -> list[str]:
+        height = max(len(head), *(len(c) for c in columns_text))
+        out = []
+        for i in range(height):
+            parts = [(head[i] if i < len(head) else "").ljust(head_width)]
+            for text in columns_text:
+                parts.append((text[i] if i < len(text) else "").ljust(col_width))
+            out.append(" | ".join(parts).rstrip())
+        return out
+
+    rule = "-+-".join(["-" * head_width] + ["-" * col_width] * n)
+    lines = render_row(_wrap("q \\ p", head_width), [_wrap(c.label, col_width) for c in columns])
+    lines.append(rule)
+    for index, row in enumerate(rows):
+        texts = [cell_lines(cells.get((row.id, c.id), [])) for c in columns]
+        lines.extend(render_row(_wrap(row.label, head_width), texts))
+        if index < len(rows) - 1:
+            lines.append(rule)
+    placed = {(r.id, c.id) for r in rows for c in columns}
+    stray = sorted(f"{e.id} ({e.cell.row}, {e.cell.column})" for e in catalog if (e.cell.row, e.cell.column) not in placed)
+    lines.append("")
+    lines.append(f"*name*: a gap (a combination not published before I-Con); +name+: a new method; {EMPTY}: empty cell.")
+    if stray:
+        lines.append("not in the table: " + ", ".join(stray))
+    return "\n".join(lines)
+
+
+def _render_list(table, cells, width: int) -> str:
+    """The table as a list (for narrow terminals): one block per row, one line per cell."""
+    lines = []
+    for row in table.rows:
+        lines.extend(textwrap.wrap(f"q: {row.label}", width, subsequent_indent="  "))
+        for column in table.columns:
+            items = cells.get((row.id, column.id), [])
+            text = f"{column.label}: {', '.join(items) if items else EMPTY}"
+            lines.extend(textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      "))
+    lines.append("")
+    lines.extend(textwrap.wrap(
+        f"*name*: a gap (a combination not published before I-Con); +name+: a new method; {EMPTY}: empty cell.",
+        width,
+    ))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    catalog = catalog_from_args(args)
+    width = args.width if args.width is not None else terminal_width(140)
+    if width < 40:
+        raise IconError(f"--width {width} is too narrow; use at least 40", argument="--width")
+    print(render(catalog, width, use_ids=args.ids))
+    return 0

@@ -1,0 +1,36 @@
+"""``icon validate [PATH ...]``: check the catalog, or the given entry files and folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from icon_registry.commands import catalog_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check catalog entries and report every problem",
+        description="Validate the catalog (built-in, --catalog folders, $ICON_CATALOG), or the given "
+        "YAML files and folders checked against it. Prints 'ok: N entries' or every problem, one per line.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="entry files or folders (default: the whole catalog)")
+    parser.add_argument("--no-builtin", action="store_true",
+                        help="do not load the built-in catalog (checks PATHs on their own)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    catalog = catalog_from_args(args, *args.paths, include_builtin=not args.no_builtin)
+    if args.paths:
+        given = [Path(p).resolve() for p in args.paths]
+
+        def mine(entry_id: str) -> bool:
+            path = catalog.path_of(entry_id).resolve()
+            return any(path == g or g in path.parents for g in given)
+
+        count = sum(1 for entry_id in catalog.ids if mine(entry_id))
+    else:
+        count = len(catalog)
+    print(f"ok: {count} {'entry' if count == 1 else 'entries'}")
+    return 0

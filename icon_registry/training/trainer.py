@@ -1,0 +1,162 @@
+"""A small trainer for any ``loss_fn(z, **inputs)``: batches, Adam, progress, history.
+
+THE SEAM: ``loss_fn`` is any callable. Compiled catalog losses (``icon_registry.compile_loss``)
+expose ``requires`` (the per-batch argument names they read) and may own parameters
+(prototypes); hand-written losses may set ``requires`` too. The batch builder provides exactly
+what is asked: ``x`` (clean inputs of the batch's sources, for data-space kernels), ``labels``,
+``ids`` (source index of each view), ``neighbors`` (batch-local kNN lists) and ``modality``
+(the view number).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from icon_registry.training import knn as knn_mod
+from icon_registry.training._errors import IconError
+from icon_registry.training.progress import Progress
+
+KNOWN_INPUTS = ("x", "labels", "ids", "neighbors", "modality", "graph")
+
+
+def loss_requires(loss_fn) -> set[str]:
+    req = getattr(loss_fn, "requires", None)
+    if req is None:
+        return {"x", "labels", "ids"}
+    return set(req)
+
+
+@dataclass
+class BatchBuilder:
+    """Builds the keyword arguments a loss asks for, for a batch of source indices."""
+
+    x: torch.Tensor  # (n, d) clean inputs
+    requires: set
+    labels: torch.Tensor | None = None
+    views: int = 1
+    augment: object = None  # callable(x_batch, generator) -> augmented batch
+    neighbors: np.ndarray | None = None  # (n, k) global kNN lists
+    generator: torch.Generator | None = None
+
+    def __post_init__(self):
+        unknown = set(self.requires) - set(KNOWN_INPUTS) - {"z"}
+        if unknown:
+            raise IconError(f"the loss asks for inputs the trainer cannot build: {', '.join(sorted(unknown))}")
+        if "labels" in self.requires and self.labels is None:
+            raise IconError("this entry needs labels (a supervised loss); the data has none", argument="--data")
+        if "ids" in self.requires and self.views < 2:
+            self.views = 2  # positive pairs need at least two views of each source
+
+    def build(self, sources: torch.Tensor):
+        """(mapper input, index, loss kwargs) for the batch's sources (views stacked view-major)."""
+        v = self.views
+        index = sources.repeat(v)
+        xb = self.x[index]
+        if self.augment is not None and v > 1:
+            xb = self.augment(xb, self.generator)
+        kwargs = {}
+        if "x" in self.requires:
+            kwargs["x"] = self.x[index]
+        if "labels" in self.requires:
+            kwargs["labels"] = self.labels[index]
+        if "ids" in self.requires:
+            kwargs["ids"] = index
+        if "modality" in self.requires:
+            kwargs["modality"] = torch.arange(v, device=self.x.device).repeat_interleave(sources.numel())
+        if "neighbors" in self.requires:
+            if self.neighbors is None:
+                raise IconError("this entry needs kNN neighbours but none were computed")
+            kwargs["neighbors"] = knn_mod.batch_neighbors(self.neighbors, index.cpu().numpy()).to(self.x.device)
+        return xb, index, kwargs
+
+
+@dataclass
+class FitResult:
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def train(
+    loss_fn,
+    mapper: nn.Module,
+    builder: BatchBuilder,
+    *,
+    n: int,
+    epochs: int,
+    batch_size: int | None = None,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    progress: Progress | None = None,
+    extra_parameters=(),
+    schedule: str | None = None,
+    grad_clip: float | None = None,
+) -> FitResult:
+    """Adam on mapper (+ loss) parameters; ``batch_size`` None = full batch.
+
+    ``schedule``: None (constant lr) or 'cosine'.
+    """
+    rng = np.random.default_rng(seed)
+    params = list(mapper.parameters()) + list(extra_parameters)
+    if isinstance(loss_fn, nn.Module):
+        params += [p for p in loss_fn.parameters() if p.requires_grad]
+    if not params:
+        raise IconError("nothing to train: the mapper and loss have no parameters")
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    bs = n if batch_size is None or batch_size >= n else int(batch_size)
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = max(1, epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps) if schedule == "cosine" else None
+    bar = progress or Progress(total_steps, "fit", enabled=False)
+    device = builder.x.device
+    result = FitResult()
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        order = torch.as_tensor(rng.permutation(n) if bs < n else np.arange(n), device=device)
+        running = 0.0
+        count = 0
+        for s in range(steps_per_epoch):
+            sources = order[s * bs:(s + 1) * bs]
+            if sources.numel() < 2:
+                continue
+            xb, index, kwargs = builder.build(sources)
+            z = mapper(xb, index)
+            loss = loss_fn(z, **kwargs)
+            if loss.ndim:
+                loss = loss.mean()
+            if not torch.isfinite(loss):
+                raise IconError(f"the loss became {float(loss)} at epoch {epoch + 1}, step {s + 1}; "
+                                "lower the learning rate (--lr)")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            if hasattr(mapper, "post_step"):
+                mapper.post_step()
+            if sched is not None:
+                sched.step()
+            value = float(loss.detach())
+            running += value
+            count += 1
+            result.steps += 1
+            bar.update(1, epoch=epoch + 1, loss=value)
+        result.history.append(running / max(count, 1))
+    bar.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+@torch.no_grad()
+def embed(mapper: nn.Module, x: torch.Tensor, index: torch.Tensor | None = None, block: int = 8192) -> np.ndarray:
+    n = x.shape[0]
+    index = torch.arange(n, device=x.device) if index is None else index
+    out = [mapper(x[i:i + block], index[i:i + block]) for i in range(0, n, block)]
+    return torch.cat(out).cpu().numpy()

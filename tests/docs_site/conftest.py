@@ -1,0 +1,57 @@
+"""Shared builds: the site is built once per session from the built-in catalog and once from
+the fixtures, into temporary folders (nothing is written into the checkout)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
+
+
+@dataclass
+class Built:
+    out: Path  # the HTML site
+    docs: Path  # the generated markdown (a copy kept for inspection)
+    catalog: object  # SiteCatalog
+    report: object  # BuildReport
+
+
+def _build(tmp: Path, catalog, results_dir: Path) -> Built:
+    from icon_registry.docs_site import build_site
+
+    report = build_site(out=tmp / "public", catalog=catalog, results_dir=results_dir, verify="off", quiet=True, keep_docs=tmp / "docs")
+    return Built(tmp / "public", tmp / "docs", catalog, report)
+
+
+@pytest.fixture(scope="session")
+def builtin_site(tmp_path_factory) -> Built:
+    """The real catalog (catalog/methods, catalog/table.yaml), built like `icon site build`."""
+    from icon_registry.docs_site import load_site_catalog
+
+    tmp = tmp_path_factory.mktemp("builtin-site")
+    return _build(tmp, load_site_catalog(), tmp / "no-results")
+
+
+@pytest.fixture(scope="session")
+def fixture_site(tmp_path_factory) -> Built:
+    """The fixture catalog, with fake result files for the results pages and the verifier."""
+    from icon_registry.docs_site import load_fixture_catalog
+
+    tmp = tmp_path_factory.mktemp("fixture-site")
+    results = tmp / "results"
+    results.mkdir()
+    (results / "bench.json").write_text(json.dumps([
+        {"entry": "simclr", "peer": "pytorch-metric-learning", "ms_ours": 1.25, "ms_peer": 1.5},
+        {"entry": "clip_fx", "peer": "torch", "ms_ours": 2.0, "ms_peer": 2.25},
+    ]))
+    (results / "verify.json").write_text(json.dumps([
+        {"id": "simclr", "claim": "identity", "kind": "identity", "status": "pass", "detail": "residual simplified to 0",
+         "steps": ["substitute p(j|i) = 1/|P(i)| on the positives", "the log-normalizer is a logsumexp over k != i"]},
+        {"id": "pca_fx", "claim": "limit", "kind": "limit", "status": "fail", "detail": "the limit differs by a factor 2",
+         "steps": ["expand q in 1/sigma^2"]},
+    ]))
+    return _build(tmp, load_fixture_catalog(FIXTURES), results)

@@ -1,0 +1,188 @@
+"""`icon site build`: every entry has a page, every table cell links to one, --strict passes,
+no CDN, result pages come from result files, generated pages stay out of the checkout."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from icon_registry.docs_site.status import entry_status
+
+from .helpers import fenced_blocks, parse, resolve
+
+REPO = Path(__file__).resolve().parents[2]
+URL_SOURCE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
+
+
+@pytest.fixture(params=["builtin_site", "fixture_site"])
+def site(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_every_entry_has_a_page(site):
+    assert site.catalog.entries, "the catalog is empty"
+    for entry in site.catalog.entries:
+        page = site.out / "methods" / f"{entry.id}.html"
+        assert page.is_file(), f"no page for {entry.id}"
+        text = page.read_text(encoding="utf-8")
+        assert entry.name.split(" (")[0].replace("&", "&amp;") in text
+
+
+def test_table_lists_every_entry_in_its_cell_and_links_resolve(site):
+    table = site.out / "table.html"
+    links = parse(table)
+    on_table = {e.id for e in site.catalog.entries} - {e.id for e in site.catalog.off_table()}
+    assert {entry for entry, _ in links.chips} == on_table
+    for entry, href in links.chips:
+        target = resolve(site.out, table, href)
+        assert target is not None and target.is_file(), f"table cell link {href} ({entry}) is broken"
+        assert target.name == f"{entry}.html"
+    html = table.read_text(encoding="utf-8")
+    for entry in site.catalog.entries:
+        if entry.id in on_table:
+            cell = re.search(
+                rf'<td class="icon-cell" data-col="{entry.cell.column}" data-row="{entry.cell.row}"[^>]*>(.*?)</td>', html, re.S
+            )
+            assert cell and f'data-entry="{entry.id}"' in cell.group(1), f"{entry.id} is not in its cell"
+
+
+def test_table_follows_table_yaml_order(site):
+    html = (site.out / "table.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<tr data-row="([^"]+)"', html)
+    cols = re.findall(r'<th data-col="([^"]+)"', html)
+    assert rows == [r.id for r in site.catalog.table.rows]
+    assert cols == [c.id for c in site.catalog.table.columns]
+    cells = re.findall(r'<td class="icon-cell"[^>]*data-status="(\w+)"', html)
+    assert len(cells) == len(rows) * len(cols)
+    assert set(cells) <= {"proved", "unproved", "gap", "empty"}
+
+
+def test_every_internal_link_resolves(site):
+    for page in site.out.rglob("*.html"):
+        if page.name == "404.html":  # mkdocs writes root-absolute links there (no site_url)
+            continue
+        for href in parse(page).anchors:
+            target = resolve(site.out, page, href)
+            if target is not None:
+                assert target.exists(), f"{page.relative_to(site.out)} links to missing {href}"
+
+
+def test_no_network_sources(site):
+    for path in list(site.out.rglob("*.html")) + list(site.out.rglob("*.css")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found = URL_SOURCE.search(text)
+        assert not found, f"{path.relative_to(site.out)} loads from the network: {text[found.start():found.end() + 60]}"
+        if path.suffix == ".html":
+            for tag, url in parse(path).sources:
+                assert not re.match(r"(https?:)?//", url), f"{path.name}: <{tag}> from {url}"
+    assert (site.out / "assets" / "katex" / "katex.min.js").is_file()
+    assert list((site.out / "assets" / "katex" / "fonts").glob("*.woff2"))
+
+
+def test_kernel_distribution_errata_graph_pages(site):
+    from icon_registry.distributions import DISTRIBUTIONS
+    from icon_registry.kernels import KERNELS
+
+    for kind, cls in KERNELS.items():
+        page = (site.out / "kernels" / f"{kind}.html").read_text(encoding="utf-8")
+        assert "arithmatex" in page or not cls.summary
+    for kind in DISTRIBUTIONS:
+        assert (site.out / "distributions" / f"{kind}.html").is_file()
+    errata = (site.out / "errata.html").read_text(encoding="utf-8")
+    for entry in site.catalog.entries:
+        for erratum in entry.errata:
+            assert f"methods/{entry.id}.html" in errata
+    assert (site.out / "assets" / "relation-graph.svg").stat().st_size > 1000
+    assert "relation-graph.svg" in (site.out / "graph.html").read_text(encoding="utf-8")
+
+
+def test_build_time_and_strict(builtin_site):
+    # build_site runs mkdocs with strict=True: any warning raises, so reaching here means it passed
+    assert builtin_site.report.seconds < 60, f"the site took {builtin_site.report.seconds:.1f}s"
+
+
+def test_results_pages_not_yet_run(builtin_site):
+    for name, command in (("bench", "icon bench"), ("reproduce", "icon reproduce")):
+        text = (builtin_site.out / "results" / f"{name}.html").read_text(encoding="utf-8")
+        assert "Not yet run" in text and command in text
+
+
+def test_results_page_reads_the_result_file(fixture_site):
+    text = (fixture_site.out / "results" / "bench.html").read_text(encoding="utf-8")
+    assert "ms_ours" in text and "pytorch-metric-learning" in text and "Not yet run" not in text
+
+
+def test_verifier_results_show_status_and_proof_sketch(fixture_site):
+    simclr = (fixture_site.out / "methods" / "simclr.html").read_text(encoding="utf-8")
+    assert "Proof sketch" in simclr and "the log-normalizer is a logsumexp" in simclr
+    assert 'class="icon-badge pass"' in simclr
+    pca = (fixture_site.out / "methods" / "pca_fx.html").read_text(encoding="utf-8")
+    assert 'class="icon-badge fail"' in pca and "differs by a factor 2" in pca
+    # a failed check turns a published entry orange ("published, unproved")
+    table = (fixture_site.out / "table.html").read_text(encoding="utf-8")
+    assert re.search(r'data-status="unproved" data-entry="pca_fx"', table)
+    assert re.search(r'data-status="unproved" data-entry="ncut_fx"', table)  # an `unproved` claim
+    assert re.search(r'data-status="gap" data-entry="debiased_clip_fx"', table)
+    assert re.search(r'data-status="proved" data-entry="simclr"', table)
+
+
+def test_method_page_sections(site):
+    for entry in site.catalog.entries:
+        md = (site.docs / "methods" / f"{entry.id}.md").read_text(encoding="utf-8")
+        for heading in ("## The objective in words", "## Supervisory distribution p", "## Learned distribution q",
+                        "## Map f and support", "## Claims", "## Use it", "## References"):
+            assert heading in md, f"{entry.id}: missing {heading}"
+        assert md.count("$$") >= 8, f"{entry.id}: p/q/loss formulas missing"
+
+
+def test_use_it_snippets_run(site):
+    """Every method page's snippet, executed as written (compile_loss on random tensors)."""
+    for entry in site.catalog.entries:
+        md = (site.docs / "methods" / f"{entry.id}.md").read_text(encoding="utf-8")
+        code = md.split("## Use it", 1)[1]
+        (_, body), *_ = fenced_blocks(code, "python")
+        if "load_catalog(" not in body and entry.id not in _builtin_ids():
+            body = body.replace(f"compile_loss({entry.id!r}", f"compile_loss(__entry__")
+        namespace = {"__entry__": entry, "__name__": "__snippet__"}
+        try:
+            exec(compile(body, f"<snippet {entry.id}>", "exec"), namespace)  # noqa: S102 - our generated code
+        except Exception as err:  # noqa: BLE001
+            pytest.fail(f"the 'Use it' snippet of {entry.id} fails: {type(err).__name__}: {err}\n{body}")
+        assert namespace["value"].requires_grad or namespace["value"].grad_fn is None
+
+
+def _builtin_ids():
+    from icon_registry.catalog import load_catalog
+
+    return set(load_catalog(use_env=False).ids)
+
+
+def test_generated_pages_are_not_written_into_the_checkout(builtin_site):
+    assert not (REPO / "site" / "methods").exists()
+    assert not (REPO / "site" / "table.md").exists()
+    assert not (REPO / "site" / "generated").exists() or not any((REPO / "site" / "generated").iterdir())
+
+
+def test_command_line_build(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "icon_registry.commands.site", "build", "--out", str(out), "--no-verify",
+         "--results", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "icon site:" in proc.stderr  # progress on stderr
+    assert (out / "table.html").is_file() and (out / "index.html").is_file()
+
+
+def test_out_inside_site_sources_is_refused(tmp_path):
+    from icon_registry.docs_site import build_site
+    from icon_registry.errors import IconError
+
+    with pytest.raises(IconError, match="--out"):
+        build_site(out=REPO / "site" / "public", quiet=True)

@@ -1,0 +1,281 @@
+"""The catalog: loading, lookups, globbing, cross-entry checks, exact error messages, and
+every built-in entry validated, round-tripped and checked for its metadata."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ENTRIES, TABLE_YAML, write_catalog
+from icon_registry.catalog import (
+    Catalog,
+    builtin_catalog_dir,
+    format_loc,
+    load_catalog,
+    validate_model,
+)
+from icon_registry.errors import IconError
+from icon_registry.schema import Entry, TableSpec
+from icon_registry.yaml_io import load_yaml, load_yaml_text
+
+# --------------------------------------------------------------------------------------
+# the mini catalog
+# --------------------------------------------------------------------------------------
+
+
+def test_load_mini_catalog(mini_catalog):
+    catalog = load_catalog(mini_catalog, include_builtin=False)
+    assert isinstance(catalog, Catalog)
+    assert len(catalog) == 3
+    assert catalog.ids == ["simclr", "supervised_clustering", "tsne"]
+    assert [e.id for e in catalog] == catalog.ids
+    assert catalog.get("simclr").name == "SimCLR"
+    assert catalog.get("nt_xent").id == "simclr"  # alias
+    assert catalog["t-SNE"].id == "tsne"
+    assert "t-SNE" in catalog and "nope" not in catalog
+    assert catalog.path_of("simclr") == mini_catalog / "methods" / "simclr.yaml"
+    assert isinstance(catalog.table, TableSpec)
+    assert [r.id for r in catalog.table.rows] == ["gaussian", "student_t", "uniform_clusters"]
+    assert catalog.line_of("simclr", ("q", "kernel", "temperature")) == 23
+
+
+def test_list_globs_over_ids_and_aliases(mini_catalog):
+    catalog = load_catalog(mini_catalog, include_builtin=False)
+    assert catalog.list() == ["simclr", "supervised_clustering", "tsne"]
+    assert catalog.list("*sne*") == ["tsne"]
+    assert catalog.list("t-*") == ["tsne"]  # alias t-SNE, case-insensitive
+    assert catalog.list("NT_*") == ["simclr"]
+    assert catalog.list(["s*", "t*"]) == ["simclr", "supervised_clustering", "tsne"]
+    assert catalog.list("nothing*") == []
+
+
+def test_unknown_id_suggests(mini_catalog):
+    catalog = load_catalog(mini_catalog, include_builtin=False)
+    with pytest.raises(IconError) as info:
+        catalog.get("simclrr")
+    assert str(info.value) == "unknown entry 'simclrr'; did you mean 'simclr'?"
+    with pytest.raises(IconError) as info:
+        catalog.get("t-sne")
+    assert str(info.value) == "unknown entry 't-sne'; did you mean 'tsne'?"
+    with pytest.raises(IconError, match="see `icon list`"):
+        catalog.get("zzzzzz")
+
+
+def test_plain_folder_of_entries_and_single_files(tmp_path, mini_catalog):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "tsne.yaml").write_text(ENTRIES["tsne"])
+    catalog = load_catalog(flat, include_builtin=False)
+    assert catalog.ids == ["tsne"] and catalog.table is None
+    single = load_catalog(flat / "tsne.yaml", include_builtin=False)
+    assert single.ids == ["tsne"]
+
+
+def test_env_var_adds_folders(tmp_path, mini_catalog, monkeypatch, as_builtin):
+    as_builtin(mini_catalog)
+    extra = tmp_path / "mine"
+    extra.mkdir()
+    text = ENTRIES["tsne"].replace("id: tsne", "id: my_tsne").replace("aliases: [t-SNE]", "aliases: []")
+    (extra / "my_tsne.yaml").write_text(text)
+    monkeypatch.setenv("ICON_CATALOG", f"{extra}{__import__('os').pathsep}")
+    catalog = load_catalog()
+    assert "my_tsne" in catalog.ids and len(catalog) == 4
+    assert not catalog.is_builtin("my_tsne") and catalog.is_builtin("tsne")
+    assert load_catalog(use_env=False).ids == ["simclr", "supervised_clustering", "tsne"]
+
+
+def test_same_file_twice_is_loaded_once(mini_catalog, as_builtin):
+    as_builtin(mini_catalog)
+    catalog = load_catalog(mini_catalog / "methods" / "simclr.yaml", mini_catalog)
+    assert len(catalog) == 3
+
+
+def test_missing_extra_folder(tmp_path):
+    with pytest.raises(IconError) as info:
+        load_catalog(tmp_path / "nope", include_builtin=False)
+    assert str(info.value) == f"{tmp_path / 'nope'}: no such file or folder (from argument)"
+
+
+# --------------------------------------------------------------------------------------
+# exact messages for broken entries (all problems in one run)
+# --------------------------------------------------------------------------------------
+
+
+def broken(tmp_path, entry_id, old, new):
+    """The problems of the mini catalog with one entry edited (paths relative to its root)."""
+    text = ENTRIES[entry_id]
+    assert old in text, old
+    root = write_catalog(tmp_path / "cat", {**ENTRIES, entry_id: text.replace(old, new, 1)})
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    return info.value.problems
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Run in tmp_path/cat so that files display as 'methods/<id>.yaml'."""
+    (tmp_path / "cat").mkdir()
+    monkeypatch.chdir(tmp_path / "cat")
+
+
+BROKEN = [
+    ("unknown kernel kind", "simclr", "kind: gaussian_dot", "kind: gausian",
+     ["methods/simclr.yaml:22: q.kernel.kind: unknown kernel kind 'gausian'; did you mean 'gaussian'?"]),
+    ("unknown distribution kind", "tsne", "  kind: symmetrize", "  kind: symmetrise",
+     ["methods/tsne.yaml:15: p.kind: unknown distribution kind 'symmetrise'; did you mean 'symmetrize'?"]),
+    ("unknown field", "simclr", "name: SimCLR", "nmae: SimCLR",
+     ["methods/simclr.yaml:1: missing field 'name'",
+      "methods/simclr.yaml:2: unknown field 'nmae'; did you mean 'name'?"]),
+    ("unknown nested field", "simclr", "    cosine: true", "    cosin: true",
+     ["methods/simclr.yaml:24: q.kernel: unknown field 'cosin'; did you mean 'cosine'?"]),
+    ("default out of range", "simclr", "default: 0.5", "default: 500",
+     ["methods/simclr.yaml:26: parameters.tau: default 500.0 is outside the range [0.0001, 100.0]"]),
+    ("wrong type", "simclr", "year: 2020", "year: twenty",
+     ["methods/simclr.yaml:9: paper.year: expected an integer, got 'twenty'"]),
+    ("bad literal", "simclr", "status: published", "status: publshed",
+     ["methods/simclr.yaml:5: status: 'publshed' is not one of 'published', 'gap', 'new'; did you mean 'published'?"]),
+    ("missing kind", "tsne", "kernel: {kind: student_t, nu: 1.0}", "kernel: {nu: 1.0}",
+     ["methods/tsne.yaml:24: q.kernel: missing field 'kind' (the kernel kind: one of 'gaussian', 'gaussian_dot', "
+      "'student_t', 'distance_power', 'identity', 'same_id', 'same_label', 'knn', 'candidate_position', "
+      "'graph_weights', 'degree_softmax', 'any_of')"]),
+    ("undeclared parameter", "simclr", "temperature: tau", "temperature: tauu",
+     ["methods/simclr.yaml:23: q.kernel.temperature: kernel parameters ['tauu'] are not declared under 'parameters'"]),
+    ("claim kind", "supervised_clustering", "kind: unproved", "kind: unprooved",
+     ["methods/supervised_clustering.yaml:11: claims[0].kind: unknown claim kind 'unprooved'; did you mean 'unproved'?"]),
+    ("id vs file name", "tsne", "id: tsne", "id: tsne2",
+     ["methods/tsne.yaml:1: id: id 'tsne2' does not match the file name 'tsne.yaml' (expected 'tsne')"]),
+    ("relation to unknown id", "simclr", "target: tsne", "target: tsnee",
+     ["methods/simclr.yaml:40: relations[0].target: unknown entry 'tsnee'; did you mean 'tsne'?"]),
+    ("unknown cell row", "tsne", "row: student_t", "row: studentt",
+     ["methods/tsne.yaml:12: cell.row: unknown row 'studentt'; did you mean 'student_t'?"]),
+    ("missing and wrong together", "supervised_clustering", "status: gap\n", "status: 3\n",
+     ["methods/supervised_clustering.yaml:4: status: 3 is not one of 'published', 'gap', 'new'"]),
+    ("published without paper", "tsne", "paper:\n", "old_paper:\n",
+     ["methods/tsne.yaml:6: unknown field 'old_paper'; did you mean 'paper'?"]),
+    ("not a mapping", "tsne", "q:\n  kind: normalize\n  support: others\n  over: joint\n  kernel: {kind: student_t, nu: 1.0}\n",
+     "q: [1, 2]\n", ["methods/tsne.yaml:20: q: expected a mapping of fields, got a list"]),
+]
+
+
+@pytest.mark.parametrize("old, new, expected, entry_id",
+                         [pytest.param(o, n, e, i, id=name) for name, i, o, n, e in BROKEN])
+def test_exact_messages(tmp_path, entry_id, old, new, expected):
+    assert broken(tmp_path, entry_id, old, new) == expected
+
+
+def test_all_problems_in_one_run(tmp_path):
+    entries = {
+        "simclr": ENTRIES["simclr"].replace("kind: gaussian_dot", "kind: gausian"),
+        "tsne": ENTRIES["tsne"].replace("year: 2008", "year: 1800"),
+        "supervised_clustering": ENTRIES["supervised_clustering"] + "colour: red\n",
+    }
+    root = write_catalog(tmp_path / "cat", entries)
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    assert info.value.problems == [
+        "methods/simclr.yaml:22: q.kernel.kind: unknown kernel kind 'gausian'; did you mean 'gaussian'?",
+        "methods/supervised_clustering.yaml:14: unknown field 'colour'",
+        "methods/tsne.yaml:9: paper.year: must be >= 1900, got 1800",
+    ]
+
+
+def test_duplicate_ids_and_aliases(tmp_path):
+    root = write_catalog(tmp_path / "cat")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "simclr.yaml").write_text(ENTRIES["simclr"].replace("aliases: [nt_xent]", "aliases: []"))
+    text = ENTRIES["tsne"].replace("id: tsne", "id: t2").replace("aliases: [t-SNE]", "aliases: [nt_xent]")
+    (other / "t2.yaml").write_text(text)
+    with pytest.raises(IconError) as info:
+        load_catalog(root, other, include_builtin=False)
+    problems = [p.replace(str(tmp_path), "T") for p in info.value.problems]
+    assert problems == [
+        "T/other/simclr.yaml:1: id: duplicate id 'simclr' (also in methods/simclr.yaml)",
+        "T/other/t2.yaml:3: aliases[0]: alias 'nt_xent' is already an alias in methods/simclr.yaml",
+    ]
+
+
+def test_user_entry_colliding_with_builtin(tmp_path, mini_catalog, as_builtin):
+    as_builtin(mini_catalog)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "tsne.yaml").write_text(ENTRIES["tsne"].replace("aliases: [t-SNE]", "aliases: []"))
+    with pytest.raises(IconError) as info:
+        load_catalog(mine)
+    (problem,) = info.value.problems
+    assert problem == (
+        f"{mine}/tsne.yaml:1: id: id 'tsne' is already a built-in entry "
+        f"({mini_catalog}/methods/tsne.yaml); choose another id"
+    )
+
+
+def test_validate_model_generic():
+    doc = load_yaml_text("rows: []\ncolumns:\n  - {id: A, label: x}\n", file="table.yaml")
+    with pytest.raises(IconError) as info:
+        validate_model(TableSpec, doc.data, doc.lines, doc.file)
+    assert info.value.problems == [
+        "table.yaml:1: rows: must not be empty",
+        "table.yaml:3: columns[0].id: 'A' is not a valid id (lowercase letters, digits and '_', starting with a letter)",
+        "table.yaml:3: columns[0]: missing field 'description'",
+    ]
+    with pytest.raises(IconError, match=r"^x.yaml:1: expected a mapping of fields, got an empty file$"):
+        validate_model(TableSpec, None, {}, "x.yaml")
+
+
+def test_format_loc():
+    assert format_loc(("q", "kernel", "kind")) == "q.kernel.kind"
+    assert format_loc(("claims", 0, "kind")) == "claims[0].kind"
+    assert format_loc(()) == ""
+
+
+# --------------------------------------------------------------------------------------
+# every built-in entry
+# --------------------------------------------------------------------------------------
+
+BUILTIN = builtin_catalog_dir()
+BUILTIN_FILES = sorted((BUILTIN / "methods").glob("*.yaml")) if (BUILTIN / "methods").is_dir() else []
+
+
+def test_builtin_catalog_dir_exists():
+    assert BUILTIN.is_dir(), BUILTIN
+    assert (BUILTIN / "table.yaml").is_file()
+    assert BUILTIN_FILES, "the built-in catalog has no entries"
+
+
+def test_builtin_catalog_loads():
+    catalog = load_catalog(use_env=False)
+    assert len(catalog) == len(BUILTIN_FILES)
+    assert catalog.table is not None
+
+
+@pytest.mark.parametrize("path", BUILTIN_FILES, ids=[p.stem for p in BUILTIN_FILES])
+class TestBuiltinEntry:
+    def load(self, path):
+        doc = load_yaml(path, display=f"catalog/methods/{path.name}")
+        return validate_model(Entry, doc.data, doc.lines, doc.file)
+
+    def test_validates(self, path):
+        entry = self.load(path)
+        assert entry.id == path.stem
+
+    def test_round_trip(self, path):
+        entry = self.load(path)
+        again = Entry.model_validate(entry.model_dump())
+        assert again == entry
+        assert Entry.model_validate_json(entry.model_dump_json()) == entry
+
+    def test_metadata(self, path):
+        entry = self.load(path)
+        assert entry.summary.strip() and entry.loss.description.strip()
+        if entry.status == "published":
+            paper = entry.paper
+            assert paper is not None
+            assert paper.authors and all(a.strip() for a in paper.authors)
+            assert 1900 <= paper.year <= 2100
+            assert paper.link.startswith("https://")
+            assert paper.title.strip() and paper.venue.strip()
+
+    def test_cell_in_table(self, path):
+        entry = self.load(path)
+        table = validate_model(TableSpec, *(lambda d: (d.data, d.lines, d.file))(load_yaml(BUILTIN / "table.yaml")))
+        assert entry.cell.row in {r.id for r in table.rows}
+        assert entry.cell.column in {c.id for c in table.columns}

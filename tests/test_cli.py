@@ -1,0 +1,187 @@
+"""The ``icon`` command line: output, exit codes 0/1/2, errors without tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ENTRIES, write_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _mini_builtin(mini_catalog, as_builtin, monkeypatch):
+    as_builtin(mini_catalog)
+    monkeypatch.setenv("COLUMNS", "150")
+
+
+def test_list(icon):
+    code, out, err = icon("list")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["simclr", "supervised_clustering", "tsne"]
+    assert lines[0].split() == ["simclr", "SimCLR", "gaussian", "x", "positive_pairs", "published", "2020"]
+    assert lines[1].endswith("gap        -")
+
+
+def test_list_pattern_and_json(icon):
+    code, out, _ = icon("list", "*sne*", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [d["id"] for d in data] == ["tsne"]
+    assert {"id", "name", "row", "column", "status", "year"} <= set(data[0])
+    assert data[0]["year"] == 2008 and data[0]["row"] == "student_t"
+    code, out, _ = icon("list", "--json", "zzz*")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_list_no_match_is_an_error(icon):
+    code, out, err = icon("list", "zzz*")
+    assert code == 1 and out == ""
+    assert err == "no entry matches 'zzz*'; see `icon list`\n"
+
+
+def test_show(icon):
+    code, out, err = icon("show", "nt_xent")
+    assert code == 0, err
+    for text in [
+        "simclr: SimCLR",
+        "A Simple Framework for Contrastive Learning of Visual Representations",
+        "https://arxiv.org/abs/2002.05709",
+        "q: Gaussian (gaussian) x p: Uniform over positive pairs (positive_pairs)",
+        "normalize(support=others, over=rows)",
+        "kernel: same_id()",
+        "kernel: gaussian_dot(",
+        "tau = 0.5 (real in [0.0001, 100]): temperature",
+        "identity (objective=cross_entropy)",
+        "variant of tsne: only here to test relations",
+        "formula: -log(exp(s_ip/tau) / sum_k exp(s_ik/tau))",
+    ]:
+        assert text in out, text
+
+
+def test_show_nested_tree(icon):
+    code, out, _ = icon("show", "tsne")
+    assert code == 0
+    assert "p           symmetrize()\n              of: normalize(support=others, over=rows)\n" in out
+    assert "kernel: gaussian(space=x" in out
+
+
+def test_show_json(icon):
+    code, out, _ = icon("show", "tsne", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["id"] == "tsne" and data["q"]["kernel"]["kind"] == "student_t"
+    assert data["path"].endswith("tsne.yaml")
+
+
+def test_show_unknown_id(icon):
+    code, out, err = icon("show", "simclrr")
+    assert (code, out, err) == (1, "", "unknown entry 'simclrr'; did you mean 'simclr'?\n")
+
+
+def test_validate(icon, tmp_path):
+    code, out, err = icon("validate")
+    assert (code, out, err) == (0, "ok: 3 entries\n", "")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_tsne.yaml").write_text(ENTRIES["tsne"].replace("id: tsne", "id: my_tsne").replace("[t-SNE]", "[]"))
+    code, out, err = icon("validate", mine)
+    assert (code, out, err) == (0, "ok: 1 entry\n", "")
+
+
+def test_validate_reports_every_problem(icon, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.yaml").write_text(ENTRIES["tsne"].replace("id: tsne", "id: a").replace("[t-SNE]", "[]")
+                                 .replace("kind: student_t", "kind: studentt"))
+    (mine / "b.yaml").write_text("id: b\nname: [\n")
+    (mine / "c.yaml").write_text("!!python/object:os.system {}\n")
+    code, out, err = icon("validate", mine)
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"{mine}/a.yaml:24: q.kernel.kind: unknown kernel kind 'studentt'; did you mean 'student_t'?",
+        f"{mine}/b.yaml:3: invalid YAML: did not find expected node content (while parsing a flow node)",
+        f"{mine}/c.yaml:1: YAML tag '!!python/object:os.system' is not allowed (plain data only)",
+        "icon: 3 problems",
+    ]
+
+
+def test_catalog_option_everywhere(icon, tmp_path):
+    mine = write_catalog(tmp_path / "mine", {"my_tsne": ENTRIES["tsne"].replace("id: tsne", "id: my_tsne")
+                                             .replace("[t-SNE]", "[]")}, table=None)
+    for argv in (["--catalog", mine, "list"], ["list", "--catalog", mine]):
+        code, out, _ = icon(*argv)
+        assert code == 0 and "my_tsne" in out
+    code, out, _ = icon("--catalog", mine, "list", "--catalog", tmp_path / "nope")
+    assert code == 1
+
+
+def test_env_catalog(icon, tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_tsne.yaml").write_text(ENTRIES["tsne"].replace("id: tsne", "id: my_tsne").replace("[t-SNE]", "[]"))
+    monkeypatch.setenv("ICON_CATALOG", str(mine))
+    code, out, _ = icon("list", "my_*")
+    assert code == 0 and out.startswith("my_tsne ")
+
+
+def test_table(icon):
+    code, out, err = icon("table", "--width", "150")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("q \\ p")
+    assert "Gaussian" in lines[0] and "Uniform over" in lines[0]
+    assert any("t-SNE" in line for line in lines)  # short name of the long t-SNE name
+    assert any("*Supervised" in line for line in lines)  # the gap cell
+    assert "·" in out
+    assert all(len(line) <= 150 for line in lines)
+
+
+def test_table_narrow_is_a_list(icon):
+    code, out, _ = icon("table", "--width", "40")
+    assert code == 0
+    assert "q: Student-t" in out and all(len(line) <= 40 for line in out.splitlines())
+    code, _, err = icon("table", "--width", "10")
+    assert code == 1 and "too narrow" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["bogus"], ["list", "--nope"], ["show"], ["table", "--width", "x"]],
+    ids=["no-command", "unknown-command", "unknown-option", "missing-arg", "bad-int"],
+)
+def test_usage_errors_exit_2(icon, argv):
+    code, out, err = icon(*argv)
+    assert code == 2 and "usage: icon" in err and "Traceback" not in err
+
+
+def test_help_and_version_exit_0(icon):
+    code, out, _ = icon("--help")
+    assert code == 0 and "list" in out and "validate" in out and "--catalog" in out
+    code, out, _ = icon("show", "--help")
+    assert code == 0 and "--catalog" in out
+    code, out, _ = icon("--version")
+    assert code == 0 and out.startswith("icon-registry ")
+
+
+def _run(*argv, env=None):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    environment.pop("ICON_CATALOG", None)
+    return subprocess.run([sys.executable, "-m", "icon_registry", *argv], capture_output=True, text=True,
+                          env=environment, cwd=ROOT, timeout=300)
+
+
+def test_subprocess_builtin_catalog():
+    """The real built-in catalog through the real entry point (python -m icon_registry)."""
+    result = _run("validate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: ") and "Traceback" not in result.stderr
+    result = _run("show", "no_such_entry_anywhere")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("unknown entry 'no_such_entry_anywhere'")
+    result = _run("frobnicate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
