@@ -346,13 +346,16 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
-def report(rows) -> dict:
+def report(rows, suite: str = "core") -> dict:
+    """The JSON document: environment and target at the top, one flat table per suite
+    (other suites add their own key to the same file)."""
     return {
+        "tool": "icon bench",
         "target_ratio": TARGET_RATIO,
-        "environment": environment(),
         "timing": "median of interleaved forward+backward runs after warm-up; ratio = compiled / hand-written",
-        "results": rows,
-        "worst_ratio": max((r["ratio"] for r in rows), default=None),
+        "environment": environment(),
+        f"{suite}_worst_ratio": max((r["ratio"] for r in rows), default=None),
+        suite: rows,
     }
 
 

@@ -292,7 +292,7 @@ def run_gpu(sizes=GPU_SIZES, quiet=False) -> dict:
 SUITES = {"memory": run_memory, "distributed": run_distributed, "gpu": run_gpu}
 
 
-def run(suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=False, quiet=False) -> dict:
+def run(suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=False, quiet=False, threads=None) -> dict:
     """Run the named suites and write their results (merged into ``output`` if it exists)."""
     output = Path(output)
     results = {}
@@ -313,7 +313,7 @@ def run(suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=Fa
             raise ValueError(f"unknown bench suite {name!r}; known: {', '.join(SUITES)}")
         started = time.perf_counter()
         if name == "memory":
-            result = run_memory(QUICK_SIZES if quick else MEMORY_SIZES, quiet=quiet)
+            result = run_memory(QUICK_SIZES if quick else MEMORY_SIZES, quiet=quiet, threads=threads)
         elif name == "gpu":
             result = run_gpu(GPU_SIZES[:1] if quick else GPU_SIZES, quiet=quiet)
         else:
@@ -333,6 +333,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--quick", action="store_true", help="n up to 8,192 only (about a minute)")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per CPU run (default: torch's)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -341,7 +342,8 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
     try:
-        run([s.strip() for s in args.suite.split(",") if s.strip()], args.output, quick=args.quick, quiet=args.quiet)
+        suites = [s.strip() for s in args.suite.split(",") if s.strip()]
+        run(suites, args.output, quick=args.quick, quiet=args.quiet, threads=args.threads)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

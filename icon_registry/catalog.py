@@ -556,10 +556,50 @@ def _env_dirs() -> list[str]:
     return [part for part in value.split(os.pathsep) if part.strip()]
 
 
+_CACHE: dict = {}
+
+
+def _signature(roots: list) -> tuple:
+    """Every catalog file under the roots with its size and mtime: a cheap change detector."""
+    found = []
+    for root in roots:
+        root = Path(root)
+        try:
+            if root.is_dir():
+                candidates = [root / "table.yaml", *(root / "methods").glob("*.y*ml"), *root.glob("*.y*ml")]
+            else:
+                candidates = [root]
+            for path in candidates:
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                found.append((str(path), info.st_size, info.st_mtime_ns))
+        except OSError:
+            found.append((str(root), -1, -1))
+    return tuple(sorted(set(found)))
+
+
 def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, use_env: bool = True) -> Catalog:
     """Load and validate the catalog: the built-in entries, the folders or files in ``extra``
     and those in ``$ICON_CATALOG`` (``os.pathsep``-separated). Raises one IconError listing
-    every problem found."""
+    every problem found. A catalog whose files have not changed is returned from a cache."""
+    roots = ([builtin_catalog_dir()] if include_builtin else []) + [Path(os.path.expanduser(str(p))) for p in extra]
+    if use_env:
+        roots += [Path(os.path.expanduser(p)) for p in _env_dirs()]
+    key = (tuple(str(r) for r in roots), include_builtin, os.getcwd())
+    signature = _signature(roots)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    catalog = _load_catalog(*extra, include_builtin=include_builtin, use_env=use_env)
+    if len(_CACHE) > 16:
+        _CACHE.clear()
+    _CACHE[key] = (signature, catalog)
+    return catalog
+
+
+def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) -> Catalog:
     from icon_registry.schema import Entry, TableSpec
 
     problems: list[str] = []

@@ -93,18 +93,24 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     node = normalizer_node(right.log_norm, right.logits)
     if node is None or left.pairs.layout != right.pairs.layout:
         return None
+    prep_key = (objective, right.logits.dtype, right.logits.device)
+    prep = getattr(left, "_fused_prep", None)
+    if prep is not None and prep[0] == prep_key:
+        mass, has_mass, entropy_term, index, dense = prep[1]
+        values = fused_cross_entropy(node, right.logits, mass, index=index, dense=dense)
+        return AnchorTerms(values + entropy_term if objective == "kl" else values, has_mass)
     with torch.no_grad():
         if left.logits is None and not left.joint:
             # uniform over the mask: p_ij = 1/|mask_i|; log_norm_i = log max(|mask_i|, 1)
             log_count = left.log_norm.reshape(-1)
-            has_mass = left.mask.any(1)
             if left.log_norm.requires_grad:
                 return None
+            rows, cols = left.mask.nonzero(as_tuple=True)
+            has_mass = torch.zeros(left.mask.shape[0], dtype=torch.bool, device=rows.device)
+            has_mass[rows] = True
             mass = has_mass.to(right.logits.dtype)
             entropy_term = -log_count  # sum_j p log p = -log |mask_i| (0 for an empty row)
-            pairs = int(left.mask.sum()) if left.mask.numel() else 0
-            if pairs <= _INDEX_FRACTION * left.mask.numel():
-                rows, cols = left.mask.nonzero(as_tuple=True)
+            if rows.numel() <= _INDEX_FRACTION * left.mask.numel():
                 index, dense = (rows, cols, torch.exp(-log_count)[rows]), None
             else:
                 index, dense = None, left.mask.to(right.logits.dtype) * torch.exp(-log_count)[:, None]
@@ -117,6 +123,7 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
             has_mass = left.mask.any(1)
             entropy_term = (prob * left.log_prob().masked_fill(~left.mask, 0.0)).sum(1) if objective == "kl" else None
             index, dense = None, prob
+    left._fused_prep = (prep_key, (mass, has_mass, entropy_term, index, dense))
     values = fused_cross_entropy(node, right.logits, mass, index=index, dense=dense)
     if objective == "kl":
         values = values + entropy_term
@@ -129,10 +136,78 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
     p is supervisory: it is evaluated without gradients.
     """
     B = inputs.backend
+    cache = getattr(inputs, "p_cache", None)
     with contextlib.nullcontext() if B.symbolic else B.float_dtype(inputs.z.dtype):
-        with B.no_grad():
-            p = entry.p.evaluate(inputs)
+        p = cache.get() if cache is not None else None
+        if p is None:
+            with B.no_grad():
+                p = entry.p.evaluate(inputs)
+            if cache is not None:
+                cache.put(p)
         q = entry.q.evaluate(inputs)
-        left, right = (p, q) if entry.direction == "forward" else (q, p)
-        check_supports(left, right, entry.direction)
-        return anchor_terms(p, q, direction=entry.direction, objective=objective)
+        if p.pairs is None:  # cached: borrow this call's candidate space (same layout)
+            if p.layout != q.pairs.layout:
+                cache.clear()
+                return entry_terms(entry, inputs, objective=objective)
+            p.pairs = q.pairs
+        try:
+            left, right = (p, q) if entry.direction == "forward" else (q, p)
+            check_supports(left, right, entry.direction)
+            return anchor_terms(p, q, direction=entry.direction, objective=objective)
+        finally:
+            if cache is not None:
+                cache.release(p)
+
+
+class SupervisoryCache:
+    """The last p a compiled loss evaluated, reused while its inputs are the SAME tensors.
+
+    p is fixed (no gradient) and depends only on the p-side arguments (x, labels, ids, ...)
+    and the parameters, so a loss called again with the same, unmodified tensors (t-SNE's
+    x every step; ids built once) skips p entirely: t-SNE's perplexity calibration runs once.
+    ``key`` holds the argument tensors themselves (so they cannot be freed and their memory
+    reused by a different tensor) with their in-place version counters.
+    """
+
+    def __init__(self):
+        self.key = None
+        self.dist = None
+
+    @staticmethod
+    def make_key(tensors: dict, extra: tuple):
+        return (tuple((name, t, getattr(t, "_version", None)) for name, t in sorted(tensors.items())), extra)
+
+    @staticmethod
+    def _same(a, b):
+        if a is None or b is None:
+            return False
+        (ta, ea), (tb, eb) = a, b
+        return ea == eb and len(ta) == len(tb) and all(
+            x[0] == y[0] and x[1] is y[1] and x[2] == y[2] for x, y in zip(ta, tb)
+        )
+
+    def bind(self, key):
+        """A view of the cache for one call with this key."""
+        return _BoundCache(self, key)
+
+
+class _BoundCache:
+    def __init__(self, store, key):
+        self.store, self.key = store, key
+
+    def get(self):
+        if SupervisoryCache._same(self.store.key, self.key):
+            return self.store.dist
+        return None
+
+    def put(self, dist):
+        self.store.key, self.store.dist = self.key, dist
+
+    def clear(self):
+        self.store.key = self.store.dist = None
+
+    def release(self, dist):
+        """Forget the call's candidate space (it references z and its graph)."""
+        if self.store.dist is dist:
+            dist.layout = dist.pairs.layout if dist.pairs is not None else getattr(dist, "layout", None)
+            dist.pairs = None

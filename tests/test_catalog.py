@@ -1,6 +1,7 @@
 """The catalog: loading, lookups, globbing, cross-entry checks, exact error messages, and
 every built-in entry validated, round-tripped and checked for its metadata."""
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,32 @@ class TestBuiltinEntry:
         table = validate_model(TableSpec, *(lambda d: (d.data, d.lines, d.file))(load_yaml(BUILTIN / "table.yaml")))
         assert entry.cell.row in {r.id for r in table.rows}
         assert entry.cell.column in {c.id for c in table.columns}
+
+
+@functools.cache
+def _builtin_catalog():
+    return load_catalog(use_env=False)
+
+
+@pytest.mark.parametrize("path", BUILTIN_FILES, ids=[p.stem for p in BUILTIN_FILES])
+def test_builtin_entry_renders(path):
+    """`icon show` and `icon list --json` work for every built-in entry."""
+    from icon_registry.commands.list import entry_summary
+    from icon_registry.commands.show import render
+
+    catalog = _builtin_catalog()
+    text = render(catalog, catalog.get(path.stem), 100)
+    assert text.startswith(f"{path.stem}: ") and "\nclaims\n" in text
+    summary = entry_summary(catalog, catalog.get(path.stem))
+    assert summary["id"] == path.stem and summary["row"] and summary["column"]
+
+
+@pytest.mark.parametrize("width", [40, 80, 120, 160, 220])
+def test_builtin_table_fits(width):
+    from icon_registry.commands.table import render
+
+    catalog = _builtin_catalog()
+    text = render(catalog, width)
+    assert all(len(line) <= width for line in text.splitlines()), width
+    for entry in catalog:  # every entry is placed somewhere visible
+        assert "not in the table" not in text

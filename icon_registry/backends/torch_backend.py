@@ -156,31 +156,39 @@ class TorchBackend:
 class _MaskedLogSumExp(torch.autograd.Function):
     """logsumexp of ``a`` over ``mask`` (rows, or all entries for axis None); 0 for an empty set.
 
-    Backward is softmax x grad from the saved masked copy: no masked_fill backward pass. The
-    node keeps ``masked`` and ``lse`` as attributes so that ``fused_cross_entropy`` can reuse
-    them instead of recomputing the normalizer.
+    Computed through torch's fused log_softmax (one pass instead of max, subtract, exp, sum):
+    lse_i = max_i - log_softmax_i(argmax_i), exact to rounding. The saved log-softmax gives
+    the backward, softmax x grad, in one pass, and ``fused_cross_entropy`` reuses it
+    (``ctx.log_softmax``, ``ctx.lse``) instead of recomputing the normalizer.
     """
 
     @staticmethod
     def forward(ctx, a, mask, axis):
-        masked = a.masked_fill(~mask, -math.inf)
+        # Half-precision logits (autocast matmuls) are normalized in float32.
+        masked = torch.where(mask, a.float() if a.dtype in (torch.float16, torch.bfloat16) else a, -math.inf)
+        dim = 0 if axis is None else axis
+        view = masked.reshape(-1) if axis is None else masked
+        log_softmax = torch.log_softmax(view, dim)
+        top, where = view.max(dim, keepdim=axis is not None)
+        empty = torch.isneginf(top)
+        out = top - log_softmax.gather(dim, where.reshape(-1) if axis is None else where).reshape(top.shape)
+        if bool(empty.any()):  # empty rows: lse 0 and softmax 0 (log_softmax gave NaN there)
+            out = out.masked_fill(empty, 0.0)
+            log_softmax = log_softmax.masked_fill(empty if axis is not None else empty.reshape(1), -math.inf)
         if axis is None:
-            out = torch.logsumexp(masked.reshape(-1), dim=0)
-        else:
-            out = torch.logsumexp(masked, dim=axis, keepdim=True)
-        out = out.masked_fill(torch.isneginf(out), 0.0)
-        ctx.masked, ctx.lse, ctx.source = masked, out, a
+            log_softmax = log_softmax.reshape(masked.shape)
+        ctx.log_softmax, ctx.lse, ctx.source = log_softmax, out, a
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return (ctx.masked - ctx.lse).exp_().mul_(grad), None, None
+        return ctx.log_softmax.exp().mul_(grad), None, None
 
 
 def normalizer_node(log_norm, logits):
     """The ``_MaskedLogSumExp`` node that produced ``log_norm`` from ``logits``, or None."""
     node = getattr(log_norm, "grad_fn", None)
-    if node is None or getattr(node, "source", None) is not logits or not hasattr(node, "masked"):
+    if node is None or getattr(node, "source", None) is not logits or not hasattr(node, "log_softmax"):
         return None
     return node
 
@@ -195,24 +203,24 @@ class _FusedCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, masked, lse, mass, rows, cols, weights, dense):
+    def forward(ctx, logits, log_softmax, lse, mass, rows, cols, weights, dense):
         if dense is None:
             picked = logits[rows, cols] * weights
-            dot = torch.zeros(logits.shape[0], dtype=logits.dtype, device=logits.device).index_add_(0, rows, picked)
+            dot = torch.zeros(logits.shape[0], dtype=picked.dtype, device=logits.device).index_add_(0, rows, picked)
         else:
-            dot = (dense * logits).sum(1)
+            dot = (dense * logits).sum(1, dtype=log_softmax.dtype)
             if not bool(torch.isfinite(dot).all()):  # +-inf logits where p has no mass: 0 * inf
                 dot = (dense * logits.masked_fill(dense == 0, 0.0)).sum(1)
         joint = lse.numel() == 1 and lse.dim() == 0
         values = mass * (lse if joint else lse.reshape(-1)) - dot
-        ctx.masked, ctx.lse, ctx.mass, ctx.joint = masked, lse, mass, joint
+        ctx.log_softmax, ctx.mass, ctx.joint = log_softmax, mass, joint
         ctx.rows, ctx.cols, ctx.weights, ctx.dense = rows, cols, weights, dense
         return values
 
     @staticmethod
     def backward(ctx, g):
         scale = (g * ctx.mass).sum() if ctx.joint else (g * ctx.mass)[:, None]
-        grad = (ctx.masked - ctx.lse).exp_().mul_(scale)
+        grad = ctx.log_softmax.exp().mul_(scale)
         if ctx.dense is None:
             grad.index_put_((ctx.rows, ctx.cols), -(g[ctx.rows] * ctx.weights), accumulate=True)
         else:
@@ -223,4 +231,4 @@ class _FusedCrossEntropy(torch.autograd.Function):
 def fused_cross_entropy(node, logits, mass, *, index=None, dense=None):
     """Per-anchor sum_j p_ij (lse_i - logits_ij) (see ``_FusedCrossEntropy``)."""
     rows, cols, weights = index if index is not None else (None, None, None)
-    return _FusedCrossEntropy.apply(logits, node.masked, node.lse, mass, rows, cols, weights, dense)
+    return _FusedCrossEntropy.apply(logits, node.log_softmax, node.lse, mass, rows, cols, weights, dense)

@@ -95,7 +95,8 @@ def render(catalog, entry, width: int) -> str:
     field("status", entry.status)
     if entry.paper is not None:
         paper = entry.paper
-        field("paper", f"{paper.title}. {', '.join(paper.authors)}. {paper.venue}, {paper.year}.")
+        venue = paper.venue if str(paper.year) in paper.venue else f"{paper.venue}, {paper.year}"
+        field("paper", f"{paper.title}. {', '.join(paper.authors)}. {venue}.")
         field("", paper.link)
     row, column = entry.cell.row, entry.cell.column
     table = catalog.table

@@ -3,15 +3,17 @@
 Every I-Con objective is a sum over anchors, sum_i KL(p(.|i) || q(.|i)). When each
 anchor's distributions depend only on its own row of the anchor x candidate matrix (and
 on statistics over all candidates, such as cluster sizes), the rows can be evaluated in
-blocks. Each block runs under ``torch.utils.checkpoint`` (non-reentrant): the forward keeps
-only the block's per-anchor terms, and the backward recomputes one block at a time, so the
-peak memory grows like n x chunk instead of n x n, while value and gradients are those of
-the unchunked evaluation (the same code runs: ``Inputs.rows`` selects the anchor rows,
-``Pairs`` builds the (chunk, n) slices of every pairwise quantity and mask).
+blocks. Each block is a custom autograd Function (``_BlockTerms``, recomputation like
+``torch.utils.checkpoint``): the forward evaluates the block without a graph and keeps only
+its per-anchor terms; the backward re-evaluates one block at a time with gradients. Peak
+memory grows like n x chunk instead of n x n, while value and gradients are those of the
+unchunked evaluation (the same code runs: ``Inputs.rows`` selects the anchor rows, ``Pairs``
+builds the (chunk, n) slices of every pairwise quantity and mask).
 
-Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc) are computed once,
-before the blocks, by a one-row "prepare" pass, and are shared by every block
-(``Inputs.global_cached``); their gradients flow once through the graph of that pass.
+Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc; see
+``Inputs.global_cached``) are computed once in the forward and shared by every block; each
+block's backward recomputes them from the leaves (O(n d) or O(n C) per block), so their
+gradient through every block reaches z.
 
 What cannot be chunked (``chunk_obstacle``):
   * ``normalize`` with ``over: joint`` (one normalizer over all n^2 pairs: t-SNE's q),
@@ -25,10 +27,10 @@ computed exactly from the (chunk, n) distance block.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from icon_registry.errors import IconError
 from icon_registry.kernels.base import Node
@@ -135,28 +137,76 @@ def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None) -> 
     return chunked_terms(entry, inputs, objective=objective, chunk_size=size)
 
 
+#: The tensors a block may differentiate: the learned side (z, prototypes) and x when the
+#: caller wants its gradient. Everything else the blocks read is data (ids, masks, ...).
+_LEAVES = ("z", "prototypes", "x")
+
+
+class _BlockTerms(torch.autograd.Function):
+    """One anchor block, recomputed in backward.
+
+    The forward evaluates the block WITHOUT building a graph, so nothing of size
+    chunk x n survives it (not even tensors that custom autograd Functions keep as ``ctx``
+    attributes, which ``torch.utils.checkpoint`` cannot drop). The backward re-evaluates the
+    block with gradients from detached copies of the leaves, statistics over all candidates
+    included, and returns the block's vector-Jacobian product for each leaf.
+    """
+
+    @staticmethod
+    def forward(ctx, evaluate, names, *leaves):
+        with torch.no_grad():
+            values, has_mass = evaluate(dict(zip(names, leaves)), grad=False)
+        ctx.evaluate, ctx.names = evaluate, names
+        ctx.save_for_backward(*leaves)
+        ctx.mark_non_differentiable(has_mass)
+        return values, has_mass
+
+    @staticmethod
+    def backward(ctx, grad_values, _grad_mass):
+        leaves = [t.detach().requires_grad_(t.requires_grad) for t in ctx.saved_tensors]
+        wanted = [t for t in leaves if t.requires_grad]
+        with torch.enable_grad():
+            values, _ = ctx.evaluate(dict(zip(ctx.names, leaves)), grad=True)
+            grads = list(torch.autograd.grad(values, wanted, grad_values, allow_unused=True))
+        del values
+        # A graph node that keeps its own output as a ctx attribute forms a reference cycle
+        # (node -> output -> grad_fn = node) that only the cyclic GC frees: collect the young
+        # generations now, or every block's chunk x n buffers would live until backward ends.
+        gc.collect(1)
+        grads = iter(grads)
+        return (None, None, *(next(grads) if t.requires_grad else None for t in leaves))
+
+
 def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> AnchorTerms:
+    """Per-anchor terms of the rows of ``inputs``, ``chunk_size`` anchors at a time."""
     check_chunkable(entry)
     start, stop = inputs.rows if inputs.rows is not None else (0, inputs.n)
-    # One anchor row fills the shared cache with the statistics over all candidates; its own
-    # terms are discarded. Later blocks (and their recomputation) reuse those tensors.
-    entry_terms(entry, _block(inputs, start, start + 1), objective=objective)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and isinstance(t, torch.Tensor) and t.requires_grad
-        for t in (inputs.z, inputs.x, inputs.prototypes, inputs.graph)
+    names = tuple(
+        name
+        for name in _LEAVES
+        if isinstance(getattr(inputs, name), torch.Tensor) and getattr(inputs, name).requires_grad
     )
+    differentiable = torch.is_grad_enabled() and bool(names)
+    # Statistics over all candidates, computed once for the forward blocks (no graph).
+    shared = {}
     values, masses = [], []
     for a in range(start, stop, chunk_size):
         b = min(a + chunk_size, stop)
 
-        def run(a=a, b=b):
-            terms = entry_terms(entry, _block(inputs, a, b), objective=objective)
+        def evaluate(leaves, grad, a=a, b=b):
+            block = _block(inputs, a, b)
+            for name, tensor in leaves.items():
+                setattr(block, name, tensor)
+            # forward: share the global statistics between blocks; backward: recompute them
+            # from this block's detached leaves, so that their gradient reaches the leaves.
+            block._global = {} if grad else shared
+            terms = entry_terms(entry, block, objective=objective)
             return terms.values, terms.has_mass
 
-        if needs_grad:
-            value, mass = checkpoint(run, use_reentrant=False)
+        if differentiable:
+            value, mass = _BlockTerms.apply(evaluate, names, *(getattr(inputs, name) for name in names))
         else:
-            value, mass = run()
+            value, mass = evaluate({}, grad=False)
         values.append(value)
         masses.append(mass)
     return AnchorTerms(torch.cat(values), torch.cat(masses))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import BaseModel
 
 from icon_registry.backends import TorchBackend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, suggest
-from icon_registry.objective import SupportMismatch, entry_terms
+from icon_registry.objective import SupervisoryCache, SupportMismatch, entry_terms
 from icon_registry.pairs import Inputs
 from icon_registry.schema import Entry
 
@@ -24,6 +25,17 @@ def _uses_support(node, support: str) -> bool:
         return True
     inner = getattr(node, "of", None)
     return inner is not None and _uses_support(inner, support)
+
+
+def _reads_z(node) -> bool:
+    """Whether a distribution tree reads the learned z (then p is not fixed across calls)."""
+    if getattr(node, "space", None) == "z" or getattr(node, "kind", None) == "cluster":
+        return True
+    for value in node.__dict__.values():
+        for child in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(child, BaseModel) and _reads_z(child):
+                return True
+    return False
 
 
 def _resolve_entry(entry_or_id) -> Entry:
@@ -66,6 +78,9 @@ class CompiledLoss(torch.nn.Module):
                     argument="distributed_ids",
                 )
         self._supports_checked = False
+        # p is fixed: reuse it while the caller passes the same p-side tensors (objective.SupervisoryCache).
+        self._p_cache = SupervisoryCache()
+        self._p_cacheable = not _reads_z(entry.p)
         self.prototypes = None
         if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
             if num_classes is None or dim is None:
@@ -91,9 +106,10 @@ class CompiledLoss(torch.nn.Module):
         given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
         for name in sorted(self.requires):
             if given[name] is None:
+                call = ", ".join(["z"] + [f"{r}=..." for r in sorted(self.requires)])
                 raise IconError(
-                    f"{entry_id}: argument '{name}' is required by this entry (it reads {name}); "
-                    f"the entry reads: {', '.join(sorted(self.requires))}",
+                    f"{entry_id}: missing argument '{name}': this entry reads {', '.join(sorted(self.requires))}; "
+                    f"call loss({call})",
                     entry=entry_id,
                     argument=name,
                 )
@@ -118,6 +134,12 @@ class CompiledLoss(torch.nn.Module):
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
+        elif self._p_cacheable:
+            given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
+            used = {name: given[name] for name in self.entry.p.inputs_used()}
+            if all(isinstance(t, torch.Tensor) for t in used.values()):
+                extra = (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
+                inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, extra))
         try:
             terms = chunked.evaluate_terms(self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size)
         except SupportMismatch as err:
@@ -163,8 +185,8 @@ def compile_loss(
                 "objective", "reduction", "num_classes", "dim", "chunk_size", "distributed", "distributed_ids",
             ]
             raise IconError(
-                f"{entry.id}: unknown parameter '{name}'{suggest(name, known)}; "
-                f"this entry's parameters: {', '.join(sorted(entry.parameters)) or 'none'}",
+                f"{entry.id}: unknown parameter '{name}'{suggest(name, known)} "
+                f"(this entry's parameters: {', '.join(sorted(entry.parameters)) or 'none'})",
                 entry=entry.id,
                 argument=name,
             )

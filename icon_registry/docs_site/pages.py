@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site.catalog_view import SiteCatalog
-from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, kernel_latex, support_of
+from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
 from icon_registry.docs_site.snippet import snippet
 from icon_registry.docs_site.status import STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, entry_status
 from icon_registry.kernels import KERNELS
@@ -206,7 +206,7 @@ def _result_block(result) -> list[str]:
         lines += [esc(detail), ""]
     steps = list(getattr(result, "steps", None) or [])
     if steps:
-        lines.append('??? abstract "Proof sketch (from the verifier)"')
+        lines.append('???+ abstract "Proof sketch (from the verifier)"')
         for k, step in enumerate(steps, 1):
             text = str(step)
             lines.append(f"    {k}. {esc(text)}")
@@ -297,7 +297,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         if getattr(claim, "note", ""):
             L.append(f"- **note:** {esc(claim.note)}")
         L.append("")
-        if claim.kind != "unproved":
+        if claim.kind != "unproved" or result is not None:
             L += _result_block(result)
     L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
     L += ["```python", snippet(entry, requires, catalog_dir).rstrip("\n"), "```", ""]

@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -22,7 +25,7 @@ DIGITS = 30
 POINTS = 3
 #: simplify() only runs on residuals at most this big (count_ops); beyond it, numbers decide
 SIMPLIFY_MAX_OPS = 250
-SIMPLIFY_SECONDS = 6.0
+SIMPLIFY_SECONDS = 2.0
 
 
 @dataclass
@@ -119,8 +122,48 @@ def cheap_simplify(expr):
     return sympy.Add(*transcendental) + rest
 
 
+class _OutOfTime(BaseException):
+    """Raised by the alarm inside SymPy; BaseException so that SymPy's own handlers don't swallow it."""
+
+
+@contextlib.contextmanager
+def time_box(seconds: float):
+    """Interrupt the block after ``seconds`` (main thread only; elsewhere it just runs)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def _alarm(signum, frame):
+        raise _OutOfTime()
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def bounded_simplify(expr, seconds: float):
+    """cheap_simplify within a time box; on timeout the unsimplified expression."""
+    try:
+        with time_box(seconds):
+            return cheap_simplify(expr)
+    except _OutOfTime:
+        return expr
+
+
 def try_zero(expr, deadline: float):
-    """Return (is_zero_proved, best_form)."""
+    """Return (is_zero_proved, best_form); never runs past ``deadline`` (main thread)."""
+    try:
+        with time_box(max(deadline - time.monotonic(), 0.01)):
+            return _try_zero(expr, deadline)
+    except _OutOfTime:
+        return False, expr
+
+
+def _try_zero(expr, deadline):
     expr = cheap_simplify(expr)
     if expr == 0:
         return True, expr
@@ -152,7 +195,7 @@ def decide_equal(lhs, rhs, symbols=None, *, seed=0, what=("lhs", "rhs")) -> Deci
     equal, counterexample = numeric_equal(lhs, rhs, symbols, seed=seed)
     diff = lhs - rhs
     if not equal:
-        _, residual = try_zero(diff, time.monotonic() + 2.0)
+        _, residual = try_zero(diff, time.monotonic() + 1.0)
         return Decision(False, residual=residual, counterexample=counterexample)
     proved, residual = try_zero(diff, time.monotonic() + SIMPLIFY_SECONDS)
     if proved:

@@ -33,9 +33,8 @@ EXPECTED_IDS = {
     "t_kmeans", "supervised_clustering", "debiased_infonce_clustering",
 }
 
-#: formulas that use constructs the formula language does not have yet (reported to the
-#: formula helper: a per-row precision ``beta[i]`` and a minimum over an index set).
-PENDING_FORMULAS = {"sne", "tsne", "triplet_clip", "triplet_supcon"}
+#: entries whose formulas use a construct the formula language lacks (none at present).
+PENDING_FORMULAS: set = set()
 
 
 def _load(path) -> Entry:

@@ -64,6 +64,8 @@ def test_page_followed_literally(tmp_path):
                 continue
             proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
             assert proc.returncode == 0, f"`{line}` fails (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+            if argv[1] == "site":
+                assert "icon site: built" in proc.stderr  # the closing summary (live progress needs a TTY)
             steps += 1
     assert steps >= 3
 

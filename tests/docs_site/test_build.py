@@ -4,13 +4,9 @@ no CDN, result pages come from result files, generated pages stay out of the che
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from icon_registry.docs_site.status import entry_status
 
 from .helpers import fenced_blocks, parse, resolve
 
@@ -19,6 +15,8 @@ URL_SOURCE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"
 
 
 @pytest.fixture(params=["builtin_site", "fixture_site"])
+
+
 def site(request):
     return request.getfixturevalue(request.param)
 
@@ -165,19 +163,6 @@ def test_generated_pages_are_not_written_into_the_checkout(builtin_site):
     assert not (REPO / "site" / "methods").exists()
     assert not (REPO / "site" / "table.md").exists()
     assert not (REPO / "site" / "generated").exists() or not any((REPO / "site" / "generated").iterdir())
-
-
-def test_command_line_build(tmp_path):
-    out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "icon_registry.commands.site", "build", "--out", str(out), "--no-verify",
-         "--results", str(tmp_path)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "icon site:" in proc.stderr  # progress on stderr
-    assert (out / "table.html").is_file() and (out / "index.html").is_file()
 
 
 def test_out_inside_site_sources_is_refused(tmp_path):

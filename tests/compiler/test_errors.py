@@ -1,0 +1,94 @@
+"""What a user sees for wrong calls: exact messages naming the argument and the entry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from icon_registry import IconError, compile_loss
+
+from .entries import entry
+
+
+def _message(fn):
+    with pytest.raises(IconError) as info:
+        fn()
+    return info.value, str(info.value)
+
+
+def test_missing_labels_names_argument_and_entry():
+    err, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8, 4)))
+    assert text == "supcon: missing argument 'labels': this entry reads labels; call loss(z, labels=...)"
+    assert err.argument == "labels" and err.entry == "supcon"
+
+
+def test_missing_one_of_several_arguments():
+    _, text = _message(lambda: compile_loss(entry("debiased_infonce_clustering"))(torch.randn(8, 3), ids=torch.arange(8)))
+    assert text == (
+        "debiased_infonce_clustering: missing argument 'neighbors': this entry reads ids, neighbors; "
+        "call loss(z, ids=..., neighbors=...)"
+    )
+
+
+def test_bad_z_shape():
+    _, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8)))
+    assert text == "supcon: argument 'z' must have shape (n, d) with n >= 2, got (8,)"
+
+
+def test_bad_labels_shape():
+    _, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8, 4), labels=torch.zeros(5, dtype=torch.long)))
+    assert text == "supcon: argument 'labels' must have shape (n,) = (8,), got (5,)"
+
+
+def test_float_labels():
+    _, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8, 4), labels=torch.zeros(8)))
+    assert text == "supcon: argument 'labels' must hold integers, got torch.float32"
+
+
+def test_unknown_override_suggests_near_name():
+    err, text = _message(lambda: compile_loss(entry("supcon"), tua=0.1))
+    assert text == "supcon: unknown parameter 'tua'; did you mean 'tau'? (this entry's parameters: tau)"
+    assert err.argument == "tua"
+
+
+def test_unknown_override_without_near_name():
+    _, text = _message(lambda: compile_loss(entry("supcon"), banana=1))
+    assert text == "supcon: unknown parameter 'banana' (this entry's parameters: tau)"
+
+
+def test_out_of_range_override():
+    _, text = _message(lambda: compile_loss(entry("supcon"), tau=-1))
+    assert text == "supcon: parameter 'tau' = -1 is outside its range [0.0001, 100.0]"
+
+
+def test_non_number_override():
+    _, text = _message(lambda: compile_loss(entry("supcon"), tau="0.1"))
+    assert text == "supcon: parameter 'tau' must be a number, got str"
+
+
+def test_non_integer_override_for_integer_parameter():
+    _, text = _message(lambda: compile_loss(entry("debiased_infonce_clustering"), steps=1.5))
+    assert text == "debiased_infonce_clustering: parameter 'steps' must be an integer, got 1.5"
+
+
+def test_prototype_entry_needs_num_classes():
+    _, text = _message(lambda: compile_loss(entry("cross_entropy")))
+    assert text == "cross_entropy: this entry owns class prototypes: pass num_classes= and dim= to compile_loss"
+
+
+def test_neighbors_out_of_range():
+    _, text = _message(
+        lambda: compile_loss(entry("triplet"))(torch.randn(4, 2), neighbors=torch.tensor([[1, 9]] * 4))
+    )
+    assert text == "triplet: argument 'neighbors' has indices outside [0, 4)"
+
+
+def test_pca_with_support_others_is_an_infinite_kl():
+    """Errata: PCA as printed (S(i) = k != i with p = identity) has KL = +inf."""
+    from icon_registry.schema import Entry
+
+    data = entry("pca").model_dump()
+    data["q"]["support"] = "others"
+    broken = Entry.model_validate(data)
+    _, text = _message(lambda: compile_loss(broken)(torch.randn(4, 2)))
+    assert text.startswith("pca: p puts mass on the pair (0, 0) but q gives it none: the KL divergence is +infinity")

@@ -1,0 +1,131 @@
+"""Numerically hard inputs: low temperature, float32, degenerate batches, autocast, gradients."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from icon_registry import compile_loss
+
+from . import conformance as C
+from .entries import entry
+
+
+def _finite(t):
+    return bool(torch.isfinite(t).all())
+
+
+def test_low_temperature_float32_is_finite_and_matches_float64():
+    _, _, z, ids = C.two_views(n=16, d=8, seed=1)
+    loss = compile_loss(entry("simclr"), tau=0.01)
+    z32 = z.float().requires_grad_(True)
+    v32 = loss(z32, ids=ids)
+    v32.backward()
+    v64 = loss(z, ids=ids)
+    assert _finite(v32) and _finite(z32.grad)
+    assert v32.dtype == torch.float32
+    assert abs(v32.item() - v64.item()) <= 1e-4 * abs(v64.item())
+    # the logits reach 1/tau = 100: a naive exp would overflow float32's e^88
+    assert float(v64) > 0
+
+
+def test_identical_embeddings():
+    """All z equal: every similarity is 1, q uniform over the n - 1 others; KL = log(n - 1)."""
+    z = torch.ones(6, 3, dtype=torch.float64, requires_grad=True)
+    ids = torch.arange(3).repeat(2)
+    value = compile_loss(entry("simclr"), tau=0.1)(z, ids=ids)
+    value.backward()
+    assert abs(float(value) - math.log(5)) < 1e-12
+    assert _finite(z.grad)
+
+
+def test_zero_vectors_with_cosine_kernel():
+    """F.normalize divides by max(||z||, 1e-12): a zero vector stays zero (similarity 0), no NaN."""
+    z = torch.zeros(4, 3, dtype=torch.float64)
+    z[2] = torch.tensor([1.0, 0.0, 0.0])
+    z.requires_grad_(True)
+    value = compile_loss(entry("simclr"), tau=0.5)(z, ids=torch.tensor([0, 1, 0, 1]))
+    value.backward()
+    assert _finite(value) and _finite(z.grad)
+    assert torch.equal(torch.nn.functional.normalize(torch.zeros(1, 3), dim=-1), torch.zeros(1, 3))
+
+
+@pytest.mark.parametrize("entry_id", ["simclr", "supcon", "tsne", "kmeans"])
+def test_two_items(entry_id):
+    z = C.randn(2, 3, seed=2).requires_grad_(True)
+    kw = {"simclr": {"ids": torch.tensor([0, 0])}, "supcon": {"labels": torch.tensor([1, 1])}}.get(entry_id, {})
+    params = {"tsne": {"perplexity": 1.0}}.get(entry_id, {})
+    if entry_id in ("tsne", "kmeans"):
+        kw = {"x": C.randn(2, 4, seed=3)}
+    value = compile_loss(entry(entry_id), **params)(z, **kw)
+    value.backward()
+    assert _finite(value) and _finite(z.grad)
+
+
+def test_anchor_without_positives_contributes_zero_and_is_excluded_from_the_mean():
+    """Documented behaviour: an anchor whose p is empty (a label seen once) has term 0 and the
+    mean runs over the anchors that have positives."""
+    z = C.randn(5, 3, seed=4).requires_grad_(True)
+    labels = torch.tensor([0, 0, 1, 1, 2])  # anchor 4 has no positive
+    per_anchor = compile_loss(entry("supcon"), reduction="none")(z, labels=labels)
+    assert per_anchor[4] == 0
+    mean = compile_loss(entry("supcon"))(z, labels=labels)
+    assert torch.allclose(mean, per_anchor[:4].mean(), rtol=1e-14)
+    mean.backward()
+    assert _finite(mean) and _finite(z.grad)
+
+
+def test_no_anchor_has_positives():
+    z = C.randn(3, 2, seed=5).requires_grad_(True)
+    value = compile_loss(entry("supcon"))(z, labels=torch.tensor([0, 1, 2]))
+    value.backward()
+    assert float(value) == 0.0 and _finite(z.grad) and float(z.grad.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("entry_id", ["simclr", "supcon"])
+def test_bfloat16_autocast_on_cpu(entry_id):
+    g = torch.Generator().manual_seed(6)
+    net = torch.nn.Linear(16, 8)
+    inputs = torch.randn(32, 16, generator=g)
+    kw = {"ids": torch.arange(16).repeat(2)} if entry_id == "simclr" else {"labels": torch.arange(32) % 4}
+    loss = compile_loss(entry(entry_id), tau=0.2)
+    reference = loss(net(inputs), **kw)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = net(inputs)
+        assert z.dtype == torch.bfloat16
+        value = loss(z, **kw)
+    value.backward()
+    assert _finite(value) and all(_finite(p.grad) for p in net.parameters())
+    assert abs(float(value) - float(reference)) < 0.05 * abs(float(reference))
+
+
+def test_gradients_flow_to_z_only():
+    """z gets a gradient; the p side (x) needs no requires_grad and gets none."""
+    x, y = C.sne_data(8)
+    x = x.clone().requires_grad_(True)
+    y = y.clone().requires_grad_(True)
+    value = compile_loss(entry("tsne"), perplexity=3.0)(y, x=x)
+    value.backward()
+    assert y.grad is not None and _finite(y.grad)
+    assert x.grad is None
+    x2, y2 = C.sne_data(8)
+    y2.requires_grad_(True)
+    compile_loss(entry("sne"), perplexity=3.0)(y2, x=x2).backward()  # x2 without requires_grad
+    assert y2.grad is not None
+
+
+def test_prototypes_get_gradients():
+    loss = compile_loss(entry("cross_entropy"), num_classes=3, dim=4)
+    z = torch.randn(6, 4, requires_grad=True)
+    loss(z, labels=torch.tensor([0, 1, 2, 0, 1, 2])).backward()
+    assert loss.prototypes.grad is not None and z.grad is not None
+
+
+def test_reverse_direction_gradient_through_the_left_side():
+    """K-Means: the learned q is on the left of the KL; its gradient is finite and nonzero."""
+    x, logits = C.kmeans_data()
+    logits = logits.clone().requires_grad_(True)
+    compile_loss(entry("kmeans"))(logits, x=x).backward()
+    assert _finite(logits.grad) and float(logits.grad.abs().max()) > 0
