@@ -292,7 +292,21 @@ def run_gpu(sizes=GPU_SIZES, quiet=False) -> dict:
 SUITES = {"memory": run_memory, "distributed": run_distributed, "gpu": run_gpu}
 
 
-def run(suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=False, quiet=False, threads=None) -> dict:
+def _merge_rows(old: dict, new: dict) -> dict:
+    """Keep earlier memory rows for the sizes this run did not measure, and recompute the ratios."""
+    measured = {(r["n"], r["chunked"]) for r in new["rows"]}
+    rows = [r for r in old.get("rows", []) if (r["n"], r["chunked"]) not in measured] + new["rows"]
+    new["rows"] = sorted(rows, key=lambda r: (r["n"], not r["chunked"]))
+    reference = next((r for r in new["rows"] if r["n"] == REFERENCE_N and r["chunked"]), None)
+    for row in new["rows"]:
+        if reference is not None and row["chunked"]:
+            row["time_over_n2_scaling"] = round(row["seconds"] / (reference["seconds"] * (row["n"] / REFERENCE_N) ** 2), 3)
+    return new
+
+
+def run(
+    suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=False, quiet=False, threads=None, sizes=None
+) -> dict:
     """Run the named suites and write their results (merged into ``output`` if it exists)."""
     output = Path(output)
     results = {}
@@ -313,7 +327,9 @@ def run(suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=Fa
             raise ValueError(f"unknown bench suite {name!r}; known: {', '.join(SUITES)}")
         started = time.perf_counter()
         if name == "memory":
-            result = run_memory(QUICK_SIZES if quick else MEMORY_SIZES, quiet=quiet, threads=threads)
+            result = run_memory(sizes or (QUICK_SIZES if quick else MEMORY_SIZES), quiet=quiet, threads=threads)
+            if sizes and isinstance(results.get("memory"), dict):
+                result = _merge_rows(results["memory"], result)
         elif name == "gpu":
             result = run_gpu(GPU_SIZES[:1] if quick else GPU_SIZES, quiet=quiet)
         else:
@@ -334,6 +350,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="n up to 8,192 only (about a minute)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per CPU run (default: torch's)")
+    parser.add_argument("--sizes", default=None, help="memory suite: comma-separated n (merged into earlier results)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -343,7 +360,8 @@ def main(argv=None) -> int:
         return 0
     try:
         suites = [s.strip() for s in args.suite.split(",") if s.strip()]
-        run(suites, args.output, quick=args.quick, quiet=args.quiet, threads=args.threads)
+        sizes = tuple(int(v) for v in args.sizes.split(",")) if args.sizes else None
+        run(suites, args.output, quick=args.quick, quiet=args.quiet, threads=args.threads, sizes=sizes)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

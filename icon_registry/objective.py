@@ -32,9 +32,18 @@ def check_supports(left: Dist, right: Dist, direction: str) -> None:
         raise SupportMismatch(
             f"p lives on '{left.pairs.layout}' candidates and q on '{right.pairs.layout}': they must share a candidate space"
         )
-    uncovered = left.mask & ~right.mask
-    if left.backend.any(uncovered):
-        i, j = (int(v) for v in _first_true(uncovered))
+    prep = getattr(left, "_fused_prep", None)  # a cached p in index form: check only its pairs
+    if prep is not None and prep[1][3] is not None:
+        rows, cols, _ = prep[1][3]
+        bad = ~right.mask[rows, cols]
+        if not bool(bad.any()):
+            return
+        uncovered_at = (rows[bad][0], cols[bad][0])  # row-major first, as nonzero orders them
+    else:
+        uncovered = left.mask & ~right.mask
+        uncovered_at = _first_true(uncovered) if left.backend.any(uncovered) else None
+    if uncovered_at is not None:
+        i, j = (int(v) for v in uncovered_at)
         i += left.pairs.inputs.rows[0] if left.pairs.inputs.rows is not None else 0
         side, other = ("p", "q") if direction == "forward" else ("q", "p")
         raise SupportMismatch(

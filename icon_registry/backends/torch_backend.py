@@ -97,7 +97,8 @@ class TorchBackend:
     @staticmethod
     def count(mask, axis):
         # Exact for counts below 2^24 (float32) or 2^53 (float64).
-        return mask.sum(dim=axis, keepdim=True, dtype=_FLOAT_DTYPE.get() or torch.get_default_dtype())
+        # Outside an evaluation context (direct Distribution.evaluate calls) counts are float64.
+        return mask.sum(dim=axis, keepdim=True, dtype=_FLOAT_DTYPE.get() or torch.float64)
 
     @staticmethod
     def any(mask):

@@ -43,15 +43,39 @@ def _usage(message: str) -> int:
     return 2
 
 
+def _scale_suites():
+    """The scale helper's suites (memory, distributed, gpu) in icon_registry.bench_scale, if present."""
+    try:
+        from icon_registry import bench_scale
+    except ImportError:
+        return {}
+    return getattr(bench_scale, "SUITES", {})
+
+
+def _run_scale(args) -> int:
+    from icon_registry import bench_scale
+
+    kwargs = {"quiet": args.quiet, "threads": args.threads}
+    if args.sizes:
+        kwargs["sizes"] = tuple(args.sizes)
+    results = bench_scale.run((args.suite,), args.out or bench_scale.DEFAULT_OUTPUT, **kwargs)
+    print(json.dumps(results.get(args.suite), indent=2))
+    return 0
+
+
 def run(args) -> int:
     import torch
 
     from icon_registry import bench
 
+    scale = _scale_suites()
+    if args.suite in scale and args.suite not in bench.SUITES:
+        return _run_scale(args)
     if args.suite not in bench.SUITES:
         from icon_registry.errors import suggest
 
-        return _usage(f"unknown suite '{args.suite}'{suggest(args.suite, bench.SUITES)}; suites: {', '.join(bench.SUITES)}")
+        known = list(bench.SUITES) + [s for s in scale if s not in bench.SUITES]
+        return _usage(f"unknown suite '{args.suite}'{suggest(args.suite, known)}; suites: {', '.join(known)}")
     if args.repeats < 1 or args.warmup < 0 or (args.sizes and min(args.sizes) < 4) or args.dim < 1:
         return _usage("--repeats must be >= 1, --warmup >= 0, --sizes >= 4 and --dim >= 1")
     if args.threads:

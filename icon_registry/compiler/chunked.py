@@ -15,7 +15,7 @@ Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc; see
 block's backward recomputes them from the leaves (O(n d) or O(n C) per block), so their
 gradient through every block reaches z.
 
-What cannot be chunked (``chunk_obstacle``):
+What cannot be chunked (``chunk_obstacles``):
   * ``normalize`` with ``over: joint`` (one normalizer over all n^2 pairs: t-SNE's q),
   * ``symmetrize`` (p(j|i) + p(i|j): needs the columns of the whole matrix),
   * ``propagate`` (P @ P ... walks the whole batch graph),

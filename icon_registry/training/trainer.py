@@ -43,6 +43,7 @@ class BatchBuilder:
     augment: object = None  # callable(x_batch, generator) -> augmented batch
     neighbors: np.ndarray | None = None  # (n, k) global kNN lists
     generator: torch.Generator | None = None
+    _full_neighbors: torch.Tensor | None = None
 
     def __post_init__(self):
         unknown = set(self.requires) - set(KNOWN_INPUTS) - {"z"}
@@ -72,7 +73,14 @@ class BatchBuilder:
         if "neighbors" in self.requires:
             if self.neighbors is None:
                 raise IconError("this entry needs kNN neighbours but none were computed")
-            kwargs["neighbors"] = knn_mod.batch_neighbors(self.neighbors, index.cpu().numpy()).to(self.x.device)
+            n = self.x.shape[0]
+            if v == 1 and index.numel() == n and bool((index == torch.arange(n, device=index.device)).all()):
+                # Full batch in dataset order: the global lists are the batch-local ones.
+                if self._full_neighbors is None:
+                    self._full_neighbors = torch.as_tensor(self.neighbors, device=self.x.device).long()
+                kwargs["neighbors"] = self._full_neighbors
+            else:
+                kwargs["neighbors"] = knn_mod.batch_neighbors(self.neighbors, index.cpu().numpy()).to(self.x.device)
         return xb, index, kwargs
 
 

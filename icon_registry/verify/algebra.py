@@ -60,7 +60,7 @@ def at(expr, point, digits=DIGITS):
     """High-precision value of expr at point (complex parts are an error)."""
     if not isinstance(expr, sympy.Basic):
         return sympy.Float(expr, digits)
-    value = expr.xreplace(point).evalf(digits)
+    value = expr.xreplace({s: sympy.Float(sympy.sympify(v).evalf(digits + 10), digits + 10) for s, v in point.items()}).evalf(digits)
     if value.has(sympy.I) or not value.is_number:
         value = sympy.re(value).evalf(digits) if value.is_number else value
     return value
@@ -186,7 +186,17 @@ def rationalize(expr):
     floats = expr.atoms(sympy.Float)
     if not floats:
         return expr
-    return expr.xreplace({f: sympy.Rational(repr(float(f))) for f in floats})
+    return expr.xreplace({f: _exact(f) for f in floats})
+
+
+def _exact(f):
+    """A Float as the simple fraction it rounds (5/12 from 0.416666666666667, which the backend
+    produces when an exact probability meets a 0.0 fill), else as its printed decimal."""
+    value = float(f)
+    simple = sympy.Rational(value).limit_denominator(10**6)
+    if abs(float(simple) - value) <= 1e-14 * max(1.0, abs(value)):
+        return simple
+    return sympy.Rational(repr(value))
 
 
 def decide_equal(lhs, rhs, symbols=None, *, seed=0, what=("lhs", "rhs")) -> Decision:
@@ -207,17 +217,24 @@ def decide_equal(lhs, rhs, symbols=None, *, seed=0, what=("lhs", "rhs")) -> Deci
 
 
 def depends_on(expr, learnables, *, seed=0, points=2) -> Optional[sympy.Symbol]:
-    """A learnable symbol expr depends on (numerically: its derivative is nonzero), or None."""
+    """A learnable symbol expr depends on, or None (decided at 30 digits: the value must not
+    change when all learnables are redrawn; on a change, the first one that matters is named)."""
     free = [s for s in learnables if s in expr.free_symbols]
     if not free:
         return None
     symbols = expr.free_symbols
     for k in range(points):
         point = random_point(symbols, seed + 101 + k)
-        for s in free:
-            value = at(sympy.diff(expr, s), point)
-            if not _close(value, 0, 1.0):
-                return s
+        base = at(expr, point)
+        moved = dict(point)
+        moved.update({s: v for s, v in random_point(free, seed + 202 + k).items()})
+        if not _close(at(expr, moved), base, abs(base)):
+            for s in free:
+                one = dict(point)
+                one[s] = moved[s]
+                if not _close(at(expr, one), base, abs(base)):
+                    return s
+            return free[0]
     return None
 
 

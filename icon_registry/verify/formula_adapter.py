@@ -37,6 +37,7 @@ def _instance(env: dict) -> FormulaInstance:
         candidates=[[int(v) for v in row] for row in env["candidates"]] if env.get("candidates") is not None else None,
         neighbors=[[int(v) for v in row] for row in env["neighbors"]] if env.get("neighbors") is not None else None,
         phi=rows(env.get("phi")),
+        beta=None if env.get("beta") is None else list(env["beta"]),
         W=rows(env.get("W")),
         params=dict(env.get("params", {})),
         num_classes=env.get("num_classes") if env.get("w") is None else None,

@@ -31,7 +31,7 @@ def walk_nodes(node):
         yield current
         for value in current.__dict__.values():
             children = value if isinstance(value, (list, tuple)) else [value]
-            stack.extend(child for child in children if hasattr(child, "model_fields") and hasattr(child, "kind"))
+            stack.extend(child for child in children if hasattr(type(child), "model_fields") and hasattr(child, "kind"))
 
 
 def entry_features(entry) -> dict:
@@ -52,6 +52,8 @@ def entry_features(entry) -> dict:
         "prototypes": "prototypes" in supports,
         "cluster": cluster,
         "perplexity": {p for p in perplexity if isinstance(p, str)},
+        "calibrated": next((node for node in nodes if node.kind == "normalize"
+                            and getattr(node.kernel, "perplexity", None) is not None), None),
         "cosine": cosine,
     }
 
@@ -81,8 +83,9 @@ def symbolic_structure(features: dict, d: int) -> Structure:
         modality = np.arange(n) % 2
     labels = np.array([0, 0, 1, 1, 1][:n]) if labels_used else np.zeros(n, dtype=int)
     neighbors = np.array([[1, 2], [0, 3], [3, 0], [2, 1], [3, 1]][:n])
-    graph = np.array([[0 if i == j else 1 + (i + 2 * j) % 3 for j in range(n)] for i in range(n)], dtype=object)
-    graph = (graph + graph.T) / 2
+    graph = np.array([[sympy.Integer(0 if i == j else 1 + (i + 2 * j) % 3) for j in range(n)] for i in range(n)],
+                     dtype=object)
+    graph = (graph + graph.T) / 2  # exact rationals: no float rounding on either side
     return Structure(n, d, ids, labels, modality, neighbors, 2, graph)
 
 
@@ -117,6 +120,7 @@ class Instance:
     params: dict
     learnables: list = field(default_factory=list)  # symbols (symbolic side)
     phi: Any = None
+    beta: Any = None  # per-row precisions of a perplexity-calibrated Gaussian (t-SNE)
 
     def formula_env(self) -> dict:
         s = self.structure
@@ -135,6 +139,7 @@ class Instance:
             "phi": self.phi,
             "W": s.graph,
             "params": self.params,
+            "beta": self.beta,
         }
 
 
@@ -167,6 +172,8 @@ def symbolic_instance(entry, features, d: int) -> Instance:
         temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
         B = SympyBackend
         inst.phi = B.exp(B.log_softmax(z / temperature, 1))
+    if features["calibrated"] is not None:  # the SymPy backend's calibration: one free beta_i per row
+        inst.beta = [sympy.Symbol(f"beta_{i}", positive=True) for i in range(s.n)]
     return inst
 
 
@@ -200,7 +207,20 @@ def numeric_instance(entry, features, d: int, seed: int = 0) -> Instance:
         logits = logits - logits.max(axis=1, keepdims=True)
         phi = np.exp(logits)
         inst.phi = phi / phi.sum(axis=1, keepdims=True)
+    if features["calibrated"] is not None:
+        inst.beta = calibrated_beta(entry, features["calibrated"], inst)
     return inst
+
+
+def calibrated_beta(entry, node, inst):
+    """The torch backend's perplexity calibration (the compiled loss runs the same search)."""
+    from icon_registry.pairs import pairs_on
+
+    inputs = torch_inputs(entry, inst)
+    pairs = pairs_on(inputs, node.support)
+    d2 = pairs.sqdist(node.kernel.space, cosine=node.kernel.cosine)
+    log_beta = inputs.backend.calibrate_log_precision(d2, pairs.support, inputs.param(node.kernel.perplexity))
+    return [float(v) for v in log_beta.exp()[:, 0]]
 
 
 def sympy_inputs(entry, inst: Instance):

@@ -1,9 +1,10 @@
-"""Numerical evidence for the statements the verifier cannot check yet.
+"""Direct numerical checks of the catalog's own derivations, on the compiled losses.
 
-triplet_clip, triplet_supcon and error_rate state sigma -> 0 limits that need a minimum
-over an index set (not in the formula language yet), and t_kmeans' reverse_kl_entropy claim
-has a non-Gaussian p, which the verifier's K-Means-specific sub-check (sum d2 q = 2 cost)
-does not cover. These tests check the statements on the compiled losses directly.
+- t_kmeans' reverse_kl_entropy claim has a non-Gaussian p, which the verifier's
+  K-Means-specific sub-check (sum_ij d2 q = 2 cost) does not cover;
+- the sigma -> 0 limits of triplet_clip / triplet_supcon (hardest-negative hinges) hold
+  with a log|S(i)| sandwich, not the triplet's log 2 one;
+- error_rate's unproved statement (1 - q(y_i|i) -> the 0-1 error) is not a limit claim.
 """
 
 from __future__ import annotations

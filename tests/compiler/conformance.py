@@ -255,7 +255,7 @@ def cross_entropy_torch():
 
 
 def harmonic_slow():
-    loss, z, labels = _prototype_case("harmonic", n=3.0)
+    loss, z, labels = _prototype_case("harmonic", power=3.0)
     w = loss.prototypes.detach()
     return loss(z, labels=labels), ref.harmonic(z.numpy(), w.numpy(), labels.tolist(), 3.0)
 

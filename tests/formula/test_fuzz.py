@@ -170,8 +170,6 @@ def scalar(draw, env, depth):
         return N.Indicator("!=", N.IndexAt("modality", item), N.Num(draw(st.integers(0, 3))))
     if choice == 9:
         item = item_index(draw, env)
-        if item is not None and draw(st.booleans()):
-            return N.ScalarAt("beta", item)
         clusters = [name for name, domain in env.items() if domain == "cluster"]
         if item is not None and clusters:
             return N.MatrixAt("phi", item, N.Index(draw(st.sampled_from(clusters))))

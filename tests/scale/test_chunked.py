@@ -97,3 +97,54 @@ def test_cuda_inputs_stay_on_cuda():
     value = compile_loss(entry, chunk_size=4)(z, x=batch["x"].float())
     value.backward()
     assert value.device.type == "cuda" and z.grad.device.type == "cuda"
+
+
+def _catalog_chunkable():
+    from icon_registry import load_catalog
+
+    catalog = load_catalog()
+    entries = [catalog.get(i) for i in sorted(catalog.list("*"))]
+    return [e for e in entries if not chunked.chunk_obstacles(e)]
+
+
+@pytest.mark.parametrize("entry", _catalog_chunkable(), ids=lambda e: e.id)
+def test_every_chunkable_catalog_entry_chunks_exactly(entry):
+    """The whole built-in catalog: what chunk_obstacles accepts, chunking reproduces."""
+    n = 14
+    g = torch.Generator().manual_seed(0)
+    graph = torch.rand(n, n, generator=g, dtype=torch.float64)
+    graph = (graph + graph.T) / 2
+    graph.fill_diagonal_(0)
+    batch = {
+        "x": torch.randn(n, 5, generator=g, dtype=torch.float64),
+        "labels": torch.arange(n) % 3,
+        "ids": torch.arange(n) // 2,
+        "modality": torch.arange(n) % 2,
+        "neighbors": torch.stack([(torch.arange(n) + s) % n for s in (1, 2)], 1),
+        "graph": graph,
+    }
+    trees = entry.p.model_dump_json() + entry.q.model_dump_json()
+    kwargs = {"num_classes": 3, "dim": 4} if '"prototypes"' in trees else {}
+    whole = compile_loss(entry, chunk_size=0, **kwargs).double()
+    loss = compile_loss(entry, chunk_size=3, **kwargs).double()
+    loss.load_state_dict(whole.state_dict())
+    z = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    ref_value, ref_grads = _run(whole, z, batch)
+    value, grads = _run(loss, z, batch)
+    torch.testing.assert_close(value, ref_value, rtol=1e-10, atol=1e-12)
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10 * want.abs().max().item())
+
+
+def test_unchunkable_catalog_entries_refuse_chunk_size():
+    from icon_registry import load_catalog
+
+    catalog = load_catalog()
+    refused = []
+    for entry_id in sorted(catalog.list("*")):
+        entry = catalog.get(entry_id)
+        if chunked.chunk_obstacles(entry):
+            with pytest.raises(IconError, match=f"{entry_id}: cannot evaluate this entry in anchor-row blocks"):
+                compile_loss(entry, chunk_size=64)
+            refused.append(entry_id)
+    assert "tsne" in refused

@@ -1,0 +1,73 @@
+"""PNG figures (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def scatter(embedding, labels, path, title: str = "", pair=None):
+    """A 2-D map coloured by label; ``pair``: (embedding2, title2) drawn side by side."""
+    plt = _plt()
+    panels = [(np.asarray(embedding), title)] + ([(np.asarray(pair[0]), pair[1])] if pair else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
+    for ax, (emb, ttl) in zip(axes[0], panels):
+        if emb.shape[1] < 2:
+            emb = np.concatenate([emb, np.zeros((emb.shape[0], 1))], 1)
+        c = None if labels is None else np.asarray(labels)
+        sc = ax.scatter(emb[:, 0], emb[:, 1], c=c, s=4, cmap="tab10", linewidths=0)
+        ax.set_title(ttl, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c is not None and np.unique(c).size <= 20:
+            handles, names = sc.legend_elements(num=None)
+            ax.legend(handles, names, fontsize=6, markerscale=0.7, loc="best", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference: dict | None = None, ylim=None):
+    """Bar chart with error bars; ``reference``: {label: value} drawn as dashed lines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2.5, 4))
+    pos = np.arange(len(names))
+    ax.bar(pos, means, yerr=stds, capsize=4, color="#4C72B0")
+    for p, m in zip(pos, means):
+        ax.text(p, m + 0.005, f"{m:.3f}", ha="center", va="bottom", fontsize=8)
+    for i, (label, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, ls="--", color=f"C{i + 1}", lw=1, label=f"{label} ({value:.3f})")
+    if reference:
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xticks(pos)
+    ax.set_xticklabels(names, fontsize=8, rotation=15)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if ylim:
+        ax.set_ylim(*ylim)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curve(history, path, title: str = ""):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(np.arange(1, len(history) + 1), history)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

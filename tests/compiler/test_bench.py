@@ -1,0 +1,49 @@
+"""`icon bench` (suite core) on tiny sizes: the harness runs, checks agreement, writes JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from icon_registry import bench
+from icon_registry.commands import bench as command
+
+
+def test_core_suite_runs_and_agrees():
+    rows = bench.run_suite("core", sizes=[64], d=8, repeats=1, warmup=0)
+    assert [r["case"] for r in rows] == ["simclr", "supcon", "tsne"]
+    for r in rows:
+        assert r["compiled_ms"] > 0 and r["hand_ms"] > 0 and r["ratio"] > 0
+        assert r["value_rel_diff"] < 1e-4 and r["grad_rel_diff"] < 1e-3
+
+
+def test_hand_references_are_the_same_objectives_in_float64():
+    for case in bench.SUITES["core"]:
+        prepared = case.prepare(48, 6, torch.float64, "cpu")
+        value_rel, grad_rel = bench.check_agreement(prepared)
+        assert value_rel < 1e-12 and grad_rel < 1e-10, case.name
+
+
+def _run(tmp_path, *argv):
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["bench", *argv])
+    return args.func(args)
+
+
+def test_command_writes_and_merges_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps({"memory": [{"case": "kept"}]}))
+    assert _run(tmp_path, "--sizes", "32", "--dim", "4", "--repeats", "1", "--warmup", "0", "--json", "--out", str(out)) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads(out.read_text())
+    assert written["memory"] == [{"case": "kept"}]
+    assert written["core"] == printed["core"] and len(written["core"]) == 3
+    assert written["target_ratio"] == bench.TARGET_RATIO
+
+
+def test_unknown_suite_is_a_usage_error(tmp_path, capsys):
+    assert _run(tmp_path, "--suite", "cor") == 2
+    assert "unknown suite 'cor'" in capsys.readouterr().err

@@ -1,0 +1,67 @@
+"""objective.anchor_terms / entry_terms: the one function behind the torch loss and the symbolic side."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from icon_registry.backends import SympyBackend, TorchBackend
+from icon_registry.objective import SupportMismatch, entry_terms
+from icon_registry.pairs import Inputs
+from tests.compiler.entries import fixture
+
+
+def test_symbolic_simclr_equals_hand_written_infonce():
+    """DESIGN.md's symbolic example: SimCLR n=4, d=2 equals InfoNCE exactly."""
+    entry = fixture("simclr")
+    z = np.array([[sympy.Symbol(f"z_{i}_{k}", real=True) for k in range(2)] for i in range(4)], dtype=object)
+    tau = sympy.Symbol("tau", positive=True)
+    total = sympy.Add(*entry_terms(entry, Inputs(SympyBackend, z, 4, {"tau": tau}, ids=np.array([0, 1, 0, 1]))).values)
+    unit = [v / sympy.sqrt(sum(c**2 for c in v)) for v in z]
+
+    def s(i, j):
+        return sum(a * b for a, b in zip(unit[i], unit[j]))
+
+    hand = sum(
+        -sympy.log(sympy.exp(s(i, (i + 2) % 4) / tau) / sum(sympy.exp(s(i, k) / tau) for k in range(4) if k != i))
+        for i in range(4)
+    )
+    assert sympy.simplify(sympy.expand_log(total - hand, force=True)) == 0
+
+
+def test_torch_and_sympy_agree_numerically():
+    entry = fixture("supcon")
+    zs = np.array([[sympy.Symbol(f"z_{i}_{k}", real=True) for k in range(2)] for i in range(4)], dtype=object)
+    labels = np.array([0, 0, 1, 1])
+    symbolic = sympy.Add(*entry_terms(entry, Inputs(SympyBackend, zs, 4, {"tau": sympy.Rational(1, 2)}, labels=labels)).values)
+    values = torch.tensor([[0.3, -1.0], [1.2, 0.4], [-0.7, 0.9], [0.1, 0.2]], dtype=torch.float64)
+    numeric = entry_terms(entry, Inputs(TorchBackend, values, 4, {"tau": 0.5}, labels=torch.tensor(labels))).values.sum()
+    substituted = symbolic.subs({zs[i, k]: float(values[i, k]) for i in range(4) for k in range(2)})
+    assert math.isclose(float(substituted), float(numeric), rel_tol=1e-12)
+
+
+def test_support_mismatch_is_infinite_kl():
+    entry = fixture("pca").model_copy(update={"q": fixture("pca").q.model_copy(update={"support": "others"})})
+    with pytest.raises(SupportMismatch, match=r"p puts mass on the pair \(0, 0\) but q gives it none"):
+        entry_terms(entry, Inputs(TorchBackend, torch.randn(3, 2, dtype=torch.float64), 3, {"sigma": 1.0}))
+
+
+def test_has_mass_marks_empty_anchors():
+    entry = fixture("supcon")
+    terms = entry_terms(entry, Inputs(TorchBackend, torch.randn(4, 2, dtype=torch.float64), 4, {"tau": 1.0}, labels=torch.tensor([0, 0, 1, 2])))
+    assert terms.has_mass.tolist() == [True, True, False, False]
+    assert terms.values[2] == 0 and terms.values[3] == 0
+
+
+def test_no_grad_evaluation_takes_the_generic_path():
+    entry = fixture("simclr")
+    z = torch.randn(6, 3, dtype=torch.float64)
+    ids = torch.arange(3).repeat(2)
+    with torch.no_grad():
+        a = entry_terms(entry, Inputs(TorchBackend, z, 6, {"tau": 0.3}, ids=ids)).values
+    b = entry_terms(entry, Inputs(TorchBackend, z.requires_grad_(True), 6, {"tau": 0.3}, ids=ids)).values
+    assert torch.allclose(a, b.detach(), rtol=1e-13)

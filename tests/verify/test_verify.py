@@ -1,0 +1,162 @@
+"""The verifier: correct fixtures pass, deliberately wrong ones fail pointing at the wrong part."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from icon_registry.schema import Entry
+from icon_registry.verify import ClaimResult, ResultCache, verify_entry
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load(kind: str, name: str) -> Entry:
+    return Entry.model_validate(yaml.safe_load((FIXTURES / kind / f"{name}.yaml").read_text()))
+
+
+def statuses(results):
+    return {r.claim: r.status for r in results}
+
+
+# --- the correct versions pass -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name", ["simclr", "supcon", "pca", "cohesion", "triplet", "kmeans", "cross_entropy", "clip", "tsimclr", "sne"]
+)
+def test_correct_fixture_passes(name):
+    results = verify_entry(load("good", name))
+    assert results
+    for r in results:
+        assert r.status == "pass", f"{r.claim}: {r.detail}"
+        assert r.method in ("proved", "numeric")
+        assert r.steps and any("numeric" in step for step in r.steps), r.steps
+        assert r.seconds >= 0
+
+
+def test_simple_identities_are_proved_not_just_sampled():
+    for name in ("simclr", "supcon", "pca", "cross_entropy", "clip"):
+        for r in verify_entry(load("good", name)):
+            assert r.method == "proved", (name, r.detail)
+            assert any("simplified to 0" in s for s in r.steps)
+
+
+def test_unproved_claim_is_never_verified():
+    (r,) = verify_entry(load("good", "spectral"))
+    assert r.status == "unproved"
+    assert "by analogy" in r.detail
+    assert r.ok
+
+
+# --- must catch ----------------------------------------------------------------------------
+def only(results) -> ClaimResult:
+    assert len(results) == 1
+    return results[0]
+
+
+def test_pca_with_support_others_diverges():
+    r = only(verify_entry(load("wrong", "pca_others")))
+    assert r.status == "fail"
+    assert "KL diverges" in r.detail
+    assert "(0,0)" in r.detail and "'others'" in r.detail and "use support 'all'" in r.detail
+
+
+def test_infonce_without_temperature():
+    r = only(verify_entry(load("wrong", "infonce_no_tau")))
+    assert r.status == "fail"
+    assert "the parameter 'tau' appears in the objective" in r.detail
+    assert "residual" in r.detail and "tau=" in r.detail  # a counterexample in words
+    assert r.counterexample and abs(r.counterexample["residual"]) > 1e-3
+
+
+def test_infonce_with_flipped_sign():
+    r = only(verify_entry(load("wrong", "infonce_sign")))
+    assert r.status == "fail"
+    assert "sign is flipped" in r.detail
+
+
+def test_supcon_normalized_by_positives_plus_one():
+    r = only(verify_entry(load("wrong", "supcon_plus_one")))
+    assert r.status == "fail"
+    assert "depends on the learnable" in r.detail and "not 0" in r.detail
+
+
+def test_student_t_with_wrong_exponent():
+    r = only(verify_entry(load("wrong", "tsimclr_exponent")))
+    assert r.status == "fail"
+    assert "loss.formula is not" in r.detail and "depends on the learnable" in r.detail
+
+
+def test_kmeans_sign_slip():
+    r = only(verify_entry(load("wrong", "kmeans_sign_slip")))
+    assert r.status == "fail"
+    assert "depends on the learnable" in r.detail and "sign slip" in r.detail
+
+
+def test_kmeans_cor3_leading_minus():
+    r = only(verify_entry(load("wrong", "kmeans_cor3_minus")))
+    assert r.status == "fail"
+    assert "not 2 x the cost" in r.detail and "sign is flipped" in r.detail
+
+
+def test_bad_formula_is_an_error_not_a_crash():
+    entry = load("good", "simclr")
+    data = entry.model_dump(mode="json")
+    data["loss"]["formula"] = "-sum(i, anchors, lgo(tau))"
+    r = only(verify_entry(Entry.model_validate(data)))
+    assert r.status == "error"
+    assert r.detail.startswith("loss.formula:")
+
+
+# --- cache -----------------------------------------------------------------------------------
+def test_cache_hit_and_invalidation(tmp_path):
+    cache = ResultCache(tmp_path)
+    entry = load("good", "cross_entropy")
+    first = verify_entry(entry, cache=cache)
+    assert not any(r.cached for r in first)
+    start = time.perf_counter()
+    second = verify_entry(entry, cache=cache)
+    assert time.perf_counter() - start < 0.5
+    assert all(r.cached for r in second)
+    assert [r.status for r in second] == [r.status for r in first]
+    assert second[0].steps == first[0].steps
+    data = entry.model_dump(mode="json")
+    data["summary"] = "changed"
+    changed = Entry.model_validate(data)
+    assert cache.key(changed) != cache.key(entry)
+    assert cache.get(changed) is None
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+def icon(*argv, capsys):
+    from icon_registry import cli
+
+    if "verify" not in cli.COMMANDS:
+        cli.COMMANDS.append("verify")
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_exit_codes_and_json(tmp_path, capsys):
+    good = str(FIXTURES / "good")
+    wrong = str(FIXTURES / "wrong")
+    common = ["--no-builtin", "--cache-dir", str(tmp_path)]
+    code, out, _ = icon("verify", "cross_entropy", "--catalog", good, *common, capsys=capsys)
+    assert code == 0, out
+    assert "cross_entropy identity" in out and "PASS" in out
+    code, out, _ = icon("verify", "infonce_sign", "--catalog", wrong, *common, "--json", capsys=capsys)
+    assert code == 1
+    data = json.loads(out)
+    assert isinstance(data, list) and len(data) == 1
+    for key in ("id", "claim", "status", "seconds", "detail", "steps", "method"):
+        assert key in data[0]
+    assert data[0]["id"] == "infonce_sign" and data[0]["status"] == "fail"
+    code, _, err = icon("verify", *common, "--catalog", good, capsys=capsys)
+    assert code == 2 and "--all" in err
+    # a cached run of the same entry says so
+    code, out, _ = icon("verify", "cross_entropy", "--catalog", good, *common, capsys=capsys)
+    assert code == 0 and "(cached)" in out
