@@ -9,8 +9,16 @@ Public API::
 """
 
 from icon_registry.catalog import load_catalog
-from icon_registry.compiler import CompiledLoss, compile_loss
 from icon_registry.errors import IconError
 
 __all__ = ["CompiledLoss", "IconError", "compile_loss", "load_catalog"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The compiler pulls in torch (about a second); the CLI's catalog commands never need it.
+    if name in ("compile_loss", "CompiledLoss"):
+        from icon_registry import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module 'icon_registry' has no attribute {name!r}")

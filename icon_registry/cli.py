@@ -20,8 +20,7 @@ from typing import Optional, Sequence
 from icon_registry.errors import IconError
 
 #: Command modules under icon_registry.commands, in the order ``icon --help`` lists them.
-#: Other packages' commands are added here by the lead when they exist.
-COMMANDS = ["list", "show", "validate", "table"]
+COMMANDS = ["list", "show", "validate", "table", "graph", "verify", "site", "bench"]
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:

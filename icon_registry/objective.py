@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
-
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import torch
 
 from icon_registry.distributions.base import Dist
 
@@ -53,10 +54,8 @@ def check_supports(left: Dist, right: Dist, direction: str) -> None:
 
 
 def _first_true(mask):
-    if hasattr(mask, "nonzero") and hasattr(mask, "device"):
+    if isinstance(mask, torch.Tensor):
         return mask.nonzero()[0].tolist()
-    import numpy as np
-
     return [int(v[0]) for v in np.nonzero(mask)]
 
 

@@ -63,9 +63,9 @@ class Inputs:
 
     def param(self, ref):
         """A parameter reference from an entry: a literal number or a parameter name."""
-        if isinstance(ref, str):
-            return self.params[ref]
-        return ref
+        value = self.params[ref] if isinstance(ref, str) else ref
+        # Symbolic instances keep literals exact: 2.0 would turn every probability into a Float.
+        return self.backend.exact(value) if self.backend.symbolic else value
 
     def require(self, name: str, why: str):
         value = getattr(self, name)

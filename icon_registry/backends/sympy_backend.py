@@ -8,6 +8,7 @@ unchanged. Masks are plain numpy bool arrays: which pairs exist is structure, no
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import sympy
@@ -41,8 +42,17 @@ class SympyBackend:
         return np.asarray(a, dtype=object).sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def where(mask, a, fill):
-        return np.where(mask, a, sympy.sympify(fill) if not isinstance(fill, sympy.Basic) else fill)
+    def exact(value):
+        """A number from kernel code or an entry as an exact SymPy number (0.5 -> 1/2)."""
+        if isinstance(value, sympy.Basic):
+            return value
+        if isinstance(value, float) and math.isinf(value):
+            return sympy.oo if value > 0 else -sympy.oo
+        return sympy.nsimplify(value, rational=True)
+
+    @classmethod
+    def where(cls, mask, a, fill):
+        return np.where(mask, a, cls.exact(fill))
 
     @staticmethod
     def masked_logsumexp(a, mask, axis):

@@ -58,7 +58,7 @@ def run(args) -> int:
         raise IconError("icon verify: the catalog has no entries")
     entries = [catalog.get(name) for name in names]
     cache = None if args.no_cache else ResultCache(args.cache_dir)
-    show_progress = args.all and not args.quiet
+    show_progress = args.all and not args.quiet and sys.stderr.isatty()
     done = [0]
     start = time.perf_counter()
 

@@ -38,4 +38,4 @@ class Gaussian(SpaceKernel):
             )
             return Weights(-d2 * precision, pairs.support)
         sigma = pairs.inputs.param(self.sigma)
-        return Weights(-d2 / (self.scale * sigma**2), pairs.support)
+        return Weights(-d2 / (pairs.inputs.param(self.scale) * sigma**2), pairs.support)

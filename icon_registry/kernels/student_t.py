@@ -20,4 +20,4 @@ class StudentT(SpaceKernel):
     def weights(self, pairs):
         nu = pairs.inputs.param(self.nu)
         d2 = pairs.sqdist(self.space, cosine=self.cosine)
-        return Weights(-(nu + 1) / 2 * pairs.backend.log1p(d2 / (self.scale * nu)), pairs.support)
+        return Weights(-(nu + 1) / 2 * pairs.backend.log1p(d2 / (pairs.inputs.param(self.scale) * nu)), pairs.support)

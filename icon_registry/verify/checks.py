@@ -212,10 +212,9 @@ def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix) -> CheckFaile
     a, b = float(ce["lhs"]), float(ce["rhs"])
     hints = diagnose(ctx, inst, lhs, rhs, names)
     residual = A.short(decision.residual)
-    detail = (f"{prefix}: {names[0]} - {names[1]} = {residual}; at {point_words(inst, ce)}: "
-              f"{names[0]} = {a:.6g}, {names[1]} = {b:.6g}, residual {a - b:.3g}")
-    if hints:
-        detail += ". " + "; ".join(hints)
+    detail = (f"{prefix}: " + ("; ".join(hints) + ". " if hints else "")
+              + f"At {point_words(inst, ce)}: {names[0]} = {a:.6g}, {names[1]} = {b:.6g}, residual {a - b:.3g}. "
+              f"Simplified residual {names[0]} - {names[1]} = {residual}")
     return CheckFailed(detail, residual=residual,
                        counterexample={"point": {str(k): float(v) for k, v in ce["point"].items()},
                                        names[0]: a, names[1]: b, "residual": a - b})
