@@ -33,14 +33,11 @@ validate: setup
 table: setup
 	$(ICON) table
 
-# `icon verify` and `icon site` are added by their own modules; skipped until they exist.
 verify: setup
-	@if $(ICON) --help | grep -q " verify "; then $(ICON) verify --all; \
-	else echo "skipped: 'icon verify' is not available yet"; fi
+	$(ICON) verify --all --jobs 2
 
 site: setup
-	@if $(ICON) --help | grep -q " site "; then $(ICON) site build; \
-	else echo "skipped: 'icon site' is not available yet"; fi
+	$(ICON) site build
 
 example: setup
 	$(ICON) list "*sne*"
