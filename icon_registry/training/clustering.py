@@ -75,12 +75,14 @@ def reference_loss(
     ids: torch.Tensor,
     graph: torch.Tensor | None = None,
     alpha: float = 0.0,
-    alpha_q: float | None = None,
+    alpha_p: float = 0.0,
     reduction: str = "mean",
     **_unused,
 ) -> torch.Tensor:
-    """sum_i KL(p~_i || q~_i) / B (reduction 'mean'), the support being the whole batch."""
-    alpha_q = alpha if alpha_q is None else alpha_q
+    """sum_i KL(p~_i || q~_i) / B (reduction 'mean'), the support being the whole batch.
+
+    alpha mixes q (the catalog entry's parameter), alpha_p mixes p."""
+    alpha_q, alpha = alpha, alpha_p
     n = logits.shape[0]
     w = positive_weights(ids, None if graph is None else graph.to(logits.dtype)).to(logits.dtype)
     rows = w.sum(1, keepdim=True)
@@ -107,38 +109,38 @@ class ReferenceClusterLoss:
     requires = frozenset({"ids", "graph"})
     source = "reference (icon_registry.training.clustering.reference_loss)"
 
-    def __init__(self, alpha: float = 0.0, alpha_q: float | None = None):
-        self.alpha, self.alpha_q = alpha, alpha_q
+    def __init__(self, alpha: float = 0.0, alpha_p: float = 0.0):
+        self.alpha, self.alpha_p = alpha, alpha_p
 
     def __call__(self, z, **inputs):
-        return reference_loss(z, ids=inputs["ids"], graph=inputs.get("graph"), alpha=self.alpha, alpha_q=self.alpha_q)
+        return reference_loss(z, ids=inputs["ids"], graph=inputs.get("graph"), alpha=self.alpha, alpha_p=self.alpha_p)
 
 
-def resolve_cluster_loss(alpha: float, alpha_q: float | None, use_catalog: bool | None = None):
+def resolve_cluster_loss(alpha: float, alpha_p: float = 0.0, use_catalog: bool | None = None, walks: int = 1,
+                         walk_mode: str = "reach"):
     """The loss callable for the recipe.
 
     use_catalog None: the compiled catalog entry if ``icon_registry.compile_loss`` imports,
     else the reference; True: the compiled entry or an IconError; False: the reference.
     """
-    if use_catalog is False:
-        return ReferenceClusterLoss(alpha, alpha_q)
+    if use_catalog is False or alpha_p > 0:
+        if use_catalog and alpha_p > 0:
+            raise IconError("the catalog entry mixes q only; --alpha-p needs the reference loss", argument="--alpha-p")
+        return ReferenceClusterLoss(alpha, alpha_p)
     try:
         from icon_registry import compile_loss  # noqa: F401
     except Exception as exc:
         if use_catalog:
             raise IconError(f"compile_loss is not available ({exc}); run with the reference loss") from None
-        return ReferenceClusterLoss(alpha, alpha_q)
+        return ReferenceClusterLoss(alpha, alpha_p)
     from icon_registry.training.losses import compiled_loss
 
     try:
-        overrides = {"alpha": alpha}
-        if alpha_q is not None and alpha_q != alpha:
-            overrides["alpha_q"] = alpha_q
-        return compiled_loss(CATALOG_ENTRY, **overrides)
+        return compiled_loss(CATALOG_ENTRY, alpha=alpha)
     except Exception as exc:
         if use_catalog:
             raise
-        ref = ReferenceClusterLoss(alpha, alpha_q)
+        ref = ReferenceClusterLoss(alpha, alpha_p)
         ref.source += f" (catalog entry unavailable: {str(exc).splitlines()[0][:120]})"
         return ref
 
@@ -152,8 +154,8 @@ def resolve_cluster_loss(alpha: float, alpha_q: float | None, use_catalog: bool 
 class ClusterConfig:
     clusters: int
     knn: int = 3
-    alpha: float = 0.0
-    alpha_q: float | None = None  # None: same as alpha
+    alpha: float = 0.0  # q~ = (1 - alpha) q + alpha / N (the catalog entry's parameter)
+    alpha_p: float = 0.0  # p~ = (1 - alpha_p) p + alpha_p / N (reference loss only)
     walks: int = 0  # 0: no kNN positives at all (augmentations only); 1: kNN; W>1: propagation
     walk_mode: str = "reach"
     ema: float | None = None  # e.g. 0.99; None: no teacher
@@ -177,7 +179,7 @@ class ClusterConfig:
             raise IconError(f"--clusters {self.clusters} exceeds the {n} points", argument="--clusters")
         if not 1 <= self.knn < n:
             raise IconError(f"--knn must be in 1..{n - 1}, got {self.knn}", argument="--knn")
-        for name in ("alpha", "alpha_q"):
+        for name in ("alpha", "alpha_p"):
             v = getattr(self, name)
             if v is not None and not 0.0 <= v < 1.0:
                 raise IconError(f"--{name.replace('_', '-')} must be in [0, 1), got {v}", argument=f"--{name}")
@@ -245,7 +247,7 @@ def fit_clusters(features, config: ClusterConfig, labels=None, neighbors=None, p
     t_knn = time.perf_counter() - t0
     graph = knn_mod.propagate(neighbors, config.walks, config.walk_mode) if config.walks > 0 else None
 
-    loss_fn = loss_fn or resolve_cluster_loss(config.alpha, config.alpha_q, config.use_catalog)
+    loss_fn = loss_fn or resolve_cluster_loss(config.alpha, config.alpha_p, config.use_catalog)
     head = torch.nn.Linear(d, config.clusters).to(device)
     teacher = copy.deepcopy(head).requires_grad_(False) if config.ema else None
     opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -282,8 +284,8 @@ def fit_clusters(features, config: ClusterConfig, labels=None, neighbors=None, p
                 with torch.no_grad():
                     for pt, ps in zip(teacher.parameters(), head.parameters()):
                         pt.mul_(config.ema).add_(ps, alpha=1.0 - config.ema)
-            total += float(loss)
-            bar.update(1, loss=float(loss))
+            total += float(loss.detach())
+            bar.update(1, loss=float(loss.detach()))
         if sched is not None:
             sched.step()
         history.append(total / steps_per_epoch)

@@ -236,7 +236,7 @@ class KMeans(_Ref):
 def _debiased(**overrides):
     from icon_registry.training.clustering import ReferenceClusterLoss
 
-    return ReferenceClusterLoss(alpha=overrides.get("alpha", 0.6), alpha_q=overrides.get("alpha_q"))
+    return ReferenceClusterLoss(alpha=overrides.get("alpha", 0.6), alpha_p=overrides.get("alpha_p", 0.0))
 
 
 REFERENCE = {

@@ -65,6 +65,15 @@ class Linear(Mapper):
         self.register_buffer("mean", torch.zeros(d_in) if mean is None else torch.as_tensor(mean, dtype=torch.float32))
         if orthonormal:
             self.post_step()
+            # Riemannian gradient: drop the component normal to the Stiefel manifold (it only
+            # rescales W, and the retraction would undo it), so that Adam's normalized steps
+            # move along the manifold.
+            self.weight.register_hook(self._tangent)
+
+    def _tangent(self, grad):
+        w = self.weight.detach()
+        wtg = w.T @ grad
+        return grad - w @ ((wtg + wtg.T) / 2)
 
     def forward(self, x, index=None):
         return (x - self.mean) @ self.weight

@@ -58,12 +58,16 @@ class BatchBuilder:
         """(mapper input, index, loss kwargs) for the batch's sources (views stacked view-major)."""
         v = self.views
         index = sources.repeat(v)
-        xb = self.x[index]
+        n = self.x.shape[0]
+        full = v == 1 and index.numel() == n and bool((index == torch.arange(n, device=index.device)).all())
+        # Full batch in dataset order: hand over the dataset tensor itself, so that losses can
+        # cache what they compute from x (t-SNE's calibrated affinities) across steps.
+        xb = self.x if full else self.x[index]
         if self.augment is not None and v > 1:
             xb = self.augment(xb, self.generator)
         kwargs = {}
         if "x" in self.requires:
-            kwargs["x"] = self.x[index]
+            kwargs["x"] = self.x if full else self.x[index]
         if "labels" in self.requires:
             kwargs["labels"] = self.labels[index]
         if "ids" in self.requires:
@@ -73,8 +77,7 @@ class BatchBuilder:
         if "neighbors" in self.requires:
             if self.neighbors is None:
                 raise IconError("this entry needs kNN neighbours but none were computed")
-            n = self.x.shape[0]
-            if v == 1 and index.numel() == n and bool((index == torch.arange(n, device=index.device)).all()):
+            if full:
                 # Full batch in dataset order: the global lists are the batch-local ones.
                 if self._full_neighbors is None:
                     self._full_neighbors = torch.as_tensor(self.neighbors, device=self.x.device).long()
