@@ -11,9 +11,9 @@ unchunked evaluation (the same code runs: ``Inputs.rows`` selects the anchor row
 builds the (chunk, n) slices of every pairwise quantity and mask).
 
 Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc; see
-``Inputs.global_cached``) are computed once in the forward and shared by every block; each
-block's backward recomputes them from the leaves (O(n d) or O(n C) per block), so their
-gradient through every block reaches z.
+``Inputs.global_cached``) are computed once, by a one-row pass before the blocks, and are
+inputs (leaves) of every block: each block's backward returns their gradient, which then
+flows once through their own graph to z.
 
 What cannot be chunked (``chunk_obstacles``):
   * ``normalize`` with ``over: joint`` (one normalizer over all n^2 pairs: t-SNE's q),
@@ -142,21 +142,35 @@ def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None) -> 
 _LEAVES = ("z", "prototypes", "x")
 
 
-class _BlockTerms(torch.autograd.Function):
-    """One anchor block, recomputed in backward.
+def _free_cycles():
+    # A graph node that keeps its own output as a ctx attribute forms a reference cycle
+    # (node -> output -> grad_fn = node) that only the cyclic GC frees: collect the young
+    # generations after each block, or every block's chunk x n buffers would pile up.
+    gc.collect(1)
 
-    The forward evaluates the block WITHOUT building a graph, so nothing of size
-    chunk x n survives it (not even tensors that custom autograd Functions keep as ``ctx``
-    attributes, which ``torch.utils.checkpoint`` cannot drop). The backward re-evaluates the
-    block with gradients from detached copies of the leaves, statistics over all candidates
-    included, and returns the block's vector-Jacobian product for each leaf.
+
+class _BlockTerms(torch.autograd.Function):
+    """One anchor block, recomputed in backward (like torch.utils.checkpoint).
+
+    The leaves are the learned tensors (z, prototypes) and the statistics over all
+    candidates that the blocks share (unit vectors, cluster sizes), each computed once
+    outside the blocks with its own graph back to z. The forward evaluates the block on
+    detached copies and keeps only its per-anchor terms, so nothing of size chunk x n
+    survives it (not even tensors that custom autograd Functions keep as ``ctx`` attributes,
+    which torch.utils.checkpoint cannot drop). The backward re-evaluates the block with
+    gradients and returns its vector-Jacobian product for every leaf; the statistics'
+    gradients then flow once through their own graph.
     """
 
     @staticmethod
-    def forward(ctx, evaluate, names, *leaves):
-        with torch.no_grad():
-            values, has_mass = evaluate(dict(zip(names, leaves)), grad=False)
-        ctx.evaluate, ctx.names = evaluate, names
+    def forward(ctx, evaluate, count, *leaves):
+        detached = [t.detach().requires_grad_(t.requires_grad) for t in leaves]
+        with torch.enable_grad():  # the backend's fused fast paths need a graph
+            values, has_mass = evaluate(detached)
+        values, has_mass = values.detach(), has_mass.detach()
+        del detached
+        _free_cycles()
+        ctx.evaluate = evaluate
         ctx.save_for_backward(*leaves)
         ctx.mark_non_differentiable(has_mass)
         return values, has_mass
@@ -166,15 +180,36 @@ class _BlockTerms(torch.autograd.Function):
         leaves = [t.detach().requires_grad_(t.requires_grad) for t in ctx.saved_tensors]
         wanted = [t for t in leaves if t.requires_grad]
         with torch.enable_grad():
-            values, _ = ctx.evaluate(dict(zip(ctx.names, leaves)), grad=True)
+            values, _ = ctx.evaluate(leaves)
             grads = list(torch.autograd.grad(values, wanted, grad_values, allow_unused=True))
         del values
-        # A graph node that keeps its own output as a ctx attribute forms a reference cycle
-        # (node -> output -> grad_fn = node) that only the cyclic GC frees: collect the young
-        # generations now, or every block's chunk x n buffers would live until backward ends.
-        gc.collect(1)
+        _free_cycles()
         grads = iter(grads)
         return (None, None, *(next(grads) if t.requires_grad else None for t in leaves))
+
+
+def _differentiable_stats(shared):
+    """(key, position) of every tensor in the shared statistics that carries a gradient."""
+    slots = []
+    for key, value in shared.items():
+        parts = value if isinstance(value, tuple) else (value,)
+        for position, part in enumerate(parts):
+            if isinstance(part, torch.Tensor) and part.requires_grad:
+                slots.append((key, position))
+    return slots
+
+
+def _with_stats(shared, slots, tensors):
+    """A copy of the shared statistics with the tensors at ``slots`` replaced."""
+    out = dict(shared)
+    for (key, position), tensor in zip(slots, tensors):
+        if isinstance(out[key], tuple):
+            parts = list(out[key])
+            parts[position] = tensor
+            out[key] = tuple(parts)
+        else:
+            out[key] = tensor
+    return out
 
 
 def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> AnchorTerms:
@@ -187,26 +222,32 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
         if isinstance(getattr(inputs, name), torch.Tensor) and getattr(inputs, name).requires_grad
     )
     differentiable = torch.is_grad_enabled() and bool(names)
-    # Statistics over all candidates, computed once for the forward blocks (no graph).
+    # Statistics over all candidates, shared by every block: one anchor row fills them
+    # (its own terms are discarded); with gradients, each keeps its graph back to z.
     shared = {}
+    first = _block(inputs, start, start + 1)
+    first._global = shared
+    entry_terms(entry, first, objective=objective)
+    del first
+    slots = _differentiable_stats(shared) if differentiable else []
+    stats = [shared[key][position] if isinstance(shared[key], tuple) else shared[key] for key, position in slots]
     values, masses = [], []
     for a in range(start, stop, chunk_size):
         b = min(a + chunk_size, stop)
 
-        def evaluate(leaves, grad, a=a, b=b):
+        def evaluate(leaves, a=a, b=b):
             block = _block(inputs, a, b)
-            for name, tensor in leaves.items():
+            for name, tensor in zip(names, leaves):
                 setattr(block, name, tensor)
-            # forward: share the global statistics between blocks; backward: recompute them
-            # from this block's detached leaves, so that their gradient reaches the leaves.
-            block._global = {} if grad else shared
+            block._global = _with_stats(shared, slots, leaves[len(names) :])
             terms = entry_terms(entry, block, objective=objective)
             return terms.values, terms.has_mass
 
         if differentiable:
-            value, mass = _BlockTerms.apply(evaluate, names, *(getattr(inputs, name) for name in names))
+            leaves = [getattr(inputs, name) for name in names] + stats
+            value, mass = _BlockTerms.apply(evaluate, len(leaves), *leaves)
         else:
-            value, mass = evaluate({}, grad=False)
+            value, mass = evaluate([getattr(inputs, name) for name in names] + stats)
         values.append(value)
         masses.append(mass)
     return AnchorTerms(torch.cat(values), torch.cat(masses))

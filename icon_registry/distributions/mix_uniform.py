@@ -30,7 +30,9 @@ class MixUniform(Distribution):
         support = inner.pairs.support
         size = B.clamp_min(B.count(support, 1), 1)
         mixed = (1 - alpha) * inner.prob() + alpha / size
-        return Dist(inner.pairs, support, B.log(B.where(support, mixed, 1.0)), 0.0)
+        # alpha = 0 leaves the inner distribution, zeros included: its mask, not the support's.
+        mask = inner.mask if alpha == 0 else support
+        return Dist(inner.pairs, mask, B.log(B.where(mask, mixed, 1.0)), 0.0)
 
     def inputs_used(self):
         return self.of.inputs_used()

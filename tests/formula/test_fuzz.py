@@ -221,7 +221,7 @@ def test_strategy_smoke():
     """The generator produces the interesting node kinds at all (guards against a vacuous strategy)."""
     kinds = set()
 
-    @settings(max_examples=500, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=2000, deadline=None, database=None, derandomize=True)
     @given(formulas())
     def collect(root):
         kinds.update(type(node).__name__ for node in N.walk(root))

@@ -58,6 +58,6 @@ def test_fit_clusters_separates_blobs():
     centers = rng.normal(size=(3, 5)) * 5
     y = np.repeat(np.arange(3), 40)
     x = centers[y] + rng.normal(size=(120, 5)) * 0.3
-    cfg = clustering.ClusterConfig(clusters=3, epochs=40, batch_anchors=64, lr=5e-2, walks=1, alpha=0.3, use_catalog=False)
+    cfg = clustering.ClusterConfig(clusters=3, epochs=40, batch_anchors=64, lr=5e-2, walks=1, alpha=0.3, alpha_p=0.3, use_catalog=False)
     res = clustering.fit_clusters(x, cfg, labels=y)
     assert res.metrics["hungarian_accuracy"] > 0.95
