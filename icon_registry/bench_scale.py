@@ -163,24 +163,34 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
         )
     _scaling(rows)
     largest = max((r for r in rows if r["chunked"]), key=lambda r: r["n"])
-    summary = {
-        "largest_n": largest["n"],
-        "peak_rss_gib": largest["peak_rss_gib"],
-        "time_over_n2_scaling": largest.get("time_over_n2_scaling"),
-    }
-    if largest["n"] == 65536:
-        summary["rss_target_met"] = largest["peak_rss_gib"] < TARGETS["peak_rss_gib_at_65536"]
-        ratio = largest.get("time_over_n2_scaling")
-        summary["time_target_met"] = ratio is not None and ratio <= TARGETS["time_over_n2_scaling_at_65536"]
     return {
         "description": "InfoNCE forward+backward on CPU, float32, anchor blocks of about 2^23 pairs; "
         "peak RSS of a fresh process per n (os.wait4)",
         "threads": threads,
         "child_env": CHILD_ENV,
         "rows": rows,
-        "summary": summary,
+        "summary": summarize(rows),
         "targets": TARGETS,
     }
+
+
+def summarize(rows) -> dict:
+    """The largest chunked run against the targets. Wall time counts whatever else runs on
+    the machine; CPU (process) time of the single-threaded step does not."""
+    largest = max((r for r in rows if r["chunked"]), key=lambda r: r["n"])
+    summary = {
+        "largest_n": largest["n"],
+        "peak_rss_gib": largest["peak_rss_gib"],
+        "time_over_n2_scaling": largest.get("time_over_n2_scaling"),
+        "cpu_time_over_n2_scaling": largest.get("cpu_time_over_n2_scaling"),
+    }
+    if largest["n"] == 65536:
+        limit = TARGETS["time_over_n2_scaling_at_65536"]
+        summary["rss_target_met"] = largest["peak_rss_gib"] < TARGETS["peak_rss_gib_at_65536"]
+        for kind in ("time", "cpu_time"):
+            ratio = largest.get(f"{kind}_over_n2_scaling")
+            summary[f"{kind}_target_met"] = None if ratio is None else ratio <= limit
+    return summary
 
 
 def _free_port() -> int:
@@ -297,6 +307,7 @@ def _merge_rows(old: dict, new: dict) -> dict:
     rows = [r for r in old.get("rows", []) if (r["n"], r["chunked"]) not in measured] + new["rows"]
     new["rows"] = sorted(rows, key=lambda r: (r["n"], not r["chunked"]))
     _scaling(new["rows"])
+    new["summary"] = summarize(new["rows"])
     return new
 
 

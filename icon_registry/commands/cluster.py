@@ -15,8 +15,8 @@ def register(subparsers) -> None:
         help="cluster precomputed features with debiased InfoNCE clustering",
         description="Debiased InfoNCE clustering (I-Con): global cosine kNN on the features (computed "
         "in blocks), a linear cluster head, batches of anchors plus kNN neighbours, p uniform over "
-        "positives (same point / propagated neighbours), q the uniform-on-clusters kernel mixed with "
-        "the uniform distribution (alpha), optional EMA teacher. Writes assignments.npy, "
+        "positives (same point / propagated neighbours), q the uniform-on-clusters kernel, both mixed "
+        "with the uniform distribution (alpha): the compiled catalog entry debiased_infonce_clustering, optional EMA teacher. Writes assignments.npy, "
         "probabilities.npy, metrics.json and a plot.",
     )
     parser.add_argument("--features", required=True, metavar="FILE",
@@ -24,14 +24,13 @@ def register(subparsers) -> None:
     parser.add_argument("--labels", metavar="FILE", help="(n,) integer labels (.npy/.npz/.pt) for Hungarian accuracy, NMI, ARI")
     parser.add_argument("--clusters", type=int, required=True, metavar="K")
     parser.add_argument("--knn", type=int, default=3, help="neighbours per point in the global cosine kNN graph (default 3)")
-    parser.add_argument("--alpha", type=float, default=0.6, help="debiasing weight: q~ = (1-alpha) q + alpha/N (default 0.6)")
-    parser.add_argument("--alpha-p", type=float, default=None,
-                        help="also mix p: p~ = (1-alpha_p) p + alpha_p/N (reference loss only; default off)")
+    parser.add_argument("--alpha", type=float, default=0.6,
+                        help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N (default 0.6)")
     parser.add_argument("--walks", type=int, default=1,
-                        help="kNN propagation steps W: positives reachable in <= W steps (1 = plain kNN; 0 = views only)")
-    parser.add_argument("--walk-mode", choices=("reach", "walks"), default="reach",
-                        help="reach: uniform over reachable points; walks: weighted by the sum of walk counts")
+                        help="kNN propagation steps (the entry's 'steps'; 1 = plain kNN; 0 = views only)")
     parser.add_argument("--ema", type=float, default=None, metavar="M", help="EMA teacher decay for the head (e.g. 0.99)")
+    parser.add_argument("--heads", type=int, default=1,
+                        help="independent heads (seeds); the one with the lowest final loss is kept (default 1)")
     parser.add_argument("--views", type=int, default=2, help="noised views per point in a batch (default 2)")
     parser.add_argument("--noise", type=float, default=0.1, help="view noise std relative to the features' scale")
     parser.add_argument("--epochs", type=int, default=60)
@@ -39,8 +38,6 @@ def register(subparsers) -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--loss", choices=("auto", "catalog", "reference"), default="auto",
-                        help="catalog: the compiled entry debiased_infonce_clustering; reference: the direct implementation")
     parser.add_argument("--out", default="icon-cluster-out", metavar="DIR")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
@@ -56,13 +53,12 @@ def run(args) -> int:
     ds = data.load_dataset(args.features, args.labels)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = clustering.ClusterConfig(
-        clusters=args.clusters, knn=args.knn, alpha=args.alpha, alpha_p=args.alpha_p or 0.0, walks=args.walks,
-        walk_mode=args.walk_mode, ema=args.ema, views=args.views, noise=args.noise, epochs=args.epochs,
+        clusters=args.clusters, knn=args.knn, alpha=args.alpha, walks=args.walks,
+        ema=args.ema, heads=args.heads, views=args.views, noise=args.noise, epochs=args.epochs,
         batch_anchors=args.batch, lr=args.lr, seed=args.seed, device=device,
-        use_catalog={"auto": None, "catalog": True, "reference": False}[args.loss],
     )
     cfg.validate(ds.n)
-    steps = args.epochs * max(1, -(-ds.n // args.batch))
+    steps = args.heads * args.epochs * max(1, -(-ds.n // args.batch))
     bar = Progress(steps, "cluster", enabled=not args.quiet)
     res = clustering.fit_clusters(ds.features, cfg, labels=ds.labels, progress=bar)
     os.makedirs(args.out, exist_ok=True)

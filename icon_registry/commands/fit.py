@@ -1,0 +1,165 @@
+"""``icon fit ENTRY --data NAME|FILE``: train any catalog entry with a suitable mapper and Adam."""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fit",
+        help="train a catalog entry on a dataset (Adam) and write the embedding, metrics and a plot",
+        description="Compile ENTRY (icon_registry.compile_loss) and train it with a mapper chosen from the "
+        "entry's mapper field (lookup: one free vector per item; linear; mlp; cluster: a cluster head). "
+        "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
+        "heads), metrics.json and plot.png into --out.",
+    )
+    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`)")
+    parser.add_argument("--data", required=True, metavar="NAME|FILE",
+                        help="digits, iris, wine, breast_cancer, or a .npy/.npz/.pt features file")
+    parser.add_argument("--labels", metavar="FILE", help="labels for a features file (evaluation / supervised entries)")
+    parser.add_argument("--mapper", choices=("lookup", "linear", "mlp", "cluster"), default=None,
+                        help="default: from the entry's mapper field")
+    parser.add_argument("--dim", type=int, default=None,
+                        help="output dimension (default: 2 for lookup/linear, 16 for mlp, the class count for cluster)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 300 full-batch steps, or 30 epochs with --batch")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default: full batch; 256 for mlp)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: by mapper)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override an entry parameter, e.g. --set tau=0.2 (repeatable)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="icon-fit-out", metavar="DIR")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def _overrides(pairs):
+    from icon_registry.training._errors import IconError
+
+    out = {}
+    for item in pairs:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise IconError(f"--set expects NAME=VALUE, got '{item}'", argument="--set")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise IconError(f"--set {name}: '{value}' is not a number", argument="--set") from None
+    return out
+
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+
+    from icon_registry.training import augment, data, mappers, metrics, plots, trainer
+    from icon_registry.training import knn as knn_mod
+    from icon_registry.training._errors import IconError
+    from icon_registry.training.losses import compiled_loss
+    from icon_registry.training.progress import Progress, note
+
+    from icon_registry.commands import catalog_from_args
+
+    catalog = catalog_from_args(args)
+    entry = catalog.get(args.entry)  # IconError with a suggestion when unknown
+    torch.manual_seed(args.seed)
+    ds = data.load_dataset(args.data, args.labels)
+    kind = args.mapper or mappers.CATALOG_MAPPER.get(entry.mapper, "mlp")
+    n_classes = ds.num_classes
+    if kind == "cluster":
+        dim = args.dim or n_classes
+        if dim is None:
+            raise IconError("a cluster head needs --dim (the number of clusters) when the data has no labels",
+                            argument="--dim")
+    else:
+        dim = args.dim or (16 if kind == "mlp" else 2)
+    params = _overrides(args.set)
+    extra = {}
+    if entry.mapper == "prototypes":
+        if n_classes is None:
+            raise IconError(f"'{entry.id}' learns class prototypes and needs labels", argument="--data")
+        extra = {"num_classes": n_classes, "dim": dim}
+    # Integer parameters given as floats (k=15.0) become ints.
+    for name, value in list(params.items()):
+        spec = entry.parameters.get(name) if entry.parameters else None
+        if spec is not None and getattr(spec, "integer", False):
+            params[name] = int(value)
+    loss = compiled_loss(entry.id, **extra, **params)
+    requires = set(loss.requires)
+
+    x = torch.as_tensor(ds.features)
+    labels = None if ds.labels is None else torch.as_tensor(ds.labels)
+    neighbors = None
+    if "neighbors" in requires:
+        k = int(loss.params.get("k", 15)) if hasattr(loss, "params") else 15
+        neighbors = knn_mod.knn(x, min(k, ds.n - 1), metric="euclidean")[0].numpy()
+    if "graph" in requires:
+        raise IconError(f"'{entry.id}' reads a graph; icon fit builds kNN lists only", entry=entry.id)
+    batch = args.batch if args.batch is not None else (256 if kind == "mlp" else None)
+    if kind in ("lookup",) or (kind == "cluster" and "x" in requires):
+        if batch is not None and batch < ds.n:
+            note(f"note: the {kind} mapper with data-space affinities trains full batch; --batch ignored", not args.quiet)
+        batch = None
+    epochs = args.epochs or (300 if batch is None else 30)
+    lr = args.lr or {"lookup": 1.0, "linear": 5e-2, "mlp": 1e-3, "cluster": 1e-1 if batch is None else 1e-2}[kind]
+    if kind == "lookup":
+        mapper = mappers.Lookup(ds.n, dim, mappers.pca_init(ds.features, dim, std=1.0), args.seed)
+    elif kind == "cluster":
+        free = batch is None and "x" in requires
+        mapper = mappers.ClusterHead(ds.dim, dim, free=free, n=ds.n, seed=args.seed)
+    else:
+        orthonormal = kind == "linear" and entry.id == "pca"
+        mapper = mappers.build_mapper(kind, n=ds.n, d_in=ds.dim, d_out=dim, seed=args.seed, x=ds.features,
+                                      orthonormal=orthonormal)
+    views = 2 if "ids" in requires else 1
+    aug = augment.default_augment(ds) if views > 1 else None
+    builder = trainer.BatchBuilder(x, requires, labels=labels, views=views, augment=aug, neighbors=neighbors,
+                                   generator=torch.Generator().manual_seed(args.seed))
+    bs = ds.n if batch is None else min(batch, ds.n)
+    bar = Progress(epochs * -(-ds.n // bs), f"fit {entry.id}", enabled=not args.quiet)
+    result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
+                           progress=bar)
+    z = trainer.embed(mapper, x)
+
+    os.makedirs(args.out, exist_ok=True)
+    report = {"entry": entry.id, "data": args.data, "n": ds.n, "dim_in": ds.dim, "mapper": kind, "dim": dim,
+              "epochs": epochs, "batch": batch, "lr": lr, "seed": args.seed, "params": dict(getattr(loss, "params", {})),
+              "loss_source": getattr(loss, "source", "catalog"), "seconds": round(result.seconds, 3),
+              "final_loss": result.history[-1] if result.history else None, "history": result.history, "metrics": {}}
+    written = []
+    if kind == "cluster":
+        pred = z.argmax(1)
+        probs = torch.softmax(torch.as_tensor(z), 1).numpy()
+        np.save(os.path.join(args.out, "assignments.npy"), pred)
+        np.save(os.path.join(args.out, "probabilities.npy"), probs.astype(np.float32))
+        written += ["assignments.npy", "probabilities.npy"]
+        report["metrics"]["clusters_used"] = int(np.unique(pred).size)
+        report["metrics"]["kmeans_cost"] = metrics.kmeans_cost(ds.features, pred)
+        if ds.labels is not None:
+            report["metrics"].update(metrics.clustering_report(pred, ds.labels))
+    else:
+        np.save(os.path.join(args.out, "embedding.npy"), z.astype(np.float32))
+        written.append("embedding.npy")
+        if ds.n <= 5000:
+            report["metrics"]["trustworthiness@10"] = metrics.trustworthiness(ds.features, z, min(10, ds.n // 2 - 1))
+        if ds.labels is not None:
+            tr, te = data.train_test_split_indices(ds.labels, ds.n, 0.3, args.seed)
+            report["metrics"]["knn_accuracy@5 (in-sample split)"] = metrics.knn_accuracy(
+                z[tr], ds.labels[tr], z[te], ds.labels[te])
+    with open(os.path.join(args.out, "metrics.json"), "w") as fh:
+        json.dump(report, fh, indent=2)
+    written.append("metrics.json")
+    title = f"icon fit {entry.id} ({kind}) on {ds.name}"
+    if kind == "cluster" or z.shape[1] < 2:
+        shown = mappers.pca_init(ds.features, 2, std=1.0)
+        plots.scatter(shown, z.argmax(1) if kind == "cluster" else ds.labels, os.path.join(args.out, "plot.png"),
+                      title + " (data PCA, coloured by assignment)" if kind == "cluster" else title)
+    else:
+        shown = z if z.shape[1] == 2 else mappers.pca_init(z, 2, std=1.0)
+        plots.scatter(shown, ds.labels, os.path.join(args.out, "plot.png"),
+                      title + ("" if z.shape[1] == 2 else f" (PCA of the {z.shape[1]}-d output)"))
+    written.append("plot.png")
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report["metrics"].items()}))
+    note(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}", not args.quiet)
+    return 0
