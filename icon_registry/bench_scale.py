@@ -13,7 +13,7 @@ Suites (``SUITES``; registered by ``icon bench --suite NAME`` or run as
 * ``gpu``: float32 / bfloat16 forward + backward at n up to 65,536 with torch.compile off and
   on; skipped with a message when no CUDA device is present.
 
-Results are written as JSON (default ``site/data/bench_scale.json``, rendered by the docs site).
+Results are written as JSON (default ``results/bench.json``, merged by suite with ``icon bench``'s core suite; the docs site renders it).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-DEFAULT_OUTPUT = Path("site/data/bench_scale.json")
+DEFAULT_OUTPUT = Path("results/bench.json")
 MEMORY_SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
 QUICK_SIZES = (1024, 2048, 4096, 8192)
 REFERENCE_N = 8192

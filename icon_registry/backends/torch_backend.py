@@ -178,7 +178,9 @@ class _MaskedLogSumExp(torch.autograd.Function):
             log_softmax = log_softmax.masked_fill(empty if axis is not None else empty.reshape(1), -math.inf)
         if axis is None:
             log_softmax = log_softmax.reshape(masked.shape)
-        ctx.log_softmax, ctx.lse, ctx.source = log_softmax, out, a
+        # The output is kept detached: holding the output itself (whose grad_fn is this node)
+        # would make a reference cycle that only the cyclic GC frees, n x m buffers included.
+        ctx.log_softmax, ctx.lse, ctx.source = log_softmax, out.detach(), a
         return out
 
     @staticmethod

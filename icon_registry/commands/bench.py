@@ -32,7 +32,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--out", metavar="FILE", help="write the results to FILE (merged with the other suites there)")
+    parser.add_argument(
+        "--out", metavar="FILE", default="results/bench.json",
+        help="write the results to FILE, merged with the other suites there (default results/bench.json, which the docs site renders)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
     return parser

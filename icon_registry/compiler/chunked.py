@@ -27,7 +27,6 @@ computed exactly from the (chunk, n) distance block.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import replace
 
 import torch
@@ -142,13 +141,6 @@ def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None) -> 
 _LEAVES = ("z", "prototypes", "x")
 
 
-def _free_cycles():
-    # A graph node that keeps its own output as a ctx attribute forms a reference cycle
-    # (node -> output -> grad_fn = node) that only the cyclic GC frees: collect the young
-    # generations after each block, or every block's chunk x n buffers would pile up.
-    gc.collect(1)
-
-
 class _BlockTerms(torch.autograd.Function):
     """One anchor block, recomputed in backward (like torch.utils.checkpoint).
 
@@ -169,7 +161,6 @@ class _BlockTerms(torch.autograd.Function):
             values, has_mass = evaluate(detached)
         values, has_mass = values.detach(), has_mass.detach()
         del detached
-        _free_cycles()
         ctx.evaluate = evaluate
         ctx.save_for_backward(*leaves)
         ctx.mark_non_differentiable(has_mass)
@@ -183,7 +174,6 @@ class _BlockTerms(torch.autograd.Function):
             values, _ = ctx.evaluate(leaves)
             grads = list(torch.autograd.grad(values, wanted, grad_values, allow_unused=True))
         del values
-        _free_cycles()
         grads = iter(grads)
         return (None, None, *(next(grads) if t.requires_grad else None for t in leaves))
 
