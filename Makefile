@@ -21,10 +21,13 @@ help:
 
 setup: $(STAMP)
 
+# lightly is a test peer whose loss sources the tests load by path: its own dependencies
+# (torchvision) break beside the CPU torch wheel, so it is installed without them.
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test,site,repro]"
+	$(PY) -m pip install -q --no-deps lightly
 	touch $(STAMP)
 
 validate: setup
