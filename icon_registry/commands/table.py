@@ -61,12 +61,23 @@ def render(catalog, width: int, use_ids: bool = False) -> str:
 
     n = len(columns)
     head_width = min(max(len(r.label) for r in rows), 16, max(8, width // 9))
-    # each column costs its text plus " | " (3); the row header costs head_width + " |"
-    col_width = (width - head_width - 2 - 3 * n) // n
-    if col_width < 9:
+    # Each column costs its text plus " | " (3); the row header costs head_width + " |".
+    # Where the width allows, a column is as wide as its longest word (so no word is cut)
+    # and what is left is shared out evenly; otherwise all columns share the width equally.
+    def longest_word(column) -> int:
+        texts = [column.label] + [item for row in rows for item in cells.get((row.id, column.id), [])]
+        return max(len(word) + 1 for text in texts for word in re.split(r"\s+|(?<=-)", text))
+
+    available = width - head_width - 2 - 3 * n
+    widths = [longest_word(c) for c in columns]
+    if sum(widths) <= available:
+        widths = [w + (available - sum(widths)) // n for w in widths]
+    else:
+        widths = [available // n] * n
+    if min(widths) < 9:
         return _render_list(table, cells, width)
 
-    def cell_lines(items: list[str]) -> list[str]:
+    def cell_lines(items: list[str], col_width: int) -> list[str]:
         if not items:
             return [EMPTY]
         lines = []
@@ -79,16 +90,16 @@ def render(catalog, width: int, use_ids: bool = False) -> str:
         out = []
         for i in range(height):
             parts = [(head[i] if i < len(head) else "").ljust(head_width)]
-            for text in columns_text:
+            for text, col_width in zip(columns_text, widths):
                 parts.append((text[i] if i < len(text) else "").ljust(col_width))
             out.append(" | ".join(parts).rstrip())
         return out
 
-    rule = "-+-".join(["-" * head_width] + ["-" * col_width] * n)
-    lines = render_row(_wrap("q \\ p", head_width), [_wrap(c.label, col_width) for c in columns])
+    rule = "-+-".join(["-" * head_width] + ["-" * w for w in widths])
+    lines = render_row(_wrap("q \\ p", head_width), [_wrap(c.label, w) for c, w in zip(columns, widths)])
     lines.append(rule)
     for index, row in enumerate(rows):
-        texts = [cell_lines(cells.get((row.id, c.id), [])) for c in columns]
+        texts = [cell_lines(cells.get((row.id, c.id), []), w) for c, w in zip(columns, widths)]
         lines.extend(render_row(_wrap(row.label, head_width), texts))
         if index < len(rows) - 1:
             lines.append(rule)

@@ -42,12 +42,14 @@ def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference:
     fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2.5, 4))
     pos = np.arange(len(names))
     ax.bar(pos, means, yerr=stds, capsize=4, color="#4C72B0")
-    for p, m in zip(pos, means):
-        ax.text(p, m + 0.005, f"{m:.3f}", ha="center", va="bottom", fontsize=8)
+    for p, m, s in zip(pos, means, stds):
+        # Above the error bar, on a white box so that lines never cross the figure.
+        ax.text(p, m + (s or 0.0) + 0.01, f"{m:.3f}", ha="center", va="bottom", fontsize=8,
+                bbox=dict(facecolor="white", edgecolor="none", pad=1))
     for i, (label, value) in enumerate((reference or {}).items()):
         ax.axhline(value, ls="--", color=f"C{i + 1}", lw=1, label=f"{label} ({value:.3f})")
     if reference:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right", framealpha=0.95)
     ax.set_xticks(pos)
     ax.set_xticklabels(names, fontsize=8, rotation=15)
     ax.set_ylabel(ylabel)
