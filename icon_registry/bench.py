@@ -104,13 +104,9 @@ def _compile(entry_id, **kw):
 
 @functools.cache
 def _entry(entry_id):
-    """The built-in catalog's entry; the definitions below while the catalog lacks it."""
     from icon_registry.catalog import load_catalog
 
-    try:
-        return load_catalog().get(entry_id)
-    except Exception:  # noqa: BLE001
-        return BUILTIN_ENTRIES[entry_id]()
+    return load_catalog().get(entry_id)
 
 
 def _prepare_simclr(n, d, dtype, device):
@@ -119,7 +115,7 @@ def _prepare_simclr(n, d, dtype, device):
     base = torch.randn(half, d, generator=g)
     z = torch.cat([base, base + 0.3 * torch.randn(half, d, generator=g)]).to(device, dtype).requires_grad_(True)
     ids = torch.arange(half, device=device).repeat(2)
-    loss = _compile("simclr", tau=0.1, chunk_size=0) if _has_chunking() else _compile("simclr", tau=0.1)
+    loss = _compile("simclr", tau=0.1, chunk_size=0)
     return Prepared(lambda: loss(z, ids=ids), lambda: hand_simclr(z, 0.1), z, f"{half} pairs of views")
 
 
@@ -128,8 +124,7 @@ def _prepare_supcon(n, d, dtype, device):
     classes = 100
     labels = torch.randint(0, classes, (n,), generator=g).to(device)
     z = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_(True)
-    kw = {"chunk_size": 0} if _has_chunking() else {}
-    loss = _compile("supcon", tau=0.1, objective="cross_entropy", **kw)
+    loss = _compile("supcon", tau=0.1, objective="cross_entropy", chunk_size=0)
     positives = (labels[:, None] == labels[None, :]).to(dtype)
     positives.diagonal().fill_(0)
     count = positives.sum(1)
@@ -142,8 +137,7 @@ def _prepare_tsne(n, d, dtype, device):
     g = torch.Generator().manual_seed(2)
     x = torch.randn(n, d, generator=g).to(device, dtype)
     y = (1e-2 * torch.randn(n, 2, generator=g)).to(device, dtype).requires_grad_(True)
-    kw = {"chunk_size": 0} if _has_chunking() else {}
-    loss = _compile("tsne", perplexity=30.0, reduction="sum", **kw)
+    loss = _compile("tsne", perplexity=30.0, reduction="sum", chunk_size=0)
     P = _joint_p(loss, x)
     p_log_p = (P * torch.log(P.masked_fill(P == 0, 1.0))).sum()
     return Prepared(
@@ -162,73 +156,6 @@ def _joint_p(loss, x):
     inputs = Inputs(TorchBackend, x, x.shape[0], dict(loss.params), x=x, entry_id=loss.entry.id)
     with torch.no_grad(), TorchBackend.float_dtype(x.dtype):
         return loss.entry.p.evaluate(inputs).prob()
-
-
-def _has_chunking():
-    import inspect
-
-    from icon_registry.compiler import compile_loss
-
-    return "chunk_size" in inspect.signature(compile_loss).parameters
-
-
-BUILTIN_ENTRIES: dict[str, Callable] = {}
-
-
-def _builtin(entry_id, text):
-    import yaml
-
-    from icon_registry.schema import Entry
-
-    def make():
-        data = yaml.safe_load(text)
-        data.setdefault("claims", [{"kind": "identity"}])
-        data.setdefault("summary", data["name"])
-        data.setdefault("status", "new")
-        return Entry.model_validate(data)
-
-    BUILTIN_ENTRIES[entry_id] = make
-
-
-_builtin(
-    "simclr",
-    """
-id: simclr
-name: SimCLR
-cell: {row: gaussian, column: positive_pairs}
-mapper: network
-p: {kind: normalize, kernel: {kind: same_id}, support: others}
-q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: others}
-parameters: {tau: {default: 0.5, min: 0.0001, description: temperature}}
-loss: {formula: "InfoNCE", description: InfoNCE}
-""",
-)
-_builtin(
-    "supcon",
-    """
-id: supcon
-name: SupCon
-cell: {row: gaussian, column: classes}
-mapper: network
-p: {kind: normalize, kernel: {kind: same_label}, support: others}
-q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: others}
-parameters: {tau: {default: 0.1, min: 0.0001, description: temperature}}
-loss: {formula: "L_out", description: SupCon}
-""",
-)
-_builtin(
-    "tsne",
-    """
-id: tsne
-name: t-SNE
-cell: {row: student_t, column: gaussian}
-mapper: lookup
-p: {kind: symmetrize, of: {kind: normalize, kernel: {kind: gaussian, space: x, perplexity: perplexity}, support: others}}
-q: {kind: normalize, kernel: {kind: student_t, nu: 1.0}, support: others, over: joint}
-parameters: {perplexity: {default: 30, min: 1, description: perplexity}}
-loss: {formula: "tSNE", description: t-SNE}
-""",
-)
 
 
 register_suite(
