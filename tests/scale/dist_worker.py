@@ -78,7 +78,11 @@ def worker(rank, world, port, sizes, results):
             )
             name = entry.id + "".join(f" {k}={v}" for k, v in options.items())
             report.append((name, value_error, grad_error))
+            # DDP's reducer owns gloo work; free it while the process group still exists.
+            del ddp, model
         if rank == 0:
             results.put(report)
+        # Nobody tears the group down while another rank still talks to it (gloo aborts then).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
