@@ -114,10 +114,6 @@ class SympyBackend:
         return np.asarray(a).astype(object)
 
     @staticmethod
-    def full_like(value, like):
-        return np.full(np.shape(like), sympy.sympify(value), dtype=object)
-
-    @staticmethod
     def calibrate_log_precision(sqdist, mask, perplexity):
         """One free positive precision per row: the calibration's result is data, not algebra."""
         n = sqdist.shape[0]

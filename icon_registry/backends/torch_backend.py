@@ -109,10 +109,6 @@ class TorchBackend:
         return a.to(dtype=like.dtype)
 
     @staticmethod
-    def full_like(value, like):
-        return torch.full_like(like, float(value))
-
-    @staticmethod
     @torch.no_grad()
     def calibrate_log_precision(sqdist, mask, perplexity, steps=64):
         """Per-row beta = 1/(2 sigma_i^2) whose conditional Gaussian has entropy log(perplexity).
