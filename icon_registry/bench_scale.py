@@ -142,6 +142,7 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
         chunk = BLOCK_PAIRS // n
         label = f"chunk_size={chunk}" if chunk < n else "one block"
         _progress(f"memory: InfoNCE n={n} d={DIM} ({label}, {threads} threads) ...", quiet)
+        load = os.getloadavg()[0]  # wall time is only as good as the machine is quiet: keep the evidence
         result, rss = _run_child(["cpu", str(n), str(DIM), str(chunk), str(threads)])
         rows.append(
             {
@@ -152,6 +153,7 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
                 "seconds": round(result["seconds"], 4),
                 "cpu_seconds": None if result.get("cpu_seconds") is None else round(result["cpu_seconds"], 4),
                 "peak_rss_gib": round(rss, 3),
+                "load_average_before": round(load, 2),
             }
         )
         _progress(f"memory: n={n}: {result['seconds']:.2f} s forward+backward, peak RSS {rss:.2f} GiB", quiet)

@@ -304,15 +304,20 @@ MATH = {"numeric": NumericMath, "sympy": SympyMath}
 # ---------------------------------------------------------------------------------------
 # the evaluator
 # ---------------------------------------------------------------------------------------
-def evaluate(formula, instance: FormulaInstance, math_namespace="numeric"):
-    """Evaluate a parsed formula (``Formula`` or AST root) on ``instance``."""
+def evaluate(formula, instance: FormulaInstance, math_namespace="numeric", indices: Optional[Mapping[str, int]] = None):
+    """Evaluate a parsed formula (``Formula`` or any sub-node of its AST) on ``instance``;
+    ``indices`` binds the index variables a sub-node leaves free (e.g. ``{"i": 0, "k": 2}``)."""
     namespace = MATH[math_namespace] if isinstance(math_namespace, str) else math_namespace
     root = getattr(formula, "root", formula)
     evaluator = _Evaluator(instance, namespace)
+    env = dict(indices or {})
+    free = [name for name in evaluator.free_vars(root) if name not in env]
+    if free:
+        raise FormulaError(f"index '{free[0]}' is free here: bind it with indices={{'{free[0]}': ...}}")
     if namespace is NumericMath:
         with np.errstate(all="ignore"):
-            return np.float64(evaluator.eval(root, {}))
-    return evaluator.eval(root, {})
+            return np.float64(evaluator.eval(root, env))
+    return evaluator.eval(root, env)
 
 
 def evaluate_numeric(formula, instance: FormulaInstance) -> np.float64:

@@ -68,7 +68,7 @@ def at(expr, point, digits=DIGITS):
     return value
 
 
-def _close(a, b, scale, digits=DIGITS) -> bool:
+def close(a, b, scale, digits=DIGITS) -> bool:
     try:
         return abs(float(a - b)) <= 10.0 ** (-(digits - 8)) * (1.0 + float(scale))
     except TypeError:
@@ -80,7 +80,7 @@ def numeric_equal(lhs, rhs, symbols, *, points=POINTS, seed=0):
     for k in range(points):
         point = random_point(symbols, seed + k)
         a, b = at(lhs, point), at(rhs, point)
-        if not _close(a, b, abs(a) + abs(b)):
+        if not close(a, b, abs(a) + abs(b)):
             return False, {"point": point, "lhs": a, "rhs": b}
     return True, None
 
@@ -124,7 +124,7 @@ def cheap_simplify(expr):
     return sympy.Add(*transcendental) + rest
 
 
-class _OutOfTime(BaseException):
+class OutOfTime(BaseException):
     """Raised by the alarm inside SymPy; BaseException so that SymPy's own handlers don't swallow it."""
 
 
@@ -136,7 +136,7 @@ def time_box(seconds: float):
         return
 
     def _alarm(signum, frame):
-        raise _OutOfTime()
+        raise OutOfTime()
 
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -152,7 +152,7 @@ def bounded_simplify(expr, seconds: float):
     try:
         with time_box(seconds):
             return cheap_simplify(expr)
-    except _OutOfTime:
+    except OutOfTime:
         return expr
 
 
@@ -161,7 +161,7 @@ def try_zero(expr, deadline: float):
     try:
         with time_box(max(deadline - time.monotonic(), 0.01)):
             return _try_zero(expr, deadline)
-    except _OutOfTime:
+    except OutOfTime:
         return False, expr
 
 
@@ -235,11 +235,11 @@ def depends_on(expr, learnables, *, seed=0, points=2) -> Optional[sympy.Symbol]:
         base = at(expr, point)
         moved = dict(point)
         moved.update({s: v for s, v in random_point(free, seed + 202 + k).items()})
-        if not _close(at(expr, moved), base, abs(base)):
+        if not close(at(expr, moved), base, abs(base)):
             for s in free:
                 one = dict(point)
                 one[s] = moved[s]
-                if not _close(at(expr, one), base, abs(base)):
+                if not close(at(expr, one), base, abs(base)):
                     return s
             return free[0]
     return None

@@ -16,6 +16,7 @@ from icon_registry.formula.errors import FormulaError
 from icon_registry.objective import SupportMismatch, entry_terms
 from icon_registry.verify import algebra as A
 from icon_registry.verify.formula_adapter import parse_formula, to_float, to_sympy
+from icon_registry.verify.localize import anchor_mismatch, kernel_mismatch
 from icon_registry.verify.instances import (
     entry_features,
     numeric_instance,
@@ -26,6 +27,7 @@ from icon_registry.verify.instances import (
 )
 
 NUMERIC_RTOL = 1e-8
+LOCATE_SECONDS = 10.0
 
 
 class CheckFailed(Exception):
@@ -111,13 +113,6 @@ class Context:
             return entry_terms(self.entry, inputs, objective=objective)
         except SupportMismatch as err:
             raise CheckFailed(support_message(self.entry, err)) from None
-        except ValueError as err:
-            # objective.check_supports mis-detects numpy masks as torch tensors (numpy >= 2 arrays
-            # have .device) and fails while formatting its message: find the uncovered pair here.
-            pair = uncovered_pair(self.entry, inputs)
-            if pair is None:
-                raise
-            raise CheckFailed(support_message(self.entry, SupportMismatch(f"pair {pair}"))) from err
 
     def objective_num(self, inst, objective: str, params=None) -> float:
         from icon_registry.errors import IconError
@@ -132,22 +127,29 @@ class Context:
             value = value / params[limit.parameter] ** limit.scale_power
         return value
 
+    def locate(self, inst, objective: str, text: str, where: str) -> list[str]:
+        """Sentences pointing at the wrong part of formula ``text`` (``verify.localize``); a
+        best-effort diagnosis with a time box: the failure stands whatever it finds."""
+        formula = self.formula(text, where)
+        inputs = sympy_inputs(self.entry, inst)
+        weighted = self.entry.p if self.entry.direction == "forward" else self.entry.q
+        try:
+            with A.time_box(LOCATE_SECONDS):
+                kernel = kernel_mismatch(self.entry, inst, formula, inputs)
+                if kernel:
+                    return [kernel]
+                targets = np.asarray(weighted.evaluate(inputs).mask, dtype=bool).sum(axis=1)
+                anchors = anchor_mismatch(self.entry, inst, formula, self._terms(inputs, objective).values, targets)
+                return [anchors] if anchors else []
+        except A.OutOfTime:
+            return []
+
     def objective_label(self, objective):
         direction = "KL(p_i || q_i)" if self.entry.direction == "forward" else "KL(q_i || p_i)"
         if objective == "cross_entropy":
             direction = "H(p_i, q_i)" if self.entry.direction == "forward" else "H(q_i, p_i)"
         red = "sum_i" if self.entry.loss.reduction == "sum" else "mean_i"
         return f"{red} {direction}"
-
-
-def uncovered_pair(entry, inputs):
-    """The first pair the left distribution uses but the right one does not cover, or None."""
-    p, q = entry.p.evaluate(inputs), entry.q.evaluate(inputs)
-    left, right = (p, q) if entry.direction == "forward" else (q, p)
-    if tuple(left.mask.shape) != tuple(right.mask.shape):
-        return None
-    rows, cols = np.nonzero(np.asarray(left.mask) & ~np.asarray(right.mask))
-    return (int(rows[0]), int(cols[0])) if len(rows) else None
 
 
 def support_message(entry, err) -> str:
@@ -175,8 +177,8 @@ def point_words(inst, counterexample) -> str:
 # ---------------------------------------------------------------------------------------
 # diagnosis of a failed equality: say which part is wrong
 # ---------------------------------------------------------------------------------------
-def diagnose(ctx, inst, lhs, rhs, names=("objective", "loss")) -> list[str]:
-    hints = []
+def diagnose(ctx, inst, lhs, rhs, names=("objective", "loss"), located=()) -> list[str]:
+    hints = list(located)
     param_symbols = {v for v in inst.params.values() if isinstance(v, sympy.Symbol)}
     left_only = sorted(s.name for s in (lhs.free_symbols - rhs.free_symbols) & param_symbols)
     right_only = sorted(s.name for s in (rhs.free_symbols - lhs.free_symbols) & param_symbols)
@@ -207,10 +209,10 @@ def diagnose(ctx, inst, lhs, rhs, names=("objective", "loss")) -> list[str]:
     return hints
 
 
-def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix) -> CheckFailed:
+def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix, located=()) -> CheckFailed:
     ce = decision.counterexample
     a, b = float(ce["lhs"]), float(ce["rhs"])
-    hints = diagnose(ctx, inst, lhs, rhs, names)
+    hints = diagnose(ctx, inst, lhs, rhs, names, located)
     residual = A.short(decision.residual)
     detail = (f"{prefix}: " + ("; ".join(hints) + ". " if hints else "")
               + f"At {point_words(inst, ce)}: {names[0]} = {a:.6g}, {names[1]} = {b:.6g}, residual {a - b:.3g}. "
@@ -234,8 +236,8 @@ def check_identity(ctx: Context, claim) -> dict:
     steps.append("evaluated loss.formula with the formula module's SymPy evaluator")
     decision = A.decide_equal(lhs, rhs, what=("objective", "loss"))
     if not decision.equal:
-        raise equality_failure(ctx, inst, lhs, rhs, decision, ("objective", "loss"),
-                               f"loss.formula is not {label}")
+        raise equality_failure(ctx, inst, lhs, rhs, decision, ("objective", "loss"), f"loss.formula is not {label}",
+                               ctx.locate(inst, claim.objective, ctx.entry.loss.formula, "loss.formula"))
     steps += decision.steps
     steps.append(numeric_identity(ctx, claim.objective, ctx.entry.loss.formula, "loss.formula"))
     return {"method": decision.method, "steps": steps}
@@ -282,8 +284,10 @@ def check_up_to_constant(ctx: Context, claim) -> dict:
         if learnable is not None:
             derivative = A.bounded_simplify(sympy.diff(difference, learnable), 1.0)
             value = float(A.at(derivative, ce["point"]))
+            located = "".join(f"{sentence}. " for sentence in
+                              ctx.locate(inst, claim.objective, ctx.entry.loss.formula, "loss.formula"))
             raise CheckFailed(
-                f"objective - loss depends on the learnable {learnable}: d(objective - loss)/d{learnable} = "
+                located + f"objective - loss depends on the learnable {learnable}: d(objective - loss)/d{learnable} = "
                 f"{A.short(derivative, 240)}, = {value:.3g} at {point_words(inst, ce)} (not 0), so loss.formula is not "
                 f"{label} up to a constant" + _param_hint(inst, lhs, loss),
                 residual=A.short(derivative),

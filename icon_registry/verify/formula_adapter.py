@@ -18,7 +18,8 @@ def parse_formula(source: str, parameters: tuple):
     return parse(source, parameters)
 
 
-def _instance(env: dict) -> FormulaInstance:
+def formula_instance(env: dict) -> FormulaInstance:
+    """The formula module's view of a verifier instance (``Instance.formula_env()``)."""
     def rows(a):
         return None if a is None else list(np.asarray(a, dtype=object))
 
@@ -46,9 +47,9 @@ def _instance(env: dict) -> FormulaInstance:
 
 def to_sympy(formula, env: dict):
     """The formula as a SymPy expression on a symbolic instance (``Instance.formula_env()``)."""
-    return evaluate_sympy(formula, _instance(env))
+    return evaluate_sympy(formula, formula_instance(env))
 
 
 def to_float(formula, env: dict) -> float:
     """The formula's value on a numeric instance (float64)."""
-    return float(evaluate_numeric(formula, _instance(env)))
+    return float(evaluate_numeric(formula, formula_instance(env)))

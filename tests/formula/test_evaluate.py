@@ -217,3 +217,17 @@ def test_sympy_guards_exact_big_powers():
         evaluate_sympy(parse("2**p", {"p"}), FormulaInstance(n=1, params={"p": 1000}))
     p = sympy.Symbol("p")
     assert evaluate_sympy(parse("2**p", {"p"}), FormulaInstance(n=1, params={"p": p})) == 2**p
+
+
+def test_sub_formula_with_bound_indices_is_one_summand():
+    """A Reduce's body evaluated with its index bound is that summand: the anchor terms add up to the sum."""
+    arrays = make_arrays(np.random.default_rng(3), n=6)
+    instance = FormulaInstance(params=PARAM_VALUES, **arrays)
+    formula = parse(FORMULAS["infonce"], PARAMETERS)
+    root = formula.root
+    while not hasattr(root, "body"):  # peel the leading minus
+        root = root.operand
+    per_anchor = [evaluate(root.body, instance, "numeric", {root.var: a}) for a in range(6)]
+    assert -sum(per_anchor) == pytest.approx(evaluate_numeric(formula, instance), rel=1e-12)
+    with pytest.raises(FormulaError, match=r"index 'i' is free here: bind it with indices=\{'i': \.\.\.\}"):
+        evaluate(root.body, instance)

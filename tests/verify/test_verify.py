@@ -68,6 +68,7 @@ def test_infonce_without_temperature():
     r = only(verify_entry(load("wrong", "infonce_no_tau")))
     assert r.status == "fail"
     assert "the parameter 'tau' appears in the objective" in r.detail
+    assert "the loss's term is the kernel raised to the power tau (an exponent differs)" in r.detail
     assert "residual" in r.detail and "tau=" in r.detail  # a counterexample in words
     assert r.counterexample and abs(r.counterexample["residual"]) > 1e-3
 
@@ -76,18 +77,27 @@ def test_infonce_with_flipped_sign():
     r = only(verify_entry(load("wrong", "infonce_sign")))
     assert r.status == "fail"
     assert "sign is flipped" in r.detail
+    assert "per anchor" not in r.detail  # one factor for all anchors is a global sign, not a normalization
 
 
 def test_supcon_normalized_by_positives_plus_one():
     r = only(verify_entry(load("wrong", "supcon_plus_one")))
     assert r.status == "fail"
+    assert r.detail.startswith(
+        "per anchor, the loss's term is the KL term times a factor, plus a constant: "
+        "anchor 0 x 1/2 (p_0 has 1 target), anchor 1 x 1/2 (p_1 has 1 target), anchor 2 x 2/3 (p_2 has 2 targets), "
+        "anchor 3 x 2/3 (p_3 has 2 targets), anchor 4 x 2/3 (p_4 has 2 targets); the loss normalizes each anchor's "
+        "sum differently from p, whose weights are 1/(number of targets). ")
     assert "depends on the learnable" in r.detail and "not 0" in r.detail
 
 
 def test_student_t_with_wrong_exponent():
     r = only(verify_entry(load("wrong", "tsimclr_exponent")))
     assert r.status == "fail"
-    assert "loss.formula is not" in r.detail and "depends on the learnable" in r.detail
+    assert r.detail.startswith(
+        "loss.formula is not sum_i KL(p_i || q_i): the loss's similarity term (1 + sqdist(z[i], z[k]) / nu) ** (-nu / 2) "
+        "(over k) is not q's kernel 'student_t' up to a factor per anchor: for anchor 0 their log-ratio changes with "
+        "the candidate; the loss's term is the kernel raised to the power nu/(nu + 1) (an exponent differs); ")
 
 
 def test_kmeans_sign_slip():
