@@ -86,6 +86,8 @@ class Pairs:
     inputs: Inputs
     layout: str
     support: Any  # bool mask (n, m): the candidates each anchor's distribution ranges over
+    #: (support, shape, anchor rows) when the mask follows from the shapes alone (others, all, ...)
+    structure: Any = None
 
     @property
     def backend(self):
@@ -178,13 +180,16 @@ def pairs_on(inputs: Inputs, support: str) -> Pairs:
     n, z, rows = inputs.n, inputs.z, inputs.n_rows
     if support == "candidates":
         neighbors = inputs.require("neighbors", "support 'candidates' reads each anchor's candidates")
-        return Pairs(inputs, "candidates", B.full_mask((rows, neighbors.shape[1]), z))
+        shape = (rows, neighbors.shape[1])
+        return Pairs(inputs, "candidates", B.full_mask(shape, z), (support, shape, inputs.rows))
     if support == "prototypes":
         protos = inputs.require("prototypes", "support 'prototypes' needs class prototypes")
-        return Pairs(inputs, "prototypes", B.full_mask((rows, protos.shape[0]), z))
-    pairs = Pairs(inputs, "batch", B.full_mask((rows, n), z))
-    if support == "others":
-        pairs.support = ~pairs.is_self()
-    elif support == "other_modality":
+        shape = (rows, protos.shape[0])
+        return Pairs(inputs, "prototypes", B.full_mask(shape, z), (support, shape, inputs.rows))
+    pairs = Pairs(inputs, "batch", None)
+    if support == "other_modality":
         pairs.support = ~pairs.same("modality")
+        return pairs
+    pairs.support = ~pairs.is_self() if support == "others" else B.full_mask((rows, n), z)
+    pairs.structure = (support, (rows, n), inputs.rows)
     return pairs

@@ -26,6 +26,8 @@ class Dist:
     logits: Any
     log_norm: Any
     joint: bool = False
+    #: structure of a q (``Pairs.structure``) this fixed p was checked to be covered by
+    covered_by: Any = None
 
     @property
     def backend(self):

@@ -27,7 +27,7 @@ class Normalize(Distribution):
     def evaluate(self, inputs):
         pairs = pairs_on(inputs, self.support)
         weights = self.kernel.weights(pairs)
-        mask = weights.mask & pairs.support
+        mask = pairs.support if weights.mask is pairs.support else weights.mask & pairs.support
         B = inputs.backend
         axis = None if self.over == "joint" else 1
         if weights.log_weights is None:

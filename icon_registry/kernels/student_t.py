@@ -20,4 +20,7 @@ class StudentT(SpaceKernel):
     def weights(self, pairs):
         nu = pairs.inputs.param(self.nu)
         d2 = pairs.sqdist(self.space, cosine=self.cosine)
-        return Weights(-(nu + 1) / 2 * pairs.backend.log1p(d2 / (pairs.inputs.param(self.scale) * nu)), pairs.support)
+        unit = pairs.inputs.param(self.scale) * nu
+        # t-SNE's nu = scale = 1: skip a division pass over the n x m matrix (and its backward)
+        scaled = d2 if isinstance(unit, (int, float)) and unit == 1 else d2 / unit
+        return Weights(-(nu + 1) / 2 * pairs.backend.log1p(scaled), pairs.support)
