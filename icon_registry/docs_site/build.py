@@ -136,7 +136,12 @@ def generate_pages(
     write("graph.md", pages.graph_page(f"assets/{image}" if image else None, relation_edges(cat), cat))
     progress("results pages")
     write("results/bench.md", pages.results_page("Benchmarks", results_dir / "bench.json", "icon bench", BENCH_INTRO))
-    write("results/reproduce.md", pages.results_page("Reproductions", results_dir / "reproduce.json", "icon reproduce", REPRO_INTRO))
+    reproduce = results_dir / "reproduce.json"
+    plots = [name for name in pages.result_plots(pages.read_results(reproduce)[0]) if (results_dir / name).is_file()]
+    for name in plots:
+        (docs_dir / "results").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(results_dir / name, docs_dir / "results" / name)
+    write("results/reproduce.md", pages.results_page("Reproductions", reproduce, "icon reproduce", REPRO_INTRO, plots))
     nav = [
         {"Home": "index.md"},
         {"Periodic table": "table.md"},

@@ -456,15 +456,35 @@ def _records_table(records: list[dict]) -> list[str]:
     return lines
 
 
-def results_page(title: str, path: Path, command: str, intro: str) -> str:
-    L = [f"# {title}", "", intro, ""]
+def read_results(path: Path):
+    """(data, None) from a results file, or (None, a Markdown admonition saying why not)."""
     if not path.is_file():
-        return "\n".join(L + [f'!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `{path.name}`), then rebuild the site.", ""])
+        return None, None
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text()), None
     except (OSError, ValueError) as err:
-        return "\n".join(L + [f'!!! warning "Unreadable results"', f"    `{esc(path.name)}` could not be read: {esc(err)}", ""])
+        return None, f'!!! warning "Unreadable results"\n    `{esc(path.name)}` could not be read: {esc(err)}\n'
+
+
+def result_plots(data) -> list[str]:
+    """The plot files a results file names under ``plots`` (plain file names only)."""
+    plots = data.get("plots", []) if isinstance(data, dict) else []
+    return [p for p in plots if isinstance(p, str) and re.fullmatch(r"[\w.-]+\.(png|svg)", p)]
+
+
+def results_page(title: str, path: Path, command: str, intro: str, plots=()) -> str:
+    """The results file rendered as tables; ``plots`` (copied beside the page) shown first."""
+    L = [f"# {title}", "", intro, ""]
+    data, problem = read_results(path)
+    if problem:
+        return "\n".join(L + [problem])
+    if data is None:
+        return "\n".join(L + [f'!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `{path.name}`), then rebuild the site.", ""])
     L += [f"Read from `{esc(path.name)}` (written by `{command}`; never edited by hand).", ""]
+    if plots:
+        L += ["## Plots", ""]
+        for name in plots:
+            L += [f"![{esc(name)}]({name})", "", f"*{esc(name)}*", ""]
     L += _render_json(data, level=2)
     return "\n".join(L)
 

@@ -112,3 +112,19 @@ def test_entries_source_is_reported():
     for entry_id in ("simclr", "tsne", "kmeans"):
         assert source(entry_id) in ("catalog", "fixture")
         assert entry(entry_id).id == entry_id
+
+
+def test_support_check_is_skipped_only_for_a_structurally_identical_q(monkeypatch):
+    """A cached p passes the (p covered by q) check once per q structure: the same call again
+    skips it, a different batch shape checks again."""
+    from icon_registry import objective
+
+    checks = []
+    real = objective.check_supports
+    monkeypatch.setattr(objective, "check_supports", lambda *a: checks.append(1) or real(*a))
+    x, y = C.sne_data(9)
+    loss = C.compiled("tsne", perplexity=3.0, reduction="sum")
+    first = loss(y, x=x)
+    assert loss(y, x=x) == first and len(checks) == 1
+    loss(y[:7], x=x[:7])  # new p-side tensors and a new shape: evaluated and checked afresh
+    assert len(checks) == 2

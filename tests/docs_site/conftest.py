@@ -54,4 +54,10 @@ def fixture_site(tmp_path_factory) -> Built:
         {"id": "pca_fx", "claim": "limit", "kind": "limit", "status": "fail", "detail": "the limit differs by a factor 2",
          "steps": ["expand q in 1/sigma^2"]},
     ]))
+    # a real (1 x 1) PNG named by the reproductions, one named but missing, one unsafe name
+    (results / "map.png").write_bytes(bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c63f8ffff3f0005fe02fea7d6a4f90000000049454e44ae426082"))
+    (results / "reproduce.json").write_text(json.dumps(
+        {"plots": ["map.png", "missing.png", "../escape.png"], "summary": [{"experiment": "a", "mean": 0.987}]}))
     return _build(tmp, load_fixture_catalog(FIXTURES), results)

@@ -114,6 +114,13 @@ def test_results_page_reads_the_result_file(fixture_site):
     assert "ms_ours" in text and "pytorch-metric-learning" in text and "Not yet run" not in text
 
 
+def test_reproduction_plots_are_embedded(fixture_site):
+    text = (fixture_site.out / "results" / "reproduce.html").read_text(encoding="utf-8")
+    assert '<img alt="map.png" src="map.png"' in text and (fixture_site.out / "results" / "map.png").is_file()
+    assert 'src="missing.png"' not in text and 'src="../escape.png"' not in text  # absent or unsafe: not linked
+    assert "0.987" in text
+
+
 def test_verifier_results_show_status_and_proof_sketch(fixture_site):
     simclr = (fixture_site.out / "methods" / "simclr.html").read_text(encoding="utf-8")
     assert "Proof sketch" in simclr and "the log-normalizer is a logsumexp" in simclr
