@@ -143,6 +143,8 @@ class Context:
                 return [anchors] if anchors else []
         except A.OutOfTime:
             return []
+        except Exception:  # noqa: BLE001 - a diagnosis must never turn the failure it explains into an error
+            return []
 
     def objective_label(self, objective):
         direction = "KL(p_i || q_i)" if self.entry.direction == "forward" else "KL(q_i || p_i)"

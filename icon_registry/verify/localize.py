@@ -64,33 +64,36 @@ def kernel_mismatch(entry, inst, formula, inputs) -> Optional[str]:
     if not isinstance(learned, Normalize) or learned.over != "rows":
         return None
     dist = learned.evaluate(inputs)
-    mask = np.asarray(dist.mask, dtype=bool)
     env = formula_instance(inst.formula_env())
     symbols = set(inst.learnables) | {v for v in inst.params.values() if isinstance(v, sympy.Symbol)}
     point = A.random_point(symbols, 11)
     for anchor_var, candidate_var, body, is_log in _softmax_kernels(formula.root):
-        for a in range(mask.shape[0]):
-            logs = []
-            for c in np.flatnonzero(mask[a]):
-                item = int(inst.structure.neighbors[a][c]) if dist.pairs.layout == "candidates" else int(c)
-                try:
-                    value = evaluate(body, env, "sympy", {anchor_var: a, candidate_var: item})
-                except FormulaError:  # the term reads another bound index: it is not a kernel of (i, k)
-                    break
-                kernel_log = sympy.Integer(0) if dist.logits is None else A.rationalize(sympy.sympify(dist.logits[a, c]))
-                logs.append((A.rationalize(value if is_log else sympy.log(value)), kernel_log))
-            else:
-                if len(logs) < 2:
-                    continue
-                offsets = [A.at(f - k, point) for f, k in logs]
-                if all(A.close(o, offsets[0], abs(offsets[0])) for o in offsets[1:]):
-                    break  # this softmax's kernel is the learned one, up to the anchor's normalizer
-                side = "q" if entry.direction == "forward" else "p"
-                return (f"the loss's {'log-similarity' if is_log else 'similarity'} term {to_source(body)} (over "
-                        f"{candidate_var}) is not {side}'s kernel '{learned.kernel.kind}' up to a factor per "
-                        f"anchor: for anchor {a} their log-ratio changes with the candidate"
-                        + _power_words(*logs[0], inst.learnables))
+        for a in range(np.shape(dist.mask)[0]):
+            logs = _anchor_log_kernels(dist, inst, env, a, body, is_log, anchor_var, candidate_var)
+            if logs is None:
+                break  # the term reads another bound index: it is not a kernel of (i, k)
+            offsets = [A.at(f - k, point) for f, k in logs]
+            if all(A.close(o, offsets[0], abs(offsets[0])) for o in offsets[1:]):
+                continue  # the learned kernel for this anchor, up to its normalizer
+            side = "q" if entry.direction == "forward" else "p"
+            return (f"the loss's {'log-similarity' if is_log else 'similarity'} term {to_source(body)} (over "
+                    f"{candidate_var}) is not {side}'s kernel '{learned.kernel.kind}' up to a factor per anchor: "
+                    f"for anchor {a} their log-ratio changes with the candidate" + _power_words(*logs[0], inst.learnables))
     return None
+
+
+def _anchor_log_kernels(dist, inst, env, a, body, is_log, anchor_var, candidate_var):
+    """[(log of the loss's term, log of the learned kernel)] over anchor a's support, or None."""
+    logs = []
+    for c in np.flatnonzero(np.asarray(dist.mask, dtype=bool)[a]):
+        item = int(inst.structure.neighbors[a][c]) if dist.pairs.layout == "candidates" else int(c)
+        try:
+            value = evaluate(body, env, "sympy", {anchor_var: a, candidate_var: item})
+        except FormulaError:
+            return None
+        kernel_log = sympy.Integer(0) if dist.logits is None else A.rationalize(sympy.sympify(dist.logits[a, c]))
+        logs.append((A.rationalize(value if is_log else sympy.log(value)), kernel_log))
+    return logs
 
 
 def _power_words(formula_log, kernel_log, learnables) -> str:
