@@ -196,10 +196,22 @@ def check_agreement(prepared: Prepared, rtol=1e-4, atol=1e-6):
     return value_rel, grad_rel
 
 
+#: Each timed sample lasts at least this long (several calls when one is shorter, as timeit's
+#: autorange): a 15 ms call timed alone is at the mercy of one scheduler tick.
+MIN_SAMPLE_SECONDS = 0.2
+
+
 def time_case(prepared: Prepared, device: str, repeats: int, warmup: int):
+    """Seconds per call (one value per sample) of both implementations, interleaved, and the
+    per-sample ratios; also the number of calls each sample averages."""
     for _ in range(warmup):
         _step(prepared.compiled, prepared.leaf)
         _step(prepared.hand, prepared.leaf)
+    _sync(device)
+    start = time.perf_counter()
+    _step(prepared.hand, prepared.leaf)
+    _sync(device)
+    calls = max(1, min(50, math.ceil(MIN_SAMPLE_SECONDS / max(time.perf_counter() - start, 1e-6))))
     times = {"compiled": [], "hand": []}
     ratios = []
     for r in range(repeats):
@@ -209,13 +221,14 @@ def time_case(prepared: Prepared, device: str, repeats: int, warmup: int):
             fn = prepared.compiled if which == "compiled" else prepared.hand
             _sync(device)
             start = time.perf_counter()
-            _step(fn, prepared.leaf)
+            for _ in range(calls):
+                _step(fn, prepared.leaf)
             _sync(device)
-            pair[which] = time.perf_counter() - start
+            pair[which] = (time.perf_counter() - start) / calls
             times[which].append(pair[which])
         ratios.append(pair["compiled"] / pair["hand"])
     prepared.leaf.grad = None
-    return times, ratios
+    return times, ratios, calls
 
 
 def run_suite(name="core", sizes=None, d=128, dtype=torch.float32, device="cpu", repeats=5, warmup=1, progress=None):
@@ -230,7 +243,7 @@ def run_suite(name="core", sizes=None, d=128, dtype=torch.float32, device="cpu",
                 progress(f"{case.name} n={n}")
             prepared = case.prepare(n, d, dtype, device)
             value_rel, grad_rel = check_agreement(prepared)
-            times, ratios = time_case(prepared, device, repeats, warmup)
+            times, ratios, calls = time_case(prepared, device, repeats, warmup)
             compiled_ms = 1e3 * statistics.median(times["compiled"])
             hand_ms = 1e3 * statistics.median(times["hand"])
             rows.append(
@@ -248,6 +261,7 @@ def run_suite(name="core", sizes=None, d=128, dtype=torch.float32, device="cpu",
                     "ratio": compiled_ms / hand_ms,
                     "ratio_median_paired": statistics.median(ratios),
                     "repeats": repeats,
+                    "calls_per_sample": calls,
                     "value_rel_diff": value_rel,
                     "grad_rel_diff": grad_rel,
                     "note": prepared.note,

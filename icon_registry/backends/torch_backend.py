@@ -167,16 +167,10 @@ class _MaskedLogSumExp(torch.autograd.Function):
         view = masked.reshape(-1) if axis is None else masked
         log_softmax = torch.log_softmax(view, dim)
         # log_softmax is largest where the logits are, so lse = max(logits) - max(log_softmax):
-        # per row, two plain reductions are cheaper than a max with indices plus a gather; over
-        # all entries (joint), one argmax and two scalar reads are.
-        if axis is None:
-            at = view.argmax()
-            top = view[at]
-            out = top - log_softmax[at]
-        else:
-            top = view.amax(dim, keepdim=True)
-            out = top - log_softmax.amax(dim, keepdim=True)
+        # two plain (vectorized) reductions, several times cheaper than an argmax plus a gather.
+        top = view.amax(dim, keepdim=axis is not None)
         empty = torch.isneginf(top)
+        out = top - log_softmax.amax(dim, keepdim=axis is not None)
         if bool(empty.any()):  # empty rows: lse 0 and softmax 0 (log_softmax gave NaN there)
             out = out.masked_fill(empty, 0.0)
             log_softmax = log_softmax.masked_fill(empty if axis is not None else empty.reshape(1), -math.inf)
