@@ -93,6 +93,14 @@ class Pairs:
     def backend(self):
         return self.inputs.backend
 
+    @property
+    def excluded_diagonal(self):
+        """The offset o when the support is every pair but (r, r + o), the anchor itself ('others');
+        else None. Backends fill that diagonal instead of applying the mask (it is faster)."""
+        if self.structure is None or self.structure[0] != "others":
+            return None
+        return 0 if self.inputs.rows is None else self.inputs.rows[0]
+
     def vectors(self, on: str):
         if on == "z":
             return self.inputs.z

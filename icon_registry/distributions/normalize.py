@@ -33,7 +33,8 @@ class Normalize(Distribution):
         if weights.log_weights is None:
             log_norm = B.log(B.clamp_min(B.count(mask, axis), 1))
         else:
-            log_norm = B.masked_logsumexp(weights.log_weights, mask, axis)
+            diagonal = pairs.excluded_diagonal if mask is pairs.support else None
+            log_norm = B.masked_logsumexp(weights.log_weights, mask, axis, diagonal)
         return Dist(pairs, mask, weights.log_weights, log_norm, joint=self.over == "joint")
 
     def inputs_used(self):
