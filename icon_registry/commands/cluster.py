@@ -13,8 +13,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "cluster",
         help="cluster precomputed features with debiased InfoNCE clustering",
-        description="Debiased InfoNCE clustering (I-Con): global cosine kNN on the features (computed "
-        "in blocks), a linear cluster head, batches of anchors plus kNN neighbours, p uniform over "
+        description="Debiased InfoNCE clustering (I-Con): global kNN on the features (cosine or euclidean, "
+        "computed in blocks), a linear cluster head, batches of anchors plus kNN neighbours, p uniform over "
         "positives (same point / propagated neighbours), q the uniform-on-clusters kernel, both mixed "
         "with the uniform distribution (alpha): the compiled catalog entry debiased_infonce_clustering, optional EMA teacher. Writes assignments.npy, "
         "probabilities.npy, metrics.json and a plot.",
@@ -23,7 +23,11 @@ def register(subparsers) -> None:
                         help="(n, d) features: .npy, .npz (features/labels or X/y) or .pt; or a built-in set name (digits)")
     parser.add_argument("--labels", metavar="FILE", help="(n,) integer labels (.npy/.npz/.pt) for Hungarian accuracy, NMI, ARI")
     parser.add_argument("--clusters", type=int, required=True, metavar="K")
-    parser.add_argument("--knn", type=int, default=3, help="neighbours per point in the global cosine kNN graph (default 3)")
+    parser.add_argument("--knn", type=int, default=3, help="neighbours per point in the global kNN graph (default 3)")
+    parser.add_argument("--metric", default="cosine",
+                        help="cosine: kNN on centered, L2-normalized features (high-dimensional features, e.g. DINO); "
+                        "euclidean: kNN on centered features divided by their std (low-dimensional maps, e.g. t-SNE's; "
+                        "L2 normalization would project them onto a circle). Default cosine")
     parser.add_argument("--alpha", type=float, default=0.6,
                         help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N (default 0.6)")
     parser.add_argument("--walks", type=int, default=1,
@@ -34,7 +38,11 @@ def register(subparsers) -> None:
     parser.add_argument("--views", type=int, default=2, help="noised views per point in a batch (default 2)")
     parser.add_argument("--noise", type=float, default=0.1, help="view noise std relative to the features' scale")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch", type=int, default=256, help="anchors per batch (each brings 2 neighbours)")
+    parser.add_argument("--batch", type=int, default=256,
+                        help="anchors per batch (each brings 2 neighbours); the last epoch's with --batch-start")
+    parser.add_argument("--batch-start", type=int, default=None, metavar="B0",
+                        help="anchors per batch in the first epoch, growing geometrically to --batch by the last "
+                        "(small noisy batches first explore; default: --batch throughout)")
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -53,13 +61,12 @@ def run(args) -> int:
     ds = data.load_dataset(args.features, args.labels)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = clustering.ClusterConfig(
-        clusters=args.clusters, knn=args.knn, alpha=args.alpha, walks=args.walks,
+        clusters=args.clusters, knn=args.knn, metric=args.metric, alpha=args.alpha, walks=args.walks,
         ema=args.ema, heads=args.heads, views=args.views, noise=args.noise, epochs=args.epochs,
-        batch_anchors=args.batch, lr=args.lr, seed=args.seed, device=device,
+        batch_anchors=args.batch, batch_anchors_start=args.batch_start, lr=args.lr, seed=args.seed, device=device,
     )
     cfg.validate(ds.n)
-    steps = args.heads * args.epochs * max(1, -(-ds.n // args.batch))
-    bar = Progress(steps, "cluster", enabled=not args.quiet)
+    bar = Progress(clustering.total_steps(cfg, ds.n), "cluster", enabled=not args.quiet)
     res = clustering.fit_clusters(ds.features, cfg, labels=ds.labels, progress=bar)
     os.makedirs(args.out, exist_ok=True)
     np.save(os.path.join(args.out, "assignments.npy"), res.assignments)

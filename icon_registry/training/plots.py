@@ -36,19 +36,32 @@ def scatter(embedding, labels, path, title: str = "", pair=None):
     return path
 
 
-def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference: dict | None = None, ylim=None):
-    """Bar chart with error bars; ``reference``: {label: value} drawn as dashed lines."""
+BAR_COLORS = ("#4C72B0", "#8172B3", "#55A868", "#937860")  # none of them a reference line's C1.. colour
+
+
+def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference: dict | None = None, ylim=None,
+         series=None):
+    """Bar chart with error bars; ``reference``: {label: value} drawn as dashed lines.
+
+    ``series``: labels of several sets of bars drawn side by side at each name (grouped bars);
+    ``means`` and ``stds`` then hold one list per series."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2.5, 4))
+    if series is None:
+        means, stds = [means], [stds]
+    groups = len(means)
+    width = 0.8 / groups
+    fig, ax = plt.subplots(figsize=(1.4 * len(names) * (1 + 0.4 * (groups - 1)) + 2.5, 4))
     pos = np.arange(len(names))
-    ax.bar(pos, means, yerr=stds, capsize=4, color="#4C72B0")
-    for p, m, s in zip(pos, means, stds):
-        # Above the error bar, on a white box so that lines never cross the figure.
-        ax.text(p, m + (s or 0.0) + 0.01, f"{m:.3f}", ha="center", va="bottom", fontsize=8,
-                bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    for g, (label, ms, ss) in enumerate(zip(series or [None], means, stds)):
+        at = pos + (g - (groups - 1) / 2) * width
+        ax.bar(at, ms, width, yerr=ss, capsize=4, color=BAR_COLORS[g % len(BAR_COLORS)], label=label)
+        for p, m, s in zip(at, ms, ss):
+            # Above the error bar, on a white box so that lines never cross the figure.
+            ax.text(p, m + (s or 0.0) + 0.01, f"{m:.3f}", ha="center", va="bottom", fontsize=8 if groups == 1 else 7,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=1))
     for i, (label, value) in enumerate((reference or {}).items()):
         ax.axhline(value, ls="--", color=f"C{i + 1}", lw=1, label=f"{label} ({value:.3f})")
-    if reference:
+    if reference or series:
         ax.legend(fontsize=8, loc="lower right", framealpha=0.95)
     ax.set_xticks(pos)
     ax.set_xticklabels(names, fontsize=8, rotation=15)

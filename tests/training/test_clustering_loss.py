@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from icon_registry.training import clustering
+from icon_registry.training import knn as knn_mod
+from icon_registry.training._errors import IconError
 
 
 def slow_loss(logits, ids, neighbors, alpha):
@@ -72,3 +74,24 @@ def test_selected_head_has_lowest_loss_and_labels_are_not_used():
     b = clustering.fit_clusters(x, cfg, labels=None)
     assert np.array_equal(a.assignments, b.assignments)
     assert a.metrics["final_loss"] == min(a.metrics["head_losses"])
+
+
+def test_euclidean_metric_clusters_a_low_dimensional_map():
+    # Three 2-D blobs on a line through the features' mean: centered and L2-normalized (cosine),
+    # the middle blob is scattered over the whole circle; the euclidean geometry keeps them apart.
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    x = np.array([[0.0, 0.0], [40.0, 40.0], [80.0, 80.0]])[y] + rng.normal(size=(120, 2)) * 2.0
+    prepared = clustering.prepare_features(x, "euclidean", "cpu")
+    scaled = (x - x.mean(0)) / (x - x.mean(0)).std(ddof=1)  # one scale for both coordinates
+    assert np.allclose(prepared.numpy(), scaled, atol=1e-5)
+    assert torch.equal(clustering.neighbor_graph(x, 5, "euclidean"), knn_mod.knn(torch.as_tensor(x), 5, metric="euclidean")[0])
+    cfg = clustering.ClusterConfig(clusters=3, metric="euclidean", epochs=15, batch_anchors=64, lr=5e-2, walks=1,
+                                   alpha=0.3, heads=2, seed=0)
+    assert clustering.fit_clusters(x, cfg, labels=y).metrics["hungarian_accuracy"] > 0.95
+
+
+def test_unknown_metric_is_an_icon_error():
+    x, _ = _blobs(0)
+    with pytest.raises(IconError, match="--metric must be one of cosine, euclidean"):
+        clustering.fit_clusters(x, clustering.ClusterConfig(clusters=3, metric="manhattan"))
