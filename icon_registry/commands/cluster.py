@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                         help="kNN propagation steps (the entry's 'steps'; 1 = plain kNN; 0 = views only)")
     parser.add_argument("--ema", type=float, default=None, metavar="M", help="EMA teacher decay for the head (e.g. 0.99)")
     parser.add_argument("--heads", type=int, default=1,
-                        help="independent heads (seeds); the one with the lowest final loss is kept (default 1)")
+                        help="independent heads (seeds); the one with the lowest loss on a fixed evaluation batch "
+                        "(all points with their global kNN lists, no noise; no labels) is kept (default 1)")
     parser.add_argument("--views", type=int, default=2, help="noised views per point in a batch (default 2)")
     parser.add_argument("--noise", type=float, default=0.1, help="view noise std relative to the features' scale")
     parser.add_argument("--epochs", type=int, default=60)
