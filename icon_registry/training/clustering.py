@@ -99,6 +99,11 @@ class ClusterConfig:
     seed: int = 0
     device: str = "cpu"
 
+    @property
+    def batch_neighbors_per_anchor(self) -> int:
+        """kNN neighbours each anchor brings into a batch: none when only views are positives."""
+        return self.neighbors_per_anchor if self.walks > 0 else 0
+
     def validate(self, n: int):
         if self.metric not in knn_mod.METRICS:
             raise IconError(f"--metric must be one of {', '.join(knn_mod.METRICS)}, got '{self.metric}'", argument="--metric")
@@ -168,6 +173,14 @@ def sample_batch(anchors: np.ndarray, neighbors: np.ndarray, per_anchor: int, rn
     return np.concatenate([anchors, extra])
 
 
+def batch_neighbor_lists(neighbors: np.ndarray, sources: np.ndarray, walks: int) -> torch.Tensor:
+    """The batch-local kNN lists of ``sources``; with walks 0 (views only) every row's one
+    "neighbour" is itself, which p's support excludes."""
+    if walks > 0:
+        return knn_mod.batch_neighbors(neighbors, sources)
+    return torch.arange(sources.size)[:, None]
+
+
 def epoch_batches(config: ClusterConfig) -> list[int]:
     """Anchors per batch in each epoch: constant, or geometric from ``batch_anchors_start``."""
     end = int(config.batch_anchors)
@@ -194,16 +207,12 @@ def evaluation_batch(n: int, neighbors: np.ndarray, config: ClusterConfig, seed:
     if n * copies <= config.eval_rows:
         sources = np.arange(n)
     else:
-        per = config.neighbors_per_anchor if config.walks > 0 else 0
+        per = config.batch_neighbors_per_anchor
         m = max(2, config.eval_rows // (copies * (1 + per)))
         anchors = np.random.default_rng(seed).choice(n, size=min(m, n), replace=False)
         sources = sample_batch(anchors, neighbors, per, np.random.default_rng(seed + 1))
     sources = np.tile(sources, copies)
-    if config.walks > 0:
-        nb = knn_mod.batch_neighbors(neighbors, sources)
-    else:
-        nb = torch.arange(sources.size)[:, None]
-    return sources, nb
+    return sources, batch_neighbor_lists(neighbors, sources, config.walks)
 
 
 @torch.no_grad()
@@ -229,23 +238,20 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
     opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     noise_std = config.noise * float(x.norm(dim=1).pow(2).mean().sqrt()) / math.sqrt(d)
     history = []
-    for epoch, batch in enumerate(epoch_batches(config)):
+    for batch in epoch_batches(config):
         order = rng.permutation(n)
         total, count = 0.0, 0
         for s in range(max(1, math.ceil(n / batch))):
             anchors = order[s * batch:(s + 1) * batch]
             if anchors.size < 2:
                 continue
-            sources = sample_batch(anchors, neighbors, config.neighbors_per_anchor if config.walks > 0 else 0, rng)
+            sources = sample_batch(anchors, neighbors, config.batch_neighbors_per_anchor, rng)
             sources = np.tile(sources, config.views)
             src = torch.as_tensor(sources, device=device)
             xb = x[src]
             if config.views > 1 and config.noise > 0:
                 xb = xb + noise_std * torch.randn_like(xb)
-            if config.walks > 0:
-                nb = knn_mod.batch_neighbors(neighbors, sources).to(device)
-            else:  # views only: every row's one "neighbour" is itself, which p's support excludes
-                nb = torch.arange(src.numel(), device=device)[:, None]
+            nb = batch_neighbor_lists(neighbors, sources, config.walks).to(device)
             loss = loss_fn(head(xb), ids=src, neighbors=nb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -254,9 +260,10 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
                 with torch.no_grad():
                     for pt, ps in zip(teacher.parameters(), head.parameters()):
                         pt.mul_(config.ema).add_(ps, alpha=1.0 - config.ema)
-            total += float(loss.detach())
+            value = float(loss.detach())
+            total += value
             count += 1
-            bar.update(1, loss=float(loss.detach()))
+            bar.update(1, loss=value)
         history.append(total / max(count, 1))
     return (teacher if teacher is not None else head), history
 
