@@ -171,7 +171,7 @@ class _MaskedLogSumExp(torch.autograd.Function):
         if diagonal is None:
             masked = torch.where(mask, source, -math.inf)
         else:
-            masked = source.clone() if source is a else source
+            masked = source.clone() if source is a else source  # a.float() is a copy already
             masked.diagonal(diagonal).fill_(-math.inf)
         dim = 0 if axis is None else axis
         view = masked.reshape(-1) if axis is None else masked
