@@ -27,9 +27,9 @@ Conventions every claim shares (catalog authors: follow these):
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Claim(BaseModel):
@@ -91,14 +91,24 @@ class LimitClaim(_Claim):
     kind: Literal["limit"]
     parameter: str = Field(description="the entry parameter that goes to 0 or infinity")
     to: Literal["infinity", "zero"]
-    objective: Literal["kl", "cross_entropy"] = "cross_entropy"
+    objective: Literal["kl", "cross_entropy", "error_probability"] = "cross_entropy"
     scale: str = Field("1", description="formula multiplying the objective, e.g. sigma**2")
     offset: str = Field("0", description="constant subtracted before scaling, e.g. n * log(n)")
-    equals: str = Field(description="the limit, as a formula")
+    equals: Optional[str] = Field(
+        None, description="the limit, as a formula; omitted: loss.formula (the published loss is the limit). "
+        "Given without equals_name, it is checked to equal loss.formula")
+    equals_name: str = Field("", description="what `equals` is when it is NOT the published loss, in words "
+                             "(then the limit is of that quantity, and the docs say so)")
     factor: str = Field("1", description="factor between the limit and `equals` (limit = factor * equals)")
     sandwich: bool = Field(
         False, description="also check loss - m*scale*log(2) <= factor*equals <= loss at finite values (triplet)"
     )
+
+    @model_validator(mode="after")
+    def _named_only_when_given(self):
+        if self.equals_name and self.equals is None:
+            raise ValueError("equals_name names a limit other than the published loss: give that limit as 'equals'")
+        return self
 
 
 class ReverseKlEntropyClaim(_Claim):
@@ -114,7 +124,8 @@ class ReverseKlEntropyClaim(_Claim):
     """
 
     kind: Literal["reverse_kl_entropy"]
-    cost: str = Field(description="the clustering cost, as a formula in phi, x and parameters")
+    cost: Optional[str] = Field(None, description="the clustering cost, as a formula in phi, x and parameters; "
+                                "omitted: loss.formula (given: checked to equal loss.formula)")
     factor: str = Field(description="the factor in front of the cost, e.g. 1 / sigma**2")
 
 

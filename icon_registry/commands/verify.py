@@ -77,7 +77,7 @@ def run(args) -> int:
         width = max([len(f"{r.entry} {r.claim}") for r in results] + [10])
         for r in results:
             label = f"{r.entry} {r.claim}".ljust(width)
-            how = f" [{r.method}]" if r.method else ""
+            how = f" [{r.label}]" if r.status == "pass" else ""
             cached = " (cached)" if r.cached else ""
             print(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}")
             if r.status != "pass" or args.steps:
