@@ -26,7 +26,7 @@ from icon_registry.prover.from_formula import translate
 from icon_registry.prover.normal_form import Derivation, TooLarge, canonical, normalize
 from icon_registry.prover.rules import Context, defined
 
-__all__ = ["Proof", "prove_claim"]
+__all__ = ["Proof", "prove_claim", "prove_formulas_equal"]
 
 
 @dataclass
@@ -108,12 +108,29 @@ def prove_claim(entry, claim) -> Proof:
     except Exception as err:  # noqa: BLE001 - a formula error is reported by the instance checks
         return Proof(False, reason=f"not expressible for every batch: {type(err).__name__}: {err}")
     context = Context(nonempty=(objective.anchors_with_mass,))
-    derivation = Derivation()
-    proof = Proof(False, assumptions=_assumptions(entry, objective, (objective.expr, loss)),
-                  objective=ir.render(canonical(objective.expr)), loss=ir.render(canonical(loss)))
+    return _compare(objective.expr, loss, context, _assumptions(entry, objective, (objective.expr, loss)),
+                    ("objective", "loss"))
+
+def prove_formulas_equal(entry, first: str, second: str) -> Proof:
+    """Try to prove that two formulas of an entry (e.g. a limit's ``equals`` and ``loss.formula``)
+    are the same function of every batch."""
+    parameters = _parameters(entry)
     try:
-        left = normalize(objective.expr, context, "objective", derivation)
-        right = normalize(loss, context, "loss", derivation)
+        left_expr, right_expr = _formula(entry, first, parameters), _formula(entry, second, parameters)
+    except ir.Unsupported as err:
+        return Proof(False, reason=f"not expressible for every batch: {err}")
+    except Exception as err:  # noqa: BLE001 - a formula error is reported by the instance checks
+        return Proof(False, reason=f"not expressible for every batch: {type(err).__name__}: {err}")
+    return _compare(left_expr, right_expr, Context(), ["a batch of n >= 2 items"], ("first", "second"))
+
+
+def _compare(left_expr, right_expr, context, assumptions, sides) -> Proof:
+    derivation = Derivation()
+    proof = Proof(False, assumptions=assumptions, objective=ir.render(canonical(left_expr)),
+                  loss=ir.render(canonical(right_expr)))
+    try:
+        left = normalize(left_expr, context, sides[0], derivation)
+        right = normalize(right_expr, context, sides[1], derivation)
     except (TooLarge, ir.Unsupported, RecursionError) as err:
         proof.steps, proof.reason = derivation.steps, f"rewriting stopped: {err}"
         return proof

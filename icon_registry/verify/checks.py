@@ -15,7 +15,7 @@ import sympy
 from icon_registry.formula import nodes as F
 from icon_registry.formula.errors import FormulaError
 from icon_registry.objective import SupportMismatch, entry_terms
-from icon_registry.prover import prove_claim
+from icon_registry.prover import prove_claim, prove_formulas_equal
 from icon_registry.verify import algebra as A
 from icon_registry.verify.formula_adapter import parse_formula, to_float, to_sympy
 from icon_registry.verify.localize import anchor_mismatch, kernel_mismatch
@@ -277,8 +277,11 @@ def _check_equality(ctx: Context, claim, constant) -> dict:
     except CheckFailed as failure:
         if failure.status == "fail":
             symbolic_equality(ctx, claim, constant, "base")  # a diagnosed failure where the small batch shows one
-            if proof.residual:
+            if proof.residual and failure.counterexample and "objective" in failure.counterexample:
                 failure.detail += f". The normal forms for every batch differ by {A.short(proof.residual, 400)}"
+                if not any(f"{name}[" in proof.residual for name in ("z", "w", "phi")):
+                    failure.detail += (" — no learnable quantity in it: a constant, which an up_to_constant claim "
+                                       "would name (or the cross entropy is meant)")
         raise
     if proof.proved:
         steps = [f"proved for every batch ({_derivation_summary(proof)})"] + proof.lines() + numeric
@@ -397,14 +400,6 @@ def check_limit(ctx: Context, claim) -> dict:
                           f"{sorted(entry.parameters)}", status="error")
     steps, exact = [], True
     equals_text = claim.equals or entry.loss.formula
-    if claim.equals is None:
-        steps.append("the limit is the published loss: equals = loss.formula")
-    elif not claim.equals_name:
-        lines, label = formulas_equal(ctx, claim.equals, entry.loss.formula, ("equals", "loss.formula"))
-        steps += lines
-        exact = exact and label != "numeric"
-    else:
-        steps.append(f"the limit is {claim.equals_name} (equals), not the published loss")
     for variant in SYMBOLIC_BATTERY:
         inst = ctx.sym(1, variant)
         param = inst.params[claim.parameter]
@@ -424,6 +419,14 @@ def check_limit(ctx: Context, claim) -> dict:
     steps += _numeric_limit(ctx, claim, equals_text)
     if claim.sandwich:
         steps.append(_numeric_sandwich(ctx, claim, equals_text))
+    if claim.equals is None:
+        steps.append("the limit is the published loss: equals = loss.formula")
+    elif not claim.equals_name:
+        lines, label = formulas_equal(ctx, claim.equals, entry.loss.formula, ("equals", "loss.formula"))
+        steps += lines
+        exact = exact and label != "numeric"
+    else:
+        steps.append(f"the limit is {claim.equals_name} (equals), not the published loss")
     return {"proof": "instances" if exact else "numeric", "steps": steps}
 
 
@@ -633,11 +636,8 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
         raise CheckFailed("a reverse_kl_entropy claim needs direction: reverse (the learned q on the left)",
                           status="error")
     cost_text = claim.cost or entry.loss.formula
-    steps = ["the cost is the published loss: cost = loss.formula"] if claim.cost is None else []
-    if claim.cost is not None:
-        steps += formulas_equal(ctx, claim.cost, entry.loss.formula, ("cost", "loss.formula"))[0]
     inst = ctx.sym(1)
-    steps.append(f"symbolic instance: {ctx.describe(inst)}; z are the cluster logits (K = {inst.z.shape[1]})")
+    steps = [f"symbolic instance: {ctx.describe(inst)}; z are the cluster logits (K = {inst.z.shape[1]})"]
     inputs = sympy_inputs(entry, inst)
     kl = A.rationalize(sympy.Add(*ctx._terms(inputs, "kl").values))
     q = entry.q.evaluate(sympy_inputs(entry, inst))
@@ -664,7 +664,7 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
     if not _gaussian_p(entry):
         steps.append("p's kernel is not Gaussian on x: the identity sum_ij d2 q = 2 cost does not apply")
         steps.append(_numeric_reverse(ctx, claim, cost_text, gaussian=False))
-        return {"proof": "numeric", "steps": steps}
+        return {"proof": "numeric", "steps": steps + _cost_is_the_loss(ctx, claim)}
     # second identity (Gaussian p only): sum_ij d2(x_i, x_j) q(j|i) = 2 * cost
     x = inst.x
     d2 = sum(((x[:, None, k] - x[None, :, k]) ** 2 for k in range(x.shape[1])))
@@ -677,7 +677,13 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
     steps += decision.steps
     steps.append(_numeric_reverse(ctx, claim, cost_text, gaussian=True))
     # the constancy in z is decided at random points, so the claim as a whole is numeric
-    return {"proof": "numeric", "steps": steps}
+    return {"proof": "numeric", "steps": steps + _cost_is_the_loss(ctx, claim)}
+
+
+def _cost_is_the_loss(ctx, claim) -> list:
+    if claim.cost is None:
+        return ["the cost is the published loss: cost = loss.formula"]
+    return formulas_equal(ctx, claim.cost, ctx.entry.loss.formula, ("cost", "loss.formula"))[0]
 
 
 def _gaussian_p(entry) -> bool:
