@@ -83,8 +83,8 @@ def _assumptions(entry, objective: abstract.AbstractObjective, expressions) -> l
     found = ["a batch of n >= 2 items",
              f"some anchor has supervisory mass: {ir.render_set(objective.anchors_with_mass)} is not empty "
              "(otherwise the loss is undefined on both sides)"]
-    if "dot(" in text:
-        found.append("every representation whose norm or cosine is taken is nonzero")
+    if "dot(" in text or "cos(" in text:
+        found.append("every representation whose cosine or norm is taken is nonzero")
     if "neighbors" in text:
         found.append("each anchor's given neighbours are distinct items other than the anchor")
     for left, right in objective.facts:

@@ -115,6 +115,9 @@ class _Evaluator:
             return abs(self.value(e.args[0], env))
         if isinstance(e, ir.Dot):
             return float(self.vector(e.args[0], env) @ self.vector(e.args[1], env))
+        if isinstance(e, ir.Cos):
+            u, v = self.vector(e.args[0], env), self.vector(e.args[1], env)
+            return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
         if isinstance(e, ir.SqDist):
             d = self.vector(e.args[0], env) - self.vector(e.args[1], env)
             return float(d @ d)

@@ -267,6 +267,13 @@ class Dot(_Symmetric):
         return f"dot({printer._print(self.args[0])}, {printer._print(self.args[1])})"
 
 
+class Cos(_Symmetric):
+    """<u, v> / (|u| |v|) of two vector atoms (nonzero vectors)."""
+
+    def _sympystr(self, printer):
+        return f"cos({printer._print(self.args[0])}, {printer._print(self.args[1])})"
+
+
 class SqDist(_Symmetric):
     """|u - v|^2 of two vector atoms."""
 
@@ -481,6 +488,9 @@ def _pair(u, v, difference: bool):
         if u.unit or v.unit:
             return dot(vector(u), vector(u)) + dot(vector(v), vector(v)) - 2 * dot(vector(u), vector(v))
         return SqDist(u, v)
+    if u.unit and v.unit:
+        # <u/|u|, v/|v|>: the vectors whose cosine is taken are nonzero
+        return sympy.Integer(1) if u.base() == v.base() else Cos(u.base(), v.base())
     factor = sympy.Integer(1)
     if u.unit:
         factor /= norm(u.base())
@@ -488,8 +498,6 @@ def _pair(u, v, difference: bool):
     if v.unit:
         factor /= norm(v.base())
         v = v.base()
-    if u == v and factor != 1:
-        return sympy.Integer(1)  # <u/|u|, u/|u|>: the vectors whose cosine is taken are nonzero
     return factor * Dot(u, v)
 
 
@@ -513,6 +521,10 @@ def sqdist(a: Linear, b: Linear):
 
 
 def cosine(a: Linear, b: Linear):
+    if len(a) == 1 and len(b) == 1:
+        (u, cu), (v, cv) = next(iter(a.items())), next(iter(b.items()))
+        if isinstance(u, Vec) and isinstance(v, Vec) and cu.is_positive and cv.is_positive:
+            return dot(vector(Vec(u.name, u.index, True)), vector(Vec(v.name, v.index, True)))
     return dot(a, b) / (sympy.sqrt(dot(a, a)) * sympy.sqrt(dot(b, b)))
 
 

@@ -82,7 +82,7 @@ def apply_rule(expr, ctx: Context, rule: Rule):
             e = ir.Card(iset) if iset is not e.iset else e
         elif isinstance(e, ir.Ind):
             e = e  # an indicator's atom is data, not an expression
-        elif isinstance(e, sympy.Expr) and e.args and not isinstance(e, (ir.At, ir.Dot, ir.SqDist)):
+        elif isinstance(e, sympy.Expr) and e.args and not isinstance(e, (ir.At, ir.Dot, ir.Cos, ir.SqDist)):
             args = [visit(a, ctx) if isinstance(a, sympy.Expr) else a for a in e.args]
             if any(a is not b for a, b in zip(args, e.args)):
                 e = e.func(*args)
@@ -128,7 +128,7 @@ def canonical(expr):
             var = sympy.Symbol(names[depth])
             body = visit(e.body, depth + 1).xreplace({e.var: var})
             return ir.Red(e.kind, body, var, e.iset.xreplace({e.var: var}))
-        if isinstance(e, sympy.Expr) and e.args and not isinstance(e, (ir.At, ir.Dot, ir.SqDist, ir.Ind, ir.Card)):
+        if isinstance(e, sympy.Expr) and e.args and not isinstance(e, (ir.At, ir.Dot, ir.Cos, ir.SqDist, ir.Ind, ir.Card)):
             return e.func(*[visit(a, depth) if isinstance(a, sympy.Expr) else a for a in e.args])
         return e
 

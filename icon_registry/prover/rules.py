@@ -140,7 +140,7 @@ def defined(expr, ctx: Context) -> bool:
         if not (expr.exp.is_integer and expr.exp.is_nonnegative) and sign(expr.base, ctx) != "pos":
             return False
         return defined(expr.base, ctx) and defined(expr.exp, ctx)
-    if isinstance(expr, (ir.Card, ir.Dot, ir.SqDist, ir.At, ir.Ind, IndCmp, sympy.Symbol, sympy.Number)):
+    if isinstance(expr, (ir.Card, ir.Dot, ir.Cos, ir.SqDist, ir.At, ir.Ind, IndCmp, sympy.Symbol, sympy.Number)):
         return expr is not sympy.nan and expr not in (sympy.oo, -sympy.oo, sympy.zoo)
     if isinstance(expr, sympy.Basic):
         return all(defined(a, ctx) for a in expr.args if isinstance(a, sympy.Expr))
@@ -202,6 +202,23 @@ class Rule:
     name: str
     apply: Callable
     sets: bool = False  # rewrites index sets (applied to every ISet) instead of expressions
+
+
+def rule_cosine(e, ctx):
+    """<a, b> |a|^-1 |b|^-1 = cos(a, b)."""
+    if not isinstance(e, sympy.Mul):
+        return None
+    factors = list(e.args)
+    inverse_norms = {f.base.args[0] for f in factors if isinstance(f, sympy.Pow) and f.exp == sympy.Rational(-1, 2)
+                     and isinstance(f.base, ir.Dot) and f.base.args[0] == f.base.args[1]}
+    for f in factors:
+        if isinstance(f, ir.Dot) and f.args[0] != f.args[1] and set(f.args) <= inverse_norms:
+            a, b = f.args
+            rest = [g for g in factors if g is not f and not (isinstance(g, sympy.Pow) and isinstance(g.base, ir.Dot)
+                                                              and g.base in (ir.Dot(a, a), ir.Dot(b, b))
+                                                              and g.exp == sympy.Rational(-1, 2))]
+            return sympy.Mul(*rest) * ir.Cos(a, b)
+    return None
 
 
 def rule_mean(e, ctx):
@@ -424,6 +441,7 @@ def rule_expand(e, ctx):
 
 
 RULES = (
+    Rule("cosine from a dot product and norms", rule_cosine),
     Rule("mean = sum / count", rule_mean),
     Rule("a guard over a non-empty set", rule_guard),
     Rule("anchors_with(S) where S is never empty", rule_always_nonempty, sets=True),
