@@ -38,6 +38,8 @@ def evaluate(expr, batch: Batch, env=None) -> float:
 class _Evaluator:
     def __init__(self, batch: Batch):
         self.b = batch
+        self.memo: dict = {}  # (reduction, values of its free index variables) -> value
+        self.free: dict = {}
 
     # indices and sets --------------------------------------------------------------------
     def index(self, node, env) -> int:
@@ -145,6 +147,15 @@ class _Evaluator:
         raise TypeError(f"cannot evaluate {type(e).__name__}: {e}")
 
     def reduce(self, e: ir.Red, env) -> float:
+        free = self.free.get(e)
+        if free is None:
+            free = self.free[e] = tuple(sorted((s for s in e.free_symbols if isinstance(s, sympy.Symbol)), key=str))
+        key = (e, tuple(env.get(s) for s in free))
+        if key not in self.memo:
+            self.memo[key] = self._reduce(e, env)
+        return self.memo[key]
+
+    def _reduce(self, e: ir.Red, env) -> float:
         values = [self.value(e.body, {**env, e.var: m}) for m in self.members(e.iset, env)]
         if e.kind == "sum":
             return math.fsum(values)

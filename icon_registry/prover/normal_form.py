@@ -28,6 +28,9 @@ class Step:
     rule: str
     count: int
     expression: str
+    #: the expressions before and after the rule (kept for the tests that evaluate every step)
+    before: object = field(default=None, repr=False, compare=False)
+    after: object = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         return {"side": self.side, "rule": self.rule, "count": self.count, "expression": self.expression}
@@ -37,8 +40,8 @@ class Step:
 class Derivation:
     steps: list = field(default_factory=list)
 
-    def add(self, side, rule, count, expr):
-        self.steps.append(Step(side, rule, count, ir.render(canonical(expr))))
+    def add(self, side, rule, count, before, after):
+        self.steps.append(Step(side, rule, count, ir.render(canonical(after)), before, after))
 
 
 class TooLarge(Exception):
@@ -102,7 +105,7 @@ def normalize(expr, ctx: Context, side: str, derivation: Derivation):
     for _ in range(MAX_ROUNDS):
         changed = False
         for rule in RULES:
-            total = 0
+            total, before = 0, expr
             for _ in range(MAX_ROUNDS):
                 expr, count = apply_rule(expr, ctx, rule)
                 total += count
@@ -111,7 +114,7 @@ def normalize(expr, ctx: Context, side: str, derivation: Derivation):
             if total:
                 if _size(expr) > MAX_NODES:
                     raise TooLarge(f"the expression grew past {MAX_NODES} nodes")
-                derivation.add(side, rule.name, total, expr)
+                derivation.add(side, rule.name, total, before, expr)
                 changed = True
         if not changed:
             return canonical(expr)

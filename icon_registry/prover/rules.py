@@ -168,7 +168,7 @@ def _atom_for(cmp: IndCmp, var) -> Optional[ir.Atom]:
         return None
     if member_side == var:
         if isinstance(anchor_side, ir.IdxAt) and anchor_side.args[0].name == "y":
-            return None
+            return ir.Atom("label_of", None, anchor_side.args[1]) if equal else None
         return ir.Atom("self" if equal else "not_self", None, anchor_side)
     if isinstance(member_side, ir.IdxAt) and member_side.args[1] == var and isinstance(anchor_side, ir.IdxAt):
         name = member_side.args[0].name
