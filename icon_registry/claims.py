@@ -140,6 +140,37 @@ class ReverseKlEntropyClaim(_Claim):
     factor: str = Field(description="the factor in front of the cost, e.g. 1 / sigma**2")
 
 
+class DecompositionClaim(_Claim):
+    """loss.formula = objective + ``extra`` on every batch: the published loss is the I-Con
+    objective plus a named term that may depend on the learnables (e.g. Decoupled Contrastive
+    Learning = SimCLR's cross entropy + sum_i log(1 - q(i+|i))).
+
+    Checked like an ``identity`` of the objective with loss.formula - extra (proved for every
+    batch where the prover can, on instances otherwise).
+    """
+
+    kind: Literal["decomposition"]
+    objective: Literal["kl", "cross_entropy"] = "cross_entropy"
+    extra: str = Field(description="the term loss.formula - objective, as a formula (it may read z, w, phi)")
+    extra_name: str = Field(min_length=1, description="the extra term in words, shown in the docs")
+
+
+class BoundClaim(_Claim):
+    """loss.formula ``relation`` objective + ``offset`` on every batch (an inequality, e.g. the
+    soft nearest neighbour loss <= the SupCon objective, by Jensen's inequality).
+
+    Checked on the symbolic instances at random points (30 digits) and on float64 batches
+    through the compiled loss, at several draws of the learnables: labelled ``numeric``, since no
+    derivation of an inequality is attempted; ``reason`` says why it holds.
+    """
+
+    kind: Literal["bound"]
+    objective: Literal["kl", "cross_entropy"] = "kl"
+    relation: Literal["<=", ">="] = Field(description="loss.formula <= objective + offset, or >=")
+    offset: str = Field("0", description="a formula added to the objective (0 by default)")
+    reason: str = Field(min_length=3, description="why the inequality holds, e.g. Jensen's inequality")
+
+
 class UnprovedClaim(_Claim):
     """A statement from the paper with no derivation: listed with its reason, never counted as verified."""
 
@@ -148,5 +179,6 @@ class UnprovedClaim(_Claim):
     reason: str = Field(min_length=3, description="why no proof is given, e.g. 'by analogy in the paper'")
 
 
-CLAIM_CLASSES = (IdentityClaim, UpToConstantClaim, LimitClaim, ReverseKlEntropyClaim, UnprovedClaim)
+CLAIM_CLASSES = (IdentityClaim, UpToConstantClaim, DecompositionClaim, BoundClaim, LimitClaim, ReverseKlEntropyClaim,
+                 UnprovedClaim)
 ClaimSpec = Annotated[Union[CLAIM_CLASSES], Field(discriminator="kind")]

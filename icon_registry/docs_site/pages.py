@@ -31,6 +31,8 @@ CLAIM_WORDS = {
     "up_to_constant": "the I-Con objective equals the published loss up to a constant",
     "limit": "the published loss is a limit of the I-Con objective",
     "reverse_kl_entropy": "reverse KL = clustering cost / σ² − entropy + constant (K-Means form)",
+    "decomposition": "the published loss is the I-Con objective plus a named extra term",
+    "bound": "the published loss is bounded by the I-Con objective",
     "unproved": "stated, not proved",
 }
 

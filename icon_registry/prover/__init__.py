@@ -96,13 +96,15 @@ def _assumptions(entry, objective: abstract.AbstractObjective, expressions) -> l
 
 
 def prove_claim(entry, claim) -> Proof:
-    """Try to prove an ``identity`` or ``up_to_constant`` claim for every batch."""
+    """Try to prove an ``identity``, ``up_to_constant`` or ``decomposition`` claim for every batch."""
     parameters = _parameters(entry)
     try:
         objective = abstract.objective(entry, claim.objective)
         loss = _formula(entry, entry.loss.formula, parameters)
         if claim.kind == "up_to_constant":
             loss = loss + _formula(entry, claim.constant, parameters)
+        elif claim.kind == "decomposition":
+            loss = loss - _formula(entry, claim.extra, parameters)
     except ir.Unsupported as err:
         return Proof(False, reason=f"not expressible for every batch: {err}")
     except Exception as err:  # noqa: BLE001 - a formula error is reported by the instance checks

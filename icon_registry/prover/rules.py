@@ -369,6 +369,18 @@ def rule_positive_sum(e, ctx):
     return sympy.exp(ir.Red("lse", _log_expand(e.body, inner), e.var, e.iset))
 
 
+def rule_lse_out_of_log(e, ctx):
+    """log(exp(L) + r) = L + log(1 + r exp(-L)) for a logsumexp L (both sides defined where the
+    left one is): a sum's normalizer leaves a logarithm of a difference, e.g. log(sum_k e^s_k - e^s_j)."""
+    if not (isinstance(e, sympy.log) and isinstance(e.args[0], sympy.Add)):
+        return None
+    for term in e.args[0].args:
+        if isinstance(term, sympy.exp) and isinstance(term.args[0], ir.Red) and term.args[0].kind == "lse":
+            rest = e.args[0] - term
+            return term.args[0] + sympy.log(1 + sympy.expand(rest * sympy.exp(-term.args[0]), deep=False))
+    return None
+
+
 def rule_exp_split(e, ctx):
     """exp(a + b) = exp(a) exp(b); exp(a)^p = exp(p a): factors free of an index can leave its sum."""
     if isinstance(e, sympy.exp) and isinstance(e.args[0], sympy.Add):
@@ -456,6 +468,7 @@ RULES = (
     Rule("zero weights add nothing", rule_zero_weights),
     Rule("constants out of logsumexp", rule_lse_shift),
     Rule("a sum of positive terms is exp(logsumexp(log ...))", rule_positive_sum),
+    Rule("a logsumexp out of a logarithm", rule_lse_out_of_log),
     Rule("anchors with an empty set contribute nothing", rule_restrict),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}

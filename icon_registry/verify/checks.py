@@ -269,14 +269,54 @@ def check_up_to_constant(ctx: Context, claim) -> dict:
     return _check_equality(ctx, claim, claim.constant)
 
 
-def _check_equality(ctx: Context, claim, constant) -> dict:
+def check_decomposition(ctx: Context, claim) -> dict:
+    ctx.formula(claim.extra, "extra")
+    return _check_equality(ctx, claim, f"-({claim.extra})", what="extra")
+
+
+def check_bound(ctx: Context, claim) -> dict:
+    """loss.formula <= (or >=) objective + offset at every batch and draw of the learnables checked."""
+    ctx.formula(ctx.entry.loss.formula, "loss.formula")
+    sign = 1 if claim.relation == "<=" else -1
+    lines, tightest = [], None
+    for variant, seed in NUMERIC_BATTERY:
+        for draw in range(3):
+            inst = ctx.num(seed=seed, variant=variant)
+            inst = inst if draw == 0 else _same_data_other_z(ctx, 10 * seed + draw, inst)
+            where = f"on the {variant} float64 batch ({ctx.describe(inst)}, draw {draw})"
+            objective = ctx.objective_num(inst, claim.objective)
+            loss = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where)
+            bound = objective + _undefined_is_failure(ctx, claim.offset, "offset", inst, where)
+            slack = sign * (bound - loss)
+            if slack < -NUMERIC_RTOL * (1 + abs(loss) + abs(bound)):
+                raise CheckFailed(f"fails {where}: loss.formula = {loss:.10g} but objective + offset = {bound:.10g}, "
+                                  f"so loss.formula {claim.relation} objective + offset does not hold",
+                                  counterexample={"batch": variant, "loss": loss, "bound": bound})
+            tightest = slack if tightest is None else min(tightest, slack)
+    lines.append(f"numeric: loss.formula {claim.relation} objective + offset on {len(NUMERIC_BATTERY)} float64 "
+                 f"batches x 3 draws of the learnables (smallest slack {tightest:.3g}); why: {claim.reason}")
+    inst = ctx.sym(2, "rich")
+    difference = sign * (ctx.objective_sym(inst, claim.objective) + ctx.sym_formula(claim.offset, "offset", inst)
+                         - ctx.sym_formula(ctx.entry.loss.formula, "loss.formula", inst))
+    for k in range(A.POINTS):
+        point = A.random_point(difference.free_symbols, 400 + k)
+        if float(A.at(difference, point)) < -1e-20:
+            raise CheckFailed(f"fails on the exact instance ({ctx.describe(inst)}) at "
+                              f"{A.describe_point(point, inst.learnables)}: the inequality is reversed there")
+    lines.append(f"exact instance (rich): {ctx.describe(inst)}; the inequality holds at {A.POINTS} random points "
+                 "(30 digits)")
+    return {"proof": "numeric", "steps": lines}
+
+
+def _check_equality(ctx: Context, claim, constant, what="constant") -> dict:
     ctx.formula(ctx.entry.loss.formula, "loss.formula")
     proof = prove_claim(ctx.entry, claim)
     try:
-        numeric = [numeric_equality(ctx, claim.objective, constant, variant, seed) for variant, seed in NUMERIC_BATTERY]
+        numeric = [numeric_equality(ctx, claim.objective, constant, variant, seed, what)
+                   for variant, seed in NUMERIC_BATTERY]
     except CheckFailed as failure:
         if failure.status == "fail":
-            symbolic_equality(ctx, claim, constant, "base")  # a diagnosed failure where the small batch shows one
+            symbolic_equality(ctx, claim, constant, "base", what)  # a diagnosed failure where the small batch shows one
             if proof.residual and failure.counterexample and "objective" in failure.counterexample:
                 failure.detail += f". The normal forms for every batch differ by {A.short(proof.residual, 400)}"
                 if not any(f"{name}[" in proof.residual for name in ("z", "w", "phi")):
@@ -289,7 +329,7 @@ def _check_equality(ctx: Context, claim, constant) -> dict:
     steps = [f"not proved for every batch: {proof.reason}"]
     exact = True
     for variant in SYMBOLIC_BATTERY:
-        lines, decided = symbolic_equality(ctx, claim, constant, variant)
+        lines, decided = symbolic_equality(ctx, claim, constant, variant, what)
         steps += lines
         exact = exact and decided
     return {"proof": "instances" if exact else "numeric", "steps": steps + numeric, "derivation": proof.to_json()}
@@ -303,19 +343,22 @@ def _derivation_summary(proof) -> str:
     return f"{len(proof.steps)} rewriting steps; rules: {', '.join(rules)}"
 
 
-def numeric_equality(ctx, objective, constant, variant, seed) -> str:
+def numeric_equality(ctx, objective, constant, variant, seed, what="constant") -> str:
     """objective - loss.formula (- constant) = 0 on one float64 batch, compiled torch loss against
     the formula evaluator; a formula undefined on the batch is a failure that says why."""
     inst = ctx.num(seed=seed, variant=variant)
     where = f"on the {variant} float64 batch ({ctx.describe(inst)})"
     a = ctx.objective_num(inst, objective)
     b = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where)
-    c = _undefined_is_failure(ctx, constant, "constant", inst, where) if constant else 0.0
+    c = _undefined_is_failure(ctx, constant, what, inst, where) if constant else 0.0
     if not numbers_close(a - b, c):
-        what = "objective - loss - constant" if constant else "objective - loss"
+        if what == "extra":
+            shown, residual = f", extra = {-c:.10g}", f"loss - objective - extra = {b - a + c:.3g}"
+        else:
+            shown = f", constant = {c:.10g}" if constant else ""
+            residual = f"objective - loss{' - constant' if constant else ''} = {a - b - c:.3g}"
         raise CheckFailed(
-            f"fails {where}: compiled torch objective = {a:.10g}, loss.formula = {b:.10g}"
-            + (f", constant = {c:.10g}" if constant else "") + f", {what} = {a - b - c:.3g}",
+            f"fails {where}: compiled torch objective = {a:.10g}, loss.formula = {b:.10g}{shown}, {residual}",
             counterexample={"batch": variant, "seed": seed, "objective": a, "loss": b, "constant": c})
     return f"numeric: {where}, the compiled torch objective {a:.10g} and the formula {b + c:.10g} agree " \
            f"(|diff| {abs(a - b - c):.1e})"
@@ -335,7 +378,7 @@ def _undefined_is_failure(ctx, text, where, inst, batch) -> float:
     return value
 
 
-def symbolic_equality(ctx, claim, constant, variant) -> tuple:
+def symbolic_equality(ctx, claim, constant, variant, what="constant") -> tuple:
     """The claim on one exact (SymPy) batch: (proof-sketch lines, decided exactly?)."""
     inst = ctx.sym(2, variant)
     label = ctx.objective_label(claim.objective)
@@ -349,9 +392,12 @@ def symbolic_equality(ctx, claim, constant, variant) -> tuple:
                                    f"loss.formula is not {label}",
                                    ctx.locate(inst, claim.objective, ctx.entry.loss.formula, "loss.formula"))
         return lines + decision.steps, decision.proved
-    value = ctx.sym_formula(constant, "constant", inst)
+    value = ctx.sym_formula(constant, what, inst)
     difference = lhs - loss
-    decision = A.decide_equal(difference, value, what=("objective - loss", "constant"))
+    decision = A.decide_equal(difference, value, what=("objective - loss", what))
+    if not decision.equal and what == "extra":
+        raise equality_failure(ctx, inst, loss - lhs, -value, decision, ("loss - objective", "extra"),
+                               f"loss.formula is not {label} + {claim.extra_name}")
     if not decision.equal:
         learnable = A.depends_on(difference, inst.learnables)
         ce = decision.counterexample
@@ -610,8 +656,9 @@ def _with_params(inst, params):
     return replace(inst, params=params)
 
 
-def _same_data_other_z(ctx, seed):
-    base = ctx.num()
+def _same_data_other_z(ctx, seed, base=None):
+    """``base`` (the base float64 instance by default) with other learnables drawn with ``seed``."""
+    base = ctx.num() if base is None else base
     rng = np.random.default_rng(1000 + seed)
     from dataclasses import replace
 
@@ -717,6 +764,8 @@ def _numeric_reverse(ctx, claim, cost_text, gaussian=True) -> str:
 CHECKS = {
     "identity": check_identity,
     "up_to_constant": check_up_to_constant,
+    "decomposition": check_decomposition,
+    "bound": check_bound,
     "limit": check_limit,
     "reverse_kl_entropy": check_reverse_kl_entropy,
 }

@@ -75,6 +75,7 @@ FIRES = {
     "zero weights add nothing": ["sum(i, anchors, sum(j, others(i), W[i, j] * sqdist(z[i], z[j])))"],
     "constants out of logsumexp": ["sum(i, anchors, logsumexp(j, others(i), dot(z[i], x[i]) + cos(z[i], z[j])))"],
     "a sum of positive terms is exp(logsumexp(log ...))": ["sum(i, anchors, log(sum(j, others(i), exp(cos(z[i], z[j]) / tau))))"],
+    "a logsumexp out of a logarithm": ["sum(i, anchors, log(exp(logsumexp(k, others(i), cos(z[i], z[k]))) - exp(cos(z[i], x[i]) - 2)))"],
     "cosine from a dot product and norms": ["sum(i, anchors, sum(j, others(i), dot(z[i], z[j]) / (norm(z[i]) * norm(z[j]))))"],
     "anchors with an empty set contribute nothing": ["sum(i, anchors, sum(j, positives(i), cos(z[i], z[j])))"],
 }
