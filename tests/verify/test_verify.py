@@ -183,3 +183,16 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     # a cached run of the same entry says so
     code, out, _ = icon("verify", "cross_entropy", "--catalog", good, *common, capsys=capsys)
     assert code == 0 and "(cached)" in out
+
+
+def test_cli_explain_prints_the_derivation(tmp_path, capsys):
+    common = ["--no-builtin", "--catalog", str(FIXTURES / "good"), "--cache-dir", str(tmp_path)]
+    code, out, _ = icon("verify", "supcon", "--explain", *common, capsys=capsys)
+    assert code == 0
+    assert "[proved for every batch]" in out and "proof for every batch:" in out
+    assert "assume some anchor has supervisory mass: anchors_with(same_class) is not empty" in out
+    assert "[loss] mean = sum / count" in out and "both sides have the normal form" in out
+    assert "1 claims: 1 pass (1 proved for every batch), 0 fail" in out
+    code, out, _ = icon("verify", "triplet", "--explain", *common, "--json", capsys=capsys)
+    (result,) = json.loads(out)
+    assert result["proof"] == "numeric" and result["derivation"] is None
