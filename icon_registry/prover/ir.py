@@ -250,8 +250,12 @@ class _Symmetric(sympy.Expr):
 
     is_commutative = True
     is_real = True
+    #: its value when both vectors are the same (None: no simplification)
+    diagonal = None
 
     def __new__(cls, u, v):
+        if u == v and cls.diagonal is not None:
+            return sympy.Integer(cls.diagonal)
         u, v = sorted((u, v), key=_key)
         return sympy.Expr.__new__(cls, u, v)
 
@@ -270,6 +274,8 @@ class Dot(_Symmetric):
 class Cos(_Symmetric):
     """<u, v> / (|u| |v|) of two vector atoms (nonzero vectors)."""
 
+    diagonal = 1
+
     def _sympystr(self, printer):
         return f"cos({printer._print(self.args[0])}, {printer._print(self.args[1])})"
 
@@ -278,6 +284,7 @@ class SqDist(_Symmetric):
     """|u - v|^2 of two vector atoms."""
 
     is_nonnegative = True
+    diagonal = 0
 
     def _sympystr(self, printer):
         return f"sqdist({printer._print(self.args[0])}, {printer._print(self.args[1])})"
@@ -481,7 +488,9 @@ def _pair(u, v, difference: bool):
             u, v = v, u
         if difference:
             raise Unsupported("squared distance to a vector sum")  # expanded by the caller
-        return Red("sum", dot(u.linear(), vector(v)), u.var, u.iset)
+        var = fresh(str(u.var).split("_")[0])  # each copy of the sum gets its own index: no capture
+        body = {atom.xreplace({u.var: var}): coef.xreplace({u.var: var}) for atom, coef in u.linear().items()}
+        return Red("sum", dot(body, vector(v)), var, u.iset)
     if difference:
         if u == v:
             return sympy.Integer(0)

@@ -94,9 +94,13 @@ def sign(expr, ctx: Context) -> Optional[str]:
     if isinstance(expr, (ir.Ind, IndCmp)):
         return "nonneg"
     if isinstance(expr, sympy.Add):
+        rest = expr - ir.N_ITEMS
+        if isinstance(rest, sympy.Number) and rest >= -1:
+            return "pos"  # n - 1 >= 1 on a batch of n >= 2 items
         signs = [sign(a, ctx) for a in expr.args]
         if None in signs:
-            return None
+            factored = sympy.factor_terms(expr)  # n |A| - |A| = |A| (n - 1)
+            return sign(factored, ctx) if isinstance(factored, sympy.Mul) else None
         return "pos" if "pos" in signs else "nonneg"
     if isinstance(expr, sympy.Mul):
         signs = [sign(a, ctx) for a in expr.args]
