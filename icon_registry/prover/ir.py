@@ -35,6 +35,7 @@ from sympy.core.symbol import Str
 
 N_ITEMS = sympy.Symbol("n", positive=True, integer=True)
 N_CLASSES = sympy.Symbol("C", positive=True, integer=True)
+N_CLUSTERS = sympy.Symbol("K", positive=True, integer=True)
 #: the member of a set template (``nonempty`` atoms): S(member) with member = SELF
 SELF = sympy.Symbol("@self")
 
@@ -143,7 +144,7 @@ def _contradiction(atoms: set) -> bool:
 
 
 class ISet(sympy.Basic):
-    """Every element of ``domain`` ('item' or 'class') satisfying all ``atoms``."""
+    """Every element of ``domain`` ('item', 'class' or 'cluster') satisfying all ``atoms``."""
 
     def __new__(cls, domain, *atoms):
         domain = domain if isinstance(domain, Str) else Str(domain)
@@ -593,7 +594,7 @@ def render_atom(atom: Atom, member: str) -> str:
 def render_set(iset: ISet) -> str:
     if iset.is_empty:
         return "{}"
-    whole = {"item": "all", "class": "classes"}[iset.domain]
+    whole = {"item": "all", "class": "classes", "cluster": "clusters"}[iset.domain]
     if not iset.atoms_:
         return whole
     name = set_name(iset)

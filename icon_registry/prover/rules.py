@@ -84,8 +84,8 @@ def sign(expr, ctx: Context) -> Optional[str]:
     if isinstance(expr, ir.SqDist):
         return "nonneg"
     if isinstance(expr, ir.At):
-        if expr.name == "beta":
-            return "pos"
+        if expr.name in ("beta", "phi"):
+            return "pos"  # a precision; a softmax probability
         if expr.name == "W":
             member = ctx.member_set(expr.args[2])
             edge = ir.Atom("edge", None, expr.args[1])
@@ -252,7 +252,7 @@ def rule_sizes(e, ctx):
         return sympy.Integer(0)
     atoms = iset.atoms_
     if not atoms:
-        return ir.N_ITEMS if iset.domain == "item" else ir.N_CLASSES
+        return {"item": ir.N_ITEMS, "class": ir.N_CLASSES, "cluster": ir.N_CLUSTERS}[iset.domain]
     if len(atoms) == 1:
         (atom,) = atoms
         if atom.kind == "not_self":
