@@ -53,6 +53,7 @@ from icon_registry.training import knn as knn_mod
 from icon_registry.training import metrics
 from icon_registry.training._errors import IconError
 from icon_registry.training.progress import Progress
+from icon_registry.training.trainer import FiniteCheck
 
 CATALOG_ENTRY = "debiased_infonce_clustering"
 
@@ -238,7 +239,8 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
     opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     noise_std = config.noise * float(x.norm(dim=1).pow(2).mean().sqrt()) / math.sqrt(d)
     history = []
-    for batch in epoch_batches(config):
+    check, updates = FiniteCheck([(f"head.{name}", p) for name, p in head.named_parameters()], config.lr), 0
+    for epoch, batch in enumerate(epoch_batches(config), 1):
         order = rng.permutation(n)
         total, count = 0.0, 0
         for s in range(max(1, math.ceil(n / batch))):
@@ -253,9 +255,13 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
                 xb = xb + noise_std * torch.randn_like(xb)
             nb = batch_neighbor_lists(neighbors, sources, config.walks).to(device)
             loss = loss_fn(head(xb), ids=src, neighbors=nb)
+            where = f"at epoch {epoch}, step {s + 1} (seed {seed})"
+            check.loss(loss, where, updates)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            check.gradients(loss, where, updates)
             opt.step()
+            updates += 1
             if teacher is not None:
                 with torch.no_grad():
                     for pt, ps in zip(teacher.parameters(), head.parameters()):
