@@ -79,7 +79,7 @@ class TorchBackend:
         product = torch.exp(a - a_max) @ torch.exp(b - b_max)
         floor = math.sqrt(torch.finfo(product.dtype).tiny)
         out = torch.log(product.clamp_min(floor)) + a_max + b_max
-        if bool(product.detach().amin() < floor):
+        if product.numel() and bool(product.detach().amin() < floor):
             rows, cols = (product.detach() < floor).nonzero(as_tuple=True)
             exact = torch.logsumexp(a[rows] + b.T[cols], dim=1)
             out = out.index_put((rows, cols), exact)
