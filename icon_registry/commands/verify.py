@@ -2,7 +2,8 @@
 
 Per entry and claim: pass / fail / unproved / error with seconds. Exit 1 if any claim fails
 (or its check errors), 0 otherwise, 2 for bad usage. Results are cached by the hash of the
-entry and of the verifier/kernel/formula sources ($ICON_CACHE_DIR or ~/.cache/icon-registry).
+entry, of the verifier/kernel/formula sources and of the Python, SymPy, torch and icon-registry
+versions ($ICON_CACHE_DIR or ~/.cache/icon-registry); ``--no-cache`` checks every claim afresh.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list of {id, claim, kind, status, seconds, detail, method, steps, ...}")
     parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="verify N entries in parallel")
-    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="check every claim afresh, never reusing a cached verdict (the fresh results are "
+                        "still stored, for `icon site build`)")
     parser.add_argument("--cache-dir", metavar="DIR", default=None,
                         help="result cache folder (default $ICON_CACHE_DIR or ~/.cache/icon-registry)")
     parser.add_argument("--no-builtin", action="store_true", help="do not load the built-in catalog")
@@ -57,7 +60,7 @@ def run(args) -> int:
     if not names:
         raise IconError("icon verify: the catalog has no entries")
     entries = [catalog.get(name) for name in names]
-    cache = None if args.no_cache else ResultCache(args.cache_dir)
+    cache = ResultCache(args.cache_dir, reuse=not args.no_cache)
     show_progress = args.all and not args.quiet and sys.stderr.isatty()
     done = [0]
     start = time.perf_counter()
