@@ -69,7 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
             sub = subparsers.choices[added]
             if not any("--catalog" in action.option_strings for action in sub._actions):
                 _add_global_options(sub, top=False)
+    _name_commands(parser)
     return parser
+
+
+def _name_commands(parser: argparse.ArgumentParser) -> None:
+    """Each (sub-)command parser records its name ('icon site serve') for its error messages."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(command_name=sub.prog)
+                _name_commands(sub)
 
 
 def _print_error(err: IconError) -> None:
@@ -107,7 +117,7 @@ def _run_command(argv) -> int:
         sys.stdout.flush()
         return 0 if code is None else int(code)
     except UsageError as err:
-        print(one_line(f"icon {args.command}: error: {err} (see 'icon {args.command} --help')"), file=sys.stderr)
+        print(one_line(f"{args.command_name}: error: {err} (see '{args.command_name} --help')"), file=sys.stderr)
         return 2
     except IconError as err:
         _print_error(err)
@@ -124,7 +134,7 @@ def _run_command(argv) -> int:
     except Exception as err:  # a bug: one line, and the traceback only on request
         if os.environ.get("ICON_DEBUG"):
             raise
-        print(one_line(f"icon {args.command}: internal error: {type(err).__name__}: {err} (a bug in icon-registry; "
+        print(one_line(f"{args.command_name}: internal error: {type(err).__name__}: {err} (a bug in icon-registry; "
                        "ICON_DEBUG=1 shows the traceback; please report it)"), file=sys.stderr)
         return 1
 
