@@ -22,6 +22,7 @@ import os
 import platform
 import sys
 import tempfile
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional, get_args
@@ -30,7 +31,7 @@ from icon_registry.errors import one_line
 from icon_registry.verify.results import ClaimResult, Status
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-_SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "objective.py", "pairs.py", "claims.py",
+_SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "prover", "objective.py", "pairs.py", "claims.py",
             "schema.py", "compiler")
 #: Largest cache file read (a verdict list is a few kB; anything far bigger is not ours).
 _MAX_BYTES = 8 << 20
@@ -76,9 +77,10 @@ class MalformedCacheFile(ValueError):
     """A cache file that is not a verdict list for its entry (why is the message)."""
 
 
-_FIELDS = {"id": str, "claim": str, "kind": str, "status": str, "seconds": (int, float), "detail": str,
-           "method": str, "steps": list, "residual": (str, type(None)), "counterexample": (dict, type(None)),
-           "cached": bool}
+#: JSON types of ClaimResult's fields, by their annotation (the file holds ``to_json()``: "id" for "entry").
+_JSON_TYPES = {"str": str, "Status": str, "float": (int, float), "bool": bool, "list[str]": list,
+               "Optional[str]": (str, type(None)), "Optional[dict]": (dict, type(None))}
+_FIELDS = {("id" if f.name == "entry" else f.name): _JSON_TYPES.get(str(f.type), object) for f in fields(ClaimResult)}
 _STATUSES = set(get_args(Status))
 
 
