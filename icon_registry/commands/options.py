@@ -22,11 +22,14 @@ SEED_MAX = 2**32 - 1
 
 
 def _bounds(low, high, low_open=False, high_open=False) -> str:
+    def shown(bound):
+        return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
     parts = []
     if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
+        parts.append(f"{'>' if low_open else '>='} {shown(low)}")
     if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
+        parts.append(f"{'<' if high_open else '<='} {shown(high)}")
     return " and ".join(parts)
 
 
