@@ -492,6 +492,22 @@ class AbstractBackend:
     def knn_mask(sqdist, candidates, k):
         raise ir.Unsupported("a kNN graph computed from distances")
 
+    @classmethod
+    def plogp(cls, prob, log_prob, mask):
+        return prob * cls.where(mask, log_prob, 0)
+
+    @classmethod
+    def log_sqdist(cls, d2):
+        return cls.log(d2)
+
+    @classmethod
+    def log_add_exp(cls, a, b, divide_by=1):
+        return cls.log((cls.exp(a) + cls.exp(b)) / _exact(divide_by))
+
+    @staticmethod
+    def logsumexp(a, axis):
+        raise ir.Unsupported("cluster sizes (logsumexp)")
+
     @staticmethod
     def log_softmax(a, axis):
         if not isinstance(a, ClusterLogits) or axis != 1:
