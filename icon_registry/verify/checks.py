@@ -140,6 +140,8 @@ class Context:
                 return value / max(int(mass.sum()), 1) if self.entry.loss.reduction == "mean" else value
             return torch_call(self.entry, inst, objective, params, reduction=self.entry.loss.reduction) / unscale
         except IconError as err:
+            if "KL divergence is +infinity" in str(err):
+                raise CheckFailed(support_message(self.entry, err)) from None
             raise CheckFailed(f"the compiled torch loss failed: {err}") from None
 
     def locate(self, inst, objective: str, text: str, where: str) -> list[str]:
