@@ -506,7 +506,11 @@ class AbstractBackend:
 
     @staticmethod
     def logsumexp(a, axis):
-        raise ir.Unsupported("cluster sizes (logsumexp)")
+        """log sum over the rows (axis 0) of an unmasked anchors x columns array: e.g. a cluster's size."""
+        if not isinstance(a, AArray) or a.axes != ("r", "c") or axis != 0 or a.mask is not None:
+            raise ir.Unsupported(f"a logsumexp over axis {axis} of this array")
+        k = ir.fresh("k")
+        return AArray(ir.Red("lse", a.value.xreplace({ROW: k}), k, ir.items()), ("c",), domain=a.domain)
 
     @staticmethod
     def log_softmax(a, axis):
