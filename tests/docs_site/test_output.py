@@ -1,6 +1,6 @@
 """`icon site build --out DIR`: checked before any work, never deletes what it did not write,
 swaps the new site in only when the build succeeded, leaves nothing behind when it fails or is
-interrupted (SIGTERM), and removes what a SIGKILLed build left on the next run."""
+interrupted (SIGTERM, Ctrl-C), and removes what a SIGKILLed build left on the next run."""
 
 from __future__ import annotations
 
@@ -170,13 +170,14 @@ def _killed_build(site: Path, tmp_path: Path, signum: int) -> Path:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_sigterm_and_sigkill_mid_build(fixture_site, tmp_path):
+def test_sigterm_sigint_and_sigkill_mid_build(fixture_site, tmp_path):
     site = _earlier_build(fixture_site, tmp_path)
     before = _snapshot(site)
 
-    work = _killed_build(site, tmp_path, signal.SIGTERM)
-    assert not work.exists(), "SIGTERM left the temporary folder"
-    assert _snapshot(site) == before
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        work = _killed_build(site, tmp_path, signum)
+        assert not work.exists(), f"{signal.Signals(signum).name} left the temporary folder"
+        assert _snapshot(site) == before
 
     work = _killed_build(site, tmp_path, signal.SIGKILL)
     assert work.is_dir() and (work / TEMP_MARKER).is_file(), "SIGKILL cannot be caught: the folder stays until the next build"
