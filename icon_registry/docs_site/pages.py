@@ -431,7 +431,10 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):
-        return code(json.dumps(value, sort_keys=True))
+        try:
+            return code(json.dumps(value, sort_keys=True))
+        except RecursionError:
+            return "(nested too deeply to show)"
     return inline(value)
 
 
@@ -455,7 +458,7 @@ def read_results(path: Path):
         return None, f'!!! warning "Not read"\n    {code(path.name)} is a link out of the results folder or not a regular file.\n'
     try:
         return json.loads(path.read_text()), None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deeply
         return None, f'!!! warning "Unreadable results"\n    {code(path.name)} could not be read: {inline(err)}\n'
 
 
@@ -484,6 +487,8 @@ def results_page(title: str, path: Path, command: str, intro: str, plots=()) -> 
 
 
 def _render_json(data, level: int) -> list[str]:
+    if level > 6 and isinstance(data, (dict, list)):  # below the last heading level: JSON text
+        return [_cell(data), ""]
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         return _records_table(data) + [""]
     if isinstance(data, dict):

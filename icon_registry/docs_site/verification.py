@@ -22,7 +22,7 @@ def _from_file(path: Path) -> dict[str, list]:
         return {}
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     records = data.get("results", data) if isinstance(data, dict) else data
     out: dict[str, list] = {}
