@@ -14,7 +14,8 @@ from icon_registry.docs_site.escape import code, fence, inline, label, link, one
 from icon_registry.docs_site.inputs import outside_reason
 from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
 from icon_registry.docs_site.snippet import snippet
-from icon_registry.docs_site.status import STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, entry_status
+from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
+                                            entry_status)
 from icon_registry.kernels import KERNELS
 from icon_registry.schema import Entry
 
@@ -31,6 +32,8 @@ CLAIM_WORDS = {
     "up_to_constant": "the I-Con objective equals the published loss up to a constant",
     "limit": "the published loss is a limit of the I-Con objective",
     "reverse_kl_entropy": "reverse KL = clustering cost / σ² − entropy + constant (K-Means form)",
+    "decomposition": "the published loss is the I-Con objective plus a named extra term",
+    "bound": "the published loss is bounded by the I-Con objective",
     "unproved": "stated, not proved",
 }
 
@@ -186,23 +189,53 @@ def _claim_fields(claim) -> list[tuple[str, str]]:
 FORMULA_FIELDS = {"constant", "scale", "offset", "equals", "factor", "cost"}
 
 
-def _result_block(result) -> list[str]:
+def _result_block(result, claim) -> list[str]:
     if result is None:
         return ["*Not verified in this build* (run `icon verify` to check it).", ""]
     passed = claim_passed(result)
-    status = str(getattr(result, "status", "unknown")).split(".")[-1]
-    badge = "pass" if passed else ("fail" if passed is False else "other")
-    lines = [f'Verifier: <span class="icon-badge {badge}">{inline(status)}</span>', ""]
+    status = claim_status(result)
+    word = STATUS_LABELS[status] if passed else {False: "fails", None: "not proved"}[passed]
+    lines = [f'Verifier: <span class="icon-badge {status if passed else "fail" if passed is False else "other"}">'
+             f"{text(word)}</span>", ""]
     detail = getattr(result, "detail", "")
     if detail:
         lines += [prose(detail), ""]
+    derivation = getattr(result, "derivation", None)
+    if passed and isinstance(derivation, dict) and derivation.get("proved"):
+        lines += _derivation_block(derivation, getattr(claim, "note", ""))
     steps = getattr(result, "steps", None) or []
-    steps = [steps] if isinstance(steps, str) else list(steps) if isinstance(steps, (list, tuple)) else []
+    steps = [steps] if isinstance(steps, str) else _listed(steps)
     if steps:
-        lines.append('???+ abstract "Proof sketch (from the verifier)"')
+        lines.append('??? abstract "What the verifier checked"')
         lines += [f"    {k}. {prose_inline(step)}" for k, step in enumerate(steps, 1)]
         lines.append("")
     return lines
+
+
+def _derivation_block(derivation: dict, note: str) -> list[str]:
+    """The proof for every batch: assumptions, the two sides, each rewriting step and its rule."""
+    title = "Proof for every batch" + (f" ({note.split('.')[0]})" if note else "")
+    lines = [f'???+ success "{inline(one_line(title))}"']
+    for assumption in _listed(derivation.get("assumptions")):
+        lines.append(f"    - *Assume* {prose_inline(assumption)}.")
+    lines.append("")
+    lines += _code_line("objective (the kernels' code, for any batch)", derivation.get("objective", ""))
+    lines += _code_line("loss.formula", derivation.get("loss", ""))
+    steps = [step for step in _listed(derivation.get("steps")) if isinstance(step, dict)]
+    for k, step in enumerate(steps, 1):
+        side = "objective" if step.get("side") == "objective" else "loss"
+        lines += _code_line(f"{k}. [{side}] {step.get('rule', '')} ({step.get('count', 0)}x)", step.get("expression", ""))
+    lines += _code_line("Both sides have one normal form", derivation.get("normal_form", ""))
+    return lines
+
+
+def _listed(value) -> list:
+    """A results field that should be a list (a results file may hold anything)."""
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _code_line(label: str, expression) -> list[str]:
+    return [f"    **{inline(label)}**", "", fence(expression, indent="    ")]
 
 
 def _is_joint(node) -> bool:
@@ -289,7 +322,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             L.append(f"- **note:** {prose_inline(claim.note)}")
         L.append("")
         if claim.kind != "unproved" or result is not None:
-            L += _result_block(result)
+            L += _result_block(result, claim)
     L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
     L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:

@@ -153,10 +153,14 @@ def write_hostile_results(folder: Path) -> Path:
         "plots": ["plot<script>.png", hostile_text("reproduce.plot")],
     }
     (folder / "reproduce.json").write_text(json.dumps(reproduce), encoding="utf-8")
-    verify = [
-        {"id": entry_id, "status": hostile_text(f"verify.{entry_id}.status"), "detail": hostile_text(f"verify.{entry_id}.detail"),
-         "steps": [hostile_text(f"verify.{entry_id}.step")]}
-        for entry_id in HOSTILE_IDS
-    ]
+    verify = []
+    for entry_id in HOSTILE_IDS:  # one result per claim, in claim order: a proof, then a failure
+        f = lambda name: hostile_text(f"verify.{entry_id}.{name}")  # noqa: E731
+        derivation = {"proved": True, "assumptions": [f("assumption")], "objective": f("objective"), "loss": f("loss"),
+                      "normal_form": f("normal_form"),
+                      "steps": [{"side": f("side"), "rule": f("rule"), "count": f("count"), "expression": f("expression")}, "not a step"]}
+        verify.append({"id": entry_id, "status": "pass", "proof": "all_n", "detail": f("detail"), "steps": [f("step")],
+                       "derivation": derivation})
+        verify.append({"id": entry_id, "status": f("status"), "detail": f("detail"), "steps": f("steps")})
     (folder / "verify.json").write_text(json.dumps(verify), encoding="utf-8")
     return folder
