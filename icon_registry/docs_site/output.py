@@ -81,8 +81,8 @@ def _check_ours(target: Path, shown: str) -> None:
     listed = _marker_files(target)
     if listed is None:
         raise _usage(
-            f"--out {shown} is a folder that icon site build did not write (no {MARKER} in it); "
-            "its files are not touched: choose a new or empty folder"
+            f"--out {shown} is a folder that icon site build did not write (no {MARKER} in it); its files are "
+            "not touched: choose a new or empty folder (a site from before the marker: remove it yourself once)"
         )
     foreign = [name for name in _files_under(target) if name != MARKER and name not in listed]
     if foreign:
@@ -105,15 +105,21 @@ class OutputFolder:
             raise _usage(f"--out {self.shown}: {err}") from None
         if self.target.exists() and not self.target.is_dir():
             raise _usage(f"--out {self.shown} is a file, not a folder")
-        cwd = Path.cwd().resolve()
-        if self.target == cwd or self.target in cwd.parents:
+        try:
+            cwd = Path.cwd().resolve()
+        except OSError:  # the working folder was deleted: nothing to protect there
+            cwd = None
+        if cwd is not None and (self.target == cwd or self.target in cwd.parents):
             raise _usage(f"--out {self.shown} is the current folder or contains it; choose a subfolder such as ./public")
         if self.target.parent == self.target:
             raise _usage(f"--out {self.shown} is the root of the file system")
         existing = next(p for p in [self.target, *self.target.parents] if p.exists())
         if not existing.is_dir():
             raise _usage(f"--out {self.shown}: {existing} is a file, not a folder")
-        _check_ours(self.target, self.shown)
+        try:
+            _check_ours(self.target, self.shown)
+        except OSError as err:  # e.g. a folder we may not read
+            raise _usage(f"--out {self.shown}: {err.strerror or err}") from None
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
@@ -152,8 +158,13 @@ class OutputFolder:
             if not self.target.exists():
                 os.rename(site, self.target)
             elif not _exchange(site, self.target):
-                os.rename(self.target, work / "previous")
-                os.rename(site, self.target)
+                previous = work / "previous"
+                os.rename(self.target, previous)
+                try:
+                    os.rename(site, self.target)
+                except OSError:
+                    os.rename(previous, self.target)  # put the previous site back before the folder goes
+                    raise
         except OSError as err:
             raise IconError(f"could not move the new site into {self.target}: {err.strerror or err}") from None
 

@@ -189,3 +189,30 @@ def test_sigterm_sigint_and_sigkill_mid_build(fixture_site, tmp_path):
     assert not work.exists(), "the next build did not remove the killed build's folder"
     assert foreign.is_dir()
     assert (site / MARKER).is_file() and _snapshot(site) != before
+
+
+def test_without_an_atomic_exchange_a_failed_swap_puts_the_previous_site_back(fixture_site, tmp_path, monkeypatch):
+    import errno
+
+    import icon_registry.docs_site.output as output
+    from icon_registry.errors import IconError
+
+    site = _earlier_build(fixture_site, tmp_path)
+    before = _snapshot(site)
+    monkeypatch.setattr(output, "_exchange", lambda a, b: False)  # a kernel or OS without renameat2
+    rename = os.rename
+
+    def failing_rename(src, dst):
+        if Path(src).name == "site" and Path(dst) == site:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return rename(src, dst)
+
+    monkeypatch.setattr(output.os, "rename", failing_rename)
+    with pytest.raises(IconError, match="could not move the new site"):
+        _build_fixture(site)
+    assert _snapshot(site) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["public"]
+    monkeypatch.setattr(output.os, "rename", rename)
+    _build_fixture(site)  # two renames in a row
+    assert _snapshot(site) != before and (site / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["public"]
