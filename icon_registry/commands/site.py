@@ -37,7 +37,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="site_command", metavar="{build,serve}")
     actions.required = True
     build = actions.add_parser("build", help="generate the pages and run mkdocs build --strict")
-    build.add_argument("--out", default="public", metavar="DIR", help="output folder (default: ./public)")
+    build.add_argument("--out", default="public", metavar="DIR",
+                       help="output folder (default: ./public): new, empty, or an earlier build (it is replaced only "
+                            "when the new build succeeded; other folders are refused)")
     _common(build)
     build.set_defaults(func=run_build)
     serve = actions.add_parser("serve", help="build into a temporary folder and serve it on localhost")
@@ -60,7 +62,16 @@ def _build(args, out) -> int:
 
 
 def run_build(args) -> int:
-    return _build(args, args.out)
+    from icon_registry.errors import IconError
+
+    try:
+        return _build(args, args.out)
+    except IconError as err:
+        if err.argument != "--out":
+            raise
+        # a bad --out is found before any work starts: bad usage (2), like argparse's errors
+        print(f"icon site build: error: {err}", file=sys.stderr)
+        return 2
 
 
 def run_serve(args) -> int:
