@@ -15,7 +15,6 @@ import torch
 from icon_registry.catalog import load_catalog
 from icon_registry.formula import FormulaInstance, evaluate_numeric, parse, to_source
 
-from .mutations import ast_tools as T
 from .mutations import neutral as R
 from .mutations.batches import make_batch
 from .mutations.campaign import ISSUE_OPERATORS, sample

@@ -21,6 +21,7 @@ import pytest
 from icon_registry.catalog import load_catalog
 
 from .mutations.campaign import evaluate, mode_from_environment, select
+from .conftest import CAMPAIGN_REPORT
 from .mutations.report import format_report
 
 pytestmark = pytest.mark.mutation
@@ -38,14 +39,8 @@ def campaign(request):
     wanted = {item.callspec.params["entry_id"] for item in request.session.items
               if getattr(item, "module", None) is request.module and hasattr(item, "callspec")}
     result = evaluate(SELECTION, {entry.id: entry for entry in CATALOG.entries()}, JOBS, only=wanted or None)
-    yield result
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:  # the headline numbers in the CI log, whatever the outcome
-        headline = [line for line in format_report(result).splitlines()
-                    if line.startswith(("mutation campaign", "catch rate", "neutral rewrites:", "time:"))]
-        reporter.write_line("")
-        for line in headline:
-            reporter.write_line(line)
+    request.config.stash[CAMPAIGN_REPORT] = format_report(result)  # the headline goes into the terminal summary
+    return result
 
 
 @pytest.mark.parametrize("entry_id", WRONG_ENTRIES)
@@ -55,8 +50,9 @@ def test_wrong_variants_fail(campaign, entry_id):
     missed = [row for row in decided if not row.caught]
     lines = [f"  {row.variant.line()}\n    verifier: {row.verifier_words()}\n    counterexample: "
              + "; ".join(f"claim {k}: {words}" for k, words in row.decision.refuted.items()) for row in missed]
-    assert not missed, (f"{len(missed)} of {len(decided)} wrong variants of {entry_id} pass the verifier "
-                        f"({len(rows) - len(decided)} more undecided):\n" + "\n".join(lines))
+    if missed:
+        pytest.fail(f"{len(missed)} of {len(decided)} wrong variants of {entry_id} pass the verifier "
+                    f"({len(rows) - len(decided)} more undecided):\n" + "\n".join(lines), pytrace=False)
 
 
 @pytest.mark.parametrize("entry_id", NEUTRAL_ENTRIES)
@@ -64,10 +60,12 @@ def test_neutral_rewrites_pass(campaign, entry_id):
     rows = [row for row in campaign.neutral if row.variant.entry_id == entry_id]
     assert rows
     refuted = [row for row in rows if row.decision.verdict != "confirmed"]
-    assert not refuted, "the oracle refutes rewrites meant to be neutral (a generator bug):\n" + "\n".join(
-        f"  {row.variant.line()}: {row.decision.refuted}" for row in refuted)
+    if refuted:
+        pytest.fail("the oracle refutes rewrites meant to be neutral (a generator bug):\n" + "\n".join(
+            f"  {row.variant.line()}: {row.decision.refuted}" for row in refuted), pytrace=False)
     failing = [row for row in rows if not row.passed]
-    assert not failing, f"{len(failing)} of {len(rows)} neutral rewrites of {entry_id} do not pass:\n" + "\n".join(
-        f"  {row.variant.line()}\n    verifier: {row.verifier_words()}\n    "
-        + "; ".join(f"{r.claim}: {r.detail[:240]}" for r in row.results if r.status not in ("pass", "unproved"))
-        for row in failing)
+    if failing:
+        pytest.fail(f"{len(failing)} of {len(rows)} neutral rewrites of {entry_id} do not pass:\n" + "\n".join(
+            f"  {row.variant.line()}\n    verifier: {row.verifier_words()}\n    "
+            + "; ".join(f"{r.claim}: {r.detail[:240]}" for r in row.results if r.status not in ("pass", "unproved"))
+            for row in failing), pytrace=False)

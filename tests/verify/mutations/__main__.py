@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     from .campaign import run
     from .report import format_report
 
-    catalog = load_catalog()
+    catalog = load_catalog(use_env=False)
     only = {name.strip() for name in args.entries.split(",") if name.strip()} or None
-    unknown = sorted((only or set()) - set(catalog.ids()))
+    unknown = sorted((only or set()) - set(catalog.ids))
     if unknown:
         parser.error(f"unknown entry id(s): {', '.join(unknown)}")
     start = time.perf_counter()

@@ -93,33 +93,32 @@ def bound_names(node) -> set:
     return {sub.var for _, sub, _ in sites(node) if isinstance(sub, N.Reduce)}
 
 
-def rename_index(node, old: str, new: str):
-    """``node`` with every occurrence of index variable ``old`` (bound or free) named ``new``."""
-    if isinstance(node, N.Index):
-        return N.Index(new) if node.name == old else node
-    changes = {}
+def transform(node, change):
+    """``node`` rebuilt bottom-up with ``change(sub_node)`` applied to every sub-node."""
+    updates = {}
     for spec in dataclasses.fields(node):
         value = getattr(node, spec.name)
         if isinstance(value, tuple):
-            changes[spec.name] = tuple(rename_index(v, old, new) if is_node(v) else v for v in value)
+            updates[spec.name] = tuple(transform(v, change) if is_node(v) else v for v in value)
         elif is_node(value):
-            changes[spec.name] = rename_index(value, old, new)
-    if isinstance(node, N.Reduce) and node.var == old:
-        changes["var"] = new
-    return dataclasses.replace(node, **changes) if changes else node
+            updates[spec.name] = transform(value, change)
+    return change(dataclasses.replace(node, **updates) if updates else node)
+
+
+def rename_index(node, old: str, new: str):
+    """``node`` with every occurrence of index variable ``old`` (bound or free) named ``new``."""
+    def change(sub):
+        if isinstance(sub, N.Index) and sub.name == old:
+            return N.Index(new)
+        if isinstance(sub, N.Reduce) and sub.var == old:
+            return dataclasses.replace(sub, var=new)
+        return sub
+
+    return transform(node, change)
 
 
 def rename_param(node, old: str, new: str):
-    if isinstance(node, N.Param):
-        return N.Param(new) if node.name == old else node
-    changes = {}
-    for spec in dataclasses.fields(node):
-        value = getattr(node, spec.name)
-        if isinstance(value, tuple):
-            changes[spec.name] = tuple(rename_param(v, old, new) if is_node(v) else v for v in value)
-        elif is_node(value):
-            changes[spec.name] = rename_param(value, old, new)
-    return dataclasses.replace(node, **changes) if changes else node
+    return transform(node, lambda sub: N.Param(new) if isinstance(sub, N.Param) and sub.name == old else sub)
 
 
 def fresh_index(root, stem: str) -> str:
@@ -131,16 +130,8 @@ def fresh_index(root, stem: str) -> str:
     return f"{stem}{k}"
 
 
-def contains(node, kind) -> bool:
-    return any(isinstance(sub, kind) for _, sub, _ in sites(node))
-
-
 def calls(node, *funcs) -> bool:
     return any(isinstance(sub, N.Call) and sub.func in funcs for _, sub, _ in sites(node))
-
-
-def is_number(node, value=None) -> bool:
-    return isinstance(node, N.Num) and (value is None or node.value == value)
 
 
 def render(root) -> str:

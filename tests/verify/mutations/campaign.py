@@ -94,7 +94,13 @@ class Row:
     def verifier_words(self) -> str:
         if self.results is None:
             return "not verified"
-        return ", ".join(f"{r.claim} {r.status.upper()}" + (f" [{r.method}]" if r.method else "") for r in self.results)
+        return ", ".join(f"{r.claim} {r.status.upper()}" + (f" [{claim_label(r)}]" if claim_label(r) else "")
+                         for r in self.results)
+
+
+def claim_label(result) -> str:
+    """The verifier's label for how a claim passed (its proof label where it gives one)."""
+    return getattr(result, "proof", None) or result.method
 
 
 @dataclass

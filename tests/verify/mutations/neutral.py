@@ -8,7 +8,6 @@ is sum/count only where the set is non-empty, which is every batch the entry is 
 
 from __future__ import annotations
 
-import copy
 
 from icon_registry.formula import nodes as N
 from icon_registry.schema import Entry
@@ -218,11 +217,7 @@ def parameter_renamed(entry: Entry, out: Collected) -> None:
             formula = parsed(entry, text)
             if formula is None:
                 return
-            renamed = T.render(T.rename_param(formula.root, old, new))
-            target = data
-            for step in path[:-1]:
-                target = target[step]
-            target[path[-1]] = renamed
+            data = with_value(data, path, T.render(T.rename_param(formula.root, old, new)))
         for claim in data["claims"]:
             if claim.get("parameter") == old:
                 claim["parameter"] = new
@@ -261,6 +256,6 @@ def neutral_rewrites(entries) -> Collected:
                         out.dropped[operator] = out.dropped.get(operator, 0) + 1
                         continue
                     out.add(entry, operator, where, change_words(old, new),
-                            with_value(copy.deepcopy(data), path, text_new), "neutral")
+                            with_value(data, path, text_new), "neutral")
         parameter_renamed(entry, out)
     return out

@@ -6,13 +6,16 @@ formula module's numeric evaluator on the other, exactly as the claims are docum
 ``icon_registry.claims``:
 
 - identity: objective == loss.formula; up_to_constant: objective - loss.formula == constant;
-- limit: scale * (objective - offset) -> factor * equals, read off three parameter values
-  near the limit (sigma -> infinity: a quadratic extrapolation in 1/sigma to 0 must vanish;
-  sigma -> 0: the residual at sigma = 1e-3 must be tiny); the sandwich bounds where claimed;
+  decomposition: loss.formula == objective + extra; bound: loss.formula <= (>=) objective +
+  offset at three draws of z;
+- limit: scale * (objective - offset) -> factor * equals (``equals`` omitted: loss.formula),
+  read off three parameter values near the limit (sigma -> infinity: a quadratic
+  extrapolation in 1/sigma to 0 must vanish; sigma -> 0: the residual at sigma = 1e-3 must be
+  tiny); the sandwich bounds where claimed; ``error_probability``: per anchor 1 - exp(-H);
 - reverse_kl_entropy: KL(q || p) + H(q) - factor * cost does not change with z (H(q) read
   off the compiled loss as cross entropy - KL);
-- limit and reverse-KL claims also state that the published loss IS their limit / cost:
-  loss.formula == equals (cost) on the batch.
+- a limit's ``equals`` given without a name of its own, and a reverse-KL claim's ``cost``,
+  state the published loss: loss.formula == equals (cost) on the batch.
 
 A batch counts for a claim only where the ORIGINAL catalog entry's claim holds on it, so a
 counterexample shows the mutation broke the claim, not that the catalog was already wrong
@@ -99,7 +102,22 @@ def uses_candidates(entry) -> bool:
 
 def compiled_objective(entry, batch: Batch, params: dict, objective: str) -> float:
     """The compiled torch loss in float64, combined over anchors as ``loss.reduction`` says;
-    limit rows without their param**scale_power factor (claims state their own scale)."""
+    limit rows without their param**scale_power factor (claims state their own scale).
+    ``error_probability``: per anchor 1 - exp(-H(p_i, q_i)), the same combination."""
+    if objective != "error_probability":
+        return _compiled(entry, batch, params, objective, entry.loss.reduction)
+    per_anchor = 1 - np.exp(-_compiled(entry, batch, params, "cross_entropy", "none"))  # 0 where p_i is empty
+    total = float(per_anchor.sum())
+    if entry.loss.reduction == "sum":
+        return total
+    # the anchors with a non-empty p, read off the compiled loss's own sum and mean at the batch's parameters
+    at = {**params, **({entry.limit.parameter: 1.0} if entry.limit is not None else {})}
+    mean = _compiled(entry, batch, at, "cross_entropy", "mean")
+    anchors = round(_compiled(entry, batch, at, "cross_entropy", "sum") / mean) if mean else batch.n
+    return total / max(anchors, 1)
+
+
+def _compiled(entry, batch, params, objective, reduction):
     import torch
 
     from icon_registry import compile_loss
@@ -108,21 +126,21 @@ def compiled_objective(entry, batch: Batch, params: dict, objective: str) -> flo
     if any(node.get("support") == "prototypes" for node in _nodes(entry)):
         kwargs = {"num_classes": batch.num_classes, "dim": batch.z.shape[1]}
     try:
-        loss = compile_loss(entry, objective=objective, reduction=entry.loss.reduction, **kwargs, **params)
+        loss = compile_loss(entry, objective=objective, reduction=reduction, **kwargs, **params)
         if loss.prototypes is not None:
             loss.prototypes.data = torch.as_tensor(batch.w, dtype=torch.float64)
         given = {"x": torch.as_tensor(batch.x), "labels": torch.as_tensor(batch.labels),
                  "ids": torch.as_tensor(batch.ids), "modality": torch.as_tensor(batch.modality),
                  "neighbors": torch.as_tensor(batch.neighbors), "graph": torch.as_tensor(batch.graph)}
         with torch.no_grad():
-            value = float(loss(torch.as_tensor(batch.z), **{name: given[name] for name in loss.requires}))
+            value = loss(torch.as_tensor(batch.z), **{name: given[name] for name in loss.requires}).numpy()
     except Exception as err:  # noqa: BLE001 - any failure means the objective is undefined on this batch
         raise Undefined(f"the compiled loss raised {type(err).__name__}: {str(err)[:120]}") from None
     if entry.limit is not None:
         value = value / params[entry.limit.parameter] ** entry.limit.scale_power
-    if not math.isfinite(value):
+    if not np.all(np.isfinite(value)):
         raise Undefined(f"the compiled objective is {value}")
-    return value
+    return value if reduction == "none" else float(value)
 
 
 def calibrated_precisions(node, batch: Batch, params: dict) -> np.ndarray:
@@ -217,14 +235,41 @@ def _guarded(check):
 
 @_guarded
 def equality(entry, claim, batch, params, reference):
+    """identity: objective = loss; up_to_constant: objective - loss = constant; decomposition:
+    loss = objective + extra."""
     objective = compiled_objective(entry, batch, params, claim.objective)
     loss = formula_value(entry, entry.loss.formula, batch, params, reference)
-    constant = formula_value(entry, claim.constant, batch, params, reference) if claim.kind == "up_to_constant" else 0.0
-    status = _compare(objective - loss, constant, abs(objective) + abs(loss))
-    what = "objective - loss.formula" if claim.kind == "up_to_constant" else "objective"
-    right = f"constant {constant:.10g}" if claim.kind == "up_to_constant" else f"loss.formula {loss:.10g}"
-    left = objective - loss if claim.kind == "up_to_constant" else objective
-    return Outcome(status, f"{what} {left:.10g} but {right}")
+    if claim.kind == "identity":
+        return Outcome(_compare(objective, loss, abs(objective) + abs(loss)),
+                       f"objective {objective:.10g} but loss.formula {loss:.10g}")
+    if claim.kind == "decomposition":
+        extra = formula_value(entry, claim.extra, batch, params, reference)
+        return Outcome(_compare(loss - objective, extra, abs(objective) + abs(loss)),
+                       f"loss.formula - objective {loss - objective:.10g} but extra {extra:.10g}")
+    constant = formula_value(entry, claim.constant, batch, params, reference)
+    return Outcome(_compare(objective - loss, constant, abs(objective) + abs(loss)),
+                   f"objective - loss.formula {objective - loss:.10g} but constant {constant:.10g}")
+
+
+@_guarded
+def bound(entry, claim, batch, params, reference):
+    """loss.formula <= (>=) objective + offset, for the batch's z and two other draws."""
+    rng = np.random.default_rng([11, batch.seed])
+    worst = -math.inf
+    for k in range(3):
+        current = batch if k == 0 else batch.with_z(rng.normal(size=batch.z.shape), rng.normal(size=batch.w.shape))
+        loss = formula_value(entry, entry.loss.formula, current, params, reference)
+        right = (compiled_objective(entry, current, params, claim.objective)
+                 + formula_value(entry, claim.offset, current, params, reference))
+        excess = (loss - right if claim.relation == "<=" else right - loss) / (1 + abs(loss) + abs(right))
+        worst = max(worst, excess)
+    status = HOLDS if worst <= EQUAL_RTOL else FAILS if worst > DIFFERENT_RTOL else UNCLEAR
+    return Outcome(status, f"loss.formula {claim.relation} objective + offset is broken by {worst:.3g} (relative)")
+
+
+def stated_limit(entry, claim) -> str:
+    """A limit's ``equals`` (omitted: the published loss)."""
+    return claim.equals if claim.equals is not None else entry.loss.formula
 
 
 def _limit_residuals(entry, claim, batch, params, reference, steps):
@@ -237,7 +282,7 @@ def _limit_residuals(entry, claim, batch, params, reference, steps):
         scale = formula_value(entry, claim.scale, batch, at, reference)
         offset = formula_value(entry, claim.offset, batch, at, reference)
         target = (formula_value(entry, claim.factor, batch, at, reference)
-                  * formula_value(entry, claim.equals, batch, at, reference))
+                  * formula_value(entry, stated_limit(entry, claim), batch, at, reference))
         residuals.append(scale * (objective - offset) - target)
     return residuals, target
 
@@ -272,7 +317,7 @@ def sandwich(entry, claim, batch, params, reference):
         loss = scale * (compiled_objective(entry, batch, at, claim.objective)
                         - formula_value(entry, claim.offset, batch, at, reference))
         target = (formula_value(entry, claim.factor, batch, at, reference)
-                  * formula_value(entry, claim.equals, batch, at, reference))
+                  * formula_value(entry, stated_limit(entry, claim), batch, at, reference))
         slack = scale * math.log(2) * anchors
         excess = max(target - loss, loss - slack - target) / (1 + abs(loss))
         worst = max(worst, excess)
@@ -298,7 +343,7 @@ def constant_in_z(entry, claim, batch, params, reference):
         current = batch if k == 0 else batch.with_z(rng.normal(size=batch.z.shape), rng.normal(size=batch.w.shape))
         kl = compiled_objective(entry, current, params, "kl")
         entropy = compiled_objective(entry, current, params, "cross_entropy") - kl  # H of the left distribution
-        cost = formula_value(entry, claim.cost, current, params, reference)
+        cost = formula_value(entry, claim.cost or entry.loss.formula, current, params, reference)
         values.append(kl + entropy - formula_value(entry, claim.factor, current, params, reference) * cost)
     spread = max(values) - min(values)
     status = _compare(spread, 0.0, max(abs(v) for v in values))
@@ -306,14 +351,19 @@ def constant_in_z(entry, claim, batch, params, reference):
 
 
 def aspects(claim) -> list:
-    """(name, check) pairs that together make up what ``claim`` states."""
-    if claim.kind in ("identity", "up_to_constant"):
+    """(name, check) pairs that together make up what ``claim`` states. A limit's ``equals``
+    (a reverse-KL claim's ``cost``) given without a name of its own states the published loss."""
+    if claim.kind in ("identity", "up_to_constant", "decomposition"):
         return [(claim.kind, equality)]
+    if claim.kind == "bound":
+        return [("bound", bound)]
     if claim.kind == "limit":
-        found = [("limit", limit), ("loss.formula is equals", published_loss)]
+        found = [("limit", limit)]
+        if claim.equals is not None and not getattr(claim, "equals_name", ""):
+            found.append(("loss.formula is equals", published_loss))
         return found + ([("sandwich", sandwich)] if claim.sandwich else [])
     if claim.kind == "reverse_kl_entropy":
-        return [("constant in z", constant_in_z), ("loss.formula is cost", published_loss)]
+        return [("constant in z", constant_in_z)] + ([("loss.formula is cost", published_loss)] if claim.cost else [])
     return []
 
 

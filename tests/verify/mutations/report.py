@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from .campaign import claim_label
+
 
 def _table(rows, header):
     widths = [max(len(str(row[k])) for row in [header, *rows]) for k in range(len(header))]
@@ -30,7 +32,7 @@ def wrong_table(campaign) -> list:
     caught = sum(r.caught for r in decided)
     rows.append(["TOTAL", len(campaign.wrong), len(decided), len(campaign.wrong) - len(decided), caught,
                  _percent(caught, len(decided))])
-    return _table(rows, ["wrong variants: operator", "generated", "oracle-wrong", "undecided", "verifier-caught",
+    return _table(rows, ["wrong-variant operator", "generated", "oracle-wrong", "undecided", "verifier-caught",
                          "catch rate"])
 
 
@@ -47,7 +49,7 @@ def neutral_table(campaign) -> list:
     confirmed = sum(r.decision.verdict == "confirmed" for r in campaign.neutral)
     passed = sum(r.passed for r in campaign.neutral)
     rows.append(["TOTAL", len(campaign.neutral), confirmed, passed, _percent(passed, len(campaign.neutral))])
-    return _table(rows, ["neutral rewrites: rule", "generated", "oracle-confirmed", "neutral-passed", "pass rate"])
+    return _table(rows, ["neutral rewrite rule", "generated", "oracle-confirmed", "neutral-passed", "pass rate"])
 
 
 def missed_lines(campaign) -> list:
@@ -80,7 +82,7 @@ def format_report(campaign, verbose: bool = False) -> str:
     decided = [r for r in campaign.wrong if r.decision.verdict == "wrong"]
     caught = sum(r.caught for r in decided)
     passed = sum(r.passed for r in campaign.neutral)
-    labels = Counter(r.results[k].method or r.results[k].status for r in decided if not r.caught
+    labels = Counter(claim_label(r.results[k]) or r.results[k].status for r in decided if not r.caught
                      for k in r.decision.refuted if r.results[k].status not in ("fail", "error"))
     out = [f"mutation campaign ({campaign.mode}): {len(campaign.wrong)} of {campaign.generated.get('wrong', 0)} "
            f"wrong variants and {len(campaign.neutral)} of {campaign.generated.get('neutral', 0)} neutral rewrites",

@@ -15,10 +15,12 @@ from icon_registry.schema import Entry
 
 from . import ast_tools as T
 
-#: the formula-valued fields of each claim kind
+#: the formula-valued fields of each claim kind (an omitted optional one is not mutated)
 CLAIM_FORMULAS = {
     "identity": (),
     "up_to_constant": ("constant",),
+    "decomposition": ("extra",),
+    "bound": ("offset",),
     "limit": ("scale", "offset", "equals", "factor"),
     "reverse_kl_entropy": ("cost", "factor"),
     "unproved": (),
@@ -81,7 +83,8 @@ def formula_fields(entry: Entry):
     yield "loss.formula", ("loss", "formula"), entry.loss.formula
     for k, claim in enumerate(entry.claims):
         for name in CLAIM_FORMULAS[claim.kind]:
-            yield f"claims[{k}].{name}", ("claims", k, name), getattr(claim, name)
+            if getattr(claim, name) is not None:
+                yield f"claims[{k}].{name}", ("claims", k, name), getattr(claim, name)
 
 
 def tree_nodes(tree: dict, path=()):

@@ -8,8 +8,6 @@ really wrong is not assumed here: the oracle (``oracle.py``) decides.
 
 from __future__ import annotations
 
-import copy
-
 from icon_registry.formula import nodes as N
 from icon_registry.schema import Entry
 
@@ -141,15 +139,15 @@ def _at(root, path):
 
 #: operator name -> (rule, which formula fields it applies to: "loss", "equals", "cost", "constant")
 FORMULA_OPERATORS = {
-    "mean_to_sum": (mean_to_sum, {"loss", "equals", "cost", "constant"}),
-    "sum_to_mean": (sum_to_mean, {"loss", "equals", "cost", "constant"}),
+    "mean_to_sum": (mean_to_sum, {"loss", "equals", "cost", "constant", "extra"}),
+    "sum_to_mean": (sum_to_mean, {"loss", "equals", "cost", "constant", "extra"}),
     "l_out_to_l_in": (l_out_to_l_in, {"loss"}),
-    "sign_flip": (sign_flip, {"loss", "equals", "cost"}),
+    "sign_flip": (sign_flip, {"loss", "equals", "cost", "extra"}),
     "drop_term": (drop_term, {"loss"}),
     "scale_factor": (scale_factor, {"loss"}),
     "temperature": (temperature, {"loss"}),
     "number": (number, {"loss"}),
-    "index_set": (index_set, {"loss", "equals", "cost", "constant"}),
+    "index_set": (index_set, {"loss", "equals", "cost", "constant", "extra"}),
     "normalizer_set": (normalizer_set, {"loss"}),
 }
 #: at most this many sites per (entry, operator, field), spread over the formula
@@ -204,21 +202,21 @@ def formula_variants(entry: Entry, out: Collected) -> None:
 
 def _whole_field_rewrites(entry, role, root, where):
     """Operators on a whole field: negation, zero, doubling, +1; a limit's scale and factor."""
+    claim = entry.claims[int(where.split("[")[1].split("]")[0])] if where.startswith("claims[") else None
     negated = root.operand if isinstance(root, N.Neg) else N.Neg(root)
     if role == "loss":
         yield "loss_negated", negated
-    elif role == "constant":
-        yield "constant_negated", negated
-        yield "constant_zero", N.Num(0)
-        yield "constant_doubled", T.mul(N.Num(2), root)
-    elif role == "offset":
-        claim = entry.claims[int(where.split("[")[1].split("]")[0])]
-        if claim.to == "infinity":  # as the parameter -> 0 the scale kills any finite offset
-            yield "offset_zero", N.Num(0)
-            yield "offset_plus_one", N.BinOp("+", root, N.Num(1))
-            yield "offset_doubled", T.mul(N.Num(2), root)
+    elif role in ("constant", "extra"):  # up_to_constant's constant, decomposition's extra term
+        yield f"{role}_negated", negated
+        yield f"{role}_zero", N.Num(0)
+        yield f"{role}_doubled", T.mul(N.Num(2), root)
+    elif role == "offset" and claim.kind == "bound":
+        yield "bound_offset", N.BinOp("-", root, N.Num(1)) if claim.relation == "<=" else N.BinOp("+", root, N.Num(1))
+    elif role == "offset" and claim.to == "infinity":  # as the parameter -> 0 the scale kills any finite offset
+        yield "offset_zero", N.Num(0)
+        yield "offset_plus_one", N.BinOp("+", root, N.Num(1))
+        yield "offset_doubled", T.mul(N.Num(2), root)
     elif role == "scale":
-        claim = entry.claims[int(where.split("[")[1].split("]")[0])]
         p = N.Param(claim.parameter)
         yield "limit_scale", T.div(root, p)
         yield "limit_scale", T.mul(root, p)
@@ -266,7 +264,7 @@ def _node_edits(side: str, tree: dict, under_symmetrize: bool):
     for path, node in tree_nodes(tree):
         where = ".".join([side, *map(str, path)])
         kind = node["kind"]
-        replace = lambda new, p=path: _replaced(tree, p, new)  # noqa: E731
+        replace = lambda new, p=path: with_value(tree, p, new) if p else new  # noqa: E731
         if kind in SPACE_KERNELS:
             for other in SPACE_KERNELS:
                 if other != kind:
@@ -307,30 +305,19 @@ def _node_edits(side: str, tree: dict, under_symmetrize: bool):
             yield "symmetrize", where, "symmetrize removed", node["of"]
 
 
-def _replaced(tree, path, new):
-    if not path:
-        return new
-    out = copy.deepcopy(tree)
-    target = out
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = new
-    return out
-
-
 def entry_variants(entry: Entry, out: Collected) -> None:
     data = entry.model_dump(mode="json")
     for side in ("p", "q"):
         tree = data[side]
         for operator, where, description, new in _node_edits(side, tree, tree["kind"] == "symmetrize"):
-            out.add(entry, operator, where, description, {**copy.deepcopy(data), side: new}, "wrong")
+            out.add(entry, operator, where, description, {**data, side: new}, "wrong")
     flipped = "reverse" if entry.direction == "forward" else "forward"
     out.add(entry, "direction", "direction", f"{entry.direction} -> {flipped}", {**data, "direction": flipped}, "wrong")
     other = "sum" if entry.loss.reduction == "mean" else "mean"
     out.add(entry, "reduction", "loss.reduction", f"{entry.loss.reduction} -> {other}",
             with_value(data, ("loss", "reduction"), other), "wrong")
     for k, claim in enumerate(entry.claims):
-        if claim.kind in ("identity", "up_to_constant"):
+        if claim.kind in ("identity", "up_to_constant", "decomposition", "bound"):
             objective = "cross_entropy" if claim.objective == "kl" else "kl"
             out.add(entry, "objective_swap", f"claims[{k}].objective", f"{claim.kind} under {claim.objective} -> "
                     f"under {objective}", with_value(data, ("claims", k, "objective"), objective), "wrong")
@@ -339,6 +326,10 @@ def entry_variants(entry: Entry, out: Collected) -> None:
             out.add(entry, "constant_to_identity", f"claims[{k}]",
                     f"up_to_constant ({T.short(claim.constant, 50)}) claimed as an identity",
                     with_value(data, ("claims", k), identity), "wrong")
+        if claim.kind == "bound":
+            relation = ">=" if claim.relation == "<=" else "<="
+            out.add(entry, "bound_relation", f"claims[{k}].relation", f"{claim.relation} -> {relation}",
+                    with_value(data, ("claims", k, "relation"), relation), "wrong")
 
 
 def wrong_variants(entries) -> Collected:
