@@ -32,6 +32,7 @@ ANCHORED_SETS = {
     "cross_positives": {"ids", "modality"},
     "neighbors": {"neighbors"},
     "candidates": {"neighbors"},
+    "adjacent": {"graph"},
 }
 
 
@@ -116,6 +117,12 @@ def normalizer_set(node, path, parent, root, *, sets, **__):
         yield from _swapped_sets(node, sets)
 
 
+def anchors_with_dropped(node, *_, **__):
+    """mean(i, anchors_with(positives), ...) -> mean(i, anchors, ...): anchors with an empty p counted again."""
+    if isinstance(node, N.SetRef) and getattr(node, "of", None) is not None:
+        yield N.SetRef("anchors")
+
+
 def _is_normalizer(node, path, root) -> bool:
     if not isinstance(node, N.SetRef) or not path or path[-1][0] != "set":
         return False
@@ -149,6 +156,7 @@ FORMULA_OPERATORS = {
     "number": (number, {"loss"}),
     "index_set": (index_set, {"loss", "equals", "cost", "constant", "extra"}),
     "normalizer_set": (normalizer_set, {"loss"}),
+    "anchors_with_dropped": (anchors_with_dropped, {"loss", "equals", "cost", "constant", "extra", "offset"}),
 }
 #: at most this many sites per (entry, operator, field), spread over the formula
 SITES_PER_FIELD = 4
@@ -165,7 +173,7 @@ def available_sets(entry: Entry) -> set:
     inputs = set(entry.p.inputs_used() | entry.q.inputs_used())
     formula = parsed(entry, entry.loss.formula)
     if formula is not None:
-        inputs |= set(formula.requirements)
+        inputs |= set(formula.requirements) | ({"graph"} if "W" in formula.requirements else set())
     supports = {_support(entry.p), _support(entry.q)}
     names = set()
     for name, needs in ANCHORED_SETS.items():
