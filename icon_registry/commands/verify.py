@@ -15,9 +15,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "verify",
         help="check the claims of catalog entries (symbolically and numerically)",
-        description="Check each claim of the given entries (or of every entry with --all): identity, "
-        "up_to_constant, limit and reverse_kl_entropy claims are checked on a small symbolic instance "
-        "(SymPy) and on a random float64 instance against the compiled torch loss; unproved claims are "
+        description="Check each claim of the given entries (or of every entry with --all). identity, "
+        "up_to_constant and decomposition claims are proved for every batch where the prover can rewrite both "
+        "sides to one normal form ('proved for every batch'; --explain prints the derivation), else checked "
+        "exactly on symbolic instances ('checked on instances'); limit, bound and reverse_kl_entropy claims are "
+        "checked on instances or numerically. Every claim is also checked on float64 batches (three views, single "
+        "views, classes of sizes 1-3, random structures) against the compiled torch loss. unproved claims are "
         "listed with their reason and never count as verified. Exit code 1 if anything fails.",
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases")
@@ -30,14 +33,42 @@ def register(subparsers) -> None:
                         help="result cache folder (default $ICON_CACHE_DIR or ~/.cache/icon-registry)")
     parser.add_argument("--no-builtin", action="store_true", help="do not load the built-in catalog")
     parser.add_argument("--steps", action="store_true", help="also print each claim's proof sketch")
+    parser.add_argument("--explain", action="store_true",
+                        help="print each claim's derivation: the rewriting steps, each naming its rule, that turn "
+                        "the objective and the formula into one normal form (or where they stop)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 
 
+def explanation(result) -> list:
+    """The derivation of one claim as printed lines (``--explain``)."""
+    from icon_registry.errors import one_line
+
+    derivation = result.derivation
+    if result.status == "unproved":
+        return ["(an unproved claim: nothing to derive)"]
+    if not derivation:
+        return [f"no derivation for every batch ({result.kind} claims are checked on instances)"]
+    head = "proof for every batch:" if derivation["proved"] else f"no proof for every batch ({derivation['reason']}):"
+    lines = [head]
+    lines += [f"  assume {one_line(a)}" for a in derivation["assumptions"]]
+    lines.append(f"  objective = {one_line(derivation['objective'])}")
+    lines.append(f"  loss      = {one_line(derivation['loss'])}")
+    for number, step in enumerate(derivation["steps"], 1):
+        lines.append(f"  {number:2d}. [{step['side']}] {step['rule']} ({step['count']}x)")
+        lines.append(f"      = {one_line(step['expression'])}")
+    if derivation["proved"]:
+        lines.append(f"  both sides have the normal form {one_line(derivation['normal_form'])}")
+    elif derivation.get("residual"):
+        lines.append(f"  the normal forms differ by {one_line(derivation['residual'])}")
+    return lines
+
+
 def run(args) -> int:
     from icon_registry.commands import catalog_from_args, print_json
-    from icon_registry.errors import IconError
+    from icon_registry.errors import IconError, one_line
     from icon_registry.verify import ResultCache, verify_entries
+    from icon_registry.verify.results import PROOF_LABELS
 
     if not args.ids and not args.all:
         print("icon verify: give entry ids or --all", file=sys.stderr)
@@ -77,15 +108,21 @@ def run(args) -> int:
         width = max([len(f"{r.entry} {r.claim}") for r in results] + [10])
         for r in results:
             label = f"{r.entry} {r.claim}".ljust(width)
-            how = f" [{r.method}]" if r.method else ""
+            how = f" [{r.label}]" if r.status == "pass" else ""
             cached = " (cached)" if r.cached else ""
             print(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}")
             if r.status != "pass" or args.steps:
                 print(f"    {r.detail}")
             if args.steps:
                 for step in r.steps:
-                    print(f"      - {step}")
+                    print(f"      - {one_line(step)}")
+            if args.explain:
+                for line in explanation(r):
+                    print(f"      {line}")
         counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "error", "unproved")}
-        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass, {counts['fail']} fail, "
-              f"{counts['error']} error, {counts['unproved']} unproved ({time.perf_counter() - start:.1f}s)")
+        proofs = [sum(1 for r in results if r.status == "pass" and r.proof == p) for p in PROOF_LABELS]
+        how = ", ".join(f"{k} {label}" for k, label in zip(proofs, PROOF_LABELS.values()) if k)
+        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass" + (f" ({how})" if how else "")
+              + f", {counts['fail']} fail, {counts['error']} error, {counts['unproved']} unproved "
+              f"({time.perf_counter() - start:.1f}s)")
     return 1 if failed else 0

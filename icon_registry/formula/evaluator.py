@@ -103,6 +103,14 @@ class FormulaInstance:
             cached = self._sets[key] = self._compute_set(name, anchor)
         return cached
 
+    def anchors_with(self, name: str) -> list:
+        """The anchors i whose set ``name`` (i) is non-empty."""
+        key = ("anchors_with", name)
+        cached = self._sets.get(key)
+        if cached is None:
+            cached = self._sets[key] = [i for i in range(self.n) if self.index_set(name, i)]
+        return cached
+
     def _compute_set(self, name, i):
         n = range(self.n)
         if name in ("anchors", "all"):
@@ -128,7 +136,10 @@ class FormulaInstance:
         if name == "candidates":
             return list(self.require("candidates")[i])
         if name == "neighbors":
-            return list(self.require("neighbors")[i])
+            return sorted(set(self.require("neighbors")[i]) - {i})
+        if name == "adjacent":
+            weights = self.require("W")[i]
+            return [k for k in n if k != i and weights[k] > 0]
         raise FormulaError(f"unknown index set '{name}'")
 
 
@@ -401,6 +412,8 @@ class _Evaluator:
         raise FormulaError(f"not an index: {type(node).__name__}")
 
     def elements(self, ref: N.SetRef, env) -> list:
+        if ref.of is not None:
+            return self.inst.anchors_with(ref.of)
         anchor = None if ref.arg is None else self.index(ref.arg, env)
         if anchor is not None and not 0 <= anchor < self.inst.n:
             raise FormulaError(f"{ref.name}(): anchor {anchor} is outside 0..{self.inst.n - 1}")
@@ -485,6 +498,7 @@ class _Evaluator:
             return self.m.logsumexp(values)
         if not members:
             where = node.set.name if node.set.arg is None else f"{node.set.name}({self.index(node.set.arg, env)})"
+            where = f"{where}({node.set.of})" if node.set.of is not None else where
             raise FormulaError(f"{node.kind} over an empty set: {where} has no elements")
         if node.kind in ("max", "min"):
             return self.m.extreme(node.kind, values)

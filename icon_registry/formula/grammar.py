@@ -67,6 +67,7 @@ class SetSpec:
     meaning: str
     latex: str  # LaTeX of the set, '{arg}' replaced by the argument; '' = whole domain
     needs: Tuple[str, ...]  # FormulaInstance fields it reads
+    takes_set: bool = False  # anchors_with(positives) takes the name of a per-item set
 
 
 SETS = {
@@ -83,8 +84,14 @@ SETS = {
                                r"\in \mathcal{{X}}({arg})", ("ids", "modality")),
     "candidates": SetSpec(True, "item", "the anchor's given candidates, [pos(i), neg(i)] for triplets",
                           r"\in \{{{arg}^{{+}}, {arg}^{{-}}\}}", ("candidates",)),
-    "neighbors": SetSpec(True, "item", "the anchor's given k nearest neighbours",
+    "neighbors": SetSpec(True, "item", "the anchor's given nearest neighbours: the distinct items listed in "
+                         "neighbors[i], the anchor itself left out (as the knn kernel's mask)",
                          r"\in \mathcal{{N}}_k({arg})", ("neighbors",)),
+    "adjacent": SetSpec(True, "item", "the items j != i joined to i by an edge of the graph, W[i, j] > 0",
+                        r"\in \mathcal{{A}}({arg})", ("W",)),
+    "anchors_with": SetSpec(False, "item", "the anchors i whose set S(i) is non-empty, e.g. anchors_with(positives): "
+                            "the anchors a compiled loss averages over (an anchor with an empty p is skipped)",
+                            r"{var} : {of} \neq \emptyset", (), takes_set=True),
     "classes": SetSpec(False, "class", "every class c = 0..C-1 (prototype rows of w)", "", ("num_classes",)),
     "clusters": SetSpec(False, "cluster", "every cluster c = 0..K-1 (columns of phi)", "", ("phi",)),
 }
@@ -129,7 +136,7 @@ def reserved_names() -> set:
 
 
 def callable_names() -> set:
-    return set(FUNCTIONS) | set(REDUCTIONS) | set(SPECIAL) | {k for k, s in SETS.items() if s.takes_item} | set(
+    return set(FUNCTIONS) | set(REDUCTIONS) | set(SPECIAL) | {k for k, s in SETS.items() if s.takes_item or s.takes_set} | set(
         INDEX_FUNCTIONS)
 
 
@@ -178,6 +185,12 @@ def grammar_reference() -> str:
         "Inside `indicator`, indices of the same domain compare with == / !=, also against a non-negative",
         "integer (`indicator(modality[i] == 0)`).",
         "",
+        "Empty sets: `sum` over an empty set is 0 and `count` is 0; `mean`, `max` and `min` over an empty set",
+        "are evaluation errors; `logsumexp` over an empty set is -inf. A compiled loss gives an anchor whose",
+        "supervisory distribution p(.|i) is empty a term of 0 and leaves it out of its mean, so a published",
+        "loss that averages over anchors is written `mean(i, anchors_with(positives), ...)` (the anchors with",
+        "at least one positive); the verifier always checks batches with such anchors.",
+        "",
         "Evaluation: numeric (numpy float64; inf/nan are returned, not raised) or SymPy (decimal literals",
         "become exact rationals, max/min are Max/Min, softplus is log(1 + exp(a)), scalar indicators are",
         "Piecewise). Formulas are evaluated as written: `log(exp(a) / sum(k, S, exp(b)))` can underflow",
@@ -187,7 +200,7 @@ def grammar_reference() -> str:
         "",
     ]
     for name, spec in SETS.items():
-        call = f"{name}(i)" if spec.takes_item else name
+        call = f"{name}(i)" if spec.takes_item else f"{name}(S)" if spec.takes_set else name
         lines.append(f"- `{call}` ({DOMAIN_WORDS[spec.domain]}): {spec.meaning}")
     lines += [
         "",

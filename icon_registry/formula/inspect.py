@@ -25,6 +25,8 @@ def requirements(formula) -> frozenset:
             needed.add(G.INDEX_FUNCTIONS[node.func][3])
         elif isinstance(node, N.SetRef):
             needed.update(G.SETS[node.name].needs)
+            if node.of is not None:
+                needed.update(G.SETS[node.of].needs)
     if "num_classes" in needed:  # classes come from w, or from labels
         needed.discard("num_classes")
         if "w" not in needed:

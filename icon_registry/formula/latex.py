@@ -31,6 +31,8 @@ def _src(node):
     if isinstance(node, N.MatrixAt):
         return f"{node.array}[{_src(node.row)[0]}, {_src(node.col)[0]}]", _ATOM
     if isinstance(node, N.SetRef):
+        if node.of is not None:
+            return f"{node.name}({node.of})", _ATOM
         return (node.name if node.arg is None else f"{node.name}({_src(node.arg)[0]})"), _ATOM
     if isinstance(node, N.BinOp):
         level = _PREC[node.op]
@@ -101,8 +103,16 @@ def _index_tex(node) -> str:
     raise TypeError(f"not an index: {node!r}")
 
 
+def _nonempty_tex(ref: N.SetRef, var: str) -> str:
+    """anchors_with(S) as a condition on ``var``: S(var) is not empty."""
+    inner = _set_tex(N.SetRef(ref.of, N.Index(var)))
+    return G.SETS[ref.name].latex.format(var=_symbol(var), of=inner)
+
+
 def _set_tex(ref: N.SetRef) -> str:
     """The set as a noun, for |S| and 1/|S|."""
+    if ref.of is not None:
+        return rf"\{{{_nonempty_tex(ref, 'i')}\}}"
     if ref.arg is None:
         return {"anchors": r"\{1,\dots,n\}", "all": r"\{1,\dots,n\}", "classes": r"\{1,\dots,C\}",
                 "clusters": r"\{1,\dots,K\}"}[ref.name]
@@ -113,6 +123,8 @@ def _set_tex(ref: N.SetRef) -> str:
 
 
 def _size_tex(ref: N.SetRef) -> str:
+    if ref.of is not None:
+        return rf"\left|{_set_tex(ref)}\right|"
     if ref.arg is None:
         return _SIZE[ref.name]
     if ref.name == "others":
@@ -225,7 +237,9 @@ def _call_tex(node) -> str:
 def _reduce_tex(node) -> str:
     var = _symbol(node.var)
     spec = G.SETS[node.set.name]
-    if node.set.arg is None:
+    if node.set.of is not None:
+        under = _nonempty_tex(node.set, node.var)
+    elif node.set.arg is None:
         under = var
     elif node.set.name == "others":
         under = rf"{var} \neq {_index_tex(node.set.arg)}"

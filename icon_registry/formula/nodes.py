@@ -81,10 +81,12 @@ class MatrixAt:
 
 @dataclass(frozen=True)
 class SetRef:
-    """An index set: anchors, all, classes, clusters, or others(i), positives(i), ..."""
+    """An index set: anchors, all, classes, clusters, or others(i), positives(i), ...;
+    ``anchors_with(positives)`` has ``of="positives"``: the anchors whose positives are non-empty."""
 
     name: str
     arg: Optional["IndexExpr"] = None
+    of: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -390,6 +390,8 @@ class _Converter:
         """-> (SetRef, element domain)."""
         if isinstance(node, ast.Name):
             spec = G.SETS.get(node.id)
+            if spec is not None and spec.takes_set:
+                self.fail(f"index set '{node.id}' needs a set, e.g. {node.id}(positives)", node)
             if spec is not None and not spec.takes_item:
                 return N.SetRef(node.id), spec.domain
             if spec is not None:
@@ -397,6 +399,8 @@ class _Converter:
             self.fail(f"unknown index set '{node.id}'{did_you_mean(node.id, G.SETS)}", node)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             spec = G.SETS.get(node.func.id)
+            if spec is not None and spec.takes_set:
+                return N.SetRef(node.func.id, of=self.per_item_set(node)), spec.domain
             if spec is not None and spec.takes_item:
                 self.arity(node, node.func.id, 1)
                 if isinstance(node.args[0], ast.Starred):
@@ -409,6 +413,19 @@ class _Converter:
         if isinstance(node, ast.Call) and node.keywords:
             self.fail("keyword arguments are not allowed", node.keywords[0])
         self.fail("expected an index set, e.g. others(i) or classes", node)
+
+    def per_item_set(self, node) -> str:
+        """The set name inside anchors_with(S): a set over items that takes an anchor."""
+        self.arity(node, node.func.id, 1)
+        arg = node.args[0]
+        per_item = sorted(name for name, spec in G.SETS.items() if spec.takes_item and spec.domain == "item")
+        if isinstance(arg, ast.Name) and arg.id in per_item:
+            return arg.id
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id in per_item:
+            self.fail(f"write the set's name without its anchor: {node.func.id}({arg.func.id})", arg)
+        shown = arg.id if isinstance(arg, ast.Name) else self.text(arg)
+        self.fail(f"{node.func.id}() takes the name of a per-anchor set ({', '.join(per_item)}), got '{shown}'"
+                  + (did_you_mean(arg.id, per_item) if isinstance(arg, ast.Name) else ""), arg)
 
     # -- indices --------------------------------------------------------------------------
     def index(self, node, env, expected: Optional[str], what: str, allow_constant: bool = False):

@@ -17,6 +17,7 @@ from icon_registry.formula import (
     parse,
     requirements,
     to_latex,
+    to_source,
 )
 from icon_registry.formula import grammar as G
 
@@ -119,6 +120,23 @@ def test_empty_mean_is_an_error_and_empty_sum_is_zero():
         evaluate_numeric(parse("sum(i, anchors, mean(j, positives(i), 1))"), instance)
     assert evaluate_numeric(parse("sum(i, anchors, sum(j, positives(i), 1))"), instance) == 2
     assert evaluate_numeric(parse("sum(i, anchors, logsumexp(j, positives(i), 0))"), instance) == -np.inf
+
+
+def test_anchors_with_keeps_the_anchors_whose_set_is_not_empty():
+    # id 0 has three views, id 1 two, ids 2 and 3 one each: anchors 5 and 6 have no positive
+    instance = FormulaInstance(n=7, ids=[0, 0, 0, 1, 1, 2, 3], z=np.zeros((7, 2)))
+    assert evaluate_numeric(parse("count(anchors_with(positives))"), instance) == 5
+    assert evaluate_numeric(parse("sum(i, anchors_with(positives), mean(j, positives(i), 1))"), instance) == 5
+    assert evaluate_numeric(parse("mean(i, anchors_with(positives), count(positives(i)))"), instance) == 8 / 5
+    with pytest.raises(FormulaError, match=r"mean over an empty set: positives\(5\) has no elements"):
+        evaluate_numeric(parse("mean(i, anchors, mean(j, positives(i), 1))"), instance)
+    nobody = FormulaInstance(n=2, ids=[0, 1], z=np.zeros((2, 2)))
+    with pytest.raises(FormulaError, match=r"mean over an empty set: anchors_with\(positives\) has no elements"):
+        evaluate_numeric(parse("mean(i, anchors_with(positives), 1)"), nobody)
+    source = "-mean(i, anchors_with(same_class), mean(j, same_class(i), 1))"
+    assert to_source(parse(source)) == source
+    assert to_latex(parse("sum(i, anchors_with(positives), 1)")) == (
+        r"\sum_{i : \mathcal{P}(i) \neq \emptyset} 1")
 
 
 def test_missing_data_and_parameters_are_reported():
