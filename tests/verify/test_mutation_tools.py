@@ -50,7 +50,8 @@ def test_wrong_operators_of_the_issue_and_ours_are_generated(generated):
                  ("supcon", "constant_negated"), ("supcon", "constant_zero"), ("supcon", "constant_doubled"),
                  ("pca", "loss_negated"), ("kmeans", "loss_negated"), ("t_kmeans", "loss_negated"),
                  ("vicreg_no_cov", "offset_zero"), ("vicreg_no_cov", "offset_plus_one"), ("pca", "limit_scale"),
-                 ("simclr", "objective_swap"), ("supcon", "constant_to_identity")]:
+                 ("simclr", "objective_swap"), ("supcon", "constant_to_identity"),
+                 ("supcon", "anchors_with_dropped")]:
         assert pair in made, pair
     ours = {"kernel_kind", "support", "temperature", "temperature_dropped", "sign_flip", "scale_factor", "direction",
             "joint_rows", "symmetrize", "cosine", "p_kernel", "index_set", "normalizer_set", "drop_term", "number",

@@ -116,9 +116,7 @@ def draw_parameters(entry, batch: Batch, perplexities: set) -> dict:
             value = math.exp(low + u * (high - low))
         else:
             value = u
-        if spec.min is not None:
-            value = max(value, spec.min)
-        if spec.max is not None:
-            value = min(value, spec.max)
-        params[name] = float(value)
+        low = -math.inf if spec.min is None else spec.min
+        high = math.inf if spec.max is None else spec.max
+        params[name] = float(min(max(value, low), high))
     return params

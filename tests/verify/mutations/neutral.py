@@ -13,7 +13,15 @@ from icon_registry.formula import nodes as N
 from icon_registry.schema import Entry
 
 from . import ast_tools as T
-from .variants import Collected, change_words, checked_claims, formula_fields, parsed, site_rewrites, with_value
+from .variants import (
+    Collected,
+    add_formula,
+    change_words,
+    checked_claims,
+    parsed_formulas,
+    site_rewrites,
+    with_value,
+)
 
 
 def logsumexp_expanded(node, *_, **__):
@@ -213,10 +221,7 @@ def parameter_renamed(entry: Entry, out: Collected) -> None:
         _rename_refs(data["q"], old, new)
         if data.get("limit") and data["limit"]["parameter"] == old:
             data["limit"]["parameter"] = new
-        for where, path, text in formula_fields(entry):
-            formula = parsed(entry, text)
-            if formula is None:
-                return
+        for _, path, formula in parsed_formulas(entry):
             data = with_value(data, path, T.render(T.rename_param(formula.root, old, new)))
         for claim in data["claims"]:
             if claim.get("parameter") == old:
@@ -245,17 +250,9 @@ def neutral_rewrites(entries) -> Collected:
             continue
         data = entry.model_dump(mode="json")
         positive = positivity(entry)
-        for where, path, text in formula_fields(entry):
-            formula = parsed(entry, text)
-            if formula is None:
-                continue
+        for where, path, formula in parsed_formulas(entry):
             for operator, rule in RULES.items():
                 for new_root, old, new in site_rewrites(formula.root, rule, SITES_PER_FIELD, positive=positive):
-                    text_new, check = T.reparse(new_root, entry.parameters)
-                    if check is None:
-                        out.dropped[operator] = out.dropped.get(operator, 0) + 1
-                        continue
-                    out.add(entry, operator, where, change_words(old, new),
-                            with_value(data, path, text_new), "neutral")
+                    add_formula(out, entry, data, operator, where, path, new_root, change_words(old, new), "neutral")
         parameter_renamed(entry, out)
     return out

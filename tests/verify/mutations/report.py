@@ -18,37 +18,30 @@ def _percent(part, whole) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
+def _by_operator(rows) -> list:
+    """(operator, its rows) in operator order, then ("TOTAL", every row)."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[row.variant.operator].append(row)
+    return sorted(groups.items()) + [("TOTAL", list(rows))]
+
+
 def wrong_table(campaign) -> list:
-    by_operator = defaultdict(list)
-    for row in campaign.wrong:
-        by_operator[row.variant.operator].append(row)
     rows = []
-    for operator in sorted(by_operator):
-        group = by_operator[operator]
+    for operator, group in _by_operator(campaign.wrong):
         decided = [r for r in group if r.decision.verdict == "wrong"]
         caught = sum(r.caught for r in decided)
         rows.append([operator, len(group), len(decided), len(group) - len(decided), caught, _percent(caught, len(decided))])
-    decided = [r for r in campaign.wrong if r.decision.verdict == "wrong"]
-    caught = sum(r.caught for r in decided)
-    rows.append(["TOTAL", len(campaign.wrong), len(decided), len(campaign.wrong) - len(decided), caught,
-                 _percent(caught, len(decided))])
     return _table(rows, ["wrong-variant operator", "generated", "oracle-wrong", "undecided", "verifier-caught",
                          "catch rate"])
 
 
 def neutral_table(campaign) -> list:
-    by_operator = defaultdict(list)
-    for row in campaign.neutral:
-        by_operator[row.variant.operator].append(row)
     rows = []
-    for operator in sorted(by_operator):
-        group = by_operator[operator]
+    for operator, group in _by_operator(campaign.neutral):
         confirmed = sum(r.decision.verdict == "confirmed" for r in group)
         passed = sum(r.passed for r in group)
         rows.append([operator, len(group), confirmed, passed, _percent(passed, len(group))])
-    confirmed = sum(r.decision.verdict == "confirmed" for r in campaign.neutral)
-    passed = sum(r.passed for r in campaign.neutral)
-    rows.append(["TOTAL", len(campaign.neutral), confirmed, passed, _percent(passed, len(campaign.neutral))])
     return _table(rows, ["neutral rewrite rule", "generated", "oracle-confirmed", "neutral-passed", "pass rate"])
 
 

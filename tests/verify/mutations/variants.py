@@ -87,6 +87,24 @@ def formula_fields(entry: Entry):
                 yield f"claims[{k}].{name}", ("claims", k, name), getattr(claim, name)
 
 
+def parsed_formulas(entry: Entry):
+    """(where, path, parsed formula) for every formula field that parses."""
+    for where, path, text in formula_fields(entry):
+        formula = parsed(entry, text)
+        if formula is not None:
+            yield where, path, formula
+
+
+def add_formula(out: Collected, entry: Entry, data: dict, operator: str, where: str, path, new_root, description,
+                kind: str) -> None:
+    """Render ``new_root`` into the field at ``path``; a rewrite that leaves the language is dropped."""
+    text, formula = T.reparse(new_root, entry.parameters)
+    if formula is None:
+        out.dropped[operator] = out.dropped.get(operator, 0) + 1
+        return
+    out.add(entry, operator, where, description, with_value(data, path, text), kind)
+
+
 def tree_nodes(tree: dict, path=()):
     """(path, node) for every node of a dumped p/q tree (a dict with 'kind'), pre-order."""
     yield path, tree

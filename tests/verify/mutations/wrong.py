@@ -14,10 +14,11 @@ from icon_registry.schema import Entry
 from . import ast_tools as T
 from .variants import (
     Collected,
+    add_formula,
     change_words,
     checked_claims,
-    formula_fields,
     parsed,
+    parsed_formulas,
     site_rewrites,
     tree_nodes,
     with_value,
@@ -193,19 +194,15 @@ def _support(node) -> str:
 def formula_variants(entry: Entry, out: Collected) -> None:
     data = entry.model_dump(mode="json")
     sets = available_sets(entry)
-    for where, path, text in formula_fields(entry):
-        formula = parsed(entry, text)
-        if formula is None:
-            continue
+    for where, path, formula in parsed_formulas(entry):
         role = _field_role(where)
         for operator, (rule, roles) in FORMULA_OPERATORS.items():
-            if role not in roles:
-                continue
-            for new_root, old, new in site_rewrites(formula.root, rule, SITES_PER_FIELD, sets=sets):
-                _add_formula(entry, out, data, operator, where, path, new_root, change_words(old, new))
+            if role in roles:
+                for new_root, old, new in site_rewrites(formula.root, rule, SITES_PER_FIELD, sets=sets):
+                    add_formula(out, entry, data, operator, where, path, new_root, change_words(old, new), "wrong")
         for operator, new_root in _whole_field_rewrites(entry, role, formula.root, where):
-            _add_formula(entry, out, data, operator, where, path, new_root,
-                         f"{T.short(text, 60)}  ->  {T.short(T.render(new_root), 60)}")
+            description = f"{T.short(formula.source, 60)}  ->  {T.short(T.render(new_root), 60)}"
+            add_formula(out, entry, data, operator, where, path, new_root, description, "wrong")
 
 
 def _whole_field_rewrites(entry, role, root, where):
@@ -232,14 +229,6 @@ def _whole_field_rewrites(entry, role, root, where):
     elif role == "factor":
         yield "factor_changed", negated
         yield "factor_changed", T.mul(N.Num(2), root)
-
-
-def _add_formula(entry, out, data, operator, where, path, new_root, description):
-    text, formula = T.reparse(new_root, entry.parameters)
-    if formula is None:
-        out.dropped[operator] = out.dropped.get(operator, 0) + 1
-        return
-    out.add(entry, operator, where, description, with_value(data, path, text), "wrong")
 
 
 # ---------------------------------------------------------------------------------------
