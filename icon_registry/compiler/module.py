@@ -49,10 +49,14 @@ def _resolve_entry(entry_or_id) -> Entry:
 
 
 class CompiledLoss(torch.nn.Module):
-    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
+    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
+    teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``.
 
     ``requires`` names the keyword arguments this entry reads. Class-prototype entries own
-    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim).
+    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim). ``teacher``
+    (n, K) and ``center`` (K,) are scores over the K outputs of z; ``bank`` (m, d) with
+    ``bank_ids`` / ``bank_labels`` (m,) are candidates passed in the call; ``keys`` (n, d) are
+    the anchors' own keys (see ``icon_registry.pairs.SUPPORTS``).
     """
 
     def __init__(
@@ -96,14 +100,14 @@ class CompiledLoss(torch.nn.Module):
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}, {shown}"
 
-    def _inputs(self, z, x, labels, ids, modality, neighbors, graph) -> Inputs:
+    def _inputs(self, z, given: dict) -> Inputs:
         entry_id = self.entry.id
         z = arguments.check_z(entry_id, z)
         n, device = z.shape[0], z.device
         # Softmax normalizers lose too much in half precision; the math runs in float32 and
         # the matmuls still use tensor cores under autocast.
         dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
-        given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
+        x, neighbors, graph = given["x"], given["neighbors"], given["graph"]
         for name in sorted(self.requires):
             if given[name] is None:
                 call = ", ".join(["z"] + [f"{r}=..." for r in sorted(self.requires)])
@@ -116,13 +120,15 @@ class CompiledLoss(torch.nn.Module):
         inputs = Inputs(TorchBackend, z.to(dtype), n, self.params, entry_id=entry_id, prototypes=self.prototypes)
         if x is not None:
             inputs.x = arguments.features(entry_id, x, n, device, dtype)
-        for name, value in (("labels", labels), ("ids", ids), ("modality", modality)):
+        for name in ("labels", "ids", "modality"):
+            value = given[name]
             if value is not None:
                 setattr(inputs, name, arguments.index_vector(entry_id, name, value, n, device))
         if neighbors is not None:
             inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
         if graph is not None:
             inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
+        arguments.given_scores_and_bank(inputs, given, device, dtype)
         if self.prototypes is not None and self.prototypes.shape[1] != z.shape[1]:
             raise IconError(
                 f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={self.prototypes.shape[1]}",
@@ -130,12 +136,15 @@ class CompiledLoss(torch.nn.Module):
             )
         return inputs
 
-    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
-        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
+    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
+                center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
+        given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph,
+                 "teacher": teacher, "center": center, "bank": bank, "bank_ids": bank_ids, "bank_labels": bank_labels,
+                 "keys": keys}
+        inputs = self._inputs(z, given)
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         elif self._p_cacheable:
-            given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
             used = {name: given[name] for name in self.entry.p.inputs_used()}
             if all(isinstance(t, torch.Tensor) for t in used.values()):
                 extra = (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
@@ -147,6 +156,8 @@ class CompiledLoss(torch.nn.Module):
         values = terms.values
         if self.entry.limit is not None:
             values = values * self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
+        if self.entry.prefactor is not None:
+            values = values * self.params[self.entry.prefactor.parameter] ** self.entry.prefactor.power
         if self.distributed:
             out = dist_eval.reduce(values, terms.has_mass, self.reduction)
         elif self.reduction == "none":

@@ -290,6 +290,10 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{sym}` "
             f"and multiplied by ${sym}^{{{entry.limit.scale_power}}}$."
         )
+    if entry.prefactor:
+        sym = entry.prefactor.parameter
+        L.append(f"- **Prefactor:** the loss is ${sym}^{{{entry.prefactor.power}}}$ times the objective "
+                 f"({esc(entry.prefactor.reason)}).")
     kernels, dists = set(), set()
     kinds_in(entry.p, kernels, dists)
     kinds_in(entry.q, kernels, dists)

@@ -535,5 +535,8 @@ def objective(entry, objective_kind: str) -> AbstractObjective:
     with_mass = ir.items(ir.nonempty(has_mass.template))
     if entry.loss.reduction == "mean":
         total = total / sympy.Max(ir.Card(with_mass), 1)
+    if entry.prefactor is not None:
+        parameter = ir.parameter(entry.prefactor.parameter, entry.parameters[entry.prefactor.parameter])
+        total = total * parameter**entry.prefactor.power
     facts = [(a.xreplace({ROW: ir.SELF}), b.xreplace({ROW: ir.SELF})) for a, b in AbstractBackend.facts]
     return AbstractObjective(total, with_mass, facts)

@@ -46,5 +46,5 @@ def test_exactly_one_bandwidth():
     import pytest
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="exactly one of 'sigma' and 'perplexity'"):
+    with pytest.raises(ValidationError, match="exactly one of 'sigma', 'perplexity' and 'temperature'"):
         Gaussian(kind="gaussian", sigma=1.0, perplexity=5.0)
