@@ -120,7 +120,7 @@ def given_scores_and_bank(inputs, given: dict, device, dtype) -> None:
         if given[name] is not None:
             if m is None:
                 raise IconError(f"{entry_id}: argument '{name}' describes the bank's rows: pass bank= too", argument=name)
-            setattr(inputs, name, index_vector(entry_id, name, given[name], m, device, size="m, the bank's rows"))
+            setattr(inputs, name, index_vector(entry_id, name, given[name], m, device, size="m"))
     if given["keys"] is not None:
         keys = _floats(entry_id, "keys", given["keys"], f"(n, d) = ({n}, {k})", 2, device, dtype)
         if tuple(keys.shape) != (n, k):

@@ -12,7 +12,7 @@ from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, suggest
 from icon_registry.objective import SupervisoryCache, SupportMismatch, entry_terms
-from icon_registry.pairs import Inputs
+from icon_registry.pairs import INPUT_NAMES, Inputs
 from icon_registry.schema import Entry
 
 OBJECTIVES = ("kl", "cross_entropy")
@@ -100,14 +100,17 @@ class CompiledLoss(torch.nn.Module):
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}, {shown}"
 
-    def _inputs(self, z, given: dict) -> Inputs:
+    def _inputs(self, z, *ordered, **named) -> Inputs:
+        """The checked batch: the call's arguments by name, or positionally in ``INPUT_NAMES`` order."""
+        given = dict.fromkeys(INPUT_NAMES)
+        given.update(zip(INPUT_NAMES, ordered), **named)
+        x, neighbors, graph = given["x"], given["neighbors"], given["graph"]
         entry_id = self.entry.id
         z = arguments.check_z(entry_id, z)
         n, device = z.shape[0], z.device
         # Softmax normalizers lose too much in half precision; the math runs in float32 and
         # the matmuls still use tensor cores under autocast.
         dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
-        x, neighbors, graph = given["x"], given["neighbors"], given["graph"]
         for name in sorted(self.requires):
             if given[name] is None:
                 call = ", ".join(["z"] + [f"{r}=..." for r in sorted(self.requires)])
@@ -138,10 +141,9 @@ class CompiledLoss(torch.nn.Module):
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
                 center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
-        given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph,
-                 "teacher": teacher, "center": center, "bank": bank, "bank_ids": bank_ids, "bank_labels": bank_labels,
-                 "keys": keys}
-        inputs = self._inputs(z, given)
+        given = dict(zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
+                                       bank_labels, keys)))
+        inputs = self._inputs(z, **given)
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         elif self._p_cacheable:
