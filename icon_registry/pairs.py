@@ -172,7 +172,7 @@ class Pairs:
         if self.layout != "outputs":
             raise IconError(f"{self.inputs.entry_id}: the logits and teacher_probabilities kernels need support 'outputs'")
         if source == "z":
-            return self.inputs.anchor_rows(self.inputs.z)
+            return self.backend.output_scores(self.inputs.anchor_rows(self.inputs.z))
         return self.inputs.require("teacher", "the kernel reads the teacher's scores over the outputs")
 
     def same(self, name: str):
@@ -261,7 +261,7 @@ def pairs_on(inputs: Inputs, support: str) -> Pairs:
         width = z.shape[1]
         if support != "outputs":
             bank = inputs.require("bank", f"support '{support}' reads the bank's rows")
-            width = bank.shape[0] + (support == "key_and_bank")
+            width = bank.shape[0] + (1 if support == "key_and_bank" else 0)
             if support == "key_and_bank":
                 inputs.require("keys", "support 'key_and_bank' reads each anchor's own key")
         shape = (rows, width)

@@ -96,6 +96,16 @@ class SympyBackend:
         return (diff * diff).sum(axis=-1)
 
     @staticmethod
+    def indicator(mask, like):
+        """1 where the mask holds, 0 elsewhere, as numbers."""
+        return SympyBackend.as_float(mask, like)
+
+    @staticmethod
+    def output_scores(vectors):
+        """The entries of the (rows, K) vectors as scores over K outputs (the abstract backend names them)."""
+        return vectors
+
+    @staticmethod
     def concat_columns(a, b):
         return np.concatenate([a, b], axis=1)
 

@@ -81,6 +81,16 @@ class TorchBackend:
         return out.clamp_min(0.0)
 
     @staticmethod
+    def indicator(mask, like):
+        """1 where the mask holds, 0 elsewhere, as numbers."""
+        return mask.to(like.dtype)
+
+    @staticmethod
+    def output_scores(vectors):
+        """The entries of the (rows, K) vectors as scores over K outputs (the abstract backend names them)."""
+        return vectors
+
+    @staticmethod
     def concat_columns(a, b):
         return torch.cat([a, b], dim=1)
 

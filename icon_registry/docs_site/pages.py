@@ -16,6 +16,7 @@ from icon_registry.docs_site.snippet import snippet
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
 from icon_registry.kernels import KERNELS
+from icon_registry.pairs import SUPPORT_INPUTS, SUPPORTS
 from icon_registry.schema import Entry
 
 MAPPER_WORDS = {
@@ -460,6 +461,11 @@ def building_blocks_index() -> str:
     for kind, cls in DISTRIBUTIONS.items():
         first = (inspect.getmodule(cls).__doc__ or "").strip().splitlines()
         L.append(f"- [{kind}](../distributions/{kind}.md): {esc(first[0] if first else '')}")
+    L += ["", "## Supports", "", "What a distribution's candidates j are (`support:`), and the call arguments each reads.", "",
+          "| Support | Candidates | Reads |", "|---|---|---|"]
+    for name, meaning in SUPPORTS.items():
+        reads = ", ".join(f"`{arg}`" for arg in sorted(SUPPORT_INPUTS.get(name, ()))) or "z only"
+        L.append(f"| `{name}` | {esc(meaning)} | {reads} |")
     L.append("")
     return "\n".join(L)
 

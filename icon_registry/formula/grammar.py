@@ -97,6 +97,9 @@ SETS = {
     "clusters": SetSpec(False, "cluster", "every cluster c = 0..K-1 (columns of phi)", "", ("phi",)),
     "outputs": SetSpec(False, "output", "every output c = 0..K-1 of z (the entries of z_i as logits)", "", ("z",)),
     "bank": SetSpec(False, "bank", "every row m = 0..M-1 of the bank passed in the call", "", ("bank",)),
+    "teacher_support": SetSpec(True, "output", "the outputs c where the teacher's probability teacher[i, c] is "
+                               "positive (the support of a given distribution, e.g. SwAV's codes)",
+                               r"\in \operatorname{{supp}} t_{{{arg}}}", ("teacher",)),
     "bank_positives": SetSpec(True, "bank", "the bank rows with i's source id (its positives among the bank: "
                               "CPC, N-pair)", r"\in \mathcal{{B}}^{{+}}({arg})", ("bank_ids", "ids")),
 }

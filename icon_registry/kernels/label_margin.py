@@ -23,7 +23,7 @@ class LabelMargin(Kernel):
         inputs = pairs.inputs
         own = pairs.same("labels")
         shift = inputs.param(self.margin) / inputs.param(self.temperature)
-        return Weights(-shift * pairs.backend.as_float(own, inputs.z), pairs.support)
+        return Weights(-shift * pairs.backend.indicator(own, inputs.z), pairs.support)
 
     def inputs_used(self):
         return {"labels"}
