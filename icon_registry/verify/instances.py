@@ -254,6 +254,14 @@ def _matrix(prefix, rows, cols, **assumptions):
     )
 
 
+def _data_vectors(rows, cols, offset):
+    """Exact rational vectors, none of them zero (their cosines are defined): a bank's rows and the
+    anchors' keys are data on the exact instances, as a momentum encoder's keys and queue are (the
+    prover treats them as symbols for every batch)."""
+    return np.array([[sympy.Rational((3 * r + 5 * c + offset) % 7 - 3, 4) + (1 if c == 0 else 0) for c in range(cols)]
+                     for r in range(rows)], dtype=object)
+
+
 def symbolic_params(entry, features) -> dict:
     params = {}
     for name, spec in entry.parameters.items():
@@ -271,9 +279,9 @@ def symbolic_instance(entry, features, d: int, variant: str = "base") -> Instanc
     z = _matrix("z", s.n, d, real=True)
     x = _matrix("x", s.n, d, real=True) if "x" in features["used"] else None
     w = _matrix("w", s.num_classes, d, real=True) if features["prototypes"] else None
-    bank = _matrix("b", s.m, d, real=True) if "bank" in features["used"] else None
-    keys = _matrix("k", s.n, d, real=True) if "keys" in features["used"] else None
-    learnables = list(z.ravel()) + [v for a in (w, bank, keys) if a is not None for v in a.ravel()]
+    bank = _data_vectors(s.m, d, offset=1) if "bank" in features["used"] else None
+    keys = _data_vectors(s.n, d, offset=2) if "keys" in features["used"] else None
+    learnables = list(z.ravel()) + (list(w.ravel()) if w is not None else [])
     inst = Instance(s, z, x, w, symbolic_params(entry, features), learnables, bank=bank, keys=keys)
     if features["cluster"] is not None:
         temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)

@@ -517,19 +517,25 @@ def results(rows) -> dict:
             "torch": torch.__version__, "cases": records}
 
 
-if __name__ == "__main__":
+def main(argv=None):
     import argparse
     import json
 
     parser = argparse.ArgumentParser(description="the conformance table (entry x reference -> differences)")
     parser.add_argument("--json", help="also write the table as JSON to this path (the site's results file)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     measured_rows = run_cases()
     if args.json:
-        data = results(measured_rows)
         tmp = args.json + ".tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, default=float)
+            json.dump(results(measured_rows), handle, indent=1, default=float)
             handle.write("\n")
         os.replace(tmp, args.json)
     print(table(measured_rows))
+
+
+if __name__ == "__main__":
+    # run as the package's module, so that the cases (imported from it) share its classes
+    from tests.compiler.conformance import main as package_main
+
+    package_main()

@@ -400,6 +400,16 @@ def nnclr_lightly():
     return measured(value, (b,)), theirs
 
 
+def nnclr_slow():
+    """The nearest neighbour in the support set by a loop over cosines, then NT-Xent by loops."""
+    z0, p1, support = randn(5, 4, seed=425), randn(5, 4, seed=426), randn(9, 4, seed=427)
+    nearest = slow.nearest_in_support(z0, support)
+    a = leaf(p1)
+    value = compiled("nnclr", tau=0.3, objective="cross_entropy")(torch.cat([nearest, a]), ids=torch.arange(5).repeat(2))
+    b = leaf(p1)
+    return measured(value, (a,)), measured(slow.nt_xent(nearest, b, 0.3), (b,))
+
+
 def npair_pml():
     """PML NPairsLoss(distance=DotProductSimilarity(normalize_embeddings=False)) on embeddings
     [anchors; positives] with labels [0..N-1, 0..N-1]: one pair per label (anchor first), dot
@@ -492,6 +502,7 @@ CASES = [
     Case("moco_v2", "lightly NTXentLoss with a memory bank (source)", moco_lightly),
     Case("moco_v2", "slow loops, MoCo's Algorithm 1", moco_slow),
     Case("nnclr", "lightly NNMemoryBankModule + NTXentLoss (source)", nnclr_lightly),
+    Case("nnclr", "slow loops, support-set neighbour + NT-Xent", nnclr_slow),
     Case("npair", "PML NPairsLoss", npair_pml),
     Case("simcse", "SimCSE's official loss (torch)", simcse_official),
     Case("instance_discrimination", "slow loops, non-parametric softmax", instance_discrimination_slow),

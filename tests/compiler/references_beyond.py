@@ -149,6 +149,29 @@ def dcl(z0, z1, tau):
 # --- memory banks ----------------------------------------------------------------------------------
 
 
+def nearest_in_support(queries, support):
+    """NNCLR (Dwibedi et al. 2021, eq. 1): NN(z, Q) = argmin_q |z - q| on unit vectors = argmax cos."""
+    rows = []
+    for q in queries:
+        best = max(range(len(support)), key=lambda m: float(_cos(q, support[m])))
+        rows.append(support[best])
+    return torch.stack(rows)
+
+
+def nt_xent(view0, view1, tau):
+    """SimCLR's NT-Xent over the 2N views (both views as anchors, the other 2N - 2 as negatives)."""
+    views = list(view0) + list(view1)
+    n = len(view0)
+    losses = []
+    for a in range(2 * n):
+        positive = a + n if a < n else a - n
+        logits = [_cos(views[a], views[k]) / tau for k in range(2 * n) if k != a]
+        index = positive if positive < a else positive - 1
+        losses.append(-_log_softmax(logits)[index])
+    return _mean(losses)
+
+
+
 def moco(queries, keys, queue, tau):
     """He et al. 2020 (Algorithm 1): logits [q . k+, q . queue] / tau on unit vectors, cross entropy
     with the key as the target, mean over the queries."""

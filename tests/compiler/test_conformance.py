@@ -23,6 +23,25 @@ def test_matches_reference(case):
     assert C.within(case, found), f"{case.name}: {found}"
 
 
+def test_every_published_entry_beyond_the_paper_is_checked_with_gradients():
+    """Each published entry beyond the paper's table has a case whose value AND gradients are
+    compared (the cases themselves are asserted by test_matches_reference)."""
+    from tests.catalog.test_entries import BEYOND_IDS
+
+    from .conformance_beyond import CASES
+
+    published = {entry_id for entry_id in BEYOND_IDS if entry(entry_id).status == "published"}
+    measured = set()
+    for case in CASES:
+        try:
+            ours, _ = case.run()
+        except C.Skip:
+            continue
+        if isinstance(ours, C.Measured) and ours.grads:
+            measured.add(case.entry)
+    assert published <= measured, sorted(published - measured)
+
+
 def test_lightly_hand_reference_is_lightlys_convention_without_torchvision():
     """lightly can not be imported here (its package __init__ needs torchvision, which breaks
     beside the CPU torch wheel). ``conformance.load_lightly_ntxent`` executes lightly's own
