@@ -21,7 +21,7 @@ class Batch:
     values (z, x, w, beta, W, a teacher's scores and centre, the bank's rows, keys)."""
 
     def __init__(self, n, *, z=None, x=None, w=None, ids=None, labels=None, modality=None, neighbors=None,
-                 candidates=None, beta=None, W=None, params=None, teacher=None, center=None, bank=None,
+                 candidates=None, beta=None, W=None, phi=None, params=None, teacher=None, center=None, bank=None,
                  bank_ids=None, bank_labels=None, keys=None):
         self.n = n
         self.vectors = {"z": z, "x": x, "w": w, "memory": bank, "key": keys}
@@ -30,11 +30,12 @@ class Batch:
                       "pos": None if candidates is None else [c[0] for c in candidates],
                       "neg": None if candidates is None else [c[1] for c in candidates]}
         self.neighbors = neighbors
-        self.scalars = {"beta": beta, "W": W, "logit": z, "teacher": teacher, "center": center}
+        self.scalars = {"beta": beta, "W": W, "phi": phi, "logit": z, "teacher": teacher, "center": center}
         self.params = dict(params or {})
         self.num_classes = len(w) if w is not None else (max(labels) + 1 if labels is not None else 0)
-        self.sizes = {"item": n, "class": self.num_classes, "output": 0 if z is None else len(z[0]),
-                      "bank": 0 if bank is None else len(bank)}
+        self.sizes = {"item": n, "class": self.num_classes, "cluster": 0 if phi is None else len(phi[0]),
+                      "output": 0 if z is None else len(z[0]), "bank": 0 if bank is None else len(bank)}
+        self.domain_sizes = {ir.DOMAIN_SIZES[domain]: size for domain, size in self.sizes.items()}
 
 
 def evaluate(expr, batch: Batch, env=None) -> float:
@@ -98,14 +99,8 @@ class _Evaluator:
     def value(self, e, env) -> float:
         if isinstance(e, sympy.Number):
             return float(e)
-        if e is ir.N_ITEMS:
-            return float(self.b.n)
-        if e is ir.N_CLASSES:
-            return float(self.b.num_classes)
-        if e is ir.N_OUTPUTS:
-            return float(self.b.sizes["output"])
-        if e is ir.N_BANK:
-            return float(self.b.sizes["bank"])
+        if e in self.b.domain_sizes:
+            return float(self.b.domain_sizes[e])
         if isinstance(e, sympy.Symbol):
             return float(self.b.params[e.name])
         if isinstance(e, sympy.Add):

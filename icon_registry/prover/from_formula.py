@@ -81,8 +81,8 @@ class Translator:
             return ir.items()
         if ref.name == "classes":
             return ir.classes()
-        if ref.name in ("outputs", "bank"):
-            return ir.ISet("output" if ref.name == "outputs" else "bank")
+        if ref.name in ("clusters", "outputs", "bank"):
+            return ir.ISet({"clusters": "cluster", "outputs": "output", "bank": "bank"}[ref.name])
         if ref.arg is None:
             raise ir.Unsupported(f"the index set '{ref.name}'")
         return per_item_set(ref.name, self.index(ref.arg, env))

@@ -6,16 +6,16 @@ order and rational coefficients are exact) whose atoms describe a batch abstract
 * index variables are plain Symbols (``i``, ``j``; bound ones are made unique by ``fresh``);
 * data: ``Dot(u, v)`` and ``SqDist(u, v)`` of vector atoms ``Vec('z', i)``, scalars
   ``At('beta', i)``, ``At('W', i, j)``; index-valued ``IdxAt('y', i)``;
-* ``n`` (the batch size), ``C`` (the number of classes), ``K`` (the outputs of z, for
-  softmaxes over z's entries: ``At('logit', i, c)``, a teacher's ``At('teacher', i, c)``) and
-  ``M`` (the rows of a bank passed in the call, ``Vec('memory', m)``) are positive integer
+* ``n`` (the batch size), ``C`` (the number of classes), ``K`` (clusters), ``d`` (the outputs
+  of z, for softmaxes over z's entries: ``At('logit', i, c)``, a teacher's ``At('teacher', i, c)``)
+  and ``M`` (the rows of a bank passed in the call, ``Vec('memory', m)``) are positive integer
   Symbols, parameters are positive Symbols;
 * ``Red(kind, body, var, S)``: a reduction (sum, mean, logsumexp, max, min) of ``body`` over
   ``var`` in the index set ``S``; ``Card(S)`` is |S|;
 * ``Guarded(e, S)``: ``e`` when S is non-empty, else 0 (what the torch backend's masked
   logsumexp gives an empty row).
 
-An index set ``ISet(domain, atoms)`` is every element of a domain (items, classes, outputs,
+An index set ``ISet(domain, atoms)`` is every element of a domain (items, classes, clusters, outputs,
 bank rows) that
 satisfies all of its atoms, each a predicate about the member relative to an anchor: ``same``
 id as i, ``not_self`` (member != i), ``differ`` in modality, ``in_list`` (member in
@@ -39,11 +39,13 @@ from sympy.core.symbol import Str
 
 N_ITEMS = sympy.Symbol("n", positive=True, integer=True)
 N_CLASSES = sympy.Symbol("C", positive=True, integer=True)
-N_OUTPUTS = sympy.Symbol("K", positive=True, integer=True)
+N_CLUSTERS = sympy.Symbol("K", positive=True, integer=True)
+#: z's entries as logits over its outputs (for a cluster head they are its K clusters)
+N_OUTPUTS = sympy.Symbol("d", positive=True, integer=True)
 N_BANK = sympy.Symbol("M", positive=True, integer=True)
 #: the size of each domain, and the formula language's name of the whole domain
-DOMAIN_SIZES = {"item": N_ITEMS, "class": N_CLASSES, "output": N_OUTPUTS, "bank": N_BANK}
-DOMAIN_SETS = {"item": "all", "class": "classes", "output": "outputs", "bank": "bank"}
+DOMAIN_SIZES = {"item": N_ITEMS, "class": N_CLASSES, "cluster": N_CLUSTERS, "output": N_OUTPUTS, "bank": N_BANK}
+DOMAIN_SETS = {"item": "all", "class": "classes", "cluster": "clusters", "output": "outputs", "bank": "bank"}
 #: the member of a set template (``nonempty`` atoms): S(member) with member = SELF
 SELF = sympy.Symbol("@self")
 
@@ -154,7 +156,7 @@ def _contradiction(atoms: set) -> bool:
 
 
 class ISet(sympy.Basic):
-    """Every element of ``domain`` ('item', 'class', 'output' or 'bank') satisfying all ``atoms``."""
+    """Every element of ``domain`` ('item', 'class', 'cluster', 'output' or 'bank') satisfying all ``atoms``."""
 
     def __new__(cls, domain, *atoms):
         domain = domain if isinstance(domain, Str) else Str(domain)
@@ -261,8 +263,12 @@ class _Symmetric(sympy.Expr):
 
     is_commutative = True
     is_real = True
+    #: its value when both vectors are the same (None: no simplification)
+    diagonal = None
 
     def __new__(cls, u, v):
+        if u == v and cls.diagonal is not None:
+            return sympy.Integer(cls.diagonal)
         u, v = sorted((u, v), key=_key)
         return sympy.Expr.__new__(cls, u, v)
 
@@ -281,6 +287,8 @@ class Dot(_Symmetric):
 class Cos(_Symmetric):
     """<u, v> / (|u| |v|) of two vector atoms (nonzero vectors)."""
 
+    diagonal = 1
+
     def _sympystr(self, printer):
         return f"cos({printer._print(self.args[0])}, {printer._print(self.args[1])})"
 
@@ -289,6 +297,7 @@ class SqDist(_Symmetric):
     """|u - v|^2 of two vector atoms."""
 
     is_nonnegative = True
+    diagonal = 0
 
     def _sympystr(self, printer):
         return f"sqdist({printer._print(self.args[0])}, {printer._print(self.args[1])})"
@@ -492,7 +501,9 @@ def _pair(u, v, difference: bool):
             u, v = v, u
         if difference:
             raise Unsupported("squared distance to a vector sum")  # expanded by the caller
-        return Red("sum", dot(u.linear(), vector(v)), u.var, u.iset)
+        var = fresh(str(u.var).split("_")[0])  # each copy of the sum gets its own index: no capture
+        body = {atom.xreplace({u.var: var}): coef.xreplace({u.var: var}) for atom, coef in u.linear().items()}
+        return Red("sum", dot(body, vector(v)), var, u.iset)
     if difference:
         if u == v:
             return sympy.Integer(0)
