@@ -27,6 +27,9 @@ _EMPTY_P_HINTS = {
     "neighbors": "'neighbors' must give anchors neighbours inside p's support",
     "graph": "'graph' must have edges between the batch's items",
     "x": "'x' must place some items near each other",
+    "teacher": "'teacher' must give each anchor some positive probability (a row of zeros is an empty p)",
+    "bank_ids": "'bank_ids' must hold the anchors' ids (a bank row with an anchor's id is its positive)",
+    "bank_labels": "'bank_labels' must hold the anchors' labels (a bank row with an anchor's label is its positive)",
 }
 
 
@@ -193,6 +196,8 @@ class CompiledLoss(torch.nn.Module):
         reads = sorted(self.entry.p.inputs_used())
         hints = []
         for name in reads:
+            if f"bank_{name}" in reads:  # matched against the bank's rows, not among the anchors
+                continue
             hint = _EMPTY_P_HINTS.get(name)
             value = getattr(inputs, name, None)
             if name in ("ids", "labels") and value is not None and value.unique().numel() == value.numel():

@@ -133,3 +133,17 @@ def test_bank_ids_length_names_the_bank():
 def test_bank_ids_without_bank():
     _, text = _message(lambda: compile_loss("nca")(torch.randn(6, 4), labels=torch.arange(6) % 2, bank_ids=torch.arange(6)))
     assert text == "nca: argument 'bank_ids' describes the bank's rows: pass bank= too"
+
+
+def test_no_positive_in_the_bank_says_what_bank_ids_must_hold():
+    _, text = _message(lambda: compile_loss("npair")(torch.randn(4, 3), bank=torch.randn(5, 3), ids=torch.arange(4),
+                                                  bank_ids=torch.arange(5) + 10))
+    assert text == ("npair: no anchor has any supervisory mass (p is empty for all 4 anchors of the batch); p reads "
+                    "bank, bank_ids, ids: 'bank_ids' must hold the anchors' ids (a bank row with an anchor's id is its "
+                    "positive)")
+
+
+def test_all_zero_teacher_probabilities():
+    _, text = _message(lambda: compile_loss("swav")(torch.randn(4, 3), teacher=torch.zeros(4, 3)))
+    assert text == ("swav: no anchor has any supervisory mass (p is empty for all 4 anchors of the batch); p reads "
+                    "teacher: 'teacher' must give each anchor some positive probability (a row of zeros is an empty p)")
