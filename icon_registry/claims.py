@@ -19,6 +19,8 @@ Conventions every claim shares (catalog authors: follow these):
   there ("mean over an empty set").
 - Limit rows: the compiled loss multiplies by ``param**scale_power`` (``Entry.limit``); claims do
   NOT see that factor — they state their own ``scale``.
+- ``Entry.prefactor`` (distillation's T^2): the compiled loss multiplies the objective by
+  ``parameter**power`` and claims DO see that factor: it is part of the published loss.
 - How a claim is checked, and the label its result carries (``ClaimResult.proof``):
   ``all_n``: the prover (``icon_registry.prover``) rewrites the objective — computed by the
   kernels' own code for a batch of any size — and the formula to one normal form with named

@@ -2,8 +2,9 @@
 
 ``Inputs`` holds what the caller passed (backend arrays) and the resolved parameters.
 ``Pairs`` is one candidate space: rows are anchors i, columns are candidates j, which are
-either the batch itself, each anchor's given candidates (``neighbors``), or the class
-prototypes. Kernels ask a ``Pairs`` for pairwise quantities and never care which layout
+the batch itself, each anchor's given candidates (``neighbors``), the class prototypes, the
+K outputs of z (a softmax over logits), the rows of a memory bank passed in the call, or the
+classes of the batch's labels (item kernels pooled over each class). Kernels ask a ``Pairs`` for pairwise quantities and never care which layout
 they are on, so one kernel definition serves every support.
 """
 
@@ -17,7 +18,8 @@ import torch
 from icon_registry.errors import IconError
 
 #: Names of the per-batch arguments a compiled loss accepts besides ``z``.
-INPUT_NAMES = ("x", "labels", "ids", "modality", "neighbors", "graph")
+INPUT_NAMES = ("x", "labels", "ids", "modality", "neighbors", "graph", "teacher", "center", "bank", "bank_ids",
+               "bank_labels", "keys")
 
 
 @dataclass
@@ -32,12 +34,23 @@ class Inputs:
     modality: Any = None
     neighbors: Any = None
     graph: Any = None
+    #: (n, K) per-anchor scores over the K outputs given by the caller: a teacher's logits, or
+    #: probabilities (codes); ``center`` (K,) is subtracted from them where a kernel asks (DINO).
+    teacher: Any = None
+    center: Any = None
+    #: (m, d) vectors passed in the call (memory bank, queue, support set, the other view's
+    #: positives) with their own ids / labels ((m,)); ``keys`` (n, d): each anchor's own key (MoCo).
+    bank: Any = None
+    bank_ids: Any = None
+    bank_labels: Any = None
+    keys: Any = None
     prototypes: Any = None
     entry_id: str = "?"
     #: Anchor rows (start, stop) evaluated against all n candidates; None: every row
     #: (chunked and distributed evaluation, icon_registry.compiler.chunked). z, x, labels,
-    #: ids and modality always hold all n candidates; the anchor-indexed inputs ``neighbors``
-    #: and ``graph`` hold only the anchor rows (their columns still index all n candidates).
+    #: ids and modality always hold all n candidates; the anchor-indexed inputs ``neighbors``,
+    #: ``graph``, ``teacher`` and ``keys`` hold only the anchor rows (the columns of neighbors and
+    #: graph still index all n candidates). ``center`` and the bank are shared by every row.
     rows: Any = None
     _cache: dict = field(default_factory=dict, repr=False)
     #: Statistics over ALL candidates (cluster sizes, unit vectors), shared by every row block.
@@ -80,7 +93,8 @@ class Inputs:
 
 @dataclass
 class Pairs:
-    """Anchors x candidates. ``layout`` is 'batch', 'candidates' or 'prototypes'."""
+    """Anchors x candidates. ``layout`` is 'batch', 'candidates', 'prototypes', 'outputs',
+    'bank', 'key_and_bank' or 'class_pools' (see ``SUPPORTS``)."""
 
     inputs: Inputs
     layout: str
@@ -113,12 +127,20 @@ class Pairs:
         key = ("dot", self.layout, on, cosine)
         return self.inputs.cached(key, lambda: self._pairwise(on, cosine, "dot"))
 
+    def _unit(self, name, vectors):
+        """Rows of ``vectors`` scaled to unit length, computed once per batch."""
+        return self.inputs.global_cached(("unit", name), lambda: self.backend.normalize_rows(vectors))
+
     def _pairwise(self, on, cosine, quantity):
         B = self.backend
         inputs = self.inputs
         a = self.vectors(on)
         if cosine:
-            a = inputs.global_cached(("unit", on), lambda: B.normalize_rows(a))
+            a = self._unit(on, a)
+        if self.layout in ("outputs", "class_pools"):
+            raise IconError(f"{inputs.entry_id}: support '{self.layout}' has no candidate vectors: use "
+                            + ("the logits or teacher_probabilities kernel" if self.layout == "outputs"
+                               else "class_pool around a kernel on the items"))
         if self.layout == "candidates":
             b = a[inputs.neighbors]
             a = inputs.anchor_rows(a)
@@ -126,28 +148,54 @@ class Pairs:
                 return (a[:, None, :] * b).sum(-1)
             diff = a[:, None, :] - b
             return (diff * diff).sum(-1)
+        if on != "z" and self.layout != "batch":
+            raise IconError(f"{inputs.entry_id}: the candidates of support '{self.layout}' live in the learned space z")
         b = a
         if self.layout == "prototypes":
-            if on != "z":
-                raise IconError(f"{inputs.entry_id}: prototypes live in the learned space z")
             b = B.normalize_rows(inputs.prototypes) if cosine else inputs.prototypes
+        elif self.layout in ("bank", "key_and_bank"):
+            b = self._unit("bank", inputs.bank) if cosine else inputs.bank
         a = inputs.anchor_rows(a)
+        if self.layout == "key_and_bank":
+            key = inputs.keys
+            if cosine:
+                key = inputs.cached(("unit", "keys"), lambda: B.normalize_rows(key))
+            own = (a * key).sum(-1) if quantity == "dot" else ((a - key) * (a - key)).sum(-1)
+            rest = a @ b.T if quantity == "dot" else B.sqdist(a, b)
+            return B.concat_columns(own[:, None], rest)
         if quantity == "dot":
             return a @ b.T
         return B.sqdist(a, b)
+
+    def outputs(self, source: str):
+        """The (anchor rows, K) scores over the outputs: z itself, or the caller's teacher."""
+        if self.layout != "outputs":
+            raise IconError(f"{self.inputs.entry_id}: the logits and teacher_probabilities kernels need support 'outputs'")
+        if source == "z":
+            return self.backend.output_scores(self.inputs.anchor_rows(self.inputs.z))
+        return self.inputs.require("teacher", "the kernel reads the teacher's scores over the outputs")
 
     def same(self, name: str):
         """Mask of pairs whose ``name`` (ids, labels, modality) agree."""
         values = self.inputs.require(name, f"pairs are matched by equal {name}")
         anchors = self.inputs.anchor_rows(values)
-        if self.layout == "prototypes":
-            return anchors[:, None] == self.class_index()[None, :]
+        if self.layout in ("prototypes", "outputs", "class_pools"):
+            return anchors[:, None] == self.column_index()[None, :]
         if self.layout == "candidates":
             return anchors[:, None] == values[self.inputs.neighbors]
+        if self.layout == "bank":
+            bank_name = {"ids": "bank_ids", "labels": "bank_labels"}.get(name)
+            if bank_name is None:
+                raise IconError(f"{self.inputs.entry_id}: bank rows have no {name} (only bank_ids and bank_labels)")
+            column = self.inputs.require(bank_name, f"bank rows are matched by equal {name}")
+            return anchors[:, None] == column[None, :]
+        if self.layout == "key_and_bank":
+            raise IconError(f"{self.inputs.entry_id}: support 'key_and_bank' matches by position: use the own_key kernel")
         return anchors[:, None] == values[None, :]
 
-    def class_index(self):
-        return self.class_index_like(self.inputs.prototypes.shape[0])
+    def column_index(self):
+        """0..m-1 for the m candidates of this layout (classes, outputs, prototypes)."""
+        return self.class_index_like(self.support.shape[1])
 
     def is_self(self):
         if self.layout != "batch":
@@ -163,11 +211,18 @@ class Pairs:
         columns = self.class_index_like(self.support.shape[1])
         return (columns == index)[None, :] & self.support
 
+    def own_key(self):
+        """The anchor's own key: column 0 of 'key_and_bank'."""
+        if self.layout != "key_and_bank":
+            raise IconError(f"{self.inputs.entry_id}: the own_key kernel needs support 'key_and_bank'")
+        return (self.column_index() == 0)[None, :] & self.support
+
     def class_index_like(self, m: int):
         return self.backend.arange(m, self.inputs.z)
 
 
-Support = Literal["others", "all", "other_modality", "candidates", "prototypes"]
+Support = Literal["others", "all", "other_modality", "candidates", "prototypes", "outputs", "bank", "key_and_bank",
+                  "class_pools"]
 
 #: What each support means, for the docs and ``icon show``.
 SUPPORTS: dict[str, str] = {
@@ -176,7 +231,18 @@ SUPPORTS: dict[str, str] = {
     "other_modality": "the items of the other modality (CLIP, CMC)",
     "candidates": "the anchor's given candidates, neighbors[i] (e.g. triplet's positive and negative)",
     "prototypes": "the class prototypes w_c instead of data points",
+    "outputs": "the K outputs of z (a softmax over z's entries as logits: classifier heads, prototype scores), "
+    "where a teacher's scores can be given over the same K outputs (distillation, DINO, SwAV)",
+    "bank": "the rows of a memory bank passed in the call (bank=, with bank_ids / bank_labels): a queue, a support "
+    "set, or the positives of the other view (CPC, N-pair)",
+    "key_and_bank": "the anchor's own key (keys[i]) followed by the rows of the bank: MoCo's K + 1 logits",
+    "class_pools": "the classes of the batch's labels, each standing for the other items of that class: an item "
+    "kernel summed over a class's members (class_pool), as NCA's probability of picking a same-class neighbour",
 }
+
+#: The caller's arguments a support reads by itself (kernels add their own).
+SUPPORT_INPUTS: dict[str, set] = {"other_modality": {"modality"}, "candidates": {"neighbors"}, "bank": {"bank"},
+                                  "key_and_bank": {"keys", "bank"}, "class_pools": {"labels"}}
 
 
 def pairs_on(inputs: Inputs, support: str) -> Pairs:
@@ -191,6 +257,17 @@ def pairs_on(inputs: Inputs, support: str) -> Pairs:
         protos = inputs.require("prototypes", "support 'prototypes' needs class prototypes")
         shape = (rows, protos.shape[0])
         return Pairs(inputs, "prototypes", B.full_mask(shape, z), (support, shape, inputs.rows))
+    if support in ("outputs", "bank", "key_and_bank"):
+        width = z.shape[1]
+        if support != "outputs":
+            bank = inputs.require("bank", f"support '{support}' reads the bank's rows")
+            width = bank.shape[0] + (1 if support == "key_and_bank" else 0)
+            if support == "key_and_bank":
+                inputs.require("keys", "support 'key_and_bank' reads each anchor's own key")
+        shape = (rows, width)
+        return Pairs(inputs, support, B.full_mask(shape, z), (support, shape, inputs.rows))
+    if support == "class_pools":
+        return _class_pools(inputs)
     pairs = Pairs(inputs, "batch", None)
     if support == "other_modality":
         pairs.support = ~pairs.same("modality")
@@ -198,3 +275,22 @@ def pairs_on(inputs: Inputs, support: str) -> Pairs:
     pairs.support = ~pairs.is_self() if support == "others" else B.full_mask((rows, n), z)
     pairs.structure = (support, (rows, n), inputs.rows)
     return pairs
+
+
+def class_members(inputs: Inputs):
+    """(n, C) bool: item j has label c, for the C = max label + 1 classes of the whole batch."""
+    labels = inputs.require("labels", "support 'class_pools' groups the items by label")
+
+    def members():
+        classes = inputs.backend.arange(int(labels.max()) + 1, inputs.z)
+        return labels[:, None] == classes[None, :]
+
+    return inputs.global_cached("class_members", members)
+
+
+def _class_pools(inputs: Inputs) -> Pairs:
+    """Class c is a candidate of anchor i when some OTHER item has label c."""
+    members = class_members(inputs)
+    others = pairs_on(inputs, "others")
+    support = inputs.backend.bool_matmul(others.support, members)
+    return Pairs(inputs, "class_pools", support)

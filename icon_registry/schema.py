@@ -76,6 +76,16 @@ class Limit(_Model):
     scale_power: int = 2
 
 
+class Prefactor(_Model):
+    """The published loss multiplies the I-Con objective by parameter**power (knowledge
+    distillation's T^2, which keeps the gradients' size when the temperature changes). Unlike a
+    limit's scale, it is part of the objective every claim sees."""
+
+    parameter: str
+    power: int = 2
+    reason: str = Field(min_length=3, description="why the published loss carries the factor")
+
+
 class Loss(_Model):
     """The published loss (or, for a gap cell, the objective the cell defines) as a formula."""
 
@@ -117,6 +127,7 @@ class Entry(_Model):
     p: DistributionSpec
     q: DistributionSpec
     limit: Optional[Limit] = None
+    prefactor: Optional[Prefactor] = None
     parameters: dict[str, Parameter] = {}
     loss: Loss
     claims: list[ClaimSpec] = Field(min_length=1)
@@ -124,6 +135,8 @@ class Entry(_Model):
     peers: list[Peer] = []
     errata: list[Erratum] = []
     notes: str = ""
+    beyond_paper: bool = Field(
+        False, description="a method the I-Con paper does not derive: the site shows it in the table beyond the paper")
 
     @field_validator("parameters")
     @classmethod
@@ -140,6 +153,8 @@ class Entry(_Model):
         used = self.p.parameter_refs() | self.q.parameter_refs()
         if self.limit is not None:
             used.add(self.limit.parameter)
+        if self.prefactor is not None:
+            used.add(self.prefactor.parameter)
         unknown = sorted(used - set(self.parameters))
         if unknown:
             raise ValueError(f"kernel parameters {unknown} are not declared under 'parameters'")
@@ -150,6 +165,7 @@ class TableAxis(_Model):
     id: str = Field(pattern=ID_PATTERN)
     label: str = Field(min_length=1)
     description: str = Field(min_length=1)
+    beyond_paper: bool = Field(False, description="a row or column the paper's table does not have")
 
 
 class TableSpec(_Model):

@@ -132,7 +132,8 @@ BROKEN = [
     ("missing kind", "tsne", "kernel: {kind: student_t, nu: 1.0}", "kernel: {nu: 1.0}",
      ["methods/tsne.yaml:24: q.kernel: missing field 'kind' (the kernel kind: one of 'gaussian', 'gaussian_dot', "
       "'student_t', 'distance_power', 'identity', 'same_id', 'same_label', 'knn', 'candidate_position', "
-      "'graph_weights', 'degree_softmax', 'any_of')"]),
+      "'graph_weights', 'degree_softmax', 'any_of', 'logits', 'teacher_probabilities', 'own_key', 'class_pool', "
+      "'product', 'label_margin')"]),
     ("undeclared parameter", "simclr", "temperature: tau", "temperature: tauu",
      ["methods/simclr.yaml:23: q.kernel.temperature: kernel parameters ['tauu'] are not declared under 'parameters'"]),
     ("claim kind", "supervised_clustering", "kind: unproved", "kind: unprooved",
@@ -146,7 +147,7 @@ BROKEN = [
     ("missing and wrong together", "supervised_clustering", "status: gap\n", "status: 3\n",
      ["methods/supervised_clustering.yaml:4: status: 3 is not one of 'published', 'gap', 'new'"]),
     ("published without paper", "tsne", "paper:\n", "old_paper:\n",
-     ["methods/tsne.yaml:6: unknown field 'old_paper'; did you mean 'paper'?"]),
+     ["methods/tsne.yaml:6: unknown field 'old_paper'; did you mean 'beyond_paper', 'paper'?"]),
     ("not a mapping", "tsne", "q:\n  kind: normalize\n  support: others\n  over: joint\n  kernel: {kind: student_t, nu: 1.0}\n",
      "q: [1, 2]\n", ["methods/tsne.yaml:20: q: expected a mapping of fields, got a list"]),
 ]

@@ -71,6 +71,15 @@ class SympyBackend:
         out[:, 0] = [r[0] for r in rows]
         return out if axis == 1 else out.T
 
+    @staticmethod
+    def pool_logsumexp(a, mask, groups):
+        out = np.empty((a.shape[0], groups.shape[1]), dtype=object)
+        for r in range(a.shape[0]):
+            for c in range(groups.shape[1]):
+                terms = [sympy.exp(a[r, j]) for j in range(a.shape[1]) if mask[r, j] and groups[j, c]]
+                out[r, c] = sympy.log(sympy.Add(*terms)) if terms else sympy.S.Zero
+        return out
+
     @classmethod
     def log_softmax(cls, a, axis):
         full = np.ones(a.shape, dtype=bool)
@@ -97,6 +106,20 @@ class SympyBackend:
     def sqdist(a, b):
         diff = a[:, None, :] - b[None, :, :]
         return (diff * diff).sum(axis=-1)
+
+    @staticmethod
+    def indicator(mask, like):
+        """1 where the mask holds, 0 elsewhere, as numbers."""
+        return SympyBackend.as_float(mask, like)
+
+    @staticmethod
+    def output_scores(vectors):
+        """The entries of the (rows, K) vectors as scores over K outputs (the abstract backend names them)."""
+        return vectors
+
+    @staticmethod
+    def concat_columns(a, b):
+        return np.concatenate([a, b], axis=1)
 
     @staticmethod
     def clamp_min(a, value):
@@ -132,7 +155,8 @@ class SympyBackend:
 
     @staticmethod
     def as_float(a, like):
-        return np.asarray(a).astype(object)
+        # 0/1 as SymPy integers: Python bools do not multiply SymPy expressions
+        return _elementwise(lambda v: sympy.Integer(int(v)) if isinstance(v, (bool, np.bool_)) else v)(np.asarray(a))
 
     @staticmethod
     def calibrate_log_precision(sqdist, mask, perplexity):

@@ -86,6 +86,17 @@ class TorchBackend:
         return out
 
     @staticmethod
+    def pool_logsumexp(a, mask, groups):
+        """log sum_j mask_ij exp(a_ij) groups_jc: (rows, C), 0 where a group has no masked entry
+        (a placeholder: such pairs are outside the pooled mask)."""
+        masked = a.masked_fill(~mask, -math.inf)
+        top = masked.amax(dim=1, keepdim=True).detach()
+        top = top.masked_fill(~torch.isfinite(top), 0.0)
+        total = torch.exp(masked - top) @ groups.to(a.dtype)
+        found = total > 0
+        return torch.log(total.masked_fill(~found, 1.0)) + top * found
+
+    @staticmethod
     def normalize_rows(a):
         return torch.nn.functional.normalize(a, dim=-1)
 
@@ -98,6 +109,20 @@ class TorchBackend:
             out = (a * a).sum(-1)[:, None] + (b * b).sum(-1)[None, :] - 2.0 * (a @ b.T)
         # The expansion can dip below zero by rounding; a distance never does.
         return out.clamp_min(0.0)
+
+    @staticmethod
+    def indicator(mask, like):
+        """1 where the mask holds, 0 elsewhere, as numbers."""
+        return mask.to(like.dtype)
+
+    @staticmethod
+    def output_scores(vectors):
+        """The entries of the (rows, K) vectors as scores over K outputs (the abstract backend names them)."""
+        return vectors
+
+    @staticmethod
+    def concat_columns(a, b):
+        return torch.cat([a, b], dim=1)
 
     @staticmethod
     def clamp_min(a, value):

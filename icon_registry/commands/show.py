@@ -117,6 +117,9 @@ def render(catalog, entry, width: int) -> str:
     if entry.limit is not None:
         limit = entry.limit
         field("limit", f"{limit.parameter} -> {limit.to}, loss scaled by {limit.parameter}^{limit.scale_power}")
+    if entry.prefactor is not None:
+        prefactor = entry.prefactor
+        field("prefactor", f"loss = {prefactor.parameter}^{prefactor.power} x objective ({prefactor.reason})")
     if entry.parameters:
         out.append("parameters")
         for name, spec in entry.parameters.items():

@@ -38,10 +38,10 @@ def check_z(entry_id, z, *, distributed=False):
     return z
 
 
-def index_vector(entry_id, name, value, n, device):
+def index_vector(entry_id, name, value, n, device, size="n"):
     value = _tensor(entry_id, name, value, device)
     if value.dim() != 1 or value.shape[0] != n:
-        _fail_shape(entry_id, name, f"(n,) = ({n},)", value)
+        _fail_shape(entry_id, name, f"({size},) = ({n},)", value)
     if value.is_floating_point() or value.is_complex():
         raise IconError(f"{entry_id}: argument '{name}' must hold integers, got {value.dtype}", argument=name)
     return value.long()
@@ -86,3 +86,45 @@ def adjacency(entry_id, value, n, device, dtype):
     if bool((value < 0).any()):
         raise IconError(f"{entry_id}: argument 'graph' has negative weights", argument="graph")
     return value.to(dtype)
+
+
+def _floats(entry_id, name, value, shape_text, dims, device, dtype):
+    value = _tensor(entry_id, name, value, device)
+    if value.dim() != dims:
+        _fail_shape(entry_id, name, shape_text, value)
+    if not value.is_floating_point():
+        raise IconError(f"{entry_id}: argument '{name}' must be a floating-point tensor, got {value.dtype}", argument=name)
+    return value.to(dtype)
+
+
+def given_scores_and_bank(inputs, given: dict, device, dtype) -> None:
+    """Check and set the teacher's scores (teacher, center), the bank (bank, bank_ids,
+    bank_labels) and the anchors' keys on ``inputs``; every shape is checked against z's."""
+    entry_id, n, k = inputs.entry_id, inputs.n, inputs.z.shape[1]
+    if given["teacher"] is not None:
+        teacher = _floats(entry_id, "teacher", given["teacher"], f"(n, K) = ({n}, {k}), one row per anchor over z's "
+                          f"{k} outputs", 2, device, dtype)
+        if tuple(teacher.shape) != (n, k):
+            _fail_shape(entry_id, "teacher", f"(n, K) = ({n}, {k}), one row per anchor over z's {k} outputs", teacher)
+        inputs.teacher = teacher
+    if given["center"] is not None:
+        center = _floats(entry_id, "center", given["center"], f"(K,) = ({k},)", 1, device, dtype)
+        if center.shape[0] != k:
+            _fail_shape(entry_id, "center", f"(K,) = ({k},)", center)
+        inputs.center = center
+    if given["bank"] is not None:
+        bank = _floats(entry_id, "bank", given["bank"], f"(m, d) with d = {k}", 2, device, dtype)
+        if bank.shape[1] != k or bank.shape[0] < 1:
+            _fail_shape(entry_id, "bank", f"(m, d) with m >= 1 and d = {k} (z's features)", bank)
+        inputs.bank = bank
+    m = None if inputs.bank is None else inputs.bank.shape[0]
+    for name in ("bank_ids", "bank_labels"):
+        if given[name] is not None:
+            if m is None:
+                raise IconError(f"{entry_id}: argument '{name}' describes the bank's rows: pass bank= too", argument=name)
+            setattr(inputs, name, index_vector(entry_id, name, given[name], m, device, size="m"))
+    if given["keys"] is not None:
+        keys = _floats(entry_id, "keys", given["keys"], f"(n, d) = ({n}, {k})", 2, device, dtype)
+        if tuple(keys.shape) != (n, k):
+            _fail_shape(entry_id, "keys", f"(n, d) = ({n}, {k}), one key per anchor", keys)
+        inputs.keys = keys

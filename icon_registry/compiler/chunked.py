@@ -123,6 +123,8 @@ def _block(inputs, start, stop):
         rows=(start, stop),
         neighbors=anchor_indexed(inputs.neighbors),
         graph=anchor_indexed(inputs.graph),
+        teacher=anchor_indexed(inputs.teacher),
+        keys=anchor_indexed(inputs.keys),
         _cache={},
         _global=inputs._global,
     )

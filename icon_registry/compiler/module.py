@@ -12,7 +12,7 @@ from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, suggest
 from icon_registry.objective import SupervisoryCache, SupportMismatch, entry_terms
-from icon_registry.pairs import Inputs
+from icon_registry.pairs import INPUT_NAMES, Inputs
 from icon_registry.schema import Entry
 
 OBJECTIVES = ("kl", "cross_entropy")
@@ -27,6 +27,9 @@ _EMPTY_P_HINTS = {
     "neighbors": "'neighbors' must give anchors neighbours inside p's support",
     "graph": "'graph' must have edges between the batch's items",
     "x": "'x' must place some items near each other",
+    "teacher": "'teacher' must give each anchor some positive probability (a row of zeros is an empty p)",
+    "bank_ids": "'bank_ids' must hold the anchors' ids (a bank row with an anchor's id is its positive)",
+    "bank_labels": "'bank_labels' must hold the anchors' labels (a bank row with an anchor's label is its positive)",
 }
 
 
@@ -59,10 +62,14 @@ def _resolve_entry(entry_or_id) -> Entry:
 
 
 class CompiledLoss(torch.nn.Module):
-    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
+    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
+    teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``.
 
     ``requires`` names the keyword arguments this entry reads. Class-prototype entries own
-    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim).
+    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim). ``teacher``
+    (n, K) and ``center`` (K,) are scores over the K outputs of z; ``bank`` (m, d) with
+    ``bank_ids`` / ``bank_labels`` (m,) are candidates passed in the call; ``keys`` (n, d) are
+    the anchors' own keys (see ``icon_registry.pairs.SUPPORTS``).
     """
 
     def __init__(
@@ -106,14 +113,17 @@ class CompiledLoss(torch.nn.Module):
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}, {shown}"
 
-    def _inputs(self, z, x, labels, ids, modality, neighbors, graph) -> Inputs:
+    def _inputs(self, z, *ordered, **named) -> Inputs:
+        """The checked batch: the call's arguments by name, or positionally in ``INPUT_NAMES`` order."""
+        given = dict.fromkeys(INPUT_NAMES)
+        given.update(zip(INPUT_NAMES, ordered), **named)
+        x, neighbors, graph = given["x"], given["neighbors"], given["graph"]
         entry_id = self.entry.id
         z = arguments.check_z(entry_id, z, distributed=self.distributed)
         n, device = z.shape[0], z.device
         # Softmax normalizers lose too much in half precision; the math runs in float32 and
         # the matmuls still use tensor cores under autocast.
         dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
-        given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
         for name in sorted(self.requires):
             if given[name] is None:
                 call = ", ".join(["z"] + [f"{r}=..." for r in sorted(self.requires)])
@@ -126,13 +136,15 @@ class CompiledLoss(torch.nn.Module):
         inputs = Inputs(TorchBackend, z.to(dtype), n, self.params, entry_id=entry_id, prototypes=self.prototypes)
         if x is not None:
             inputs.x = arguments.features(entry_id, x, n, device, dtype)
-        for name, value in (("labels", labels), ("ids", ids), ("modality", modality)):
+        for name in ("labels", "ids", "modality"):
+            value = given[name]
             if value is not None:
                 setattr(inputs, name, arguments.index_vector(entry_id, name, value, n, device))
         if neighbors is not None:
             inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
         if graph is not None:
             inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
+        arguments.given_scores_and_bank(inputs, given, device, dtype)
         if self.prototypes is not None and self.prototypes.shape[1] != z.shape[1]:
             raise IconError(
                 f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={self.prototypes.shape[1]}",
@@ -140,12 +152,14 @@ class CompiledLoss(torch.nn.Module):
             )
         return inputs
 
-    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
-        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
+    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
+                center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
+        given = dict(zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
+                                       bank_labels, keys)))
+        inputs = self._inputs(z, **given)
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         elif self._p_cacheable:
-            given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
             used = {name: given[name] for name in self.entry.p.inputs_used()}
             if all(isinstance(t, torch.Tensor) for t in used.values()):
                 extra = (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
@@ -157,6 +171,8 @@ class CompiledLoss(torch.nn.Module):
         values = terms.values
         if self.entry.limit is not None:
             values = values * self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
+        if self.entry.prefactor is not None:
+            values = values * self.params[self.entry.prefactor.parameter] ** self.entry.prefactor.power
         if self.distributed:
             anchors = dist_eval.count_over_ranks(terms.has_mass, values.dtype)
         else:
@@ -180,6 +196,8 @@ class CompiledLoss(torch.nn.Module):
         reads = sorted(self.entry.p.inputs_used())
         hints = []
         for name in reads:
+            if f"bank_{name}" in reads:  # matched against the bank's rows, not among the anchors
+                continue
             hint = _EMPTY_P_HINTS.get(name)
             value = getattr(inputs, name, None)
             if name in ("ids", "labels") and value is not None and value.unique().numel() == value.numel():

@@ -8,9 +8,7 @@ from pydantic import Field
 
 from icon_registry.distributions.base import Dist, Distribution
 from icon_registry.kernels import KernelSpec
-from icon_registry.pairs import Support, pairs_on
-
-_SUPPORT_INPUTS = {"other_modality": {"modality"}, "candidates": {"neighbors"}}
+from icon_registry.pairs import SUPPORT_INPUTS, Support, pairs_on
 
 
 class Normalize(Distribution):
@@ -38,4 +36,7 @@ class Normalize(Distribution):
         return Dist(pairs, mask, weights.log_weights, log_norm, joint=self.over == "joint")
 
     def inputs_used(self):
-        return self.kernel.inputs_used() | _SUPPORT_INPUTS.get(self.support, set())
+        used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())
+        if self.support == "bank":  # the bank's rows are matched by their own ids / labels
+            used |= {f"bank_{name}" for name in ("ids", "labels") if name in used}
+        return used

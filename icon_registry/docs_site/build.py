@@ -26,6 +26,12 @@ REPO_DIR = PACKAGE_DIR.parents[1]
 
 BENCH_INTRO = "Speed and memory of the compiled losses against their peers, from `results/bench.json`."
 REPRO_INTRO = "Our reproductions of the paper's results, from `results/reproduce.json`."
+CONFORMANCE_INTRO = (
+    "Every compiled entry against a peer library (pytorch-metric-learning, lightly, scikit-learn, torch) or an "
+    "independent slow reference, in float64: the largest differences of the loss value and, where measured, of its "
+    "gradients, from `results/conformance.json`."
+)
+CONFORMANCE_COMMAND = "python -m tests.compiler.conformance --json results/conformance.json"
 
 
 def site_sources() -> tuple[Path, Path]:
@@ -151,6 +157,8 @@ def generate_pages(
         (docs_dir / "results").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results_dir / name, docs_dir / "results" / name)
     write("results/reproduce.md", pages.results_page("Reproductions", reproduce, "icon reproduce", REPRO_INTRO, plots))
+    write("results/conformance.md", pages.results_page("Conformance", results_dir / "conformance.json",
+                                                       CONFORMANCE_COMMAND, CONFORMANCE_INTRO))
     nav = [
         {"Home": "index.md"},
         {"Periodic table": "table.md"},
@@ -158,7 +166,8 @@ def generate_pages(
         {"Kernels and distributions": kernel_nav},
         {"Errata": "errata.md"},
         {"Relation graph": "graph.md"},
-        {"Results": [{"Benchmarks": "results/bench.md"}, {"Reproductions": "results/reproduce.md"}]},
+        {"Results": [{"Benchmarks": "results/bench.md"}, {"Reproductions": "results/reproduce.md"},
+                     {"Conformance": "results/conformance.md"}]},
         {"Add your own method": "add-your-own.md"},
     ]
     return written, nav

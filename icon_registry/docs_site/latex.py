@@ -7,7 +7,7 @@ every inner distribution (p', p'', ...) and kernel. Nothing here evaluates anyth
 from __future__ import annotations
 
 from icon_registry.distributions import ClusterAssignments, MixUniform, Normalize, Propagate, Symmetrize
-from icon_registry.kernels import AnyOf, Kernel
+from icon_registry.kernels import AnyOf, ClassPool, Kernel, Product
 
 SUPPORT_LATEX = {
     "others": r"S(i) = \{k : k \neq i\}",
@@ -15,6 +15,10 @@ SUPPORT_LATEX = {
     "other_modality": r"S(i) = \{k : m_k \neq m_i\}\ \text{(the other modality)}",
     "candidates": r"S(i) = \mathrm{candidates}(i)\ \text{(given per anchor)}",
     "prototypes": r"S(i) = \{w_c : 1 \le c \le C\}\ \text{(class prototypes)}",
+    "outputs": r"S(i) = \{c : 1 \le c \le K\}\ \text{(the outputs of } z\text{)}",
+    "bank": r"S(i) = \{b_m : 1 \le m \le M\}\ \text{(the bank passed in the call)}",
+    "key_and_bank": r"S(i) = \{k_i\} \cup \{b_m : 1 \le m \le M\}\ \text{(own key and bank)}",
+    "class_pools": r"S(i) = \{c : \exists\, j \neq i,\ y_j = c\}\ \text{(classes of the other items)}",
 }
 
 SUPPORT_WORDS = {
@@ -23,6 +27,10 @@ SUPPORT_WORDS = {
     "other_modality": "the items of the other modality",
     "candidates": "the candidates given per anchor (e.g. a positive and a negative)",
     "prototypes": "the class prototypes w_c",
+    "outputs": "the K outputs of z (logits of a softmax head)",
+    "bank": "the rows of the bank passed in the call",
+    "key_and_bank": "the anchor's own key, then the rows of the bank",
+    "class_pools": "the classes that some other item of the batch has",
 }
 
 PARAM_SYMBOLS = {
@@ -55,6 +63,10 @@ def kernel_latex(kernel: Kernel, candidate: str = "v_j") -> str:
     if isinstance(kernel, AnyOf):
         parts = r",\ ".join(kernel_latex(k, candidate) for k in kernel.kernels)
         text = r"\max\left(%s\right)" % parts
+    if isinstance(kernel, Product):
+        text = r" \cdot ".join(kernel_latex(k, candidate) for k in kernel.kernels)
+    if isinstance(kernel, ClassPool):
+        text = r"\sum_{j \neq i,\, y_j = c} %s" % kernel_latex(kernel.of)
     return text
 
 
@@ -62,7 +74,7 @@ def kernel_fields(kernel: Kernel) -> list[tuple[str, str]]:
     """(field, value) pairs of a kernel, for the "where" line, without ``kind``."""
     out = []
     for name in type(kernel).model_fields:
-        if name in ("kind", "kernels"):
+        if name in ("kind", "kernels", "of"):
             continue
         value = getattr(kernel, name)
         if value is None:
@@ -103,7 +115,7 @@ def _cond(letter: str) -> str:
 def _emit(node, name: str, lines: list[str]) -> None:
     inner = name + "'"
     if isinstance(node, Normalize):
-        candidate = "w_j" if node.support == "prototypes" else "v_j"
+        candidate = {"prototypes": "w_j", "bank": "b_j", "key_and_bank": "b_j"}.get(node.support, "v_j")
         w = kernel_latex(node.kernel, candidate)
         fields = _fields_text(node.kernel)
         if node.over == "joint":

@@ -17,6 +17,7 @@ from icon_registry.docs_site.snippet import snippet
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
 from icon_registry.kernels import KERNELS
+from icon_registry.pairs import SUPPORT_INPUTS, SUPPORTS
 from icon_registry.schema import Entry
 
 MAPPER_WORDS = {
@@ -98,6 +99,43 @@ def short_name(name: str) -> str:
     return name
 
 
+def beyond_paper(cat: SiteCatalog, entry: Entry) -> bool:
+    """Shown in the second table: a method the paper does not derive, or one on an axis it lacks."""
+    axes = [cat.rows.get(entry.cell.row), cat.columns.get(entry.cell.column)]
+    return entry.beyond_paper or any(axis is not None and axis.beyond_paper for axis in axes)
+
+
+def _table_html(cat: SiteCatalog, results: dict, rows, cols, table_id: str, shown) -> list[str]:
+    """One periodic table: ``rows`` x ``cols``, with the entries for which ``shown(entry)`` holds."""
+    parts = [f'<div class="icon-table-wrap"><table class="icon-table" id="{table_id}">']
+    parts.append('<thead><tr><th title="rows: learned q; columns: supervisory p">q \\ p</th>')
+    for c in cols:
+        heading = label(c.label) + (' <span class="icon-year">beyond the paper</span>' if c.beyond_paper else "")
+        parts.append(f'<th data-col="{label(c.id)}" title="{label(c.description)}">{heading}</th>')
+    parts.append("</tr></thead><tbody>")
+    for r in rows:
+        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(r.description)}">{label(r.label)}</th>')
+        for c in cols:
+            entries = [e for e in cat.in_cell(r.id, c.id) if shown(e)]
+            statuses = [entry_status(e, results.get(e.id)) for e in entries]
+            status = cell_status(statuses)
+            cell_title = f"q: {r.label}; p: {c.label}" + ("" if entries else " (empty)")
+            parts.append(
+                f'<td class="icon-cell" data-col="{label(c.id)}" data-row="{label(r.id)}" data-status="{status}" title="{label(cell_title)}">'
+            )
+            for e, st in zip(entries, statuses):
+                year = e.paper.year if e.paper else st
+                title = f"{e.name}: {STATUS_LABELS[st]}. {e.summary}"
+                parts.append(
+                    f'<a class="icon-method" data-status="{st}" data-entry="{label(e.id)}" href="methods/{label(e.id)}.html" '
+                    f'title="{label(title)}">{label(short_name(one_line(e.name)))}<span class="icon-year">{label(year)}</span></a>'
+                )
+            parts.append("</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table></div>")
+    return parts
+
+
 def table_page(cat: SiteCatalog, results: dict) -> str:
     rows, cols = cat.table.rows, cat.table.columns
     parts = [
@@ -132,31 +170,24 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
     parts.append('<button type="button" id="icon-filter-reset">reset</button> <span id="icon-filter-count"></span>')
     parts.append("</div>")
     parts.append("")
-    parts.append('<div class="icon-table-wrap"><table class="icon-table" id="icon-table">')
-    parts.append('<thead><tr><th title="rows: learned q; columns: supervisory p">q \\ p</th>')
-    for c in cols:
-        parts.append(f'<th data-col="{label(c.id)}" title="{label(c.description)}">{label(c.label)}</th>')
-    parts.append("</tr></thead><tbody>")
-    for r in rows:
-        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(r.description)}">{label(r.label)}</th>')
-        for c in cols:
-            entries = cat.in_cell(r.id, c.id)
-            statuses = [entry_status(e, results.get(e.id)) for e in entries]
-            status = cell_status(statuses)
-            cell_title = f"q: {r.label}; p: {c.label}" + ("" if entries else " (empty)")
-            parts.append(
-                f'<td class="icon-cell" data-col="{label(c.id)}" data-row="{label(r.id)}" data-status="{status}" title="{label(cell_title)}">'
-            )
-            for e, s in zip(entries, statuses):
-                year = e.paper.year if e.paper else s
-                title = f"{e.name}: {STATUS_LABELS[s]}. {e.summary}"
-                parts.append(
-                    f'<a class="icon-method" data-status="{s}" data-entry="{label(e.id)}" href="methods/{label(e.id)}.html" '
-                    f'title="{label(title)}">{label(short_name(one_line(e.name)))}<span class="icon-year">{label(year)}</span></a>'
-                )
-            parts.append("</td>")
-        parts.append("</tr>")
-    parts.append("</tbody></table></div>")
+    beyond = [e for e in cat.entries if beyond_paper(cat, e)]
+    paper_rows = [r for r in rows if not r.beyond_paper]
+    paper_cols = [c for c in cols if not c.beyond_paper]
+    parts += _table_html(cat, results, paper_rows, paper_cols, "icon-table", lambda e: not beyond_paper(cat, e))
+    if beyond:
+        used_rows = {e.cell.row for e in beyond}
+        used_cols = {e.cell.column for e in beyond}
+        parts += [
+            "",
+            "## Beyond the paper",
+            "",
+            "Methods the I-Con paper does not place in its table, each with its own derivation and peer checks, "
+            "on the same rows and columns (plus the columns the paper does not have, marked *beyond the paper*). "
+            "The table above is the paper's, unchanged.",
+            "",
+        ]
+        parts += _table_html(cat, results, [r for r in rows if r.id in used_rows], [c for c in cols if c.id in used_cols],
+                             "icon-table-beyond", lambda e: beyond_paper(cat, e))
     off = cat.off_table()
     if off:
         parts += ["", "## Not on the table", "", "These entries name a row or column that `table.yaml` does not list:", ""]
@@ -288,6 +319,10 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{sym}` "
             f"and multiplied by ${sym}^{{{entry.limit.scale_power}}}$."
         )
+    if entry.prefactor:
+        sym = entry.prefactor.parameter
+        L.append(f"- **Prefactor:** the loss is ${sym}^{{{entry.prefactor.power}}}$ times the objective "
+                 f"({inline(entry.prefactor.reason)}).")
     kernels, dists = set(), set()
     kinds_in(entry.p, kernels, dists)
     kinds_in(entry.q, kernels, dists)
@@ -424,6 +459,11 @@ def building_blocks_index() -> str:
     for kind, cls in DISTRIBUTIONS.items():
         first = (inspect.getmodule(cls).__doc__ or "").strip().splitlines()
         L.append(f"- [{kind}](../distributions/{kind}.md): {text(first[0] if first else '')}")
+    L += ["", "## Supports", "", "What a distribution's candidates j are (`support:`), and the call arguments each reads.", "",
+          "| Support | Candidates | Reads |", "|---|---|---|"]
+    for name, meaning in SUPPORTS.items():
+        reads = ", ".join(f"`{arg}`" for arg in sorted(SUPPORT_INPUTS.get(name, ()))) or "z only"
+        L.append(f"| `{name}` | {inline(meaning)} | {reads} |")
     L.append("")
     return "\n".join(L)
 

@@ -11,6 +11,12 @@ _INPUT_LINES = {
     "modality": "modality = torch.arange(n) // (n // 2)      # two modalities (e.g. image, text)",
     "neighbors": "neighbors = torch.stack([(torch.arange(n) + s) % n for s in (1, 2)], 1)  # (n, 2) indices",
     "graph": "graph = torch.rand(n, n); graph = (graph + graph.T) / 2; graph.fill_diagonal_(0)",
+    "teacher": "teacher = torch.rand(n, d)                   # a teacher's scores over z's d outputs (logits or probabilities)",
+    "center": "center = torch.zeros(d)                     # the teacher's centre (DINO)",
+    "bank": "bank = torch.randn(16, d)                   # a memory bank / queue / support set passed in the call",
+    "bank_ids": "bank_ids = torch.arange(16) % (n // 2)       # the source id of each bank row",
+    "bank_labels": "bank_labels = torch.arange(16) % 3            # the label of each bank row",
+    "keys": "keys = torch.randn(n, d)                     # each anchor's own key (momentum encoder)",
 }
 
 

@@ -31,6 +31,8 @@ class FormulaInstance:
     ``len(w)``, else ``max(labels) + 1``).
     Values (floats or SymPy expressions): ``z``, ``x``, ``g`` (n vectors), ``w`` (C vectors),
     ``beta`` (n scalars), ``phi`` (n x K soft assignments), ``W`` (n x n graph weights),
+    ``teacher`` (n x K scores over z's K outputs), ``center`` (K scalars), ``keys`` (n vectors),
+    ``bank`` (M vectors) with ``bank_ids`` / ``bank_labels`` (M ints),
     ``params`` (name -> scalar). Index sets are cached: do not mutate the structure afterwards.
     """
 
@@ -47,6 +49,12 @@ class FormulaInstance:
     beta: Optional[Sequence[Any]] = None
     phi: Optional[Sequence[Sequence[Any]]] = None
     W: Optional[Sequence[Sequence[Any]]] = None
+    teacher: Optional[Sequence[Sequence[Any]]] = None
+    center: Optional[Sequence[Any]] = None
+    keys: Optional[Sequence[Sequence[Any]]] = None
+    bank: Optional[Sequence[Sequence[Any]]] = None
+    bank_ids: Optional[Sequence[int]] = None
+    bank_labels: Optional[Sequence[int]] = None
     params: Mapping[str, Any] = field(default_factory=dict)
     num_classes: Optional[int] = None
     _sets: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -55,11 +63,16 @@ class FormulaInstance:
         if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1:
             raise FormulaError(f"instance size n must be a positive integer, got {self.n!r}")
         self.n = int(self.n)
-        for name in ("z", "x", "g", "beta", "labels", "ids", "modality", "candidates", "neighbors", "phi", "W"):
+        for name in ("z", "x", "g", "beta", "labels", "ids", "modality", "candidates", "neighbors", "phi", "W",
+                     "teacher", "keys"):
             value = getattr(self, name)
             if value is not None and len(value) != self.n:
                 raise FormulaError(f"instance field '{name}' has {len(value)} rows, expected n = {self.n}")
-        for name in ("labels", "ids", "modality"):
+        for name in ("bank_ids", "bank_labels"):
+            value = getattr(self, name)
+            if value is not None and (self.bank is None or len(value) != len(self.bank)):
+                raise FormulaError(f"instance field '{name}' must have one entry per bank row")
+        for name in ("labels", "ids", "modality", "bank_ids", "bank_labels"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, [_as_int(v, name) for v in value])
@@ -119,6 +132,15 @@ class FormulaInstance:
             return list(range(self.classes))
         if name == "clusters":
             return list(range(self.clusters))
+        if name == "outputs":
+            return list(range(len(self.require("z")[0])))
+        if name == "bank":
+            return list(range(len(self.require("bank"))))
+        if name == "teacher_support":
+            return [c for c, value in enumerate(self.require("teacher")[i]) if value > 0]
+        if name == "bank_positives":
+            ids, bank_ids = self.require("ids"), self.require("bank_ids")
+            return [m for m in range(len(bank_ids)) if bank_ids[m] == ids[i]]
         if name == "others":
             return [k for k in n if k != i]
         if name == "positives":

@@ -4,7 +4,8 @@ Everything the parser accepts, the evaluators compute and the LaTeX/doc renderer
 listed here, so the reference in ``grammar_reference()`` cannot drift from the code.
 
 Domains: ``item`` (0..n-1, the batch), ``class`` (0..C-1, prototypes w), ``cluster``
-(0..K-1, columns of phi), ``id`` (source-instance ids), ``modality``.
+(0..K-1, columns of phi), ``id`` (source-instance ids), ``modality``, ``output`` (0..K-1, the
+entries of z as logits), ``bank`` (0..M-1, the rows of a bank passed in the call).
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ SETS = {
                             r"{var} : {of} \neq \emptyset", (), takes_set=True),
     "classes": SetSpec(False, "class", "every class c = 0..C-1 (prototype rows of w)", "", ("num_classes",)),
     "clusters": SetSpec(False, "cluster", "every cluster c = 0..K-1 (columns of phi)", "", ("phi",)),
+    "outputs": SetSpec(False, "output", "every output c = 0..K-1 of z (the entries of z_i as logits)", "", ("z",)),
+    "bank": SetSpec(False, "bank", "every row m = 0..M-1 of the bank passed in the call", "", ("bank",)),
+    "teacher_support": SetSpec(True, "output", "the outputs c where the teacher's probability teacher[i, c] is "
+                               "positive (the support of a given distribution, e.g. SwAV's codes)",
+                               r"\in \operatorname{{supp}} t_{{{arg}}}", ("teacher",)),
+    "bank_positives": SetSpec(True, "bank", "the bank rows with i's source id (its positives among the bank: "
+                              "CPC, N-pair)", r"\in \mathcal{{B}}^{{+}}({arg})", ("bank_ids", "ids")),
 }
 
 
@@ -118,6 +126,18 @@ ARRAYS = {
     "modality": ArraySpec("index", ("item",), "modality", "modality of item i", "modality"),
     "phi": ArraySpec("matrix", ("item", "cluster"), None, "soft assignment phi_ic of item i to cluster c", "phi"),
     "W": ArraySpec("matrix", ("item", "item"), None, "graph weight W_ij", "W"),
+    "logit": ArraySpec("matrix", ("item", "output"), None, "entry c of the learned z_i, read as a logit (z_ic)", "z"),
+    "teacher": ArraySpec("matrix", ("item", "output"), None,
+                         "the teacher's score for output c of anchor i (logits or probabilities, given in the call)",
+                         "teacher"),
+    "center": ArraySpec("scalar", ("output",), None, "entry c of the centre given in the call (DINO's teacher centre)",
+                        "center"),
+    "key": ArraySpec("vector", ("item",), None, "the anchor's own key k_i (MoCo), given in the call", "keys"),
+    "memory": ArraySpec("vector", ("bank",), None,
+                        "row m of the bank given in the call (a queue, a support set, the other view's positives)",
+                        "bank"),
+    "memory_id": ArraySpec("index", ("bank",), "id", "source-instance id of bank row m", "bank_ids"),
+    "memory_y": ArraySpec("index", ("bank",), "class", "label of bank row m (a class index)", "bank_labels"),
 }
 
 INDEX_FUNCTIONS = {
@@ -127,7 +147,10 @@ INDEX_FUNCTIONS = {
 
 BUILTINS = {"n": "the number of items in the batch"}
 
-DOMAIN_WORDS = {"item": "items", "class": "classes", "cluster": "clusters", "id": "ids", "modality": "modalities"}
+DOMAIN_WORDS = {"item": "items", "class": "classes", "cluster": "clusters", "id": "ids", "modality": "modalities",
+                "output": "outputs", "bank": "bank rows"}
+#: the index letter the reference uses for each domain
+DOMAIN_LETTERS = {"item": "i", "class": "c", "cluster": "c", "output": "c", "bank": "m"}
 
 
 def reserved_names() -> set:
@@ -158,15 +181,16 @@ def grammar_reference() -> str:
     lines += [f"- `{name}`: {meaning}" for name, meaning in BUILTINS.items()]
     lines += ["", "### Data (indexed by bound index variables)", ""]
     for name, spec in ARRAYS.items():
+        first = DOMAIN_LETTERS[spec.domains[0]]
         if spec.kind == "matrix":
-            second = "c" if spec.domains[1] == "cluster" else "j"
-            shape = f"`{name}[i, {second}]` ({spec.domains[0]} x {spec.domains[1]}, scalar)"
+            second = DOMAIN_LETTERS[spec.domains[1]] if spec.domains[1] != "item" else "j"
+            shape = f"`{name}[{first}, {second}]` ({spec.domains[0]} x {spec.domains[1]}, scalar)"
         elif spec.kind == "index":
-            shape = f"`{name}[i]` (item -> {spec.value_domain} index)"
+            shape = f"`{name}[{first}]` ({spec.domains[0]} -> {spec.value_domain} index)"
         elif spec.kind == "scalar":
-            shape = f"`{name}[i]` (item -> scalar)"
+            shape = f"`{name}[{first}]` ({spec.domains[0]} -> scalar)"
         else:
-            shape = f"`{name}[{'c' if spec.domains[0] != 'item' else 'i'}]` ({spec.domains[0]} -> vector)"
+            shape = f"`{name}[{first}]` ({spec.domains[0]} -> vector)"
         lines.append(f"- {shape}: {spec.meaning}")
     for name, (_, _, meaning, _) in INDEX_FUNCTIONS.items():
         lines.append(f"- `{name}(i)` (item -> item index): {meaning}")

@@ -74,9 +74,10 @@ _GREEK = {
     "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
 }
 _ARRAY_LATEX = {"z": "z", "x": "x", "g": "g", "w": "w", "y": "y", "id": r"\mathrm{id}", "modality": "m",
-                "phi": r"\phi", "W": "W", "beta": r"\beta"}
+                "phi": r"\phi", "W": "W", "beta": r"\beta", "logit": "z", "teacher": "t", "center": r"\mu",
+                "key": "k", "memory": "b", "memory_id": r"\mathrm{id}^{b}", "memory_y": "y^{b}"}
 _CMP_LATEX = {"==": "=", "!=": r"\neq", "<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq"}
-_SIZE = {"anchors": "n", "all": "n", "classes": "C", "clusters": "K"}
+_SIZE = {"anchors": "n", "all": "n", "classes": "C", "clusters": "K", "outputs": "K", "bank": "M"}
 
 
 def _symbol(name: str) -> str:
@@ -115,7 +116,7 @@ def _set_tex(ref: N.SetRef) -> str:
         return rf"\{{{_nonempty_tex(ref, 'i')}\}}"
     if ref.arg is None:
         return {"anchors": r"\{1,\dots,n\}", "all": r"\{1,\dots,n\}", "classes": r"\{1,\dots,C\}",
-                "clusters": r"\{1,\dots,K\}"}[ref.name]
+                "clusters": r"\{1,\dots,K\}", "outputs": r"\{1,\dots,K\}", "bank": r"\{1,\dots,M\}"}[ref.name]
     arg = _index_tex(ref.arg)
     if ref.name == "others":
         return rf"\{{k \neq {arg}\}}"

@@ -415,10 +415,11 @@ class _Converter:
         self.fail("expected an index set, e.g. others(i) or classes", node)
 
     def per_item_set(self, node) -> str:
-        """The set name inside anchors_with(S): a set over items that takes an anchor."""
+        """The set name inside anchors_with(S): a set that takes an anchor (its elements may be
+        items or bank rows; anchors_with(S) is a set of anchors either way)."""
         self.arity(node, node.func.id, 1)
         arg = node.args[0]
-        per_item = sorted(name for name, spec in G.SETS.items() if spec.takes_item and spec.domain == "item")
+        per_item = sorted(name for name, spec in G.SETS.items() if spec.takes_item)
         if isinstance(arg, ast.Name) and arg.id in per_item:
             return arg.id
         if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id in per_item:

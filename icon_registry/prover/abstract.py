@@ -132,8 +132,7 @@ class AArray:
 
     @property
     def shape(self):
-        columns = {"item": ir.N_ITEMS, "class": ir.N_CLASSES, "cluster": ir.N_CLUSTERS}[self.domain]
-        sizes = {"r": ir.N_ITEMS, "c": columns, 1: 1}
+        sizes = {"r": ir.N_ITEMS, "c": ir.DOMAIN_SIZES[self.domain], 1: 1}
         return tuple(sizes[a] for a in self.axes)
 
     @property
@@ -147,6 +146,8 @@ class AArray:
     def __getitem__(self, key):
         if key == (slice(None), 0) and len(self.axes) == 2 and self.axes[1] == 1:
             return AArray(self.value, ("r",), None, None, self.domain)
+        if key == (None, slice(None)) and self.axes == (1, "c"):  # a row over the candidates, e.g. a centre
+            return self
         raise ir.Unsupported(f"indexing an array with {key!r}")
 
     def reshape(self, *shape):
@@ -155,6 +156,8 @@ class AArray:
     # arithmetic --------------------------------------------------------------------------
     def _binary(self, other, op):
         other = lift(other)
+        if op(1, 2) in (3, -1):  # a sum: a masked array that is 0 off its mask is value * 1[mask]
+            self, other = _as_product(self, other), _as_product(other, self)
         axes = _broadcast(self.axes, other.axes)
         value = op(self.value, other.value)
         mask, fill = _combine_masks(self, other, op)
@@ -194,8 +197,10 @@ class AArray:
     def __gt__(self, other):
         if other == 0 and isinstance(self.value, ir.Card) and self.axes == ("r", 1):
             return AnchorPredicate(self.value.iset.xreplace({ROW: ir.SELF}))
-        if other == 0 and self.axes == ("r", "c") and isinstance(self.value, ir.At):
-            return AMask(frozenset({ir.Atom("edge", None, ROW)}), self.domain, shape=self.shape)
+        if (other == 0 and self.axes == ("r", "c") and isinstance(self.value, ir.At)
+                and self.value.name in ("W", "teacher") and self.value.args[1:] == (ROW, COL)):
+            weights = None if self.value.name == "W" else self.value.name
+            return AMask(frozenset({ir.Atom("edge", weights, ROW)}), self.domain, shape=self.shape)
         raise ir.Unsupported("comparing arrays")
 
     def map(self, function):
@@ -208,6 +213,23 @@ def lift(value) -> AArray:
     if isinstance(value, (AMask, AVec)):
         raise ir.Unsupported(f"arithmetic with a {type(value).__name__}")
     return AArray(_exact(value), ())
+
+
+def indicator_of(mask: "AMask"):
+    """1[mask] at (ROW, COL) as an expression, for a mask of one predicate (else None)."""
+    if mask.negated or len(mask.atoms) != 1:
+        return None
+    (atom,) = mask.atoms
+    return ir.Ind(atom, COL)
+
+
+def _as_product(a: "AArray", other: "AArray") -> "AArray":
+    """``a`` unmasked as value * 1[mask] when it is 0 off its one-predicate mask and ``other`` has
+    no mask (their sum is then defined everywhere); else ``a`` itself."""
+    if a.mask is None or other.mask is not None or a.fill != 0 or a.axes != ("r", "c"):
+        return a
+    indicator = indicator_of(a.mask)
+    return a if indicator is None else AArray(a.value * indicator, a.axes, None, None, a.domain)
 
 
 def _broadcast(a: tuple, b: tuple) -> tuple:
@@ -273,7 +295,8 @@ class AVec:
 
     @property
     def shape(self):
-        return (ir.N_ITEMS if self.domain == "item" else ir.N_CLASSES, sympy.Symbol("d"))
+        # the width of z is its number of outputs d (a softmax over z's entries ranges over them)
+        return (ir.DOMAIN_SIZES[self.domain], ir.N_OUTPUTS)
 
     @property
     def T(self):
@@ -328,11 +351,16 @@ class AIdx:
         row, col = (self, other) if self.role == "r" else (other, self)
         if row.name == col.name:
             return AMask(frozenset({ir.Atom("same", row.name, ROW)}), "item")
+        if col.name == f"bank_{row.name}":  # a bank row with the anchor's id (or label)
+            return AMask(frozenset({ir.Atom("bank_same", row.name, ROW)}), "bank", shape=(ir.N_ITEMS, ir.N_BANK))
         if row.name == "labels" and col.name == "classes":
             return AMask(frozenset({ir.Atom("label_of", None, ROW)}), "class", shape=(ir.N_ITEMS, ir.N_CLASSES))
         raise ir.Unsupported(f"comparing {row.name} with {col.name}")
 
     __hash__ = object.__hash__
+
+    def max(self):
+        raise ir.Unsupported("classes pooled from the items (support 'class_pools')")
 
 
 # ---------------------------------------------------------------------------------------
@@ -348,10 +376,11 @@ def _elementwise(function):
 
 
 def _domain_of(size) -> str:
-    if size == ir.N_ITEMS:
-        return "item"
-    if size == ir.N_CLASSES:
-        return "class"
+    for domain, domain_size in ir.DOMAIN_SIZES.items():
+        if size == domain_size:
+            return domain
+    if size == ir.N_BANK + 1:
+        raise ir.Unsupported("the own key beside the bank (support 'key_and_bank')")
     raise ir.Unsupported(f"a candidate space of size {size}")
 
 
@@ -414,6 +443,8 @@ class AbstractBackend:
     def masked_logsumexp(a, mask, axis, diagonal=None):
         # the torch backend gives an empty row 0: Guarded says exactly that
         a = lift(a)
+        if a.mask is not None and not (isinstance(mask, AMask) and mask.iset().subset_of(a.mask.iset())):
+            raise ir.Unsupported("a logsumexp over entries outside its array's mask")
         if axis in (1, -1):
             lse, iset = _reduce_columns("lse", a, mask, ROW, ir.fresh("k"))
             return AArray(ir.Guarded(lse, iset), ("r", 1), domain=a.domain)
@@ -440,6 +471,27 @@ class AbstractBackend:
     @staticmethod
     def clamp_min(a, value):
         return _elementwise(lambda v: sympy.Max(v, _exact(value)))(a)
+
+    @staticmethod
+    def indicator(mask, like):
+        value = indicator_of(mask) if isinstance(mask, AMask) else None
+        if value is None:
+            raise ir.Unsupported("the indicator of a mask of several predicates")
+        return AArray(value, ("r", "c"), None, None, mask.domain)
+
+    @staticmethod
+    def output_scores(vectors):
+        if not isinstance(vectors, AVec) or vectors.name != "z":
+            raise ir.Unsupported("scores over the outputs of anything but z")
+        return AArray(ir.At("logit", ROW, COL), ("r", "c"), domain="output")
+
+    @staticmethod
+    def concat_columns(a, b):
+        raise ir.Unsupported("the own key beside the bank (support 'key_and_bank')")
+
+    @staticmethod
+    def pool_logsumexp(a, mask, groups):
+        raise ir.Unsupported("classes pooled from the items (support 'class_pools')")
 
     @staticmethod
     def eye_mask(n, like):
@@ -562,6 +614,12 @@ def abstract_inputs(entry):
         modality=AIdx("modality"),
         neighbors=AIdx("neighbors"),
         graph=graph,
+        teacher=AArray(ir.At("teacher", ROW, COL), ("r", "c"), domain="output"),
+        center=AArray(ir.At("center", COL), (1, "c"), domain="output"),
+        bank=AVec("memory", domain="bank"),
+        bank_ids=AIdx("bank_ids"),
+        bank_labels=AIdx("bank_labels"),
+        keys=AVec("key"),
         prototypes=AVec("w", domain="class"),
         entry_id=entry.id,
     )
@@ -585,5 +643,8 @@ def objective(entry, objective_kind: str) -> AbstractObjective:
     with_mass = ir.items(ir.nonempty(has_mass.template))
     if entry.loss.reduction == "mean":
         total = total / sympy.Max(ir.Card(with_mass), 1)
+    if entry.prefactor is not None:
+        parameter = ir.parameter(entry.prefactor.parameter, entry.parameters[entry.prefactor.parameter])
+        total = total * parameter**entry.prefactor.power
     facts = [(a.xreplace({ROW: ir.SELF}), b.xreplace({ROW: ir.SELF})) for a, b in AbstractBackend.facts]
     return AbstractObjective(total, with_mass, facts)

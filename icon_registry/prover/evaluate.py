@@ -12,23 +12,30 @@ import sympy
 from icon_registry.prover import ir
 from icon_registry.prover.from_formula import IndCmp
 
-_ARRAYS = {"ids": "ids", "labels": "labels", "modality": "modality", "id": "ids", "y": "labels"}
+_ARRAYS = {"ids": "ids", "labels": "labels", "modality": "modality", "id": "ids", "y": "labels",
+           "memory_id": "bank_ids", "memory_y": "bank_labels"}
 
 
 class Batch:
-    """n, the structure (ids, labels, modality, neighbours) and the values (z, x, w, beta, W)."""
+    """n, the structure (ids, labels, modality, neighbours, the bank's ids and labels) and the
+    values (z, x, w, beta, W, a teacher's scores and centre, the bank's rows, keys)."""
 
     def __init__(self, n, *, z=None, x=None, w=None, ids=None, labels=None, modality=None, neighbors=None,
-                 candidates=None, beta=None, W=None, phi=None, params=None):
+                 candidates=None, beta=None, W=None, phi=None, params=None, teacher=None, center=None, bank=None,
+                 bank_ids=None, bank_labels=None, keys=None):
         self.n = n
-        self.vectors = {"z": z, "x": x, "w": w}
-        self.index = {"ids": ids, "labels": labels, "modality": modality,
+        self.vectors = {"z": z, "x": x, "w": w, "memory": bank, "key": keys}
+        self.index = {"ids": ids, "labels": labels, "modality": modality, "bank_ids": bank_ids,
+                      "bank_labels": bank_labels,
                       "pos": None if candidates is None else [c[0] for c in candidates],
                       "neg": None if candidates is None else [c[1] for c in candidates]}
         self.neighbors = neighbors
-        self.scalars = {"beta": beta, "W": W, "phi": phi}
+        self.scalars = {"beta": beta, "W": W, "phi": phi, "logit": z, "teacher": teacher, "center": center}
         self.params = dict(params or {})
         self.num_classes = len(w) if w is not None else (max(labels) + 1 if labels is not None else 0)
+        self.sizes = {"item": n, "class": self.num_classes, "cluster": 0 if phi is None else len(phi[0]),
+                      "output": 0 if z is None else len(z[0]), "bank": 0 if bank is None else len(bank)}
+        self.domain_sizes = {ir.DOMAIN_SIZES[domain]: size for domain, size in self.sizes.items()}
 
 
 def evaluate(expr, batch: Batch, env=None) -> float:
@@ -71,16 +78,17 @@ class _Evaluator:
         if kind == "listed_by":
             return anchor in self.b.neighbors[member] and anchor != member
         if kind == "edge":
-            return self.b.scalars["W"][anchor][member] > 0
+            return self.b.scalars[atom.arg or "W"][anchor][member] > 0
         if kind == "edge_from":
             return self.b.scalars["W"][member][anchor] > 0
         if kind == "label_of":
             return member == self.b.index["labels"][anchor]
+        if kind == "bank_same":
+            return self.b.index[f"bank_{atom.arg}"][member] == self.b.index[atom.arg][anchor]
         raise TypeError(f"unknown atom {kind}")
 
     def members(self, iset: ir.ISet, env) -> list:
-        size = {"item": self.b.n, "class": self.b.num_classes,
-                "cluster": len(self.b.scalars["phi"][0]) if self.b.scalars["phi"] is not None else 0}[iset.domain]
+        size = self.b.sizes[iset.domain]
         return [m for m in range(size) if all(self.holds(a, m, env) for a in iset.atoms_)]
 
     def vector(self, vec: ir.Vec, env):
@@ -91,12 +99,8 @@ class _Evaluator:
     def value(self, e, env) -> float:
         if isinstance(e, sympy.Number):
             return float(e)
-        if e is ir.N_ITEMS:
-            return float(self.b.n)
-        if e is ir.N_CLASSES:
-            return float(self.b.num_classes)
-        if e is ir.N_CLUSTERS:
-            return float(len(self.b.scalars["phi"][0]))
+        if e in self.b.domain_sizes:
+            return float(self.b.domain_sizes[e])
         if isinstance(e, sympy.Symbol):
             return float(self.b.params[e.name])
         if isinstance(e, sympy.Add):

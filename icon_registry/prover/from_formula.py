@@ -56,6 +56,10 @@ def per_item_set(name: str, anchor) -> ir.ISet:
         return ir.items(ir.Atom("in_list", "neighbors", anchor))
     if name == "adjacent":
         return ir.items(ir.Atom("edge", None, anchor), ir.Atom("not_self", None, anchor))
+    if name == "teacher_support":
+        return ir.ISet("output", ir.Atom("edge", "teacher", anchor))
+    if name == "bank_positives":
+        return ir.ISet("bank", ir.Atom("bank_same", "ids", anchor))
     raise ir.Unsupported(f"the index set '{name}'")
 
 
@@ -77,8 +81,8 @@ class Translator:
             return ir.items()
         if ref.name == "classes":
             return ir.classes()
-        if ref.name == "clusters":
-            return ir.ISet("cluster")
+        if ref.name in ("clusters", "outputs", "bank"):
+            return ir.ISet({"clusters": "cluster", "outputs": "output", "bank": "bank"}[ref.name])
         if ref.arg is None:
             raise ir.Unsupported(f"the index set '{ref.name}'")
         return per_item_set(ref.name, self.index(ref.arg, env))

@@ -6,17 +6,21 @@ order and rational coefficients are exact) whose atoms describe a batch abstract
 * index variables are plain Symbols (``i``, ``j``; bound ones are made unique by ``fresh``);
 * data: ``Dot(u, v)`` and ``SqDist(u, v)`` of vector atoms ``Vec('z', i)``, scalars
   ``At('beta', i)``, ``At('W', i, j)``; index-valued ``IdxAt('y', i)``;
-* ``n`` (the batch size) and ``C`` (the number of classes) are positive integer Symbols,
-  parameters are positive Symbols;
+* ``n`` (the batch size), ``C`` (the number of classes), ``K`` (clusters), ``d`` (the outputs
+  of z, for softmaxes over z's entries: ``At('logit', i, c)``, a teacher's ``At('teacher', i, c)``)
+  and ``M`` (the rows of a bank passed in the call, ``Vec('memory', m)``) are positive integer
+  Symbols, parameters are positive Symbols;
 * ``Red(kind, body, var, S)``: a reduction (sum, mean, logsumexp, max, min) of ``body`` over
   ``var`` in the index set ``S``; ``Card(S)`` is |S|;
 * ``Guarded(e, S)``: ``e`` when S is non-empty, else 0 (what the torch backend's masked
   logsumexp gives an empty row).
 
-An index set ``ISet(domain, atoms)`` is every element of a domain (items, classes) that
+An index set ``ISet(domain, atoms)`` is every element of a domain (items, classes, clusters, outputs,
+bank rows) that
 satisfies all of its atoms, each a predicate about the member relative to an anchor: ``same``
 id as i, ``not_self`` (member != i), ``differ`` in modality, ``in_list`` (member in
-neighbors(i)), ``label_of`` (the class y_i), ``nonempty`` (the member's own set S(member) is
+neighbors(i)), ``label_of`` (the class y_i), ``bank_same`` (a bank row with i's id or label),
+``edge`` (a positive weight W[i, member] or teacher[i, member]), ``nonempty`` (the member's own set S(member) is
 non-empty: ``anchors_with``). Sets are kept in a canonical form: atoms sorted, atoms implied
 by others dropped (a member of another modality is not the anchor), contradictions empty.
 
@@ -36,6 +40,12 @@ from sympy.core.symbol import Str
 N_ITEMS = sympy.Symbol("n", positive=True, integer=True)
 N_CLASSES = sympy.Symbol("C", positive=True, integer=True)
 N_CLUSTERS = sympy.Symbol("K", positive=True, integer=True)
+#: z's entries as logits over its outputs (for a cluster head they are its K clusters)
+N_OUTPUTS = sympy.Symbol("d", positive=True, integer=True)
+N_BANK = sympy.Symbol("M", positive=True, integer=True)
+#: the size of each domain, and the formula language's name of the whole domain
+DOMAIN_SIZES = {"item": N_ITEMS, "class": N_CLASSES, "cluster": N_CLUSTERS, "output": N_OUTPUTS, "bank": N_BANK}
+DOMAIN_SETS = {"item": "all", "class": "classes", "cluster": "clusters", "output": "outputs", "bank": "bank"}
 #: the member of a set template (``nonempty`` atoms): S(member) with member = SELF
 SELF = sympy.Symbol("@self")
 
@@ -73,7 +83,9 @@ class Atom(sympy.Basic):
     """A predicate on a set's member relative to ``anchor``: Atom(kind, arg, anchor).
 
     kinds: same / differ (arg = ids | labels | modality), not_self, self, in_list /
-    listed_by (arg = neighbors), edge / edge_from (W > 0), label_of (the class y[anchor]),
+    listed_by (arg = neighbors), edge / edge_from (W > 0; arg = teacher: teacher[anchor, member]
+    > 0), label_of (the class y[anchor]), bank_same (arg = ids | labels: the bank row's
+    bank_ids / bank_labels equal the anchor's),
     nonempty (arg = an ISet template in SELF; the anchor is unused), false (the empty set).
     """
 
@@ -144,7 +156,7 @@ def _contradiction(atoms: set) -> bool:
 
 
 class ISet(sympy.Basic):
-    """Every element of ``domain`` ('item', 'class' or 'cluster') satisfying all ``atoms``."""
+    """Every element of ``domain`` ('item', 'class', 'cluster', 'output' or 'bank') satisfying all ``atoms``."""
 
     def __new__(cls, domain, *atoms):
         domain = domain if isinstance(domain, Str) else Str(domain)
@@ -555,6 +567,11 @@ _NAMED = [
 def set_name(iset: ISet) -> Optional[str]:
     """The formula language's name of a per-anchor set (positives, others, ...), if it has one."""
     anchors = {atom.anchor for atom in iset.atoms_}
+    kinds = {(a.kind, a.arg) for a in iset.atoms_}
+    if len(anchors) == 1 and iset.domain == "bank" and kinds == {("bank_same", "ids")}:
+        return "bank_positives"
+    if len(anchors) == 1 and iset.domain == "output" and kinds == {("edge", "teacher")}:
+        return "teacher_support"
     if len(anchors) != 1 or iset.domain != "item":
         return None
     described = [((atom.kind, atom.arg if isinstance(atom.arg, str) else ""), atom.anchor) for atom in iset.atoms_]
@@ -581,9 +598,11 @@ def render_atom(atom: Atom, member: str) -> str:
     if kind == "listed_by":
         return f"{anchor} in {arg}({member})"
     if kind == "edge":
-        return f"W[{anchor}, {member}] > 0"
+        return f"{arg or 'W'}[{anchor}, {member}] > 0"
     if kind == "edge_from":
         return f"W[{member}, {anchor}] > 0"
+    if kind == "bank_same":
+        return f"memory_{short[arg]}[{member}] == {short[arg]}[{anchor}]"
     if kind == "label_of":
         return f"{member} == y[{anchor}]"
     if kind == "nonempty":
@@ -594,7 +613,7 @@ def render_atom(atom: Atom, member: str) -> str:
 def render_set(iset: ISet) -> str:
     if iset.is_empty:
         return "{}"
-    whole = {"item": "all", "class": "classes", "cluster": "clusters"}[iset.domain]
+    whole = DOMAIN_SETS[iset.domain]
     if not iset.atoms_:
         return whole
     name = set_name(iset)

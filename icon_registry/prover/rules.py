@@ -88,9 +88,9 @@ def sign(expr, ctx: Context) -> Optional[str]:
     if isinstance(expr, ir.At):
         if expr.name in ("beta", "phi"):
             return "pos"  # a precision; a softmax probability
-        if expr.name == "W":
+        if expr.name in ("W", "teacher") and len(expr.args) == 3:  # weights: positive on their edges
             member = ctx.member_set(expr.args[2])
-            edge = ir.Atom("edge", None, expr.args[1])
+            edge = ir.Atom("edge", None if expr.name == "W" else expr.name, expr.args[1])
             return "pos" if member is not None and edge in member.atoms_ else "nonneg"
         return None
     if isinstance(expr, (ir.Ind, IndCmp)):
@@ -254,7 +254,7 @@ def rule_sizes(e, ctx):
         return sympy.Integer(0)
     atoms = iset.atoms_
     if not atoms:
-        return {"item": ir.N_ITEMS, "class": ir.N_CLASSES, "cluster": ir.N_CLUSTERS}[iset.domain]
+        return ir.DOMAIN_SIZES[iset.domain]
     if len(atoms) == 1:
         (atom,) = atoms
         if atom.kind == "not_self":
@@ -318,6 +318,18 @@ def rule_indicator(e, ctx):
         if atom is not None:
             rest = sympy.Mul(*[f for f in factors if f is not factor])
             return ir.Red("sum", rest, e.var, e.iset.intersect(atom))
+    return None
+
+
+def rule_label_indicator(e, ctx):
+    """indicator(c == y[a]) = 1[c is the class of a]: a comparison with a label is the label_of predicate
+    (so that the formula's indicator and the kernels' label mask are one expression)."""
+    if not (isinstance(e, IndCmp) and e.op == "=="):
+        return None
+    left, right = e.args[1], e.args[2]
+    for member, label in ((left, right), (right, left)):
+        if isinstance(member, sympy.Symbol) and isinstance(label, ir.IdxAt) and label.args[0].name == "y":
+            return ir.Ind(ir.Atom("label_of", None, label.args[1]), member)
     return None
 
 
@@ -397,14 +409,16 @@ def rule_exp_split(e, ctx):
 
 
 def rule_zero_weights(e, ctx):
-    """sum(j, S, W[a, j] * b) = sum(j, S ∩ {j : W[a, j] > 0}, W[a, j] * b): zero weights add nothing."""
+    """sum(j, S, W[a, j] * b) = sum(j, S ∩ {j : W[a, j] > 0}, W[a, j] * b): zero weights add nothing
+    (graph weights W, or a teacher's probabilities teacher[a, j])."""
     if not (isinstance(e, ir.Red) and e.kind == "sum"):
         return None
     inner = ctx.enter(e.var, e.iset)
     factors = sympy.Mul.make_args(e.body)
     for factor in factors:
-        if isinstance(factor, ir.At) and factor.name == "W" and factor.args[2] == e.var and free_of(factor.args[1], e.var):
-            edge = ir.Atom("edge", None, factor.args[1])
+        if (isinstance(factor, ir.At) and factor.name in ("W", "teacher") and len(factor.args) == 3
+                and factor.args[2] == e.var and free_of(factor.args[1], e.var)):
+            edge = ir.Atom("edge", None if factor.name == "W" else factor.name, factor.args[1])
             rest = [f for f in factors if f is not factor]
             if edge not in e.iset.atoms_ and all(defined(f, inner) for f in rest):
                 return ir.Red("sum", e.body, e.var, e.iset.intersect(edge))
@@ -470,6 +484,7 @@ RULES = (
     Rule("linearity of sums", rule_linearity),
     Rule("a term free of the index", rule_free_body),
     Rule("an indicator restricts the set", rule_indicator),
+    Rule("a label comparison is the label predicate", rule_label_indicator),
     Rule("one-point sets", rule_point),
     Rule("zero weights add nothing", rule_zero_weights),
     Rule("constants out of logsumexp", rule_lse_shift),

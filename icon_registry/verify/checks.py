@@ -103,6 +103,10 @@ class Context:
             parts.append("a weighted graph" + (f" (node {isolated[0]} has no edge)" if isolated else ""))
         if self.features["prototypes"]:
             parts.append(f"{s.num_classes} prototypes")
+        if s.teacher is not None:
+            parts.append(f"teacher scores over {s.d} outputs" + (" with a centre" if s.center is not None else ""))
+        if s.bank_ids is not None:
+            parts.append(f"a bank of {s.m} rows with ids {ints(s.bank_ids)}" + (", keys" if "keys" in used else ""))
         return ", ".join(parts)
 
     # the I-Con side ----------------------------------------------------------------------
@@ -116,6 +120,9 @@ class Context:
             total = sympy.Add(*values)
             if self.entry.loss.reduction == "mean":
                 total = total / max(int(np.sum(terms.has_mass)), 1)
+            prefactor = self.entry.prefactor
+            if prefactor is not None:  # the compiled loss carries it too (objective_num sees it there)
+                total = total * inst.params[prefactor.parameter] ** prefactor.power
             self._objective[key] = A.rationalize(total)
         return self._objective[key]
 

@@ -40,6 +40,12 @@ def formula_instance(env: dict) -> FormulaInstance:
         phi=rows(env.get("phi")),
         beta=None if env.get("beta") is None else list(env["beta"]),
         W=rows(env.get("W")),
+        teacher=rows(env.get("teacher")),
+        center=None if env.get("center") is None else list(env["center"]),
+        keys=rows(env.get("keys")),
+        bank=rows(env.get("bank")),
+        bank_ids=ints(env.get("bank_ids")),
+        bank_labels=ints(env.get("bank_labels")),
         params=dict(env.get("params", {})),
         num_classes=env.get("num_classes") if env.get("w") is None else None,
     )

@@ -3,7 +3,8 @@
 Both are built from the entry's structure (which inputs its kernels read, which supports its
 distributions use) so that every structural feature is exercised: positives of size 1 and 2
 (ids), classes of size 2 and 3 (labels), paired modalities (CLIP), triplet candidates,
-class prototypes, cluster logits.
+class prototypes, cluster logits, a teacher's scores over z's outputs (with a zero
+probability in the rich batch), a bank whose ids give some anchors no positive and some two.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class Structure:
     neighbors: np.ndarray  # (n, 2): [positive, negative] candidates / given neighbours
     num_classes: int
     graph: np.ndarray  # (n, n) weights
+    #: scores over the outputs (data): the teacher's (n, d) and the centre (d,)
+    teacher: np.ndarray = None
+    center: np.ndarray = None
+    #: the bank's rows (m of them), their ids and labels
+    m: int = 0
+    bank_ids: np.ndarray = None
+    bank_labels: np.ndarray = None
 
 
 def _labels_used(features) -> bool:
@@ -81,12 +89,40 @@ def _graph(weights) -> np.ndarray:
                      for row in weights], dtype=object)
 
 
+def _with_call_data(s: Structure, features: dict, rng=None, exact: bool = False, rich: bool = False) -> Structure:
+    """The teacher's scores, the centre and the bank's ids and labels, where the entry reads them.
+
+    Teacher scores are positive (so that they serve as logits and as probabilities); the rich
+    batch gives one a zero probability. Bank ids: anchors with no positive in the bank, one with
+    two (rich), and a row whose id no anchor has (a pure negative)."""
+    used = features["used"]
+    if "teacher" in used:
+        if exact:
+            values = [[sympy.Rational(1 + (3 * i + 5 * c) % 7, 4) for c in range(s.d)] for i in range(s.n)]
+            if rich:
+                values[1][0] = sympy.Integer(0)
+            s.teacher = np.array(values, dtype=object)
+        else:
+            s.teacher = rng.uniform(0.05, 2.0, size=(s.n, s.d))
+    if "center" in used:
+        s.center = (np.array([sympy.Rational(c + 1, 3) - sympy.Rational(1, 2) for c in range(s.d)], dtype=object)
+                    if exact else rng.normal(size=s.d))
+    if "bank" in used:
+        ids = np.unique(s.ids)
+        positives = list(ids[: max(1, len(ids) - 1)]) + ([ids[0]] if rich else [])
+        s.bank_ids = np.array(positives + [int(s.ids.max()) + 1])
+        s.m = len(s.bank_ids)
+        labels = np.unique(s.labels)
+        s.bank_labels = np.array([labels[k % len(labels)] for k in range(s.m)])
+    return s
+
+
 def symbolic_structure(features: dict, d: int, variant: str = "base") -> Structure:
     """The exact instances: ``base`` (every anchor has one positive; n = 4, or 5 with labels) and
     ``rich`` (n = 6: an id with 3 views and one with a single view, classes of sizes 1, 2 and 3,
     unequal modality groups, a repeated and a self-listed neighbour, a node without edges)."""
     if variant == "rich":
-        return rich_structure(features, d, exact=True)
+        return _with_call_data(rich_structure(features, d, exact=True), features, exact=True, rich=True)
     labels_used = _labels_used(features)
     n = SYM_N_LABELS if labels_used else SYM_N
     if "modality" in features["used"]:
@@ -100,7 +136,7 @@ def symbolic_structure(features: dict, d: int, variant: str = "base") -> Structu
     graph = np.array([[sympy.Integer(0 if i == j else 1 + (i + 2 * j) % 3) for j in range(n)] for i in range(n)],
                      dtype=object)
     graph = (graph + graph.T) / 2  # exact rationals: no float rounding on either side
-    return Structure(n, d, ids, labels, modality, neighbors, 2, graph)
+    return _with_call_data(Structure(n, d, ids, labels, modality, neighbors, 2, graph), features, exact=True)
 
 
 def rich_structure(features: dict, d: int, exact: bool = False) -> Structure:
@@ -148,9 +184,9 @@ def numeric_structure(features: dict, d: int, rng: np.random.Generator, variant:
     """The float64 instances: ``base`` (n = 12, or 15 with labels), ``rich`` (see
     ``rich_structure``) and ``random`` (``random_structure``, seeded)."""
     if variant == "rich":
-        return rich_structure(features, d)
+        return _with_call_data(rich_structure(features, d), features, rng, rich=True)
     if variant == "random":
-        return random_structure(features, d, rng)
+        return _with_call_data(random_structure(features, d, rng), features, rng)
     labels_used = _labels_used(features)
     n = NUM_N_LABELS if labels_used else NUM_N
     if "modality" in features["used"]:
@@ -167,7 +203,7 @@ def numeric_structure(features: dict, d: int, rng: np.random.Generator, variant:
     graph = np.triu(weights, 1)
     graph = graph + graph.T
     num_classes = int(labels.max()) + 1 if labels_used else 2
-    return Structure(n, d, ids, labels, modality, neighbors, num_classes, graph)
+    return _with_call_data(Structure(n, d, ids, labels, modality, neighbors, num_classes, graph), features, rng)
 
 
 @dataclass
@@ -182,6 +218,8 @@ class Instance:
     learnables: list = field(default_factory=list)  # symbols (symbolic side)
     phi: Any = None
     beta: Any = None  # per-row precisions of a perplexity-calibrated Gaussian (t-SNE)
+    bank: Any = None  # (m, d) rows of the bank passed in the call
+    keys: Any = None  # (n, d) each anchor's own key
 
     def formula_env(self) -> dict:
         s = self.structure
@@ -201,6 +239,12 @@ class Instance:
             "W": s.graph,
             "params": self.params,
             "beta": self.beta,
+            "teacher": s.teacher,
+            "center": s.center,
+            "keys": self.keys,
+            "bank": self.bank,
+            "bank_ids": s.bank_ids,
+            "bank_labels": s.bank_labels,
         }
 
 
@@ -208,6 +252,14 @@ def _matrix(prefix, rows, cols, **assumptions):
     return np.array(
         [[sympy.Symbol(f"{prefix}_{i}_{k}", **assumptions) for k in range(cols)] for i in range(rows)], dtype=object
     )
+
+
+def _data_vectors(rows, cols, offset):
+    """Exact rational vectors, none of them zero (their cosines are defined): a bank's rows and the
+    anchors' keys are data on the exact instances, as a momentum encoder's keys and queue are (the
+    prover treats them as symbols for every batch)."""
+    return np.array([[sympy.Rational((3 * r + 5 * c + offset) % 7 - 3, 4) + (1 if c == 0 else 0) for c in range(cols)]
+                     for r in range(rows)], dtype=object)
 
 
 def symbolic_params(entry, features) -> dict:
@@ -227,8 +279,10 @@ def symbolic_instance(entry, features, d: int, variant: str = "base") -> Instanc
     z = _matrix("z", s.n, d, real=True)
     x = _matrix("x", s.n, d, real=True) if "x" in features["used"] else None
     w = _matrix("w", s.num_classes, d, real=True) if features["prototypes"] else None
+    bank = _data_vectors(s.m, d, offset=1) if "bank" in features["used"] else None
+    keys = _data_vectors(s.n, d, offset=2) if "keys" in features["used"] else None
     learnables = list(z.ravel()) + (list(w.ravel()) if w is not None else [])
-    inst = Instance(s, z, x, w, symbolic_params(entry, features), learnables)
+    inst = Instance(s, z, x, w, symbolic_params(entry, features), learnables, bank=bank, keys=keys)
     if features["cluster"] is not None:
         temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
         B = SympyBackend
@@ -261,7 +315,9 @@ def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "bas
     z = rng.normal(size=(s.n, d))
     x = rng.normal(size=(s.n, d)) if "x" in features["used"] else None
     w = rng.normal(size=(s.num_classes, d)) if features["prototypes"] else None
-    inst = Instance(s, z, x, w, numeric_params(entry, features, rng))
+    bank = rng.normal(size=(s.m, d)) if "bank" in features["used"] else None
+    keys = rng.normal(size=(s.n, d)) if "keys" in features["used"] else None
+    inst = Instance(s, z, x, w, numeric_params(entry, features, rng), bank=bank, keys=keys)
     if features["cluster"] is not None:
         temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
         logits = z / temperature
@@ -299,9 +355,30 @@ def sympy_inputs(entry, inst: Instance):
         modality=s.modality,
         neighbors=s.neighbors,
         graph=s.graph,
+        teacher=s.teacher,
+        center=s.center,
+        bank=inst.bank,
+        bank_ids=s.bank_ids,
+        bank_labels=s.bank_labels,
+        keys=inst.keys,
         prototypes=inst.w,
         entry_id=entry.id,
     )
+
+
+def _call_data(inst: Instance, to_tensor) -> dict:
+    """The teacher, centre, bank and keys of an instance as the compiled loss takes them."""
+    s = inst.structure
+    return {"teacher": to_tensor(s.teacher), "center": to_tensor(s.center), "bank": to_tensor(inst.bank),
+            "keys": to_tensor(inst.keys),
+            "bank_ids": None if s.bank_ids is None else torch_index(s.bank_ids),
+            "bank_labels": None if s.bank_labels is None else torch_index(s.bank_labels)}
+
+
+def torch_index(values):
+    import torch
+
+    return torch.as_tensor(np.asarray(values, dtype=np.int64))
 
 
 def torch_call(entry, inst: Instance, objective: str, params: dict | None = None, reduction: str = "sum"):
@@ -327,6 +404,7 @@ def torch_call(entry, inst: Instance, objective: str, params: dict | None = None
         "modality": torch.as_tensor(s.modality),
         "neighbors": torch.as_tensor(s.neighbors),
         "graph": torch.as_tensor(np.asarray(s.graph, dtype=np.float64)),
+        **_call_data(inst, lambda a: None if a is None else torch.as_tensor(np.asarray(a, dtype=np.float64))),
     }
     kwargs = {name: given[name] for name in loss.requires}
     z = torch.as_tensor(inst.z, dtype=torch.float64)
@@ -355,6 +433,7 @@ def torch_inputs(entry, inst: Instance, params: dict | None = None):
         modality=torch.as_tensor(s.modality),
         neighbors=torch.as_tensor(s.neighbors),
         graph=t(s.graph),
+        **_call_data(inst, t),
         prototypes=t(inst.w),
         entry_id=entry.id,
     )

@@ -64,12 +64,47 @@ class Case:
         return f"{self.entry} vs {self.reference}"
 
 
+def _array(value):
+    if isinstance(value, (tuple, list)):
+        return np.concatenate([_array(v).ravel() for v in value])
+    return np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+
+
 def diff(ours, theirs):
-    a = np.asarray(ours.detach().cpu().numpy() if isinstance(ours, torch.Tensor) else ours, dtype=np.float64)
-    b = np.asarray(theirs.detach().cpu().numpy() if isinstance(theirs, torch.Tensor) else theirs, dtype=np.float64)
+    a, b = _array(ours), _array(theirs)
     abs_diff = float(np.max(np.abs(a - b)))
     rel_diff = abs_diff / max(float(np.max(np.abs(b))), 1e-300)
     return abs_diff, rel_diff
+
+
+@dataclass
+class Measured:
+    """A loss value and its gradients with respect to the learnables (the same ones on both sides)."""
+
+    value: object
+    grads: tuple
+
+
+def measured(value, wrt) -> Measured:
+    grads = torch.autograd.grad(value, wrt)
+    return Measured(value.detach(), tuple(g.detach() for g in grads))
+
+
+def compare(ours, theirs) -> dict:
+    """max abs / rel difference of the values and (for ``Measured`` results) of the gradients."""
+    if isinstance(ours, Measured):
+        value, grad = diff(ours.value, theirs.value), diff(ours.grads, theirs.grads)
+        return {"value_abs": value[0], "value_rel": value[1], "grad_abs": grad[0], "grad_rel": grad[1]}
+    value = diff(ours, theirs)
+    return {"value_abs": value[0], "value_rel": value[1], "grad_abs": None, "grad_rel": None}
+
+
+def within(case, found: dict) -> bool:
+    """Values (and gradients, where measured) within the case's tolerance."""
+    ok = found["value_rel"] <= case.rtol or found["value_abs"] <= case.atol
+    if found["grad_abs"] is not None:
+        ok = ok and (found["grad_rel"] <= case.rtol or found["grad_abs"] <= case.atol)
+    return ok
 
 
 # --- SimCLR / InfoNCE ---------------------------------------------------------------------------
@@ -132,37 +167,47 @@ def lightly_source_dir():
     return None
 
 
-def load_lightly_ntxent(root):
-    """Execute lightly/loss/ntx_ent_loss.py (and the torch-only modules it imports: utils/dist.py,
-    models/modules/memory_bank.py) under private module names. The one module that needs
+#: lightly's packages the loaded modules live in (stand-ins: importing the real ones needs torchvision)
+_LIGHTLY_PACKAGES = ("lightly", "lightly.loss", "lightly.utils", "lightly.models", "lightly.models.modules")
+
+
+def load_lightly(root, names):
+    """Execute lightly's modules ``names`` (e.g. "lightly.loss.dino_loss", dependencies first) from
+    their sources under private module names and return them by name. The one module that needs
     torchvision, lightly.models.utils, is replaced by an empty stand-in: the memory bank only
-    calls it to gather across processes, which a memory-bank-free, single-process loss never does."""
+    calls it to gather across processes, which a single-process loss never does."""
     saved = {k: v for k, v in sys.modules.items() if k == "lightly" or k.startswith("lightly.")}
     try:
-        for name in ("lightly", "lightly.loss", "lightly.utils", "lightly.models", "lightly.models.modules"):
+        for name in _LIGHTLY_PACKAGES:
             package = types.ModuleType(name)
             package.__path__ = []
             sys.modules[name] = package
         sys.modules["lightly.models.utils"] = types.ModuleType("lightly.models.utils")
         sys.modules["lightly.models"].utils = sys.modules["lightly.models.utils"]
         modules = {}
-        for name, rel in (
-            ("lightly.utils.dist", "lightly/utils/dist.py"),
-            ("lightly.models.modules.memory_bank", "lightly/models/modules/memory_bank.py"),
-            ("lightly.loss.ntx_ent_loss", "lightly/loss/ntx_ent_loss.py"),
-        ):
-            spec = importlib.util.spec_from_file_location(name, os.path.join(root, rel))
+        for name in names:
+            spec = importlib.util.spec_from_file_location(name, os.path.join(root, *name.split(".")) + ".py")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             parent, _, leaf = name.rpartition(".")
             setattr(sys.modules[parent], leaf, module)
             spec.loader.exec_module(module)
             modules[name] = module
-        return modules["lightly.loss.ntx_ent_loss"].NTXentLoss
+        return modules
     finally:
         for key in [k for k in sys.modules if k == "lightly" or k.startswith("lightly.")]:
             del sys.modules[key]
         sys.modules.update(saved)
+
+
+#: lightly's memory bank and the torch-only modules it imports, in load order
+LIGHTLY_MEMORY_BANK = ("lightly.utils.dist", "lightly.models.modules.memory_bank")
+
+
+def load_lightly_ntxent(root):
+    """lightly/loss/ntx_ent_loss.py (with its memory bank), loaded by ``load_lightly``."""
+    names = LIGHTLY_MEMORY_BANK + ("lightly.loss.ntx_ent_loss",)
+    return load_lightly(root, names)["lightly.loss.ntx_ent_loss"].NTXentLoss
 
 
 def simclr_lightly_source():
@@ -420,24 +465,77 @@ CASES = [
 ]
 
 
-def table(cases=CASES):
+def all_cases():
+    """The paper's entries' cases and those of the entries beyond the paper (conformance_beyond)."""
+    from .conformance_beyond import CASES as BEYOND
+
+    return CASES + BEYOND
+
+
+def run_cases(cases=None):
+    """(case, measured differences or None, status, entry source) for every case."""
     from .entries import source
 
     rows = []
-    for case in cases:
+    for case in all_cases() if cases is None else cases:
         try:
             ours, theirs = case.run()
         except Skip as why:
-            rows.append((case, None, None, f"skipped: {why}"))
+            rows.append((case, None, f"skipped: {why}", source(case.entry)))
             continue
-        a, r = diff(ours, theirs)
-        rows.append((case, a, r, "ok" if r <= case.rtol or a <= case.atol else "FAIL"))
-    lines = ["| entry | reference | max abs diff | max rel diff | tolerance (rel) | source | |", "|---|---|---|---|---|---|---|"]
-    for case, a, r, status in rows:
-        shown = ("-", "-") if a is None else (f"{a:.2e}", f"{r:.2e}")
-        lines.append(f"| {case.entry} | {case.reference} | {shown[0]} | {shown[1]} | {case.rtol:.0e} | {source(case.entry)} | {status} |")
+        found = compare(ours, theirs)
+        rows.append((case, found, "ok" if within(case, found) else "FAIL", source(case.entry)))
+    return rows
+
+
+def _shown(value):
+    return "-" if value is None else f"{value:.2e}"
+
+
+def table(rows):
+    lines = ["| entry | reference | value: max abs diff | value: max rel diff | gradient: max abs diff | "
+             "gradient: max rel diff | tolerance (rel) | source | |", "|---|---|---|---|---|---|---|---|---|"]
+    for case, found, status, source in rows:
+        found = found or {"value_abs": None, "value_rel": None, "grad_abs": None, "grad_rel": None}
+        lines.append(f"| {case.entry} | {case.reference} | {_shown(found['value_abs'])} | {_shown(found['value_rel'])} | "
+                     f"{_shown(found['grad_abs'])} | {_shown(found['grad_rel'])} | {case.rtol:.0e} | {source} | {status} |")
     return "\n".join(lines)
 
 
+def results(rows) -> dict:
+    """The conformance table as the site's results file (results/conformance.json)."""
+    records = []
+    for case, found, status, _ in rows:
+        found = found or {}
+        records.append({"entry": case.entry, "reference": case.reference,
+                        "value max abs diff": found.get("value_abs"), "value max rel diff": found.get("value_rel"),
+                        "gradient max abs diff": found.get("grad_abs"), "gradient max rel diff": found.get("grad_rel"),
+                        "tolerance (rel)": case.rtol, "status": status})
+    return {"tool": "python -m tests.compiler.conformance --json results/conformance.json",
+            "about": "each compiled catalog entry against a peer library or an independent slow reference, float64; "
+                     "gradients with respect to the learnables where measured",
+            "torch": torch.__version__, "cases": records}
+
+
+def main(argv=None):
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="the conformance table (entry x reference -> differences)")
+    parser.add_argument("--json", help="also write the table as JSON to this path (the site's results file)")
+    args = parser.parse_args(argv)
+    measured_rows = run_cases()
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(results(measured_rows), handle, indent=1, default=float)
+            handle.write("\n")
+        os.replace(tmp, args.json)
+    print(table(measured_rows))
+
+
 if __name__ == "__main__":
-    print(table())
+    # run as the package's module, so that the cases (imported from it) share its classes
+    from tests.compiler.conformance import main as package_main
+
+    package_main()

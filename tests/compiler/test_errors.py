@@ -92,3 +92,58 @@ def test_pca_with_support_others_is_an_infinite_kl():
     broken = Entry.model_validate(data)
     _, text = _message(lambda: compile_loss(broken)(torch.randn(4, 2)))
     assert text.startswith("pca: p puts mass on the pair (0, 0) but q gives it none: the KL divergence is +infinity")
+
+
+# --- arguments of the entries beyond the paper: a teacher's scores, a bank, keys -----------------
+
+
+def test_teacher_must_match_z_outputs():
+    _, text = _message(lambda: compile_loss("knowledge_distillation")(torch.randn(6, 4), teacher=torch.randn(6, 3)))
+    assert text == ("knowledge_distillation: argument 'teacher' must have shape (n, K) = (6, 4), one row per anchor "
+                    "over z's 4 outputs, got (6, 3)")
+
+
+def test_integer_teacher_is_refused():
+    _, text = _message(lambda: compile_loss("knowledge_distillation")(torch.randn(6, 4), teacher=torch.ones(6, 4, dtype=torch.long)))
+    assert text == "knowledge_distillation: argument 'teacher' must be a floating-point tensor, got torch.int64"
+
+
+def test_center_shape():
+    _, text = _message(lambda: compile_loss("dino")(torch.randn(6, 4), teacher=torch.randn(6, 4), center=torch.zeros(3)))
+    assert text == "dino: argument 'center' must have shape (K,) = (4,), got (3,)"
+
+
+def test_missing_keys_of_moco():
+    err, text = _message(lambda: compile_loss("moco_v2")(torch.randn(6, 4), bank=torch.randn(9, 4)))
+    assert text == "moco_v2: missing argument 'keys': this entry reads bank, keys; call loss(z, bank=..., keys=...)"
+    assert err.argument == "keys"
+
+
+def test_bank_width_must_match_z():
+    _, text = _message(lambda: compile_loss("moco_v2")(torch.randn(6, 4), keys=torch.randn(6, 4), bank=torch.randn(9, 3)))
+    assert text == "moco_v2: argument 'bank' must have shape (m, d) with m >= 1 and d = 4 (z's features), got (9, 3)"
+
+
+def test_bank_ids_length_names_the_bank():
+    _, text = _message(lambda: compile_loss("npair")(torch.randn(6, 4), bank=torch.randn(9, 4), ids=torch.arange(6),
+                                                  bank_ids=torch.arange(6)))
+    assert text == "npair: argument 'bank_ids' must have shape (m,) = (9,), got (6,)"
+
+
+def test_bank_ids_without_bank():
+    _, text = _message(lambda: compile_loss("nca")(torch.randn(6, 4), labels=torch.arange(6) % 2, bank_ids=torch.arange(6)))
+    assert text == "nca: argument 'bank_ids' describes the bank's rows: pass bank= too"
+
+
+def test_no_positive_in_the_bank_says_what_bank_ids_must_hold():
+    _, text = _message(lambda: compile_loss("npair")(torch.randn(4, 3), bank=torch.randn(5, 3), ids=torch.arange(4),
+                                                  bank_ids=torch.arange(5) + 10))
+    assert text == ("npair: no anchor has any supervisory mass (p is empty for all 4 anchors of the batch); p reads "
+                    "bank, bank_ids, ids: 'bank_ids' must hold the anchors' ids (a bank row with an anchor's id is its "
+                    "positive)")
+
+
+def test_all_zero_teacher_probabilities():
+    _, text = _message(lambda: compile_loss("swav")(torch.randn(4, 3), teacher=torch.zeros(4, 3)))
+    assert text == ("swav: no anchor has any supervisory mass (p is empty for all 4 anchors of the batch); p reads "
+                    "teacher: 'teacher' must give each anchor some positive probability (a row of zeros is an empty p)")

@@ -41,18 +41,26 @@ def _batch(n: int, *, labels=None, ids=None, seed: int = 0, dtype=torch.float64)
     }
     weights = torch.rand(n, n, generator=g, dtype=torch.float64)
     batch["graph"] = ((weights + weights.T) / 2).fill_diagonal_(0.0)
+    # a teacher's scores over z's outputs (positive: logits or probabilities), a bank holding
+    # every anchor's positive and three negatives, and each anchor's own key
+    batch["teacher"] = torch.rand(n, D, generator=g, dtype=torch.float64) + 0.05
+    batch["center"] = torch.randn(D, generator=g, dtype=torch.float64)
+    batch["bank"] = torch.randn(n + 3, D, generator=g, dtype=torch.float64)
+    batch["bank_ids"] = torch.cat([batch["ids"], torch.full((3,), -1)])
+    batch["bank_labels"] = torch.cat([batch["labels"], torch.full((3,), -1)])
+    batch["keys"] = torch.randn(n, D, generator=g, dtype=torch.float64)
     return batch
 
 
 def _duplicates(batch):
-    for name in ("z", "x"):
+    for name in ("z", "x", "teacher", "keys"):
         batch[name][1::2] = batch[name][0::2][: batch[name][1::2].shape[0]]
     return batch
 
 
 def _scaled(batch, factor):
-    batch["z"] = batch["z"] * factor
-    batch["x"] = batch["x"] * factor
+    for name in ("z", "x", "teacher", "bank", "keys"):
+        batch[name] = batch[name] * factor
     return batch
 
 
@@ -104,8 +112,9 @@ def run_case(entry, case: str) -> str:
             loss = loss.to(dtype if dtype in (torch.float32, torch.float64) else torch.float32)
         z = batch["z"].to(dtype).requires_grad_(True)
         kwargs = {name: batch[name] for name in loss.requires}
-        if "x" in kwargs:
-            kwargs["x"] = kwargs["x"].to(torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype)
+        for name in ("x", "teacher", "center", "bank", "keys"):  # data in the dtype of the computation
+            if name in kwargs:
+                kwargs[name] = kwargs[name].to(torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype)
         value = loss(z, **kwargs)
         value.backward()
     except IconError as err:

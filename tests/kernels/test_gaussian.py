@@ -46,5 +46,12 @@ def test_exactly_one_bandwidth():
     import pytest
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="exactly one of 'sigma' and 'perplexity'"):
+    with pytest.raises(ValidationError, match="exactly one of 'sigma', 'perplexity' and 'temperature'"):
         Gaussian(kind="gaussian", sigma=1.0, perplexity=5.0)
+
+
+def test_temperature_form():
+    inputs = torch_inputs(n=4, d=3, params={"T": 0.7})
+    w = weights(Gaussian(kind="gaussian", temperature="T"), inputs)
+    d2 = torch.cdist(inputs.z, inputs.z) ** 2
+    assert torch.allclose(w.log_weights, -d2 / 0.7)

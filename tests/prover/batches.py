@@ -24,7 +24,8 @@ def as_batch(instance) -> Batch:
     return Batch(s.n, z=instance.z, x=instance.x, w=instance.w, ids=[int(v) for v in s.ids],
                  labels=[int(v) for v in s.labels], modality=[int(v) for v in s.modality],
                  neighbors=[[int(v) for v in row] for row in s.neighbors], beta=instance.beta,
-                 W=np.asarray(s.graph, dtype=np.float64), phi=instance.phi, params=instance.params)
+                 W=np.asarray(s.graph, dtype=np.float64), phi=instance.phi, params=instance.params, teacher=s.teacher,
+                 center=s.center, bank=instance.bank, bank_ids=s.bank_ids, bank_labels=s.bank_labels, keys=instance.keys)
 
 
 def compiled(entry, instance, objective: str) -> float:

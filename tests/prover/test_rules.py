@@ -73,6 +73,8 @@ FIRES = {
     "logarithms of exp, products and powers": ["sum(i, anchors, log(tau * exp(cos(z[i], x[i])) * (1 + sqdist(z[i], x[i]))**2))"],
     "exponentials of sums": ["sum(i, anchors, exp(cos(z[i], x[i]) + tau))"],
     "zero weights add nothing": ["sum(i, anchors, sum(j, others(i), W[i, j] * sqdist(z[i], z[j])))"],
+    "a label comparison is the label predicate": ["sum(i, anchors, logsumexp(c, classes, dot(z[i], w[c]) - "
+                                                  "tau * indicator(c == y[i])))"],
     "constants out of logsumexp": ["sum(i, anchors, logsumexp(j, others(i), dot(z[i], x[i]) + cos(z[i], z[j])))"],
     "a sum of positive terms is exp(logsumexp(log ...))": ["sum(i, anchors, log(sum(j, others(i), exp(cos(z[i], z[j]) / tau))))"],
     "a logsumexp out of a logarithm": ["sum(i, anchors, log(exp(logsumexp(k, others(i), cos(z[i], z[k]))) - exp(cos(z[i], x[i]) - 2)))"],

@@ -122,6 +122,14 @@ def test_every_chunkable_catalog_entry_chunks_exactly(entry):
         "modality": torch.arange(n) % 2,
         "neighbors": torch.stack([(torch.arange(n) + s) % n for s in (1, 2)], 1),
         "graph": graph,
+        # scores over z's 4 outputs, a bank with the anchors' positives and negatives, keys (the
+        # anchor-indexed ones are sliced per block, the bank is shared)
+        "teacher": torch.rand(n, 4, generator=g, dtype=torch.float64) + 0.05,
+        "center": torch.randn(4, generator=g, dtype=torch.float64),
+        "bank": torch.randn(n + 3, 4, generator=g, dtype=torch.float64),
+        "bank_ids": torch.cat([torch.arange(n) // 2, torch.full((3,), -1)]),
+        "bank_labels": torch.cat([torch.arange(n) % 3, torch.full((3,), -1)]),
+        "keys": torch.randn(n, 4, generator=g, dtype=torch.float64),
     }
     trees = entry.p.model_dump_json() + entry.q.model_dump_json()
     kwargs = {"num_classes": 3, "dim": 4} if '"prototypes"' in trees else {}

@@ -1,0 +1,22 @@
+"""A distribution given in the call: w(i, c) = teacher[i, c], the caller's probabilities over the
+K outputs (SwAV's Sinkhorn codes, a teacher's softmax computed elsewhere)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from icon_registry.kernels.base import Kernel, Weights
+
+
+class TeacherProbabilities(Kernel):
+    kind: Literal["teacher_probabilities"]
+    summary: ClassVar[str] = r"P^{\mathrm{teacher}}_{ic}"
+
+    def weights(self, pairs):
+        given = pairs.outputs("teacher")
+        mask = (given > 0) & pairs.support
+        B = pairs.backend
+        return Weights(B.log(B.where(mask, given, 1.0)), mask)
+
+    def inputs_used(self):
+        return {"teacher"}
