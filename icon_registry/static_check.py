@@ -148,17 +148,21 @@ def entry_problems(entry) -> list[tuple[tuple, str]]:
     for definition in definitions:
         problems += [(("loss", "where", definition.key), message)
                      for message in _data_problems(definition.root, provided)]
+    used = {node.name for definition in definitions for node in N.walk(definition.display) if isinstance(node, N.DefRef)}
     for loc, text, marker in formula_fields(entry):
         try:
             formula = parse_entry_formula(entry, text)
         except FormulaError as err:
             problems.append((loc, err.message))
             continue
+        used |= {node.name for node in N.walk(formula.display) if isinstance(node, N.DefRef)}
         # the definitions were checked above: only what the field itself writes counts here,
         # but a constant may not reach learned quantities through a definition either
         problems += [(loc, message) for message in _data_problems(formula.display, provided)]
         if not marker.learnables:
             problems += [(loc, message) for message in _learned_problems(formula.root)]
+    problems += [(("loss", "where", d.key), f"'{d.name}' is defined but no formula of the entry uses it")
+                 for d in definitions if d.name not in used]
     for index, claim in enumerate(entry.claims):
         problems += [(("claims", index, name), message) for name, message in claim.static_problems(entry)]
     return problems

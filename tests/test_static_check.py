@@ -74,7 +74,10 @@ BROKEN = [
     ("data a definition cannot have", "  reduction: mean\n",
      "  where:\n    'S[i]': 'mean(j, same_class(i), 1)'\n  reduction: mean\n",
      ["methods/simclr.yaml:34: loss.where.S[i]: reads same_class (the labels, y), which this entry does not provide: "
-      "its p and q have no kernel that reads labels (same_label); its formulas can read z, id"]),
+      "its p and q have no kernel that reads labels (same_label); its formulas can read z, id",
+      "methods/simclr.yaml:34: loss.where.S[i]: 'S' is defined but no formula of the entry uses it"]),
+    ("unused definition", "  reduction: mean\n", "  where:\n    Z: 'n'\n  reduction: mean\n",
+     ["methods/simclr.yaml:34: loss.where.Z: 'Z' is defined but no formula of the entry uses it"]),
 ]
 
 

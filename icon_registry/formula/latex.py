@@ -102,7 +102,9 @@ def definition_latex(definition) -> str:
 
 
 def _defref_tex(node) -> str:
-    name = _symbol(node.name)
+    """P[i, j] -> P_{i j}; a name log_p reads as the log of p: log_p[i, j] -> \\log p_{i j}."""
+    log, rest = node.name.startswith("log_") and len(node.name) > 4, node.name[4:]
+    name = rf"\log {_symbol(rest)}" if log else _symbol(node.name)
     if not node.args:
         return name
     parts = [_index_tex(arg) for arg in node.args]
