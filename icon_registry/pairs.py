@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from icon_registry.errors import IconError
@@ -165,9 +164,7 @@ class Pairs:
         return (columns == index)[None, :] & self.support
 
     def class_index_like(self, m: int):
-        if self.backend.symbolic:
-            return np.arange(m)
-        return torch.arange(m, device=self.inputs.z.device)
+        return self.backend.arange(m, self.inputs.z)
 
 
 Support = Literal["others", "all", "other_modality", "candidates", "prototypes"]

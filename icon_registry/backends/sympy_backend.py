@@ -95,6 +95,10 @@ class SympyBackend:
         return (a.astype(np.int64) @ b.astype(np.int64)) > 0
 
     @staticmethod
+    def arange(m, like):
+        return np.arange(m)
+
+    @staticmethod
     def eye_mask(n, like):
         return np.eye(n, dtype=bool)
 

@@ -78,6 +78,10 @@ class TorchBackend:
         return (a.to(torch.float32) @ b.to(torch.float32)) > 0
 
     @staticmethod
+    def arange(m, like):
+        return torch.arange(m, device=like.device)
+
+    @staticmethod
     def eye_mask(n, like):
         return torch.eye(n, dtype=torch.bool, device=like.device)
 

@@ -30,13 +30,40 @@ def register(subparsers) -> None:
                         help="result cache folder (default $ICON_CACHE_DIR or ~/.cache/icon-registry)")
     parser.add_argument("--no-builtin", action="store_true", help="do not load the built-in catalog")
     parser.add_argument("--steps", action="store_true", help="also print each claim's proof sketch")
+    parser.add_argument("--explain", action="store_true",
+                        help="print each claim's derivation: the rewriting steps, each naming its rule, that turn "
+                        "the objective and the formula into one normal form (or where they stop)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 
 
+def explanation(result) -> list:
+    """The derivation of one claim as printed lines (``--explain``)."""
+    from icon_registry.errors import one_line
+
+    derivation = result.derivation
+    if result.status == "unproved":
+        return ["(an unproved claim: nothing to derive)"]
+    if not derivation:
+        return [f"no derivation for every batch ({result.kind} claims are checked on instances)"]
+    head = "proof for every batch:" if derivation["proved"] else f"no proof for every batch ({derivation['reason']}):"
+    lines = [head]
+    lines += [f"  assume {one_line(a)}" for a in derivation["assumptions"]]
+    lines.append(f"  objective = {one_line(derivation['objective'])}")
+    lines.append(f"  loss      = {one_line(derivation['loss'])}")
+    for number, step in enumerate(derivation["steps"], 1):
+        lines.append(f"  {number:2d}. [{step['side']}] {step['rule']} ({step['count']}x)")
+        lines.append(f"      = {one_line(step['expression'])}")
+    if derivation["proved"]:
+        lines.append(f"  both sides have the normal form {one_line(derivation['normal_form'])}")
+    elif derivation.get("residual"):
+        lines.append(f"  the normal forms differ by {one_line(derivation['residual'])}")
+    return lines
+
+
 def run(args) -> int:
     from icon_registry.commands import catalog_from_args, print_json
-    from icon_registry.errors import IconError
+    from icon_registry.errors import IconError, one_line
     from icon_registry.verify import ResultCache, verify_entries
 
     if not args.ids and not args.all:
@@ -77,14 +104,17 @@ def run(args) -> int:
         width = max([len(f"{r.entry} {r.claim}") for r in results] + [10])
         for r in results:
             label = f"{r.entry} {r.claim}".ljust(width)
-            how = f" [{r.method}]" if r.method else ""
+            how = f" [{r.label}]" if r.status == "pass" else ""
             cached = " (cached)" if r.cached else ""
             print(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}")
             if r.status != "pass" or args.steps:
                 print(f"    {r.detail}")
             if args.steps:
                 for step in r.steps:
-                    print(f"      - {step}")
+                    print(f"      - {one_line(step)}")
+            if args.explain:
+                for line in explanation(r):
+                    print(f"      {line}")
         counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "error", "unproved")}
         print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass, {counts['fail']} fail, "
               f"{counts['error']} error, {counts['unproved']} unproved ({time.perf_counter() - start:.1f}s)")

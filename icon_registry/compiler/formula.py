@@ -610,10 +610,15 @@ class Evaluator:
             return V(present.t.any(dim=dim), present.axes[:dim] + present.axes[dim + 1:]), None
         anchor = self.positions(ref.arg.name) if isinstance(ref.arg, N.Index) else self.eval(ref.arg)
         member = self.positions(var)
-        if ref.name in ("candidates", "neighbors"):
+        if ref.name in ("candidates", "neighbors", "adjacent"):
             axes = self.union(anchor, member)
-            counts = self.batch.list_counts(ref.name)[self.aligned(anchor, axes), self.aligned(member, axes)]
-            return V(counts > 0, axes), V(counts, axes)
+            rows, cols = self.aligned(anchor, axes), self.aligned(member, axes)
+            if ref.name == "candidates":  # the given list, repeats counted
+                counts = self.batch.list_counts(ref.name)[rows, cols]
+                return V(counts > 0, axes), V(counts, axes)
+            # the distinct listed neighbours, or the graph's edges; never the anchor itself
+            table = self.batch.list_counts(ref.name) if ref.name == "neighbors" else self.batch.data["W"]
+            return V((table[rows, cols] > 0) & (rows != cols), axes), None
 
         def same(field):
             values = self.batch.data[field]

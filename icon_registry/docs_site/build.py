@@ -79,6 +79,10 @@ class Progress:
 
 
 def _requires(entry, catalog_dir) -> Optional[frozenset]:
+    import warnings
+
+    from icon_registry.errors import IconWarning
+
     try:
         from icon_registry.compiler import compile_loss
 
@@ -87,7 +91,9 @@ def _requires(entry, catalog_dir) -> Optional[frozenset]:
 
         if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
             kwargs = {"num_classes": 3, "dim": 4}
-        return compile_loss(entry, **kwargs).requires
+        with warnings.catch_warnings():  # the page says what the objective is; a build is not training
+            warnings.simplefilter("ignore", IconWarning)
+            return compile_loss(entry, **kwargs).requires
     except Exception:  # noqa: BLE001 - fall back to the tree's declared inputs
         return None
 

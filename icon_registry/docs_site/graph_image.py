@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 from icon_registry.docs_site.catalog_view import SiteCatalog
-from icon_registry.docs_site.status import entry_status
+from icon_registry.docs_site.status import STATUS_LABELS, entry_status
 
-COLOURS = {"proved": "#2e7d32", "unproved": "#ef6c00", "gap": "#1565c0"}
+#: the same colours as the table's (site/assets/icon.css)
+COLOURS = {"proved": "#2e7d32", "instances": "#00796b", "numeric": "#827717", "unproved": "#ef6c00",
+           "unverified": "#616161", "gap": "#1565c0"}
 
 
 def relation_edges(cat: SiteCatalog) -> list[tuple[str, str, str]]:
@@ -66,7 +68,7 @@ def render_graph(cat: SiteCatalog, out: Path, results: Optional[dict] = None) ->
     nx.draw_networkx_labels(graph, pos, ax=ax, labels=labels, font_size=9, verticalalignment="bottom",
                             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
     for status, colour in COLOURS.items():
-        ax.scatter([], [], c=colour, s=60, label={"proved": "published & proved", "unproved": "published, unproved", "gap": "gap, compiled"}[status])
+        ax.scatter([], [], c=colour, s=60, label=STATUS_LABELS[status])
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
     ax.set_axis_off()
     fig.tight_layout()

@@ -13,7 +13,8 @@ from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
 from icon_registry.docs_site.snippet import snippet
-from icon_registry.docs_site.status import STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, entry_status
+from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
+                                            entry_status)
 from icon_registry.kernels import KERNELS
 from icon_registry.schema import Entry
 
@@ -30,6 +31,8 @@ CLAIM_WORDS = {
     "up_to_constant": "the I-Con objective equals the published loss up to a constant",
     "limit": "the published loss is a limit of the I-Con objective",
     "reverse_kl_entropy": "reverse KL = clustering cost / σ² − entropy + constant (K-Means form)",
+    "decomposition": "the published loss is the I-Con objective plus a named extra term",
+    "bound": "the published loss is bounded by the I-Con objective",
     "unproved": "stated, not proved",
 }
 
@@ -200,24 +203,47 @@ def _claim_fields(claim) -> list[tuple[str, str]]:
 FORMULA_FIELDS = {"constant", "scale", "offset", "equals", "factor", "cost"}
 
 
-def _result_block(result) -> list[str]:
+def _result_block(result, claim) -> list[str]:
     if result is None:
         return ["*Not verified in this build* (run `icon verify` to check it).", ""]
     passed = claim_passed(result)
-    status = str(getattr(result, "status", "unknown")).split(".")[-1]
-    badge = "pass" if passed else ("fail" if passed is False else "other")
-    lines = [f'Verifier: <span class="icon-badge {badge}">{esc(status)}</span>', ""]
+    status = claim_status(result)
+    word = STATUS_LABELS[status] if passed else {False: "fails", None: "not proved"}[passed]
+    lines = [f'Verifier: <span class="icon-badge {status if passed else "fail" if passed is False else "other"}">'
+             f"{esc(word)}</span>", ""]
     detail = getattr(result, "detail", "")
     if detail:
         lines += [esc(detail), ""]
+    derivation = getattr(result, "derivation", None)
+    if passed and isinstance(derivation, dict) and derivation.get("proved"):
+        lines += _derivation_block(derivation, getattr(claim, "note", ""))
     steps = list(getattr(result, "steps", None) or [])
     if steps:
-        lines.append('???+ abstract "Proof sketch (from the verifier)"')
+        lines.append('??? abstract "What the verifier checked"')
         for k, step in enumerate(steps, 1):
-            text = str(step)
-            lines.append(f"    {k}. {esc(text)}")
+            lines.append(f"    {k}. {esc(str(step))}")
         lines.append("")
     return lines
+
+
+def _derivation_block(derivation: dict, note: str) -> list[str]:
+    """The proof for every batch: assumptions, the two sides, each rewriting step and its rule."""
+    title = "Proof for every batch" + (f" ({note.split('.')[0]})" if note else "")
+    lines = [f'???+ success "{esc(title)}"']
+    for assumption in derivation.get("assumptions", []):
+        lines.append(f"    - *Assume* {esc(assumption)}.")
+    lines.append("")
+    lines += _code_line("objective (the kernels' code, for any batch)", derivation.get("objective", ""))
+    lines += _code_line("loss.formula", derivation.get("loss", ""))
+    for k, step in enumerate(derivation.get("steps", []), 1):
+        side = "objective" if step.get("side") == "objective" else "loss"
+        lines += _code_line(f"{k}. [{side}] {step.get('rule', '')} ({step.get('count', 0)}x)", step.get("expression", ""))
+    lines += _code_line("Both sides have one normal form", derivation.get("normal_form", ""))
+    return lines
+
+
+def _code_line(label: str, expression: str) -> list[str]:
+    return [f"    **{esc(label)}**", "", "    ```text", f"    {str(expression)}", "    ```", ""]
 
 
 def _is_joint(node) -> bool:
@@ -304,7 +330,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             L.append(f"- **note:** {esc(claim.note)}")
         L.append("")
         if claim.kind != "unproved" or result is not None:
-            L += _result_block(result)
+            L += _result_block(result, claim)
     L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
     L += ["```python", snippet(entry, requires, catalog_dir).rstrip("\n"), "```", ""]
     if entry.peers:

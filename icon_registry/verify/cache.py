@@ -17,7 +17,7 @@ from typing import Optional
 from icon_registry.verify.results import ClaimResult
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-_SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "objective.py", "pairs.py", "claims.py",
+_SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "prover", "objective.py", "pairs.py", "claims.py",
             "schema.py", "compiler")
 
 

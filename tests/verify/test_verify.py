@@ -33,16 +33,29 @@ def test_correct_fixture_passes(name):
     assert results
     for r in results:
         assert r.status == "pass", f"{r.claim}: {r.detail}"
-        assert r.method in ("proved", "numeric")
+        assert r.proof in ("all_n", "instances", "numeric")
         assert r.steps and any("numeric" in step for step in r.steps), r.steps
         assert r.seconds >= 0
 
 
-def test_simple_identities_are_proved_not_just_sampled():
-    for name in ("simclr", "supcon", "pca", "cross_entropy", "clip"):
+def test_identities_are_proved_for_every_batch():
+    """Not on one instance: the derivation holds for any n and any ids / labels / modalities."""
+    for name in ("simclr", "supcon", "cross_entropy", "clip", "tsimclr", "sne", "tsne"):
         for r in verify_entry(load("good", name)):
-            assert r.method == "proved", (name, r.detail)
-            assert any("simplified to 0" in s for s in r.steps)
+            if r.kind not in ("identity", "up_to_constant"):
+                continue
+            assert r.proof == "all_n", (name, r.claim, r.detail, r.derivation and r.derivation["reason"])
+            assert r.derivation["proved"] and r.derivation["steps"]
+            assert any(step.startswith("both sides have the normal form") for step in r.steps)
+
+
+def test_limits_are_checked_on_instances_not_proved():
+    for name in ("pca", "cohesion"):
+        (r,) = verify_entry(load("good", name))
+        assert r.proof == "instances", (name, r.detail)
+        assert any("exact instance (rich)" in step for step in r.steps)
+    (r,) = verify_entry(load("good", "triplet"))
+    assert r.proof == "numeric"
 
 
 def test_unproved_claim_is_never_verified():
@@ -120,7 +133,9 @@ def test_bad_formula_never_reaches_the_verifier():
     with pytest.raises(ValidationError) as info:
         Entry.model_validate(data)
     assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
-        (("loss", "formula"), "unknown function 'lgo' at column 18; did you mean 'log'?")]
+        (("loss", "formula"), "unknown function 'lgo' at column 18; did you mean 'log'? (the functions are: log, exp, "
+                              "sqrt, softplus, abs, max, min, dot, cos, sqdist, dist, norm, sum, mean, logsumexp, count, "
+                              "indicator)")]
 
 
 # --- cache -----------------------------------------------------------------------------------
@@ -164,7 +179,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert code == 1
     data = json.loads(out)
     assert isinstance(data, list) and len(data) == 1
-    for key in ("id", "claim", "status", "seconds", "detail", "steps", "method"):
+    for key in ("id", "claim", "status", "seconds", "detail", "steps", "proof", "derivation"):
         assert key in data[0]
     assert data[0]["id"] == "infonce_sign" and data[0]["status"] == "fail"
     code, _, err = icon("verify", *common, "--catalog", good, capsys=capsys)
