@@ -20,7 +20,8 @@ from typing import Optional, Sequence
 from icon_registry.errors import IconError
 
 #: Command modules under icon_registry.commands, in the order ``icon --help`` lists them.
-COMMANDS = ["list", "show", "validate", "table", "graph", "verify", "site", "bench", "cluster", "fit", "reproduce"]
+COMMANDS = ["list", "show", "new", "validate", "formula", "table", "graph", "verify", "site", "bench", "cluster", "fit",
+            "reproduce"]
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:

@@ -41,6 +41,10 @@ DATA = {
 }
 #: compile_loss argument -> FormulaInstance field, where the names differ
 _FIELD_OF_INPUT = {"graph": "W"}
+#: FormulaInstance field -> the compile_loss argument it comes from (w is the loss's own
+#: prototypes; phi and beta are computed from z and x)
+ARGUMENT_OF = {"x": "x", "g": "x", "labels": "labels", "ids": "ids", "modality": "modality",
+               "candidates": "neighbors", "neighbors": "neighbors", "W": "graph", "beta": "x"}
 #: What a formula reads that the model learns (a constant may read none of them).
 LEARNED = {"z": "z", "w": "w", "phi": "phi"}
 

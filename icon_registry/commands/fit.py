@@ -15,7 +15,10 @@ def register(subparsers) -> None:
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
         "heads), metrics.json and plot.png into --out.",
     )
-    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`)")
+    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`; --catalog DIR for your own)")
+    parser.add_argument("--source", choices=("objective", "formula"), default="objective",
+                        help="objective (default): the entry's I-Con objective sum_i KL(p_i || q_i); formula: its "
+                        "published loss.formula, compiled as written")
     parser.add_argument("--data", required=True, metavar="NAME|FILE",
                         help="digits, iris, wine, breast_cancer, or a .npy/.npz/.pt features file")
     parser.add_argument("--labels", metavar="FILE", help="labels for a features file (evaluation / supervised entries)")
@@ -85,7 +88,7 @@ def run(args) -> int:
         spec = entry.parameters.get(name) if entry.parameters else None
         if spec is not None and getattr(spec, "integer", False):
             params[name] = int(value)
-    loss = compiled_loss(entry.id, **extra, **params)
+    loss = compiled_loss(entry, source=args.source, **extra, **params)
     requires = set(loss.requires)
 
     x = torch.as_tensor(ds.features)

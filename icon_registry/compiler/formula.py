@@ -43,12 +43,8 @@ from icon_registry.errors import IconError
 from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
 from icon_registry.objective import SupervisoryCache
-from icon_registry.static_check import parse_entry_formula
+from icon_registry.static_check import ARGUMENT_OF, parse_entry_formula
 
-#: compile_loss argument a formula datum comes from (w is the loss's own prototypes; phi and
-#: beta are computed from z and x).
-ARGUMENT_OF = {"x": "x", "g": "x", "labels": "labels", "ids": "ids", "modality": "modality",
-               "candidates": "neighbors", "neighbors": "neighbors", "W": "graph", "beta": "x"}
 
 
 # ---------------------------------------------------------------------------------------

@@ -148,6 +148,8 @@ def generate_pages(
         (docs_dir / "results").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results_dir / name, docs_dir / "results" / name)
     write("results/reproduce.md", pages.results_page("Reproductions", reproduce, "icon reproduce", REPRO_INTRO, plots))
+    progress("reference pages")
+    reference_nav = reference_pages(write)
     nav = [
         {"Home": "index.md"},
         {"Periodic table": "table.md"},
@@ -157,8 +159,19 @@ def generate_pages(
         {"Relation graph": "graph.md"},
         {"Results": [{"Benchmarks": "results/bench.md"}, {"Reproductions": "results/reproduce.md"}]},
         {"Add your own method": "add-your-own.md"},
+        {"Reference": reference_nav},
     ]
     return written, nav
+
+
+def reference_pages(write: Callable[[str, str], None]) -> list:
+    """The formula language and the entry format, generated from the grammar and the schema."""
+    from icon_registry.authoring import entry_format_markdown
+    from icon_registry.formula.reference import grammar_reference
+
+    write("reference/formula.md", grammar_reference())
+    write("reference/entries.md", entry_format_markdown())
+    return [{"Formula language": "reference/formula.md"}, {"Entry format": "reference/entries.md"}]
 
 
 def run_mkdocs(config_path: Path, site_dir: Path) -> None:
