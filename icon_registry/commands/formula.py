@@ -38,6 +38,20 @@ def _undeclared(expr: str) -> set:
             and node.id.isascii() and node.id.isidentifier()}
 
 
+def _used(formula) -> list:
+    """The definitions EXPR uses, directly or through other definitions, in the entry's order."""
+    from icon_registry.formula import nodes as N
+
+    by_name = {d.name: d for d in formula.definitions}
+    used, stack = set(), [formula.display]
+    while stack:
+        for node in N.walk(stack.pop()):
+            if isinstance(node, N.DefRef) and node.name not in used:
+                used.add(node.name)
+                stack.append(by_name[node.name].display)
+    return [d for d in formula.definitions if d.name in used]
+
+
 def run(args) -> int:
     from icon_registry.formula import grammar_reference
 
@@ -71,7 +85,7 @@ def run(args) -> int:
     parameters = sorted(formula.free_parameters)
     print(f"ok: {' '.join(args.expr.split())}")
     print(f"latex: {formula.to_latex()}")
-    for definition in formula.definitions:
+    for definition in _used(formula):
         print(f"  where {definition_latex(definition)}")
     print(f"parameters: {', '.join(parameters) or 'none'}" + ("" if entry else " (an entry must declare them)"))
     arguments = sorted({ARGUMENT_OF[field] for field in formula.requirements if field in ARGUMENT_OF})
