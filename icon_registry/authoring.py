@@ -4,9 +4,7 @@ page, both generated from the schema's field descriptions (``icon_registry.schem
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -15,6 +13,7 @@ import yaml
 
 from icon_registry.claims import CLAIM_CLASSES
 from icon_registry.errors import IconError
+from icon_registry.files import write_file
 
 #: The entry ``icon new ID`` starts from without --like: InfoNCE with a Gaussian kernel on
 #: squared distances (a new method; its identity claim verifies as written).
@@ -126,32 +125,13 @@ def template(entry_id: str, like=None) -> str:
 
 def write_new_entry(folder: Path, entry_id: str, text: str) -> Path:
     """Write ``text`` as ``folder/<id>.yaml`` (``folder/methods/`` for a catalog root), never over
-    an existing file: written to a temporary file, then linked into place (fails if the name
-    exists by then), so a file that appeared meanwhile is not replaced either."""
+    an existing file."""
     folder = Path(folder)
-    target_dir = folder / "methods" if (folder / "methods").is_dir() else folder
-    target = target_dir / f"{entry_id}.yaml"
+    target = (folder / "methods" if (folder / "methods").is_dir() else folder) / f"{entry_id}.yaml"
     if target.exists():
         raise IconError(f"{target} exists already; icon new never overwrites a file (choose another id)",
                         argument="ID")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{entry_id}.", suffix=".tmp", dir=target_dir)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # an ordinary file, not mkstemp's private one
-        try:
-            os.link(temporary, target)
-        except FileExistsError:
-            raise IconError(f"{target} exists already; icon new never overwrites a file", argument="ID") from None
-        except OSError:  # a file system without hard links: the check above is the guard
-            os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
+    return write_file(target, text, replace=False)
 
 
 def entry_format_markdown() -> str:

@@ -159,6 +159,8 @@ def generate_pages(
         {"Relation graph": "graph.md"},
         {"Results": [{"Benchmarks": "results/bench.md"}, {"Reproductions": "results/reproduce.md"}]},
         {"Add your own method": "add-your-own.md"},
+        {"Python API": "python.md"},
+        {"Verify in CI": "verify-in-ci.md"},
         {"Reference": reference_nav},
     ]
     return written, nav

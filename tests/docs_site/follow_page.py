@@ -36,7 +36,7 @@ def follow(page: Path, folder: Path) -> list[str]:
     """Run the page in ``folder``; -> the steps taken (one line each). Fails on the first step
     that does not do what the page says."""
     text = page.read_text(encoding="utf-8")
-    env = environment()
+    env = {**environment(), "ICON_CACHE_DIR": str(folder / ".icon-cache")}  # never the developer's cache
     steps = []
     for match in BLOCK.finditer(text):
         kind, info, body = match.groups()
