@@ -16,9 +16,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "verify",
         help="check the claims of catalog entries (symbolically and numerically)",
-        description="Check each claim of the given entries (or of every entry with --all): identity, "
-        "up_to_constant, limit and reverse_kl_entropy claims are checked on a small symbolic instance "
-        "(SymPy) and on a random float64 instance against the compiled torch loss; unproved claims are "
+        description="Check each claim of the given entries (or of every entry with --all). identity, "
+        "up_to_constant and decomposition claims are proved for every batch where the prover can rewrite both "
+        "sides to one normal form ('proved for every batch'; --explain prints the derivation), else checked "
+        "exactly on symbolic instances ('checked on instances'); limit, bound and reverse_kl_entropy claims are "
+        "checked on instances or numerically. Every claim is also checked on float64 batches (three views, single "
+        "views, classes of sizes 1-3, random structures) against the compiled torch loss. unproved claims are "
         "listed with their reason and never count as verified. Exit code 1 if anything fails.",
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases, or entry files (path/to/id.yaml)")
@@ -69,6 +72,7 @@ def run(args) -> int:
     from icon_registry.commands import catalog_from_args, print_json
     from icon_registry.errors import IconError, one_line
     from icon_registry.verify import ResultCache, verify_entries
+    from icon_registry.verify.results import PROOF_LABELS
 
     if not args.ids and not args.all:
         print("icon verify: give entry ids or --all", file=sys.stderr)
@@ -131,6 +135,9 @@ def run(args) -> int:
                 for line in explanation(r):
                     print(f"      {line}")
         counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "error", "unproved")}
-        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass, {counts['fail']} fail, "
-              f"{counts['error']} error, {counts['unproved']} unproved ({time.perf_counter() - start:.1f}s)")
+        proofs = [sum(1 for r in results if r.status == "pass" and r.proof == p) for p in PROOF_LABELS]
+        how = ", ".join(f"{k} {label}" for k, label in zip(proofs, PROOF_LABELS.values()) if k)
+        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass" + (f" ({how})" if how else "")
+              + f", {counts['fail']} fail, {counts['error']} error, {counts['unproved']} unproved "
+              f"({time.perf_counter() - start:.1f}s)")
     return 1 if failed else 0

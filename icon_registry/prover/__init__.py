@@ -26,7 +26,7 @@ from icon_registry.prover.from_formula import translate
 from icon_registry.prover.normal_form import Derivation, TooLarge, canonical, normalize
 from icon_registry.prover.rules import Context, defined
 
-__all__ = ["Proof", "prove_claim", "prove_formulas_equal"]
+__all__ = ["Proof", "prove_claim", "prove_formulas_equal", "prove_limit_claim"]
 
 
 @dataclass
@@ -80,9 +80,12 @@ def _formula(entry, text: str, parameters: dict):
 
 def _assumptions(entry, objective: abstract.AbstractObjective, expressions) -> list:
     text = " ".join(ir.render(e) for e in expressions)
-    found = ["a batch of n >= 2 items",
-             f"some anchor has supervisory mass: {ir.render_set(objective.anchors_with_mass)} is not empty "
-             "(otherwise the loss is undefined on both sides)"]
+    from icon_registry.prover.rules import rule_always_nonempty
+
+    found = ["a batch of n >= 2 items"]
+    if rule_always_nonempty(objective.anchors_with_mass, None) is None:
+        found.append(f"some anchor has supervisory mass: {ir.render_set(objective.anchors_with_mass)} is not empty "
+                     "(otherwise the loss is undefined on both sides)")
     if "dot(" in text or "cos(" in text:
         found.append("every representation whose cosine or norm is taken is nonzero")
     if "neighbors" in text:
@@ -146,3 +149,11 @@ def _compare(left_expr, right_expr, context, assumptions, sides) -> Proof:
     proof.residual = ir.render(canonical(sympy.expand(left - right, deep=False)))
     proof.reason = "the normal forms differ"
     return proof
+
+
+def prove_limit_claim(entry, claim) -> Proof:
+    """Try to prove a ``limit`` claim for every batch (``prover.limits``)."""
+    from icon_registry.prover.limits import prove_limit
+
+    parameters = _parameters(entry)
+    return prove_limit(entry, claim, lambda text: _formula(entry, text, parameters))

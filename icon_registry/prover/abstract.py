@@ -132,13 +132,16 @@ class AArray:
 
     @property
     def shape(self):
-        sizes = {"r": ir.N_ITEMS, "c": ir.N_ITEMS if self.domain == "item" else ir.N_CLASSES, 1: 1}
+        columns = {"item": ir.N_ITEMS, "class": ir.N_CLASSES, "cluster": ir.N_CLUSTERS}[self.domain]
+        sizes = {"r": ir.N_ITEMS, "c": columns, 1: 1}
         return tuple(sizes[a] for a in self.axes)
 
     @property
     def T(self):
         if self.axes != ("r", "c"):
             raise ir.Unsupported("transposing anything but an anchors x candidates array")
+        if self.domain == "cluster":
+            return Transposed(self)
         return AArray(_swap(self.value), self.axes, self.mask.T if self.mask else None, self.fill, self.domain)
 
     def __getitem__(self, key):
@@ -287,8 +290,22 @@ class AVec:
     def __getitem__(self, key):
         raise ir.Unsupported("candidates gathered per anchor")
 
-    def __truediv__(self, other):
-        raise ir.Unsupported("cluster logits")
+    def __truediv__(self, temperature):
+        return ClusterLogits(self.name)
+
+
+@dataclass(frozen=True)
+class ClusterLogits:
+    """z / T for a cluster head: its row softmax is the datum phi[i, c] (the formula's phi)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Transposed:
+    """items x clusters seen as clusters x items (the right operand of log_matmul_exp)."""
+
+    array: "AArray"
 
 
 @dataclass(frozen=True)
@@ -377,6 +394,10 @@ class AbstractBackend:
         if a.axes in (("r",), ("r", 1)) and axis in (None, 0):
             k = ir.fresh("k")
             return AArray(ir.Red("sum", a.value.xreplace({ROW: k}), k, ir.items()), ())
+        if a.axes == ("r", "c") and axis == 0 and a.mask is None:
+            k = ir.fresh("k")
+            return AArray(ir.Red("sum", a.value.xreplace({ROW: k}), k, ir.items()), (1, "c") if keepdims else ("c",),
+                          domain=a.domain)
         raise ir.Unsupported(f"a sum over axis {axis} of an array with axes {a.axes}")
 
     @staticmethod
@@ -473,11 +494,20 @@ class AbstractBackend:
 
     @staticmethod
     def log_softmax(a, axis):
-        raise ir.Unsupported("cluster assignments (log_softmax)")
+        if not isinstance(a, ClusterLogits) or axis != 1:
+            raise ir.Unsupported("a log-softmax of anything but a cluster head's logits")
+        return AArray(sympy.log(ir.At("phi", ROW, COL)), ("r", "c"), domain="cluster")
 
     @staticmethod
     def log_matmul_exp(a, b):
-        raise ir.Unsupported("cluster kernels (log_matmul_exp)")
+        """log sum_m exp(a[i, m] + b[m, j]) over the clusters m (the cluster kernel)."""
+        if not (isinstance(a, AArray) and isinstance(b, Transposed) and a.domain == b.array.domain == "cluster"):
+            raise ir.Unsupported("this log-matrix product")
+        m = ir.fresh("m")
+        left = a.value.xreplace({COL: m})
+        right = b.array.value.xreplace({ROW: COL, COL: m})  # b[m, j] = the array's entry (j, m)
+        return AArray(sympy.log(ir.Red("sum", sympy.exp(left) * sympy.exp(right), m, ir.ISet("cluster"))),
+                      ("r", "c"), domain="item")
 
     @staticmethod
     def bool_matmul(a, b):

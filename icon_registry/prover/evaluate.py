@@ -19,14 +19,14 @@ class Batch:
     """n, the structure (ids, labels, modality, neighbours) and the values (z, x, w, beta, W)."""
 
     def __init__(self, n, *, z=None, x=None, w=None, ids=None, labels=None, modality=None, neighbors=None,
-                 candidates=None, beta=None, W=None, params=None):
+                 candidates=None, beta=None, W=None, phi=None, params=None):
         self.n = n
         self.vectors = {"z": z, "x": x, "w": w}
         self.index = {"ids": ids, "labels": labels, "modality": modality,
                       "pos": None if candidates is None else [c[0] for c in candidates],
                       "neg": None if candidates is None else [c[1] for c in candidates]}
         self.neighbors = neighbors
-        self.scalars = {"beta": beta, "W": W}
+        self.scalars = {"beta": beta, "W": W, "phi": phi}
         self.params = dict(params or {})
         self.num_classes = len(w) if w is not None else (max(labels) + 1 if labels is not None else 0)
 
@@ -79,7 +79,8 @@ class _Evaluator:
         raise TypeError(f"unknown atom {kind}")
 
     def members(self, iset: ir.ISet, env) -> list:
-        size = self.b.n if iset.domain == "item" else self.b.num_classes
+        size = {"item": self.b.n, "class": self.b.num_classes,
+                "cluster": len(self.b.scalars["phi"][0]) if self.b.scalars["phi"] is not None else 0}[iset.domain]
         return [m for m in range(size) if all(self.holds(a, m, env) for a in iset.atoms_)]
 
     def vector(self, vec: ir.Vec, env):
@@ -94,6 +95,8 @@ class _Evaluator:
             return float(self.b.n)
         if e is ir.N_CLASSES:
             return float(self.b.num_classes)
+        if e is ir.N_CLUSTERS:
+            return float(len(self.b.scalars["phi"][0]))
         if isinstance(e, sympy.Symbol):
             return float(self.b.params[e.name])
         if isinstance(e, sympy.Add):

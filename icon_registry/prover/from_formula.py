@@ -77,6 +77,8 @@ class Translator:
             return ir.items()
         if ref.name == "classes":
             return ir.classes()
+        if ref.name == "clusters":
+            return ir.ISet("cluster")
         if ref.arg is None:
             raise ir.Unsupported(f"the index set '{ref.name}'")
         return per_item_set(ref.name, self.index(ref.arg, env))

@@ -35,6 +35,7 @@ from sympy.core.symbol import Str
 
 N_ITEMS = sympy.Symbol("n", positive=True, integer=True)
 N_CLASSES = sympy.Symbol("C", positive=True, integer=True)
+N_CLUSTERS = sympy.Symbol("K", positive=True, integer=True)
 #: the member of a set template (``nonempty`` atoms): S(member) with member = SELF
 SELF = sympy.Symbol("@self")
 
@@ -143,7 +144,7 @@ def _contradiction(atoms: set) -> bool:
 
 
 class ISet(sympy.Basic):
-    """Every element of ``domain`` ('item' or 'class') satisfying all ``atoms``."""
+    """Every element of ``domain`` ('item', 'class' or 'cluster') satisfying all ``atoms``."""
 
     def __new__(cls, domain, *atoms):
         domain = domain if isinstance(domain, Str) else Str(domain)
@@ -250,8 +251,12 @@ class _Symmetric(sympy.Expr):
 
     is_commutative = True
     is_real = True
+    #: its value when both vectors are the same (None: no simplification)
+    diagonal = None
 
     def __new__(cls, u, v):
+        if u == v and cls.diagonal is not None:
+            return sympy.Integer(cls.diagonal)
         u, v = sorted((u, v), key=_key)
         return sympy.Expr.__new__(cls, u, v)
 
@@ -270,6 +275,8 @@ class Dot(_Symmetric):
 class Cos(_Symmetric):
     """<u, v> / (|u| |v|) of two vector atoms (nonzero vectors)."""
 
+    diagonal = 1
+
     def _sympystr(self, printer):
         return f"cos({printer._print(self.args[0])}, {printer._print(self.args[1])})"
 
@@ -278,6 +285,7 @@ class SqDist(_Symmetric):
     """|u - v|^2 of two vector atoms."""
 
     is_nonnegative = True
+    diagonal = 0
 
     def _sympystr(self, printer):
         return f"sqdist({printer._print(self.args[0])}, {printer._print(self.args[1])})"
@@ -481,7 +489,9 @@ def _pair(u, v, difference: bool):
             u, v = v, u
         if difference:
             raise Unsupported("squared distance to a vector sum")  # expanded by the caller
-        return Red("sum", dot(u.linear(), vector(v)), u.var, u.iset)
+        var = fresh(str(u.var).split("_")[0])  # each copy of the sum gets its own index: no capture
+        body = {atom.xreplace({u.var: var}): coef.xreplace({u.var: var}) for atom, coef in u.linear().items()}
+        return Red("sum", dot(body, vector(v)), var, u.iset)
     if difference:
         if u == v:
             return sympy.Integer(0)
@@ -584,7 +594,7 @@ def render_atom(atom: Atom, member: str) -> str:
 def render_set(iset: ISet) -> str:
     if iset.is_empty:
         return "{}"
-    whole = {"item": "all", "class": "classes"}[iset.domain]
+    whole = {"item": "all", "class": "classes", "cluster": "clusters"}[iset.domain]
     if not iset.atoms_:
         return whole
     name = set_name(iset)

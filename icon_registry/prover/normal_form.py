@@ -100,11 +100,11 @@ def apply_rule(expr, ctx: Context, rule: Rule):
     return visit(expr, ctx), count[0]
 
 
-def normalize(expr, ctx: Context, side: str, derivation: Derivation):
-    """The normal form of ``expr``; the rules that applied are added to ``derivation``."""
+def normalize(expr, ctx: Context, side: str, derivation: Derivation, rules=RULES):
+    """The normal form of ``expr`` under ``rules``; the rules that applied are added to ``derivation``."""
     for _ in range(MAX_ROUNDS):
         changed = False
-        for rule in RULES:
+        for rule in rules:
             total, before = 0, expr
             for _ in range(MAX_ROUNDS):
                 expr, count = apply_rule(expr, ctx, rule)
@@ -117,7 +117,7 @@ def normalize(expr, ctx: Context, side: str, derivation: Derivation):
                 derivation.add(side, rule.name, total, before, expr)
                 changed = True
         if not changed:
-            return canonical(expr)
+            return canonical(sympy.expand(expr, deep=False, log=False, power_exp=False, power_base=False))
     raise TooLarge(f"no normal form after {MAX_ROUNDS} rounds")
 
 

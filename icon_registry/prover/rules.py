@@ -84,8 +84,8 @@ def sign(expr, ctx: Context) -> Optional[str]:
     if isinstance(expr, ir.SqDist):
         return "nonneg"
     if isinstance(expr, ir.At):
-        if expr.name == "beta":
-            return "pos"
+        if expr.name in ("beta", "phi"):
+            return "pos"  # a precision; a softmax probability
         if expr.name == "W":
             member = ctx.member_set(expr.args[2])
             edge = ir.Atom("edge", None, expr.args[1])
@@ -94,9 +94,13 @@ def sign(expr, ctx: Context) -> Optional[str]:
     if isinstance(expr, (ir.Ind, IndCmp)):
         return "nonneg"
     if isinstance(expr, sympy.Add):
+        rest = expr - ir.N_ITEMS
+        if isinstance(rest, sympy.Number) and rest >= -1:
+            return "pos"  # n - 1 >= 1 on a batch of n >= 2 items
         signs = [sign(a, ctx) for a in expr.args]
         if None in signs:
-            return None
+            factored = sympy.factor_terms(expr)  # n |A| - |A| = |A| (n - 1)
+            return sign(factored, ctx) if isinstance(factored, sympy.Mul) else None
         return "pos" if "pos" in signs else "nonneg"
     if isinstance(expr, sympy.Mul):
         signs = [sign(a, ctx) for a in expr.args]
@@ -248,7 +252,7 @@ def rule_sizes(e, ctx):
         return sympy.Integer(0)
     atoms = iset.atoms_
     if not atoms:
-        return ir.N_ITEMS if iset.domain == "item" else ir.N_CLASSES
+        return {"item": ir.N_ITEMS, "class": ir.N_CLASSES, "cluster": ir.N_CLUSTERS}[iset.domain]
     if len(atoms) == 1:
         (atom,) = atoms
         if atom.kind == "not_self":

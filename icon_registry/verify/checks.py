@@ -15,7 +15,7 @@ import sympy
 from icon_registry.formula import nodes as F
 from icon_registry.formula.errors import FormulaError
 from icon_registry.objective import SupportMismatch, entry_terms
-from icon_registry.prover import prove_claim, prove_formulas_equal
+from icon_registry.prover import prove_claim, prove_formulas_equal, prove_limit_claim
 from icon_registry.verify import algebra as A
 from icon_registry.verify.formula_adapter import parse_formula, to_float, to_sympy
 from icon_registry.verify.localize import anchor_mismatch, kernel_mismatch
@@ -140,6 +140,8 @@ class Context:
                 return value / max(int(mass.sum()), 1) if self.entry.loss.reduction == "mean" else value
             return torch_call(self.entry, inst, objective, params, reduction=self.entry.loss.reduction) / unscale
         except IconError as err:
+            if "KL divergence is +infinity" in str(err):
+                raise CheckFailed(support_message(self.entry, err)) from None
             raise CheckFailed(f"the compiled torch loss failed: {err}") from None
 
     def locate(self, inst, objective: str, text: str, where: str) -> list[str]:
@@ -446,6 +448,15 @@ def check_limit(ctx: Context, claim) -> dict:
                           f"{sorted(entry.parameters)}", status="error")
     steps, exact = [], True
     equals_text = claim.equals or entry.loss.formula
+    proof = prove_limit_claim(entry, claim)
+    numeric = _numeric_limit(ctx, claim, equals_text)
+    if proof.proved:
+        steps = [f"proved for every batch ({_derivation_summary(proof)})"] + proof.lines() + numeric
+        if claim.sandwich:
+            steps.append(_numeric_sandwich(ctx, claim, equals_text))
+        steps += _equals_is_the_loss(ctx, claim)[0]
+        return {"proof": "all_n", "steps": steps, "derivation": proof.to_json()}
+    steps.append(f"not proved for every batch: {proof.reason}")
     for variant in SYMBOLIC_BATTERY:
         inst = ctx.sym(1, variant)
         param = inst.params[claim.parameter]
@@ -462,18 +473,21 @@ def check_limit(ctx: Context, claim) -> dict:
         else:
             _pointwise_limit(ctx, inst, claim, objective, scale, offset, target, param, steps)
             exact = False
-    steps += _numeric_limit(ctx, claim, equals_text)
+    steps += numeric
     if claim.sandwich:
         steps.append(_numeric_sandwich(ctx, claim, equals_text))
+    lines, label = _equals_is_the_loss(ctx, claim)
+    return {"proof": "instances" if exact and label != "numeric" else "numeric", "steps": steps + lines,
+            "derivation": proof.to_json()}
+
+
+def _equals_is_the_loss(ctx, claim) -> tuple:
+    """(steps, label): the limit's ``equals`` is the published loss (or names another quantity)."""
     if claim.equals is None:
-        steps.append("the limit is the published loss: equals = loss.formula")
-    elif not claim.equals_name:
-        lines, label = formulas_equal(ctx, claim.equals, entry.loss.formula, ("equals", "loss.formula"))
-        steps += lines
-        exact = exact and label != "numeric"
-    else:
-        steps.append(f"the limit is {claim.equals_name} (equals), not the published loss")
-    return {"proof": "instances" if exact else "numeric", "steps": steps}
+        return ["the limit is the published loss: equals = loss.formula"], "all_n"
+    if claim.equals_name:
+        return [f"the limit is {claim.equals_name} (equals), not the published loss"], "all_n"
+    return formulas_equal(ctx, claim.equals, ctx.entry.loss.formula, ("equals", "loss.formula"))
 
 
 def formulas_equal(ctx, first: str, second: str, names) -> tuple:

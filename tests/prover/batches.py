@@ -24,7 +24,7 @@ def as_batch(instance) -> Batch:
     return Batch(s.n, z=instance.z, x=instance.x, w=instance.w, ids=[int(v) for v in s.ids],
                  labels=[int(v) for v in s.labels], modality=[int(v) for v in s.modality],
                  neighbors=[[int(v) for v in row] for row in s.neighbors], beta=instance.beta,
-                 W=np.asarray(s.graph, dtype=np.float64), params=instance.params)
+                 W=np.asarray(s.graph, dtype=np.float64), phi=instance.phi, params=instance.params)
 
 
 def compiled(entry, instance, objective: str) -> float:

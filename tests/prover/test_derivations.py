@@ -90,3 +90,36 @@ def test_every_rule_is_used_by_some_derivation():
                       "constants out of logsumexp", "anchors_with(S) where S is never empty",
                       "cosine from a dot product and norms", "sizes of index sets", "exponentials of sums",
                       "a logsumexp out of a logarithm"}, unused
+
+
+LIMITS = [(entry.id, k) for entry in CATALOG.entries() for k, claim in enumerate(entry.claims)
+          if claim.kind == "limit" and claim.objective in ("kl", "cross_entropy")]
+
+
+@pytest.mark.parametrize("entry_id,index", LIMITS, ids=[f"{e}-{k}" for e, k in LIMITS])
+def test_limit_steps_before_the_expansion_keep_the_value(entry_id, index):
+    """Up to the logsumexp expansion, a limit derivation rewrites scale * (objective - offset) at a
+    finite parameter exactly: each step equals the compiled loss there (sigma = t^(-+1/2), t = 0.37)."""
+    from icon_registry.prover import prove_limit_claim
+    from icon_registry.verify.instances import torch_call
+
+    entry = CATALOG.get(entry_id)
+    claim = entry.claims[index]
+    proof = prove_limit_claim(entry, claim)
+    if not proof.steps:
+        assert "not expressible" in proof.reason, proof.reason
+        return
+    t = 0.37
+    sigma = t ** (-0.5 if claim.to == "infinity" else 0.5)
+    for instance in instances(entry)[:2]:
+        params = {**instance.params, claim.parameter: sigma}
+        objective = torch_call(entry, instance, claim.objective, params, reduction=entry.loss.reduction)
+        objective /= sigma ** entry.limit.scale_power  # the compiled limit row's factor; claims carry their own
+        sub = type(instance)(**{**instance.__dict__, "params": params})
+        expected = formula_value(entry, claim.scale, sub) * (objective - formula_value(entry, claim.offset, sub))
+        batch = as_batch(sub)
+        batch.params["t"] = t
+        for step in proof.steps:
+            if step.rule.startswith("logsumexp"):
+                break  # an expansion in t: from here on the value is the limit's, not the finite one
+            assert close(evaluate(step.after, batch), expected, 1e-8), (step.rule, step.expression)

@@ -161,3 +161,17 @@ def test_translation_matches_the_formula_evaluator():
             for batch, formula_batch in BATCHES:
                 reference = evaluate_numeric(parse(text, tuple(PARAMETERS)), formula_batch)
                 assert np.isclose(value(expression(text), batch), reference, rtol=1e-10), text
+
+
+def test_limit_expansions_of_logsumexp():
+    """The two expansions the limit proofs use, on numbers: lse(t b) = log|S| + t mean(b) + O(t^2)
+    and t lse(b / t) = max(b) + t gap with 0 <= gap <= log|S|."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        b = rng.normal(size=int(rng.integers(1, 9))) * 3
+        lse = lambda values: float(np.logaddexp.reduce(values))  # noqa: E731
+        errors = [abs(lse(t * b) - np.log(b.size) - t * b.mean()) for t in (1e-2, 1e-3)]
+        assert errors[1] <= errors[0] / 50 + 1e-15  # second order: 10x smaller t, ~100x smaller error
+        for t in (1.0, 0.1, 0.01):
+            gap = lse(b / t) - b.max() / t
+            assert -1e-12 <= gap <= np.log(b.size) + 1e-12

@@ -49,13 +49,14 @@ def test_identities_are_proved_for_every_batch():
             assert any(step.startswith("both sides have the normal form") for step in r.steps)
 
 
-def test_limits_are_checked_on_instances_not_proved():
+def test_limits_are_proved_for_every_batch_where_the_prover_can():
     for name in ("pca", "cohesion"):
         (r,) = verify_entry(load("good", name))
-        assert r.proof == "instances", (name, r.detail)
-        assert any("exact instance (rich)" in step for step in r.steps)
-    (r,) = verify_entry(load("good", "triplet"))
-    assert r.proof == "numeric"
+        assert r.proof == "all_n", (name, r.detail, r.derivation and r.derivation["reason"])
+        assert any("logsumexp(t b) = log|S| + t mean(b) + O(t^2)" in step for step in r.steps)
+    (r,) = verify_entry(load("good", "triplet"))  # triplet candidates: checked at exact points, numerically
+    assert r.proof == "numeric" and not r.derivation["proved"]
+    assert any("exact instance (rich)" in step for step in r.steps)
 
 
 def test_unproved_claim_is_never_verified():
@@ -187,3 +188,17 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     # a cached run of the same entry says so
     code, out, _ = icon("verify", "cross_entropy", "--catalog", good, *common, capsys=capsys)
     assert code == 0 and "(cached)" in out
+
+
+def test_cli_explain_prints_the_derivation(tmp_path, capsys):
+    common = ["--no-builtin", "--catalog", str(FIXTURES / "good"), "--cache-dir", str(tmp_path)]
+    code, out, _ = icon("verify", "supcon", "--explain", *common, capsys=capsys)
+    assert code == 0
+    assert "[proved for every batch]" in out and "proof for every batch:" in out
+    assert "assume some anchor has supervisory mass: anchors_with(same_class) is not empty" in out
+    assert "[loss] mean = sum / count" in out and "both sides have the normal form" in out
+    assert "1 claims: 1 pass (1 proved for every batch), 0 fail" in out
+    code, out, _ = icon("verify", "triplet", "--explain", *common, "--json", capsys=capsys)
+    (result,) = json.loads(out)
+    assert result["proof"] == "numeric" and not result["derivation"]["proved"]
+    assert result["derivation"]["reason"].startswith("not expressible for every batch")
