@@ -52,7 +52,7 @@ LEARNED = {"z": "z", "w": "w", "phi": "phi"}
 def provided_data(entry) -> frozenset:
     """The FormulaInstance fields (besides z, n and the parameters) this entry provides."""
     provided = {_FIELD_OF_INPUT.get(name, name) for name in entry.p.inputs_used() | entry.q.inputs_used()}
-    nodes = [*_tree(entry.p), *_tree(entry.q)]
+    nodes = [*entry.p.nodes(), *entry.q.nodes()]
     if "x" in provided:
         provided.add("g")
     if "neighbors" in provided:
@@ -66,18 +66,6 @@ def provided_data(entry) -> frozenset:
     if provided & {"labels", "w"}:
         provided.add("num_classes")
     return frozenset(provided)
-
-
-def _tree(node):
-    """Every distribution and kernel node of a p or q tree."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        for value in current.__dict__.values():
-            for child in value if isinstance(value, (list, tuple)) else [value]:
-                if hasattr(type(child), "model_fields") and hasattr(child, "kind"):
-                    stack.append(child)
 
 
 def formula_fields(entry) -> list[tuple[tuple, str, FormulaField]]:

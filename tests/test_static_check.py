@@ -5,6 +5,7 @@ entries sit one level too deep are problems, never silently empty."""
 import pytest
 
 from conftest import ENTRIES, write_catalog
+from test_catalog import broken
 from icon_registry.catalog import load_catalog
 from icon_registry.errors import IconError
 from icon_registry.schema import Entry
@@ -24,12 +25,7 @@ def _in_tmp(tmp_path, monkeypatch):
 
 
 def problems_of(tmp_path, old, new, entry_id="simclr"):
-    text = ENTRIES[entry_id]
-    assert old in text, old
-    root = write_catalog(tmp_path / "cat", {**ENTRIES, entry_id: text.replace(old, new, 1)})
-    with pytest.raises(IconError) as info:
-        load_catalog(root, include_builtin=False)
-    return info.value.problems
+    return broken(tmp_path, entry_id, old, new)
 
 
 LOSS = "methods/simclr.yaml:32: loss.formula: "

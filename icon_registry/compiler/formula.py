@@ -749,17 +749,6 @@ from icon_registry.formula.latex import to_source  # noqa: E402 - rendering only
 # ---------------------------------------------------------------------------------------
 # the module
 # ---------------------------------------------------------------------------------------
-def _tree(node):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        for value in current.__dict__.values():
-            for child in value if isinstance(value, (list, tuple)) else [value]:
-                if hasattr(type(child), "model_fields") and hasattr(child, "kind"):
-                    stack.append(child)
-
-
 class FormulaLoss(torch.nn.Module):
     """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``:
     the entry's ``loss.formula``, vectorized. ``requires`` names the arguments the formula
@@ -778,7 +767,7 @@ class FormulaLoss(torch.nn.Module):
             needs.add("labels")
         self.requires = frozenset(needs)
         self.prototypes = make_prototypes(entry, num_classes, dim) if "w" in self.fields else None
-        nodes = [*_tree(entry.p), *_tree(entry.q)]
+        nodes = [*entry.p.nodes(), *entry.q.nodes()]
         self._cluster = next((node for node in nodes if node.kind == "cluster"), None)
         self._calibrated = next((node for node in nodes if node.kind == "normalize"
                                  and getattr(node.kernel, "perplexity", None) is not None), None)
