@@ -24,6 +24,10 @@ COMMANDS = ["list", "show", "new", "validate", "formula", "table", "graph", "ver
             "reproduce"]
 
 
+#: Optional dependencies -> the extra that installs them (pyproject's optional-dependencies).
+OPTIONAL_EXTRAS = {"sklearn": "repro", "scipy": "repro", "matplotlib": "site", "mkdocs": "site", "material": "site"}
+
+
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     dest = "catalog_top" if top else "catalog"
     group = parser.add_argument_group("global options")
@@ -85,6 +89,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0 if code is None else int(code)
     except IconError as err:
         _print_error(err)
+        return 1
+    except ModuleNotFoundError as err:  # an optional dependency this command needs
+        package = (err.name or "").split(".")[0]
+        if package not in OPTIONAL_EXTRAS:
+            raise
+        extra = OPTIONAL_EXTRAS[package]
+        print(f"icon {args.command}: needs {package}, an optional dependency: pip install "
+              f"\"icon-registry[{extra}]\"", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("icon: interrupted", file=sys.stderr)

@@ -75,3 +75,21 @@ def test_site_build_from_the_environment_variable(icon, user_folder, monkeypatch
     code, out, err = icon("site", "build", "--out", str(tmp_path / "public"), "--no-verify", "--quiet")
     assert code == 0, err
     assert (tmp_path / "public" / "methods" / f"{USER_ID}.html").is_file()
+
+
+def test_a_missing_optional_dependency_names_the_extra(icon, monkeypatch, tmp_path):
+    """`pip install "icon-registry[site]"` has no scikit-learn: icon fit says what to install."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_sklearn(name, *args, **kwargs):
+        if name.split(".")[0] in ("sklearn", "scipy"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_sklearn)
+    code, out, err = icon("fit", "simclr", "--data", "digits", "--out", str(tmp_path))
+    assert code == 1
+    assert err in ('icon fit: needs scipy, an optional dependency: pip install "icon-registry[repro]"\n',
+                   'icon fit: needs sklearn, an optional dependency: pip install "icon-registry[repro]"\n')

@@ -39,9 +39,11 @@ from torch.utils.checkpoint import checkpoint
 
 from icon_registry.backends import TorchBackend
 from icon_registry.compiler import chunked
+from icon_registry.compiler.module import CompiledLoss, make_prototypes
 from icon_registry.errors import IconError
 from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
+from icon_registry.formula.latex import to_source
 from icon_registry.objective import SupervisoryCache
 from icon_registry.static_check import ARGUMENT_OF, parse_entry_formula
 
@@ -743,8 +745,6 @@ def _reduced_any(value: V, var: str) -> V:
     return replace(value, t=value.t.any(dim), axes=value.axes[:dim] + value.axes[dim + 1:])
 
 
-from icon_registry.formula.latex import to_source  # noqa: E402 - rendering only, for messages
-
 
 # ---------------------------------------------------------------------------------------
 # the module
@@ -756,8 +756,6 @@ class FormulaLoss(torch.nn.Module):
 
     def __init__(self, entry, params: dict, num_classes=None, dim=None, chunk_size=None):
         super().__init__()
-        from icon_registry.compiler.module import make_prototypes
-
         self.entry, self.params, self.source = entry, params, "formula"
         formula = parse_entry_formula(entry, entry.loss.formula)
         self.plan = Plan(formula.root, entry.parameters)
@@ -785,10 +783,11 @@ class FormulaLoss(torch.nn.Module):
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"entry={self.entry.id!r}, source='formula', {shown}"
 
-    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
-        from icon_registry.compiler.module import batch_inputs
+    # the arguments are checked and converted as for the objective (same call signature)
+    _inputs = CompiledLoss._inputs
 
-        inputs = batch_inputs(self, z, x, labels, ids, modality, neighbors, graph)
+    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
+        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
         data = {"x": inputs.x, "g": inputs.x, "labels": inputs.labels, "ids": inputs.ids, "modality": inputs.modality,
                 "candidates": inputs.neighbors, "neighbors": inputs.neighbors, "W": inputs.graph, "z": inputs.z}
         if self.prototypes is not None:

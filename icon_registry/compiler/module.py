@@ -63,43 +63,6 @@ def make_prototypes(entry, num_classes, dim):
     return torch.nn.Parameter(torch.randn(int(num_classes), int(dim)) / math.sqrt(int(dim)))
 
 
-def batch_inputs(loss, z, x, labels, ids, modality, neighbors, graph) -> Inputs:
-    """The arguments of one call, checked against what ``loss`` reads (``loss.requires``) and
-    converted (device of z; half precision computed in float32); shared by every compiled loss."""
-    entry_id = loss.entry.id
-    z = arguments.check_z(entry_id, z)
-    n, device = z.shape[0], z.device
-    # Softmax normalizers lose too much in half precision; the math runs in float32 and
-    # the matmuls still use tensor cores under autocast.
-    dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
-    given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
-    for name in sorted(loss.requires):
-        if given[name] is None:
-            call = ", ".join(["z"] + [f"{r}=..." for r in sorted(loss.requires)])
-            raise IconError(
-                f"{entry_id}: missing argument '{name}': this entry reads {', '.join(sorted(loss.requires))}; "
-                f"call loss({call})",
-                entry=entry_id,
-                argument=name,
-            )
-    inputs = Inputs(TorchBackend, z.to(dtype), n, loss.params, entry_id=entry_id, prototypes=loss.prototypes)
-    if x is not None:
-        inputs.x = arguments.features(entry_id, x, n, device, dtype)
-    for name, value in (("labels", labels), ("ids", ids), ("modality", modality)):
-        if value is not None:
-            setattr(inputs, name, arguments.index_vector(entry_id, name, value, n, device))
-    if neighbors is not None:
-        inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
-    if graph is not None:
-        inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
-    if loss.prototypes is not None and loss.prototypes.shape[1] != z.shape[1]:
-        raise IconError(
-            f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={loss.prototypes.shape[1]}",
-            argument="z",
-        )
-    return inputs
-
-
 class CompiledLoss(torch.nn.Module):
     """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
 
@@ -139,8 +102,42 @@ class CompiledLoss(torch.nn.Module):
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}, {shown}"
 
+    def _inputs(self, z, x, labels, ids, modality, neighbors, graph) -> Inputs:
+        entry_id = self.entry.id
+        z = arguments.check_z(entry_id, z)
+        n, device = z.shape[0], z.device
+        # Softmax normalizers lose too much in half precision; the math runs in float32 and
+        # the matmuls still use tensor cores under autocast.
+        dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
+        given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
+        for name in sorted(self.requires):
+            if given[name] is None:
+                call = ", ".join(["z"] + [f"{r}=..." for r in sorted(self.requires)])
+                raise IconError(
+                    f"{entry_id}: missing argument '{name}': this entry reads {', '.join(sorted(self.requires))}; "
+                    f"call loss({call})",
+                    entry=entry_id,
+                    argument=name,
+                )
+        inputs = Inputs(TorchBackend, z.to(dtype), n, self.params, entry_id=entry_id, prototypes=self.prototypes)
+        if x is not None:
+            inputs.x = arguments.features(entry_id, x, n, device, dtype)
+        for name, value in (("labels", labels), ("ids", ids), ("modality", modality)):
+            if value is not None:
+                setattr(inputs, name, arguments.index_vector(entry_id, name, value, n, device))
+        if neighbors is not None:
+            inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
+        if graph is not None:
+            inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
+        if self.prototypes is not None and self.prototypes.shape[1] != z.shape[1]:
+            raise IconError(
+                f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={self.prototypes.shape[1]}",
+                argument="z",
+            )
+        return inputs
+
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
-        inputs = batch_inputs(self, z, x, labels, ids, modality, neighbors, graph)
+        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         elif self._p_cacheable:

@@ -69,9 +69,7 @@ def reference(entry, loss, z, batch) -> float:
                             if isinstance(loss._cluster.temperature, str) else z / loss._cluster.temperature, 1)
     beta = None
     if "beta" in loss.fields:
-        from icon_registry.compiler.module import batch_inputs
-
-        beta = loss._beta(batch_inputs(loss, z, batch.get("x"), None, None, None, None, None), None).tolist()
+        beta = loss._beta(loss._inputs(z, batch.get("x"), None, None, None, None, None), None).tolist()
     instance = FormulaInstance(
         n=z.shape[0], z=rows(z), x=rows(batch.get("x")), g=rows(batch.get("x")),
         w=rows(loss.prototypes.detach()) if loss.prototypes is not None else None,
