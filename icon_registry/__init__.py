@@ -10,7 +10,6 @@ Public API::
     results = icon_registry.verify(entry)            # one ClaimResult per claim, as `icon verify` prints
 """
 
-from icon_registry.catalog import load_catalog
 from icon_registry.errors import IconError, IconWarning
 
 __all__ = ["CompiledLoss", "Entry", "IconError", "IconWarning", "compile_loss", "load_catalog", "verify"]
@@ -18,11 +17,17 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # The compiler pulls in torch (about a second); the CLI's catalog commands never need it.
+    # Imported on first use: the compiler pulls in torch (about a second), the catalog pydantic
+    # (half a second); `import icon_registry` itself stays instant, so that the `icon` command
+    # answers Ctrl-C from its first moments.
     if name in ("compile_loss", "CompiledLoss"):
         from icon_registry import compiler
 
         return getattr(compiler, name)
+    if name == "load_catalog":
+        from icon_registry.catalog import load_catalog
+
+        return load_catalog
     if name == "Entry":
         from icon_registry.schema import Entry
 

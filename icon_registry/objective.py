@@ -88,7 +88,7 @@ def anchor_terms(p: Dist, q: Dist, *, direction: str = "forward", objective: str
     cross_entropy = right.log_norm * left_mass - B.sum(left_prob * right_logits, axis=1, keepdims=True)
     values = cross_entropy
     if objective == "kl":
-        values = values + B.sum(left_prob * B.where(left.mask, left.log_prob(), 0.0), axis=1, keepdims=True)
+        values = values + B.sum(B.plogp(left_prob, left.log_prob(), left.mask), axis=1, keepdims=True)
     has_mass = B.count(left.mask, 1) > 0
     return AnchorTerms(values[:, 0], has_mass[:, 0])
 
@@ -140,7 +140,7 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
             prob = prob.to(right.logits.dtype)
             mass = prob.sum(1)
             has_mass = left.mask.any(1)
-            entropy_term = (prob * left.log_prob().masked_fill(~left.mask, 0.0)).sum(1) if objective == "kl" else None
+            entropy_term = B.plogp(prob, left.log_prob(), left.mask).sum(1) if objective == "kl" else None
             index, dense = None, prob
     left._fused_prep = (prep_key, (mass, has_mass, entropy_term, index, dense))
     values = fused_cross_entropy(node, right.logits, mass, index=index, dense=dense)

@@ -2,7 +2,8 @@
 
 Per entry and claim: pass / fail / unproved / error with seconds. Exit 1 if any claim fails
 (or its check errors), 0 otherwise, 2 for bad usage. Results are cached by the hash of the
-entry and of the verifier/kernel/formula sources ($ICON_CACHE_DIR or ~/.cache/icon-registry).
+entry, of the verifier/kernel/formula sources and of the Python, SymPy, torch and icon-registry
+versions ($ICON_CACHE_DIR or ~/.cache/icon-registry); ``--no-cache`` checks every claim afresh.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+
+from icon_registry.commands.options import integer, output_folder
 
 
 def register(subparsers) -> None:
@@ -31,9 +34,12 @@ def register(subparsers) -> None:
                         "errors with their detail, unproved claims skipped), for CI")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list of {id, claim, kind, status, seconds, detail, method, steps, ...}")
-    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="verify N entries in parallel")
-    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
-    parser.add_argument("--cache-dir", metavar="DIR", default=None,
+    parser.add_argument("--jobs", "-j", type=integer(1, 1024), default=1, metavar="N",
+                        help="verify N entries in parallel (worker processes)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="check every claim afresh, never reusing a cached verdict (the fresh results are "
+                        "still stored, for `icon site build`)")
+    parser.add_argument("--cache-dir", metavar="DIR", default=None, type=output_folder,
                         help="result cache folder (default $ICON_CACHE_DIR or ~/.cache/icon-registry)")
     parser.add_argument("--no-builtin", action="store_true", help="do not load the built-in catalog")
     parser.add_argument("--steps", action="store_true", help="also print each claim's proof sketch")
@@ -70,16 +76,12 @@ def explanation(result) -> list:
 
 def run(args) -> int:
     from icon_registry.commands import catalog_from_args, print_json
-    from icon_registry.errors import IconError, one_line
+    from icon_registry.errors import IconError, UsageError, one_line
     from icon_registry.verify import ResultCache, verify_entries
     from icon_registry.verify.results import PROOF_LABELS
 
     if not args.ids and not args.all:
-        print("icon verify: give entry ids or --all", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print("icon verify: --jobs must be at least 1", file=sys.stderr)
-        return 2
+        raise UsageError("give entry ids or --all", argument="ids")
     files = [Path(name) for name in args.ids if name.endswith((".yaml", ".yml")) and Path(name).is_file()]
     catalog = catalog_from_args(args, *files, include_builtin=not args.no_builtin)
     if args.all:
@@ -99,7 +101,7 @@ def run(args) -> int:
     if not names:
         raise IconError("icon verify: the catalog has no entries")
     entries = [catalog.get(name) for name in names]
-    cache = None if args.no_cache else ResultCache(args.cache_dir)
+    cache = ResultCache(args.cache_dir, reuse=not args.no_cache)
     show_progress = args.all and not args.quiet and sys.stderr.isatty()
     done = [0]
     start = time.perf_counter()
@@ -125,9 +127,9 @@ def run(args) -> int:
             label = f"{r.entry} {r.claim}".ljust(width)
             how = f" [{r.label}]" if r.status == "pass" else ""
             cached = " (cached)" if r.cached else ""
-            print(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}")
+            print(one_line(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}"))
             if r.status != "pass" or args.steps:
-                print(f"    {r.detail}")
+                print(f"    {one_line(r.detail)}")
             if args.steps:
                 for step in r.steps:
                     print(f"      - {one_line(step)}")

@@ -46,6 +46,7 @@ def render_graph(cat: SiteCatalog, out: Path, results: Optional[dict] = None) ->
         import networkx as nx
     except ImportError:
         return None
+    from icon_registry.docs_site.escape import one_line
     from icon_registry.docs_site.pages import short_name
 
     results = results or {}
@@ -64,7 +65,8 @@ def render_graph(cat: SiteCatalog, out: Path, results: Optional[dict] = None) ->
                                edge_color=palette[k % len(palette)], width=1.3, node_size=260, alpha=0.8)
         ax.plot([], [], color=palette[k % len(palette)], label=kind.replace("_", " "))
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=260, alpha=0.95)
-    labels = {k: short_name(cat.get(k).name) if cat.get(k) else k for k in graph.nodes}
+    # a "$" would start matplotlib mathtext: catalog names are plain text
+    labels = {k: short_name(one_line(cat.get(k).name)).replace("$", r"\$") if cat.get(k) else k for k in graph.nodes}
     nx.draw_networkx_labels(graph, pos, ax=ax, labels=labels, font_size=9, verticalalignment="bottom",
                             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
     for status, colour in COLOURS.items():

@@ -492,6 +492,26 @@ class AbstractBackend:
     def knn_mask(sqdist, candidates, k):
         raise ir.Unsupported("a kNN graph computed from distances")
 
+    @classmethod
+    def plogp(cls, prob, log_prob, mask):
+        return prob * cls.where(mask, log_prob, 0)
+
+    @classmethod
+    def log_sqdist(cls, d2):
+        return cls.log(d2)
+
+    @classmethod
+    def log_add_exp(cls, a, b, divide_by=1):
+        return cls.log((cls.exp(a) + cls.exp(b)) / _exact(divide_by))
+
+    @staticmethod
+    def logsumexp(a, axis):
+        """log sum over the rows (axis 0) of an unmasked anchors x columns array: e.g. a cluster's size."""
+        if not isinstance(a, AArray) or a.axes != ("r", "c") or axis != 0 or a.mask is not None:
+            raise ir.Unsupported(f"a logsumexp over axis {axis} of this array")
+        k = ir.fresh("k")
+        return AArray(ir.Red("lse", a.value.xreplace({ROW: k}), k, ir.items()), ("c",), domain=a.domain)
+
     @staticmethod
     def log_softmax(a, axis):
         if not isinstance(a, ClusterLogits) or axis != 1:

@@ -68,3 +68,15 @@ def fixture_site(tmp_path_factory) -> Built:
     (results / "reproduce.json").write_text(json.dumps(
         {"plots": ["map.png", "missing.png", "../escape.png"], "summary": [{"experiment": "a", "mean": 0.987}]}))
     return _build(tmp, load_fixture_catalog(FIXTURES), results)
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory) -> Built:
+    """A catalog folder and results folder whose every string is hostile (tests/docs_site/hostile.py)."""
+    from icon_registry.docs_site import load_fixture_catalog
+
+    from .hostile import write_hostile_catalog, write_hostile_results
+
+    tmp = tmp_path_factory.mktemp("hostile-site")
+    catalog = load_fixture_catalog(write_hostile_catalog(tmp / "catalog"))
+    return _build(tmp, catalog, write_hostile_results(tmp / "results"))
