@@ -783,8 +783,10 @@ class FormulaLoss(torch.nn.Module):
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"entry={self.entry.id!r}, source='formula', {shown}"
 
-    # the arguments are checked and converted as for the objective (same call signature)
+    # the arguments are checked and converted as for the objective (same call signature); a
+    # formula runs on one process's batch
     _inputs = CompiledLoss._inputs
+    distributed = False
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
