@@ -30,6 +30,7 @@ do not depend on the anchor (t-SNE's normalizer, a batch mean) computed once out
 
 from __future__ import annotations
 
+import contextvars
 import math
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -44,6 +45,7 @@ from icon_registry.errors import IconError
 from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
 from icon_registry.formula.latex import to_source
+from icon_registry.formula.parser import substitute
 from icon_registry.objective import SupervisoryCache
 from icon_registry.static_check import ARGUMENT_OF, parse_entry_formula
 
@@ -66,7 +68,18 @@ class Log1p:
     operand: N.Node
 
 
+@dataclass(frozen=True)
+class Member:
+    """How often the index ``at`` is in the set (0 or 1; a given list counts repeats), from the
+    one-point rule sum(m, S, indicator(m == X) * f(m)) = [X in S] * f(X) (compiler-internal)."""
+
+    set: N.SetRef
+    at: N.Node
+
+
 def _children(node) -> tuple:
+    if isinstance(node, Member):
+        return (node.set, node.at)
     if isinstance(node, LogAddExp):
         return tuple(node.args)
     if isinstance(node, Log1p):
@@ -81,7 +94,7 @@ def _nonnegative(node, params: dict) -> bool:
     if isinstance(node, N.Param):
         low = params[node.name].min
         return low is not None and low >= 0
-    if isinstance(node, (N.Builtin, N.Count, N.Indicator)):
+    if isinstance(node, (N.Builtin, N.Count, N.Indicator, Member)):
         return True
     if isinstance(node, (N.ScalarAt, N.MatrixAt)):
         return True  # beta, phi and graph weights are non-negative (the graph is checked)
@@ -170,6 +183,26 @@ def _sanitized_operand(node):
     return None
 
 
+def _one_point(body, var):
+    """(X, f or None) when body is indicator(var == X) [* f] with X free of var."""
+    factor = None
+    if isinstance(body, N.BinOp) and body.op == "*":
+        for indicator, other in ((body.left, body.right), (body.right, body.left)):
+            if isinstance(indicator, N.Indicator):
+                body, factor = indicator, other
+                break
+    if not (isinstance(body, N.Indicator) and body.op == "=="):
+        return None
+    for index, at in ((body.left, body.right), (body.right, body.left)):
+        if isinstance(index, N.Index) and index.name == var and var not in _free(at) and not isinstance(at, N.Num):
+            return at, factor
+    return None
+
+
+#: The index names of the formula being planned: a renamed index never takes one of them.
+_NAMES: contextvars.ContextVar = contextvars.ContextVar("names", default=frozenset())
+
+
 def _linear(node):
     """A reduction with the factors and (for a mean) the terms that do not depend on its index
     taken out: mean(j, S, a_ij / tau - b_i) = mean(j, S, a_ij) / tau - b_i. Fewer n x n passes;
@@ -181,6 +214,11 @@ def _linear(node):
 
     if node.kind not in ("sum", "mean"):
         return node
+    point = _one_point(body, var) if node.kind == "sum" else None
+    if point is not None:  # n x n instead of n x n x n for sum(m, neighbors(i), indicator(m == j))
+        at, rest = point
+        member = Member(node.set, at)
+        return member if rest is None else N.BinOp("*", member, substitute(rest, {var: at}, _NAMES.get()))
     if isinstance(body, N.Neg):
         return N.Neg(inner(body.operand))
     if isinstance(body, N.BinOp):
@@ -203,7 +241,13 @@ class Plan:
     context, and the row-separable split (``outer`` ops around an anchor reduction)."""
 
     def __init__(self, root, params: dict):
-        self.root = _stable(root, params)
+        names = frozenset(n.var if isinstance(n, N.Reduce) else n.name for n in N.walk(root)
+                          if isinstance(n, (N.Reduce, N.Index)))
+        token = _NAMES.set(names)
+        try:
+            self.root = _stable(root, params)
+        finally:
+            _NAMES.reset(token)
         self.keys: dict = {}  # id(node) -> (key, free indices in key order)
         self.context: dict = {}  # id(node) -> whether its value depends on the masked positions
         self._index(self.root)
@@ -464,6 +508,16 @@ class Evaluator:
             return replace(value, t=value.t.to(self.batch.z.dtype))
         if isinstance(node, N.Reduce):
             return self.reduction(node)
+        if isinstance(node, Member):
+            var = f"#{len(self.order)}"
+            membership, weight = self.bind(node.set, var)
+            try:
+                if membership is None:  # the whole domain: every index is in it once
+                    return self.scalar(1.0)
+                table = weight if weight is not None else _mapped(lambda t: t.to(self.batch.z.dtype), membership)
+                return self.entry_at(table, var, self.eval(node.at))
+            finally:
+                self.unbind(var)
         if isinstance(node, LogAddExp):
             values = [self.eval(arg) for arg in node.args]
             return self.combine(lambda *ts: torch.logsumexp(torch.stack(torch.broadcast_tensors(*ts)), 0), *values)
@@ -555,19 +609,21 @@ class Evaluator:
         try:
             vectors = [self.eval(other), V(self.batch.data[G.ARRAYS[at.array].field], (var,), True)]
             matrix = self.pairwise(func, *(vectors if position == 1 else vectors[::-1]))
-            where = self.eval(at.index)
-            axes = self.union(matrix, where)
-            axes = tuple(a for a in axes if a != var)
-            full = self.aligned(matrix, axes + (var,))
-            sizes = [self.scope[a].size for a in axes]
-            full = full.expand(*sizes, full.shape[-1])
-            index = self.aligned(where, axes).expand(*sizes)
-            bad, why = self.merged_bad((matrix, where))
-            if bad is not None and var in bad.axes:
-                bad = _reduced_any(bad, var)
-            return V(torch.gather(full, -1, index[..., None]).squeeze(-1), axes, False, bad, why)
+            return self.entry_at(matrix, var, self.eval(at.index))
         finally:
             self.unbind(var)
+
+    def entry_at(self, table: V, var: str, where: V) -> V:
+        """``table`` (a V over ``var`` and other axes) at ``var`` = the index values ``where``."""
+        axes = tuple(a for a in self.union(table, where) if a != var)
+        sizes = [self.scope[a].size for a in axes]
+        full = self.aligned(table, axes + (var,))
+        full = full.expand(*sizes, full.shape[-1])
+        index = self.aligned(where, axes).expand(*sizes)
+        bad, why = self.merged_bad((table, where))
+        if bad is not None and var in bad.axes:
+            bad = _reduced_any(bad, var)
+        return V(torch.gather(full, -1, index[..., None]).squeeze(-1), axes, False, bad, why)
 
     def dot(self, u: V, v: V) -> V:
         axes = self.union(u, v)

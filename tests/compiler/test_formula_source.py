@@ -247,3 +247,22 @@ def test_formula_bench_suite_runs_and_agrees():
     assert [r["case"] for r in rows] == ["simclr", "supcon", "clip"]
     assert all(r["value_rel_diff"] < 1e-5 and r["grad_rel_diff"] < 1e-4 for r in rows)
     assert bench.report(rows, "formula")["formula_target_ratio"] == 2.0
+
+
+@pytest.mark.parametrize("entry_id", ["tsne_uniform", "tsne_graph", "debiased_infonce_clustering"])
+def test_one_point_sums_become_memberships(entry_id):
+    """sum(m, neighbors(i), indicator(m == j) ...) is [j in neighbors(i)] ...: an n x n table, not an
+    n x n x n tensor (the values are the evaluator's: test_every_catalog_formula_equals_the_evaluator)."""
+    from icon_registry.compiler.formula import Member, _children
+    from icon_registry.formula import nodes as N
+
+    plan = compile_loss(CATALOG.get(entry_id), source="formula").plan
+    stack, members, one_point_left = [plan.root], 0, []
+    while stack:
+        node = stack.pop()
+        members += isinstance(node, Member)
+        if isinstance(node, N.Reduce) and isinstance(node.body, N.Indicator) and N.Index(node.var) in (
+                node.body.left, node.body.right):
+            one_point_left.append(node)
+        stack.extend(_children(node))
+    assert members == 2 and not one_point_left
