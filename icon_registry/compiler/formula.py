@@ -10,6 +10,11 @@ with their multiplicities), and pairwise functions of vectors are matrix product
 sub-expressions (up to the names of their indices) are computed once per call: SimCLR's
 cosine matrix serves both the positives and the normalizer.
 
+Before evaluation the tree is rewritten into equal, cheaper forms: factors and (in a mean)
+terms that do not depend on a reduction's index are taken out of it, and a one-point sum
+``sum(m, S, indicator(m == X) * f(m))`` becomes ``[X in S] * f(X)`` (an n x n membership table
+instead of an n x n x n tensor).
+
 Numerics:
   * Stable forms: ``log(exp(e))`` is ``e``; the log of a product, quotient or power of
     non-negative factors is split into logs; ``log(sum(k, S, exp(e)))`` and ``log(exp(a) +
