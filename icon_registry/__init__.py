@@ -4,13 +4,15 @@ Public API::
 
     catalog = icon_registry.load_catalog()          # built-in + your own folders
     catalog.list("*sne*")                            # glob over ids and aliases
-    loss = icon_registry.compile_loss("simclr", tau=0.1)
+    entry = icon_registry.Entry.from_yaml(text)      # or Entry.model_validate(dict): validated, formulas too
+    loss = icon_registry.compile_loss("simclr", tau=0.1)   # source="formula": the published loss.formula
     value = loss(z, ids=ids)
+    results = icon_registry.verify(entry)            # one ClaimResult per claim, as `icon verify` prints
 """
 
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, IconWarning
 
-__all__ = ["CompiledLoss", "IconError", "compile_loss", "load_catalog"]
+__all__ = ["CompiledLoss", "Entry", "IconError", "IconWarning", "compile_loss", "load_catalog", "verify"]
 __version__ = "0.1.0"
 
 
@@ -26,4 +28,12 @@ def __getattr__(name):
         from icon_registry.catalog import load_catalog
 
         return load_catalog
+    if name == "Entry":
+        from icon_registry.schema import Entry
+
+        return Entry
+    if name == "verify":  # the verify package, callable: icon_registry.verify(entry_or_id)
+        import icon_registry.verify
+
+        return icon_registry.verify
     raise AttributeError(f"module 'icon_registry' has no attribute {name!r}")

@@ -170,16 +170,40 @@ def _display(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
-def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path]]:
-    """(entry files, table file) of a catalog root or a plain folder of entries."""
+def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
+    """(entry files, table file, layout problems) of a catalog root or a plain folder of entries.
+
+    Entries one level too deep are never skipped in silence: a folder with no entries of its
+    own whose subfolders hold .yaml files, and entry files beside a root's methods/, are
+    problems that say where the entries should be."""
     methods = folder / "methods"
     table = folder / "table.yaml"
+    top = sorted(p for p in folder.iterdir() if p.suffix in _YAML_SUFFIXES and not p.name.startswith(".")
+                 and p.name not in ("table.yaml", "table.yml"))
+    problems = []
     if methods.is_dir():
-        files = [p for p in methods.iterdir() if p.suffix in _YAML_SUFFIXES]
-    else:
-        files = [p for p in folder.iterdir() if p.suffix in _YAML_SUFFIXES and p.name not in ("table.yaml", "table.yml")]
-    files = sorted(p for p in files if not p.name.startswith("."))
-    return files, (table if table.is_file() else None)
+        files = sorted(p for p in methods.iterdir() if p.suffix in _YAML_SUFFIXES and not p.name.startswith("."))
+        if top:
+            problems.append(format_problem(
+                f"{_names(top)} beside methods/ {'is' if len(top) == 1 else 'are'} not loaded: a catalog root "
+                "keeps its entries in methods/ (move them there, or pass a folder of entries alone)", file=_display(folder)))
+        return files, (table if table.is_file() else None), problems
+    if not top:
+        deeper = {sub: n for sub in sorted(folder.iterdir()) if sub.is_dir() and not sub.name.startswith(".")
+                  and (n := sum(1 for p in sub.iterdir() if p.suffix in _YAML_SUFFIXES))}
+        if deeper:
+            where = ", ".join(f"{sub.name}/ ({n} .yaml file{'s' if n != 1 else ''})" for sub, n in deeper.items())
+            first = next(iter(deeper))
+            problems.append(format_problem(
+                f"no entries here, but {where} one level deeper: pass the folder that holds the entries "
+                f"(--catalog {_display(first)}), or name it methods/ to make {_display(folder)} a catalog root",
+                file=_display(folder)))
+    return top, (table if table.is_file() else None), problems
+
+
+def _names(paths: list) -> str:
+    shown = ", ".join(p.name for p in paths[:3])
+    return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 def _env_dirs() -> list[str]:
@@ -262,7 +286,8 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             problems.append(format_problem(f"no such file or folder (from {origin})", file=root))
             continue
         if root.is_dir():
-            files, table_file = _entry_files(root)
+            files, table_file, layout = _entry_files(root)
+            problems.extend(layout)
         elif root.suffix in _YAML_SUFFIXES:
             files, table_file = ([], root) if root.name in ("table.yaml", "table.yml") else ([root], None)
         else:

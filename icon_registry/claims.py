@@ -34,14 +34,39 @@ Conventions every claim shares (catalog authors: follow these):
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+@dataclass(frozen=True)
+class FormulaField:
+    """Marks a claim field that holds a formula: ``icon validate`` parses it against the entry
+    (its parameters, its ``loss.where`` definitions and the data its p and q provide).
+    ``learnables=False``: the formula may not read z, w or phi (a constant)."""
+
+    learnables: bool = True
+
+
+#: A claim field holding a formula; ``ConstantFormula`` one that may not read learned quantities.
+Formula = Annotated[str, FormulaField()]
+OptionalFormula = Annotated[Optional[str], FormulaField()]
+ConstantFormula = Annotated[str, FormulaField(learnables=False)]
 
 
 class _Claim(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     note: str = Field("", description="free text shown next to the verdict (e.g. which theorem)")
+    #: Whether a passing claim of this kind means that training the I-Con objective trains the
+    #: published loss (equal, equal up to a constant, or equal in the stated limit). An entry
+    #: with no such claim gets a warning from compile_loss (it computes the objective).
+    ties_objective_to_loss: ClassVar[bool] = False
+
+    def static_problems(self, entry) -> list:
+        """(field, message) for what can be checked without running the verifier, beyond the
+        formula fields (those are parsed by ``icon_registry.static_check``)."""
+        return []
 
 
 class IdentityClaim(_Claim):
@@ -57,6 +82,7 @@ class IdentityClaim(_Claim):
 
     kind: Literal["identity"]
     objective: Literal["kl", "cross_entropy"] = "kl"
+    ties_objective_to_loss: ClassVar[bool] = True
 
 
 class UpToConstantClaim(_Claim):
@@ -72,8 +98,9 @@ class UpToConstantClaim(_Claim):
 
     kind: Literal["up_to_constant"]
     objective: Literal["kl", "cross_entropy"] = "kl"
-    constant: str = Field(description="the constant objective - loss, as a formula (no z, w or phi in it)")
-    constant_name: str = Field(description="what the constant is, in words (e.g. H(p))")
+    constant: ConstantFormula = Field(description="the constant objective - loss, as a formula (no z, w or phi in it)")
+    constant_name: str = Field(description="what the constant is, in words, shown in the docs (e.g. H(p))")
+    ties_objective_to_loss: ClassVar[bool] = True
 
 
 class LimitClaim(_Claim):
@@ -104,17 +131,31 @@ class LimitClaim(_Claim):
     parameter: str = Field(description="the entry parameter that goes to 0 or infinity")
     to: Literal["infinity", "zero"]
     objective: Literal["kl", "cross_entropy", "error_probability"] = "cross_entropy"
-    scale: str = Field("1", description="formula multiplying the objective, e.g. sigma**2")
-    offset: str = Field("0", description="constant subtracted before scaling, e.g. n * log(n)")
-    equals: Optional[str] = Field(
-        None, description="the limit, as a formula; omitted: loss.formula (the published loss is the limit). "
-        "Given without equals_name, it is checked to equal loss.formula")
+    scale: Formula = Field("1", description="formula multiplying the objective, e.g. sigma**2")
+    offset: Formula = Field("0", description="constant subtracted before scaling, e.g. n * log(n)")
+    equals: OptionalFormula = Field(
+        None, description="the limit, as a formula (without the limit parameter); omitted: loss.formula (the "
+        "published loss is the limit). Given without equals_name, it is checked to equal loss.formula")
     equals_name: str = Field("", description="what `equals` is when it is NOT the published loss, in words "
                              "(then the limit is of that quantity, and the docs say so)")
-    factor: str = Field("1", description="factor between the limit and `equals` (limit = factor * equals)")
+    factor: Formula = Field("1", description="factor between the limit and `equals` (limit = factor * equals)")
     sandwich: bool = Field(
         False, description="also check loss - m*scale*log(2) <= factor*equals <= loss at finite values (triplet)"
     )
+    ties_objective_to_loss: ClassVar[bool] = True
+
+    def static_problems(self, entry) -> list:
+        from icon_registry.errors import suggest
+
+        if self.parameter not in entry.parameters:
+            names = sorted(entry.parameters)
+            return [("parameter", f"unknown parameter '{self.parameter}'{suggest(self.parameter, names)} "
+                                  f"(this entry's parameters: {', '.join(names) or 'none'})")]
+        from icon_registry.static_check import parse_entry_formula
+
+        if self.equals is not None and self.parameter in parse_entry_formula(entry, self.equals).free_parameters:
+            return [("equals", f"the limit may not depend on the limit parameter '{self.parameter}'")]
+        return []
 
     @model_validator(mode="after")
     def _named_only_when_given(self):
@@ -137,9 +178,9 @@ class ReverseKlEntropyClaim(_Claim):
     """
 
     kind: Literal["reverse_kl_entropy"]
-    cost: Optional[str] = Field(None, description="the clustering cost, as a formula in phi, x and parameters; "
-                                "omitted: loss.formula (given: checked to equal loss.formula)")
-    factor: str = Field(description="the factor in front of the cost, e.g. 1 / sigma**2")
+    cost: OptionalFormula = Field(None, description="the clustering cost, as a formula in phi, x and parameters; "
+                                  "omitted: loss.formula (given: checked to equal loss.formula)")
+    factor: Formula = Field(description="the factor in front of the cost, e.g. 1 / sigma**2")
 
 
 class DecompositionClaim(_Claim):
@@ -153,7 +194,7 @@ class DecompositionClaim(_Claim):
 
     kind: Literal["decomposition"]
     objective: Literal["kl", "cross_entropy"] = "cross_entropy"
-    extra: str = Field(description="the term loss.formula - objective, as a formula (it may read z, w, phi)")
+    extra: Formula = Field(description="the term loss.formula - objective, as a formula (it may read z, w, phi)")
     extra_name: str = Field(min_length=1, description="the extra term in words, shown in the docs")
 
 
@@ -169,7 +210,7 @@ class BoundClaim(_Claim):
     kind: Literal["bound"]
     objective: Literal["kl", "cross_entropy"] = "kl"
     relation: Literal["<=", ">="] = Field(description="loss.formula <= objective + offset, or >=")
-    offset: str = Field("0", description="a formula added to the objective (0 by default)")
+    offset: Formula = Field("0", description="a formula added to the objective (0 by default)")
     reason: str = Field(min_length=3, description="why the inequality holds, e.g. Jensen's inequality")
 
 

@@ -25,7 +25,12 @@ from typing import Optional, Sequence
 from icon_registry.errors import IconError, UsageError, one_line
 
 #: Command modules under icon_registry.commands, in the order ``icon --help`` lists them.
-COMMANDS = ["list", "show", "validate", "table", "graph", "verify", "site", "bench", "cluster", "fit", "reproduce"]
+COMMANDS = ["list", "show", "new", "validate", "formula", "table", "graph", "verify", "site", "bench", "cluster", "fit",
+            "reproduce"]
+
+
+#: Optional dependencies -> the extra that installs them (pyproject's optional-dependencies).
+OPTIONAL_EXTRAS = {"sklearn": "repro", "scipy": "repro", "matplotlib": "site", "mkdocs": "site", "material": "site"}
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -121,6 +126,13 @@ def _run_command(argv) -> int:
         return 2
     except IconError as err:
         _print_error(err)
+        return 1
+    except ModuleNotFoundError as err:  # an optional dependency this command needs
+        package = (err.name or "").split(".")[0]
+        if package not in OPTIONAL_EXTRAS:
+            raise
+        print(one_line(f"{args.command_name}: needs {package}, an optional dependency: pip install "
+                       f"\"icon-registry[{OPTIONAL_EXTRAS[package]}]\""), file=sys.stderr)
         return 1
     except BrokenPipeError:  # `icon list | head`
         try:

@@ -21,7 +21,8 @@ import contextlib
 import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
-__all__ = ["IconError", "UsageError", "error_context", "format_problem", "one_line", "quote", "suggest", "did_you_mean"]
+__all__ = ["IconError", "IconWarning", "UsageError", "error_context", "format_problem", "one_line", "quote", "suggest",
+           "did_you_mean"]
 
 _BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -66,6 +67,10 @@ def format_problem(
     if field:
         head += f"{one_line(field)}: "
     return one_line(head + message)
+
+
+class IconWarning(UserWarning):
+    """What icon-registry warns about (e.g. a compiled objective that is not the published loss)."""
 
 
 class IconError(Exception):

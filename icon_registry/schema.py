@@ -12,7 +12,8 @@ import math
 import re
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from icon_registry.claims import ClaimSpec
 from icon_registry.distributions import DistributionSpec
@@ -89,8 +90,15 @@ class Prefactor(_Model):
 class Loss(_Model):
     """The published loss (or, for a gap cell, the objective the cell defines) as a formula."""
 
-    formula: str = Field(min_length=1)
-    reduction: Literal["sum", "mean"] = "sum"
+    formula: str = Field(min_length=1, description="the loss in the formula language (see `icon formula`)")
+    where: dict[str, str] = Field(
+        {},
+        description="named sub-expressions, e.g. 'P[i, j]: (p[i, j] + p[j, i]) / (2*n)': usable in every formula "
+        "of the entry and written out where they are used; the docs show each on its own line",
+    )
+    reduction: Literal["sum", "mean"] = Field(
+        "sum", description="how the formula combines anchors: sum, or mean over the anchors with a non-empty p"
+    )
     description: str = Field(min_length=1, description="the objective in words")
 
 
@@ -113,30 +121,54 @@ class Erratum(_Model):
 
 
 class Entry(_Model):
-    id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1)
-    aliases: list[str] = []
+    """One method: ``Entry.from_yaml(text)`` or ``Entry.model_validate(dict)`` (both run every
+    check ``icon validate`` runs on one entry, formulas included)."""
+
+    id: str = Field(pattern=ID_PATTERN, description="lowercase letters, digits and '_'; the file name without .yaml")
+    name: str = Field(min_length=1, description="the method's name as people write it")
+    aliases: list[str] = Field([], description="other names `icon list` and `icon show` accept")
     summary: str = Field(min_length=1, description="the objective in one sentence")
-    status: Literal["published", "gap", "new"]
-    paper: Optional[Paper] = None
-    cell: Cell
-    mapper: Literal["lookup", "linear", "network", "prototypes", "cluster_head"]
+    status: Literal["published", "gap", "new"] = Field(
+        description="published: a paper's loss (needs paper:); gap: an empty cell of the periodic table, the "
+        "objective its row and column define (no paper); new: a method of your own"
+    )
+    paper: Optional[Paper] = Field(None, description="title, authors, year, venue and an https link")
+    cell: Cell = Field(description="the cell of the periodic table: row = kind of learned q, column = kind of p "
+                       "(ids from the catalog's table.yaml)")
+    mapper: Literal["lookup", "linear", "network", "prototypes", "cluster_head"] = Field(
+        description="what maps inputs to z: lookup (one free vector per item, as SNE), linear, network, "
+        "prototypes (class prototypes w beside a network), cluster_head (z are cluster logits)"
+    )
     direction: Literal["forward", "reverse"] = Field(
         "forward", description="forward: KL(p || q); reverse: KL(q || p) (clustering, learned distribution on the left)"
     )
-    p: DistributionSpec
-    q: DistributionSpec
-    limit: Optional[Limit] = None
+    p: DistributionSpec = Field(description="the supervisory distribution p(j|i), a tree of kinds (`icon show` "
+                                "and the docs' kernels page list them)")
+    q: DistributionSpec = Field(description="the learned distribution q(j|i), computed from z")
+    limit: Optional[Limit] = Field(None, description="for a limit row: the parameter, where it goes and the "
+                                   "power of it the compiled loss multiplies by")
     prefactor: Optional[Prefactor] = None
-    parameters: dict[str, Parameter] = {}
-    loss: Loss
-    claims: list[ClaimSpec] = Field(min_length=1)
-    relations: list[Relation] = []
-    peers: list[Peer] = []
-    errata: list[Erratum] = []
-    notes: str = ""
+    parameters: dict[str, Parameter] = Field({}, description="name -> default, min, max, integer, description; "
+                                             "p, q and the formulas use them by name")
+    loss: Loss = Field(description="the published loss as a formula, its reduction and a description")
+    claims: list[ClaimSpec] = Field(min_length=1, description="what `icon verify` checks: how the I-Con objective "
+                                    "relates to loss.formula")
+    relations: list[Relation] = Field([], description="links to other entries (special_case_of, variant_of, ...)")
+    peers: list[Peer] = Field([], description="the same loss in other libraries, and how their conventions differ")
+    errata: list[Erratum] = Field([], description="mistakes in the paper or its code, and the correction")
+    notes: str = Field("", description="anything else a reader should know (parametrization, conventions)")
     beyond_paper: bool = Field(
         False, description="a method the I-Con paper does not derive: the site shows it in the table beyond the paper")
+
+    @classmethod
+    def from_yaml(cls, text, *, file: Optional[str] = None) -> "Entry":
+        """An entry from YAML text (loaded safely); every problem is one ``IconError`` line
+        ``file:line: field: message``, as from ``icon validate``."""
+        from icon_registry.catalog import validate_model
+        from icon_registry.yaml_io import load_yaml_text
+
+        document = load_yaml_text(text, file=file)
+        return validate_model(cls, document.data, document.lines, file)
 
     @field_validator("parameters")
     @classmethod
@@ -158,6 +190,15 @@ class Entry(_Model):
         unknown = sorted(used - set(self.parameters))
         if unknown:
             raise ValueError(f"kernel parameters {unknown} are not declared under 'parameters'")
+        from icon_registry.static_check import entry_problems
+
+        problems = entry_problems(self)
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [InitErrorDetails(type=PydanticCustomError("formula", message), loc=loc, input=None)
+                 for loc, message in problems],
+            )
         return self
 
 

@@ -69,7 +69,7 @@ parameters:
     max: 100
     description: temperature
 loss:
-  formula: "-log(exp(s_ip/tau) / sum_k exp(s_ik/tau))"
+  formula: "-mean(i, anchors_with(positives), mean(j, positives(i), cos(z[i], z[j])/tau - logsumexp(k, others(i), cos(z[i], z[k])/tau)))"
   reduction: mean
   description: NT-Xent
 claims:
@@ -107,7 +107,7 @@ q:
   kernel: {kind: student_t, nu: 1.0}
 parameters:
   perplexity: {default: 30, min: 1, description: perplexity}
-loss: {formula: "tSNE", reduction: sum, description: t-SNE}
+loss: {formula: "sum(i, anchors, sum(j, others(i), exp(-beta[i]*sqdist(x[i], x[j])) * sqdist(z[i], z[j])))", reduction: sum, description: t-SNE}
 claims: [{kind: identity, objective: kl}]
 """,
     "supervised_clustering": """\
@@ -119,7 +119,7 @@ cell: {row: uniform_clusters, column: classes}
 mapper: cluster_head
 p: {kind: normalize, kernel: {kind: same_label}, support: others}
 q: {kind: cluster, temperature: 1.0}
-loss: {formula: "gap", reduction: mean, description: supervised clustering}
+loss: {formula: "-mean(i, anchors_with(same_class), mean(j, same_class(i), log(sum(c, clusters, phi[i, c]*phi[j, c]/sum(k, all, phi[k, c])))))", reduction: mean, description: supervised clustering}
 claims:
   - kind: unproved
     statement: a gap cell the paper names

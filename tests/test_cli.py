@@ -59,7 +59,7 @@ def test_show(icon):
         "tau = 0.5 (real in [0.0001, 100]): temperature",
         "identity (objective=cross_entropy)",
         "variant of tsne: only here to test relations",
-        "formula: -log(exp(s_ip/tau) / sum_k exp(s_ik/tau))",
+        "formula: -mean(i, anchors_with(positives), mean(j, positives(i), cos(z[i], z[j])/tau",
     ]:
         assert text in out, text
 

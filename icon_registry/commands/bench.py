@@ -110,7 +110,7 @@ def run(args) -> int:
     else:
         print(bench.format_table(rows))
         worst = max(r["ratio"] for r in rows)
-        print(f"\nworst ratio {worst:.2f} (target <= {bench.TARGET_RATIO}); "
+        print(f"\nworst ratio {worst:.2f} (target <= {bench.target_ratio(args.suite)}); "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads")
         if args.out:
             print(f"wrote {args.out}")

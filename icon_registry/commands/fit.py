@@ -18,7 +18,10 @@ def register(subparsers) -> None:
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
         "heads), metrics.json and plot.png into --out.",
     )
-    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`)")
+    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`; --catalog DIR for your own)")
+    parser.add_argument("--source", choices=("objective", "formula"), default="objective",
+                        help="objective (default): the entry's I-Con objective sum_i KL(p_i || q_i); formula: its "
+                        "published loss.formula, compiled as written")
     parser.add_argument("--data", required=True, metavar="NAME|FILE",
                         help="digits, iris, wine, breast_cancer, or a .npy/.npz/.pt features file")
     parser.add_argument("--labels", metavar="FILE", help="labels for a features file (evaluation / supervised entries)")
@@ -97,7 +100,7 @@ def run(args) -> int:
         if n_classes is None:
             raise IconError(f"'{entry.id}' learns class prototypes and needs labels", argument="--data")
         extra = {"num_classes": n_classes, "dim": dim}
-    loss = compiled_loss(entry.id, **extra, **params)
+    loss = compiled_loss(entry, source=args.source, **extra, **params)
     requires = set(loss.requires)
 
     x = torch.as_tensor(ds.features)

@@ -127,6 +127,8 @@ def render(catalog, entry, width: int) -> str:
     out.append(f"loss ({entry.loss.reduction} over anchors)")
     item(entry.loss.description)
     item(f"formula: {entry.loss.formula}")
+    for name, definition in entry.loss.where.items():
+        item(f"where {name} = {definition}", indent=4)
     out.append("claims")
     for claim in dump["claims"]:
         details = ", ".join(f"{k}={_scalar(v)}" for k, v in claim.items() if k not in ("kind", "note") and v not in ("", None))

@@ -12,7 +12,10 @@ def register(subparsers) -> None:
         "validate",
         help="check catalog entries and report every problem",
         description="Validate the catalog (built-in, --catalog folders, $ICON_CATALOG), or the given "
-        "YAML files and folders checked against it. Prints 'ok: N entries' or every problem, one per line.",
+        "YAML files and folders checked against it: every field, and every formula (loss.formula, loss.where, "
+        "the claims' formula fields) parsed and type-checked against its entry: its declared parameters, its "
+        "definitions and the data its p and q provide. Prints 'ok: N entries' or every problem, one per line "
+        "as file:line: field: message. `icon verify` then checks that the claims are true.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entry files or folders (default: the whole catalog)")
     parser.add_argument("--no-builtin", action="store_true",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from icon_registry.commands.options import integer, output_folder
 
@@ -26,8 +27,11 @@ def register(subparsers) -> None:
         "views, classes of sizes 1-3, random structures) against the compiled torch loss. unproved claims are "
         "listed with their reason and never count as verified. Exit code 1 if anything fails.",
     )
-    parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases")
+    parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases, or entry files (path/to/id.yaml)")
     parser.add_argument("--all", action="store_true", help="verify every entry of the catalog")
+    parser.add_argument("--junit", metavar="FILE",
+                        help="also write the results as JUnit XML to FILE (one test case per claim: failures and "
+                        "errors with their detail, unproved claims skipped), for CI")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list of {id, claim, kind, status, seconds, detail, method, steps, ...}")
     parser.add_argument("--jobs", "-j", type=integer(1, 1024), default=1, metavar="N",
@@ -78,13 +82,20 @@ def run(args) -> int:
 
     if not args.ids and not args.all:
         raise UsageError("give entry ids or --all", argument="ids")
-    catalog = catalog_from_args(args, include_builtin=not args.no_builtin)
+    files = [Path(name) for name in args.ids if name.endswith((".yaml", ".yml")) and Path(name).is_file()]
+    catalog = catalog_from_args(args, *files, include_builtin=not args.no_builtin)
     if args.all:
         names = list(catalog.ids)
     else:
+        by_file = {catalog.path_of(entry_id).resolve(): entry_id for entry_id in catalog.ids}
         names = []
         for name in args.ids:
-            resolved = catalog.resolve(name)  # IconError with a suggestion for unknown ids
+            path = Path(name).resolve()
+            if Path(name) in files and path not in by_file:
+                raise IconError(f"{name}: not a catalog entry (a table.yaml?); give entry files or ids", argument="ID")
+            # an entry file (pre-commit passes the changed files), else an id or alias (IconError
+            # with a suggestion for unknown ones)
+            resolved = by_file[path] if Path(name) in files else catalog.resolve(name)
             if resolved not in names:
                 names.append(resolved)
     if not names:
@@ -104,6 +115,10 @@ def run(args) -> int:
 
     results = verify_entries(entries, jobs=args.jobs, cache=cache, progress=progress)
     failed = [r for r in results if r.status in ("fail", "error")]
+    if args.junit:
+        from icon_registry.verify.junit import write_junit
+
+        write_junit(results, args.junit)
     if args.json:
         print_json([r.to_json() for r in results])
     else:

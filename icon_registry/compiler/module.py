@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from pydantic import BaseModel
@@ -10,11 +11,12 @@ from pydantic import BaseModel
 from icon_registry.backends import TorchBackend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
-from icon_registry.errors import IconError, suggest
+from icon_registry.errors import IconError, IconWarning, suggest
 from icon_registry.objective import SupervisoryCache, SupportMismatch, entry_terms
 from icon_registry.pairs import INPUT_NAMES, Inputs
 from icon_registry.schema import Entry
 
+SOURCES = ("objective", "formula")
 OBJECTIVES = ("kl", "cross_entropy")
 REDUCTIONS = ("mean", "sum", "none")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -61,6 +63,19 @@ def _resolve_entry(entry_or_id) -> Entry:
     raise IconError(f"compile_loss expects an entry id or an Entry, got {type(entry_or_id).__name__}")
 
 
+def make_prototypes(entry, num_classes, dim):
+    """The class prototypes (num_classes, dim) an entry with support: prototypes owns, else None."""
+    if not (_uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes")):
+        return None
+    if num_classes is None or dim is None:
+        raise IconError(
+            f"{entry.id}: this entry owns class prototypes: pass num_classes= and dim= to compile_loss",
+            entry=entry.id,
+            argument="num_classes" if num_classes is None else "dim",
+        )
+    return torch.nn.Parameter(torch.randn(int(num_classes), int(dim)) / math.sqrt(int(dim)))
+
+
 class CompiledLoss(torch.nn.Module):
     """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
     teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``.
@@ -98,16 +113,7 @@ class CompiledLoss(torch.nn.Module):
         # p is fixed: reuse it while the caller passes the same p-side tensors (objective.SupervisoryCache).
         self._p_cache = SupervisoryCache()
         self._p_cacheable = not _reads_z(entry.p)
-        self.prototypes = None
-        if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
-            if num_classes is None or dim is None:
-                raise IconError(
-                    f"{entry.id}: this entry owns class prototypes: pass num_classes= and dim= to compile_loss",
-                    entry=entry.id,
-                    argument="num_classes" if num_classes is None else "dim",
-                )
-            init = torch.randn(int(num_classes), int(dim)) / math.sqrt(int(dim))
-            self.prototypes = torch.nn.Parameter(init)
+        self.prototypes = make_prototypes(entry, num_classes, dim)
 
     def extra_repr(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
@@ -214,11 +220,17 @@ class CompiledLoss(torch.nn.Module):
 
 
 def compile_loss(
-    entry_or_id, *, objective: str = "kl", reduction: str = "mean", num_classes=None, dim=None,
+    entry_or_id, *, source: str = "objective", objective=None, reduction=None, num_classes=None, dim=None,
     chunk_size=None, distributed=False, distributed_ids="global", **overrides,
 ):
-    """A ``torch.nn.Module`` computing the entry's I-Con objective on a batch.
+    """A ``torch.nn.Module`` computing a loss of the entry on a batch, called as
+    ``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
 
+    ``source``: "objective" (default) computes the entry's I-Con objective sum_i KL(p_i || q_i)
+    from its p and q; "formula" computes its published ``loss.formula`` as written (its own
+    reduction included), vectorized (``icon_registry.compiler.formula``).
+    ``objective`` ("kl" default, or "cross_entropy") and ``reduction`` ("mean" default, "sum",
+    "none") apply to the objective.
     ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
     None chunks automatically above chunked.AUTO_CHUNK_PAIRS pairs, 0 never chunks.
     ``distributed``: anchors on this rank against the batch gathered from all ranks; the
@@ -226,9 +238,21 @@ def compile_loss(
     ``distributed_ids``: "global" (ids already unique across ranks) or "local" (shifted per rank).
 
     ``overrides`` set the entry's parameters (e.g. ``tau=0.1``); unknown names and values
-    outside the declared ranges are errors.
+    outside the declared ranges are errors. An entry none of whose claims ties its objective
+    to its published loss (all ``unproved``, say) gets a warning, once, when its objective is
+    compiled: the objective is then not the published loss.
     """
     entry = _resolve_entry(entry_or_id)
+    if source not in SOURCES:
+        raise IconError(f"{entry.id}: source must be one of {SOURCES}, got {source!r}", argument="source")
+    if source == "formula":
+        for name, value in (("objective", objective), ("reduction", reduction), ("distributed", distributed or None)):
+            if value is not None:
+                raise IconError(
+                    f"{entry.id}: {name}= applies to source='objective'; source='formula' computes loss.formula as "
+                    f"written (reduction: {entry.loss.reduction} is part of it)", entry=entry.id, argument=name)
+    objective = "kl" if objective is None else objective
+    reduction = "mean" if reduction is None else reduction
     if objective not in OBJECTIVES:
         raise IconError(f"{entry.id}: objective must be one of {OBJECTIVES}, got {objective!r}", argument="objective")
     if reduction not in REDUCTIONS:
@@ -237,7 +261,7 @@ def compile_loss(
     for name, value in overrides.items():
         if name not in entry.parameters:
             known = sorted(entry.parameters) + [
-                "objective", "reduction", "num_classes", "dim", "chunk_size", "distributed", "distributed_ids",
+                "source", "objective", "reduction", "num_classes", "dim", "chunk_size", "distributed", "distributed_ids",
             ]
             raise IconError(
                 f"{entry.id}: unknown parameter '{name}'{suggest(name, known)} "
@@ -252,7 +276,30 @@ def compile_loss(
     for name, spec in entry.parameters.items():
         if spec.integer:
             params[name] = int(params[name])
+    if source == "formula":
+        from icon_registry.compiler.formula import FormulaLoss
+
+        return FormulaLoss(entry, params, num_classes=num_classes, dim=dim, chunk_size=chunk_size)
+    _warn_if_not_the_published_loss(entry)
     return CompiledLoss(
         entry, params, objective, reduction, num_classes=num_classes, dim=dim,
         chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids,
+    )
+
+
+_WARNED: set = set()
+
+
+def _warn_if_not_the_published_loss(entry) -> None:
+    """Once per entry: its objective is not shown to be its published loss."""
+    if any(claim.ties_objective_to_loss for claim in entry.claims) or entry.id in _WARNED:
+        return
+    _WARNED.add(entry.id)
+    kinds = ", ".join(sorted({claim.kind for claim in entry.claims}))
+    warnings.warn(
+        f"{entry.id}: no claim of this entry ties its I-Con objective to its published loss (claims: {kinds}); "
+        f"compile_loss computes the objective sum_i KL(p_i || q_i), not loss.formula. For the published loss use "
+        f"compile_loss(entry, source='formula') (icon fit --source formula).",
+        IconWarning,
+        stacklevel=3,
     )

@@ -94,6 +94,10 @@ class Progress:
 
 
 def _requires(entry, catalog_dir) -> Optional[frozenset]:
+    import warnings
+
+    from icon_registry.errors import IconWarning
+
     try:
         from icon_registry.compiler import compile_loss
 
@@ -102,7 +106,9 @@ def _requires(entry, catalog_dir) -> Optional[frozenset]:
 
         if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
             kwargs = {"num_classes": 3, "dim": 4}
-        return compile_loss(entry, **kwargs).requires
+        with warnings.catch_warnings():  # the page says what the objective is; a build is not training
+            warnings.simplefilter("ignore", IconWarning)
+            return compile_loss(entry, **kwargs).requires
     except Exception:  # noqa: BLE001 - fall back to the tree's declared inputs
         return None
 
@@ -159,6 +165,8 @@ def generate_pages(
     write("results/reproduce.md", pages.results_page("Reproductions", reproduce, "icon reproduce", REPRO_INTRO, plots))
     write("results/conformance.md", pages.results_page("Conformance", results_dir / "conformance.json",
                                                        CONFORMANCE_COMMAND, CONFORMANCE_INTRO))
+    progress("reference pages")
+    reference_nav = reference_pages(write)
     nav = [
         {"Home": "index.md"},
         {"Periodic table": "table.md"},
@@ -169,8 +177,21 @@ def generate_pages(
         {"Results": [{"Benchmarks": "results/bench.md"}, {"Reproductions": "results/reproduce.md"},
                      {"Conformance": "results/conformance.md"}]},
         {"Add your own method": "add-your-own.md"},
+        {"Python API": "python.md"},
+        {"Verify in CI": "verify-in-ci.md"},
+        {"Reference": reference_nav},
     ]
     return written, nav
+
+
+def reference_pages(write: Callable[[str, str], None]) -> list:
+    """The formula language and the entry format, generated from the grammar and the schema."""
+    from icon_registry.authoring import entry_format_markdown
+    from icon_registry.formula.reference import grammar_reference
+
+    write("reference/formula.md", grammar_reference())
+    write("reference/entries.md", entry_format_markdown())
+    return [{"Formula language": "reference/formula.md"}, {"Entry format": "reference/entries.md"}]
 
 
 def results_warnings(results_dir: Path) -> list[str]:

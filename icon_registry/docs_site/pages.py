@@ -43,27 +43,34 @@ def display(latex: str) -> str:
     return f"\n$$\n{latex}\n$$\n"
 
 
-def _formula_latex(source: str, parameters=()) -> Optional[str]:
+def _formula_latex(source: str, parameters=(), definitions=None) -> Optional[str]:
     """LaTeX of a catalog formula via icon_registry.formula (never evaluated); None if it fails."""
-    return _formula_latex_or_error(source, parameters)[0]
+    formula = _parsed(source, parameters, definitions)[0]
+    return formula.to_latex() if formula is not None else None
 
 
-def _formula_latex_or_error(source: str, parameters=()) -> tuple[Optional[str], str]:
+def _parsed(source: str, parameters=(), definitions=None):
+    """(Formula, "") or (None, the problem)."""
+    from icon_registry.formula import parse
+
     try:
-        from icon_registry.formula import parse, to_latex
-    except ImportError:
-        return None, "the formula package is not available"
-    try:
-        return to_latex(parse(source, parameters=set(parameters))), ""
+        return parse(source, parameters=set(parameters), definitions=definitions), ""
     except Exception as err:  # noqa: BLE001 - the page shows the source and the problem instead
         return None, str(err)
 
 
-def formula_block(source: str, parameters=()) -> str:
-    tex, error = _formula_latex_or_error(source, parameters)
-    if tex:
-        return display(tex) + '\n??? note "Formula source"\n' + fence(source, indent="    ")
-    return f'\n!!! warning "The formula does not parse"\n    {inline(error)}\n\n' + fence(source, indent="    ")
+def formula_block(source: str, parameters=(), definitions=None) -> str:
+    """The formula as display math, then each definition of ``loss.where`` on its own line."""
+    from icon_registry.formula import definition_latex
+
+    formula, error = _parsed(source, parameters, definitions)
+    if formula is None:
+        return f'\n!!! warning "The formula does not parse"\n    {inline(error)}\n\n' + fence(source, indent="    ")
+    out = display(formula.to_latex())
+    if formula.definitions:
+        out += "\nwhere\n" + "".join(display(definition_latex(d)) for d in formula.definitions)
+    written = "\n".join([source] + [f"{d.key}: {d.source}" for d in formula.definitions])
+    return out + '\n??? note "Formula source"\n' + fence(written, indent="    ")
 
 
 def kinds_in(node, kernels: set, dists: set) -> None:
@@ -338,7 +345,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description)} |")
         L.append("")
     L += ["## Published loss" if entry.status == "published" else "## The cell's loss", ""]
-    L.append(formula_block(entry.loss.formula, entry.parameters))
+    L.append(formula_block(entry.loss.formula, entry.parameters, entry.loss.where))
     L += [f"Reduction over anchors: **{entry.loss.reduction}**.", ""]
     L += ["## Claims", ""]
     for k, claim in enumerate(entry.claims):
@@ -349,7 +356,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             if name == "objective":
                 continue
             if name in FORMULA_FIELDS and isinstance(value, str):
-                tex = _formula_latex(value, entry.parameters)
+                tex = _formula_latex(value, entry.parameters, entry.loss.where)
                 L.append(f"- **{name}:** " + (f"${tex}$" if tex else code(value)))
             else:
                 L.append(f"- **{name}:** {prose_inline(value)}")

@@ -11,34 +11,34 @@ immutable AST; nothing from a YAML file is ever evaluated as Python. The full re
 ``grammar_reference()`` (Markdown).
 """
 
-from icon_registry.formula.errors import FormulaError
-from icon_registry.formula.evaluator import (
-    FormulaInstance,
-    NumericMath,
-    SympyMath,
-    evaluate,
-    evaluate_numeric,
-    evaluate_sympy,
-)
-from icon_registry.formula.grammar import grammar_reference
-from icon_registry.formula.inspect import describe, free_parameters, requirements
-from icon_registry.formula.latex import to_latex, to_source
-from icon_registry.formula.parser import Formula, parse
+import importlib
 
-__all__ = [
-    "Formula",
-    "FormulaError",
-    "FormulaInstance",
-    "NumericMath",
-    "SympyMath",
-    "describe",
-    "evaluate",
-    "evaluate_numeric",
-    "evaluate_sympy",
-    "free_parameters",
-    "grammar_reference",
-    "parse",
-    "requirements",
-    "to_latex",
-    "to_source",
-]
+#: public name -> the submodule that defines it (imported on first use: the evaluators pull
+#: in numpy and SymPy, which parsing a catalog does not need)
+_WHERE = {
+    "FormulaError": "errors",
+    "FormulaInstance": "evaluator",
+    "NumericMath": "evaluator",
+    "SympyMath": "evaluator",
+    "evaluate": "evaluator",
+    "evaluate_numeric": "evaluator",
+    "evaluate_sympy": "evaluator",
+    "grammar_reference": "reference",
+    "describe": "inspect",
+    "free_parameters": "inspect",
+    "requirements": "inspect",
+    "definition_latex": "latex",
+    "to_latex": "latex",
+    "to_source": "latex",
+    "Definition": "parser",
+    "Formula": "parser",
+    "parse": "parser",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"icon_registry.formula.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'icon_registry.formula' has no attribute {name!r}")

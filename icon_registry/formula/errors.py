@@ -32,12 +32,19 @@ class FormulaError(*_BASES):
         self.message = text
         self.reason = message
         self.column = column
+        self.definition: Optional[str] = None  # the key of the definition (loss.where) it is in
 
     def with_context(self, prefix: str = "", **fields):
         """IconError.with_context, keeping the formula position."""
         copy = super().with_context(prefix, **fields)
-        copy.reason, copy.column = self.reason, self.column
+        copy.reason, copy.column, copy.definition = self.reason, self.column, self.definition
         return copy
+
+    def in_definition(self, key: str) -> "FormulaError":
+        """This error, marked as being in the definition ``key`` (the innermost one wins)."""
+        if self.definition is None:
+            self.definition = key
+        return self
 
 
 def _insert_position(message: str, where: str) -> str:

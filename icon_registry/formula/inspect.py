@@ -22,7 +22,7 @@ def requirements(formula) -> frozenset:
         if isinstance(node, (N.VectorAt, N.ScalarAt, N.MatrixAt, N.IndexAt)):
             needed.add(G.ARRAYS[node.array].field)
         elif isinstance(node, N.IndexCall):
-            needed.add(G.INDEX_FUNCTIONS[node.func][3])
+            needed.add(G.INDEX_FUNCTIONS[node.func].field)
         elif isinstance(node, N.SetRef):
             needed.update(G.SETS[node.name].needs)
             if node.of is not None:

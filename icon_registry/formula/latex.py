@@ -15,7 +15,8 @@ _ATOM = 5
 
 
 def to_source(formula) -> str:
-    """Canonical text with minimal parentheses; ``parse(to_source(f)).root == f.root``."""
+    """Canonical text with minimal parentheses; ``parse(to_source(f)).root == f.root``
+    (definitions written out)."""
     return _src(getattr(formula, "root", formula))[0]
 
 
@@ -62,6 +63,8 @@ def _src(node):
         return f"indicator({_src(node.left)[0]} {node.op} {_src(node.right)[0]})", _ATOM
     if isinstance(node, N.Reduce):
         return f"{node.kind}({node.var}, {_src(node.set)[0]}, {_src(node.body)[0]})", _ATOM
+    if isinstance(node, N.DefRef):
+        return (f"{node.name}[{', '.join(_src(arg)[0] for arg in node.args)}]" if node.args else node.name), _ATOM
     raise TypeError(f"not a formula node: {node!r}")
 
 
@@ -87,8 +90,27 @@ def _symbol(name: str) -> str:
 
 
 def to_latex(formula) -> str:
-    """LaTeX for the formula as parsed (no simplification: what is shown is what is proved)."""
-    return _tex(getattr(formula, "root", formula))[0]
+    """LaTeX for the formula as parsed (no simplification: what is shown is what is proved);
+    a ``Formula`` with definitions shows their names (``definition_latex`` renders them)."""
+    root = getattr(formula, "display", None) or getattr(formula, "root", formula)
+    return _tex(root)[0]
+
+
+def definition_latex(definition) -> str:
+    """One definition of a formula's ``where`` as an equation, e.g. ``P_{i j} = ...``."""
+    head = _defref_tex(N.DefRef(definition.name, tuple(N.Index(i) for i in definition.indices)))
+    return f"{head} = {_tex(definition.display)[0]}"
+
+
+def _defref_tex(node) -> str:
+    """P[i, j] -> P_{i j}; a name log_p reads as the log of p: log_p[i, j] -> \\log p_{i j}."""
+    log, rest = node.name.startswith("log_") and len(node.name) > 4, node.name[4:]
+    name = rf"\log {_symbol(rest)}" if log else _symbol(node.name)
+    if not node.args:
+        return name
+    parts = [_index_tex(arg) for arg in node.args]
+    joiner = " " if all(len(part) == 1 for part in parts) else ","
+    return f"{name}_{{{joiner.join(parts)}}}"
 
 
 def _index_tex(node) -> str:
@@ -172,6 +194,8 @@ def _tex(node):
         return rf"\mathbb{{1}}\left[{_tex(node.left)[0]} {_CMP_LATEX[node.op]} {_tex(node.right)[0]}\right]", _ATOM
     if isinstance(node, N.Reduce):
         return _reduce_tex(node), 1.5
+    if isinstance(node, N.DefRef):
+        return _defref_tex(node), _ATOM
     raise TypeError(f"not a formula node: {node!r}")
 
 

@@ -137,9 +137,18 @@ class Reduce:
     body: "Node"
 
 
+@dataclass(frozen=True)
+class DefRef:
+    """A use of a named definition (``loss.where``), e.g. ``P[i, j]``: only in a formula's
+    ``display`` tree, for rendering; ``Formula.root`` has every use written out."""
+
+    name: str
+    args: Tuple["IndexExpr", ...] = ()
+
+
 IndexExpr = Union[Index, IndexAt, IndexCall, Num]
 Node = Union[Num, Param, Builtin, Index, IndexAt, IndexCall, VectorAt, ScalarAt, MatrixAt, SetRef, BinOp, Neg, Call, Count,
-             Indicator, Reduce]
+             Indicator, Reduce, DefRef]
 
 
 def children(node) -> tuple:
@@ -154,7 +163,7 @@ def children(node) -> tuple:
         return (node.left, node.right)
     if isinstance(node, Neg):
         return (node.operand,)
-    if isinstance(node, Call):
+    if isinstance(node, (Call, DefRef)):
         return tuple(node.args)
     if isinstance(node, Count):
         return (node.set,)

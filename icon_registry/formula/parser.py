@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import ast
 import math
+import re
+import unicodedata
 import warnings
-from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping, Optional, Tuple
 
 from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
+from icon_registry.errors import quote
 from icon_registry.formula.errors import FormulaError, did_you_mean
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
@@ -55,16 +58,24 @@ _FORBIDDEN = {
 
 @dataclass(frozen=True)
 class Formula:
-    """A parsed, type-checked formula: ``root`` is our own AST, ``source`` the original text."""
+    """A parsed, type-checked formula.
+
+    ``root`` is our own AST with every named definition written out (what the evaluators,
+    the verifier and the compiler read); ``display`` is the same formula with uses of the
+    definitions kept as ``DefRef`` nodes, and ``definitions`` the definitions themselves
+    (what the renderers show). Equality compares ``root`` only.
+    """
 
     root: N.Node
     source: str = field(compare=False)
     parameters: frozenset = field(default=frozenset(), compare=False)
+    display: Optional[N.Node] = field(default=None, compare=False)
+    definitions: Tuple["Definition", ...] = field(default=(), compare=False)
 
     def to_latex(self) -> str:
         from icon_registry.formula.latex import to_latex
 
-        return to_latex(self.root)
+        return to_latex(self)
 
     def to_source(self) -> str:
         from icon_registry.formula.latex import to_source
@@ -84,19 +95,148 @@ class Formula:
         return requirements(self.root)
 
 
-def parse(source, parameters: Iterable[str] = ()) -> Formula:
+def parse(source, parameters: Iterable[str] = (), definitions: Optional[Mapping[str, str]] = None) -> Formula:
     """Parse ``source`` into a ``Formula``; ``parameters`` are the allowed free parameter names.
 
-    Raises ``FormulaError`` (message with a 1-based column) for anything outside the language.
+    ``definitions`` names sub-expressions (an entry's ``loss.where``): ``{"P[i, j]": "...",
+    "Z": "..."}``. A use such as ``P[k, j]`` is written out at parse time (its indices
+    substituted, bound indices renamed where they would capture), so ``root`` is exactly the
+    tree of the formula with every definition inlined. Raises ``FormulaError`` (message with
+    a 1-based column; ``.definition`` names the definition it is in, if any).
     """
     params = frozenset(parameters)
     clash = sorted(params & G.reserved_names())
     if clash:
         raise FormulaError(f"parameter name '{clash[0]}' is reserved by the formula language")
+    table = _definitions(definitions or {}, params)
+    display, kind, converter = _convert(source, params, table, {})
+    if kind != "scalar":
+        raise FormulaError("a formula must be a scalar, but this one is a vector", column=converter.start_column)
+    root = _expanded(display, table)
+    return Formula(root=root, source=source, parameters=params, display=display,
+                   definitions=tuple(table[name] for name in table))
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One named sub-expression: ``name[indices] = source``; ``domains`` are the index domains
+    its body requires (None: any), ``kind`` 'scalar' or 'vector', ``display`` its tree (uses of
+    other definitions kept), ``root`` its tree with those written out."""
+
+    name: str
+    indices: Tuple[str, ...]
+    source: str
+    key: str  # as written, e.g. "P[i, j]"
+    kind: str
+    domains: Tuple[Optional[str], ...]
+    display: N.Node
+    root: N.Node
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}[{', '.join(self.indices)}]" if self.indices else self.name
+
+
+_SIGNATURE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*?)\s*\])?\s*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _signature(key, params: frozenset, taken: set) -> Tuple[str, Tuple[str, ...]]:
+    """'P[i, j]' -> ('P', ('i', 'j')); 'Z' -> ('Z', ())."""
+    if not isinstance(key, str):
+        raise FormulaError(f"a definition's name must be a string, got {type(key).__name__}")
+    _check_ascii(key)
+    match = _SIGNATURE.match(key)
+    if not match:
+        raise FormulaError(f"definition name {quote(key)} must be NAME or NAME[i, j] (indices in brackets)")
+    name, inside = match.group(1), match.group(2)
+    indices = tuple(part.strip() for part in inside.split(",")) if inside is not None else ()
+    if name in G.reserved_names():
+        raise FormulaError(f"definition name '{name}' is reserved by the formula language")
+    if name in params:
+        raise FormulaError(f"definition name '{name}' is already a parameter")
+    if name in taken:
+        raise FormulaError(f"'{name}' is defined twice")
+    for index in indices:
+        if not _IDENTIFIER.match(index):
+            raise FormulaError(f"definition {quote(key)}: index {quote(index)} is not a name")
+        if index in G.reserved_names() or index in params:
+            raise FormulaError(f"definition {quote(key)}: '{index}' is reserved and cannot be an index name")
+    if len(set(indices)) != len(indices):
+        raise FormulaError(f"definition {quote(key)} names an index twice")
+    return name, indices
+
+
+def _definitions(definitions: Mapping, params: frozenset) -> dict:
+    """Parse and type-check every definition (each one may use the others, not itself), in
+    dependency order; -> {name: Definition} in the order given."""
+    if not isinstance(definitions, Mapping):
+        raise FormulaError(f"definitions must be a mapping of names to formulas, got {type(definitions).__name__}")
+    if len(definitions) > G.MAX_DEFINITIONS:
+        raise FormulaError(f"too many definitions ({len(definitions)}; the limit is {G.MAX_DEFINITIONS})")
+    signatures = {}
+    for key in definitions:
+        try:
+            signatures[key] = _signature(key, params, {name for name, _ in signatures.values()})
+        except FormulaError as err:
+            raise err.in_definition(key) from None
+    by_name = {name: key for key, (name, _) in signatures.items()}
+    order = _dependency_order(definitions, signatures, by_name)
+    table: dict = {}
+    for key in order:
+        name, indices = signatures[key]
+        source = definitions[key]
+        opens = {index: _Open() for index in indices}
+        try:
+            display, kind, _ = _convert(source, params, table, dict(opens), defining=name)
+            root = _expanded(display, table, what=f"definition '{name}'")
+        except FormulaError as err:
+            raise err.in_definition(key) from None
+        domains = tuple(opens[index].domain for index in indices)
+        table[name] = Definition(name, indices, source, key, kind, domains, display, root)
+    return {signatures[key][0]: table[signatures[key][0]] for key in definitions}
+
+
+def _dependency_order(definitions, signatures, by_name) -> list:
+    """The keys, each after the definitions it uses; a cycle is an error."""
+    uses = {}
+    for key, source in definitions.items():
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source)) if isinstance(source, str) else set()
+        uses[key] = [by_name[name] for name in sorted(names) if name in by_name]
+    order, state = [], {}
+    for start in definitions:
+        stack = [(start, iter(uses[start]))]
+        if state.get(start) == "done":
+            continue
+        state[start] = "open"
+        path = [start]
+        while stack:
+            key, pending = stack[-1]
+            following = next(pending, None)
+            if following is None:
+                stack.pop()
+                path.pop()
+                state[key] = "done"
+                order.append(key)
+            elif state.get(following) == "open":
+                cycle = path[path.index(following):] + [following]
+                chain = " -> ".join(signatures[k][0] for k in cycle)
+                raise FormulaError(f"definition '{signatures[following][0]}' refers to itself ({chain})"
+                                   ).in_definition(following)
+            elif state.get(following) != "done":
+                state[following] = "open"
+                path.append(following)
+                stack.append((following, iter(uses[following])))
+    return order
+
+
+def _convert(source, params: frozenset, definitions: dict, env: dict, defining: Optional[str] = None):
+    """Check and convert one source text -> (display tree, kind, converter)."""
     if not isinstance(source, str):
         raise FormulaError(f"a formula must be a string, got {type(source).__name__}")
     if len(source) > G.MAX_SOURCE_LENGTH:
         raise FormulaError(f"formula is too long ({len(source)} characters; the limit is {G.MAX_SOURCE_LENGTH})")
+    _check_ascii(source)
     # One line: newlines/tabs count as one column each, so columns stay character offsets.
     text = source.replace("\r", " ").replace("\n", " ").replace("\t", " ")
     _check_brackets(text)
@@ -109,20 +249,168 @@ def parse(source, parameters: Iterable[str] = ()) -> Formula:
             warnings.simplefilter("ignore")
             tree = ast.parse(body, mode="eval")
     except SyntaxError as err:
-        column = (err.offset or 1) + lead if err.offset is not None else None
         message = (err.msg or "invalid syntax").split(" (")[0]
+        if err.offset == 0:  # the text ended inside an expression ("a +")
+            raise FormulaError("syntax error: the formula ends in the middle of an expression",
+                               column=len(text.rstrip())) from None
+        column = err.offset + lead if err.offset is not None else None
         raise FormulaError(f"syntax error: {message}", column=column) from None
     except (RecursionError, MemoryError):  # the C parser's own stack limits (e.g. 3,000 unary minuses)
         raise FormulaError("formula is nested too deeply to parse") from None
     except (ValueError, OverflowError) as err:
         raise FormulaError(f"formula could not be parsed ({err})") from None
-    converter = _Converter(body, lead, params)
+    converter = _Converter(body, lead, params, definitions, defining)
     converter.check_depth(tree.body)
     converter.reject_forbidden(tree.body)
-    root, kind = converter.expr(tree.body, {}, 0)
-    if kind != "scalar":
-        raise FormulaError("a formula must be a scalar, but this one is a vector", column=converter.col(tree.body))
-    return Formula(root=root, source=source, parameters=params)
+    converter.start_column = converter.col(tree.body)
+    display, kind = converter.expr(tree.body, env, 0)
+    return display, kind, converter
+
+
+#: Look-alikes of ASCII letters from other scripts (the Latin ones with accents reduce by NFKD).
+_HOMOGLYPHS = {"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i", "ј": "j",
+               "ѕ": "s", "к": "k", "ο": "o", "ν": "v", "−": "-", "×": "*", "·": "*", "÷": "/"}
+
+
+def _check_ascii(text: str) -> None:
+    """Formulas are ASCII: a homoglyph (Cyrillic 'о' in 'cоs') or an invisible character is
+    named, with its position and the ASCII it stands for where that is clear."""
+    if text.isascii():
+        return
+    position, char = next((k, c) for k, c in enumerate(text) if not c.isascii())
+    name = unicodedata.name(char, "unnamed character")
+    shown = f"'{char}' " if unicodedata.category(char)[0] in "LNPS" else ""
+    hint = ""
+    ascii_form = _HOMOGLYPHS.get(char) or unicodedata.normalize("NFKD", char)[:1]
+    if name.startswith("GREEK") and " LETTER " in name and char not in _HOMOGLYPHS:
+        spelled = name.split(" LETTER ", 1)[1].lower()
+        hint = f": write it as '{spelled.capitalize() if 'CAPITAL' in name else spelled}'"
+    elif ascii_form.isascii() and ascii_form.isprintable() and ascii_form.strip():
+        hint = f": did you mean '{ascii_form}'?"
+    raise FormulaError(f"non-ASCII character {shown}(U+{ord(char):04X} {name}); formulas are ASCII only{hint}",
+                       column=position + 1)
+
+
+class _Open:
+    """The domain of a definition's index, fixed by the first place that needs one (None: any)."""
+
+    __slots__ = ("domain",)
+
+    def __init__(self):
+        self.domain = None
+
+
+def _settle(domain, expected):
+    """The domain of an index whose domain may be open; an open one takes ``expected``."""
+    if isinstance(domain, _Open):
+        if domain.domain is None:
+            domain.domain = expected
+        return domain.domain
+    return domain
+
+
+def _expanded(display: N.Node, definitions: dict, what: str = "formula") -> N.Node:
+    """``display`` with every DefRef written out; the size limits hold for the result."""
+    if not any(isinstance(node, N.DefRef) for node in N.walk(display)):
+        return display
+    root = _expand(display, definitions, frozenset())
+    _check_size(root, what)
+    return root
+
+
+def _expand(node, definitions: dict, bound: frozenset):
+    """Write out the DefRefs below ``node``; ``bound`` are the indices bound around it."""
+    if isinstance(node, N.DefRef):
+        definition = definitions[node.name]
+        args = [_expand(arg, definitions, bound) for arg in node.args]
+        return substitute(definition.root, dict(zip(definition.indices, args)), bound)
+    if isinstance(node, N.Reduce):
+        return N.Reduce(node.kind, node.var, _expand(node.set, definitions, bound),
+                        _expand(node.body, definitions, bound | {node.var}))
+    if not N.children(node):
+        return node
+    return _rebuild(node, [_expand(child, definitions, bound) for child in N.children(node)])
+
+
+def substitute(node, mapping: dict, bound: frozenset = frozenset()):
+    """``node`` with the free indices in ``mapping`` replaced by index expressions.
+
+    A reduction inside ``node`` whose index is free in a replacement, or already bound
+    around the place of use (``bound``), is renamed to a fresh index, so nothing is captured
+    and no index shadows another (the result is a formula a user could have written).
+    """
+    avoid = set(bound) | {name for value in mapping.values() for name in _indices(value)}
+    taken = avoid | _indices(node) | {var for sub in N.walk(node) if isinstance(sub, N.Reduce) for var in [sub.var]}
+    return _substitute(node, mapping, avoid, taken)
+
+
+def _substitute(node, mapping, avoid, taken):
+    if isinstance(node, N.Index):
+        return mapping.get(node.name, node)
+    if isinstance(node, N.Reduce):
+        var, inner = node.var, mapping
+        if var in avoid:
+            var = _fresh(node.var, taken)
+            taken.add(var)
+            inner = {**mapping, node.var: N.Index(var)}
+        elif var in mapping:
+            inner = {k: v for k, v in mapping.items() if k != var}
+        return N.Reduce(node.kind, var, _substitute(node.set, mapping, avoid, taken),
+                        _substitute(node.body, inner, avoid | {var}, taken))
+    if not N.children(node):
+        return node
+    return _rebuild(node, [_substitute(child, mapping, avoid, taken) for child in N.children(node)])
+
+
+def _fresh(name: str, taken: set) -> str:
+    stem = name.rstrip("0123456789") or name
+    number = 1
+    while f"{stem}{number}" in taken or f"{stem}{number}" in G.reserved_names():
+        number += 1
+    return f"{stem}{number}"
+
+
+def _indices(node) -> set:
+    return {sub.name for sub in N.walk(node) if isinstance(sub, N.Index)}
+
+
+def _rebuild(node, children: list):
+    """A copy of ``node`` with new children (in ``N.children`` order)."""
+    if isinstance(node, (N.IndexAt, N.IndexCall, N.VectorAt, N.ScalarAt)):
+        return replace(node, index=children[0])
+    if isinstance(node, N.MatrixAt):
+        return replace(node, row=children[0], col=children[1])
+    if isinstance(node, N.SetRef):
+        return replace(node, arg=children[0])
+    if isinstance(node, (N.BinOp, N.Indicator)):
+        return replace(node, left=children[0], right=children[1])
+    if isinstance(node, N.Neg):
+        return N.Neg(children[0])
+    if isinstance(node, (N.Call, N.DefRef)):
+        return replace(node, args=tuple(children))
+    if isinstance(node, N.Count):
+        return N.Count(children[0])
+    raise TypeError(f"not a formula node: {node!r}")
+
+
+def _check_size(root, what: str) -> None:
+    """Limits on the tree with definitions written out (nodes, depth, nested reductions)."""
+    nodes, stack = 0, [(root, 1, 0)]
+    while stack:
+        node, depth, reductions = stack.pop()
+        nodes += 1
+        if nodes > G.MAX_NODES:
+            raise FormulaError(f"{what} is too large with its definitions written out "
+                               f"(more than {G.MAX_NODES} nodes)")
+        if depth > G.MAX_AST_DEPTH:
+            raise FormulaError(f"{what} is nested too deeply with its definitions written out; "
+                               f"the limit is {G.MAX_AST_DEPTH} levels")
+        if isinstance(node, N.Reduce):
+            reductions += 1
+            if reductions > G.MAX_REDUCTION_NESTING:
+                raise FormulaError(f"{what} nests reductions too deeply with its definitions written out; "
+                                   f"the limit is {G.MAX_REDUCTION_NESTING}")
+        stack.extend((child, depth + 1, reductions) for child in N.children(node))
 
 
 def _check_brackets(text: str) -> None:
@@ -139,22 +427,30 @@ def _check_brackets(text: str) -> None:
             depth -= 1
 
 
+def _unknown(what: str, name: str, choices, listing: str) -> str:
+    """"unknown index set 'negatives'; did you mean ...? The index sets are: ..." (the column
+    goes before the first '; ')."""
+    hint = did_you_mean(name, choices) or G.HINTS.get(name, "")
+    return f"unknown {what} '{name}'{hint}" + (f" ({listing})" if hint else f"; {listing}")
+
+
+_SET_LIST = "the index sets are: " + ", ".join(
+    f"{name}(i)" if spec.takes_item else f"{name}(S)" if spec.takes_set else name for name, spec in G.SETS.items())
+
+
 class _Converter:
-    def __init__(self, body: str, lead: int, params: frozenset):
-        self.body = body
+    def __init__(self, body: str, lead: int, params: frozenset, definitions: dict, defining: Optional[str]):
+        self.body = body  # ASCII (checked before): ast's byte offsets are character offsets
         self.lead = lead
         self.params = params
-        self.ascii = body.isascii()
-        self.encoded = None if self.ascii else body.encode("utf-8")
+        self.definitions = definitions
+        self.defining = defining
+        self.start_column: Optional[int] = None
 
     # -- positions and errors -------------------------------------------------------------
     def col(self, node) -> Optional[int]:
         offset = getattr(node, "col_offset", None)
-        if offset is None:
-            return None
-        if not self.ascii:
-            offset = len(self.encoded[:offset].decode("utf-8", "ignore"))
-        return offset + 1 + self.lead
+        return None if offset is None else offset + 1 + self.lead
 
     def fail(self, message: str, node):
         raise FormulaError(message, column=self.col(node))
@@ -250,6 +546,9 @@ class _Converter:
             return N.Param(name), "scalar"
         if name in G.BUILTINS:
             return N.Builtin(name), "scalar"
+        if name in self.definitions:
+            return self.use(node, name, [], env)
+        self.refuse_self_reference(name, node)
         if name in G.ARRAYS:
             example = "c" if G.ARRAYS[name].domains[0] != "item" else "i"
             hint = f"{name}[i, c]" if G.ARRAYS[name].kind == "matrix" else f"{name}[{example}]"
@@ -258,8 +557,29 @@ class _Converter:
             self.fail(f"'{name}' is an index set; use it in sum/mean/logsumexp/count", node)
         if name in G.callable_names():
             self.fail(f"'{name}' is a function; call it as {name}(...)", node)
-        choices = set(self.params) | set(G.BUILTINS) | set(env)
-        self.fail(f"unknown name '{name}'{did_you_mean(name, choices)}", node)
+        choices = set(self.params) | set(G.BUILTINS) | set(env) | set(self.definitions)
+        self.fail(_unknown("name", name, choices, self.names_in_scope(env)), node)
+
+    def names_in_scope(self, env) -> str:
+        """'in scope: parameters sigma, tau; indices i, j; built-in n' for an unknown name."""
+        groups = [("parameters", self.params), ("definitions", self.definitions), ("indices", env),
+                  ("built-in", G.BUILTINS)]
+        return "in scope: " + "; ".join(f"{word} {', '.join(sorted(names))}" for word, names in groups if names)
+
+    def refuse_self_reference(self, name, node):
+        if name == self.defining:
+            self.fail(f"definition '{name}' refers to itself", node)
+
+    def use(self, node, name, index_nodes, env):
+        """A use of a definition, P[a, b] or Z -> (DefRef, kind)."""
+        definition = self.definitions[name]
+        if len(index_nodes) != len(definition.indices):
+            count = len(definition.indices)
+            wanted = f"{count} ind{'ex' if count == 1 else 'ices'}" if count else "no indices"
+            self.fail(f"'{name}' takes {wanted}, e.g. {definition.signature}", node)
+        args = tuple(self.index(sub, env, domain, what=f"'{name}'")
+                     for sub, domain in zip(index_nodes, definition.domains))
+        return N.DefRef(name, args), definition.kind
 
     def binop(self, node, env, nest):
         op = _BINOPS.get(type(node.op))
@@ -296,12 +616,16 @@ class _Converter:
                 self.fail("attribute access is not allowed", target)
             self.fail("only data arrays can be indexed, e.g. z[i]", node)
         name = target.id
+        index_nodes = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if name in self.definitions:
+            return self.use(node, name, index_nodes, env)
+        self.refuse_self_reference(name, target)
         spec = G.ARRAYS.get(name)
         if spec is None:
             if name in self.params or name in G.BUILTINS:
                 self.fail(f"'{name}' is a scalar and cannot be indexed", node)
-            self.fail(f"unknown array '{name}'{did_you_mean(name, G.ARRAYS)}", target)
-        index_nodes = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            arrays = [*G.ARRAYS, *self.definitions]
+            self.fail(_unknown("array", name, arrays, f"the arrays are: {', '.join(arrays)}"), target)
         if len(index_nodes) != len(spec.domains):
             want = "two indices, e.g. phi[i, c]" if len(spec.domains) == 2 else f"one index, e.g. {name}[i]"
             self.fail(f"'{name}' takes {want}", node)
@@ -355,7 +679,11 @@ class _Converter:
             self.fail(f"'{name}(...)' is an index; use it as z[{name}(i)]", node)
         if name in G.ARRAYS:
             self.fail(f"'{name}' is indexed with brackets, e.g. {name}[i]", node)
-        self.fail(f"unknown function '{name}'{did_you_mean(name, G.callable_names())}", func)
+        if name in self.definitions:
+            self.fail(f"'{name}' is a definition: write {self.definitions[name].signature}", node)
+        self.refuse_self_reference(name, func)
+        functions = [*G.FUNCTIONS, *(k for k in G.REDUCTIONS if k not in G.FUNCTIONS), *G.SPECIAL]
+        self.fail(_unknown("function", name, G.callable_names(), f"the functions are: {', '.join(functions)}"), func)
 
     def arity(self, node, name, expected):
         given = len(node.args)
@@ -378,6 +706,8 @@ class _Converter:
             self.fail(f"'{var}' is a parameter, not a new index name", var_node)
         if var in G.reserved_names():
             self.fail(f"'{var}' is reserved and cannot be an index name", var_node)
+        if var in self.definitions or var == self.defining:
+            self.fail(f"'{var}' is a definition, not a new index name", var_node)
         index_set, domain = self.index_set(set_node, env)
         inner = dict(env)
         inner[var] = domain
@@ -396,7 +726,7 @@ class _Converter:
                 return N.SetRef(node.id), spec.domain
             if spec is not None:
                 self.fail(f"index set '{node.id}' needs an anchor, e.g. {node.id}(i)", node)
-            self.fail(f"unknown index set '{node.id}'{did_you_mean(node.id, G.SETS)}", node)
+            self.fail(_unknown("index set", node.id, G.SETS, _SET_LIST), node)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
             spec = G.SETS.get(node.func.id)
             if spec is not None and spec.takes_set:
@@ -409,7 +739,7 @@ class _Converter:
                 return N.SetRef(node.func.id, arg), spec.domain
             if spec is not None:
                 self.fail(f"index set '{node.func.id}' takes no argument", node)
-            self.fail(f"unknown index set '{node.func.id}'{did_you_mean(node.func.id, G.SETS)}", node.func)
+            self.fail(_unknown("index set", node.func.id, G.SETS, _SET_LIST), node.func)
         if isinstance(node, ast.Call) and node.keywords:
             self.fail("keyword arguments are not allowed", node.keywords[0])
         self.fail("expected an index set, e.g. others(i) or classes", node)
@@ -431,6 +761,7 @@ class _Converter:
     # -- indices --------------------------------------------------------------------------
     def index(self, node, env, expected: Optional[str], what: str, allow_constant: bool = False):
         value, domain = self.index_value(node, env, allow_constant)
+        domain = _settle(domain, expected)
         if expected is not None and domain is not None and domain != expected:
             self.fail(f"{what} expects an index over {G.DOMAIN_WORDS[expected]}, but '{self.text(node)}' "
                       f"ranges over {G.DOMAIN_WORDS[domain]}", node)
@@ -452,7 +783,8 @@ class _Converter:
                 inner = self.index(node.slice, env, spec.domains[0], what=f"'{node.value.id}'")
                 return N.IndexAt(node.value.id, inner), spec.value_domain
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in G.INDEX_FUNCTIONS:
-            argument_domain, result_domain, _, _ = G.INDEX_FUNCTIONS[node.func.id]
+            spec = G.INDEX_FUNCTIONS[node.func.id]
+            argument_domain, result_domain = spec.argument, spec.result
             if node.keywords:
                 self.fail("keyword arguments are not allowed", node.keywords[0])
             self.arity(node, node.func.id, 1)
@@ -480,6 +812,8 @@ class _Converter:
         if self._looks_like_index(left_node, env) or self._looks_like_index(right_node, env):
             left, ldomain = self.index_value(left_node, env, allow_constant=True)
             right, rdomain = self.index_value(right_node, env, allow_constant=True)
+            ldomain = _settle(ldomain, _settle(rdomain, None))
+            rdomain = _settle(rdomain, ldomain)
             if op not in ("==", "!="):
                 self.fail(f"indices can only be compared with == or !=, not {op}", node)
             if ldomain is not None and rdomain is not None and ldomain != rdomain:

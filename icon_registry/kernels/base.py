@@ -44,6 +44,16 @@ class Node(BaseModel):
 
     param_fields: ClassVar[tuple[str, ...]] = ()
 
+    def nodes(self):
+        """This node and every distribution or kernel below it."""
+        stack = [self]
+        while stack:
+            current = stack.pop()
+            yield current
+            for value in current.__dict__.values():
+                stack.extend(child for child in (value if isinstance(value, (list, tuple)) else [value])
+                             if isinstance(child, Node))
+
 
 class Kernel(Node):
     #: True for 0/1 kernels: their distribution is uniform over the mask.

@@ -38,11 +38,13 @@ class Gaussian(SpaceKernel):
     def weights(self, pairs):
         d2 = pairs.sqdist(self.space, cosine=self.cosine)
         if self.perplexity is not None:
-            precision = pairs.backend.exp(
-                pairs.backend.calibrate_log_precision(d2, pairs.support, pairs.inputs.param(self.perplexity))
-            )
-            return Weights(-d2 * precision, pairs.support)
+            return Weights(-d2 * pairs.backend.exp(self.log_precision(pairs, d2)), pairs.support)
         if self.temperature is not None:
             return Weights(-d2 / pairs.inputs.param(self.temperature), pairs.support)
         sigma = pairs.inputs.param(self.sigma)
         return Weights(-d2 / (pairs.inputs.param(self.scale) * sigma**2), pairs.support)
+
+    def log_precision(self, pairs, d2=None):
+        """Per-row log beta_i (beta_i = 1 / (2 sigma_i^2)) calibrated to the perplexity, (rows, 1)."""
+        d2 = pairs.sqdist(self.space, cosine=self.cosine) if d2 is None else d2
+        return pairs.backend.calibrate_log_precision(d2, pairs.support, pairs.inputs.param(self.perplexity))

@@ -73,9 +73,9 @@ def _parameters(entry) -> dict:
 
 
 def _formula(entry, text: str, parameters: dict):
-    from icon_registry.formula import parse
+    from icon_registry.static_check import parse_entry_formula
 
-    return translate(parse(text, tuple(sorted(parameters))), parameters)
+    return translate(parse_entry_formula(entry, text), parameters)
 
 
 def _assumptions(entry, objective: abstract.AbstractObjective, expressions) -> list:

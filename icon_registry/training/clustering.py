@@ -69,9 +69,9 @@ def cluster_loss(alpha: float, walks: int = 1, knn: int = 3):
     alpha debiases p and q alike; ``walks`` >= 1 is the entry's propagation ``steps`` (walks
     = 0, "views only", is expressed by handing the loss no neighbours, see :func:`fit_clusters`).
     """
-    from icon_registry.training.losses import compiled_loss
+    from icon_registry.training.losses import builtin_entry, compiled_loss
 
-    return compiled_loss(CATALOG_ENTRY, alpha=alpha, steps=max(1, int(walks)), k=int(knn))
+    return compiled_loss(builtin_entry(CATALOG_ENTRY), alpha=alpha, steps=max(1, int(walks)), k=int(knn))
 
 
 # ---------------------------------------------------------------------------------------------

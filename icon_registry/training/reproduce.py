@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from icon_registry.training import augment, clustering, data, mappers, metrics, plots, trainer
-from icon_registry.training.losses import compiled_loss
+from icon_registry.training.losses import builtin_entry, compiled_loss
 from icon_registry.training.progress import note
 
 
@@ -85,7 +85,7 @@ DETERMINISTIC = "deterministic: PCA init, full batch (the seed changes nothing; 
 
 
 def fit_lookup(entry, x, seed, steps, neighbors=None, lr=1.0, dim=2, **params):
-    loss = compiled_loss(entry, **params)
+    loss = compiled_loss(builtin_entry(entry), **params)
     xt = torch.as_tensor(x)
     # PCA initialization (as sklearn's init='pca'), at unit scale for Adam's absolute steps.
     mapper = mappers.Lookup(x.shape[0], dim, mappers.pca_init(x, dim, std=1.0), seed)
@@ -168,7 +168,7 @@ def exp_pca(S: Settings, ds, out_dir, log):
     ref = PCA(n_components=2).fit(x).components_.T
     angles = []
     for seed in S.seeds:
-        loss = compiled_loss("pca", sigma=100.0)
+        loss = compiled_loss(builtin_entry("pca"), sigma=100.0)
         m = mappers.build_mapper("linear", n=sub.n, d_in=sub.dim, d_out=2, x=x, orthonormal=True, seed=seed)
         trainer.train(loss, m, trainer.BatchBuilder(torch.as_tensor(x), set(loss.requires)), n=sub.n,
                       epochs=200, lr=5e-2, seed=seed)
@@ -189,7 +189,7 @@ def _train_network(entry, ds, train_idx, seed, epochs, dim=16, **params):
     x = torch.as_tensor(ds.features[train_idx])
     y = torch.as_tensor(ds.labels[train_idx])
     extra = {"num_classes": int(ds.labels.max()) + 1, "dim": dim} if entry == "cross_entropy" else {}
-    loss = compiled_loss(entry, **extra, **params)
+    loss = compiled_loss(builtin_entry(entry), **extra, **params)
     m = mappers.build_mapper("mlp", n=x.shape[0], d_in=ds.dim, d_out=dim, seed=seed, hidden=256)
     g = torch.Generator().manual_seed(seed)
     b = trainer.BatchBuilder(x, set(loss.requires), labels=y, views=2 if "ids" in loss.requires else 1,
@@ -258,7 +258,7 @@ def exp_kmeans(S: Settings, ds, out_dir, log):
         # like sklearn's n_init keeping the lowest inertia).
         runs = []
         for r in range(RESTARTS):
-            loss = compiled_loss("kmeans", sigma=sigma)
+            loss = compiled_loss(builtin_entry("kmeans"), sigma=sigma)
             torch.manual_seed(seed * 100 + r)
             m = mappers.ClusterHead(sub.dim, k, free=True, n=sub.n, seed=seed * 100 + r)
             hist = trainer.train(loss, m, trainer.BatchBuilder(torch.as_tensor(x), set(loss.requires)), n=sub.n,

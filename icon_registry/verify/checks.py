@@ -55,7 +55,7 @@ class Context:
     # formulas ---------------------------------------------------------------------------
     def formula(self, text: str, where: str):
         try:
-            return parse_formula(text, self.param_names)
+            return parse_formula(self.entry, text)
         except FormulaError as err:
             raise CheckFailed(f"{where}: {err}", status="error") from None
 

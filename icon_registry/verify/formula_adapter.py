@@ -1,21 +1,22 @@
 """Thin adapter between the verifier and the formula language (``icon_registry.formula``).
 
 Parsing and both evaluators (SymPy and numeric float64) are the formula module's; this file
-only turns a verifier instance into a ``FormulaInstance`` and caches parses.
+only turns a verifier instance into a ``FormulaInstance`` and parses an entry's formulas
+(with its definitions).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
-from icon_registry.formula import FormulaInstance, evaluate_numeric, evaluate_sympy, parse
+from icon_registry.formula import FormulaInstance, evaluate_numeric, evaluate_sympy
+from icon_registry.static_check import parse_entry_formula
 
 
-@lru_cache(maxsize=1024)
-def parse_formula(source: str, parameters: tuple):
-    return parse(source, parameters)
+def parse_formula(entry, source: str):
+    """``source`` as a formula of ``entry``: its parameters and its ``loss.where`` definitions
+    (written out, so the tree is the formula with every definition inlined); cached."""
+    return parse_entry_formula(entry, source)
 
 
 def formula_instance(env: dict) -> FormulaInstance:

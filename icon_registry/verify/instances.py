@@ -333,10 +333,7 @@ def calibrated_beta(entry, node, inst):
     """The torch backend's perplexity calibration (the compiled loss runs the same search)."""
     from icon_registry.pairs import pairs_on
 
-    inputs = torch_inputs(entry, inst)
-    pairs = pairs_on(inputs, node.support)
-    d2 = pairs.sqdist(node.kernel.space, cosine=node.kernel.cosine)
-    log_beta = inputs.backend.calibrate_log_precision(d2, pairs.support, inputs.param(node.kernel.perplexity))
+    log_beta = node.kernel.log_precision(pairs_on(torch_inputs(entry, inst), node.support))
     return [float(v) for v in log_beta.exp()[:, 0]]
 
 

@@ -178,16 +178,25 @@ def test_entry_claims_are_honest(path):
 
 @pytest.mark.parametrize("path", METHOD_FILES, ids=_ids)
 def test_entry_formulas_parse(path):
+    """Every formula field passes the static check, and long losses name their parts: no
+    formula source (loss.formula or a definition) is longer than 200 characters."""
+    from icon_registry.static_check import entry_problems, formula_fields, parse_entry_formula
+
     entry = _load(path)
     if entry.id in PENDING_FORMULAS:
         pytest.xfail("the formula uses a construct the formula language does not have yet")
-    names = set(entry.parameters)
-    parse(entry.loss.formula, parameters=names)
-    for claim in entry.claims:
-        for field in ("constant", "scale", "offset", "equals", "factor", "cost"):
-            text = getattr(claim, field, None)
-            if text is not None:
-                parse(text, parameters=names)
+    assert entry_problems(entry) == []
+    for _, text, _ in formula_fields(entry):
+        parse_entry_formula(entry, text)
+    for text in [entry.loss.formula, *entry.loss.where.values()]:
+        assert len(text) <= 200, text
+
+
+def test_tsne_reads_like_the_paper(catalog):
+    """The issue's ask, word for word: P and Q are named, the loss is KL(P || Q)."""
+    tsne = catalog.get("tsne")
+    assert tsne.loss.formula == "sum(i, anchors, sum(j, others(i), P[i, j] * log(P[i, j] / Q[i, j])))"
+    assert list(tsne.loss.where) == ["p[i, j]", "P[i, j]", "t[i, j]", "Q[i, j]"]
 
 
 @pytest.mark.parametrize("path", METHOD_FILES, ids=_ids)

@@ -34,7 +34,7 @@ mapper: network
 p: {kind: normalize, kernel: {kind: same_id}, support: others}
 q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: others}
 parameters: {tau: {default: 0.5, min: 0.0001, max: 100, description: temperature}}
-loss: {formula: "-log(exp(s_ip/tau) / sum_k exp(s_ik/tau))", reduction: mean, description: InfoNCE}
+loss: {formula: '-mean(i, anchors_with(positives), mean(j, positives(i), cos(z[i], z[j])/tau - logsumexp(k, others(i), cos(z[i], z[k])/tau)))', reduction: mean, description: InfoNCE}
 """,
     "supcon": """
 id: supcon
@@ -46,7 +46,7 @@ mapper: network
 p: {kind: normalize, kernel: {kind: same_label}, support: others}
 q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: others}
 parameters: {tau: {default: 0.1, min: 0.0001, max: 100, description: temperature}}
-loss: {formula: "SupCon L_out", reduction: mean, description: SupCon}
+loss: {formula: '-mean(i, anchors_with(same_class), mean(j, same_class(i), cos(z[i], z[j])/tau - logsumexp(k, others(i), cos(z[i], z[k])/tau)))', reduction: mean, description: SupCon}
 """,
     "clip": """
 id: clip
@@ -58,7 +58,7 @@ mapper: network
 p: {kind: normalize, kernel: {kind: same_id}, support: other_modality}
 q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: true}, support: other_modality}
 parameters: {tau: {default: 0.07, min: 0.0001, max: 100, description: temperature}}
-loss: {formula: "CLIP", reduction: mean, description: CLIP}
+loss: {formula: '-mean(i, anchors_with(cross_positives), mean(j, cross_positives(i), cos(z[i], z[j])/tau - logsumexp(k, other_modality(i), cos(z[i], z[k])/tau)))', reduction: mean, description: CLIP}
 """,
     "cross_entropy": """
 id: cross_entropy
@@ -70,7 +70,7 @@ mapper: prototypes
 p: {kind: normalize, kernel: {kind: same_label}, support: prototypes}
 q: {kind: normalize, kernel: {kind: gaussian_dot, temperature: tau, cosine: false}, support: prototypes}
 parameters: {tau: {default: 1.0, min: 0.0001, max: 100, description: logit temperature}}
-loss: {formula: "CE", reduction: mean, description: cross entropy}
+loss: {formula: '-mean(i, anchors, dot(z[i], w[y[i]])/tau - logsumexp(c, classes, dot(z[i], w[c])/tau))', reduction: mean, description: cross entropy}
 """,
     "sne": """
 id: sne
@@ -82,7 +82,7 @@ mapper: lookup
 p: {kind: normalize, kernel: {kind: gaussian, space: x, perplexity: perplexity}, support: others}
 q: {kind: normalize, kernel: {kind: gaussian, space: z, sigma: 1.0, scale: 1.0}, support: others}
 parameters: {perplexity: {default: 5, min: 1, description: perplexity}}
-loss: {formula: "SNE", reduction: sum, description: SNE}
+loss: {formula: 'sum(i, anchors, sum(j, others(i), exp(-beta[i]*sqdist(x[i], x[j]) - logsumexp(k, others(i), -beta[i]*sqdist(x[i], x[k]))) * ((-beta[i]*sqdist(x[i], x[j]) - logsumexp(k, others(i), -beta[i]*sqdist(x[i], x[k]))) - (-sqdist(z[i], z[j]) - logsumexp(k, others(i), -sqdist(z[i], z[k]))))))', reduction: sum, description: SNE}
 """,
     "tsne": """
 id: tsne
@@ -94,7 +94,7 @@ mapper: lookup
 p: {kind: symmetrize, of: {kind: normalize, kernel: {kind: gaussian, space: x, perplexity: perplexity}, support: others}}
 q: {kind: normalize, kernel: {kind: student_t, nu: nu}, support: others, over: joint}
 parameters: {perplexity: {default: 5, min: 1, description: perplexity}, nu: {default: 1, min: 0.01, description: degrees of freedom}}
-loss: {formula: "tSNE", reduction: sum, description: t-SNE}
+loss: {formula: 'sum(i, anchors, sum(j, others(i), P[i, j] * log(P[i, j] / Q[i, j])))', where: {'p[i, j]': 'exp(-beta[i]*sqdist(x[i], x[j]) - logsumexp(k, others(i), -beta[i]*sqdist(x[i], x[k])))', 'P[i, j]': '(p[i, j] + p[j, i])/(2*n)', 'Q[i, j]': '(1 + sqdist(z[i], z[j])/nu)**(-(nu + 1)/2) / sum(k, anchors, sum(l, others(k), (1 + sqdist(z[k], z[l])/nu)**(-(nu + 1)/2)))'}, reduction: sum, description: t-SNE}
 """,
     "pca": """
 id: pca
@@ -107,7 +107,7 @@ p: {kind: normalize, kernel: {kind: identity}, support: all}
 q: {kind: normalize, kernel: {kind: gaussian, sigma: sigma, scale: 1.0}, support: all}
 limit: {parameter: sigma, to: infinity, scale_power: 2}
 parameters: {sigma: {default: 100, min: 0.000001, description: bandwidth}}
-loss: {formula: "-2 Var", reduction: mean, description: PCA}
+loss: {formula: '-mean(i, anchors, sqdist(z[i], mean(k, all, z[k])))', reduction: mean, description: PCA}
 """,
     "triplet": """
 id: triplet
@@ -120,7 +120,7 @@ p: {kind: normalize, kernel: {kind: candidate_position, position: 0}, support: c
 q: {kind: normalize, kernel: {kind: gaussian, sigma: sigma, scale: 1.0}, support: candidates}
 limit: {parameter: sigma, to: zero, scale_power: 2}
 parameters: {sigma: {default: 0.01, min: 0.000001, description: bandwidth}}
-loss: {formula: "max(d+ - d-, 0)", reduction: mean, description: triplet}
+loss: {formula: 'mean(i, anchors, max(sqdist(z[i], z[pos(i)]) - sqdist(z[i], z[neg(i)]), 0))', reduction: mean, description: triplet}
 """,
     "kmeans": """
 id: kmeans
@@ -133,7 +133,7 @@ direction: reverse
 p: {kind: normalize, kernel: {kind: gaussian, space: x, sigma: sigma}, support: all}
 q: {kind: cluster, temperature: 1.0}
 parameters: {sigma: {default: 1.0, min: 0.000001, description: bandwidth}}
-loss: {formula: "kmeans", reduction: sum, description: K-Means}
+loss: {formula: 'sum(i, anchors, sum(c, clusters, phi[i, c]*sqdist(x[i], sum(k, all, phi[k, c]*x[k])/sum(k, all, phi[k, c]))))', reduction: sum, description: K-Means}
 """,
     "harmonic": """
 id: harmonic
@@ -145,7 +145,7 @@ mapper: prototypes
 p: {kind: normalize, kernel: {kind: same_label}, support: prototypes}
 q: {kind: normalize, kernel: {kind: distance_power, power: power}, support: prototypes}
 parameters: {power: {default: 2, min: 0.0001, description: harmonic exponent}}
-loss: {formula: "harmonic", reduction: mean, description: harmonic}
+loss: {formula: '-mean(i, anchors, -power*log(dist(z[i], w[y[i]])) - log(sum(c, classes, exp(-power*log(dist(z[i], w[c]))))))', reduction: mean, description: harmonic}
 """,
 }
 

@@ -103,7 +103,9 @@ def _entry(entry_id: str, target: str, cell: dict) -> dict:
             **{f"p{k}": {"default": 1.0, "description": text} for k, text in enumerate(TABLE_STRINGS)},
         },
         "loss": {
-            "formula": f("loss.formula") + "\n```\n",  # does not parse: the page shows the source
+            # a formula is parsed (ASCII, a whitelist) when the entry is validated: no payload can be one
+            "formula": "-mean(i, anchors_with(positives), mean(j, positives(i), cos(z[i], z[j])/tau"
+                       " - logsumexp(k, others(i), cos(z[i], z[k])/tau)))",
             "description": f("loss.description"),
         },
         "claims": [

@@ -170,6 +170,27 @@ def test_search_works_offline(browser_page):
     assert not external
 
 
+def test_display_formulas_fit_the_content_column(browser_page, builtin_site):
+    """At 1400 px no display formula is wider than the content column (long losses are split
+    into named definitions under loss.where, each on its own line)."""
+    page, base, _ = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    too_wide = []
+    try:
+        for entry in builtin_site.catalog.entries:
+            page.goto(base + f"methods/{entry.id}.html", wait_until="load")
+            _assert_math_rendered(page, entry.id)
+            widths = page.evaluate(
+                "() => { const column = document.querySelector('article').clientWidth;"
+                " return [...document.querySelectorAll('.katex-display')]"
+                ".map(e => [e.scrollWidth, column, e.textContent.slice(0, 60)]); }")
+            assert widths, f"{entry.id}: no display formula"
+            too_wide += [f"{entry.id}: {w} px > {column} px: {text}" for w, column, text in widths if w > column]
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1000})
+    assert not too_wide, "\n".join(too_wide)
+
+
 # ----------------------------------------------------------------- hostile catalog and results
 
 # Every way a page could tell us that a payload ran: a dialog (alert, confirm, prompt, print),

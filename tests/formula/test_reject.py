@@ -10,10 +10,15 @@ from icon_registry.formula import FormulaError, parse
 
 PARAMS = {"tau", "sigma", "margin"}
 
+FUNCTIONS = ("the functions are: log, exp, sqrt, softplus, abs, max, min, dot, cos, sqdist, dist, norm, sum, mean, "
+             "logsumexp, count, indicator")
+SETS = ("the index sets are: anchors, all, others(i), positives(i), same_class(i), other_modality(i), "
+        "cross_positives(i), candidates(i), neighbors(i), adjacent(i), anchors_with(S), classes, clusters")
+
 REJECTED = [
     ("__import__('os').system('x')", "attribute access is not allowed at column 1"),
     ("__import__('os')", "strings are not allowed at column 12"),
-    ("__import__(os)", "unknown function '__import__' at column 1"),
+    ("__import__(os)", f"unknown function '__import__' at column 1; {FUNCTIONS}"),
     ("z[i].T", "attribute access is not allowed at column 1"),
     ("tau.real", "attribute access is not allowed at column 1"),
     ("(lambda: 1)()", "lambda expressions are not allowed at column 2"),
@@ -24,11 +29,12 @@ REJECTED = [
     ("sum([k for k in anchors])", "comprehensions are not allowed at column 5"),
     ("sum(k for k in anchors)", "comprehensions are not allowed at column 4"),
     ("1 + {k: 1 for k in anchors}", "comprehensions are not allowed at column 5"),
-    ("exp(tau) + lgo(tau)", "unknown function 'lgo' at column 12; did you mean 'log'?"),
-    ("sofplus(tau)", "unknown function 'sofplus' at column 1; did you mean 'softplus'?"),
-    ("open(tau)", "unknown function 'open' at column 1"),
-    ("tau + taux", "unknown name 'taux' at column 7; did you mean 'tau'?"),
-    ("os", "unknown name 'os' at column 1"),
+    ("exp(tau) + lgo(tau)", f"unknown function 'lgo' at column 12; did you mean 'log'? ({FUNCTIONS})"),
+    ("sofplus(tau)", f"unknown function 'sofplus' at column 1; did you mean 'softplus'? ({FUNCTIONS})"),
+    ("open(tau)", f"unknown function 'open' at column 1; {FUNCTIONS}"),
+    ("tau + taux", "unknown name 'taux' at column 7; did you mean 'tau'? (in scope: parameters margin, sigma, tau; "
+                   "built-in n)"),
+    ("os", "unknown name 'os' at column 1; in scope: parameters margin, sigma, tau; built-in n"),
     ("10**10**10**10", "a power inside an exponent is not allowed at column 5"),
     ("2**1000", "constant exponent 1000 is too large at column 4; the limit is 64"),
     ("2**(100*100)", "constant exponent 10000 is too large at column 5; the limit is 64"),
@@ -68,7 +74,10 @@ REJECTED = [
     ("sum(tau, anchors, 1)", "'tau' is a parameter, not a new index name at column 5"),
     ("sum(log, anchors, 1)", "'log' is reserved and cannot be an index name at column 5"),
     ("sum(i, others, 1)", "index set 'others' needs an anchor, e.g. others(i) at column 8"),
-    ("sum(i, anchros, 1)", "unknown index set 'anchros' at column 8; did you mean 'anchors'?"),
+    ("sum(i, anchros, 1)", f"unknown index set 'anchros' at column 8; did you mean 'anchors'? ({SETS})"),
+    ("sum(i, anchors, sum(k, negatives(i), 1))", "unknown index set 'negatives' at column 24; no set holds only the "
+     f"negatives: sum k over others(i), weighted by indicator(id[k] != id[i]) ({SETS})"),
+    ("nonsense(i, negatives(i), zz[q]) +", "syntax error: the formula ends in the middle of an expression at column 34"),
     ("sum(c, classes, dot(z[c], w[c]))", "'z' expects an index over items, but 'c' ranges over classes at column 23"),
     ("sum(i, anchors, i)", "index 'i' is not a number at column 17; use it as z[i], in a set or in indicator(...)"),
     ("sum(i, anchors, y[i])", "'y[i]' is an index, not a number at column 17; compare it inside "
@@ -90,6 +99,18 @@ REJECTED = [
     ("sum(i, anchors, softplus(z[i]))", "softplus() expects a scalar here, got a vector at column 26"),
     ("sum(i, anchors, sum(j, all, sum(k, all, sum(l, all, sum(m, all, sum(o, all, sum(p, all, 1)))))))",
      "reductions are nested too deeply at column 77; the limit is 6"),
+    # ASCII only: homoglyphs, Greek letters and invisible characters are named with their position
+    ("sum(i, anchors, c\u043es(z[i], z[i]))",
+     "non-ASCII character '\u043e' (U+043E CYRILLIC SMALL LETTER O) at column 18; formulas are ASCII only: "
+     "did you mean 'o'?"),
+    ("  \u03c4 + 1", "non-ASCII character '\u03c4' (U+03C4 GREEK SMALL LETTER TAU) at column 3; formulas are ASCII "
+                    "only: write it as 'tau'"),
+    ("tau \u2212 1", "non-ASCII character '\u2212' (U+2212 MINUS SIGN) at column 5; formulas are ASCII only: "
+                    "did you mean '-'?"),
+    ("tau\u202e + 1", "non-ASCII character (U+202E RIGHT-TO-LEFT OVERRIDE) at column 4; formulas are ASCII only"),
+    ("caf\u00e9", "non-ASCII character '\u00e9' (U+00E9 LATIN SMALL LETTER E WITH ACUTE) at column 4; formulas are "
+                 "ASCII only: did you mean 'e'?"),
+    ("x" * 108_000, "formula is too long (108000 characters; the limit is 4000)"),
 ]
 
 
@@ -112,13 +133,10 @@ def test_error_fields():
     with pytest.raises(FormulaError) as info:
         parse("exp(tau) + lgo(tau)", PARAMS)
     assert info.value.column == 12
-    assert info.value.reason == "unknown function 'lgo'; did you mean 'log'?"
+    assert info.value.reason == f"unknown function 'lgo'; did you mean 'log'? ({FUNCTIONS})"
 
 
 def test_columns_count_characters_and_newlines():
-    with pytest.raises(FormulaError) as info:
-        parse("  τ + 1", PARAMS)
-    assert str(info.value) == "unknown name 'τ' at column 3"
     with pytest.raises(FormulaError) as info:
         parse("tau +\n  bogus", PARAMS)
     assert info.value.column == 9
@@ -163,6 +181,6 @@ def test_formula_error_is_an_icon_error_and_takes_context():
     with pytest.raises(IconError) as info:
         with error_context("simclr: loss.formula: ", entry="simclr", field="loss.formula"):
             parse("exp(tau) + lgo(tau)", PARAMS)
-    assert str(info.value) == "simclr: loss.formula: unknown function 'lgo' at column 12; did you mean 'log'?"
+    assert str(info.value) == f"simclr: loss.formula: unknown function 'lgo' at column 12; did you mean 'log'? ({FUNCTIONS})"
     assert isinstance(info.value, FormulaError)
     assert info.value.entry == "simclr" and info.value.column == 12

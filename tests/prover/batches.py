@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from icon_registry.formula import parse
 from icon_registry.prover.evaluate import Batch
+from icon_registry.static_check import parse_entry_formula
 from icon_registry.verify.formula_adapter import to_float
 from icon_registry.verify.instances import entry_features, numeric_instance, torch_call
 
@@ -33,7 +33,7 @@ def compiled(entry, instance, objective: str) -> float:
 
 
 def formula_value(entry, text: str, instance) -> float:
-    return to_float(parse(text, tuple(sorted(entry.parameters))), instance.formula_env())
+    return to_float(parse_entry_formula(entry, text), instance.formula_env())
 
 
 def close(a: float, b: float, rtol: float = 1e-9) -> bool:

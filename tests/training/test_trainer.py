@@ -25,7 +25,7 @@ def test_orthonormal_linear_stays_orthonormal_and_finds_pca():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 6)) * np.array([5, 3, 1, 0.5, 0.2, 0.1])
     xt = torch.tensor(x, dtype=torch.float32)
-    loss = losses.compiled_loss("pca", sigma=100.0)
+    loss = losses.compiled_loss(losses.builtin_entry("pca"), sigma=100.0)
     m = mappers.build_mapper("linear", n=200, d_in=6, d_out=2, x=x, orthonormal=True)
     trainer.train(loss, m, trainer.BatchBuilder(xt, set()), n=200, epochs=200, lr=5e-2)
     w = m.weight.detach().double()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from icon_registry.schema import Entry
 from icon_registry.verify import ClaimResult, ResultCache, verify_entry
@@ -126,13 +127,16 @@ def test_kmeans_cor3_leading_minus():
     assert "not 2 x the cost" in r.detail and "sign is flipped" in r.detail
 
 
-def test_bad_formula_is_an_error_not_a_crash():
-    entry = load("good", "simclr")
-    data = entry.model_dump(mode="json")
+def test_bad_formula_never_reaches_the_verifier():
+    """Formulas are checked when the entry is validated (icon validate): verify is about truth."""
+    data = load("good", "simclr").model_dump(mode="json")
     data["loss"]["formula"] = "-sum(i, anchors, lgo(tau))"
-    r = only(verify_entry(Entry.model_validate(data)))
-    assert r.status == "error"
-    assert r.detail.startswith("loss.formula:")
+    with pytest.raises(ValidationError) as info:
+        Entry.model_validate(data)
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("loss", "formula"), "unknown function 'lgo' at column 18; did you mean 'log'? (the functions are: log, exp, "
+                              "sqrt, softplus, abs, max, min, dot, cos, sqdist, dist, norm, sum, mean, logsumexp, count, "
+                              "indicator)")]
 
 
 # --- cache -----------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""``icon new ID [--like EXISTING] [--catalog DIR]``: write a commented entry that validates as written."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "new",
+        help="write a new entry (a commented YAML file) to start your own method from",
+        description="Write ID.yaml into the --catalog folder (a catalog root's methods/ folder; the current "
+        "folder without --catalog): a copy of EXISTING made yours (status new, its paper, peers and errata "
+        "left out, a variant_of relation to it), or a starter entry, with a comment above every field. It "
+        "validates as written. An existing file or id is never overwritten.",
+    )
+    parser.add_argument("id", metavar="ID", help="the new entry's id (lowercase letters, digits and '_')")
+    parser.add_argument("--like", metavar="EXISTING", help="start from this entry (an id or alias)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from icon_registry.authoring import template, write_new_entry
+    from icon_registry.commands import catalog_from_args
+    from icon_registry.errors import IconError, quote
+    from icon_registry.schema import ID_PATTERN, Entry
+
+    if not re.match(ID_PATTERN, args.id):
+        raise IconError(f"{quote(args.id)} is not a valid id (lowercase letters, digits and '_', starting with a "
+                        "letter)", argument="ID")
+    if len(args.catalog) > 1:
+        raise IconError("icon new writes into one folder: give --catalog once", argument="--catalog")
+    folder = Path(args.catalog[0]) if args.catalog else Path(".")
+    if not folder.exists():  # a folder of your own, not made yet: the new entry will be its first
+        args.catalog = []
+    catalog = catalog_from_args(args)
+    if args.id in catalog:
+        where = catalog.path_of(args.id)
+        raise IconError(f"{quote(args.id)} is already an entry ({where}); choose another id", argument="ID")
+    like = catalog.get(args.like) if args.like else None
+    text = template(args.id, like)
+    Entry.from_yaml(text, file=f"{args.id}.yaml")  # the template validates as written, or this is a bug
+    path = write_new_entry(folder, args.id, text)
+    flag = f" --catalog {folder}"
+    print(f"wrote {path}")
+    print(f"next: edit it, then `icon validate{flag}` and `icon verify {args.id}{flag}`", file=sys.stderr)
+    return 0

@@ -1,0 +1,147 @@
+"""``icon validate`` is the full static check: every formula of an entry parses and reads only
+what the entry provides, reported as ``file:line: field: message``; catalog folders whose
+entries sit one level too deep are problems, never silently empty."""
+
+import pytest
+
+from conftest import ENTRIES, write_catalog
+from test_catalog import broken
+from icon_registry.catalog import load_catalog
+from icon_registry.errors import IconError
+from icon_registry.schema import Entry
+
+FORMULA = ('"-mean(i, anchors_with(positives), mean(j, positives(i), cos(z[i], z[j])/tau - logsumexp(k, others(i), '
+           'cos(z[i], z[k])/tau)))"')
+FUNCTIONS = ("the functions are: log, exp, sqrt, softplus, abs, max, min, dot, cos, sqdist, dist, norm, sum, mean, "
+             "logsumexp, count, indicator")
+SETS = ("the index sets are: anchors, all, others(i), positives(i), same_class(i), other_modality(i), "
+        "cross_positives(i), candidates(i), neighbors(i), adjacent(i), anchors_with(S), classes, clusters")
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    (tmp_path / "cat").mkdir()
+    monkeypatch.chdir(tmp_path / "cat")
+
+
+def problems_of(tmp_path, old, new, entry_id="simclr"):
+    return broken(tmp_path, entry_id, old, new)
+
+
+LOSS = "methods/simclr.yaml:32: loss.formula: "
+BROKEN = [
+    ("parse error", FORMULA, '"nonsense(i, negatives(i), zz[q]) +"',
+     [LOSS + "syntax error: the formula ends in the middle of an expression at column 34"]),
+    ("unknown function", FORMULA, '"nonsense(i, negatives(i), zz[q])"',
+     [LOSS + f"unknown function 'nonsense' at column 1; {FUNCTIONS}"]),
+    ("unknown set", FORMULA, '"-sum(i, anchors, logsumexp(k, negatives(i), cos(z[i], z[k])/tau))"',
+     [LOSS + "unknown index set 'negatives' at column 31; no set holds only the negatives: sum k over others(i), "
+             f"weighted by indicator(id[k] != id[i]) ({SETS})"]),
+    ("homoglyph", FORMULA, '"-sum(i, anchors, c\u043es(z[i], z[pos(i)]))"',
+     [LOSS + "non-ASCII character '\u043e' (U+043E CYRILLIC SMALL LETTER O) at column 19; formulas are ASCII only: "
+             "did you mean 'o'?"]),
+    ("108 KB formula", FORMULA, '"' + "1 + " * 27_000 + '1"',
+     [LOSS + "formula is too long (108001 characters; the limit is 4000)"]),
+    ("undeclared parameter", FORMULA, '"-sum(i, anchors, cos(z[i], z[i])/temp)"',
+     [LOSS + "unknown name 'temp' at column 34; in scope: parameters tau; indices i; built-in n"]),
+    ("labels an entry does not provide", FORMULA,
+     '"-sum(i, anchors, sum(j, others(i), indicator(y[i] == y[j]) * cos(z[i], z[j])/tau))"',
+     [LOSS + "reads y (the labels), which this entry does not provide: its p and q have no kernel that reads labels "
+             "(same_label); its formulas can read z, id"]),
+    ("phi without a cluster q", FORMULA, '"-sum(i, anchors, sum(c, clusters, phi[i, c]))"',
+     [LOSS + "reads clusters (the cluster assignments, phi), which this entry does not provide: its p and q have no cluster "
+             "distribution (phi = softmax(z / temperature)); its formulas can read z, id"]),
+    ("vector formula", FORMULA, '"sum(i, anchors, z[i])"',
+     [LOSS + "a formula must be a scalar, but this one is a vector at column 1"]),
+    ("constant reads a learnable", "    objective: cross_entropy\n",
+     "    objective: cross_entropy\n  - kind: up_to_constant\n    constant: 'sum(i, anchors, norm(z[i]))'\n"
+     "    constant_name: a norm\n",
+     ["methods/simclr.yaml:39: claims[1].constant: a constant may not read what the model learns (z, w, phi), but "
+      "this one reads z"]),
+    ("limit claim with an unknown parameter", "  - kind: identity\n    objective: cross_entropy\n",
+     "  - kind: limit\n    parameter: sigma\n    to: infinity\n    equals: '0'\n",
+     ["methods/simclr.yaml:37: claims[0].parameter: unknown parameter 'sigma' (this entry's parameters: tau)"]),
+    ("limit that depends on its parameter", "  - kind: identity\n    objective: cross_entropy\n",
+     "  - kind: limit\n    parameter: tau\n    to: zero\n    equals: 'tau * 2'\n",
+     ["methods/simclr.yaml:39: claims[0].equals: the limit may not depend on the limit parameter 'tau'"]),
+    ("error in a definition", "  reduction: mean\n",
+     "  where:\n    'S[i]': 'logsumexp(k, others(i), cos(z[i], z[k])/tau'\n  reduction: mean\n",
+     ["methods/simclr.yaml:34: loss.where.S[i]: syntax error: '(' was never closed at column 10"]),
+    ("data a definition cannot have", "  reduction: mean\n",
+     "  where:\n    'S[i]': 'mean(j, same_class(i), 1)'\n  reduction: mean\n",
+     ["methods/simclr.yaml:34: loss.where.S[i]: reads same_class (the labels, y), which this entry does not provide: "
+      "its p and q have no kernel that reads labels (same_label); its formulas can read z, id",
+      "methods/simclr.yaml:34: loss.where.S[i]: 'S' is defined but no formula of the entry uses it"]),
+    ("unused definition", "  reduction: mean\n", "  where:\n    Z: 'n'\n  reduction: mean\n",
+     ["methods/simclr.yaml:34: loss.where.Z: 'Z' is defined but no formula of the entry uses it"]),
+]
+
+
+@pytest.mark.parametrize("old, new, expected", [pytest.param(o, n, e, id=name) for name, o, n, e in BROKEN])
+def test_exact_messages(tmp_path, old, new, expected):
+    assert problems_of(tmp_path, old, new) == expected
+
+
+def test_every_problem_of_every_formula_in_one_run(tmp_path):
+    text = ENTRIES["simclr"].replace(FORMULA, '"-sum(i, anchors, lgo(tau))"').replace(
+        "    objective: cross_entropy\n", "    objective: cross_entropy\n  - kind: up_to_constant\n"
+        "    constant: 'sum(i, anchors, log(count(same_class(i))))'\n    constant_name: c\n")
+    root = write_catalog(tmp_path / "cat", {**ENTRIES, "simclr": text})
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    assert info.value.problems == [
+        f"methods/simclr.yaml:32: loss.formula: unknown function 'lgo' at column 18; did you mean 'log'? ({FUNCTIONS})",
+        "methods/simclr.yaml:39: claims[1].constant: reads same_class (the labels, y), which this entry does not "
+        "provide: its p and q have no kernel that reads labels (same_label); its formulas can read z, id",
+    ]
+
+
+def test_definitions_are_used_everywhere_and_shown(tmp_path):
+    """A definition under loss.where serves the loss and the claims alike."""
+    text = ENTRIES["simclr"].replace(FORMULA, '"-mean(i, anchors_with(positives), mean(j, positives(i), '
+                                              's[i, j] - logsumexp(k, others(i), s[i, k])))"').replace(
+        "  reduction: mean\n", "  where:\n    's[i, j]': cos(z[i], z[j]) / tau\n  reduction: mean\n")
+    entry = Entry.from_yaml(text)
+    assert entry.loss.where == {"s[i, j]": "cos(z[i], z[j]) / tau"}
+    from icon_registry.static_check import parse_entry_formula
+
+    assert parse_entry_formula(entry, entry.loss.formula) == parse_entry_formula(
+        entry, FORMULA.strip('"'))
+
+
+def test_entry_from_yaml_reports_like_validate():
+    text = ENTRIES["simclr"].replace(FORMULA, '"-sum(i, anchors, lgo(tau))"')
+    with pytest.raises(IconError) as info:
+        Entry.from_yaml(text, file="mine.yaml")
+    assert str(info.value) == (f"mine.yaml:32: loss.formula: unknown function 'lgo' at column 18; did you mean "
+                               f"'log'? ({FUNCTIONS})")
+
+
+# --------------------------------------------------------------------------------------
+# catalog folder layout
+# --------------------------------------------------------------------------------------
+
+
+def test_entries_one_level_too_deep_are_a_problem(tmp_path):
+    folder = tmp_path / "cat" / "mine"
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "drafts" / "simclr.yaml").write_text(ENTRIES["simclr"])
+    with pytest.raises(IconError) as info:
+        load_catalog(folder, include_builtin=False)
+    assert str(info.value) == ("mine: no entries here, but drafts/ (1 .yaml file) one level deeper: pass the folder "
+                               "that holds the entries (--catalog mine/drafts), or name it methods/ to make mine a "
+                               "catalog root")
+
+
+def test_entries_beside_methods_are_a_problem(tmp_path):
+    root = write_catalog(tmp_path / "cat" / "root")
+    (root / "extra.yaml").write_text(ENTRIES["simclr"])
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    assert str(info.value) == ("root: extra.yaml beside methods/ is not loaded: a catalog root keeps its entries in "
+                               "methods/ (move them there, or pass a folder of entries alone)")
+
+
+def test_an_empty_folder_is_an_empty_catalog(tmp_path):
+    (tmp_path / "cat" / "empty").mkdir()
+    assert len(load_catalog(tmp_path / "cat" / "empty", include_builtin=False)) == 0

@@ -1,0 +1,95 @@
+"""Every command that takes an entry id finds a user's own entry through --catalog DIR and through
+$ICON_CATALOG (the built-in catalog is the real one here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from icon_registry.cli import main
+
+USER_ID = "my_method"
+
+
+@pytest.fixture
+def user_folder(tmp_path):
+    folder = tmp_path / "my_methods"
+    assert main(["new", USER_ID, "--catalog", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture(params=["flag", "env"])
+def with_catalog(request, user_folder, monkeypatch):
+    """-> the extra argv that points the CLI at the user's folder (none for $ICON_CATALOG)."""
+    if request.param == "env":
+        monkeypatch.setenv("ICON_CATALOG", str(user_folder))
+        return []
+    return ["--catalog", str(user_folder)]
+
+
+def test_list_show_validate_table_graph(icon, with_catalog):
+    code, out, err = icon("list", "my_*", *with_catalog)
+    assert code == 0 and out.split()[0] == USER_ID, err
+    code, out, err = icon("show", USER_ID, *with_catalog)
+    assert code == 0 and out.startswith(f"{USER_ID}: {USER_ID} (my method)"), err
+    code, out, err = icon("validate", *with_catalog)
+    assert code == 0 and out.startswith("ok: "), err
+    code, out, err = icon("table", "--ids", "--width", "200", *with_catalog)
+    assert code == 0 and USER_ID in out, err
+    code, out, err = icon("graph", *with_catalog)
+    assert code == 0 and USER_ID in {node["id"] for node in json.loads(out)["nodes"]}, err
+
+
+def test_formula_and_new_like(icon, with_catalog, user_folder):
+    code, out, err = icon("formula", "sum(i, anchors, norm(z[i]) / sigma)", "--entry", USER_ID, *with_catalog)
+    assert code == 0 and "parameters: sigma" in out, err
+    code, out, err = icon("formula", "sum(i, anchors, count(same_class(i)))", "--entry", USER_ID, *with_catalog)
+    assert code == 1 and err.startswith(f"{USER_ID}: reads same_class (the labels, y)"), err
+    code, out, err = icon("new", "my_copy", "--like", USER_ID, "--catalog", str(user_folder))
+    assert code == 0, err
+    assert "target: my_method" in (user_folder / "my_copy.yaml").read_text(encoding="utf-8")
+
+
+def test_verify_finds_the_user_entry(icon, with_catalog, tmp_path):
+    code, out, err = icon("verify", USER_ID, "--no-cache", *with_catalog)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(f"{USER_ID} identity") and "PASS" in out
+
+
+def test_fit_trains_the_user_entry(icon, with_catalog, tmp_path):
+    """The bug this fixes: fit found the entry, then compiled 'my_method' from the default catalog."""
+    for source in ("objective", "formula"):
+        out_dir = tmp_path / source
+        code, out, err = icon("fit", USER_ID, "--data", "iris", "--epochs", "2", "--source", source, "--out",
+                              str(out_dir), "--quiet", *with_catalog)
+        assert code == 0, err
+        report = json.loads((out_dir / "metrics.json").read_text())
+        assert report["entry"] == USER_ID and report["loss_source"] == ("catalog" if source == "objective" else "formula")
+
+
+def test_site_build_from_the_environment_variable(icon, user_folder, monkeypatch, tmp_path):
+    """$ICON_CATALOG alone puts the user's entry on the site (--catalog: the add-your-own page's test)."""
+    monkeypatch.setenv("ICON_CATALOG", str(user_folder))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = icon("site", "build", "--out", str(tmp_path / "public"), "--no-verify", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "public" / "methods" / f"{USER_ID}.html").is_file()
+
+
+def test_a_missing_optional_dependency_names_the_extra(icon, monkeypatch, tmp_path):
+    """`pip install "icon-registry[site]"` has no scikit-learn: icon fit says what to install."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_sklearn(name, *args, **kwargs):
+        if name.split(".")[0] in ("sklearn", "scipy"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_sklearn)
+    code, out, err = icon("fit", "simclr", "--data", "digits", "--out", str(tmp_path))
+    assert code == 1
+    assert err in ('icon fit: needs scipy, an optional dependency: pip install "icon-registry[repro]"\n',
+                   'icon fit: needs sklearn, an optional dependency: pip install "icon-registry[repro]"\n')
