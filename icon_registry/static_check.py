@@ -122,7 +122,8 @@ def _data_problems(tree, provided: frozenset) -> list[str]:
 
 
 def _learned_problems(tree) -> list[str]:
-    learned = sorted(name for field, name in _reads(tree).items() if field in LEARNED)
+    # a set reads only the shape of what it ranges over (outputs: z's width), never its values
+    learned = sorted(name for field, name in _reads(tree).items() if field in LEARNED and name not in G.SETS)
     if not learned:
         return []
     return [f"a constant may not read what the model learns (z, w, phi), but this one reads {', '.join(learned)}"]
