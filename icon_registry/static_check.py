@@ -38,12 +38,21 @@ DATA = {
     "phi": ("phi", "the cluster assignments", "cluster distribution (phi = softmax(z / temperature))"),
     "beta": ("beta", "the calibrated precisions", "gaussian kernel calibrated to a perplexity"),
     "num_classes": ("classes", "the classes", "labels or class prototypes"),
+    "teacher": ("teacher", "the teacher's scores", "kernel on a teacher (logits with source: teacher, "
+                "teacher_probabilities)"),
+    "center": ("center", "the teacher's centre", "logits kernel with a centre"),
+    "keys": ("key", "the anchors' own keys", "support: key_and_bank"),
+    "bank": ("memory", "the bank's rows", "support: bank or key_and_bank"),
+    "bank_ids": ("memory_id", "the bank's ids", "kernel that reads ids over support: bank"),
+    "bank_labels": ("memory_y", "the bank's labels", "kernel that reads labels over support: bank"),
 }
 #: compile_loss argument -> FormulaInstance field, where the names differ
 _FIELD_OF_INPUT = {"graph": "W"}
 #: FormulaInstance field -> the compile_loss argument it comes from (w is the loss's own
 #: prototypes; phi and beta are computed from z and x)
-ARGUMENT_OF = {"x": "x", "g": "x", "labels": "labels", "ids": "ids", "modality": "modality",
+ARGUMENT_OF = {"teacher": "teacher", "center": "center", "keys": "keys", "bank": "bank", "bank_ids": "bank_ids",
+               "bank_labels": "bank_labels",
+               "x": "x", "g": "x", "labels": "labels", "ids": "ids", "modality": "modality",
                "candidates": "neighbors", "neighbors": "neighbors", "W": "graph", "beta": "x"}
 #: What a formula reads that the model learns (a constant may read none of them).
 LEARNED = {"z": "z", "w": "w", "phi": "phi"}
