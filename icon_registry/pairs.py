@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-import torch
-
 from icon_registry.errors import IconError
+
+# numpy and torch are imported where an array is made: the catalog's schema imports this module,
+# and `icon list` / `show` / `validate` / `table` never need either.
 
 #: Names of the per-batch arguments a compiled loss accepts besides ``z``.
 INPUT_NAMES = ("x", "labels", "ids", "modality", "neighbors", "graph")
@@ -40,6 +40,8 @@ class Inputs:
     #: ids and modality always hold all n candidates; the anchor-indexed inputs ``neighbors``
     #: and ``graph`` hold only the anchor rows (their columns still index all n candidates).
     rows: Any = None
+    #: Multiplies p in the term sum_j p_ij log w_ij (t-SNE's early exaggeration; 1: the objective).
+    exaggeration: float = 1.0
     _cache: dict = field(default_factory=dict, repr=False)
     #: Statistics over ALL candidates (cluster sizes, unit vectors), shared by every row block.
     _global: dict = field(default_factory=dict, repr=False)
@@ -56,7 +58,7 @@ class Inputs:
 
     def global_cached(self, key, compute):
         """A statistic over all candidates, computed once and shared by every row block."""
-        key = (key, self.backend.symbolic or torch.is_grad_enabled())
+        key = (key, self.backend.symbolic or _grad_enabled())
         if key not in self._global:
             self._global[key] = compute()
         return self._global[key]
@@ -74,9 +76,18 @@ class Inputs:
         return value
 
     def cached(self, key, compute):
+        """A per-batch quantity, computed once per grad mode (p, evaluated without gradients,
+        must not hand q a detached copy of a pairwise quantity both read)."""
+        key = (key, self.backend.symbolic or _grad_enabled())
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def _grad_enabled() -> bool:
+    import torch
+
+    return torch.is_grad_enabled()
 
 
 @dataclass
@@ -85,9 +96,20 @@ class Pairs:
 
     inputs: Inputs
     layout: str
-    support: Any  # bool mask (n, m): the candidates each anchor's distribution ranges over
+    _support: Any  # see ``support``; None: a full support, made on first use
     #: (support, shape, anchor rows) when the mask follows from the shapes alone (others, all, ...)
     structure: Any = None
+
+    @property
+    def support(self):
+        """bool mask (n, m): the candidates each anchor's distribution ranges over."""
+        if self._support is None:
+            self._support = self.backend.full_mask(self.structure[1], self.inputs.z)
+        return self._support
+
+    def restrict(self, mask):
+        """``mask & support``; ``mask`` itself when the support holds every pair."""
+        return mask if self.full else mask & self.support
 
     @property
     def backend(self):
@@ -100,6 +122,16 @@ class Pairs:
         if self.structure is None or self.structure[0] != "others":
             return None
         return 0 if self.inputs.rows is None else self.inputs.rows[0]
+
+    @property
+    def full(self) -> bool:
+        """Every anchor x candidate pair is in the support: nothing needs masking."""
+        return self.structure is not None and self.structure[0] in _FULL_SUPPORTS
+
+    @property
+    def nonempty_rows(self) -> bool:
+        """Every anchor has at least one candidate, by construction (n >= 2, k >= 1, C >= 1)."""
+        return self.structure is not None and self.structure[1][1] >= 1 + (self.structure[0] == "others")
 
     def vectors(self, on: str):
         if on == "z":
@@ -161,12 +193,16 @@ class Pairs:
     def position(self, index: int):
         if self.layout != "candidates":
             raise IconError(f"{self.inputs.entry_id}: candidate_position needs support 'candidates'")
-        columns = self.class_index_like(self.support.shape[1])
+        columns = self.class_index_like(self.structure[1][1])
         return (columns == index)[None, :] & self.support
 
     def class_index_like(self, m: int):
         if self.backend.symbolic:
+            import numpy as np
+
             return np.arange(m)
+        import torch
+
         return torch.arange(m, device=self.inputs.z.device)
 
 
@@ -182,22 +218,32 @@ SUPPORTS: dict[str, str] = {
 }
 
 
+#: Supports that contain every anchor x candidate pair.
+_FULL_SUPPORTS = ("all", "candidates", "prototypes")
+
+
 def pairs_on(inputs: Inputs, support: str) -> Pairs:
-    """The candidate space a distribution with this support lives on."""
-    B = inputs.backend
-    n, z, rows = inputs.n, inputs.z, inputs.n_rows
+    """The candidate space a distribution with this support lives on (one object per batch and
+    support: p and q on the same support share it, mask included)."""
+    key = ("pairs", support)
+    if key not in inputs._cache:
+        inputs._cache[key] = _build_pairs(inputs, support)
+    return inputs._cache[key]
+
+
+def _build_pairs(inputs: Inputs, support: str) -> Pairs:
+    rows = inputs.n_rows
     if support == "candidates":
         neighbors = inputs.require("neighbors", "support 'candidates' reads each anchor's candidates")
-        shape = (rows, neighbors.shape[1])
-        return Pairs(inputs, "candidates", B.full_mask(shape, z), (support, shape, inputs.rows))
+        return Pairs(inputs, "candidates", None, (support, (rows, neighbors.shape[1]), inputs.rows))
     if support == "prototypes":
         protos = inputs.require("prototypes", "support 'prototypes' needs class prototypes")
-        shape = (rows, protos.shape[0])
-        return Pairs(inputs, "prototypes", B.full_mask(shape, z), (support, shape, inputs.rows))
+        return Pairs(inputs, "prototypes", None, (support, (rows, protos.shape[0]), inputs.rows))
     pairs = Pairs(inputs, "batch", None)
     if support == "other_modality":
-        pairs.support = ~pairs.same("modality")
+        pairs._support = ~pairs.same("modality")
         return pairs
-    pairs.support = ~pairs.is_self() if support == "others" else B.full_mask((rows, n), z)
-    pairs.structure = (support, (rows, n), inputs.rows)
+    if support == "others":
+        pairs._support = ~pairs.is_self()
+    pairs.structure = (support, (rows, inputs.n), inputs.rows)
     return pairs

@@ -6,8 +6,6 @@ import json
 import os
 import sys
 
-import numpy as np
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -53,6 +51,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
     import torch
 
     from icon_registry.training import clustering, data, plots

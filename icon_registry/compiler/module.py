@@ -57,7 +57,7 @@ class CompiledLoss(torch.nn.Module):
 
     def __init__(
         self, entry: Entry, params: dict, objective: str, reduction: str, num_classes=None, dim=None,
-        chunk_size=None, distributed=False, distributed_ids="global",
+        chunk_size=None, distributed=False, distributed_ids="global", chunk_memory=None,
     ):
         super().__init__()
         self.entry = entry
@@ -67,6 +67,8 @@ class CompiledLoss(torch.nn.Module):
         self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
         # Scale options (icon_registry.compiler.chunked / .distributed document them).
         self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
+        self.chunk_memory = chunked.check_chunk_memory(entry, chunk_memory)
+        self._chunk_plan = (chunked.chunk_obstacles(entry), chunked.candidate_supports(entry))
         self.distributed = bool(distributed)
         self.distributed_ids = distributed_ids
         if self.distributed:
@@ -77,10 +79,14 @@ class CompiledLoss(torch.nn.Module):
                     entry=entry.id,
                     argument="distributed_ids",
                 )
-        self._supports_checked = False
         # p is fixed: reuse it while the caller passes the same p-side tensors (objective.SupervisoryCache).
         self._p_cache = SupervisoryCache()
         self._p_cacheable = not _reads_z(entry.p)
+        self._p_inputs = tuple(sorted(entry.p.inputs_used()))
+        #: Multiplies p in the term sum_j p_ij log w_ij only, not in the normalizer's: t-SNE's
+        #: early exaggeration (gradient 4 sum_j (alpha P_ij - Q_ij) w_ij (y_i - y_j)). 1 (the
+        #: default) is the I-Con objective; icon_registry.training.tsne sets it for a schedule.
+        self.exaggeration = 1.0
         self.prototypes = None
         if _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes"):
             if num_classes is None or dim is None:
@@ -132,40 +138,46 @@ class CompiledLoss(torch.nn.Module):
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
+        inputs.exaggeration = self.exaggeration
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
-        elif self._p_cacheable:
+        elif self._p_cacheable and not torch.compiler.is_compiling():
             given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
-            used = {name: given[name] for name in self.entry.p.inputs_used()}
+            used = {name: given[name] for name in self._p_inputs}
             if all(isinstance(t, torch.Tensor) for t in used.values()):
                 extra = (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
                 inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, extra))
         try:
-            terms = chunked.evaluate_terms(self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size)
+            terms = chunked.evaluate_terms(
+                self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size,
+                chunk_memory=self.chunk_memory, plan=self._chunk_plan,
+            )
         except SupportMismatch as err:
             raise IconError(f"{self.entry.id}: {err}", entry=self.entry.id) from None
-        values = terms.values
+        scale = None
         if self.entry.limit is not None:
-            values = values * self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
+            scale = self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
         if self.distributed:
-            out = dist_eval.reduce(values, terms.has_mass, self.reduction)
-        elif self.reduction == "none":
-            out = values
-        elif self.reduction == "sum":
-            out = values.sum()
-        else:
-            out = values.sum() / terms.has_mass.sum().clamp_min(1)
+            values = terms.values if scale is None else terms.values * scale
+            return dist_eval.reduce(values, terms.has_mass, self.reduction).to(z.dtype)
+        out = terms.reduce(self.reduction)
+        if scale is not None:
+            out = out * scale
         return out.to(z.dtype)
 
 
 def compile_loss(
     entry_or_id, *, objective: str = "kl", reduction: str = "mean", num_classes=None, dim=None,
-    chunk_size=None, distributed=False, distributed_ids="global", **overrides,
+    chunk_size=None, chunk_memory=None, distributed=False, distributed_ids="global", **overrides,
 ):
     """A ``torch.nn.Module`` computing the entry's I-Con objective on a batch.
 
     ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
-    None chunks automatically above chunked.AUTO_CHUNK_PAIRS pairs, 0 never chunks.
+    None (the default) chunks only when the dense evaluation would not fit in memory (see
+    ``chunk_memory``), 0 never chunks.
+    ``chunk_memory``: bytes the dense evaluation may take before chunk_size=None splits the
+    anchors into blocks; None: half of the memory the device has available at each call
+    (icon_registry.compiler.chunked.MEMORY_FRACTION).
     ``distributed``: anchors on this rank against the batch gathered from all ranks; the
     loss is scaled for DistributedDataParallel (see icon_registry.compiler.distributed).
     ``distributed_ids``: "global" (ids already unique across ranks) or "local" (shifted per rank).
@@ -182,7 +194,8 @@ def compile_loss(
     for name, value in overrides.items():
         if name not in entry.parameters:
             known = sorted(entry.parameters) + [
-                "objective", "reduction", "num_classes", "dim", "chunk_size", "distributed", "distributed_ids",
+                "objective", "reduction", "num_classes", "dim", "chunk_size", "chunk_memory", "distributed",
+                "distributed_ids",
             ]
             raise IconError(
                 f"{entry.id}: unknown parameter '{name}'{suggest(name, known)} "
@@ -199,5 +212,5 @@ def compile_loss(
             params[name] = int(params[name])
     return CompiledLoss(
         entry, params, objective, reduction, num_classes=num_classes, dim=dim,
-        chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids,
+        chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids, chunk_memory=chunk_memory,
     )
