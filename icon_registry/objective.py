@@ -173,16 +173,9 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
 
     compiling = torch_backend.compiling()
     logits = right.logits
-    dtype = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
-    key = (objective, dtype, logits.device, compiling)
-    cached = left.fixed
-    if cached is not None and cached[0] == key:
-        fixed = cached[1]
-    else:
-        fixed = _fixed_form(left, objective, dtype, compiling)
-        if fixed is None:
-            return None
-        left.fixed = (key, fixed)
+    fixed = prepare_fixed(left, objective, logits, compiling)
+    if fixed is None:
+        return None
     softmax = right.softmax
     exaggeration = left.pairs.inputs.exaggeration
     n = logits.shape[0]
@@ -203,6 +196,18 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     if has_mass is None:
         return AnchorTerms(values, lambda: torch.ones(n, dtype=torch.bool, device=logits.device))
     return AnchorTerms(values, has_mass)
+
+
+def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
+    """left as a ``FixedP`` for a cross entropy against ``logits`` (kept on left: prepared once)."""
+    dtype = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
+    key = (objective, dtype, logits.device)
+    if left.fixed is not None and left.fixed[0] == key:
+        return left.fixed[1]
+    fixed = _fixed_form(left, objective, dtype, compiling)
+    if fixed is not None:
+        left.fixed = (key, fixed)
+    return fixed
 
 
 def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):

@@ -53,7 +53,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from icon_registry.training import augment, data, mappers, metrics, plots, trainer
+    from icon_registry.training import augment, data, mappers, metrics, plots, trainer, tsne
     from icon_registry.training import knn as knn_mod
     from icon_registry.training._errors import IconError
     from icon_registry.training.losses import compiled_loss
@@ -85,7 +85,9 @@ def run(args) -> int:
         spec = entry.parameters.get(name) if entry.parameters else None
         if spec is not None and getattr(spec, "integer", False):
             params[name] = int(value)
-    loss = compiled_loss(entry.id, **extra, **params)
+    # A joint neighbour embedding (t-SNE) on free points runs the references' optimizer on d KL / dy.
+    embedding = kind == "lookup" and tsne.uses_joint_q(entry)
+    loss = compiled_loss(entry.id, **extra, **params, **({"reduction": "sum"} if embedding else {}))
     requires = set(loss.requires)
 
     x = torch.as_tensor(ds.features)
@@ -101,8 +103,10 @@ def run(args) -> int:
         if batch is not None and batch < ds.n:
             note(f"note: the {kind} mapper with data-space affinities trains full batch; --batch ignored", not args.quiet)
         batch = None
-    epochs = args.epochs or (300 if batch is None else 30)
+    epochs = args.epochs or (tsne.Schedule.iterations if embedding else 300 if batch is None else 30)
     lr = args.lr or {"lookup": 1.0, "linear": 5e-2, "mlp": 1e-3, "cluster": 1e-1 if batch is None else 1e-2}[kind]
+    if embedding:
+        lr = args.lr  # None: the schedule's "auto" rate
     if kind == "lookup":
         mapper = mappers.Lookup(ds.n, dim, mappers.pca_init(ds.features, dim, std=1.0), args.seed)
     elif kind == "cluster":
@@ -118,9 +122,15 @@ def run(args) -> int:
                                    generator=torch.Generator().manual_seed(args.seed))
     bs = ds.n if batch is None else min(batch, ds.n)
     bar = Progress(epochs * -(-ds.n // bs), f"fit {entry.id}", enabled=not args.quiet)
-    result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
-                           progress=bar)
-    z = trainer.embed(mapper, x)
+    if embedding:
+        schedule = tsne.Schedule(iterations=epochs, learning_rate=lr)
+        lr = schedule.rate(ds.n)
+        result = tsne.fit(loss, ds.features, builder.build(torch.arange(ds.n))[2], dim, schedule, progress=bar)
+        z = result.embedding
+    else:
+        result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
+                               progress=bar)
+        z = trainer.embed(mapper, x)
 
     os.makedirs(args.out, exist_ok=True)
     report = {"entry": entry.id, "data": args.data, "n": ds.n, "dim_in": ds.dim, "mapper": kind, "dim": dim,

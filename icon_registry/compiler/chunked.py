@@ -67,20 +67,21 @@ _WHY = {
 }
 
 
-def _walk(node):
+def nodes(node):
+    """``node`` and every kernel and distribution below it."""
     yield node
     for value in node.__dict__.values():
         children = value if isinstance(value, (list, tuple)) else [value]
         for child in children:
             if isinstance(child, Node):
-                yield from _walk(child)
+                yield from nodes(child)
 
 
 def chunk_obstacles(entry) -> list[str]:
     """Why the entry's objective is not a sum of independent anchor rows (empty: chunkable)."""
     reasons = []
     for side in ("p", "q"):
-        for node in _walk(getattr(entry, side)):
+        for node in nodes(getattr(entry, side)):
             kind = getattr(node, "kind", None)
             if kind == "normalize" and node.over == "joint":
                 reasons.append(
@@ -135,7 +136,7 @@ def candidate_supports(entry) -> tuple:
     """The supports the entry's distributions range over ('all' for the cluster kernel)."""
     supports = set()
     for side in ("p", "q"):
-        for node in _walk(getattr(entry, side)):
+        for node in nodes(getattr(entry, side)):
             kind = getattr(node, "kind", None)
             if kind == "normalize":
                 supports.add(node.support)

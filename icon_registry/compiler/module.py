@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import torch
@@ -11,7 +13,7 @@ from icon_registry.backends import TorchBackend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, suggest
-from icon_registry.objective import SupervisoryCache, SupportMismatch, entry_terms
+from icon_registry.objective import SupervisoryCache, SupportMismatch, prepare_fixed
 from icon_registry.pairs import Inputs
 from icon_registry.schema import Entry
 
@@ -83,6 +85,7 @@ class CompiledLoss(torch.nn.Module):
         self._p_cache = SupervisoryCache()
         self._p_cacheable = not _reads_z(entry.p)
         self._p_inputs = tuple(sorted(entry.p.inputs_used()))
+        self._p_searches = any(getattr(node, "perplexity", None) is not None for node in chunked.nodes(entry.p))
         #: Multiplies p in the term sum_j p_ij log w_ij only, not in the normalizer's: t-SNE's
         #: early exaggeration (gradient 4 sum_j (alpha P_ij - Q_ij) w_ij (y_i - y_j)). 1 (the
         #: default) is the I-Con objective; icon_registry.training.tsne sets it for a schedule.
@@ -136,17 +139,25 @@ class CompiledLoss(torch.nn.Module):
             )
         return inputs
 
+    def _p_extra(self, inputs):
+        return (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
+
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
         inputs.exaggeration = self.exaggeration
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
-        elif self._p_cacheable and not torch.compiler.is_compiling():
+        elif self._p_cacheable:
             given = {"x": x, "labels": labels, "ids": ids, "modality": modality, "neighbors": neighbors, "graph": graph}
             used = {name: given[name] for name in self._p_inputs}
-            if all(isinstance(t, torch.Tensor) for t in used.values()):
-                extra = (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
-                inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, extra))
+            if not torch.compiler.is_compiling():
+                if all(isinstance(t, torch.Tensor) for t in used.values()):
+                    inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, self._p_extra(inputs)))
+            elif self._p_searches:
+                # A calibration is a data-dependent search Dynamo cannot trace: p is evaluated (and
+                # cached while the same tensors come back) outside the graph, one graph break.
+                inputs.p_cache = _EagerP(self, used, inputs)
+                inputs.p_cache.fetch()  # here, not inside the try below: Dynamo resumes after a break only outside it
         try:
             terms = chunked.evaluate_terms(
                 self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size,
@@ -164,6 +175,43 @@ class CompiledLoss(torch.nn.Module):
         if scale is not None:
             out = out * scale
         return out.to(z.dtype)
+
+
+class _EagerP:
+    """Under torch.compile: the p cache's lookup and p's evaluation, run eagerly (``fetch``)."""
+
+    def __init__(self, loss, used, inputs):
+        self.loss, self.used, self.inputs, self.bound, self.dist = loss, used, inputs, None, None
+
+    @torch.compiler.disable
+    def fetch(self):
+        from icon_registry.backends import TorchBackend
+
+        self.bound = self.loss._p_cache.bind(SupervisoryCache.make_key(self.used, self.loss._p_extra(self.inputs)))
+        self.dist = self.bound.get()
+        if self.dist is None:
+            # on a copy with its own per-batch cache, so that the traced part meets the same
+            # (empty) cache whether p was just evaluated or reused: no recompilation
+            own = dataclasses.replace(self.inputs, _cache={})
+            with torch.no_grad(), TorchBackend.float_dtype(self.inputs.z.dtype):
+                self.dist = self.loss.entry.p.evaluate(own)
+                prepare_fixed(self.dist, self.loss.objective, self.inputs.z)  # its compact form, here too
+            self.bound.put(self.dist)
+            self.bound.release(self.dist)  # it borrows the traced call's candidate space
+
+    def get(self):
+        # a shallow copy: what the traced call sets on it (the support check it passed, the
+        # borrowed candidate space) must not change what the next call's guards see
+        return copy.copy(self.dist)
+
+    def put(self, dist):
+        self.bound.put(dist)
+
+    def clear(self):
+        self.bound.clear()
+
+    def release(self, dist):
+        self.bound.release(dist)
 
 
 def compile_loss(

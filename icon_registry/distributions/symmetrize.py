@@ -20,8 +20,12 @@ class Symmetrize(Distribution):
             raise ValueError("symmetrize needs per-anchor conditionals over the batch")
         B = inputs.backend
         prob = inner.prob()
-        mask = inner.mask | inner.mask.T
         joint = (prob + prob.T) / (2 * inputs.n)
+        mask = inner.mask | inner.mask.T
+        if not B.symbolic:
+            # a pair whose P_ij underflows to 0 (far apart in clustered data) carries no mass:
+            # outside the support, so that no 0 * log 0 enters the objective
+            mask = mask & (joint > 0)
         return Dist(inner.pairs, mask, B.log(B.where(mask, joint, 1.0)), 0.0, joint=True)
 
     def inputs_used(self):
