@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from icon_registry.backends import torch_backend
 from icon_registry.distributions.base import Dist
 
 
@@ -169,8 +170,6 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
         return None
     if left.logits is not None and left.logits.requires_grad:
         return None
-    from icon_registry.backends import torch_backend
-
     compiling = torch_backend.compiling()
     logits = right.logits
     fixed = prepare_fixed(left, objective, logits, compiling)

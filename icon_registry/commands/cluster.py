@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+from icon_registry.training.recipe import CLUSTER
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -21,28 +23,31 @@ def register(subparsers) -> None:
                         help="(n, d) features: .npy, .npz (features/labels or X/y) or .pt; or a built-in set name (digits)")
     parser.add_argument("--labels", metavar="FILE", help="(n,) integer labels (.npy/.npz/.pt) for Hungarian accuracy, NMI, ARI")
     parser.add_argument("--clusters", type=int, required=True, metavar="K")
-    parser.add_argument("--knn", type=int, default=3, help="neighbours per point in the global kNN graph (default 3)")
-    parser.add_argument("--metric", default="cosine",
+    parser.add_argument("--knn", type=int, default=CLUSTER["knn"],
+                        help="neighbours per point in the global kNN graph (default %(default)s)")
+    parser.add_argument("--metric", default=CLUSTER["metric"],
                         help="cosine: kNN on centered, L2-normalized features (high-dimensional features, e.g. DINO); "
                         "euclidean: kNN on centered features divided by their std (low-dimensional maps, e.g. t-SNE's; "
                         "L2 normalization would project them onto a circle). Default cosine")
-    parser.add_argument("--alpha", type=float, default=0.6,
-                        help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N (default 0.6)")
-    parser.add_argument("--walks", type=int, default=1,
+    parser.add_argument("--alpha", type=float, default=CLUSTER["alpha"],
+                        help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N "
+                        "(default %(default)s)")
+    parser.add_argument("--walks", type=int, default=CLUSTER["walks"],
                         help="kNN propagation steps (the entry's 'steps'; 1 = plain kNN; 0 = views only)")
     parser.add_argument("--ema", type=float, default=None, metavar="M", help="EMA teacher decay for the head (e.g. 0.99)")
-    parser.add_argument("--heads", type=int, default=1,
+    parser.add_argument("--heads", type=int, default=CLUSTER["heads"],
                         help="independent heads (seeds); the one with the lowest loss on a fixed evaluation batch "
-                        "(all points with their global kNN lists, no noise; no labels) is kept (default 1)")
-    parser.add_argument("--views", type=int, default=2, help="noised views per point in a batch (default 2)")
-    parser.add_argument("--noise", type=float, default=0.1, help="view noise std relative to the features' scale")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch", type=int, default=256,
-                        help="anchors per batch (each brings 2 neighbours); the last epoch's with --batch-start")
-    parser.add_argument("--batch-start", type=int, default=None, metavar="B0",
+                        "(all points with their global kNN lists, no noise; no labels) is kept (default %(default)s)")
+    parser.add_argument("--views", type=int, default=CLUSTER["views"], help="noised views per point in a batch (default %(default)s)")
+    parser.add_argument("--noise", type=float, default=CLUSTER["noise"],
+                        help="view noise std relative to the features' scale (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=CLUSTER["epochs"], help="default %(default)s")
+    parser.add_argument("--batch", type=int, default=CLUSTER["batch_anchors"],
+                        help="anchors per batch (each brings 2 neighbours) in the last epoch (default %(default)s)")
+    parser.add_argument("--batch-start", type=int, default=CLUSTER["batch_anchors_start"], metavar="B0",
                         help="anchors per batch in the first epoch, growing geometrically to --batch by the last "
-                        "(small noisy batches first explore; default: --batch throughout)")
-    parser.add_argument("--lr", type=float, default=1e-2)
+                        "(small noisy batches first explore; default %(default)s; equal to --batch: constant)")
+    parser.add_argument("--lr", type=float, default=CLUSTER["lr"], help="default %(default)s")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--out", default="icon-cluster-out", metavar="DIR")

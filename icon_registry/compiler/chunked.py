@@ -161,8 +161,7 @@ def candidate_count(supports, inputs) -> int:
 
 def dense_bytes(supports, inputs) -> int:
     """Memory the unchunked evaluation of these anchors needs at its peak (an estimate)."""
-    itemsize = torch.finfo(inputs.z.dtype).bits // 8
-    return inputs.n_rows * candidate_count(supports, inputs) * itemsize * DENSE_BUFFERS
+    return inputs.n_rows * candidate_count(supports, inputs) * inputs.z.element_size() * DENSE_BUFFERS
 
 
 def available_bytes(device) -> int:

@@ -15,7 +15,7 @@ Schedule (scikit-learn >= 1.2's defaults; openTSNE has the same phases):
   scikit-learn runs 1000);
 * learning rate "auto": max(n / exaggeration / 4, 50);
 * gains (Jacobs' delta-bar-delta): +0.2 where the step and the gradient have opposite signs,
-  x0.8 where they agree, never below 0.01.
+  x0.8 where they agree, never below 0.01; steps and gains start afresh in each phase.
 """
 
 from __future__ import annotations
@@ -55,13 +55,15 @@ def uses_joint_q(entry) -> bool:
     return getattr(entry.q, "over", None) == "joint"
 
 
-def fit(loss, features, inputs: dict, dim: int = 2, schedule: Schedule | None = None, progress=None) -> Result:
+def fit(loss, features, inputs: dict, dim: int = 2, schedule: Schedule | None = None, progress=None,
+        init=None) -> Result:
     """Optimize free points y (n, dim) for ``loss(y, **inputs)`` (reduction 'sum') on the schedule,
-    from the PCA of ``features``."""
+    from ``init`` or the PCA of ``features``."""
     schedule = schedule or Schedule()
     features = np.asarray(features)
     n = features.shape[0]
-    y = torch.tensor(pca_init(features, dim, std=1e-4), requires_grad=True)
+    start = pca_init(features, dim, std=1e-4) if init is None else init
+    y = torch.tensor(np.asarray(start), requires_grad=True)
     update = torch.zeros_like(y)
     gains = torch.ones_like(y)
     rate = schedule.rate(n)
@@ -71,6 +73,9 @@ def fit(loss, features, inputs: dict, dim: int = 2, schedule: Schedule | None = 
     try:
         for it in range(schedule.iterations):
             early = it < schedule.exaggeration_iterations
+            if it == schedule.exaggeration_iterations:  # a new phase starts afresh, as scikit-learn's
+                update.zero_()
+                gains.fill_(1.0)
             loss.exaggeration = schedule.exaggeration if early else 1.0
             momentum = schedule.momentum if early else schedule.final_momentum
             y.grad = None
