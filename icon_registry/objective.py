@@ -192,8 +192,12 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     if objective == "kl" and fixed.entropy is not None:
         values = values + fixed.entropy
     has_mass = fixed.has_mass
-    if has_mass is None:
-        return AnchorTerms(values, lambda: torch.ones(n, dtype=torch.bool, device=logits.device))
+    if has_mass is None:  # every anchor has mass: the mean is over all of them
+        return AnchorTerms(
+            values,
+            lambda: torch.ones(n, dtype=torch.bool, device=logits.device),
+            lambda reduction: values.sum() if reduction == "sum" else values.mean(),
+        )
     return AnchorTerms(values, has_mass)
 
 

@@ -244,6 +244,7 @@ def _build_pairs(inputs: Inputs, support: str) -> Pairs:
         pairs._support = ~pairs.same("modality")
         return pairs
     if support == "others":
-        pairs._support = ~pairs.is_self()
+        rows_all = inputs.rows is None and not inputs.backend.symbolic
+        pairs._support = inputs.backend.others_mask(inputs.n, inputs.z) if rows_all else ~pairs.is_self()
     pairs.structure = (support, (rows, inputs.n), inputs.rows)
     return pairs

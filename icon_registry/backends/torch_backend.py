@@ -127,6 +127,14 @@ class TorchBackend:
         return torch.eye(n, dtype=torch.bool, device=like.device)
 
     @staticmethod
+    def others_mask(n, like):
+        """Every pair but (i, i): a mask shared by every batch of n on this device (masks are never
+        written to), so that 'others' costs no pass per call."""
+        if compiling():
+            return ~torch.eye(n, dtype=torch.bool, device=like.device)
+        return _others(n, like.device)
+
+    @staticmethod
     def full_mask(shape, like):
         if compiling():
             return torch.ones(shape, dtype=torch.bool, device=like.device)
@@ -260,6 +268,11 @@ def _all_true(shape, device):
     return torch.ones((), dtype=torch.bool, device=device).expand(shape)
 
 
+@functools.lru_cache(maxsize=8)
+def _others(n, device):
+    return ~torch.eye(n, dtype=torch.bool, device=device)
+
+
 def _masked(source, mask, diagonal, full: bool = False, copy: bool = True):
     """``source`` with every pair outside ``mask`` at -inf. 'others' (``diagonal`` not None)
     fills the excluded diagonal on a copy, which on CPU is several times cheaper than a select
@@ -365,6 +378,10 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             ctx.saved, ctx.kind, ctx.lse = masked, "joint", lse
         else:
             log_softmax = torch.log_softmax(masked, 1)
+            if target is not None and softmax.nonempty and scale == 1:
+                # p one-hot: the value is -log q at the target, read off the log-softmax (nll)
+                ctx.saved, ctx.kind = log_softmax, "log_softmax"
+                return -log_softmax.gather(1, target[:, None])[:, 0]
             top = masked.amax(1)
             lse = top - log_softmax.amax(1)
             nonempty = softmax.nonempty or not bool(torch.isneginf(top).any())

@@ -85,6 +85,25 @@ def test_automatic_chunking_counts_the_real_candidates():
     assert chunked.block_size(entry, inputs, None) == 0
 
 
+def test_blocks_evaluate_p_once_and_q_once_more_in_the_backward(monkeypatch):
+    """Flash-style blocks: the forward evaluates each block's p and q once without a graph; the
+    backward recomputes q only (p, one target per row here, is kept from the forward)."""
+    from icon_registry.distributions.normalize import Normalize
+
+    entry, _ = CHUNKABLE[0]  # simclr: p uniform over the other view
+    batch = global_batch([N])
+    calls = []
+    original = Normalize.evaluate
+    monkeypatch.setattr(Normalize, "evaluate", lambda self, inputs: calls.append(self.kernel.kind) or original(self, inputs))
+    z = torch.randn(N, D, dtype=torch.float64, requires_grad=True)
+    value = compile_loss(entry, chunk_size=10).double()(z, ids=batch["ids"])  # blocks of 10, 10, 3
+    forward = list(calls)
+    value.backward()
+    backward = calls[len(forward):]
+    assert forward.count("same_id") == 1 + 3 and forward.count("gaussian_dot") == 1 + 3  # one-row pass + blocks
+    assert backward == ["gaussian_dot"] * 3
+
+
 @pytest.mark.parametrize("bad", [0, -5, "1GB", True])
 def test_bad_chunk_memory(bad):
     with pytest.raises(IconError, match="chunk_memory"):

@@ -75,3 +75,35 @@ def test_clustered_data_embeds_without_nan_as_well_as_scikit_learn():
     assert np.isfinite(ours.embedding).all() and all(np.isfinite(ours.history))
     theirs = TSNE(perplexity=30.0, init="pca", random_state=0, max_iter=400).fit_transform(x)
     assert trustworthiness(x, ours.embedding, n_neighbors=10) >= trustworthiness(x, theirs, n_neighbors=10) - 0.01
+
+
+def test_exaggeration_is_the_same_on_the_generic_path(monkeypatch):
+    import icon_registry.objective as objective
+
+    x, y = _data()
+    fused_loss = compile_loss("tsne", perplexity=5.0, reduction="sum")
+    generic_loss = compile_loss("tsne", perplexity=5.0, reduction="sum")
+    grads = []
+    for loss, generic in ((fused_loss, False), (generic_loss, True)):
+        if generic:
+            monkeypatch.setattr(objective, "_fused_terms", lambda *a, **k: None)
+        loss.exaggeration = 4.0
+        leaf = y.clone().requires_grad_()
+        loss(leaf, x=x).backward()
+        grads.append(leaf.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+def test_icon_fit_tsne_runs_the_schedule(tmp_path):
+    import json
+
+    from icon_registry.cli import main
+
+    out = tmp_path / "tsne"
+    argv = ["fit", "tsne", "--data", "iris", "--epochs", "300", "--set", "nearest=45", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["mapper"] == "lookup" and report["epochs"] == 300 and report["lr"] == 50.0
+    assert report["params"]["nearest"] == 45 and len(report["history"]) == 300 - 250
+    assert report["metrics"]["trustworthiness@10"] > 0.95
+    assert np.load(out / "embedding.npy").shape == (150, 2)
