@@ -12,24 +12,29 @@ Conventions every claim shares (catalog authors: follow these):
   distributions (t-SNE, ``over: joint``) give the joint KL.
 - The anchors are combined as the entry's ``loss.reduction`` says: ``sum`` = sum over anchors
   (the default), ``mean`` = divided by the number of anchors whose left distribution is
-  non-empty (what ``compile_loss(reduction="mean")`` does). Write ``loss.formula`` to match.
+  non-empty (what ``compile_loss(reduction="mean")`` does). An anchor whose p(.|i) is empty
+  (an id with a single view, a class of one item) contributes nothing: write a formula that
+  averages over the anchors as ``mean(i, anchors_with(positives), ...)``. The verifier always
+  checks batches with such anchors, so ``mean(i, anchors, mean(j, positives(i), ...))`` fails
+  there ("mean over an empty set").
 - Limit rows: the compiled loss multiplies by ``param**scale_power`` (``Entry.limit``); claims do
   NOT see that factor — they state their own ``scale``.
-- Each claim is checked (a) on a small symbolic instance (n = 4, or 5 when labels are read:
-  ids [0, 1, 0, 1], labels [0, 0, 1, 1, 1], CLIP-like modality [0, 1, 0, 1] with ids
-  [0, 0, 1, 1], triplet candidates [[1, 2], [0, 3], [3, 0], [2, 1], ...], 2 prototypes;
-  symbolic real z, symbolic positive parameters; integer parameters and perplexities at their
-  defaults) and (b) on a random float64 instance with n = 12 (15 with labels) against the
-  compiled torch loss. A formula must hold for every batch, not just a typical one.
-- A claim that passes by simplification reports method "proved"; when SymPy cannot simplify the
-  residual to 0 but it vanishes to 30 digits at random points, "numeric" (never called proved).
+- How a claim is checked, and the label its result carries (``ClaimResult.proof``):
+  ``all_n``: the prover (``icon_registry.prover``) rewrites the objective — computed by the
+  kernels' own code for a batch of any size — and the formula to one normal form with named
+  rules (``icon verify --explain`` prints the derivation); ``instances``: exact (SymPy) equality
+  on the symbolic instances (n = 4 where every anchor has one positive, and n = 6 with an id of
+  three views, a single view, classes of sizes 1, 2 and 3, unequal modality groups);
+  ``numeric``: agreement at random points at 30 digits only. Every claim is also checked on
+  float64 batches (the n = 6 one and seeded random ones with 7 to 12 items) against the compiled
+  torch loss; a mismatch anywhere is a failure, whatever the prover said.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Claim(BaseModel):
@@ -72,17 +77,22 @@ class UpToConstantClaim(_Claim):
 class LimitClaim(_Claim):
     """As ``parameter`` -> ``to``, scale * (objective - offset) tends to factor * equals.
 
+    ``equals``: the limit as a formula; omitted, it is ``loss.formula`` (the published loss is the
+    limit). When given without ``equals_name`` it must equal ``loss.formula`` on every batch (the
+    verifier checks it); with ``equals_name`` it is a limit of another quantity (named in words),
+    and the docs do not call the published loss a limit.
     ``to: infinity``: the parameter is replaced by t**(-1/2) (t = 1/sigma**2; or t = 1/param when
     the objective is not a function of param**2) and scale*(objective - offset) is expanded in t
-    to order 0. More divergent terms (t**-1, ...) must not depend on learnables (they are
-    reported as dropped constants); the t**0 term must EQUAL factor*equals (constants included,
-    so choose ``offset`` to remove e.g. n*log(n)).
+    to order 0. Every divergent term (t**-1, ...) must vanish exactly: a divergent constant is
+    never dropped, so choose ``offset`` to remove it (e.g. ``count(anchors_with(positives)) *
+    log(n)``); the t**0 term must EQUAL factor*equals.
     ``to: zero`` (triplet-like, softplus -> max): not a power series; the limit is checked at
     exact random rational points with sigma**2 = 1e-6 and 1e-12 at 40 digits, and numerically.
-    ``objective``: default ``cross_entropy`` (for p with no entropy, e.g. identity p, KL = CE).
+    ``objective``: default ``cross_entropy`` (for p with no entropy, e.g. identity p, KL = CE);
+    ``error_probability``: per anchor 1 - exp(-H(p_i, q_i)), for a one-hot p the probability q
+    puts off the target (the error rate is its sigma -> 0 limit).
     ``scale``: formula in the parameter, e.g. ``sigma**2``. ``offset``: e.g. ``n * log(n)``.
-    ``equals``: the limit as a formula (no limit parameter in it). ``factor``: a formula
-    multiplying ``equals`` (e.g. ``n`` when ``equals`` is written per anchor).
+    ``factor``: a formula multiplying ``equals`` (e.g. 2 when the limit is twice the published loss).
     ``sandwich``: also check loss - m*scale*log(2) <= factor*equals <= loss at finite values,
     where loss = scale*(objective - offset) and m = the number of anchors (1 for reduction mean):
     the softplus bounds max(a, 0) <= softplus(a) <= max(a, 0) + log 2, per anchor (triplet).
@@ -91,22 +101,33 @@ class LimitClaim(_Claim):
     kind: Literal["limit"]
     parameter: str = Field(description="the entry parameter that goes to 0 or infinity")
     to: Literal["infinity", "zero"]
-    objective: Literal["kl", "cross_entropy"] = "cross_entropy"
+    objective: Literal["kl", "cross_entropy", "error_probability"] = "cross_entropy"
     scale: str = Field("1", description="formula multiplying the objective, e.g. sigma**2")
     offset: str = Field("0", description="constant subtracted before scaling, e.g. n * log(n)")
-    equals: str = Field(description="the limit, as a formula")
+    equals: Optional[str] = Field(
+        None, description="the limit, as a formula; omitted: loss.formula (the published loss is the limit). "
+        "Given without equals_name, it is checked to equal loss.formula")
+    equals_name: str = Field("", description="what `equals` is when it is NOT the published loss, in words "
+                             "(then the limit is of that quantity, and the docs say so)")
     factor: str = Field("1", description="factor between the limit and `equals` (limit = factor * equals)")
     sandwich: bool = Field(
         False, description="also check loss - m*scale*log(2) <= factor*equals <= loss at finite values (triplet)"
     )
+
+    @model_validator(mode="after")
+    def _named_only_when_given(self):
+        if self.equals_name and self.equals is None:
+            raise ValueError("equals_name names a limit other than the published loss: give that limit as 'equals'")
+        return self
 
 
 class ReverseKlEntropyClaim(_Claim):
     """K-Means form (``direction: reverse``, q = the cluster kernel on the left):
     sum_i KL(q_i || p_i) = factor * cost - sum_i H(q_i) + const, const free of the cluster logits.
 
-    ``cost``: formula in phi (soft assignments phi[i, c] = softmax(z_i / T)), x and parameters,
-    e.g. the soft K-Means cost
+    ``cost``: formula in phi (soft assignments phi[i, c] = softmax(z_i / T)), x and parameters;
+    omitted, it is ``loss.formula`` (the published loss is the cost); given, it must equal
+    ``loss.formula``. E.g. the soft K-Means cost
     ``sum(i, anchors, sum(c, clusters, phi[i, c] * sqdist(x[i], sum(k, all, phi[k, c] * x[k]) / sum(k, all, phi[k, c]))))``.
     ``factor``: e.g. ``1 / sigma**2`` for a Gaussian p with scale 2 (exp(-d2 / (2 sigma**2))).
     When p's kernel is Gaussian on x, the verifier also checks sum_ij d2(x_i, x_j) q(j|i) =
@@ -114,8 +135,40 @@ class ReverseKlEntropyClaim(_Claim):
     """
 
     kind: Literal["reverse_kl_entropy"]
-    cost: str = Field(description="the clustering cost, as a formula in phi, x and parameters")
+    cost: Optional[str] = Field(None, description="the clustering cost, as a formula in phi, x and parameters; "
+                                "omitted: loss.formula (given: checked to equal loss.formula)")
     factor: str = Field(description="the factor in front of the cost, e.g. 1 / sigma**2")
+
+
+class DecompositionClaim(_Claim):
+    """loss.formula = objective + ``extra`` on every batch: the published loss is the I-Con
+    objective plus a named term that may depend on the learnables (e.g. Decoupled Contrastive
+    Learning = SimCLR's cross entropy + sum_i log(1 - q(i+|i))).
+
+    Checked like an ``identity`` of the objective with loss.formula - extra (proved for every
+    batch where the prover can, on instances otherwise).
+    """
+
+    kind: Literal["decomposition"]
+    objective: Literal["kl", "cross_entropy"] = "cross_entropy"
+    extra: str = Field(description="the term loss.formula - objective, as a formula (it may read z, w, phi)")
+    extra_name: str = Field(min_length=1, description="the extra term in words, shown in the docs")
+
+
+class BoundClaim(_Claim):
+    """loss.formula ``relation`` objective + ``offset`` on every batch (an inequality, e.g. the
+    soft nearest neighbour loss <= the SupCon objective, by Jensen's inequality).
+
+    Checked on the symbolic instances at random points (30 digits) and on float64 batches
+    through the compiled loss, at several draws of the learnables: labelled ``numeric``, since no
+    derivation of an inequality is attempted; ``reason`` says why it holds.
+    """
+
+    kind: Literal["bound"]
+    objective: Literal["kl", "cross_entropy"] = "kl"
+    relation: Literal["<=", ">="] = Field(description="loss.formula <= objective + offset, or >=")
+    offset: str = Field("0", description="a formula added to the objective (0 by default)")
+    reason: str = Field(min_length=3, description="why the inequality holds, e.g. Jensen's inequality")
 
 
 class UnprovedClaim(_Claim):
@@ -126,5 +179,6 @@ class UnprovedClaim(_Claim):
     reason: str = Field(min_length=3, description="why no proof is given, e.g. 'by analogy in the paper'")
 
 
-CLAIM_CLASSES = (IdentityClaim, UpToConstantClaim, LimitClaim, ReverseKlEntropyClaim, UnprovedClaim)
+CLAIM_CLASSES = (IdentityClaim, UpToConstantClaim, DecompositionClaim, BoundClaim, LimitClaim, ReverseKlEntropyClaim,
+                 UnprovedClaim)
 ClaimSpec = Annotated[Union[CLAIM_CLASSES], Field(discriminator="kind")]

@@ -5,8 +5,11 @@ Each command lives in ``icon_registry/commands/<name>.py`` and exposes
 ``func(args) -> int``) as the parser default. The global options (``--catalog DIR``,
 repeatable) are added to every command's parser here, so each command accepts them too.
 
-Exit codes: 0 success, 1 something failed (every ``IconError`` is printed to stderr, one
-problem per line, without a traceback), 2 bad usage (argparse).
+Exit codes: 0 success; 1 a problem was found (every ``IconError`` is printed to stderr, one
+problem per line, without a traceback); 2 bad usage: an unknown command or option, a missing
+argument, or a value the command cannot use (argparse and ``UsageError``: one line); 130 on
+Ctrl-C and 143 on SIGTERM, at any moment, with the one line ``icon: interrupted`` (child
+processes, such as ``icon verify --jobs N``'s workers, are ended first).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import Optional, Sequence
 
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, UsageError, one_line
 
 #: Command modules under icon_registry.commands, in the order ``icon --help`` lists them.
 COMMANDS = ["list", "show", "validate", "table", "graph", "verify", "site", "bench", "cluster", "fit", "reproduce"]
@@ -37,10 +42,18 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with every usage error on ONE line (scripts read stderr line by line); the
+    sub-parsers are of this class too (argparse makes them with the parent's class)."""
+
+    def error(self, message):
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see '{self.prog} --help')") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from icon_registry import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="icon",
         description="icon-registry: the I-Con periodic table of representation-learning losses.",
         epilog="Run 'icon <command> --help' for a command's options.",
@@ -56,19 +69,40 @@ def build_parser() -> argparse.ArgumentParser:
             sub = subparsers.choices[added]
             if not any("--catalog" in action.option_strings for action in sub._actions):
                 _add_global_options(sub, top=False)
+    _name_commands(parser)
     return parser
+
+
+def _name_commands(parser: argparse.ArgumentParser) -> None:
+    """Each (sub-)command parser records its name ('icon site serve') for its error messages."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(command_name=sub.prog)
+                _name_commands(sub)
 
 
 def _print_error(err: IconError) -> None:
     lines = err.problems or [str(err)]
     for line in lines:
-        print(line, file=sys.stderr)
+        print(one_line(line), file=sys.stderr)
     if len(lines) > 1:
         print(f"icon: {len(lines)} problems", file=sys.stderr)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``icon`` command; returns the exit code (the console script exits with it)."""
+    with _interrupts_unwind():
+        try:
+            return _run_command(argv)
+        except KeyboardInterrupt as interrupt:
+            signum = getattr(interrupt, "signum", signal.SIGINT)
+            print("icon: interrupted" if signum == signal.SIGINT else "icon: terminated", file=sys.stderr)
+            _INTERRUPT["reported"] = True
+            return 128 + signum
+
+
+def _run_command(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(None if argv is None else list(argv))
@@ -82,12 +116,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = args.func(args)
         sys.stdout.flush()
         return 0 if code is None else int(code)
+    except UsageError as err:
+        print(one_line(f"{args.command_name}: error: {err} (see '{args.command_name} --help')"), file=sys.stderr)
+        return 2
     except IconError as err:
         _print_error(err)
         return 1
-    except KeyboardInterrupt:
-        print("icon: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `icon list | head`
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -95,11 +129,82 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
             pass
         return 0
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:  # a bug: one line, and the traceback only on request
+        if os.environ.get("ICON_DEBUG"):
+            raise
+        print(one_line(f"{args.command_name}: internal error: {type(err).__name__}: {err} (a bug in icon-registry; "
+                       "ICON_DEBUG=1 shows the traceback; please report it)"), file=sys.stderr)
+        return 1
+
+
+# --- Ctrl-C and SIGTERM ------------------------------------------------------------------------
+# Outside a command (interpreter start-up, the imports before main, the shutdown after it) a
+# signal ends the process at once with one line. During a command it becomes a
+# KeyboardInterrupt, so that `finally` blocks and context managers clean up (temporary files,
+# process pools), after the child processes were told to end (a pool waits for its workers).
+
+_INTERRUPT = {"pid": None, "reported": False}
+
+
+class _Interrupted(KeyboardInterrupt):
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+
+
+def _exit_now(signum, frame):
+    if not _INTERRUPT["reported"]:
+        os.write(2, b"icon: interrupted\n" if signum == signal.SIGINT else b"icon: terminated\n")
+    os._exit(128 + signum)
+
+
+def _end_children() -> None:
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return
+    for child in multiprocessing.active_children():
+        try:
+            child.terminate()
+        except (OSError, AttributeError):  # pragma: no cover - already gone
+            pass
+
+
+def _unwind(signum, frame):
+    if os.getpid() != _INTERRUPT["pid"]:  # a forked worker: the parent reports and cleans up
+        os._exit(128 + signum)
+    if _INTERRUPT["raised"]:  # a second signal while the first one unwinds
+        _exit_now(signum, frame)
+    _INTERRUPT["raised"] = True
+    _end_children()
+    raise _Interrupted(signum)
+
+
+class _interrupts_unwind:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the command (main thread only; restored after)."""
+
+    def __enter__(self):
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            _INTERRUPT.update(pid=os.getpid(), reported=False, raised=False)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, _unwind)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
 
 
 def run() -> None:
-    """Console-script entry point that exits with ``main``'s code."""
-    sys.exit(main())
+    """Console-script entry point: exits with ``main``'s code, and with 130 on Ctrl-C at any
+    moment, before main's imports or after it returned included."""
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGTERM, _exit_now)
+    code = main()
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,7 +21,7 @@ import contextlib
 import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
-__all__ = ["IconError", "error_context", "format_problem", "one_line", "quote", "suggest", "did_you_mean"]
+__all__ = ["IconError", "UsageError", "error_context", "format_problem", "one_line", "quote", "suggest", "did_you_mean"]
 
 _BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -148,8 +148,18 @@ class IconError(Exception):
         return type(self)(message, problems=lines, **kwargs)
 
 
-def _rebuild(message, problems, file, line, field, entry, argument):
-    return IconError(message, problems=problems, file=file, line=line, field=field, entry=entry, argument=argument)
+def _rebuild(message, problems, file, line, field, entry, argument, kind=None):
+    return (kind or IconError)(message, problems=problems, file=file, line=line, field=field, entry=entry,
+                               argument=argument)
+
+
+class UsageError(IconError):
+    """A command-line value the command cannot use (``argument`` names the option, e.g. '--dim'):
+    the ``icon`` CLI prints it like argparse's own usage errors and exits 2, not 1."""
+
+    def __reduce__(self):
+        return (_rebuild, (self.message, self.problems, self.file, self.line, self.field, self.entry, self.argument,
+                           UsageError))
 
 
 @contextlib.contextmanager

@@ -28,8 +28,10 @@ class AnchorTerms:
     ``reduced`` (optional) maps 'mean' / 'sum' to the reduced value directly (a fused path
     that needs no per-anchor tensor for them)."""
 
-    def __init__(self, values, has_mass, reduced=None):
+    def __init__(self, values, has_mass, reduced=None, every_anchor: bool = False):
         self._values, self._has_mass, self._reduced = values, has_mass, reduced
+        #: every anchor has mass, by construction (no pass needed to know it)
+        self.every_anchor = every_anchor
 
     @property
     def values(self):
@@ -42,6 +44,10 @@ class AnchorTerms:
         if callable(self._has_mass):
             self._has_mass = self._has_mass()
         return self._has_mass
+
+    def lacks_mass(self) -> bool:
+        """No anchor has any mass (the batch carries no supervision)."""
+        return not self.every_anchor and not bool(self.has_mass.any())
 
     def reduce(self, reduction: str):
         """'none': the values; 'sum'; 'mean': over the anchors with mass (torch)."""
@@ -127,7 +133,7 @@ def anchor_terms(p: Dist, q: Dist, *, direction: str = "forward", objective: str
     cross_entropy = right.log_norm * left_mass - (dot if exaggeration == 1 else exaggeration * dot)
     values = cross_entropy
     if objective == "kl":
-        values = values + B.sum(left_prob * B.where(left.mask, left.log_prob(), 0.0), axis=1, keepdims=True)
+        values = values + B.sum(B.plogp(left_prob, left.log_prob(), left.mask), axis=1, keepdims=True)
     has_mass = B.count(left.mask, 1) > 0
     return AnchorTerms(values[:, 0], has_mass[:, 0])
 
@@ -187,6 +193,7 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
             lambda: F.cross_entropy(logits, target, reduction="none"),
             lambda: torch.ones(n, dtype=torch.bool, device=logits.device),
             lambda reduction: F.cross_entropy(logits, target, reduction=reduction),
+            every_anchor=True,
         )
     values = torch_backend.softmax_cross_entropy(logits, right.mask, softmax, fixed, exaggeration)
     if objective == "kl" and fixed.entropy is not None:
@@ -197,6 +204,7 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
             values,
             lambda: torch.ones(n, dtype=torch.bool, device=logits.device),
             lambda reduction: values.sum() if reduction == "sum" else values.mean(),
+            every_anchor=True,
         )
     return AnchorTerms(values, has_mass)
 
@@ -243,7 +251,7 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
         log_prob = log_prob.to(dtype)
         prob = log_prob.exp()
         # 0 log 0 = 0: a pair whose probability underflows to zero (or lies off the mask) adds nothing
-        entropy = (prob * log_prob).masked_fill(prob == 0, 0.0).sum(1) if kl else None
+        entropy = left.backend.plogp(prob, log_prob, mask).sum(1) if kl else None
         fixed = FixedP(prob.sum(1), mask.any(1), entropy)
         if compiling:
             fixed.dense = prob

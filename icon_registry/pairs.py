@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from icon_registry.errors import IconError
 
-# numpy and torch are imported where an array is made: the catalog's schema imports this module,
-# and `icon list` / `show` / `validate` / `table` never need either.
+# torch is imported only where the grad mode is read: the catalog's schema imports this module,
+# and `icon list` / `show` / `validate` / `table` never need it.
 
 #: Names of the per-batch arguments a compiled loss accepts besides ``z``.
 INPUT_NAMES = ("x", "labels", "ids", "modality", "neighbors", "graph")
@@ -197,13 +197,7 @@ class Pairs:
         return (columns == index)[None, :] & self.support
 
     def class_index_like(self, m: int):
-        if self.backend.symbolic:
-            import numpy as np
-
-            return np.arange(m)
-        import torch
-
-        return torch.arange(m, device=self.inputs.z.device)
+        return self.backend.arange(m, self.inputs.z)
 
 
 Support = Literal["others", "all", "other_modality", "candidates", "prototypes"]

@@ -7,16 +7,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ENTRIES, TABLE_YAML, write_catalog
-from icon_registry.catalog import (
-    Catalog,
-    builtin_catalog_dir,
-    format_loc,
-    load_catalog,
-    validate_model,
-)
+from icon_registry.catalog import Catalog, builtin_catalog_dir, load_catalog
 from icon_registry.errors import IconError
 from icon_registry.schema import Entry, TableSpec
-from icon_registry.yaml_io import load_yaml, load_yaml_text
+from icon_registry.validation_messages import validate_model
+from icon_registry.yaml_io import load_yaml
 
 # --------------------------------------------------------------------------------------
 # the mini catalog
@@ -207,25 +202,6 @@ def test_user_entry_colliding_with_builtin(tmp_path, mini_catalog, as_builtin):
         f"{mine}/tsne.yaml:1: id: id 'tsne' is already a built-in entry "
         f"({mini_catalog}/methods/tsne.yaml); choose another id"
     )
-
-
-def test_validate_model_generic():
-    doc = load_yaml_text("rows: []\ncolumns:\n  - {id: A, label: x}\n", file="table.yaml")
-    with pytest.raises(IconError) as info:
-        validate_model(TableSpec, doc.data, doc.lines, doc.file)
-    assert info.value.problems == [
-        "table.yaml:1: rows: must not be empty",
-        "table.yaml:3: columns[0].id: 'A' is not a valid id (lowercase letters, digits and '_', starting with a letter)",
-        "table.yaml:3: columns[0]: missing field 'description'",
-    ]
-    with pytest.raises(IconError, match=r"^x.yaml:1: expected a mapping of fields, got an empty file$"):
-        validate_model(TableSpec, None, {}, "x.yaml")
-
-
-def test_format_loc():
-    assert format_loc(("q", "kernel", "kind")) == "q.kernel.kind"
-    assert format_loc(("claims", 0, "kind")) == "claims[0].kind"
-    assert format_loc(()) == ""
 
 
 # --------------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import ENTRIES, TABLE_YAML
-from icon_registry.catalog import load_catalog, validate_model
+from icon_registry.catalog import load_catalog
 from icon_registry.errors import IconError
 from icon_registry.schema import Entry
+from icon_registry.validation_messages import validate_model
 from icon_registry.yaml_io import dump_yaml, load_yaml_text
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("ICON_FUZZ_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -59,6 +59,10 @@ class SympyBackend:
     def where(cls, mask, a, fill):
         return np.where(mask, a, cls.exact(fill))
 
+    @classmethod
+    def plogp(cls, prob, log_prob, mask):
+        return prob * cls.where(mask, log_prob, 0)
+
     @staticmethod
     def masked_logsumexp(a, mask, axis, diagonal=None):
         # ``diagonal`` is a speed hint for array backends; the mask alone is exact here.
@@ -78,6 +82,14 @@ class SympyBackend:
         return a - cls.masked_logsumexp(a, full, axis)
 
     @classmethod
+    def logsumexp(cls, a, axis):
+        return cls.log(cls.exp(a).sum(axis=axis, keepdims=True))
+
+    @classmethod
+    def log_add_exp(cls, a, b, divide_by=1):
+        return cls.log((cls.exp(a) + cls.exp(b)) / sympy.Integer(divide_by))
+
+    @classmethod
     def log_matmul_exp(cls, a, b):
         return cls.log(cls.exp(a) @ cls.exp(b))
 
@@ -95,9 +107,17 @@ class SympyBackend:
     def clamp_min(a, value):
         return np.maximum(a, value)
 
+    @classmethod
+    def log_sqdist(cls, d2):
+        return cls.log(d2)
+
     @staticmethod
     def bool_matmul(a, b):
         return (a.astype(np.int64) @ b.astype(np.int64)) > 0
+
+    @staticmethod
+    def arange(m, like):
+        return np.arange(m)
 
     @staticmethod
     def eye_mask(n, like):

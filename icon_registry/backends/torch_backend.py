@@ -67,6 +67,12 @@ class TorchBackend:
         return a.masked_fill(~mask, fill)
 
     @staticmethod
+    def plogp(prob, log_prob, mask):
+        """prob * log_prob on ``mask``, with 0 log 0 = 0: a probability that underflowed to 0
+        next to a log-probability of -inf adds nothing (and no NaN to the gradient)."""
+        return prob * log_prob.masked_fill(~mask | (prob == 0), 0.0)
+
+    @staticmethod
     def masked_logsumexp(a, mask, axis, diagonal=None):
         # An empty row has logsumexp -inf; it only multiplies zero probability mass, and a
         # finite placeholder (0) keeps 0 * (-inf) = NaN out of the result and its gradient.
@@ -93,12 +99,36 @@ class TorchBackend:
         return torch.log_softmax(a, dim=axis)
 
     @staticmethod
+    def logsumexp(a, axis):
+        return torch.logsumexp(a, dim=axis, keepdim=True)
+
+    @staticmethod
+    def log_add_exp(a, b, divide_by=1):
+        """log((exp(a) + exp(b)) / divide_by), finite where a or b is."""
+        return torch.logaddexp(a, b) - math.log(divide_by)
+
+    @staticmethod
     def log_matmul_exp(a, b):
-        """log(exp(a) @ exp(b)) without under- or overflow."""
+        """out_ij = log sum_k exp(a_ik + b_kj), finite (with finite gradients) for finite a, b.
+
+        Fast path: one matmul of exp(a - max_k a_ik) and exp(b - max_k b_kj). Its product for
+        (i, j) is exp(out_ij - rowmax_i - colmax_j), which underflows when i's and j's largest
+        terms sit at different k (confident cluster assignments: log phi of -100 or -1e4). Where
+        it falls below the square root of the dtype's smallest normal number, its dominant term
+        may have underflowed: those entries are computed again as a logsumexp over k of
+        a_ik + b_kj, one shift per product (n_bad x k memory). Above that bound the terms lost
+        to underflow weigh less than k * sqrt(tiny) of the product (1e-19 in float32).
+        """
         a_max = a.amax(dim=1, keepdim=True).detach()
         b_max = b.amax(dim=0, keepdim=True).detach()
         product = torch.exp(a - a_max) @ torch.exp(b - b_max)
-        return torch.log(product) + a_max + b_max
+        floor = math.sqrt(torch.finfo(product.dtype).tiny)
+        out = torch.log(product.clamp_min(floor)) + a_max + b_max
+        if product.numel() and bool(product.detach().amin() < floor):
+            rows, cols = (product.detach() < floor).nonzero(as_tuple=True)
+            exact = torch.logsumexp(a[rows] + b.T[cols], dim=1)
+            out = out.index_put((rows, cols), exact)
+        return out
 
     @staticmethod
     def normalize_rows(a):
@@ -119,8 +149,19 @@ class TorchBackend:
         return a.clamp_min(value)
 
     @staticmethod
+    def log_sqdist(d2):
+        """log of squared distances floored at sqrt(tiny) of the dtype (1e-19 in float32): a point
+        ON another (z on its prototype) gets the largest finite logit, not log 0 = -inf, and the
+        gradient 1 / d2 stays finite."""
+        return torch.log(d2.clamp_min(math.sqrt(torch.finfo(d2.dtype).tiny)))
+
+    @staticmethod
     def bool_matmul(a, b):
         return (a.to(torch.float32) @ b.to(torch.float32)) > 0
+
+    @staticmethod
+    def arange(m, like):
+        return torch.arange(m, device=like.device)
 
     @staticmethod
     def eye_mask(n, like):

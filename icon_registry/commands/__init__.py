@@ -22,9 +22,26 @@ def catalog_from_args(args, *paths, include_builtin: bool = True):
     return load_catalog(*paths, *getattr(args, "catalog", []), include_builtin=include_builtin)
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` with every control or format character except the newline written as a JSON
+    escape (``\\u001b``): catalog strings never reach the terminal raw (ESC sequences, BEL,
+    bidi overrides), and JSON text stays valid JSON (those characters only occur in strings)."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable() or char == "\n":
+            out.append(char)
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:  # a UTF-16 surrogate pair, as JSON spells characters outside the BMP
+            code = ord(char) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+    return "".join(out)
+
+
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    sys.stdout.write(terminal_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 def terminal_width(default: int = 100) -> int:

@@ -23,6 +23,8 @@ import os
 import sys
 from pathlib import Path
 
+from icon_registry.commands.options import device, integer, output_file, threads
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -30,26 +32,22 @@ def register(subparsers) -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--suite", default="core", help="which suite to run (default: core)")
-    parser.add_argument("--sizes", type=int, nargs="+", metavar="N", help="batch sizes (default: the suite's)")
-    parser.add_argument("--dim", "-d", type=int, default=128, help="feature dimension d (default 128)")
+    parser.add_argument("--sizes", type=integer(4), nargs="+", metavar="N",
+                        help="batch sizes, each >= 4 (default: the suite's)")
+    parser.add_argument("--dim", "-d", type=integer(1), default=128, help="feature dimension d (default 128)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default float32")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per implementation (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
-    parser.add_argument("--threads", type=int, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
+    parser.add_argument("--repeats", type=integer(1), default=5, help="timed repeats per implementation (default 5)")
+    parser.add_argument("--warmup", type=integer(0), default=1, help="untimed runs first (default 1)")
+    parser.add_argument("--threads", type=threads, help="torch.set_num_threads (>= 1)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
-        "--out", metavar="FILE", default="results/bench.json",
+        "--out", metavar="FILE", default="results/bench.json", type=output_file,
         help="write the results to FILE, merged with the other suites there (default results/bench.json, which the docs site renders)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
     return parser
-
-
-def _usage(message: str) -> int:
-    print(f"icon bench: {message}", file=sys.stderr)
-    return 2
 
 
 def _scale_suites():
@@ -98,12 +96,11 @@ def run(args) -> int:
     if args.suite in scale and args.suite not in bench.SUITES:
         return _run_scale(args)
     if args.suite not in bench.SUITES and args.suite not in runners:
-        from icon_registry.errors import suggest
+        from icon_registry.errors import UsageError, quote, suggest
 
         known = list(bench.SUITES) + list(runners) + [s for s in scale if s not in bench.SUITES]
-        return _usage(f"unknown suite '{args.suite}'{suggest(args.suite, known)}; suites: {', '.join(known)}")
-    if args.repeats < 1 or args.warmup < 0 or (args.sizes and min(args.sizes) < 4) or args.dim < 1:
-        return _usage("--repeats must be >= 1, --warmup >= 0, --sizes >= 4 and --dim >= 1")
+        raise UsageError(f"argument --suite: unknown suite {quote(args.suite)}{suggest(args.suite, known)}; "
+                         f"suites: {', '.join(known)}", argument="--suite")
     if args.threads:
         torch.set_num_threads(args.threads)
     show = not args.quiet and sys.stderr.isatty()

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from icon_registry.commands.options import device, integer, output_folder, real, seed
 from icon_registry.training.recipe import CLUSTER
 
 
@@ -22,35 +23,38 @@ def register(subparsers) -> None:
     parser.add_argument("--features", required=True, metavar="FILE",
                         help="(n, d) features: .npy, .npz (features/labels or X/y) or .pt; or a built-in set name (digits)")
     parser.add_argument("--labels", metavar="FILE", help="(n,) integer labels (.npy/.npz/.pt) for Hungarian accuracy, NMI, ARI")
-    parser.add_argument("--clusters", type=int, required=True, metavar="K")
-    parser.add_argument("--knn", type=int, default=CLUSTER["knn"],
+    parser.add_argument("--clusters", type=integer(2), required=True, metavar="K", help="clusters, >= 2")
+    parser.add_argument("--knn", type=integer(1), default=CLUSTER["knn"],
                         help="neighbours per point in the global kNN graph (default %(default)s)")
     parser.add_argument("--metric", default=CLUSTER["metric"],
                         help="cosine: kNN on centered, L2-normalized features (high-dimensional features, e.g. DINO); "
                         "euclidean: kNN on centered features divided by their std (low-dimensional maps, e.g. t-SNE's; "
-                        "L2 normalization would project them onto a circle). Default cosine")
-    parser.add_argument("--alpha", type=float, default=CLUSTER["alpha"],
+                        "L2 normalization would project them onto a circle). Default %(default)s")
+    parser.add_argument("--alpha", type=real(0, 1, high_open=True), default=CLUSTER["alpha"],
                         help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N "
                         "(default %(default)s)")
-    parser.add_argument("--walks", type=int, default=CLUSTER["walks"],
+    parser.add_argument("--walks", type=integer(0, 10), default=CLUSTER["walks"],
                         help="kNN propagation steps (the entry's 'steps'; 1 = plain kNN; 0 = views only)")
-    parser.add_argument("--ema", type=float, default=None, metavar="M", help="EMA teacher decay for the head (e.g. 0.99)")
-    parser.add_argument("--heads", type=int, default=CLUSTER["heads"],
+    parser.add_argument("--ema", type=real(0, 1, low_open=True, high_open=True), default=None, metavar="M",
+                        help="EMA teacher decay for the head, in (0, 1) (e.g. 0.99)")
+    parser.add_argument("--heads", type=integer(1, 1000), default=CLUSTER["heads"],
                         help="independent heads (seeds); the one with the lowest loss on a fixed evaluation batch "
                         "(all points with their global kNN lists, no noise; no labels) is kept (default %(default)s)")
-    parser.add_argument("--views", type=int, default=CLUSTER["views"], help="noised views per point in a batch (default %(default)s)")
-    parser.add_argument("--noise", type=float, default=CLUSTER["noise"],
+    parser.add_argument("--views", type=integer(1, 100), default=CLUSTER["views"],
+                        help="noised views per point in a batch (default %(default)s)")
+    parser.add_argument("--noise", type=real(0, 100), default=CLUSTER["noise"],
                         help="view noise std relative to the features' scale (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=CLUSTER["epochs"], help="default %(default)s")
-    parser.add_argument("--batch", type=int, default=CLUSTER["batch_anchors"],
+    parser.add_argument("--epochs", type=integer(1), default=CLUSTER["epochs"], help="default %(default)s")
+    parser.add_argument("--batch", type=integer(2), default=CLUSTER["batch_anchors"],
                         help="anchors per batch (each brings 2 neighbours) in the last epoch (default %(default)s)")
-    parser.add_argument("--batch-start", type=int, default=CLUSTER["batch_anchors_start"], metavar="B0",
+    parser.add_argument("--batch-start", type=integer(2), default=CLUSTER["batch_anchors_start"], metavar="B0",
                         help="anchors per batch in the first epoch, growing geometrically to --batch by the last "
                         "(small noisy batches first explore; default %(default)s; equal to --batch: constant)")
-    parser.add_argument("--lr", type=float, default=CLUSTER["lr"], help="default %(default)s")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--out", default="icon-cluster-out", metavar="DIR")
+    parser.add_argument("--lr", type=real(0, low_open=True), default=CLUSTER["lr"],
+                        help="Adam learning rate (> 0, default %(default)s)")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--device", default=None, type=device, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder)
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
 
@@ -82,8 +86,8 @@ def run(args) -> int:
         report["kmeans_baseline"] = clustering.kmeans_baseline(ds.features, args.clusters, ds.labels, args.seed)
     with open(os.path.join(args.out, "metrics.json"), "w") as fh:
         json.dump(report, fh, indent=2)
-    plots.loss_curve(res.history, os.path.join(args.out, "loss.png"), "debiased InfoNCE clustering: loss per epoch")
+    png = plots.loss_curve(res.history, os.path.join(args.out, "loss.png"), "debiased InfoNCE clustering: loss per epoch")
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()}
     print(json.dumps(shown))
-    note(f"wrote {args.out}/assignments.npy, probabilities.npy, metrics.json, loss.png", not args.quiet)
+    note(f"wrote {args.out}/assignments.npy, probabilities.npy, metrics.json{', loss.png' if png else ''}", not args.quiet)
     return 0

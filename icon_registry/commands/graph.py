@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from icon_registry.commands import catalog_from_args
+from icon_registry.commands import catalog_from_args, terminal_safe
 
 
 def register(subparsers) -> None:
@@ -30,5 +30,5 @@ def run(args) -> int:
 
     catalog = catalog_from_args(args)
     graph = build_graph(catalog.entries(), table=not args.no_table)
-    sys.stdout.write(dumps_json(graph) if args.format == "json" else to_dot(graph))
+    sys.stdout.write(terminal_safe(dumps_json(graph) if args.format == "json" else to_dot(graph)))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from icon_registry.commands import catalog_from_args, print_json, year_of
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, one_line
 
 
 def register(subparsers) -> None:
@@ -45,7 +45,8 @@ def run(args) -> int:
     rows = []
     for entry_id in ids:
         entry = catalog.get(entry_id)
-        rows.append((entry.id, entry.name, f"{entry.cell.row} x {entry.cell.column}", entry.status, year_of(entry)))
+        cells = (entry.id, entry.name, f"{entry.cell.row} x {entry.cell.column}", entry.status, year_of(entry))
+        rows.append(tuple(one_line(cell) for cell in cells))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip())

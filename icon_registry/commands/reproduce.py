@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+
+from icon_registry.commands.options import output_file
 
 
 def register(subparsers) -> None:
@@ -17,9 +20,9 @@ def register(subparsers) -> None:
         "target_met: false. --quick uses fewer seeds and steps (about 5-10 minutes on 2 CPU cores).",
     )
     parser.add_argument("--quick", action="store_true", help="fewer seeds, steps and a subset for the O(n^2) entries")
-    parser.add_argument("--out", default=os.path.join("results", "reproduce.json"), metavar="FILE",
+    parser.add_argument("--out", default=os.path.join("results", "reproduce.json"), metavar="FILE", type=output_file,
                         help="results file (default results/reproduce.json); PNGs are written next to it")
-    parser.add_argument("--only", action="append", default=None, metavar="LETTER",
+    parser.add_argument("--only", action="append", default=None, metavar="LETTER", choices=tuple("abcdefg"),
                         help="run only experiments starting with this letter (a..g); repeatable")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
@@ -27,16 +30,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from icon_registry.training import reproduce
-    from icon_registry.training._errors import IconError
     from icon_registry.training.progress import note
 
-    if args.only:
-        bad = [o for o in args.only if o not in "abcdefg" or len(o) != 1]
-        if bad:
-            raise IconError(f"--only takes experiment letters a..g, got {', '.join(bad)}", argument="--only")
     results = reproduce.run(args.quick, args.out, only=args.only, verbose=not args.quiet)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
+    fd, tmp = tempfile.mkstemp(prefix=".reproduce-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(args.out)))
+    with os.fdopen(fd, "w") as fh:  # a unique temp file renamed into place: no link is written through
         json.dump(results, fh, indent=2)
         fh.write("\n")
     os.replace(tmp, args.out)

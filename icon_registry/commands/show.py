@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from icon_registry.commands import catalog_from_args, print_json, terminal_width
+from icon_registry.commands import catalog_from_args, print_json, terminal_safe, terminal_width
 
 
 def register(subparsers) -> None:
@@ -159,5 +159,5 @@ def run(args) -> int:
         data["path"] = str(catalog.path_of(entry.id))
         print_json(data)
         return 0
-    print(render(catalog, entry, min(terminal_width(), 110)))
+    print(terminal_safe(render(catalog, entry, min(terminal_width(), 110))))
     return 0

@@ -13,6 +13,8 @@ import http.server
 import sys
 import tempfile
 
+from icon_registry.commands.options import port
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -35,11 +37,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="site_command", metavar="{build,serve}")
     actions.required = True
     build = actions.add_parser("build", help="generate the pages and run mkdocs build --strict")
-    build.add_argument("--out", default="public", metavar="DIR", help="output folder (default: ./public)")
+    build.add_argument("--out", default="public", metavar="DIR",
+                       help="output folder (default: ./public): new, empty, or an earlier build (it is replaced only "
+                            "when the new build succeeded; other folders are refused)")
     _common(build)
     build.set_defaults(func=run_build)
     serve = actions.add_parser("serve", help="build into a temporary folder and serve it on localhost")
-    serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    serve.add_argument("--port", type=port, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     _common(serve)
     serve.set_defaults(func=run_serve)
@@ -58,20 +62,33 @@ def _build(args, out) -> int:
 
 
 def run_build(args) -> int:
-    return _build(args, args.out)
+    from icon_registry.errors import IconError
+
+    try:
+        return _build(args, args.out)
+    except IconError as err:
+        if err.argument != "--out":
+            raise
+        # a bad --out is found before any work starts: bad usage (2), like argparse's errors
+        print(f"icon site build: error: {err}", file=sys.stderr)
+        return 2
 
 
 def run_serve(args) -> int:
+    from icon_registry.errors import UsageError
+
     with tempfile.TemporaryDirectory(prefix="icon-site-serve-") as out:
-        _build(args, out)
         handler = functools.partial(_QuietHandler, directory=out)
-        with http.server.ThreadingHTTPServer((args.host, args.port), handler) as server:
-            host, port = server.server_address[:2]
-            print(f"serving the site on http://{host}:{port}/  (Ctrl-C to stop)", file=sys.stderr)
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                print("stopped", file=sys.stderr)
+        try:  # listen first: a port in use or a host not on this machine is said before the build
+            server = http.server.ThreadingHTTPServer((args.host, args.port), handler)
+        except OSError as err:
+            raise UsageError(f"argument --port: cannot listen on {args.host}:{args.port} ({err.strerror or err})",
+                             argument="--port") from None
+        with server:
+            _build(args, out)
+            host, bound = server.server_address[:2]
+            print(f"serving the site on http://{host}:{bound}/  (Ctrl-C to stop)", file=sys.stderr)
+            server.serve_forever()
     return 0
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import textwrap
 
-from icon_registry.commands import catalog_from_args, terminal_width
+from icon_registry.commands import catalog_from_args, terminal_safe, terminal_width
+from icon_registry.commands.options import integer
 from icon_registry.errors import IconError
 
 EMPTY = "·"
@@ -26,7 +27,8 @@ def register(subparsers) -> None:
         "supervisory p. *name* marks a gap (unpublished combination), +name+ a new method, "
         f"{EMPTY} an empty cell.",
     )
-    parser.add_argument("--width", type=int, default=None, help="total width in characters (default: terminal)")
+    parser.add_argument("--width", type=integer(40), default=None,
+                        help="total width in characters, at least 40 (default: terminal)")
     parser.add_argument("--ids", action="store_true", help="show entry ids instead of names")
     parser.set_defaults(func=run)
 
@@ -132,7 +134,5 @@ def _render_list(table, cells, width: int) -> str:
 def run(args) -> int:
     catalog = catalog_from_args(args)
     width = args.width if args.width is not None else terminal_width(140)
-    if width < 40:
-        raise IconError(f"--width {width} is too narrow; use at least 40", argument="--width")
-    print(render(catalog, width, use_ids=args.ids))
+    print(terminal_safe(render(catalog, width, use_ids=args.ids)))
     return 0

@@ -2,7 +2,8 @@
 
 Per entry and claim: pass / fail / unproved / error with seconds. Exit 1 if any claim fails
 (or its check errors), 0 otherwise, 2 for bad usage. Results are cached by the hash of the
-entry and of the verifier/kernel/formula sources ($ICON_CACHE_DIR or ~/.cache/icon-registry).
+entry, of the verifier/kernel/formula sources and of the Python, SymPy, torch and icon-registry
+versions ($ICON_CACHE_DIR or ~/.cache/icon-registry); ``--no-cache`` checks every claim afresh.
 """
 
 from __future__ import annotations
@@ -10,41 +11,73 @@ from __future__ import annotations
 import sys
 import time
 
+from icon_registry.commands.options import integer, output_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "verify",
         help="check the claims of catalog entries (symbolically and numerically)",
-        description="Check each claim of the given entries (or of every entry with --all): identity, "
-        "up_to_constant, limit and reverse_kl_entropy claims are checked on a small symbolic instance "
-        "(SymPy) and on a random float64 instance against the compiled torch loss; unproved claims are "
+        description="Check each claim of the given entries (or of every entry with --all). identity, "
+        "up_to_constant and decomposition claims are proved for every batch where the prover can rewrite both "
+        "sides to one normal form ('proved for every batch'; --explain prints the derivation), else checked "
+        "exactly on symbolic instances ('checked on instances'); limit, bound and reverse_kl_entropy claims are "
+        "checked on instances or numerically. Every claim is also checked on float64 batches (three views, single "
+        "views, classes of sizes 1-3, random structures) against the compiled torch loss. unproved claims are "
         "listed with their reason and never count as verified. Exit code 1 if anything fails.",
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases")
     parser.add_argument("--all", action="store_true", help="verify every entry of the catalog")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list of {id, claim, kind, status, seconds, detail, method, steps, ...}")
-    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="verify N entries in parallel")
-    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
-    parser.add_argument("--cache-dir", metavar="DIR", default=None,
+    parser.add_argument("--jobs", "-j", type=integer(1, 1024), default=1, metavar="N",
+                        help="verify N entries in parallel (worker processes)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="check every claim afresh, never reusing a cached verdict (the fresh results are "
+                        "still stored, for `icon site build`)")
+    parser.add_argument("--cache-dir", metavar="DIR", default=None, type=output_folder,
                         help="result cache folder (default $ICON_CACHE_DIR or ~/.cache/icon-registry)")
     parser.add_argument("--no-builtin", action="store_true", help="do not load the built-in catalog")
     parser.add_argument("--steps", action="store_true", help="also print each claim's proof sketch")
+    parser.add_argument("--explain", action="store_true",
+                        help="print each claim's derivation: the rewriting steps, each naming its rule, that turn "
+                        "the objective and the formula into one normal form (or where they stop)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 
 
+def explanation(result) -> list:
+    """The derivation of one claim as printed lines (``--explain``)."""
+    from icon_registry.errors import one_line
+
+    derivation = result.derivation
+    if result.status == "unproved":
+        return ["(an unproved claim: nothing to derive)"]
+    if not derivation:
+        return [f"no derivation for every batch ({result.kind} claims are checked on instances)"]
+    head = "proof for every batch:" if derivation["proved"] else f"no proof for every batch ({derivation['reason']}):"
+    lines = [head]
+    lines += [f"  assume {one_line(a)}" for a in derivation["assumptions"]]
+    lines.append(f"  objective = {one_line(derivation['objective'])}")
+    lines.append(f"  loss      = {one_line(derivation['loss'])}")
+    for number, step in enumerate(derivation["steps"], 1):
+        lines.append(f"  {number:2d}. [{step['side']}] {step['rule']} ({step['count']}x)")
+        lines.append(f"      = {one_line(step['expression'])}")
+    if derivation["proved"]:
+        lines.append(f"  both sides have the normal form {one_line(derivation['normal_form'])}")
+    elif derivation.get("residual"):
+        lines.append(f"  the normal forms differ by {one_line(derivation['residual'])}")
+    return lines
+
+
 def run(args) -> int:
     from icon_registry.commands import catalog_from_args, print_json
-    from icon_registry.errors import IconError
+    from icon_registry.errors import IconError, UsageError, one_line
     from icon_registry.verify import ResultCache, verify_entries
+    from icon_registry.verify.results import PROOF_LABELS
 
     if not args.ids and not args.all:
-        print("icon verify: give entry ids or --all", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print("icon verify: --jobs must be at least 1", file=sys.stderr)
-        return 2
+        raise UsageError("give entry ids or --all", argument="ids")
     catalog = catalog_from_args(args, include_builtin=not args.no_builtin)
     if args.all:
         names = list(catalog.ids)
@@ -57,7 +90,7 @@ def run(args) -> int:
     if not names:
         raise IconError("icon verify: the catalog has no entries")
     entries = [catalog.get(name) for name in names]
-    cache = None if args.no_cache else ResultCache(args.cache_dir)
+    cache = ResultCache(args.cache_dir, reuse=not args.no_cache)
     show_progress = args.all and not args.quiet and sys.stderr.isatty()
     done = [0]
     start = time.perf_counter()
@@ -77,15 +110,21 @@ def run(args) -> int:
         width = max([len(f"{r.entry} {r.claim}") for r in results] + [10])
         for r in results:
             label = f"{r.entry} {r.claim}".ljust(width)
-            how = f" [{r.method}]" if r.method else ""
+            how = f" [{r.label}]" if r.status == "pass" else ""
             cached = " (cached)" if r.cached else ""
-            print(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}")
+            print(one_line(f"{label}  {r.status.upper():8s} {r.seconds:6.2f}s{how}{cached}"))
             if r.status != "pass" or args.steps:
-                print(f"    {r.detail}")
+                print(f"    {one_line(r.detail)}")
             if args.steps:
                 for step in r.steps:
-                    print(f"      - {step}")
+                    print(f"      - {one_line(step)}")
+            if args.explain:
+                for line in explanation(r):
+                    print(f"      {line}")
         counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "error", "unproved")}
-        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass, {counts['fail']} fail, "
-              f"{counts['error']} error, {counts['unproved']} unproved ({time.perf_counter() - start:.1f}s)")
+        proofs = [sum(1 for r in results if r.status == "pass" and r.proof == p) for p in PROOF_LABELS]
+        how = ", ".join(f"{k} {label}" for k, label in zip(proofs, PROOF_LABELS.values()) if k)
+        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass" + (f" ({how})" if how else "")
+              + f", {counts['fail']} fail, {counts['error']} error, {counts['unproved']} unproved "
+              f"({time.perf_counter() - start:.1f}s)")
     return 1 if failed else 0

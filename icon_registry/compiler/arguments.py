@@ -26,11 +26,13 @@ def _fail_shape(entry_id, name, expected, value):
     )
 
 
-def check_z(entry_id, z):
+def check_z(entry_id, z, *, distributed=False):
+    """z of shape (n, d) with n >= 2; a rank of a distributed batch may hold fewer rows (the
+    global batch is checked once gathered: ``check_global_rows``)."""
     if not isinstance(z, torch.Tensor):
         raise IconError(f"{entry_id}: argument 'z' must be a torch.Tensor, got {type(z).__name__}", argument="z")
-    if z.dim() != 2 or z.shape[0] < 2:
-        _fail_shape(entry_id, "z", "(n, d) with n >= 2", z)
+    if z.dim() != 2 or z.shape[0] < (0 if distributed else 2):
+        _fail_shape(entry_id, "z", "(n, d)" if distributed else "(n, d) with n >= 2", z)
     if not z.is_floating_point():
         raise IconError(f"{entry_id}: argument 'z' must be a floating-point tensor, got {z.dtype}", argument="z")
     return z
@@ -60,7 +62,7 @@ def features(entry_id, value, n, device, dtype):
     value = _tensor(entry_id, "x", value, device)
     if value.dim() < 2 or value.shape[0] != n:
         _fail_shape(entry_id, "x", f"(n, ...) with n = {n}", value)
-    return value.reshape(n, -1).to(dtype)
+    return value.flatten(1).to(dtype)  # not reshape(n, -1): a rank may hold n = 0 rows
 
 
 def adjacency(entry_id, value, n, device, dtype):

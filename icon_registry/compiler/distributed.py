@@ -131,6 +131,12 @@ def gather_inputs(inputs, *, ids: str = "global", group=None):
         raise IconError(f"{entry_id}: a graph cannot be split across ranks (distributed=True)", argument="graph")
     z = inputs.z
     sizes = _sizes(inputs.n, z.device, group)
+    if sum(sizes) < 2:  # every rank sees the same sizes, so every rank raises (none waits for a peer)
+        raise IconError(
+            f"{entry_id}: argument 'z' holds {sum(sizes)} row(s) over all {len(sizes)} ranks (local batch sizes "
+            f"{sizes}); the global batch needs n >= 2",
+            argument="z",
+        )
     rank = dist.get_rank(group)
     start = sum(sizes[:rank])
     changes = {"z": gather(z, sizes, group), "n": sum(sizes), "rows": (start, start + inputs.n), "_cache": {}, "_global": {}}
@@ -147,14 +153,19 @@ def gather_inputs(inputs, *, ids: str = "global", group=None):
     return replace(inputs, **changes)
 
 
-def reduce(values, has_mass, reduction: str, group=None):
-    """The rank-local loss under the convention above."""
+def count_over_ranks(has_mass, dtype, group=None):
+    """Anchors with supervisory mass over ALL ranks (the same number on every rank)."""
+    count = has_mass.sum().to(dtype).detach().reshape(1)
+    dist.all_reduce(count, op=dist.ReduceOp.SUM, group=group)
+    return count[0]
+
+
+def reduce(values, anchors, reduction: str, group=None):
+    """The rank-local loss under the convention above (``anchors``: ``count_over_ranks``)."""
     if reduction == "none":
         return values
     world = dist.get_world_size(group)
     total = values.sum() * world
     if reduction == "sum":
         return total
-    count = has_mass.sum().to(values.dtype).detach().reshape(1)
-    dist.all_reduce(count, op=dist.ReduceOp.SUM, group=group)
-    return total / count[0].clamp_min(1)
+    return total / anchors

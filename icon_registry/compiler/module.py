@@ -21,6 +21,16 @@ OBJECTIVES = ("kl", "cross_entropy")
 REDUCTIONS = ("mean", "sum", "none")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+#: What a p-side argument must hold for an anchor to have supervisory mass.
+_EMPTY_P_HINTS = {
+    "ids": "'ids' must repeat (equal ids are positives, e.g. two views of each item)",
+    "labels": "'labels' must repeat (items with equal labels are positives)",
+    "modality": "'modality' must hold at least two modalities (positives are cross-modal)",
+    "neighbors": "'neighbors' must give anchors neighbours inside p's support",
+    "graph": "'graph' must have edges between the batch's items",
+    "x": "'x' must place some items near each other",
+}
+
 
 def _uses_support(node, support: str) -> bool:
     if getattr(node, "support", None) == support:
@@ -107,7 +117,7 @@ class CompiledLoss(torch.nn.Module):
 
     def _inputs(self, z, x, labels, ids, modality, neighbors, graph) -> Inputs:
         entry_id = self.entry.id
-        z = arguments.check_z(entry_id, z)
+        z = arguments.check_z(entry_id, z, distributed=self.distributed)
         n, device = z.shape[0], z.device
         # Softmax normalizers lose too much in half precision; the math runs in float32 and
         # the matmuls still use tensor cores under autocast.
@@ -170,11 +180,39 @@ class CompiledLoss(torch.nn.Module):
             scale = self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
         if self.distributed:
             values = terms.values if scale is None else terms.values * scale
-            return dist_eval.reduce(values, terms.has_mass, self.reduction).to(z.dtype)
+            anchors = dist_eval.count_over_ranks(terms.has_mass, values.dtype)
+            if not bool(anchors > 0):
+                raise self._no_supervision(inputs)
+            return dist_eval.reduce(values, anchors, self.reduction).to(z.dtype)
+        # (Under torch.compile this data-dependent check would break the graph: it is skipped
+        # there, and a batch without supervision gives 0.)
+        if not torch.compiler.is_compiling() and terms.lacks_mass():
+            raise self._no_supervision(inputs)
         out = terms.reduce(self.reduction)
         if scale is not None:
             out = out * scale
         return out.to(z.dtype)
+
+    def _no_supervision(self, inputs) -> IconError:
+        """No anchor of the batch has any supervisory mass: the loss would be a silent 0. It is
+        the caller's batch (every id or label once: the second view forgotten), so say which
+        arguments p reads and what they must hold."""
+        reads = sorted(self.entry.p.inputs_used())
+        hints = []
+        for name in reads:
+            hint = _EMPTY_P_HINTS.get(name)
+            value = getattr(inputs, name, None)
+            if name in ("ids", "labels") and value is not None and value.unique().numel() == value.numel():
+                hint += f": all {value.numel()} are distinct"
+            if hint:
+                hints.append(hint)
+        what = f"p reads {', '.join(reads)}: {'; '.join(hints)}" if hints else "p reads only the parameters"
+        return IconError(
+            f"{self.entry.id}: no anchor has any supervisory mass (p is empty for all {inputs.n} anchors of "
+            f"the batch); {what}",
+            entry=self.entry.id,
+            argument=reads[0] if reads else None,
+        )
 
 
 class _EagerP:

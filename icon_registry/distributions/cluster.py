@@ -27,7 +27,8 @@ class ClusterAssignments(Distribution):
 
         def assignments():  # over ALL candidates: the cluster sizes are column sums
             log_phi = B.log_softmax(inputs.z / inputs.param(self.temperature), 1)
-            return log_phi, B.log(B.sum(B.exp(log_phi), axis=0, keepdims=True))
+            # log-space: a cluster no candidate is confident about has sizes that underflow to 0
+            return log_phi, B.logsumexp(log_phi, axis=0)
 
         log_phi, log_cluster_size = inputs.global_cached(("cluster", inputs.param(self.temperature)), assignments)
         log_q = B.log_matmul_exp(inputs.anchor_rows(log_phi) - log_cluster_size, log_phi.T)

@@ -27,12 +27,14 @@ class MixUniform(Distribution):
             raise ValueError("mix_uniform applies to per-anchor distributions")
         B = inputs.backend
         alpha = inputs.param(self.alpha)
+        if alpha == 0:  # the inner distribution as it is, in log space (its mask, its zeros)
+            return inner
         support = inner.pairs.support
         size = B.clamp_min(B.count(support, 1), 1)
+        # Inner probabilities that underflow to 0 here are far below alpha / size: the mixture
+        # and its gradient lose only their own (negligible) size.
         mixed = (1 - alpha) * inner.prob() + alpha / size
-        # alpha = 0 leaves the inner distribution, zeros included: its mask, not the support's.
-        mask = inner.mask if alpha == 0 else support
-        return Dist(inner.pairs, mask, B.log(B.where(mask, mixed, 1.0)), 0.0)
+        return Dist(inner.pairs, support, B.log(B.where(support, mixed, 1.0)), 0.0)
 
     def inputs_used(self):
         return self.of.inputs_used()

@@ -19,14 +19,12 @@ class Symmetrize(Distribution):
         if inner.pairs.layout != "batch" or inner.joint:
             raise ValueError("symmetrize needs per-anchor conditionals over the batch")
         B = inputs.backend
-        prob = inner.prob()
-        joint = (prob + prob.T) / (2 * inputs.n)
+        log_prob = inner.log_prob()
         mask = inner.mask | inner.mask.T
-        if not B.symbolic:
-            # a pair whose P_ij underflows to 0 (far apart in clustered data) carries no mass:
-            # outside the support, so that no 0 * log 0 enters the objective
-            mask = mask & (joint > 0)
-        return Dist(inner.pairs, mask, B.log(B.where(mask, joint, 1.0)), 0.0, joint=True)
+        # In log space: conditionals that underflow in both directions (a narrow kernel, a
+        # perplexity of 1) keep a finite log P instead of log 0 inside the support.
+        log_joint = B.log_add_exp(log_prob, log_prob.T, divide_by=2 * inputs.n)
+        return Dist(inner.pairs, mask, B.where(mask, log_joint, 0.0), 0.0, joint=True)
 
     def inputs_used(self):
         return self.of.inputs_used()

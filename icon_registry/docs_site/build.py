@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,10 @@ import yaml
 from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site import pages
 from icon_registry.docs_site.catalog_view import SiteCatalog, load_site_catalog
+from icon_registry.docs_site.escape import label
 from icon_registry.docs_site.graph_image import relation_edges, render_graph
+from icon_registry.docs_site.inputs import readable, warnings_for
+from icon_registry.docs_site.output import OutputFolder
 from icon_registry.kernels import KERNELS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -48,6 +50,7 @@ class BuildReport:
     mkdocs_seconds: float = 0.0
     verified_entries: int = 0
     docs_dir: Optional[Path] = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class Progress:
@@ -67,6 +70,12 @@ class Progress:
             return
         line = f"icon site: [{time.monotonic() - self.start:5.1f}s] {message}"
         self.stream.write("\r\033[K" + line[:150])
+        self.stream.flush()
+
+    def warn(self, message: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(f"icon site: warning: {message}\n")
         self.stream.flush()
 
     def done(self, message: str) -> None:
@@ -119,7 +128,7 @@ def generate_pages(
         catalog_dir = user_dirs.get(entry.id)
         text = pages.method_page(entry, cat, verify_results.get(entry.id), _requires(entry, catalog_dir), catalog_dir)
         write(f"methods/{entry.id}.md", text)
-        method_nav.append({entry.name: f"methods/{entry.id}.md"})
+        method_nav.append({label(entry.name): f"methods/{entry.id}.md"})  # nav titles are HTML to Material
     progress("kernel and distribution pages")
     write("kernels/index.md", pages.building_blocks_index())
     kernel_nav = [{"Overview": "kernels/index.md"}]
@@ -137,7 +146,7 @@ def generate_pages(
     progress("results pages")
     write("results/bench.md", pages.results_page("Benchmarks", results_dir / "bench.json", "icon bench", BENCH_INTRO))
     reproduce = results_dir / "reproduce.json"
-    plots = [name for name in pages.result_plots(pages.read_results(reproduce)[0]) if (results_dir / name).is_file()]
+    plots = [name for name in pages.result_plots(pages.read_results(reproduce)[0]) if readable(results_dir / name, results_dir)]
     for name in plots:
         (docs_dir / "results").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results_dir / name, docs_dir / "results" / name)
@@ -153,6 +162,15 @@ def generate_pages(
         {"Add your own method": "add-your-own.md"},
     ]
     return written, nav
+
+
+def results_warnings(results_dir: Path) -> list[str]:
+    """Results files (and the plots reproduce.json names) that the site leaves out: links out of
+    the folder, or not regular files."""
+    names = ["bench.json", "reproduce.json", "verify.json"]
+    reproduce = results_dir / "reproduce.json"
+    names += pages.result_plots(pages.read_results(reproduce)[0])
+    return warnings_for([results_dir / name for name in names], results_dir)
 
 
 def run_mkdocs(config_path: Path, site_dir: Path) -> None:
@@ -185,29 +203,33 @@ def build_site(
 ) -> BuildReport:
     """Generate the pages and build the static site into ``out``.
 
+    ``out`` must be new, empty or an earlier build (checked before anything else); the site is
+    built beside it and swapped in only when the build succeeded (see ``output``).
     ``verify``: "cache" (the verifier's cached results only: fast), "run" (run the verifier
     for what it has not cached), "off" (only ``results_dir/verify.json``, if it exists).
     ``catalog`` overrides loading (tests).
     """
     progress = Progress(quiet)
     start = time.monotonic()
-    out = Path(out).resolve()
+    output = OutputFolder(out)
     results_dir = Path(results_dir)
     src_site, src_config = site_sources()
-    if out == src_site.resolve() or src_site.resolve() in out.parents:
+    if output.target == src_site.resolve() or src_site.resolve() in output.target.parents:
         from icon_registry.errors import IconError
 
         raise IconError(f"--out {out} is inside the site sources {src_site}; choose another folder", argument="--out")
-    progress("loading the catalog")
-    if catalog is None:
-        catalog = load_site_catalog(catalog_dirs)
-    user_dirs = dict(catalog.user_dirs)
-    from icon_registry.docs_site import verification
+    with output.staging() as work:
+        progress("loading the catalog")
+        if catalog is None:
+            catalog = load_site_catalog(catalog_dirs)
+        warnings = list(catalog.warnings) + results_warnings(results_dir)
+        for warning in warnings:
+            progress.warn(warning)
+        user_dirs = dict(catalog.user_dirs)
+        from icon_registry.docs_site import verification
 
-    verify_results = verification.collect(catalog.entries, mode=verify, results_dir=results_dir, progress=progress)
-    with tempfile.TemporaryDirectory(prefix="icon-site-") as tmp:
-        tmp = Path(tmp)
-        docs_dir = tmp / "docs"
+        verify_results = verification.collect(catalog.entries, mode=verify, results_dir=results_dir, progress=progress)
+        docs_dir = work / "docs"
         shutil.copytree(src_site, docs_dir, ignore=shutil.ignore_patterns("generated", "__pycache__"))
         gen_start = time.monotonic()
         written, nav = generate_pages(
@@ -216,16 +238,18 @@ def build_site(
         gen_seconds = time.monotonic() - gen_start
         config = yaml.safe_load(src_config.read_text())
         config["docs_dir"] = str(docs_dir)
-        config["site_dir"] = str(out)
+        config["site_dir"] = str(work / "site")  # mkdocs empties its site_dir: only ever our own folder
         config["nav"] = nav
-        config_path = tmp / "mkdocs.yml"
+        config.setdefault("theme", {})["custom_dir"] = str(PACKAGE_DIR / "theme")
+        config_path = work / "mkdocs.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         progress(f"mkdocs build --strict ({len(written)} generated pages)")
         mk_start = time.monotonic()
-        run_mkdocs(config_path, out)
+        run_mkdocs(config_path, work / "site")
         mk_seconds = time.monotonic() - mk_start
         if keep_docs is not None:
             shutil.copytree(docs_dir, keep_docs, dirs_exist_ok=True)
-    report = BuildReport(out, written, time.monotonic() - start, gen_seconds, mk_seconds, len(verify_results))
-    progress.done(f"icon site: built {len(written)} generated pages (+ hand-written) into {out} in {report.seconds:.1f}s")
+        output.publish(work / "site", work)
+    report = BuildReport(output.target, written, time.monotonic() - start, gen_seconds, mk_seconds, len(verify_results), warnings=warnings)
+    progress.done(f"icon site: built {len(written)} generated pages (+ hand-written) into {output.target} in {report.seconds:.1f}s")
     return report

@@ -5,10 +5,13 @@ Loads through ``icon_registry.catalog.load_catalog`` (built-in catalog plus the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from icon_registry.docs_site.inputs import outside_reason
+from icon_registry.errors import IconError
 from icon_registry.schema import Entry, TableSpec
 
 
@@ -18,6 +21,7 @@ class SiteCatalog:
     table: TableSpec
     sources: dict[str, str] = field(default_factory=dict)  # entry id -> YAML path, where known
     user_dirs: dict[str, str] = field(default_factory=dict)  # entry id -> the user's --catalog folder
+    warnings: list[str] = field(default_factory=list)  # what was left out, and why
 
     def __post_init__(self):
         self.by_id = {e.id: e for e in self.entries}
@@ -77,12 +81,30 @@ def _derived_table(entries) -> TableSpec:
 
 
 def load_site_catalog(dirs: Sequence[str | Path] = (), *, builtin: bool = True) -> SiteCatalog:
-    """The catalog for the site: the built-in one (unless ``builtin`` is False), $ICON_CATALOG and ``dirs``."""
-    from icon_registry.catalog import load_catalog
+    """The catalog for the site: the built-in one (unless ``builtin`` is False), $ICON_CATALOG and ``dirs``.
+
+    Entries whose file links out of its catalog folder are left out (with a warning), and a
+    ``table.yaml`` that does is refused: the site publishes only what lies in the folders."""
+    from icon_registry.catalog import ENV_VAR, builtin_catalog_dir, load_catalog
 
     dirs = [Path(d) for d in dirs]
+    roots = ([builtin_catalog_dir()] if builtin else []) + dirs
+    roots += [Path(d) for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d.strip()]
+    roots = [Path(os.path.abspath(os.path.expanduser(str(root)))) for root in roots]
+    for root in roots:
+        table = root / "table.yaml"
+        reason = outside_reason(table, root) if table.is_symlink() else None
+        if reason:
+            raise IconError(f"{reason}: the site does not follow links out of catalog folders")
     catalog = load_catalog(*dirs, include_builtin=builtin)
-    entries = sorted(_entries_of(catalog), key=lambda e: e.id)
+    entries, warnings = [], []
+    for entry in sorted(_entries_of(catalog), key=lambda e: e.id):
+        source = _source_of(catalog, entry.id)
+        reason = _link_out(Path(os.path.abspath(source)), roots) if source else None
+        if reason:
+            warnings.append(f"entry '{entry.id}' left out: {reason}")
+        else:
+            entries.append(entry)
     table = getattr(catalog, "table", None)
     if callable(table):
         table = table()
@@ -97,7 +119,16 @@ def load_site_catalog(dirs: Sequence[str | Path] = (), *, builtin: bool = True) 
             if path == root or root in path.parents:
                 user_dirs[entry_id] = str(d)
                 break
-    return SiteCatalog(entries, table, sources, user_dirs)
+    return SiteCatalog(entries, table, sources, user_dirs, warnings)
+
+
+def _link_out(path: Path, roots: list[Path]) -> Optional[str]:
+    """Why the entry file ``path`` (as the loader found it) is not published, if it links out
+    of the catalog folder it was found in; a YAML file named on its own is its own folder."""
+    for root in roots:
+        if root in path.parents:
+            return outside_reason(path, root)
+    return None
 
 
 def load_fixture_catalog(folder: str | Path) -> SiteCatalog:

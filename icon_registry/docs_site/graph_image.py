@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 from icon_registry.docs_site.catalog_view import SiteCatalog
-from icon_registry.docs_site.status import entry_status
+from icon_registry.docs_site.status import STATUS_LABELS, entry_status
 
-COLOURS = {"proved": "#2e7d32", "unproved": "#ef6c00", "gap": "#1565c0"}
+#: the same colours as the table's (site/assets/icon.css)
+COLOURS = {"proved": "#2e7d32", "instances": "#00796b", "numeric": "#827717", "unproved": "#ef6c00",
+           "unverified": "#616161", "gap": "#1565c0"}
 
 
 def relation_edges(cat: SiteCatalog) -> list[tuple[str, str, str]]:
@@ -44,6 +46,7 @@ def render_graph(cat: SiteCatalog, out: Path, results: Optional[dict] = None) ->
         import networkx as nx
     except ImportError:
         return None
+    from icon_registry.docs_site.escape import one_line
     from icon_registry.docs_site.pages import short_name
 
     results = results or {}
@@ -62,11 +65,12 @@ def render_graph(cat: SiteCatalog, out: Path, results: Optional[dict] = None) ->
                                edge_color=palette[k % len(palette)], width=1.3, node_size=260, alpha=0.8)
         ax.plot([], [], color=palette[k % len(palette)], label=kind.replace("_", " "))
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=260, alpha=0.95)
-    labels = {k: short_name(cat.get(k).name) if cat.get(k) else k for k in graph.nodes}
+    # a "$" would start matplotlib mathtext: catalog names are plain text
+    labels = {k: short_name(one_line(cat.get(k).name)).replace("$", r"\$") if cat.get(k) else k for k in graph.nodes}
     nx.draw_networkx_labels(graph, pos, ax=ax, labels=labels, font_size=9, verticalalignment="bottom",
                             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
     for status, colour in COLOURS.items():
-        ax.scatter([], [], c=colour, s=60, label={"proved": "published & proved", "unproved": "published, unproved", "gap": "gap, compiled"}[status])
+        ax.scatter([], [], c=colour, s=60, label=STATUS_LABELS[status])
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
     ax.set_axis_off()
     fig.tight_layout()

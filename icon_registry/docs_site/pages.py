@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import inspect
 import json
 import re
@@ -11,9 +10,12 @@ from typing import Callable, Optional
 
 from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site.catalog_view import SiteCatalog
+from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
+from icon_registry.docs_site.inputs import outside_reason
 from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
 from icon_registry.docs_site.snippet import snippet
-from icon_registry.docs_site.status import STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, entry_status
+from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
+                                            entry_status)
 from icon_registry.kernels import KERNELS
 from icon_registry.schema import Entry
 
@@ -30,12 +32,10 @@ CLAIM_WORDS = {
     "up_to_constant": "the I-Con objective equals the published loss up to a constant",
     "limit": "the published loss is a limit of the I-Con objective",
     "reverse_kl_entropy": "reverse KL = clustering cost / σ² − entropy + constant (K-Means form)",
+    "decomposition": "the published loss is the I-Con objective plus a named extra term",
+    "bound": "the published loss is bounded by the I-Con objective",
     "unproved": "stated, not proved",
 }
-
-
-def esc(text) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def display(latex: str) -> str:
@@ -61,13 +61,8 @@ def _formula_latex_or_error(source: str, parameters=()) -> tuple[Optional[str], 
 def formula_block(source: str, parameters=()) -> str:
     tex, error = _formula_latex_or_error(source, parameters)
     if tex:
-        out = display(tex)
-        out += f"\n??? note \"Formula source\"\n    ```text\n    {source}\n    ```\n"
-        return out
-    return (
-        f"\n!!! warning \"The formula does not parse\"\n    {esc(error)}\n\n"
-        f"    ```text\n    {source}\n    ```\n"
-    )
+        return display(tex) + '\n??? note "Formula source"\n' + fence(source, indent="    ")
+    return f'\n!!! warning "The formula does not parse"\n    {inline(error)}\n\n' + fence(source, indent="    ")
 
 
 def kinds_in(node, kernels: set, dists: set) -> None:
@@ -120,19 +115,19 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
         "",
         '<div class="icon-legend" id="icon-legend">',
     ]
-    for key, label in STATUS_LABELS.items():
-        parts.append(f'<span class="icon-chip {key}" title="{esc(STATUS_HELP[key])}">{esc(label)}</span>')
+    for key, name in STATUS_LABELS.items():
+        parts.append(f'<span class="icon-chip {key}" title="{text(STATUS_HELP[key])}">{text(name)}</span>')
     parts.append("</div>")
     parts.append("")
     parts.append('<div class="icon-filters">')
     parts.append('<label>Row (q) <select id="icon-filter-row"><option value="">all</option>')
-    parts += [f'<option value="{esc(r.id)}">{esc(r.label)}</option>' for r in rows]
+    parts += [f'<option value="{label(r.id)}">{label(r.label)}</option>' for r in rows]
     parts.append("</select></label>")
     parts.append('<label>Column (p) <select id="icon-filter-column"><option value="">all</option>')
-    parts += [f'<option value="{esc(c.id)}">{esc(c.label)}</option>' for c in cols]
+    parts += [f'<option value="{label(c.id)}">{label(c.label)}</option>' for c in cols]
     parts.append("</select></label>")
     parts.append('<label>Status <select id="icon-filter-status"><option value="">all</option>')
-    parts += [f'<option value="{k}">{esc(v)}</option>' for k, v in STATUS_LABELS.items()]
+    parts += [f'<option value="{k}">{text(v)}</option>' for k, v in STATUS_LABELS.items()]
     parts.append("</select></label>")
     parts.append('<button type="button" id="icon-filter-reset">reset</button> <span id="icon-filter-count"></span>')
     parts.append("</div>")
@@ -140,24 +135,24 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
     parts.append('<div class="icon-table-wrap"><table class="icon-table" id="icon-table">')
     parts.append('<thead><tr><th title="rows: learned q; columns: supervisory p">q \\ p</th>')
     for c in cols:
-        parts.append(f'<th data-col="{esc(c.id)}" title="{esc(c.description)}">{esc(c.label)}</th>')
+        parts.append(f'<th data-col="{label(c.id)}" title="{label(c.description)}">{label(c.label)}</th>')
     parts.append("</tr></thead><tbody>")
     for r in rows:
-        parts.append(f'<tr data-row="{esc(r.id)}"><th title="{esc(r.description)}">{esc(r.label)}</th>')
+        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(r.description)}">{label(r.label)}</th>')
         for c in cols:
             entries = cat.in_cell(r.id, c.id)
             statuses = [entry_status(e, results.get(e.id)) for e in entries]
             status = cell_status(statuses)
             cell_title = f"q: {r.label}; p: {c.label}" + ("" if entries else " (empty)")
             parts.append(
-                f'<td class="icon-cell" data-col="{esc(c.id)}" data-row="{esc(r.id)}" data-status="{status}" title="{esc(cell_title)}">'
+                f'<td class="icon-cell" data-col="{label(c.id)}" data-row="{label(r.id)}" data-status="{status}" title="{label(cell_title)}">'
             )
             for e, s in zip(entries, statuses):
                 year = e.paper.year if e.paper else s
                 title = f"{e.name}: {STATUS_LABELS[s]}. {e.summary}"
                 parts.append(
-                    f'<a class="icon-method" data-status="{s}" data-entry="{esc(e.id)}" href="methods/{esc(e.id)}.html" '
-                    f'title="{esc(title)}">{esc(short_name(e.name))}<span class="icon-year">{esc(year)}</span></a>'
+                    f'<a class="icon-method" data-status="{s}" data-entry="{label(e.id)}" href="methods/{label(e.id)}.html" '
+                    f'title="{label(title)}">{label(short_name(one_line(e.name)))}<span class="icon-year">{label(year)}</span></a>'
                 )
             parts.append("</td>")
         parts.append("</tr>")
@@ -165,14 +160,14 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
     off = cat.off_table()
     if off:
         parts += ["", "## Not on the table", "", "These entries name a row or column that `table.yaml` does not list:", ""]
-        parts += [f"- [{esc(e.name)}](methods/{e.id}.md): row `{e.cell.row}`, column `{e.cell.column}`" for e in off]
+        parts += [f"- [{inline(one_line(e.name))}](methods/{e.id}.md): row {code(e.cell.row)}, column {code(e.cell.column)}" for e in off]
     parts += ["", "## All methods", "", "| Method | Year | Status | Row (q) | Column (p) |", "|---|---|---|---|---|"]
     for e in sorted(cat.entries, key=lambda e: e.name.lower()):
         s = entry_status(e, results.get(e.id))
         row = cat.rows[e.cell.row].label if e.cell.row in cat.rows else e.cell.row
         col = cat.columns[e.cell.column].label if e.cell.column in cat.columns else e.cell.column
         year = e.paper.year if e.paper else "–"
-        parts.append(f"| [{esc(e.name)}](methods/{e.id}.md) | {year} | {STATUS_LABELS[s]} | {esc(row)} | {esc(col)} |")
+        parts.append(f"| [{inline(one_line(e.name))}](methods/{e.id}.md) | {year} | {STATUS_LABELS[s]} | {inline(row)} | {inline(col)} |")
     return "\n".join(parts) + "\n"
 
 
@@ -194,24 +189,53 @@ def _claim_fields(claim) -> list[tuple[str, str]]:
 FORMULA_FIELDS = {"constant", "scale", "offset", "equals", "factor", "cost"}
 
 
-def _result_block(result) -> list[str]:
+def _result_block(result, claim) -> list[str]:
     if result is None:
         return ["*Not verified in this build* (run `icon verify` to check it).", ""]
     passed = claim_passed(result)
-    status = str(getattr(result, "status", "unknown")).split(".")[-1]
-    badge = "pass" if passed else ("fail" if passed is False else "other")
-    lines = [f'Verifier: <span class="icon-badge {badge}">{esc(status)}</span>', ""]
+    status = claim_status(result)
+    word = STATUS_LABELS[status] if passed else {False: "fails", None: "not proved"}[passed]
+    lines = [f'Verifier: <span class="icon-badge {status if passed else "fail" if passed is False else "other"}">'
+             f"{text(word)}</span>", ""]
     detail = getattr(result, "detail", "")
     if detail:
-        lines += [esc(detail), ""]
-    steps = list(getattr(result, "steps", None) or [])
+        lines += [prose(detail), ""]
+    derivation = getattr(result, "derivation", None)
+    if passed and isinstance(derivation, dict) and derivation.get("proved"):
+        lines += _derivation_block(derivation, getattr(claim, "note", ""))
+    steps = getattr(result, "steps", None) or []
+    steps = [steps] if isinstance(steps, str) else _listed(steps)
     if steps:
-        lines.append('???+ abstract "Proof sketch (from the verifier)"')
-        for k, step in enumerate(steps, 1):
-            text = str(step)
-            lines.append(f"    {k}. {esc(text)}")
+        lines.append('??? abstract "What the verifier checked"')
+        lines += [f"    {k}. {prose_inline(step)}" for k, step in enumerate(steps, 1)]
         lines.append("")
     return lines
+
+
+def _derivation_block(derivation: dict, note: str) -> list[str]:
+    """The proof for every batch: assumptions, the two sides, each rewriting step and its rule."""
+    title = "Proof for every batch" + (f" ({note.split('.')[0]})" if note else "")
+    lines = [f'???+ success "{inline(one_line(title))}"']
+    for assumption in _listed(derivation.get("assumptions")):
+        lines.append(f"    - *Assume* {prose_inline(assumption)}.")
+    lines.append("")
+    lines += _code_line("objective (the kernels' code, for any batch)", derivation.get("objective", ""))
+    lines += _code_line("loss.formula", derivation.get("loss", ""))
+    steps = [step for step in _listed(derivation.get("steps")) if isinstance(step, dict)]
+    for k, step in enumerate(steps, 1):
+        side = "objective" if step.get("side") == "objective" else "loss"
+        lines += _code_line(f"{k}. [{side}] {step.get('rule', '')} ({step.get('count', 0)}x)", step.get("expression", ""))
+    lines += _code_line("Both sides have one normal form", derivation.get("normal_form", ""))
+    return lines
+
+
+def _listed(value) -> list:
+    """A results field that should be a list (a results file may hold anything)."""
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _code_line(label: str, expression) -> list[str]:
+    return [f"    **{inline(label)}**", "", fence(expression, indent="    ")]
 
 
 def _is_joint(node) -> bool:
@@ -225,20 +249,20 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     s = entry_status(entry, results)
     row = cat.rows.get(entry.cell.row)
     col = cat.columns.get(entry.cell.column)
-    L = [f"# {esc(entry.name)}", ""]
+    L = [f"# {inline(one_line(entry.name))}", ""]
     L.append(
         f'<span class="icon-badge {s}">{STATUS_LABELS[s]}</span> '
-        f"`{entry.id}`" + (f" · aliases: {', '.join(f'`{a}`' for a in entry.aliases)}" if entry.aliases else "")
+        f"`{entry.id}`" + (f" · aliases: {', '.join(code(a) for a in entry.aliases)}" if entry.aliases else "")
     )
-    L += ["", esc(entry.summary), ""]
+    L += ["", prose(entry.summary), ""]
     L.append(
-        f"**Cell:** row (q) *{esc(row.label if row else entry.cell.row)}*, "
-        f"column (p) *{esc(col.label if col else entry.cell.column)}* — [see the periodic table](../table.md)."
+        f"**Cell:** row (q) *{inline(row.label if row else entry.cell.row)}*, "
+        f"column (p) *{inline(col.label if col else entry.cell.column)}* — [see the periodic table](../table.md)."
     )
     if entry.paper:
         p = entry.paper
-        L += ["", f"**Paper:** {esc(', '.join(p.authors))} ({p.year}). [{esc(p.title)}]({p.link}). *{esc(p.venue)}*."]
-    L += ["", "## The objective in words", "", esc(entry.loss.description), ""]
+        L += ["", f"**Paper:** {inline(', '.join(p.authors))} ({p.year}). {link(inline(p.title), p.link)}. *{inline(p.venue)}*."]
+    L += ["", "## The objective in words", "", prose(entry.loss.description), ""]
     if _is_joint(entry.p) or _is_joint(entry.q):
         a, b = ("P", "Q") if entry.direction == "forward" else ("Q", "P")
         L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}" % (a, b, a, a, b)))
@@ -253,7 +277,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     L += ["## Learned distribution q", ""]
     L += [display(line) for line in distribution_lines(entry.q, "q")]
     L += ["## Map f and support", ""]
-    L.append(f"- **f:** {esc(MAPPER_WORDS.get(entry.mapper, entry.mapper))} (`mapper: {entry.mapper}`).")
+    L.append(f"- **f:** {inline(MAPPER_WORDS.get(entry.mapper, entry.mapper))} (`mapper: {entry.mapper}`).")
     for letter, node in (("p", entry.p), ("q", entry.q)):
         sup = support_of(node)
         L.append(f"- **Support of {letter}:** {SUPPORT_WORDS.get(sup, sup)} (`{sup}`): ${SUPPORT_LATEX.get(sup, sup)}$")
@@ -276,7 +300,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             rng = f"[{'−∞' if par.min is None else f'{par.min:g}'}, {'∞' if par.max is None else f'{par.max:g}'}]"
             if par.integer:
                 rng += " (integer)"
-            L.append(f"| `{name}` | {par.default:g} | {rng} | {esc(par.description)} |")
+            L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description)} |")
         L.append("")
     L += ["## Published loss" if entry.status == "published" else "## The cell's loss", ""]
     L.append(formula_block(entry.loss.formula, entry.parameters))
@@ -291,33 +315,33 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
                 continue
             if name in FORMULA_FIELDS and isinstance(value, str):
                 tex = _formula_latex(value, entry.parameters)
-                L.append(f"- **{name}:** " + (f"${tex}$" if tex else f"`{esc(value)}`"))
+                L.append(f"- **{name}:** " + (f"${tex}$" if tex else code(value)))
             else:
-                L.append(f"- **{name}:** {esc(value)}")
+                L.append(f"- **{name}:** {prose_inline(value)}")
         if getattr(claim, "note", ""):
-            L.append(f"- **note:** {esc(claim.note)}")
+            L.append(f"- **note:** {prose_inline(claim.note)}")
         L.append("")
         if claim.kind != "unproved" or result is not None:
-            L += _result_block(result)
+            L += _result_block(result, claim)
     L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
-    L += ["```python", snippet(entry, requires, catalog_dir).rstrip("\n"), "```", ""]
+    L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:
         L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
-        L += [f"| {esc(p.library)} | `{esc(p.object)}` | {esc(p.convention)} |" for p in entry.peers]
+        L += [f"| {inline(p.library)} | {code(p.object)} | {inline(p.convention)} |" for p in entry.peers]
         L.append("")
     if entry.relations:
         L += ["## Relations", ""]
         for rel in entry.relations:
             target = cat.get(rel.target)
-            link = f"[{esc(target.name)}]({rel.target}.md)" if target else f"`{rel.target}` (not in this catalog)"
-            L.append(f"- {rel.kind.replace('_', ' ')} {link}" + (f": {esc(rel.note)}" if rel.note else ""))
+            to = f"[{inline(one_line(target.name))}]({rel.target}.md)" if target else f"{code(rel.target)} (not in this catalog)"
+            L.append(f"- {rel.kind.replace('_', ' ')} {to}" + (f": {prose_inline(rel.note)}" if rel.note else ""))
         L.append("")
         L.append("See the whole [relation graph](../graph.md).")
         L.append("")
     L += ["## References", ""]
     if entry.paper:
         p = entry.paper
-        L.append(f"- {esc(', '.join(p.authors))}. *{esc(p.title)}*. {esc(p.venue)}, {p.year}. <{p.link}>")
+        L.append(f"- {inline(', '.join(p.authors))}. *{inline(p.title)}*. {inline(p.venue)}, {p.year}. {link(inline(p.link), p.link)}")
     L.append(
         "- Alshammari, Hershey, Feldmann, Freeman, Hamilton. *I-Con: A Unifying Framework for Representation "
         "Learning*. ICLR 2025. <https://arxiv.org/abs/2504.16929>"
@@ -325,13 +349,13 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     L.append("")
     if entry.errata:
         L += ["## Errata", "", "| Where | Printed | Corrected |", "|---|---|---|"]
-        L += [f"| {esc(e.where)} | {esc(e.printed)} | {esc(e.corrected)} |" for e in entry.errata]
+        L += [f"| {inline(e.where)} | {inline(e.printed)} | {inline(e.corrected)} |" for e in entry.errata]
         L.append("")
     if entry.notes:
-        L += ["## Notes", "", esc(entry.notes), ""]
+        L += ["## Notes", "", prose(entry.notes), ""]
     source = cat.sources.get(entry.id)
     if source:
-        L += [f"<small>Source: `{esc(Path(source).name)}`</small>", ""]
+        L += [f"<small>Source: {code(Path(source).name)}</small>", ""]
     return "\n".join(L)
 
 
@@ -356,7 +380,7 @@ def _fields_table(cls) -> list[str]:
         ann = ann.replace("icon_registry.", "").replace("|", "or")
         default = "required" if info.is_required() else repr(info.default)
         desc = info.description or ""
-        lines.append(f"| `{name}` | `{esc(ann)}` | `{esc(default)}` | {esc(desc)} |")
+        lines.append(f"| `{name}` | {code(ann)} | {code(default)} | {inline(desc)} |")
     return lines
 
 
@@ -367,12 +391,12 @@ def _used_by(cat: SiteCatalog, kind: str, kernel: bool) -> list[str]:
         kinds_in(e.p, kernels, dists)
         kinds_in(e.q, kernels, dists)
         if kind in (kernels if kernel else dists):
-            users.append(f"[{esc(e.name)}](../methods/{e.id}.md)")
+            users.append(f"[{inline(one_line(e.name))}](../methods/{e.id}.md)")
     return users
 
 
 def kernel_page(kind: str, cls, cat: SiteCatalog) -> str:
-    L = [f"# Kernel `{kind}`", "", esc(_doc(cls)), ""]
+    L = [f"# Kernel `{kind}`", "", text(_doc(cls)), ""]
     if cls.summary:
         L.append(display("w(i,j) = " + cls.summary))
     if getattr(cls, "indicator", False):
@@ -384,7 +408,7 @@ def kernel_page(kind: str, cls, cat: SiteCatalog) -> str:
 
 
 def distribution_page(kind: str, cls, cat: SiteCatalog) -> str:
-    L = [f"# Distribution `{kind}`", "", esc(_doc(cls)), ""]
+    L = [f"# Distribution `{kind}`", "", text(_doc(cls)), ""]
     L += ["## Fields", ""] + _fields_table(cls) + [""]
     users = _used_by(cat, kind, False)
     L += ["## Used by", "", ", ".join(users) if users else "No entry of this catalog uses it yet.", ""]
@@ -399,7 +423,7 @@ def building_blocks_index() -> str:
     L += ["", "## Distributions", ""]
     for kind, cls in DISTRIBUTIONS.items():
         first = (inspect.getmodule(cls).__doc__ or "").strip().splitlines()
-        L.append(f"- [{kind}](../distributions/{kind}.md): {esc(first[0] if first else '')}")
+        L.append(f"- [{kind}](../distributions/{kind}.md): {text(first[0] if first else '')}")
     L.append("")
     return "\n".join(L)
 
@@ -414,7 +438,7 @@ def errata_page(cat: SiteCatalog) -> str:
         return "\n".join(L + ["No errata recorded.", ""])
     L += ["| Method | Where | Printed | Corrected |", "|---|---|---|---|"]
     for e, err in rows:
-        L.append(f"| [{esc(e.name)}](methods/{e.id}.md) | {esc(err.where)} | {esc(err.printed)} | {esc(err.corrected)} |")
+        L.append(f"| [{inline(one_line(e.name))}](methods/{e.id}.md) | {inline(err.where)} | {inline(err.printed)} | {inline(err.corrected)} |")
     L.append("")
     return "\n".join(L)
 
@@ -429,8 +453,8 @@ def graph_page(image: Optional[str], edges: list[tuple[str, str, str]], cat: Sit
     if edges:
         L += ["| From | Relation | To |", "|---|---|---|"]
         for a, kind, b in edges:
-            la = f"[{esc(cat.get(a).name)}](methods/{a}.md)" if cat.get(a) else f"`{a}`"
-            lb = f"[{esc(cat.get(b).name)}](methods/{b}.md)" if cat.get(b) else f"`{b}`"
+            la = f"[{inline(one_line(cat.get(a).name))}](methods/{a}.md)" if cat.get(a) else code(a)
+            lb = f"[{inline(one_line(cat.get(b).name))}](methods/{b}.md)" if cat.get(b) else code(b)
             L.append(f"| {la} | {kind.replace('_', ' ')} | {lb} |")
         L.append("")
     return "\n".join(L)
@@ -440,8 +464,11 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (dict, list)):
-        return f"`{esc(json.dumps(value, sort_keys=True))}`"
-    return esc(value)
+        try:
+            return code(json.dumps(value, sort_keys=True))
+        except RecursionError:
+            return "(nested too deeply to show)"
+    return inline(value)
 
 
 def _records_table(records: list[dict]) -> list[str]:
@@ -450,7 +477,7 @@ def _records_table(records: list[dict]) -> list[str]:
         for k in rec:
             if k not in keys:
                 keys.append(k)
-    lines = ["| " + " | ".join(esc(k) for k in keys) + " |", "|" + "---|" * len(keys)]
+    lines = ["| " + " | ".join(inline(k) for k in keys) + " |", "|" + "---|" * len(keys)]
     for rec in records:
         lines.append("| " + " | ".join(_cell(rec.get(k, "")) for k in keys) + " |")
     return lines
@@ -458,18 +485,21 @@ def _records_table(records: list[dict]) -> list[str]:
 
 def read_results(path: Path):
     """(data, None) from a results file, or (None, a Markdown admonition saying why not)."""
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         return None, None
+    if outside_reason(path, path.parent):
+        return None, f'!!! warning "Not read"\n    {code(path.name)} is a link out of the results folder or not a regular file.\n'
     try:
         return json.loads(path.read_text()), None
-    except (OSError, ValueError) as err:
-        return None, f'!!! warning "Unreadable results"\n    `{esc(path.name)}` could not be read: {esc(err)}\n'
+    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deeply
+        return None, f'!!! warning "Unreadable results"\n    {code(path.name)} could not be read: {inline(err)}\n'
 
 
 def result_plots(data) -> list[str]:
-    """The plot files a results file names under ``plots`` (plain file names only)."""
+    """The plot files a results file names under ``plots`` (plain PNG file names only: an SVG
+    could carry a script that runs when the file is opened on its own)."""
     plots = data.get("plots", []) if isinstance(data, dict) else []
-    return [p for p in plots if isinstance(p, str) and re.fullmatch(r"[\w.-]+\.(png|svg)", p)]
+    return [p for p in plots if isinstance(p, str) and re.fullmatch(r"[\w.-]+\.png", p)]
 
 
 def results_page(title: str, path: Path, command: str, intro: str, plots=()) -> str:
@@ -480,26 +510,28 @@ def results_page(title: str, path: Path, command: str, intro: str, plots=()) -> 
         return "\n".join(L + [problem])
     if data is None:
         return "\n".join(L + [f'!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `{path.name}`), then rebuild the site.", ""])
-    L += [f"Read from `{esc(path.name)}` (written by `{command}`; never edited by hand).", ""]
+    L += [f"Read from {code(path.name)} (written by `{command}`; never edited by hand).", ""]
     if plots:
         L += ["## Plots", ""]
         for name in plots:
-            L += [f"![{esc(name)}]({name})", "", f"*{esc(name)}*", ""]
+            L += [f"![{name}]({name})", "", f"*{inline(name)}*", ""]  # a plain file name (result_plots)
     L += _render_json(data, level=2)
     return "\n".join(L)
 
 
 def _render_json(data, level: int) -> list[str]:
+    if level > 6 and isinstance(data, (dict, list)):  # below the last heading level: JSON text
+        return [_cell(data), ""]
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
         return _records_table(data) + [""]
     if isinstance(data, dict):
         scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
         out = []
         if scalars:
-            out += ["| Key | Value |", "|---|---|"] + [f"| {esc(k)} | {_cell(v)} |" for k, v in scalars.items()] + [""]
+            out += ["| Key | Value |", "|---|---|"] + [f"| {inline(k)} | {_cell(v)} |" for k, v in scalars.items()] + [""]
         for k, v in data.items():
             if isinstance(v, (dict, list)):
-                out += ["#" * min(level, 6) + f" {esc(k)}", ""]
+                out += ["#" * min(level, 6) + f" {inline(one_line(k))}", ""]
                 if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
                     out += _records_table([{"name": name, **x} for name, x in v.items()]) + [""]
                 else:

@@ -1,55 +1,74 @@
-"""Colour classes of the periodic table: proved, unproved, gap (compiled), empty."""
+"""Colour classes of the periodic table, from what the verifier showed for an entry's claims.
+
+A published entry is only ever called proved when every claim passed with a derivation for
+every batch; "checked on instances" and "checked numerically" say exactly what weaker
+evidence there is; without verification results at hand an entry is "not verified in this
+build", never proved.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
 STATUS_LABELS = {
-    "proved": "published & proved",
+    "proved": "proved for every batch",
+    "instances": "checked on instances",
+    "numeric": "checked numerically",
     "unproved": "published, unproved",
+    "unverified": "not verified in this build",
     "gap": "gap, compiled",
     "empty": "empty",
 }
 
 STATUS_HELP = {
-    "proved": "a published loss whose claims (identity, up to a constant, limit) are checked by icon verify",
-    "unproved": "a published loss whose I-Con form is stated but not proved (by analogy, or the check failed)",
+    "proved": "a published loss whose every claim has a derivation by rewriting that holds for every batch "
+    "(any size, any ids, labels or modalities), confirmed on float64 batches through the compiled loss",
+    "instances": "a published loss whose claims hold exactly on the verifier's symbolic instances (three views, "
+    "single views, classes of sizes 1-3, ...) and numerically on random batches, without a derivation for every batch",
+    "numeric": "a published loss whose claims hold numerically only (e.g. a limit checked at small parameters)",
+    "unproved": "a published loss whose I-Con form is stated but not shown (by analogy in the paper), or whose "
+    "check failed",
+    "unverified": "a published loss whose claims were not verified when this site was built (run icon verify)",
     "gap": "no one has published it: the cell's objective, compiled from the kernels",
     "empty": "the paper names no method for this combination",
 }
 
-PASSING = {"proved", "passed", "pass", "ok", "verified", "holds", "true"}
+#: strongest first: a cell shows its strongest method, an entry its weakest claim
+ORDER = ("proved", "instances", "numeric", "unproved", "unverified", "gap")
+_PROOF_STATUS = {"all_n": "proved", "instances": "instances", "numeric": "numeric"}
 
 
 def claim_passed(result) -> Optional[bool]:
     """True / False from a verifier result's ``status``; None when it says neither."""
     if result is None:
         return None
-    status = str(getattr(result, "status", result)).lower()
-    status = status.split(".")[-1]
-    if status in PASSING:
+    status = str(getattr(result, "status", result)).lower().split(".")[-1]
+    if status == "pass":
         return True
-    if status in {"failed", "fail", "error", "false", "refuted", "disproved", "counterexample"}:
+    if status in ("fail", "error"):
         return False
     return None
 
 
+def claim_status(result) -> str:
+    """One claim's colour: proved / instances / numeric for a pass, unproved otherwise."""
+    if claim_passed(result) is not True:
+        return "unproved"
+    return _PROOF_STATUS.get(str(getattr(result, "proof", "")), "numeric")
+
+
 def entry_status(entry, results=None) -> str:
-    """The table colour of an entry. ``results`` are the verifier's results for its claims, if any."""
+    """The table colour of an entry. ``results``: the verifier's results for its claims, if any."""
     if entry.status != "published":
         return "gap"
     if any(c.kind == "unproved" for c in entry.claims):
         return "unproved"
-    if results:
-        if any(claim_passed(r) is not True for r in results):
-            return "unproved"
-    return "proved"
+    if not results or len(results) < len(entry.claims):
+        return "unverified"
+    return max((claim_status(r) for r in results), key=ORDER.index)
 
 
 def cell_status(statuses: list[str]) -> str:
     if not statuses:
         return "empty"
-    for best in ("proved", "unproved", "gap"):
-        if best in statuses:
-            return best
-    return statuses[0]
+    return min(statuses, key=ORDER.index)

@@ -14,10 +14,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
 
+from icon_registry.docs_site.inputs import readable
+
+
 def _from_file(path: Path) -> dict[str, list]:
+    if not readable(path, path.parent):
+        return {}
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     records = data.get("results", data) if isinstance(data, dict) else data
     out: dict[str, list] = {}
@@ -27,7 +32,7 @@ def _from_file(path: Path) -> dict[str, list]:
         if not isinstance(rec, dict):
             continue
         entry = rec.get("id") or rec.get("entry")
-        if entry:
+        if isinstance(entry, str) and entry:
             out.setdefault(entry, []).append(SimpleNamespace(**{"detail": "", "steps": [], **rec}))
     return out
 

@@ -136,7 +136,10 @@ class FormulaInstance:
         if name == "candidates":
             return list(self.require("candidates")[i])
         if name == "neighbors":
-            return list(self.require("neighbors")[i])
+            return sorted(set(self.require("neighbors")[i]) - {i})
+        if name == "adjacent":
+            weights = self.require("W")[i]
+            return [k for k in n if k != i and weights[k] > 0]
         raise FormulaError(f"unknown index set '{name}'")
 
 

@@ -84,8 +84,11 @@ SETS = {
                                r"\in \mathcal{{X}}({arg})", ("ids", "modality")),
     "candidates": SetSpec(True, "item", "the anchor's given candidates, [pos(i), neg(i)] for triplets",
                           r"\in \{{{arg}^{{+}}, {arg}^{{-}}\}}", ("candidates",)),
-    "neighbors": SetSpec(True, "item", "the anchor's given k nearest neighbours",
+    "neighbors": SetSpec(True, "item", "the anchor's given nearest neighbours: the distinct items listed in "
+                         "neighbors[i], the anchor itself left out (as the knn kernel's mask)",
                          r"\in \mathcal{{N}}_k({arg})", ("neighbors",)),
+    "adjacent": SetSpec(True, "item", "the items j != i joined to i by an edge of the graph, W[i, j] > 0",
+                        r"\in \mathcal{{A}}({arg})", ("W",)),
     "anchors_with": SetSpec(False, "item", "the anchors i whose set S(i) is non-empty, e.g. anchors_with(positives): "
                             "the anchors a compiled loss averages over (an anchor with an empty p is skipped)",
                             r"{var} : {of} \neq \emptyset", (), takes_set=True),

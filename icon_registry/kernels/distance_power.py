@@ -21,6 +21,6 @@ class DistancePower(SpaceKernel):
 
     def weights(self, pairs):
         power = pairs.inputs.param(self.power)
-        log_d2 = pairs.backend.log(pairs.sqdist(self.space))
+        log_d2 = pairs.backend.log_sqdist(pairs.sqdist(self.space))
         exponent = power if self.squared else power / 2
         return Weights(-exponent * log_d2, pairs.support)

@@ -49,11 +49,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from icon_registry.errors import UsageError
 from icon_registry.training import knn as knn_mod
 from icon_registry.training import metrics
-from icon_registry.training._errors import IconError
 from icon_registry.training.progress import Progress
 from icon_registry.training.recipe import CLUSTER
+from icon_registry.training.trainer import FiniteCheck
 
 CATALOG_ENTRY = "debiased_infonce_clustering"
 
@@ -108,32 +109,33 @@ class ClusterConfig:
         return self.neighbors_per_anchor if self.walks > 0 else 0
 
     def validate(self, n: int):
+        """The options against each other and the data (UsageError: the CLI exits 2)."""
         if self.metric not in knn_mod.METRICS:
-            raise IconError(f"--metric must be one of {', '.join(knn_mod.METRICS)}, got '{self.metric}'", argument="--metric")
+            raise UsageError(f"--metric must be one of {', '.join(knn_mod.METRICS)}, got '{self.metric}'", argument="--metric")
         if self.clusters < 2:
-            raise IconError(f"--clusters must be >= 2, got {self.clusters}", argument="--clusters")
+            raise UsageError(f"--clusters must be >= 2, got {self.clusters}", argument="--clusters")
         if self.clusters > n:
-            raise IconError(f"--clusters {self.clusters} exceeds the {n} points", argument="--clusters")
+            raise UsageError(f"--clusters {self.clusters} exceeds the {n} points", argument="--clusters")
         if not 1 <= self.knn < n:
-            raise IconError(f"--knn must be in 1..{n - 1}, got {self.knn}", argument="--knn")
+            raise UsageError(f"--knn must be in 1..{n - 1}, got {self.knn}", argument="--knn")
         if not 0.0 <= self.alpha < 1.0:
-            raise IconError(f"--alpha must be in [0, 1), got {self.alpha}", argument="--alpha")
+            raise UsageError(f"--alpha must be in [0, 1), got {self.alpha}", argument="--alpha")
         if self.heads < 1:
-            raise IconError(f"--heads must be >= 1, got {self.heads}", argument="--heads")
+            raise UsageError(f"--heads must be >= 1, got {self.heads}", argument="--heads")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
-            raise IconError(f"--ema must be in (0, 1), got {self.ema}", argument="--ema")
+            raise UsageError(f"--ema must be in (0, 1), got {self.ema}", argument="--ema")
         if self.walks < 0:
-            raise IconError(f"--walks must be >= 0, got {self.walks}", argument="--walks")
+            raise UsageError(f"--walks must be >= 0, got {self.walks}", argument="--walks")
         if self.views < 1:
-            raise IconError(f"--views must be >= 1, got {self.views}", argument="--views")
+            raise UsageError(f"--views must be >= 1, got {self.views}", argument="--views")
         if self.walks == 0 and self.views < 2:
-            raise IconError("with --walks 0 and one view an anchor has no positives", argument="--walks")
+            raise UsageError("with --walks 0 and one view an anchor has no positives", argument="--walks")
         if self.batch_anchors < 2:
-            raise IconError(f"--batch must be >= 2, got {self.batch_anchors}", argument="--batch")
+            raise UsageError(f"--batch must be >= 2, got {self.batch_anchors}", argument="--batch")
         if self.batch_anchors_start is not None and not 2 <= self.batch_anchors_start:
-            raise IconError(f"--batch-start must be >= 2, got {self.batch_anchors_start}", argument="--batch-start")
+            raise UsageError(f"--batch-start must be >= 2, got {self.batch_anchors_start}", argument="--batch-start")
         if self.epochs < 1:
-            raise IconError(f"--epochs must be >= 1, got {self.epochs}", argument="--epochs")
+            raise UsageError(f"--epochs must be >= 1, got {self.epochs}", argument="--epochs")
 
 
 @dataclass
@@ -241,7 +243,8 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
     opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     noise_std = config.noise * float(x.norm(dim=1).pow(2).mean().sqrt()) / math.sqrt(d)
     history, seconds = [], []
-    for batch in epoch_batches(config):
+    check, updates = FiniteCheck([(f"head.{name}", p) for name, p in head.named_parameters()], config.lr), 0
+    for epoch, batch in enumerate(epoch_batches(config), 1):
         began = time.perf_counter()
         order = rng.permutation(n)
         total, count = 0.0, 0
@@ -257,9 +260,13 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
                 xb = xb + noise_std * torch.randn_like(xb)
             nb = batch_neighbor_lists(neighbors, sources, config.walks).to(device)
             loss = loss_fn(head(xb), ids=src, neighbors=nb)
+            where = f"at epoch {epoch}, step {s + 1} (seed {seed})"
+            check.loss(loss, where, updates)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            check.gradients(loss, where, updates)
             opt.step()
+            updates += 1
             if teacher is not None:
                 with torch.no_grad():
                     for pt, ps in zip(teacher.parameters(), head.parameters()):

@@ -1,8 +1,19 @@
-"""PNG figures (matplotlib, Agg backend: no display needed)."""
+"""PNG figures (matplotlib, Agg backend: no display needed).
+
+matplotlib is optional (the ``repro`` and ``site`` extras install it). Without it, or when a
+figure fails to draw, each function prints a one-line note and returns None instead of the
+path: callers write their results BEFORE plotting, so a plot never costs a training run.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
+
+from icon_registry.errors import one_line
+from icon_registry.training.progress import note
 
 
 def _plt():
@@ -14,6 +25,26 @@ def _plt():
     return plt
 
 
+def _optional(draw):
+    """``draw(..., path, ...)`` that notes and returns None when matplotlib is missing or fails."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        path = inspect.signature(draw).bind(*args, **kwargs).arguments["path"]
+        try:
+            return draw(*args, **kwargs)
+        except ImportError as err:
+            if getattr(err, "name", "") and not str(err.name).startswith("matplotlib"):
+                raise
+            note(f"note: matplotlib is not installed: {path} not drawn (pip install matplotlib)")
+        except Exception as err:  # noqa: BLE001 - a figure is never worth the results
+            note(one_line(f"note: {path} could not be drawn ({type(err).__name__}: {err}); the results are written"))
+        return None
+
+    return wrapper
+
+
+@_optional
 def scatter(embedding, labels, path, title: str = "", pair=None):
     """A 2-D map coloured by label; ``pair``: (embedding2, title2) drawn side by side."""
     plt = _plt()
@@ -39,6 +70,7 @@ def scatter(embedding, labels, path, title: str = "", pair=None):
 BAR_COLORS = ("#4C72B0", "#8172B3", "#55A868", "#937860")  # none of them a reference line's C1.. colour
 
 
+@_optional
 def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference: dict | None = None, ylim=None,
          series=None):
     """Bar chart with error bars; ``reference``: {label: value} drawn as dashed lines.
@@ -75,6 +107,7 @@ def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference:
     return path
 
 
+@_optional
 def loss_curve(history, path, title: str = ""):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -35,6 +35,11 @@ from icon_registry.training.progress import note
 from icon_registry.training.recipe import CLUSTER
 
 
+def _plot_name(png) -> dict:
+    """{"plot": file name} for a drawn figure; {} when it was not (no matplotlib)."""
+    return {"plot": os.path.basename(png)} if png else {}
+
+
 @dataclass
 class Settings:
     quick: bool
@@ -123,7 +128,7 @@ def exp_tsne(S: Settings, ds, out_dir, log):
     detail = {"n": sub.n, "steps": S.embed_steps, "optimizer": "Adam lr=1.0 cosine, PCA init, full batch",
               "ours": metrics.mean_std(ours), "sklearn": metrics.mean_std(theirs),
               "ours_seconds": metrics.mean_std(t_ours), "sklearn_seconds": metrics.mean_std(t_theirs),
-              "target": "ours >= sklearn - 0.01", "target_met": bool(met), "plot": os.path.basename(png)}
+              "target": "ours >= sklearn - 0.01", "target_met": bool(met), **_plot_name(png)}
     return rows, detail
 
 
@@ -147,7 +152,7 @@ def exp_uniform(S: Settings, ds, out_dir, log):
         detail[entry] = metrics.mean_std(vals)
     png = plots.scatter(maps[0][0], sub.labels, os.path.join(out_dir, "reproduce_uniform.png"), maps[0][1],
                         pair=maps[1])
-    detail["plot"] = os.path.basename(png)
+    detail.update(_plot_name(png))
     return rows, detail
 
 
@@ -362,7 +367,7 @@ def exp_clustering(S: Settings, ds, out_dir, log):
                      os.path.join(out_dir, "reproduce_clustering.png"),
                      "debiased InfoNCE clustering on digits (Table 3 in miniature)", "Hungarian accuracy",
                      reference={"target": 0.90}, ylim=(0, 1.05), series=[fs.name for fs in feature_sets])
-    detail["plot"] = os.path.basename(png)
+    detail.update(_plot_name(png))
     return rows, detail
 
 

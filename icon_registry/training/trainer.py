@@ -115,9 +115,11 @@ def train(
     ``schedule``: None (constant lr) or 'cosine'.
     """
     rng = np.random.default_rng(seed)
-    params = list(mapper.parameters()) + list(extra_parameters)
+    named = [(f"mapper.{name}", p) for name, p in mapper.named_parameters()]
+    named += [(f"extra parameter {k}", p) for k, p in enumerate(extra_parameters)]
     if isinstance(loss_fn, nn.Module):
-        params += [p for p in loss_fn.parameters() if p.requires_grad]
+        named += [(f"loss.{name}", p) for name, p in loss_fn.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     if not params:
         raise IconError("nothing to train: the mapper and loss have no parameters")
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -128,6 +130,7 @@ def train(
     bar = progress or Progress(total_steps, "fit", enabled=False)
     device = builder.x.device
     result = FitResult()
+    check = FiniteCheck(named, lr)
     start = time.perf_counter()
     for epoch in range(epochs):
         order = torch.as_tensor(rng.permutation(n) if bs < n else np.arange(n), device=device)
@@ -142,11 +145,11 @@ def train(
             loss = loss_fn(z, **kwargs)
             if loss.ndim:
                 loss = loss.mean()
-            if not torch.isfinite(loss):
-                raise IconError(f"the loss became {float(loss)} at epoch {epoch + 1}, step {s + 1}; "
-                                "lower the learning rate (--lr)")
+            where = f"at epoch {epoch + 1}, step {s + 1}"
+            check.loss(loss, where, result.steps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            check.gradients(loss, where, result.steps)
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
@@ -163,6 +166,42 @@ def train(
     bar.close()
     result.seconds = time.perf_counter() - start
     return result
+
+
+class FiniteCheck:
+    """Stops training at the first non-finite loss or gradient (before the optimizer sees it) with
+    a message that says which it was, which parameter, and whether the learning rate can be the
+    cause: only once updates were applied AND moved the parameters far from where they started."""
+
+    def __init__(self, named_parameters, lr: float):
+        self.named = list(named_parameters)
+        self.lr = lr
+        self.start_size = self._largest()
+
+    def _largest(self) -> float:
+        return max((float(p.detach().abs().max()) for _, p in self.named if p.numel()), default=0.0)
+
+    def loss(self, loss, where: str, updates: int) -> None:
+        if not bool(torch.isfinite(loss)):
+            raise IconError(self._explain(f"the loss is {float(loss)} {where}", updates))
+
+    def gradients(self, loss, where: str, updates: int) -> None:
+        for name, p in self.named:
+            if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+                raise IconError(self._explain(
+                    f"the gradient of {name} has NaN or inf entries {where} (the loss is finite: "
+                    f"{float(loss.detach()):.6g}; no update was applied)", updates))
+
+    def _explain(self, what: str, updates: int) -> str:
+        if updates == 0:
+            return (f"{what}, before any update: the loss is not finite on this data with these parameters "
+                    "(not a learning-rate problem: check the data and the entry's parameters)")
+        size = self._largest()
+        if size > 100 * max(self.start_size, 1.0):
+            return (f"{what}, after {updates} updates that grew the largest parameter from {self.start_size:.3g} to "
+                    f"{size:.3g}: the steps are too large; lower the learning rate (now {self.lr:g}, --lr)")
+        return (f"{what}, after {updates} updates, with parameters still in range (largest {size:.3g}, "
+                f"{self.start_size:.3g} at the start): a numerical problem of the loss on this batch, not the step size")
 
 
 @torch.no_grad()

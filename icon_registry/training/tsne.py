@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from icon_registry.training.mappers import pca_init
+from icon_registry.training.trainer import FiniteCheck
 
 
 @dataclass
@@ -67,6 +68,7 @@ def fit(loss, features, inputs: dict, dim: int = 2, schedule: Schedule | None = 
     update = torch.zeros_like(y)
     gains = torch.ones_like(y)
     rate = schedule.rate(n)
+    check = FiniteCheck([("the embedding", y)], rate)
     history = []
     began = time.perf_counter()
     previous = loss.exaggeration
@@ -80,7 +82,9 @@ def fit(loss, features, inputs: dict, dim: int = 2, schedule: Schedule | None = 
             momentum = schedule.momentum if early else schedule.final_momentum
             y.grad = None
             value = loss(y, **inputs)
+            check.loss(value, f"at iteration {it + 1}", it)
             value.backward()
+            check.gradients(value, f"at iteration {it + 1}", it)
             with torch.no_grad():
                 grad = y.grad
                 grows = (update * grad) < 0  # the last step went against the gradient

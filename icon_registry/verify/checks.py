@@ -12,8 +12,10 @@ import re
 import numpy as np
 import sympy
 
+from icon_registry.formula import nodes as F
 from icon_registry.formula.errors import FormulaError
 from icon_registry.objective import SupportMismatch, entry_terms
+from icon_registry.prover import prove_claim, prove_formulas_equal, prove_limit_claim
 from icon_registry.verify import algebra as A
 from icon_registry.verify.formula_adapter import parse_formula, to_float, to_sympy
 from icon_registry.verify.localize import anchor_mismatch, kernel_mismatch
@@ -70,29 +72,35 @@ class Context:
             raise CheckFailed(f"{where}: {err}", status="error") from None
 
     # instances --------------------------------------------------------------------------
-    def sym(self, d: int):
-        if d not in self._sym:
-            self._sym[d] = symbolic_instance(self.entry, self.features, d)
-        return self._sym[d]
+    def sym(self, d: int, variant: str = "base"):
+        key = (d, variant)
+        if key not in self._sym:
+            self._sym[key] = symbolic_instance(self.entry, self.features, d, variant)
+        return self._sym[key]
 
-    def num(self, d: int = 3, seed: int = 0):
-        key = (d, seed)
+    def num(self, d: int = 3, seed: int = 0, variant: str = "base"):
+        key = (d, seed, variant)
         if key not in self._num:
-            self._num[key] = numeric_instance(self.entry, self.features, d, seed)
+            self._num[key] = numeric_instance(self.entry, self.features, d, seed, variant)
         return self._num[key]
 
     def describe(self, inst) -> str:
         s = inst.structure
+        ints = lambda values: [int(v) for v in values]  # noqa: E731
         parts = [f"n={s.n}", f"d={s.d}"]
         used = self.features["used"]
         if "ids" in used:
-            parts.append(f"ids={list(s.ids)}")
+            parts.append(f"ids={ints(s.ids)}")
         if "labels" in used or self.features["prototypes"]:
-            parts.append(f"labels={list(s.labels)}")
+            parts.append(f"labels={ints(s.labels)}")
         if "modality" in used:
-            parts.append(f"modality={list(s.modality)}")
+            parts.append(f"modality={ints(s.modality)}")
         if "neighbors" in used:
-            parts.append(f"candidates={[list(r) for r in s.neighbors]}")
+            word = "candidates" if "candidates" in self.features["supports"] else "neighbors"
+            parts.append(f"{word}={[ints(r) for r in s.neighbors]}")
+        if "graph" in used:
+            isolated = [i for i in range(s.n) if not any(float(w) > 0 for w in s.graph[i])]
+            parts.append("a weighted graph" + (f" (node {isolated[0]} has no edge)" if isolated else ""))
         if self.features["prototypes"]:
             parts.append(f"{s.num_classes} prototypes")
         return ", ".join(parts)
@@ -101,8 +109,11 @@ class Context:
     def objective_sym(self, inst, objective: str):
         key = (id(inst), objective)
         if key not in self._objective:
-            terms = self._terms(sympy_inputs(self.entry, inst), objective)
-            total = sympy.Add(*terms.values)
+            terms = self._terms(sympy_inputs(self.entry, inst), _per_anchor(objective))
+            values = terms.values
+            if objective == "error_probability":
+                values = [1 - sympy.exp(-v) if mass else 0 for v, mass in zip(values, terms.has_mass)]
+            total = sympy.Add(*values)
             if self.entry.loss.reduction == "mean":
                 total = total / max(int(np.sum(terms.has_mass)), 1)
             self._objective[key] = A.rationalize(total)
@@ -118,14 +129,20 @@ class Context:
         from icon_registry.errors import IconError
 
         params = dict(inst.params if params is None else params)
-        try:
-            value = torch_call(self.entry, inst, objective, params, reduction=self.entry.loss.reduction)
-        except IconError as err:
-            raise CheckFailed(f"the compiled torch loss failed: {err}") from None
         limit = self.entry.limit
-        if limit is not None:  # compiled limit rows multiply by param**scale_power; claims carry their own scale
-            value = value / params[limit.parameter] ** limit.scale_power
-        return value
+        # compiled limit rows multiply by param**scale_power; claims carry their own scale
+        unscale = params[limit.parameter] ** limit.scale_power if limit is not None else 1.0
+        try:
+            if objective == "error_probability":
+                values = torch_call(self.entry, inst, "cross_entropy", params, reduction="none") / unscale
+                mass = entry_terms(self.entry, torch_inputs(self.entry, inst, params), objective="kl").has_mass.numpy()
+                value = float(np.sum((1 - np.exp(-values)) * mass))
+                return value / max(int(mass.sum()), 1) if self.entry.loss.reduction == "mean" else value
+            return torch_call(self.entry, inst, objective, params, reduction=self.entry.loss.reduction) / unscale
+        except IconError as err:
+            if "KL divergence is +infinity" in str(err):
+                raise CheckFailed(support_message(self.entry, err)) from None
+            raise CheckFailed(f"the compiled torch loss failed: {err}") from None
 
     def locate(self, inst, objective: str, text: str, where: str) -> list[str]:
         """Sentences pointing at the wrong part of formula ``text`` (``verify.localize``); a
@@ -150,8 +167,15 @@ class Context:
         direction = "KL(p_i || q_i)" if self.entry.direction == "forward" else "KL(q_i || p_i)"
         if objective == "cross_entropy":
             direction = "H(p_i, q_i)" if self.entry.direction == "forward" else "H(q_i, p_i)"
+        if objective == "error_probability":
+            direction = "(1 - exp(-H(p_i, q_i)))"
         red = "sum_i" if self.entry.loss.reduction == "sum" else "mean_i"
         return f"{red} {direction}"
+
+
+def _per_anchor(objective: str) -> str:
+    """The per-anchor quantity an objective is built from (error_probability: 1 - exp(-H))."""
+    return "cross_entropy" if objective == "error_probability" else objective
 
 
 def support_message(entry, err) -> str:
@@ -225,81 +249,174 @@ def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix, located=()) -
 
 
 # ---------------------------------------------------------------------------------------
-# identity
+# identity and up to a constant: a proof for every batch, instances that cannot hide a mistake
 # ---------------------------------------------------------------------------------------
+#: the float64 batches every identity / up_to_constant claim is checked on: (variant, seed)
+NUMERIC_BATTERY = (("base", 0), ("rich", 0), ("random", 1), ("random", 2), ("random", 3))
+#: the exact (SymPy) batches, for claims the prover cannot derive for every batch
+SYMBOLIC_BATTERY = ("base", "rich")
+
+
 def check_identity(ctx: Context, claim) -> dict:
-    steps = []
-    inst = ctx.sym(2)
-    label = ctx.objective_label(claim.objective)
-    steps.append(f"symbolic instance: {ctx.describe(inst)}; z symbolic reals, parameters symbolic positives")
-    lhs = ctx.objective_sym(inst, claim.objective)
-    steps.append(f"substituted the kernels: evaluated p and q with the SymPy backend and formed {label}")
-    rhs = ctx.sym_formula(ctx.entry.loss.formula, "loss.formula", inst)
-    steps.append("evaluated loss.formula with the formula module's SymPy evaluator")
-    decision = A.decide_equal(lhs, rhs, what=("objective", "loss"))
-    if not decision.equal:
-        raise equality_failure(ctx, inst, lhs, rhs, decision, ("objective", "loss"), f"loss.formula is not {label}",
-                               ctx.locate(inst, claim.objective, ctx.entry.loss.formula, "loss.formula"))
-    steps += decision.steps
-    steps.append(numeric_identity(ctx, claim.objective, ctx.entry.loss.formula, "loss.formula"))
-    return {"method": decision.method, "steps": steps}
+    return _check_equality(ctx, claim, None)
 
 
-def numeric_identity(ctx, objective, formula, where, constant=None) -> str:
-    inst = ctx.num()
-    a = ctx.objective_num(inst, objective)
-    b = ctx.num_formula(formula, where, inst)
-    c = ctx.num_formula(constant, "constant", inst) if constant else 0.0
-    if not numbers_close(a - b, c):
-        what = "objective - loss - constant" if constant else "objective - loss"
-        raise CheckFailed(
-            f"numeric check failed on a random float64 instance ({ctx.describe(inst)}): compiled torch objective = "
-            f"{a:.10g}, {where} = {b:.10g}" + (f", constant = {c:.10g}" if constant else "")
-            + f", {what} = {a - b - c:.3g} (the symbolic instance agreed: the structure of the larger batch differs)",
-            counterexample={"objective": a, "loss": b, "constant": c})
-    return (f"numeric: on a random float64 instance ({ctx.describe(inst)}) the compiled torch objective "
-            f"{a:.10g} and the formula {b + c:.10g} agree (|diff| {abs(a - b - c):.1e})")
-
-
-# ---------------------------------------------------------------------------------------
-# up to a constant
-# ---------------------------------------------------------------------------------------
 def check_up_to_constant(ctx: Context, claim) -> dict:
-    steps = []
-    inst = ctx.sym(2)
+    constant = ctx.formula(claim.constant, "constant")
+    learnable = sorted({node.array for node in F.walk(constant.root)
+                        if isinstance(node, (F.VectorAt, F.MatrixAt)) and node.array in ("z", "w", "phi")})
+    if learnable:
+        raise CheckFailed(f"the constant '{claim.constant}' reads the learnable {', '.join(learnable)}: a constant may "
+                          "use data, labels, ids and parameters only")
+    return _check_equality(ctx, claim, claim.constant)
+
+
+def check_decomposition(ctx: Context, claim) -> dict:
+    ctx.formula(claim.extra, "extra")
+    return _check_equality(ctx, claim, f"-({claim.extra})", what="extra")
+
+
+def check_bound(ctx: Context, claim) -> dict:
+    """loss.formula <= (or >=) objective + offset at every batch and draw of the learnables checked."""
+    ctx.formula(ctx.entry.loss.formula, "loss.formula")
+    sign = 1 if claim.relation == "<=" else -1
+    lines, tightest = [], None
+    for variant, seed in NUMERIC_BATTERY:
+        for draw in range(3):
+            inst = ctx.num(seed=seed, variant=variant)
+            inst = inst if draw == 0 else _same_data_other_z(ctx, 10 * seed + draw, inst)
+            where = f"on the {variant} float64 batch ({ctx.describe(inst)}, draw {draw})"
+            objective = ctx.objective_num(inst, claim.objective)
+            loss = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where)
+            bound = objective + _undefined_is_failure(ctx, claim.offset, "offset", inst, where)
+            slack = sign * (bound - loss)
+            if slack < -NUMERIC_RTOL * (1 + abs(loss) + abs(bound)):
+                raise CheckFailed(f"fails {where}: loss.formula = {loss:.10g} but objective + offset = {bound:.10g}, "
+                                  f"so loss.formula {claim.relation} objective + offset does not hold",
+                                  counterexample={"batch": variant, "loss": loss, "bound": bound})
+            tightest = slack if tightest is None else min(tightest, slack)
+    lines.append(f"numeric: loss.formula {claim.relation} objective + offset on {len(NUMERIC_BATTERY)} float64 "
+                 f"batches x 3 draws of the learnables (smallest slack {tightest:.3g}); why: {claim.reason}")
+    inst = ctx.sym(2, "rich")
+    difference = sign * (ctx.objective_sym(inst, claim.objective) + ctx.sym_formula(claim.offset, "offset", inst)
+                         - ctx.sym_formula(ctx.entry.loss.formula, "loss.formula", inst))
+    for k in range(A.POINTS):
+        point = A.random_point(difference.free_symbols, 400 + k)
+        if float(A.at(difference, point)) < -1e-20:
+            raise CheckFailed(f"fails on the exact instance ({ctx.describe(inst)}) at "
+                              f"{A.describe_point(point, inst.learnables)}: the inequality is reversed there")
+    lines.append(f"exact instance (rich): {ctx.describe(inst)}; the inequality holds at {A.POINTS} random points "
+                 "(30 digits)")
+    return {"proof": "numeric", "steps": lines}
+
+
+def _check_equality(ctx: Context, claim, constant, what="constant") -> dict:
+    ctx.formula(ctx.entry.loss.formula, "loss.formula")
+    proof = prove_claim(ctx.entry, claim)
+    try:
+        numeric = [numeric_equality(ctx, claim.objective, constant, variant, seed, what)
+                   for variant, seed in NUMERIC_BATTERY]
+    except CheckFailed as failure:
+        if failure.status == "fail":
+            symbolic_equality(ctx, claim, constant, "base", what)  # a diagnosed failure where the small batch shows one
+            if proof.residual and failure.counterexample and "objective" in failure.counterexample:
+                failure.detail += f". The normal forms for every batch differ by {A.short(proof.residual, 400)}"
+                if not any(f"{name}[" in proof.residual for name in ("z", "w", "phi")):
+                    failure.detail += (" — no learnable quantity in it: a constant, which an up_to_constant claim "
+                                       "would name (or the cross entropy is meant)")
+        raise
+    if proof.proved:
+        steps = [f"proved for every batch ({_derivation_summary(proof)})"] + proof.lines() + numeric
+        return {"proof": "all_n", "steps": steps, "derivation": proof.to_json()}
+    steps = [f"not proved for every batch: {proof.reason}"]
+    exact = True
+    for variant in SYMBOLIC_BATTERY:
+        lines, decided = symbolic_equality(ctx, claim, constant, variant, what)
+        steps += lines
+        exact = exact and decided
+    return {"proof": "instances" if exact else "numeric", "steps": steps + numeric, "derivation": proof.to_json()}
+
+
+def _derivation_summary(proof) -> str:
+    rules = []
+    for step in proof.steps:
+        if step.rule not in rules:
+            rules.append(step.rule)
+    return f"{len(proof.steps)} rewriting steps; rules: {', '.join(rules)}"
+
+
+def numeric_equality(ctx, objective, constant, variant, seed, what="constant") -> str:
+    """objective - loss.formula (- constant) = 0 on one float64 batch, compiled torch loss against
+    the formula evaluator; a formula undefined on the batch is a failure that says why."""
+    inst = ctx.num(seed=seed, variant=variant)
+    where = f"on the {variant} float64 batch ({ctx.describe(inst)})"
+    a = ctx.objective_num(inst, objective)
+    b = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where)
+    c = _undefined_is_failure(ctx, constant, what, inst, where) if constant else 0.0
+    if not numbers_close(a - b, c):
+        if what == "extra":
+            shown, residual = f", extra = {-c:.10g}", f"loss - objective - extra = {b - a + c:.3g}"
+        else:
+            shown = f", constant = {c:.10g}" if constant else ""
+            residual = f"objective - loss{' - constant' if constant else ''} = {a - b - c:.3g}"
+        raise CheckFailed(
+            f"fails {where}: compiled torch objective = {a:.10g}, loss.formula = {b:.10g}{shown}, {residual}",
+            counterexample={"batch": variant, "seed": seed, "objective": a, "loss": b, "constant": c})
+    return f"numeric: {where}, the compiled torch objective {a:.10g} and the formula {b + c:.10g} agree " \
+           f"(|diff| {abs(a - b - c):.1e})"
+
+
+def _undefined_is_failure(ctx, text, where, inst, batch) -> float:
+    try:
+        value = to_float(ctx.formula(text, where), inst.formula_env())
+    except FormulaError as err:
+        hint = ""
+        if "empty set" in str(err):
+            hint = ("; a compiled loss skips an anchor whose p is empty and leaves it out of its mean: average over "
+                    "such anchors with anchors_with(S), e.g. mean(i, anchors_with(positives), ...)")
+        raise CheckFailed(f"{where} is undefined {batch}: {err}{hint}") from None
+    if not np.isfinite(value):
+        raise CheckFailed(f"{where} is {value} {batch}")
+    return value
+
+
+def symbolic_equality(ctx, claim, constant, variant, what="constant") -> tuple:
+    """The claim on one exact (SymPy) batch: (proof-sketch lines, decided exactly?)."""
+    inst = ctx.sym(2, variant)
     label = ctx.objective_label(claim.objective)
-    steps.append(f"symbolic instance: {ctx.describe(inst)}")
+    lines = [f"exact instance ({variant}): {ctx.describe(inst)}; z symbolic reals, parameters symbolic positives"]
     lhs = ctx.objective_sym(inst, claim.objective)
-    steps.append(f"substituted the kernels: evaluated p and q with the SymPy backend and formed {label}")
     loss = ctx.sym_formula(ctx.entry.loss.formula, "loss.formula", inst)
-    constant = ctx.sym_formula(claim.constant, "constant", inst)
-    bad = sorted((s.name for s in constant.free_symbols if s in set(inst.learnables)))
-    if bad:
-        raise CheckFailed(f"the constant '{claim.constant}' depends on the learnable {', '.join(bad[:3])}: "
-                          "a constant may use data, labels, ids and parameters only")
-    steps.append(f"the constant {claim.constant_name} = {claim.constant} contains no learnable symbol")
+    if constant is None:
+        decision = A.decide_equal(lhs, loss, what=("objective", "loss"))
+        if not decision.equal:
+            raise equality_failure(ctx, inst, lhs, loss, decision, ("objective", "loss"),
+                                   f"loss.formula is not {label}",
+                                   ctx.locate(inst, claim.objective, ctx.entry.loss.formula, "loss.formula"))
+        return lines + decision.steps, decision.proved
+    value = ctx.sym_formula(constant, what, inst)
     difference = lhs - loss
-    decision = A.decide_equal(difference, constant, what=("objective - loss", "constant"))
+    decision = A.decide_equal(difference, value, what=("objective - loss", what))
+    if not decision.equal and what == "extra":
+        raise equality_failure(ctx, inst, loss - lhs, -value, decision, ("loss - objective", "extra"),
+                               f"loss.formula is not {label} + {claim.extra_name}")
     if not decision.equal:
         learnable = A.depends_on(difference, inst.learnables)
         ce = decision.counterexample
         if learnable is not None:
             derivative = A.bounded_simplify(sympy.diff(difference, learnable), 1.0)
-            value = float(A.at(derivative, ce["point"]))
+            at_point = float(A.at(derivative, ce["point"]))
             located = "".join(f"{sentence}. " for sentence in
                               ctx.locate(inst, claim.objective, ctx.entry.loss.formula, "loss.formula"))
             raise CheckFailed(
                 located + f"objective - loss depends on the learnable {learnable}: d(objective - loss)/d{learnable} = "
-                f"{A.short(derivative, 240)}, = {value:.3g} at {point_words(inst, ce)} (not 0), so loss.formula is not "
-                f"{label} up to a constant" + _param_hint(inst, lhs, loss),
+                f"{A.short(derivative, 240)}, = {at_point:.3g} at {point_words(inst, ce)} (not 0), so loss.formula is "
+                f"not {label} up to a constant" + _param_hint(inst, lhs, loss),
                 residual=A.short(derivative),
-                counterexample={"point": {str(k): float(v) for k, v in ce["point"].items()}, "derivative": value})
-        raise equality_failure(ctx, inst, difference, constant, decision, ("objective - loss", "constant"),
+                counterexample={"point": {str(k): float(v) for k, v in ce["point"].items()}, "derivative": at_point})
+        raise equality_failure(ctx, inst, difference, value, decision, ("objective - loss", "constant"),
                                f"objective - loss is a constant, but not {claim.constant_name}")
-    steps += decision.steps
-    steps.append("hence objective - loss has zero derivative with respect to every learnable quantity")
-    steps.append(numeric_identity(ctx, claim.objective, ctx.entry.loss.formula, "loss.formula", claim.constant))
-    return {"method": decision.method, "steps": steps}
+    return lines + decision.steps, decision.proved
 
 
 def _param_hint(inst, lhs, rhs) -> str:
@@ -329,30 +446,77 @@ def check_limit(ctx: Context, claim) -> dict:
     if claim.parameter not in entry.parameters:
         raise CheckFailed(f"limit parameter '{claim.parameter}' is not one of the entry's parameters "
                           f"{sorted(entry.parameters)}", status="error")
-    inst = ctx.sym(1)
-    param = inst.params[claim.parameter]
-    if not isinstance(param, sympy.Symbol):
-        raise CheckFailed(f"limit parameter '{claim.parameter}' must be a real-valued parameter", status="error")
-    steps = [f"symbolic instance: {ctx.describe(inst)}"]
-    objective = ctx.objective_sym(inst, claim.objective)
-    steps.append(f"substituted the kernels: {ctx.objective_label(claim.objective)} with symbolic {param}")
-    scale = ctx.sym_formula(claim.scale, "scale", inst)
-    offset = ctx.sym_formula(claim.offset, "offset", inst)
-    equals = ctx.sym_formula(claim.equals, "equals", inst)
-    factor = ctx.sym_formula(claim.factor, "factor", inst)
-    target = factor * equals
-    if claim.to == "infinity":
-        result = _series_limit(ctx, inst, claim, objective, scale, offset, target, param, steps)
-    else:
-        result = _pointwise_limit(ctx, inst, claim, objective, scale, offset, target, param, steps)
-    result["steps"].append(_numeric_limit(ctx, claim, result.get("constant_dropped", False)))
+    steps, exact = [], True
+    equals_text = claim.equals or entry.loss.formula
+    proof = prove_limit_claim(entry, claim)
+    numeric = _numeric_limit(ctx, claim, equals_text)
+    if proof.proved:
+        steps = [f"proved for every batch ({_derivation_summary(proof)})"] + proof.lines() + numeric
+        if claim.sandwich:
+            steps.append(_numeric_sandwich(ctx, claim, equals_text))
+        steps += _equals_is_the_loss(ctx, claim)[0]
+        return {"proof": "all_n", "steps": steps, "derivation": proof.to_json()}
+    steps.append(f"not proved for every batch: {proof.reason}")
+    for variant in SYMBOLIC_BATTERY:
+        inst = ctx.sym(1, variant)
+        param = inst.params[claim.parameter]
+        if not isinstance(param, sympy.Symbol):
+            raise CheckFailed(f"limit parameter '{claim.parameter}' must be a real-valued parameter", status="error")
+        steps.append(f"exact instance ({variant}): {ctx.describe(inst)}")
+        objective = ctx.objective_sym(inst, claim.objective)
+        steps.append(f"substituted the kernels: {ctx.objective_label(claim.objective)} with symbolic {param}")
+        scale = ctx.sym_formula(claim.scale, "scale", inst)
+        offset = ctx.sym_formula(claim.offset, "offset", inst)
+        target = ctx.sym_formula(claim.factor, "factor", inst) * ctx.sym_formula(equals_text, "equals", inst)
+        if claim.to == "infinity":
+            exact = _series_limit(ctx, inst, claim, objective, scale, offset, target, param, steps) and exact
+        else:
+            _pointwise_limit(ctx, inst, claim, objective, scale, offset, target, param, steps)
+            exact = False
+    steps += numeric
     if claim.sandwich:
-        result["steps"].append(_numeric_sandwich(ctx, claim))
-    return result
+        steps.append(_numeric_sandwich(ctx, claim, equals_text))
+    lines, label = _equals_is_the_loss(ctx, claim)
+    return {"proof": "instances" if exact and label != "numeric" else "numeric", "steps": steps + lines,
+            "derivation": proof.to_json()}
 
 
-def _series_limit(ctx, inst, claim, objective, scale, offset, target, param, steps):
-    learnables = inst.learnables
+def _equals_is_the_loss(ctx, claim) -> tuple:
+    """(steps, label): the limit's ``equals`` is the published loss (or names another quantity)."""
+    if claim.equals is None:
+        return ["the limit is the published loss: equals = loss.formula"], "all_n"
+    if claim.equals_name:
+        return [f"the limit is {claim.equals_name} (equals), not the published loss"], "all_n"
+    return formulas_equal(ctx, claim.equals, ctx.entry.loss.formula, ("equals", "loss.formula"))
+
+
+def formulas_equal(ctx, first: str, second: str, names) -> tuple:
+    """Two formulas of one entry are the same function of the batch: (steps, proof label)."""
+    proof = prove_formulas_equal(ctx.entry, first, second)
+    lines = []
+    for variant, seed in NUMERIC_BATTERY:
+        inst = ctx.num(seed=seed, variant=variant)
+        where = f"on the {variant} float64 batch ({ctx.describe(inst)})"
+        a = _undefined_is_failure(ctx, first, names[0], inst, where)
+        b = _undefined_is_failure(ctx, second, names[1], inst, where)
+        if not numbers_close(a, b):
+            raise CheckFailed(f"{names[0]} is not {names[1]}: {where} {names[0]} = {a:.10g} and {names[1]} = {b:.10g}"
+                              + (f"; their normal forms differ by {A.short(proof.residual, 300)}" if proof.residual
+                                 else ""), counterexample={"batch": variant, names[0]: a, names[1]: b})
+    lines.append(f"numeric: {names[0]} and {names[1]} agree on {len(NUMERIC_BATTERY)} float64 batches")
+    if proof.proved:
+        return [f"{names[0]} = {names[1]} for every batch ({_derivation_summary(proof)})"] + proof.lines() + lines, "all_n"
+    inst = ctx.sym(2)
+    decision = A.decide_equal(ctx.sym_formula(first, names[0], inst), ctx.sym_formula(second, names[1], inst),
+                              what=names)
+    if not decision.equal:
+        raise CheckFailed(f"{names[0]} is not {names[1]} on the exact instance {ctx.describe(inst)}")
+    return [f"{names[0]} = {names[1]} on the exact instance ({ctx.describe(inst)})"] + decision.steps + lines, \
+        "instances" if decision.proved else "numeric"
+
+
+def _series_limit(ctx, inst, claim, objective, scale, offset, target, param, steps) -> bool:
+    """The sigma -> infinity limit on one exact instance; True when decided exactly."""
     G = objective - offset
     t, sub, word = _limit_variable(G * scale, param, claim.to)
     G_t, S_t = G.xreplace({sub[0]: sub[1]}), scale.xreplace({sub[0]: sub[1]})
@@ -372,20 +536,21 @@ def _series_limit(ctx, inst, claim, objective, scale, offset, target, param, ste
         derivative = sympy.diff(derivative, t)
     steps.append(f"substituted {word} (t -> 0+) and expanded scale*(objective - offset) in a series in t to order 0 "
                  f"(Taylor coefficients of the objective by differentiation at t = 0)")
-    dropped = False
+    exact = True
     for j in range(-power, 1):
-        c = sympy.Add(*[s[m] * g[j + power - m] for m in range(0, j + power + 1)])
-        c = A.bounded_simplify(c, 2.0)
+        c = A.bounded_simplify(sympy.Add(*[s[m] * g[j + power - m] for m in range(0, j + power + 1)]), 2.0)
         if j < 0:
-            who = A.depends_on(c, learnables)
-            if who is not None:
+            zero = A.decide_equal(c, sympy.Integer(0), what=(f"t^{j} term", "0"))
+            if not zero.equal:
+                who = A.depends_on(c, inst.learnables)
+                cause = f"it depends on {who}: wrong scale?" if who is not None else \
+                    "a constant the offset must remove (a divergent part is never dropped silently)"
                 raise CheckFailed(
-                    f"scale*(objective - offset) diverges as {claim.parameter} -> {claim.to}: the t^{j} term "
-                    f"depends on {who}: {A.short(c, 200)} (wrong scale or offset?)", residual=A.short(c))
-            zero = A.numeric_equal(c, sympy.Integer(0), c.free_symbols, points=2)[0]
-            if not zero:
-                dropped = True
-                steps.append(f"the t^{j} term is a constant (no learnable in it), dropped: {A.short(c, 160)}")
+                    f"scale*(objective - offset) diverges as {claim.parameter} -> {claim.to} on the exact instance "
+                    f"({ctx.describe(inst)}): the t^{j} term is {A.short(c, 200)}, not 0 — {cause}",
+                    residual=A.short(c))
+            steps.append(f"the t^{j} term vanishes (the offset removes the divergent part)")
+            exact = exact and zero.proved
             continue
         decision = A.decide_equal(c, target, what=("limit", "factor*equals"))
         if not decision.equal:
@@ -394,7 +559,8 @@ def _series_limit(ctx, inst, claim, objective, scale, offset, target, param, ste
                                    f"factor*equals")
         steps.append(f"leading term (t^0): {A.short(c, 200)}")
         steps += decision.steps
-    return {"method": decision.method, "steps": steps, "constant_dropped": dropped}
+        exact = exact and decision.proved
+    return exact
 
 
 def _pointwise_limit(ctx, inst, claim, objective, scale, offset, target, param, steps):
@@ -432,7 +598,6 @@ def _pointwise_limit(ctx, inst, claim, objective, scale, offset, target, param, 
         steps.append("sandwich loss - scale*log(2) per anchor <= factor*equals <= loss (softplus bounds "
                      "max(a, 0) <= softplus(a) <= max(a, 0) + log 2) holds at these points for "
                      f"{claim.parameter}**2 in {{1/2, 1/10, 1/100}}")
-    return {"method": "numeric", "steps": steps}
 
 
 def _anchor_count(ctx, inst):
@@ -442,46 +607,40 @@ def _anchor_count(ctx, inst):
     return int(np.sum(terms.has_mass))
 
 
-def _numeric_limit(ctx, claim, constant_dropped) -> str:
-    entry = ctx.entry
-    seeds = (0, 1) if constant_dropped else (0,)
+def _numeric_limit(ctx, claim, equals_text) -> list:
+    """The limit on the float64 batches, through the compiled torch loss: the residual
+    scale*(objective - offset) - factor*equals shrinks to 0."""
     ts = (1e-4, 1e-6) if claim.to == "infinity" else (1e-2, 1e-4)
-    rows = []
-    for seed in seeds:
-        inst = ctx.num(seed=seed) if seed == 0 else _same_data_other_z(ctx, seed)
-        env_target = None
-        row = []
+    lines = []
+    for variant, seed in NUMERIC_BATTERY:
+        inst = ctx.num(seed=seed, variant=variant)
+        residuals, target = [], 0.0
         for t in ts:
             params = dict(inst.params)
             params[claim.parameter] = (1 / math.sqrt(t)) if claim.to == "infinity" else math.sqrt(t)
-            obj = ctx.objective_num(inst, claim.objective, params)
+            objective = ctx.objective_num(inst, claim.objective, params)
             sub = _with_params(inst, params)
-            scale = ctx.num_formula(claim.scale, "scale", sub)
-            offset = ctx.num_formula(claim.offset, "offset", sub)
-            target = ctx.num_formula(claim.factor, "factor", sub) * ctx.num_formula(claim.equals, "equals", sub)
-            row.append(scale * (obj - offset) - target)
-            env_target = target
-        rows.append((row, env_target))
-    if constant_dropped:
-        residuals = [rows[0][0][k] - rows[1][0][k] for k in range(len(ts))]
-        what = "the change of the residual between two random z (the dropped constant cancels)"
-    else:
-        residuals = rows[0][0]
-        what = "the residual"
-    target = rows[0][1]
-    tolerance = 1e-3 * (1 + abs(target))
-    if claim.to == "zero" and claim.sandwich:
-        tolerance = max(tolerance, 1.0)  # converges like sigma^2 log 2 per anchor
-    if not (abs(residuals[-1]) <= tolerance and abs(residuals[-1]) <= abs(residuals[0]) + 1e-9):
-        raise CheckFailed(
-            f"numeric limit check failed: with the compiled torch loss, {what} scale*(objective - offset) - "
-            f"factor*equals is {residuals[0]:.3g} at t = {ts[0]:g} and {residuals[-1]:.3g} at t = {ts[-1]:g} "
-            f"(factor*equals = {target:.6g}); it does not go to 0")
-    return (f"numeric: compiled torch loss on a random float64 instance, {what} is {residuals[0]:.2e} at "
-            f"t = {ts[0]:g} and {residuals[-1]:.2e} at t = {ts[-1]:g} (factor*equals = {target:.6g})")
+            where = f"on the {variant} float64 batch ({ctx.describe(inst)})"
+            scale = _undefined_is_failure(ctx, claim.scale, "scale", sub, where)
+            offset = _undefined_is_failure(ctx, claim.offset, "offset", sub, where)
+            target = (_undefined_is_failure(ctx, claim.factor, "factor", sub, where)
+                      * _undefined_is_failure(ctx, equals_text, "equals", sub, where))
+            residuals.append(scale * (objective - offset) - target)
+        tolerance = 1e-3 * (1 + abs(target))
+        if claim.to == "zero" and claim.sandwich:
+            tolerance = max(tolerance, 1.0)  # converges like sigma^2 log 2 per anchor
+        if not (abs(residuals[-1]) <= tolerance and abs(residuals[-1]) <= abs(residuals[0]) + 1e-9):
+            raise CheckFailed(
+                f"numeric limit check failed on the {variant} float64 batch ({ctx.describe(inst)}): with the compiled "
+                f"torch loss, scale*(objective - offset) - factor*equals is {residuals[0]:.3g} at t = {ts[0]:g} and "
+                f"{residuals[-1]:.3g} at t = {ts[-1]:g} (factor*equals = {target:.6g}); it does not go to 0",
+                counterexample={"batch": variant, "residuals": residuals, "target": target})
+        lines.append(f"numeric ({variant} batch, compiled torch loss): scale*(objective - offset) - factor*equals is "
+                     f"{residuals[0]:.2e} at t = {ts[0]:g} and {residuals[-1]:.2e} at t = {ts[-1]:g}")
+    return lines
 
 
-def _numeric_sandwich(ctx, claim) -> str:
+def _numeric_sandwich(ctx, claim, equals_text) -> str:
     inst = ctx.num()
     anchors = 1
     if ctx.entry.loss.reduction == "sum":
@@ -495,7 +654,7 @@ def _numeric_sandwich(ctx, claim) -> str:
         sub = _with_params(inst, params)
         scale = ctx.num_formula(claim.scale, "scale", sub)
         L = scale * (ctx.objective_num(inst, claim.objective, params) - ctx.num_formula(claim.offset, "offset", sub))
-        E = ctx.num_formula(claim.factor, "factor", sub) * ctx.num_formula(claim.equals, "equals", sub)
+        E = ctx.num_formula(claim.factor, "factor", sub) * ctx.num_formula(equals_text, "equals", sub)
         slack = scale * math.log(2) * anchors
         tol = 1e-9 * (1 + abs(L))
         if not (L - slack <= E + tol and E <= L + tol):
@@ -511,8 +670,9 @@ def _with_params(inst, params):
     return replace(inst, params=params)
 
 
-def _same_data_other_z(ctx, seed):
-    base = ctx.num()
+def _same_data_other_z(ctx, seed, base=None):
+    """``base`` (the base float64 instance by default) with other learnables drawn with ``seed``."""
+    base = ctx.num() if base is None else base
     rng = np.random.default_rng(1000 + seed)
     from dataclasses import replace
 
@@ -536,6 +696,7 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
     if entry.direction != "reverse":
         raise CheckFailed("a reverse_kl_entropy claim needs direction: reverse (the learned q on the left)",
                           status="error")
+    cost_text = claim.cost or entry.loss.formula
     inst = ctx.sym(1)
     steps = [f"symbolic instance: {ctx.describe(inst)}; z are the cluster logits (K = {inst.z.shape[1]})"]
     inputs = sympy_inputs(entry, inst)
@@ -547,7 +708,7 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
                           if q.mask[i, j]])
     entropy = A.rationalize(entropy)
     steps.append("evaluated sum_i KL(q_i || p_i) and sum_i H(q_i) with the SymPy backend (the kernels' own code)")
-    cost = ctx.sym_formula(claim.cost, "cost", inst)
+    cost = ctx.sym_formula(cost_text, "cost", inst)
     factor = ctx.sym_formula(claim.factor, "factor", inst)
     residual = kl + entropy - factor * cost
     who = A.depends_on(residual, inst.learnables)
@@ -563,8 +724,8 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
                  "random points): it is a constant (log-normalizers of p, which depend on x only)")
     if not _gaussian_p(entry):
         steps.append("p's kernel is not Gaussian on x: the identity sum_ij d2 q = 2 cost does not apply")
-        steps.append(_numeric_reverse(ctx, claim, gaussian=False))
-        return {"method": "numeric", "steps": steps}
+        steps.append(_numeric_reverse(ctx, claim, cost_text, gaussian=False))
+        return {"proof": "numeric", "steps": steps + _cost_is_the_loss(ctx, claim)}
     # second identity (Gaussian p only): sum_ij d2(x_i, x_j) q(j|i) = 2 * cost
     x = inst.x
     d2 = sum(((x[:, None, k] - x[None, :, k]) ** 2 for k in range(x.shape[1])))
@@ -575,9 +736,15 @@ def check_reverse_kl_entropy(ctx: Context, claim) -> dict:
         raise equality_failure(ctx, inst, pairwise, 2 * cost, decision, ("sum_ij d2 q", "2*cost"),
                                "sum_ij d2(x_i, x_j) q(j|i) is not 2 x the cost (Cor 3 prints a wrong leading minus)")
     steps += decision.steps
-    steps.append(_numeric_reverse(ctx, claim, gaussian=True))
+    steps.append(_numeric_reverse(ctx, claim, cost_text, gaussian=True))
     # the constancy in z is decided at random points, so the claim as a whole is numeric
-    return {"method": "numeric", "steps": steps}
+    return {"proof": "numeric", "steps": steps + _cost_is_the_loss(ctx, claim)}
+
+
+def _cost_is_the_loss(ctx, claim) -> list:
+    if claim.cost is None:
+        return ["the cost is the published loss: cost = loss.formula"]
+    return formulas_equal(ctx, claim.cost, ctx.entry.loss.formula, ("cost", "loss.formula"))[0]
 
 
 def _gaussian_p(entry) -> bool:
@@ -585,15 +752,15 @@ def _gaussian_p(entry) -> bool:
     return kernel is not None and kernel.kind == "gaussian" and kernel.space == "x"
 
 
-def _numeric_reverse(ctx, claim, gaussian=True) -> str:
+def _numeric_reverse(ctx, claim, cost_text, gaussian=True) -> str:
     values = []
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         inst = ctx.num() if seed == 0 else _same_data_other_z(ctx, seed)
         kl = ctx.objective_num(inst, "kl")
         q = ctx.entry.q.evaluate(torch_inputs(ctx.entry, inst))
         prob, log_q = q.prob(), q.log_prob()
         entropy = float(-(prob * log_q.masked_fill(~q.mask, 0.0)).sum())
-        cost = ctx.num_formula(claim.cost, "cost", inst)
+        cost = ctx.num_formula(cost_text, "cost", inst)
         factor = ctx.num_formula(claim.factor, "factor", inst)
         x = inst.x
         d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
@@ -601,16 +768,18 @@ def _numeric_reverse(ctx, claim, gaussian=True) -> str:
         if gaussian and not numbers_close(pairwise, 2 * cost):
             raise CheckFailed(f"numeric: sum_ij d2 q(j|i) = {pairwise:.10g} but 2*cost = {2 * cost:.10g}")
         values.append(kl + entropy - factor * cost)
-    if not numbers_close(values[0], values[1], 1e-7):
-        raise CheckFailed(f"numeric: KL + H(q) - factor*cost changes with z ({values[0]:.10g} vs {values[1]:.10g}) "
+    if not all(numbers_close(values[0], value, 1e-7) for value in values[1:]):
+        raise CheckFailed(f"numeric: KL + H(q) - factor*cost changes with z ({', '.join(f'{v:.10g}' for v in values)}) "
                           "on the compiled torch loss")
-    return (f"numeric: compiled torch KL + H(q) - factor*cost is {values[0]:.10g} for two random z (same x)"
+    return (f"numeric: compiled torch KL + H(q) - factor*cost is {values[0]:.10g} for three random z (same x)"
             + (", and sum_ij d2 q = 2*cost" if gaussian else ""))
 
 
 CHECKS = {
     "identity": check_identity,
     "up_to_constant": check_up_to_constant,
+    "decomposition": check_decomposition,
+    "bound": check_bound,
     "limit": check_limit,
     "reverse_kl_entropy": check_reverse_kl_entropy,
 }

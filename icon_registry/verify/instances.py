@@ -72,8 +72,22 @@ class Structure:
     graph: np.ndarray  # (n, n) weights
 
 
-def symbolic_structure(features: dict, d: int) -> Structure:
-    labels_used = "labels" in features["used"] or features["prototypes"]
+def _labels_used(features) -> bool:
+    return "labels" in features["used"] or features["prototypes"]
+
+
+def _graph(weights) -> np.ndarray:
+    return np.array([[sympy.Rational(w).limit_denominator(1000) if w else sympy.Integer(0) for w in row]
+                     for row in weights], dtype=object)
+
+
+def symbolic_structure(features: dict, d: int, variant: str = "base") -> Structure:
+    """The exact instances: ``base`` (every anchor has one positive; n = 4, or 5 with labels) and
+    ``rich`` (n = 6: an id with 3 views and one with a single view, classes of sizes 1, 2 and 3,
+    unequal modality groups, a repeated and a self-listed neighbour, a node without edges)."""
+    if variant == "rich":
+        return rich_structure(features, d, exact=True)
+    labels_used = _labels_used(features)
     n = SYM_N_LABELS if labels_used else SYM_N
     if "modality" in features["used"]:
         ids = np.array([0, 0, 1, 1])
@@ -89,8 +103,55 @@ def symbolic_structure(features: dict, d: int) -> Structure:
     return Structure(n, d, ids, labels, modality, neighbors, 2, graph)
 
 
-def numeric_structure(features: dict, d: int, rng: np.random.Generator) -> Structure:
-    labels_used = "labels" in features["used"] or features["prototypes"]
+def rich_structure(features: dict, d: int, exact: bool = False) -> Structure:
+    """Six items where the mistakes a typical batch hides show: |P(i)| of 2 (three views), 1 and
+    0 (a single view), classes of sizes 1, 2 and 3 plus a prototype no item has, modality groups
+    of 2 and 4, a kNN row with a repeated item and one that lists the anchor itself, and a graph
+    with an isolated node and asymmetric weights."""
+    n = 6
+    ids = np.array([0, 0, 0, 1, 1, 2])
+    modality = np.array([0, 1, 1, 0, 1, 1])
+    labels = np.array([0, 1, 1, 2, 2, 2]) if _labels_used(features) else np.zeros(n, dtype=int)
+    if "candidates" in features["supports"]:
+        neighbors = np.array([[1, 2], [2, 0], [0, 4], [4, 5], [3, 1], [4, 0]])
+    else:
+        neighbors = np.array([[1, 1], [1, 2], [0, 3], [4, 5], [3, 0], [4, 1]])
+    weights = [[0, 0.5, 0.25, 0, 1, 0], [0.5, 0, 0.75, 0, 0, 0.5], [0.25, 0.125, 0, 0, 0.5, 0], [0] * 6,
+               [1, 0, 0.5, 0, 0, 0.25], [0, 0.5, 0, 0, 1, 0]]
+    graph = _graph(weights) if exact else np.asarray(weights, dtype=np.float64)
+    return Structure(n, d, ids, labels, modality, neighbors, 4, graph)
+
+
+def random_structure(features: dict, d: int, rng: np.random.Generator) -> Structure:
+    """A seeded random batch: 7 to 12 items, ids with 1 to 4 views, classes of 1 to 4 items,
+    two modality groups of random sizes, random neighbour lists (repeats and the anchor itself
+    included) or distinct triplet candidates, a sparse random graph with an isolated node."""
+    n = int(rng.integers(7, 13))
+    ids = np.repeat(np.arange(n), rng.integers(1, 5, size=n))[:n]
+    ids = ids[rng.permutation(n)]
+    modality = rng.integers(0, 2, size=n)
+    modality[:2] = [0, 1]
+    labels = (np.repeat(np.arange(n), rng.integers(1, 5, size=n))[:n][rng.permutation(n)]
+              if _labels_used(features) else np.zeros(n, dtype=int))
+    if "candidates" in features["supports"]:
+        neighbors = np.array([rng.choice([k for k in range(n) if k != i], size=2, replace=False) for i in range(n)])
+    else:
+        neighbors = rng.integers(0, n, size=(n, 3))
+    weights = rng.uniform(0.1, 1.0, (n, n)) * (rng.uniform(size=(n, n)) < 0.6)
+    np.fill_diagonal(weights, 0.0)
+    weights[int(rng.integers(n))] = 0.0
+    num_classes = int(labels.max()) + 1 + int(rng.integers(0, 2)) if _labels_used(features) else 2
+    return Structure(n, d, ids, labels, modality, neighbors, num_classes, weights)
+
+
+def numeric_structure(features: dict, d: int, rng: np.random.Generator, variant: str = "base") -> Structure:
+    """The float64 instances: ``base`` (n = 12, or 15 with labels), ``rich`` (see
+    ``rich_structure``) and ``random`` (``random_structure``, seeded)."""
+    if variant == "rich":
+        return rich_structure(features, d)
+    if variant == "random":
+        return random_structure(features, d, rng)
+    labels_used = _labels_used(features)
     n = NUM_N_LABELS if labels_used else NUM_N
     if "modality" in features["used"]:
         ids = np.arange(n) // 2
@@ -133,7 +194,7 @@ class Instance:
             "labels": s.labels,
             "ids": s.ids,
             "modality": s.modality,
-            "candidates": s.neighbors,
+            "candidates": s.neighbors if np.shape(s.neighbors)[1] == 2 else None,  # [pos, neg] rows only
             "neighbors": s.neighbors,
             "num_classes": s.num_classes,
             "phi": self.phi,
@@ -159,8 +220,8 @@ def symbolic_params(entry, features) -> dict:
     return params
 
 
-def symbolic_instance(entry, features, d: int) -> Instance:
-    s = symbolic_structure(features, d)
+def symbolic_instance(entry, features, d: int, variant: str = "base") -> Instance:
+    s = symbolic_structure(features, d, variant)
     if features["cluster"] is not None:
         s.d = d = max(d, 2)  # cluster logits: at least two clusters
     z = _matrix("z", s.n, d, real=True)
@@ -192,9 +253,9 @@ def numeric_params(entry, features, rng) -> dict:
     return params
 
 
-def numeric_instance(entry, features, d: int, seed: int = 0) -> Instance:
+def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "base") -> Instance:
     rng = np.random.default_rng(seed)
-    s = numeric_structure(features, d, rng)
+    s = numeric_structure(features, d, rng, variant)
     if features["cluster"] is not None:
         s.d = d = max(d, 3)
     z = rng.normal(size=(s.n, d))

@@ -111,13 +111,18 @@ def _power_words(formula_log, kernel_log, learnables) -> str:
 
 
 def _anchor_split(root):
-    """(sign, kind, var, body) for root = [-] sum|mean(var, anchors, body), else None."""
+    """(sign, kind, var, body, set) for root = [-] sum|mean(var, anchors | anchors_with(S), body), else None."""
     sign = 1
     while isinstance(root, N.Neg):
         sign, root = -sign, root.operand
-    if isinstance(root, N.Reduce) and root.kind in ("sum", "mean") and root.set == N.SetRef("anchors"):
-        return sign, root.kind, root.var, root.body
+    if isinstance(root, N.Reduce) and root.kind in ("sum", "mean") and (
+            root.set in (N.SetRef("anchors"), N.SetRef("all")) or root.set.of is not None):
+        return sign, root.kind, root.var, root.body, root.set
     return None
+
+
+def _members(anchors: N.SetRef, env) -> list:
+    return env.anchors_with(anchors.of) if anchors.of is not None else list(range(env.n))
 
 
 def anchor_mismatch(entry, inst, formula, anchor_terms, support_sizes) -> Optional[str]:
@@ -125,16 +130,17 @@ def anchor_mismatch(entry, inst, formula, anchor_terms, support_sizes) -> Option
     split = _anchor_split(formula.root)
     if split is None:
         return None
-    sign, kind, var, body = split
+    sign, kind, var, body, anchors = split
     if (kind == "mean") != (entry.loss.reduction == "mean"):
         return None  # a global factor, which the ratio diagnosis already names
     env = formula_instance(inst.formula_env())
+    members = set(_members(anchors, env))
     learnables = list(inst.learnables)
     symbols = set(learnables) | {v for v in inst.params.values() if isinstance(v, sympy.Symbol)}
     factors, differing = {}, []
     for a, objective_term in enumerate(anchor_terms):
         objective_term = A.rationalize(sympy.sympify(objective_term))
-        loss_term = A.rationalize(sign * evaluate(body, env, "sympy", {var: a}))
+        loss_term = A.rationalize(sign * evaluate(body, env, "sympy", {var: a})) if a in members else sympy.Integer(0)
         moving = A.depends_on(objective_term - loss_term, learnables)
         if moving is None:
             continue

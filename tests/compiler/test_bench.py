@@ -66,5 +66,7 @@ def test_cli_suite_times_the_catalog_commands(tmp_path, capsys):
 
 
 def test_unknown_suite_is_a_usage_error(tmp_path, capsys):
-    assert _run(tmp_path, "--suite", "cor") == 2
-    assert "unknown suite 'cor'" in capsys.readouterr().err
+    from icon_registry.cli import main
+
+    assert main(["bench", "--suite", "cor", "--out", str(tmp_path / "bench.json")]) == 2
+    assert "unknown suite 'cor'; did you mean 'core'?" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from icon_registry import compile_loss
+from icon_registry import IconError, compile_loss
 
 from . import conformance as C
 from .entries import entry
@@ -77,11 +77,20 @@ def test_anchor_without_positives_contributes_zero_and_is_excluded_from_the_mean
     assert _finite(mean) and _finite(z.grad)
 
 
-def test_no_anchor_has_positives():
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_no_anchor_has_positives_is_an_error(reduction):
+    """Every label (or id) once: p is empty for every anchor, and a silent loss of 0 would hide
+    the caller's mistake (a forgotten second view). The error names the argument."""
     z = C.randn(3, 2, seed=5).requires_grad_(True)
-    value = compile_loss(entry("supcon"))(z, labels=torch.tensor([0, 1, 2]))
-    value.backward()
-    assert float(value.detach()) == 0.0 and _finite(z.grad) and float(z.grad.abs().max()) == 0.0
+    with pytest.raises(IconError) as info:
+        compile_loss(entry("supcon"), reduction=reduction)(z, labels=torch.tensor([0, 1, 2]))
+    assert str(info.value) == (
+        "supcon: no anchor has any supervisory mass (p is empty for all 3 anchors of the batch); p reads labels: "
+        "'labels' must repeat (items with equal labels are positives): all 3 are distinct"
+    )
+    assert info.value.argument == "labels"
+    with pytest.raises(IconError, match=r"^simclr: .*p reads ids: 'ids' must repeat .*: all 3 are distinct$"):
+        compile_loss(entry("simclr"))(z, ids=torch.arange(3))
 
 
 @pytest.mark.parametrize("entry_id", ["simclr", "supcon"])

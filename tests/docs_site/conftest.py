@@ -49,8 +49,15 @@ def fixture_site(tmp_path_factory) -> Built:
         {"entry": "clip_fx", "peer": "torch", "ms_ours": 2.0, "ms_peer": 2.25},
     ]))
     (results / "verify.json").write_text(json.dumps([
-        {"id": "simclr", "claim": "identity", "kind": "identity", "status": "pass", "detail": "residual simplified to 0",
-         "steps": ["substitute p(j|i) = 1/|P(i)| on the positives", "the log-normalizer is a logsumexp over k != i"]},
+        {"id": "simclr", "claim": "identity", "kind": "identity", "status": "pass", "proof": "all_n",
+         "detail": "proved for every batch",
+         "steps": ["substitute p(j|i) = 1/|P(i)| on the positives", "the log-normalizer is a logsumexp over k != i"],
+         "derivation": {"proved": True, "assumptions": ["a batch of n >= 2 items"], "objective": "sum(i, all, o(i))",
+                        "loss": "sum(i, anchors, o(i))", "normal_form": "sum(i, all, o(i))", "residual": None,
+                        "reason": "", "steps": [{"side": "loss", "rule": "mean = sum / count", "count": 1,
+                                                 "expression": "sum(i, all, o(i))"}]}},
+        {"id": "clip_fx", "claim": "identity", "kind": "identity", "status": "pass", "proof": "instances",
+         "detail": "exact on the instances", "steps": ["exact instance (rich)"]},
         {"id": "pca_fx", "claim": "limit", "kind": "limit", "status": "fail", "detail": "the limit differs by a factor 2",
          "steps": ["expand q in 1/sigma^2"]},
     ]))
@@ -61,3 +68,15 @@ def fixture_site(tmp_path_factory) -> Built:
     (results / "reproduce.json").write_text(json.dumps(
         {"plots": ["map.png", "missing.png", "../escape.png"], "summary": [{"experiment": "a", "mean": 0.987}]}))
     return _build(tmp, load_fixture_catalog(FIXTURES), results)
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory) -> Built:
+    """A catalog folder and results folder whose every string is hostile (tests/docs_site/hostile.py)."""
+    from icon_registry.docs_site import load_fixture_catalog
+
+    from .hostile import write_hostile_catalog, write_hostile_results
+
+    tmp = tmp_path_factory.mktemp("hostile-site")
+    catalog = load_fixture_catalog(write_hostile_catalog(tmp / "catalog"))
+    return _build(tmp, catalog, write_hostile_results(tmp / "results"))

@@ -3,11 +3,14 @@ playwright's Python client with executable_path=/usr/bin/chromium (no browser do
 
 Checks that the table shows every entry, that a click on a cell lands on the method page,
 that the filters work, and that formulas are rendered by the vendored KaTeX (no raw TeX
-left in the visible text). Screenshots go to $ICON_SCREENSHOT_DIR (default: a tmp dir).
+left in the visible text); and that a site built from a hostile catalog and results folder
+(tests/docs_site/hostile.py) runs none of their scripts. Screenshots go to
+$ICON_SCREENSHOT_DIR (default: a tmp dir).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -16,6 +19,8 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from icon_registry.docs_site.status import STATUS_LABELS
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,24 +38,41 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser_page(builtin_site):
+def chromium():
+    """One headless Chromium for the module (playwright's sync API allows one at a time)."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
     executable = _chromium()
-    handler = functools.partial(_Quiet, directory=str(builtin_site.out))
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, timeout=60_000)
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def _serve(browser, folder: Path, init_script: str = ""):
+    """(page, base URL, requests that left the local server) for a built site, in a fresh context."""
+    handler = functools.partial(_Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
     try:
-        with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, timeout=60_000)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            external = []
-            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
-            yield page, base, external
-            browser.close()
+        page = context.new_page()
+        if init_script:
+            page.add_init_script(init_script)
+        external = []
+        page.on("request", lambda r: external.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+        yield page, base, external
     finally:
+        context.close()
         server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser_page(chromium, builtin_site):
+    with _serve(chromium, builtin_site.out) as served:
+        yield served
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -83,7 +105,7 @@ def test_table_in_browser(browser_page, builtin_site):
     for k in range(chips.count()):
         assert chips.nth(k).is_visible()
         assert chips.nth(k).get_attribute("title")  # hover text explains the colour
-    assert page.locator("#icon-legend .icon-chip").count() == 4
+    assert page.locator("#icon-legend .icon-chip").count() == len(STATUS_LABELS)
     page.screenshot(path=str(_shots() / "table.png"), full_page=True)
 
     # filter by status: only the chips of that status stay visible
@@ -143,3 +165,103 @@ def test_search_works_offline(browser_page):
     page.wait_for_selector(".md-search-result__item", timeout=15_000)
     assert page.locator(".md-search-result__item").count() > 0
     assert not external
+
+
+# ----------------------------------------------------------------- hostile catalog and results
+
+# Every way a page could tell us that a payload ran: a dialog (alert, confirm, prompt, print),
+# a marker pushed by the payload, document.title changed by the payload.
+DIALOG_HOOK = """
+window.iconDialogs = [];
+for (const name of ["alert", "confirm", "prompt", "print"]) {
+  window[name] = function (message) { window.iconDialogs.push(name + ": " + String(message)); };
+}
+"""
+ACTIVE_DOM = """() => {
+  const found = [];
+  for (const el of document.querySelectorAll("*")) {
+    for (const attr of el.attributes) {
+      if (attr.name.toLowerCase().startsWith("on")) found.push("<" + el.tagName + " " + attr.name + ">");
+    }
+    if (["IFRAME", "FRAME", "OBJECT", "EMBED"].includes(el.tagName)) found.push("<" + el.tagName + ">");
+  }
+  for (const el of document.querySelectorAll("a[href], area[href]")) {
+    if (!["http:", "https:"].includes(el.protocol)) found.push("link " + el.getAttribute("href").slice(0, 60));
+  }
+  for (const el of document.querySelectorAll("[src]")) {
+    const url = new URL(el.getAttribute("src"), document.baseURI);
+    if (!["http:", "https:"].includes(url.protocol)) found.push("source " + el.getAttribute("src").slice(0, 60));
+  }
+  return found;
+}"""
+
+
+def _payload_kinds(markers) -> list[str]:
+    """'field#k' markers with the payload k they came from."""
+    from .hostile import PAYLOADS
+
+    def described(marker: str) -> str:
+        k = marker.rpartition("#")[2]
+        return f"{marker} {PAYLOADS[int(k)].format(js='JS', m='M')[:32]!r}" if k.isdigit() and int(k) < len(PAYLOADS) else marker
+
+    return sorted({described(m) for m in markers})
+
+
+def _problems(page, dialogs: list, dom: bool = True) -> list[str]:
+    """Everything on the page now that shows a payload ran (or could run)."""
+    from .hostile import PWNED_TITLE
+
+    state = page.evaluate("() => ({markers: window.iconPwned || [], dialogs: window.iconDialogs || [], title: document.title})")
+    problems = []
+    if state["markers"]:
+        problems.append(f"payloads ran: {_payload_kinds(state['markers'])}")
+    if state["dialogs"] or dialogs:
+        problems.append(f"dialogs: {state['dialogs'] + dialogs}")
+    if state["title"] == PWNED_TITLE:
+        problems.append("document.title set by a payload")
+    active = page.evaluate(ACTIVE_DOM) if dom else []
+    if active:
+        problems.append(f"active content in the DOM: {active[:5]}")
+    dialogs.clear()
+    return problems
+
+
+def test_hostile_catalog_runs_no_script_in_the_browser(chromium, hostile_site):
+    """Every page of the hostile site, the relation graph SVG on its own, and the search:
+    no dialog, no marker, document.title untouched, no handler/frame/foreign link in the DOM."""
+    from .hostile import HOSTILE_IDS, PAYLOADS
+
+    out = hostile_site.out
+    targets = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html")) + ["assets/relation-graph.svg"]
+    report, failures, dialogs = [], [], []
+
+    def record(where: str, problems: list[str]) -> None:
+        report.append(f"  {where:44s} {'FAIL ' + '; '.join(problems) if problems else 'ok'}")
+        failures.extend(f"{where}: {problem}" for problem in problems)
+
+    with _serve(chromium, out, DIALOG_HOOK) as (page, base, external):
+        page.on("dialog", lambda d: (dialogs.append(f"{d.type}: {d.message}"), d.dismiss()))
+        for target in targets:
+            page.goto(base + target, wait_until="load")
+            page.wait_for_timeout(150)  # let onerror/onload handlers of broken images fire
+            record(target, _problems(page, dialogs, dom=target.endswith(".html")))
+        # the search index holds every page's text: search for the payloads' own words
+        page.goto(base + "index.html", wait_until="load")
+        page.keyboard.press("/")
+        page.keyboard.type("indented")  # a word of the multi-line payload, in every text field
+        page.wait_for_selector(".md-search-result__item", timeout=15_000)
+        hits = page.locator(".md-search-result__item").count()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(_shots() / "hostile-search.png"))
+        record(f"search 'indented' ({hits} results)", _problems(page, dialogs))
+        page.goto(base + f"methods/{HOSTILE_IDS[0]}.html", wait_until="load")
+        page.screenshot(path=str(_shots() / "hostile-method.png"), full_page=True)
+    summary = [f"hostile site: entries {', '.join(HOSTILE_IDS)}; every text field carries {len(PAYLOADS)} payloads "
+               "(results/*.json and table.yaml too):",
+               *(f"  payload {k}: {payload.format(js='JS', m='M')[:90]!r}" for k, payload in enumerate(PAYLOADS)),
+               f"pages loaded: {len(targets)} + search", *report]
+    (_shots() / "hostile-report.txt").write_text("\n".join(summary) + "\n")
+    print("\n".join(summary))
+    assert hits > 0, "the search found no hostile page (the check would see nothing)"
+    assert not external, f"the hostile site fetched from the network: {external[:5]}"
+    assert not failures, "\n".join(failures)

@@ -56,7 +56,7 @@ def test_table_follows_table_yaml_order(site):
     assert cols == [c.id for c in site.catalog.table.columns]
     cells = re.findall(r'<td class="icon-cell"[^>]*data-status="(\w+)"', html)
     assert len(cells) == len(rows) * len(cols)
-    assert set(cells) <= {"proved", "unproved", "gap", "empty"}
+    assert set(cells) <= {"proved", "instances", "numeric", "unproved", "unverified", "gap", "empty"}
 
 
 def test_every_internal_link_resolves(site):
@@ -123,8 +123,11 @@ def test_reproduction_plots_are_embedded(fixture_site):
 
 def test_verifier_results_show_status_and_proof_sketch(fixture_site):
     simclr = (fixture_site.out / "methods" / "simclr.html").read_text(encoding="utf-8")
-    assert "Proof sketch" in simclr and "the log-normalizer is a logsumexp" in simclr
-    assert 'class="icon-badge pass"' in simclr
+    assert "What the verifier checked" in simclr and "the log-normalizer is a logsumexp" in simclr
+    assert 'class="icon-badge proved">proved for every batch' in simclr
+    assert "Proof for every batch" in simclr and "mean = sum / count (1x)" in simclr and "Both sides have one normal form" in simclr
+    clip = (fixture_site.out / "methods" / "clip_fx.html").read_text(encoding="utf-8")
+    assert 'class="icon-badge instances">checked on instances' in clip and "Proof for every batch" not in clip
     pca = (fixture_site.out / "methods" / "pca_fx.html").read_text(encoding="utf-8")
     assert 'class="icon-badge fail"' in pca and "differs by a factor 2" in pca
     # a failed check turns a published entry orange ("published, unproved")
@@ -133,6 +136,16 @@ def test_verifier_results_show_status_and_proof_sketch(fixture_site):
     assert re.search(r'data-status="unproved" data-entry="ncut_fx"', table)  # an `unproved` claim
     assert re.search(r'data-status="gap" data-entry="debiased_clip_fx"', table)
     assert re.search(r'data-status="proved" data-entry="simclr"', table)
+    assert re.search(r'data-status="instances" data-entry="clip_fx"', table)
+
+
+def test_without_results_nothing_is_called_proved():
+    from icon_registry.catalog import load_catalog
+    from icon_registry.docs_site.status import entry_status
+
+    simclr = load_catalog(use_env=False).get("simclr")
+    assert entry_status(simclr, None) == "unverified"
+    assert entry_status(simclr, []) == "unverified"
 
 
 def test_method_page_sections(site):

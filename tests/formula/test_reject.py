@@ -39,7 +39,7 @@ REJECTED = [
     ("1+" * 1_999 + "1", "formula is nested too deeply at column 3801; the limit is 100 levels"),
     ("log(x=1)", "keyword arguments are not allowed at column 5"),
     ("count(anchors_with(positives(i)))", "write the set's name without its anchor: anchors_with(positives) at column 20"),
-    ("count(anchors_with(postives))", "anchors_with() takes the name of a per-anchor set (candidates, cross_positives, "
+    ("count(anchors_with(postives))", "anchors_with() takes the name of a per-anchor set (adjacent, candidates, cross_positives, "
      "neighbors, other_modality, others, positives, same_class), got 'postives' at column 20; did you mean 'positives'?"),
     ("count(anchors_with)", "index set 'anchors_with' needs a set, e.g. anchors_with(positives) at column 7"),
     ("max(*tau)", "starred arguments are not allowed at column 5"),

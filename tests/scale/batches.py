@@ -24,7 +24,7 @@ def global_batch(sizes, *, seed=0):
     }
     local, offset = [], 0
     for size in sizes:
-        local.append(torch.randint(0, size, (size, 3), generator=g))
+        local.append(torch.randint(0, max(size, 1), (size, 3), generator=g))  # a rank may hold 0 rows
         offset += size
     data["local_neighbors"] = local
     starts = [sum(sizes[:r]) for r in range(len(sizes))]

@@ -51,7 +51,8 @@ def worker(rank, world, port, sizes, results):
             reference = Model(compile_loss(entry, chunk_size=0, reduction=reduction, **kwargs))
             batch = dict(data)
             if local_ids:  # rank r's local ids 0.. shifted by r * (max id + 1)
-                top = max(int(rank_part(data, sizes, r)["ids"].max()) - sum(sizes[:r]) // 2 + 1 for r in range(world))
+                local = [rank_part(data, sizes, r)["ids"] - sum(sizes[:r]) // 2 for r in range(world)]
+                top = max(int(ids.max()) + 1 if ids.numel() else 0 for ids in local)  # a rank may hold no rows
                 batch["ids"] = torch.cat(
                     [rank_part(data, sizes, r)["ids"] - sum(sizes[:r]) // 2 + r * top for r in range(world)]
                 )
@@ -83,6 +84,24 @@ def worker(rank, world, port, sizes, results):
         if rank == 0:
             results.put(report)
         # Nobody tears the group down while another rank still talks to it (gloo aborts then).
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def too_small(rank, world, port, sizes, results):
+    """Every rank calls the loss on a global batch of fewer than 2 rows and reports its error."""
+    from icon_registry import IconError
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        simclr, _ = chunkable_entries()[0]
+        loss = compile_loss(simclr, distributed=True)
+        try:
+            loss(torch.randn(sizes[rank], D, dtype=torch.float64), ids=torch.zeros(sizes[rank], dtype=torch.long))
+            results.put((rank, "no error"))
+        except IconError as err:
+            results.put((rank, str(err)))
         dist.barrier()
     finally:
         dist.destroy_process_group()

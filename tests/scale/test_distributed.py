@@ -24,7 +24,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("sizes", [(5, 7), (3, 4, 5)], ids=["2-ranks", "3-ranks"])
+@pytest.mark.parametrize("sizes", [(5, 7), (3, 4, 5), (0, 7), (1, 6)], ids=["2-ranks", "3-ranks", "0-rows", "1-row"])
 def test_ddp_gradients_equal_single_process(sizes):
     ctx = mp.get_context("spawn")
     results = ctx.SimpleQueue()
@@ -56,3 +56,15 @@ def test_undistributable_entries_say_why(case):
 def test_bad_id_scope():
     with pytest.raises(IconError, match="distributed_ids"):
         compile_loss(chunkable_entries()[0][0], distributed=True, distributed_ids="rank")
+
+
+@pytest.mark.parametrize("sizes", [(1, 0), (0, 0)], ids=["1-row-in-all", "empty"])
+def test_global_batch_below_two_rows_fails_on_every_rank(sizes):
+    """Each rank raises the same IconError (none is left waiting for a peer that gave up)."""
+    ctx = mp.get_context("spawn")
+    results = ctx.SimpleQueue()
+    mp.spawn(dist_worker.too_small, args=(len(sizes), _free_port(), list(sizes), results), nprocs=len(sizes), join=True)
+    messages = sorted(results.get() for _ in sizes)
+    want = f"simclr: argument 'z' holds {sum(sizes)} row(s) over all 2 ranks (local batch sizes {list(sizes)}); " \
+        "the global batch needs n >= 2"
+    assert messages == [(0, want), (1, want)]

@@ -40,3 +40,63 @@ def test_image_augment_shapes_and_range():
     out = augment.ImageAugment((8, 8))(x, torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert not torch.allclose(out, x)
+
+
+class _Scale(torch.nn.Module):
+    """z = x * w: one parameter the tests can watch."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1, 2))
+
+    def forward(self, x, index):
+        return x * self.w
+
+
+def _train(loss_fn, lr=1e-2, epochs=5):
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    loss_fn.requires = set()
+    return trainer.train(loss_fn, _Scale(), trainer.BatchBuilder(x, set()), n=8, epochs=epochs, lr=lr)
+
+
+def _message(loss_fn, **kw):
+    import pytest
+
+    from icon_registry.errors import IconError
+
+    with pytest.raises(IconError) as info:
+        _train(loss_fn, **kw)
+    return str(info.value)
+
+
+def test_nan_loss_before_any_update_is_not_blamed_on_the_learning_rate():
+    message = _message(lambda z: (z * float("nan")).sum())
+    assert message.startswith("the loss is nan at epoch 1, step 1, before any update")
+    assert "not a learning-rate problem" in message and "lower the learning rate" not in message
+
+
+def test_nan_gradient_with_a_finite_loss_names_the_parameter():
+    def loss_fn(z):  # a finite value; the unselected branch's sqrt(0) sends 0 * inf = NaN into the backward
+        return torch.where(z > 1e9, torch.sqrt(z - z.detach()), z).sum()
+
+    message = _message(loss_fn)
+    assert message.startswith("the gradient of mapper.w has NaN or inf entries at epoch 1, step 1 (the loss is finite")
+    assert "no update was applied" in message and "lower the learning rate" not in message
+
+
+def test_steps_that_blow_the_parameters_up_suggest_a_lower_learning_rate():
+    message = _message(lambda z: (z ** 2).sum().exp(), lr=1e3)
+    assert message.startswith("the loss is inf at epoch 2, step 1, after 1 updates that grew the largest parameter")
+    assert message.endswith("lower the learning rate (now 1000, --lr)")
+
+
+def test_a_loss_that_breaks_with_parameters_in_range_is_not_the_step_size():
+    calls = []
+
+    def loss_fn(z):
+        calls.append(1)
+        return (z ** 2).sum() * (float("nan") if len(calls) == 3 else 1.0)
+
+    message = _message(loss_fn)
+    assert message.startswith("the loss is nan at epoch 3, step 1, after 2 updates, with parameters still in range")
+    assert "not the step size" in message

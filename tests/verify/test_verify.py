@@ -32,16 +32,30 @@ def test_correct_fixture_passes(name):
     assert results
     for r in results:
         assert r.status == "pass", f"{r.claim}: {r.detail}"
-        assert r.method in ("proved", "numeric")
+        assert r.proof in ("all_n", "instances", "numeric")
         assert r.steps and any("numeric" in step for step in r.steps), r.steps
         assert r.seconds >= 0
 
 
-def test_simple_identities_are_proved_not_just_sampled():
-    for name in ("simclr", "supcon", "pca", "cross_entropy", "clip"):
+def test_identities_are_proved_for_every_batch():
+    """Not on one instance: the derivation holds for any n and any ids / labels / modalities."""
+    for name in ("simclr", "supcon", "cross_entropy", "clip", "tsimclr", "sne", "tsne"):
         for r in verify_entry(load("good", name)):
-            assert r.method == "proved", (name, r.detail)
-            assert any("simplified to 0" in s for s in r.steps)
+            if r.kind not in ("identity", "up_to_constant"):
+                continue
+            assert r.proof == "all_n", (name, r.claim, r.detail, r.derivation and r.derivation["reason"])
+            assert r.derivation["proved"] and r.derivation["steps"]
+            assert any(step.startswith("both sides have the normal form") for step in r.steps)
+
+
+def test_limits_are_proved_for_every_batch_where_the_prover_can():
+    for name in ("pca", "cohesion"):
+        (r,) = verify_entry(load("good", name))
+        assert r.proof == "all_n", (name, r.detail, r.derivation and r.derivation["reason"])
+        assert any("logsumexp(t b) = log|S| + t mean(b) + O(t^2)" in step for step in r.steps)
+    (r,) = verify_entry(load("good", "triplet"))  # triplet candidates: checked at exact points, numerically
+    assert r.proof == "numeric" and not r.derivation["proved"]
+    assert any("exact instance (rich)" in step for step in r.steps)
 
 
 def test_unproved_claim_is_never_verified():
@@ -162,7 +176,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert code == 1
     data = json.loads(out)
     assert isinstance(data, list) and len(data) == 1
-    for key in ("id", "claim", "status", "seconds", "detail", "steps", "method"):
+    for key in ("id", "claim", "status", "seconds", "detail", "steps", "proof", "derivation"):
         assert key in data[0]
     assert data[0]["id"] == "infonce_sign" and data[0]["status"] == "fail"
     code, _, err = icon("verify", *common, "--catalog", good, capsys=capsys)
@@ -170,3 +184,17 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     # a cached run of the same entry says so
     code, out, _ = icon("verify", "cross_entropy", "--catalog", good, *common, capsys=capsys)
     assert code == 0 and "(cached)" in out
+
+
+def test_cli_explain_prints_the_derivation(tmp_path, capsys):
+    common = ["--no-builtin", "--catalog", str(FIXTURES / "good"), "--cache-dir", str(tmp_path)]
+    code, out, _ = icon("verify", "supcon", "--explain", *common, capsys=capsys)
+    assert code == 0
+    assert "[proved for every batch]" in out and "proof for every batch:" in out
+    assert "assume some anchor has supervisory mass: anchors_with(same_class) is not empty" in out
+    assert "[loss] mean = sum / count" in out and "both sides have the normal form" in out
+    assert "1 claims: 1 pass (1 proved for every batch), 0 fail" in out
+    code, out, _ = icon("verify", "triplet", "--explain", *common, "--json", capsys=capsys)
+    (result,) = json.loads(out)
+    assert result["proof"] == "numeric" and not result["derivation"]["proved"]
+    assert result["derivation"]["reason"].startswith("not expressible for every batch")
