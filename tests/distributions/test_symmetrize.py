@@ -18,9 +18,9 @@ def _two_clusters(duplicates=False, dtype=torch.float32):
     return x.to(dtype), torch.randn(100, 2, generator=g, dtype=dtype)
 
 
-def test_pairs_whose_p_underflows_leave_the_support():
-    """Two clusters 10 apart: most P_ij across them are exactly 0 in float32; they are no pairs of
-    P, so the KL is finite (0 log 0 = 0) and equals the xlogy reference on the same P."""
+def test_pairs_whose_p_underflows_add_nothing():
+    """Two clusters 10 apart: most P_ij across them are exactly 0 in float32; they add nothing
+    (0 log 0 = 0), so the KL is finite and equals the xlogy reference on the same P."""
     from icon_registry import compile_loss
     from icon_registry.backends import TorchBackend
     from icon_registry.pairs import Inputs
@@ -31,7 +31,6 @@ def test_pairs_whose_p_underflows_leave_the_support():
         p = loss.entry.p.evaluate(Inputs(TorchBackend, x, 100, dict(loss.params), x=x))
     P = p.prob()
     assert int((P == 0).sum()) > 100 * 100 // 4  # underflow really happens here
-    assert bool((p.mask == (P > 0)).all())
     leaf = y.clone().requires_grad_()
     value = loss(leaf, x=x)
     value.backward()

@@ -101,7 +101,7 @@ def test_nearest_calibrates_on_the_k_nearest_only():
     graph.data **= 2
     theirs = _joint_probabilities_nn(graph, 5.0, 0).toarray()
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-7)
-    assert (p.mask.numpy() == (theirs > 0)).all()  # no zero-mass pair in the support
+    assert (p.mask.numpy() >= (theirs > 0)).all()  # every pair with mass is in P's support
 
 
 def test_nearest_needs_a_perplexity():
