@@ -40,12 +40,18 @@ def target_ratio(suite: str) -> float:
 @dataclass
 class Prepared:
     """One size of one case: two zero-argument closures returning a scalar loss to backprop,
-    the tensor whose gradient both produce, and what the bench should say about the setup."""
+    the tensor(s) whose gradient both produce, and what the bench should say about the setup.
+    Everything a training loop builds per batch (ids, labels, masks) is built inside the
+    closures, so it is timed."""
 
     compiled: Callable[[], torch.Tensor]
     hand: Callable[[], torch.Tensor]
-    leaf: torch.Tensor
+    leaf: torch.Tensor | tuple
     note: str = ""
+
+    @property
+    def leaves(self) -> tuple:
+        return self.leaf if isinstance(self.leaf, tuple) else (self.leaf,)
 
 
 @dataclass
@@ -65,6 +71,11 @@ def register_suite(name: str, cases: list) -> None:
 
 
 # --- hand-written references (the fastest straightforward torch we could write) ---------------
+
+
+def hand_cross_entropy(z, weight, labels):
+    """The softmax classifier: torch's fused cross entropy on the logits z W^T."""
+    return F.cross_entropy(z @ weight.T, labels)
 
 
 def hand_simclr(z, tau):
@@ -116,14 +127,27 @@ def _entry(entry_id):
     return load_catalog().get(entry_id)
 
 
-def _prepare_simclr(n, d, dtype, device):
-    g = torch.Generator().manual_seed(0)
+def _views(n, d, dtype, device, seed):
+    g = torch.Generator().manual_seed(seed)
     half = n // 2
     base = torch.randn(half, d, generator=g)
-    z = torch.cat([base, base + 0.3 * torch.randn(half, d, generator=g)]).to(device, dtype).requires_grad_(True)
-    ids = torch.arange(half, device=device).repeat(2)
-    loss = _compile("simclr", tau=0.1, chunk_size=0)
-    return Prepared(lambda: loss(z, ids=ids), lambda: hand_simclr(z, 0.1), z, f"{half} pairs of views")
+    return torch.cat([base, base + 0.3 * torch.randn(half, d, generator=g)]).to(device, dtype).requires_grad_(True)
+
+
+_COMPILED_NOTE = "; both under torch.compile (inductor, compiled in the warm-up)"
+
+
+def _prepare_simclr(n, d, dtype, device, compiled=False, **options):
+    z = _views(n, d, dtype, device, 0)
+    half = n // 2
+    loss, hand = _compile("simclr", tau=0.1, **options), hand_simclr
+    if compiled:
+        loss, hand = torch.compile(loss), torch.compile(hand)
+    # a new ids tensor every call, as in a training loop (the compiled loss's p cache misses)
+    return Prepared(
+        lambda: loss(z, ids=torch.arange(half, device=device).repeat(2)), lambda: hand(z, 0.1), z,
+        f"{half} pairs of views; ids built in every call" + (_COMPILED_NOTE if compiled else ""),
+    )
 
 
 def _prepare_supcon(n, d, dtype, device):
@@ -131,12 +155,33 @@ def _prepare_supcon(n, d, dtype, device):
     classes = 100
     labels = torch.randint(0, classes, (n,), generator=g).to(device)
     z = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_(True)
-    loss = _compile("supcon", tau=0.1, objective="cross_entropy", chunk_size=0)
-    positives = (labels[:, None] == labels[None, :]).to(dtype)
-    positives.diagonal().fill_(0)
-    count = positives.sum(1)
+    loss = _compile("supcon", tau=0.1, objective="cross_entropy")
+
+    def hand():  # the positives mask of this batch's labels, built in the call
+        fresh = labels.clone()
+        positives = (fresh[:, None] == fresh[None, :]).to(dtype)
+        positives.diagonal().fill_(0)
+        return hand_supcon(z, positives, positives.sum(1), 0.1)
+
     return Prepared(
-        lambda: loss(z, labels=labels), lambda: hand_supcon(z, positives, count, 0.1), z, f"{classes} classes, L_out"
+        lambda: loss(z, labels=labels.clone()), hand, z, f"{classes} classes, L_out; labels (and the mask) new every call"
+    )
+
+
+def _prepare_cross_entropy(n, d, dtype, device, compiled=False):
+    g = torch.Generator().manual_seed(3)
+    classes = 10
+    labels = torch.randint(0, classes, (n,), generator=g).to(device)
+    z = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_(True)
+    module = _compile("cross_entropy", num_classes=classes, dim=d).to(device, dtype)
+    weight = module.prototypes
+    loss, hand = module, hand_cross_entropy
+    if compiled:
+        loss, hand = torch.compile(module), torch.compile(hand)
+    return Prepared(
+        lambda: loss(z, labels=labels.clone()), lambda: hand(z, weight, labels.clone()), (z, weight),
+        f"{classes} classes, tau = 1, no bias; the same prototypes W as the logits z W^T; labels new every call"
+        + (_COMPILED_NOTE if compiled else ""),
     )
 
 
@@ -146,7 +191,7 @@ def _prepare_tsne(n, d, dtype, device):
     y = (1e-2 * torch.randn(n, 2, generator=g)).to(device, dtype).requires_grad_(True)
     loss = _compile("tsne", perplexity=30.0, reduction="sum", chunk_size=0)
     P = _joint_p(loss, x)
-    p_log_p = (P * torch.log(P.masked_fill(P == 0, 1.0))).sum()
+    p_log_p = torch.special.xlogy(P, P).sum()
     return Prepared(
         lambda: loss(y, x=x),
         lambda: hand_tsne(y, P, p_log_p),
@@ -168,9 +213,13 @@ def _joint_p(loss, x):
 register_suite(
     "core",
     [
-        Case("simclr", "simclr", "SimCLR / InfoNCE (KL, mean) vs F.cross_entropy on masked cosine logits", _prepare_simclr),
-        Case("supcon", "supcon", "SupCon L_out (cross_entropy, mean) vs a masked-logits SupCon", _prepare_supcon),
-        Case("tsne", "tsne", "t-SNE joint KL (sum) vs Student-t joint KL with the same P", _prepare_tsne),
+        Case("simclr", "simclr", "SimCLR / InfoNCE (KL, mean) vs F.cross_entropy on masked cosine logits",
+             _prepare_simclr, (256, 1024, 4096, 8192)),
+        Case("supcon", "supcon", "SupCon L_out (cross_entropy, mean) vs a masked-logits SupCon",
+             _prepare_supcon, (256, 1024, 4096, 8192)),
+        Case("cross_entropy", "cross_entropy", "softmax classifier (KL = CE, mean) vs F.cross_entropy on z W^T",
+             _prepare_cross_entropy, (256, 1024, 4096, 16384)),
+        Case("tsne", "tsne", "t-SNE joint KL (sum) vs Student-t joint KL with the same P", _prepare_tsne, (1024, 4096)),
     ],
 )
 
@@ -208,11 +257,107 @@ register_suite(
 )
 
 
+def _prepare_blocks(n, d, dtype, device):
+    prepared = _prepare_simclr(n, d, dtype, device, chunk_size=max(1, n // 8))
+    prepared.note += f"; chunk_size={max(1, n // 8)} (8 blocks)"
+    return prepared
+
+
+def _prepare_default(n, d, dtype, device):
+    from icon_registry.compiler import chunked
+
+    prepared = _prepare_simclr(n, d, dtype, device)
+    need = n * n * torch.finfo(dtype).bits // 8 * chunked.DENSE_BUFFERS
+    budget = chunked.MEMORY_FRACTION * chunked.available_bytes(device)
+    blocks = 1 if need <= budget else -(-need // int(budget))
+    prepared.note += f"; chunk_size=None: {'dense' if blocks == 1 else f'{blocks} blocks'} ({need / 2**30:.1f} GiB needed, budget {budget / 2**30:.1f} GiB)"
+    return prepared
+
+
+def _prepare_dense(n, d, dtype, device):
+    prepared = _prepare_simclr(n, d, dtype, device, chunk_size=0)
+    prepared.note += "; chunk_size=0 (dense)"
+    return prepared
+
+
+register_suite(
+    "large",
+    [
+        Case("simclr_default", "simclr", "SimCLR with the default chunk_size=None vs hand-written dense", _prepare_default, (16384,)),
+        Case("simclr_blocks", "simclr", "SimCLR in 8 anchor blocks (flash-style) vs hand-written dense", _prepare_blocks, (16384,)),
+        Case("simclr_dense", "simclr", "SimCLR unchunked vs hand-written dense", _prepare_dense, (16384,)),
+    ],
+)
+
+
+def _prepare_simclr_compiled(n, d, dtype, device):
+    return _prepare_simclr(n, d, dtype, device, compiled=True)
+
+
+def _prepare_cross_entropy_compiled(n, d, dtype, device):
+    return _prepare_cross_entropy(n, d, dtype, device, compiled=True)
+
+
+register_suite(
+    "compile",
+    [
+        Case("simclr", "simclr", "torch.compile(SimCLR) vs torch.compile(hand-written NT-Xent)", _prepare_simclr_compiled,
+             (256, 1024, 4096)),
+        Case("cross_entropy", "cross_entropy", "torch.compile(cross entropy) vs torch.compile(F.cross_entropy on z W^T)",
+             _prepare_cross_entropy_compiled, (256, 1024, 4096, 16384)),
+    ],
+)
+
+
+# --- suites that are not compiled-vs-hand pairs -----------------------------------------------------------
+
+#: name -> run(progress=None, sizes=None, repeats=3) -> dict, written under ``name`` in results/bench.json
+RUNNERS: dict[str, Callable[..., dict]] = {}
+
+
+def _run_tsne(progress=None, sizes=None, repeats=3):
+    from icon_registry import bench_tsne
+
+    return bench_tsne.run(progress=progress, sizes=sizes, repeats=repeats)
+
+
+#: ``icon`` commands whose start-up the cli suite times (catalog only: they never import torch)
+CLI_COMMANDS = (["list"], ["show", "simclr"], ["validate"], ["table"])
+
+
+def run_cli_startup(progress=None, sizes=None, repeats=5):
+    """Wall seconds of ``icon <command>`` in a fresh interpreter (median of ``repeats``), next to
+    a bare interpreter and one that only imports torch, measured in the same run."""
+    import subprocess
+
+    probes = {"python -c pass": [sys.executable, "-c", "pass"],
+              "python -c 'import torch'": [sys.executable, "-c", "import torch"]}
+    for argv in CLI_COMMANDS:
+        probes["icon " + " ".join(argv)] = [sys.executable, "-m", "icon_registry", *argv]
+    seconds = {name: [] for name in probes}
+    for r in range(max(1, repeats)):
+        for name, argv in probes.items():
+            if progress:
+                progress(f"cli: {name} ({r + 1}/{repeats})")
+            start = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            seconds[name].append(time.perf_counter() - start)
+    rows = [{"command": name, "seconds": round(statistics.median(values), 3), "runs": len(values)}
+            for name, values in seconds.items()]
+    return {"description": "wall seconds of a fresh process, median of interleaved runs", "target_seconds": 0.5,
+            "rows": rows}
+
+
+RUNNERS["tsne"] = _run_tsne
+RUNNERS["cli"] = run_cli_startup
+
+
 # --- timing ------------------------------------------------------------------------------------------
 
 
-def _step(fn, leaf):
-    leaf.grad = None
+def _step(fn, leaves):
+    for leaf in leaves:
+        leaf.grad = None
     value = fn()
     value.backward()
     return value
@@ -225,12 +370,13 @@ def _sync(device):
 
 def check_agreement(prepared: Prepared, rtol=1e-4, atol=1e-6):
     """Value and gradient of the compiled loss against the hand-written one."""
-    leaf = prepared.leaf
-    a = _step(prepared.compiled, leaf).detach().double()
-    ga = leaf.grad.detach().double().clone()
-    b = _step(prepared.hand, leaf).detach().double()
-    gb = leaf.grad.detach().double().clone()
-    leaf.grad = None
+    leaves = prepared.leaves
+    a = _step(prepared.compiled, leaves).detach().double()
+    ga = torch.cat([leaf.grad.detach().double().reshape(-1) for leaf in leaves])
+    b = _step(prepared.hand, leaves).detach().double()
+    gb = torch.cat([leaf.grad.detach().double().reshape(-1) for leaf in leaves])
+    for leaf in leaves:
+        leaf.grad = None
     value_rel = float((a - b).abs() / b.abs().clamp_min(1e-30))
     grad_rel = float((ga - gb).abs().max() / gb.abs().max().clamp_min(1e-30))
     return value_rel, grad_rel
@@ -245,11 +391,11 @@ def time_case(prepared: Prepared, device: str, repeats: int, warmup: int):
     """Seconds per call (one value per sample) of both implementations, interleaved, and the
     per-sample ratios; also the number of calls each sample averages."""
     for _ in range(warmup):
-        _step(prepared.compiled, prepared.leaf)
-        _step(prepared.hand, prepared.leaf)
+        _step(prepared.compiled, prepared.leaves)
+        _step(prepared.hand, prepared.leaves)
     _sync(device)
     start = time.perf_counter()
-    _step(prepared.hand, prepared.leaf)
+    _step(prepared.hand, prepared.leaves)
     _sync(device)
     calls = max(1, min(50, math.ceil(MIN_SAMPLE_SECONDS / max(time.perf_counter() - start, 1e-6))))
     times = {"compiled": [], "hand": []}
@@ -262,12 +408,13 @@ def time_case(prepared: Prepared, device: str, repeats: int, warmup: int):
             _sync(device)
             start = time.perf_counter()
             for _ in range(calls):
-                _step(fn, prepared.leaf)
+                _step(fn, prepared.leaves)
             _sync(device)
             pair[which] = (time.perf_counter() - start) / calls
             times[which].append(pair[which])
         ratios.append(pair["compiled"] / pair["hand"])
-    prepared.leaf.grad = None
+    for leaf in prepared.leaves:
+        leaf.grad = None
     return times, ratios, calls
 
 
@@ -311,13 +458,20 @@ def run_suite(name="core", sizes=None, d=128, dtype=torch.float32, device="cpu",
     return rows
 
 
-def environment():
+def environment(load_before=None):
+    """Versions, threads, and the machine's load (1-minute average) before and after the run:
+    timings are only as good as the machine was quiet."""
+    import os
+
     return {
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
         "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_before": None if load_before is None else round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -334,15 +488,16 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
-def report(rows, suite: str = "core") -> dict:
+def report(rows, suite: str = "core", load_before=None) -> dict:
     """The JSON document: environment and target at the top, one flat table per suite
-    (other suites add their own key to the same file)."""
+    (other suites add their own key to the same file, each with its own environment)."""
     return {
         "tool": "icon bench",
         "target_ratio": TARGET_RATIO,
         **({f"{suite}_target_ratio": SUITE_TARGETS[suite]} if suite in SUITE_TARGETS else {}),
         "timing": "median of interleaved forward+backward runs after warm-up; ratio = compiled / hand-written",
-        "environment": environment(),
+        "environment": environment(load_before),
+        f"{suite}_environment": environment(load_before),
         f"{suite}_worst_ratio": max((r["ratio"] for r in rows), default=None),
         suite: rows,
     }

@@ -12,6 +12,9 @@ Suites (``SUITES``; registered by ``icon bench --suite NAME`` or run as
   against one process with 2 threads, and the time the collectives alone take.
 * ``gpu``: float32 / bfloat16 forward + backward at n up to 65,536 with torch.compile off and
   on; skipped with a message when no CUDA device is present.
+* ``cluster``: ``icon cluster``'s default recipe on 10^5 x 768 synthetic features (1,000
+  clusters): kNN seconds, seconds per epoch at both ends of the batch schedule, peak RSS, and
+  the extrapolation to the paper's 1.28 M x 768.
 
 Results are written as JSON (default ``results/bench.json``, merged by suite with ``icon bench``'s core suite; the docs site renders it).
 """
@@ -300,7 +303,85 @@ def run_gpu(sizes=GPU_SIZES, quiet=False) -> dict:
     return {"device": torch.cuda.get_device_name(device), "d": DIM, "rows": rows}
 
 
-SUITES = {"memory": run_memory, "distributed": run_distributed, "gpu": run_gpu}
+#: icon cluster at scale: n x 768 synthetic features (1,000 clusters), the default recipe.
+CLUSTER_SIZES = (100_000,)
+CLUSTER_DIM, CLUSTER_K = 768, 1000
+#: the setting the paper clusters: ImageNet-1k's 1.28 M DINO features, 768-D
+PAPER_N = 1_281_167
+
+
+def synthetic_features(n: int, d: int = CLUSTER_DIM, clusters: int = CLUSTER_K, seed: int = 0):
+    """Unit-norm cluster centres plus noise, like pretrained features (cosine similarity to the own
+    centre about 0.7): a stand-in with the paper's shape, n x 768, 1,000 classes."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(clusters, d, generator=g), dim=1)
+    labels = torch.randint(0, clusters, (n,), generator=g)
+    return centres[labels] + torch.randn(n, d, generator=g) / d**0.5, labels
+
+
+def _child_cluster(n: int, d: int, clusters: int, threads: int) -> dict:
+    """The default recipe's first (4 anchors) and last (64 anchors) epochs on one head: their
+    seconds, the kNN graph's, and the step counts of every epoch of the default schedule."""
+    from dataclasses import replace
+
+    from icon_registry.training import clustering
+
+    torch.set_num_threads(threads)
+    x, labels = synthetic_features(n, d, clusters)
+    default = clustering.ClusterConfig(clusters=clusters)
+    probe = replace(default, epochs=2, heads=1)  # the schedule's two ends: 4, then 64 anchors
+    result = clustering.fit_clusters(x.numpy(), probe, labels=labels.numpy())
+    schedule = clustering.epoch_batches(default)
+    return {
+        "knn_seconds": result.seconds["knn"],
+        "epoch_seconds": dict(zip(map(str, clustering.epoch_batches(probe)), result.seconds["per_epoch"])),
+        "default_schedule": schedule,
+        "default_steps": [-(-n // b) for b in schedule],
+        "default_heads": default.heads,
+        "hungarian_accuracy_after_two_epochs": result.metrics.get("hungarian_accuracy"),
+    }
+
+
+def run_cluster(sizes=CLUSTER_SIZES, quiet=False, threads=None) -> dict:
+    """``icon cluster``'s default recipe on n x 768 synthetic features: seconds per epoch at both
+    ends of the batch schedule, the kNN graph, peak memory (a fresh process per n), the whole
+    default run estimated from the per-step times, and its extrapolation to the paper's 1.28 M."""
+    threads = threads or torch.get_num_threads()
+    rows = []
+    for n in sizes:
+        _progress(f"cluster: n={n} d={CLUSTER_DIM} {CLUSTER_K} clusters ({threads} threads) ...", quiet)
+        load = os.getloadavg()[0]
+        result, rss = _run_child(["cluster", str(n), str(CLUSTER_DIM), str(CLUSTER_K), str(threads)])
+        first, last = (result["epoch_seconds"][str(b)] for b in (result["default_schedule"][0], result["default_schedule"][-1]))
+        schedule, steps = result["default_schedule"], result["default_steps"]
+        # per-step time interpolated linearly in the anchors per batch between the two measured ends
+        step_first, step_last = first / steps[0], last / steps[-1]
+        span = max(schedule[-1] - schedule[0], 1)
+        train = result["default_heads"] * sum(
+            s * (step_first + (b - schedule[0]) / span * (step_last - step_first)) for b, s in zip(schedule, steps)
+        )
+        scale = PAPER_N / n
+        rows.append({
+            "n": n, "d": CLUSTER_DIM, "clusters": CLUSTER_K, "threads": threads,
+            "knn_seconds": round(result["knn_seconds"], 1),
+            "first_epoch_seconds (4 anchors/batch)": round(first, 1),
+            "last_epoch_seconds (64 anchors/batch)": round(last, 1),
+            "samples_per_second (64 anchors/batch)": round(n / last, 1),
+            "default_run_seconds_estimated": round(result["knn_seconds"] + train, 1),
+            "peak_rss_gib": round(rss, 3),
+            "paper_scale_cpu_seconds_extrapolated": round(result["knn_seconds"] * scale**2 + train * scale, 1),
+            "load_average_before": round(load, 2),
+        })
+        _progress(f"cluster: n={n}: {rows[-1]}", quiet)
+    return {
+        "description": "icon cluster's default recipe (k=10, anchors 4 -> 64 over 20 epochs, 2 heads) on synthetic "
+        "n x 768 features, CPU. The first and last epochs of the schedule are measured on one head; the whole run "
+        "is estimated from their per-step times; extrapolation to 1,281,167 x 768: kNN ~ n^2, training ~ n",
+        "rows": rows,
+    }
+
+
+SUITES = {"memory": run_memory, "distributed": run_distributed, "gpu": run_gpu, "cluster": run_cluster}
 
 
 def _merge_rows(old: dict, new: dict) -> dict:
@@ -355,6 +436,8 @@ def run(
                 result = _merge_rows(results["memory"], result)
         elif name == "gpu":
             result = run_gpu(GPU_SIZES[:1] if quick else GPU_SIZES, quiet=quiet)
+        elif name == "cluster":
+            result = run_cluster(sizes or CLUSTER_SIZES, quiet=quiet, threads=threads)
         else:
             result = SUITES[name](quiet=quiet)
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -378,7 +461,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         kind, n, d, chunk, threads = args.child
-        result = _child_cpu(int(n), int(d), None if chunk == "auto" else int(chunk), int(threads))
+        if kind == "cluster":
+            result = _child_cluster(int(n), int(d), int(chunk), int(threads))
+        else:
+            result = _child_cpu(int(n), int(d), None if chunk == "auto" else int(chunk), int(threads))
         print(json.dumps(result))
         return 0
     try:

@@ -7,13 +7,14 @@ compiled torch loss are the same code.
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from icon_registry.backends import torch_backend
 from icon_registry.distributions.base import Dist
 
 
@@ -21,10 +22,42 @@ class SupportMismatch(ValueError):
     """p puts mass where q has none: KL(p || q) is +infinity."""
 
 
-@dataclass
 class AnchorTerms:
-    values: Any  # (n,) per-anchor objective
-    has_mass: Any  # (n,) bool: anchors whose left-hand distribution is non-empty
+    """Per-anchor objective values (n,) and which anchors have a non-empty left-hand
+    distribution. Either may be given as a zero-argument callable, computed on first use;
+    ``reduced`` (optional) maps 'mean' / 'sum' to the reduced value directly (a fused path
+    that needs no per-anchor tensor for them)."""
+
+    def __init__(self, values, has_mass, reduced=None, every_anchor: bool = False):
+        self._values, self._has_mass, self._reduced = values, has_mass, reduced
+        #: every anchor has mass, by construction (no pass needed to know it)
+        self.every_anchor = every_anchor
+
+    @property
+    def values(self):
+        if callable(self._values):
+            self._values = self._values()
+        return self._values
+
+    @property
+    def has_mass(self):
+        if callable(self._has_mass):
+            self._has_mass = self._has_mass()
+        return self._has_mass
+
+    def lacks_mass(self) -> bool:
+        """No anchor has any mass (the batch carries no supervision)."""
+        return not self.every_anchor and not bool(self.has_mass.any())
+
+    def reduce(self, reduction: str):
+        """'none': the values; 'sum'; 'mean': over the anchors with mass (torch)."""
+        if reduction == "none":
+            return self.values
+        if self._reduced is not None:
+            return self._reduced(reduction)
+        if reduction == "sum":
+            return self.values.sum()
+        return self.values.sum() / self.has_mass.sum().clamp_min(1)
 
 
 def check_supports(left: Dist, right: Dist, direction: str) -> None:
@@ -33,9 +66,12 @@ def check_supports(left: Dist, right: Dist, direction: str) -> None:
         raise SupportMismatch(
             f"p lives on '{left.pairs.layout}' candidates and q on '{right.pairs.layout}': they must share a candidate space"
         )
-    prep = getattr(left, "_fused_prep", None)  # a cached p in index form: check only its pairs
-    if prep is not None and prep[1][3] is not None:
-        rows, cols, _ = prep[1][3]
+    if right.mask is left.pairs.support:  # every mask lies inside its support: covered, no pass needed
+        return
+    fixed = getattr(left, "fixed", None)
+    pairs = fixed[1].pairs() if fixed is not None else None
+    if pairs is not None:  # a fixed p in index form: check only its pairs
+        rows, cols = pairs
         bad = ~right.mask[rows, cols]
         if not bool(bad.any()):
             return
@@ -53,12 +89,17 @@ def check_supports(left: Dist, right: Dist, direction: str) -> None:
         )
 
 
+#: ``Dist.covered_by`` of a cached p whose supports were checked against this very batch's q
+#: (a chunked block's p, kept from its forward for its backward).
+CHECKED = "checked against this batch"
+
+
 def _check_supports_once(p: Dist, q: Dist, direction: str, reused: bool) -> None:
     """check_supports, skipped for a cached p that already passed against a q whose mask follows
     from the shapes alone (the same p and the same q mask again: three n x m passes saved per call)."""
     left, right = (p, q) if direction == "forward" else (q, p)
     structure = q.pairs.structure if direction == "forward" and q.mask is q.pairs.support else None
-    if reused and structure is not None and p.covered_by == structure:
+    if reused and (p.covered_by is CHECKED or (structure is not None and p.covered_by == structure)):
         return
     check_supports(left, right, direction)
     p.covered_by = structure
@@ -75,17 +116,21 @@ def anchor_terms(p: Dist, q: Dist, *, direction: str = "forward", objective: str
 
     forward: left = p (fixed), right = q (learned); reverse: left = q, right = p.
     Joint distributions give per-anchor row contributions that sum to the joint KL.
+    ``Inputs.exaggeration`` multiplies left in the term sum_j left_ij log-weight_ij only
+    (t-SNE's early exaggeration); 1 is the objective itself.
     """
     left, right = (p, q) if direction == "forward" else (q, p)
     B = p.backend
     fast = _fused_terms(left, right, objective)
     if fast is not None:
         return fast
+    exaggeration = p.pairs.inputs.exaggeration
     left_prob = left.prob()
     # sum_j left_ij log right_ij = sum_j left_ij logits_ij - log_norm_i sum_j left_ij
     right_logits = B.where(left.mask, right.logits, 0.0) if right.logits is not None else 0.0
     left_mass = B.sum(left_prob, axis=1, keepdims=True)
-    cross_entropy = right.log_norm * left_mass - B.sum(left_prob * right_logits, axis=1, keepdims=True)
+    dot = B.sum(left_prob * right_logits, axis=1, keepdims=True)
+    cross_entropy = right.log_norm * left_mass - (dot if exaggeration == 1 else exaggeration * dot)
     values = cross_entropy
     if objective == "kl":
         values = values + B.sum(B.plogp(left_prob, left.log_prob(), left.mask), axis=1, keepdims=True)
@@ -93,60 +138,131 @@ def anchor_terms(p: Dist, q: Dist, *, direction: str = "forward", objective: str
     return AnchorTerms(values[:, 0], has_mass[:, 0])
 
 
-#: Index form for a uniform p when its pairs are at most this fraction of the n x m matrix.
+#: Index form for a fixed p when its pairs are at most this fraction of the n x m matrix.
 _INDEX_FRACTION = 0.25
 
 
+@dataclass
+class FixedP:
+    """A fixed p (no gradient) in the cheapest form for sum_j p_ij (lse_i - logits_ij):
+    one column per row (``target``: p one-hot, every row), an index form (``index``: rows,
+    cols, weights of the pairs with mass), a dense (n, m) matrix, or (compiled) ``uniform``."""
+
+    mass: Any = None  # (n,) sum_j p_ij; None: 1 for every row
+    has_mass: Any = None  # (n,) bool; None: every row
+    entropy: Any = None  # (n,) sum_j p_ij log p_ij; None: 0
+    target: Any = None
+    index: Any = None
+    dense: Any = None
+    #: (mask, per-row weight): p uniform over the mask, as torch.compile sees it (the compiler
+    #: fuses the mask into the reductions instead of materializing an n x m p)
+    uniform: Any = None
+
+    def pairs(self):
+        """(rows, cols) of the pairs with mass, when held in index form (None otherwise)."""
+        if self.target is not None:
+            return torch.arange(self.target.shape[0], device=self.target.device), self.target
+        return self.index[:2] if self.index is not None else None
+
+
 def _fused_terms(left: Dist, right: Dist, objective: str):
-    """The torch fast path: one fused autograd node for sum_j p_ij (lse_i - logits_ij).
+    """The torch fast path: sum_j p_ij (lse_i - logits_ij) fused with q's normalizer.
 
-    Taken when p (left) is fixed and q's normalizer came from the backend's masked logsumexp
-    of q's logits (so that its masked copy and lse are reused, not recomputed). Same values
-    and gradients as the generic expression below; returns None when it does not apply.
+    Taken when left is fixed (no gradient) and right is a softmax of its logits over its mask
+    (by rows or jointly). Same values and gradients as the generic expression of
+    ``anchor_terms``; returns None when it does not apply.
     """
-    B = left.backend
-    if B.symbolic or right.logits is None or not torch.is_grad_enabled():
+    if left.backend.symbolic or right.softmax is None or left.pairs.layout != right.pairs.layout:
         return None
-    from icon_registry.backends.torch_backend import fused_cross_entropy, normalizer_node
-
-    node = normalizer_node(right.log_norm, right.logits)
-    if node is None or left.pairs.layout != right.pairs.layout:
+    if left.logits is not None and left.logits.requires_grad:
         return None
-    prep_key = (objective, right.logits.dtype, right.logits.device)
-    prep = getattr(left, "_fused_prep", None)
-    if prep is not None and prep[0] == prep_key:
-        mass, has_mass, entropy_term, index, dense = prep[1]
-        values = fused_cross_entropy(node, right.logits, mass, index=index, dense=dense)
-        return AnchorTerms(values + entropy_term if objective == "kl" else values, has_mass)
-    with torch.no_grad():
-        if left.logits is None and not left.joint:
-            # uniform over the mask: p_ij = 1/|mask_i|; log_norm_i = log max(|mask_i|, 1)
-            log_count = left.log_norm.reshape(-1)
-            if left.log_norm.requires_grad:
-                return None
-            rows, cols = left.mask.nonzero(as_tuple=True)
-            has_mass = torch.zeros(left.mask.shape[0], dtype=torch.bool, device=rows.device)
-            has_mass[rows] = True
-            mass = has_mass.to(right.logits.dtype)
-            entropy_term = -log_count  # sum_j p log p = -log |mask_i| (0 for an empty row)
-            if rows.numel() <= _INDEX_FRACTION * left.mask.numel():
-                index, dense = (rows, cols, torch.exp(-log_count)[rows]), None
-            else:
-                index, dense = None, left.mask.to(right.logits.dtype) * torch.exp(-log_count)[:, None]
-        else:
-            prob = left.prob()
-            if prob.requires_grad:
-                return None
-            prob = prob.to(right.logits.dtype)
-            mass = prob.sum(1)
-            has_mass = left.mask.any(1)
-            entropy_term = B.plogp(prob, left.log_prob(), left.mask).sum(1) if objective == "kl" else None
-            index, dense = None, prob
-    left._fused_prep = (prep_key, (mass, has_mass, entropy_term, index, dense))
-    values = fused_cross_entropy(node, right.logits, mass, index=index, dense=dense)
-    if objective == "kl":
-        values = values + entropy_term
+    compiling = torch_backend.compiling()
+    logits = right.logits
+    fixed = prepare_fixed(left, objective, logits, compiling)
+    if fixed is None:
+        return None
+    softmax = right.softmax
+    exaggeration = left.pairs.inputs.exaggeration
+    n = logits.shape[0]
+    gradients_only = torch_backend.gradients_only_active()
+    if fixed.target is not None and softmax.full and softmax.axis == 1 and exaggeration == 1 and not (compiling or gradients_only):
+        # p one-hot on every row and q a softmax over every candidate (a classifier): torch's own
+        # cross entropy is exactly sum_j p_ij (lse_i - logits_ij), its mean included
+        target = fixed.target
+        return AnchorTerms(
+            lambda: F.cross_entropy(logits, target, reduction="none"),
+            lambda: torch.ones(n, dtype=torch.bool, device=logits.device),
+            lambda reduction: F.cross_entropy(logits, target, reduction=reduction),
+            every_anchor=True,
+        )
+    values = torch_backend.softmax_cross_entropy(logits, right.mask, softmax, fixed, exaggeration)
+    if objective == "kl" and fixed.entropy is not None:
+        values = values + fixed.entropy
+    has_mass = fixed.has_mass
+    if has_mass is None:  # every anchor has mass: the mean is over all of them
+        return AnchorTerms(
+            values,
+            lambda: torch.ones(n, dtype=torch.bool, device=logits.device),
+            lambda reduction: values.sum() if reduction == "sum" else values.mean(),
+            every_anchor=True,
+        )
     return AnchorTerms(values, has_mass)
+
+
+def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
+    """left as a ``FixedP`` for a cross entropy against ``logits`` (kept on left: prepared once)."""
+    dtype = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
+    key = (objective, dtype, logits.device)
+    if left.fixed is not None and left.fixed[0] == key:
+        return left.fixed[1]
+    fixed = _fixed_form(left, objective, dtype, compiling)
+    if fixed is not None:
+        left.fixed = (key, fixed)
+    return fixed
+
+
+def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
+    """left as a ``FixedP`` (no gradient): uniform over its mask, or any fixed distribution."""
+    kl = objective == "kl"
+    mask = left.mask
+    n = mask.shape[0]
+    with torch.no_grad():
+        if left.logits is None and not left.joint:  # uniform: p_ij = 1 / |mask_i|
+            if compiling:  # no data-dependent shapes in a compiled graph: mask and row weights
+                count = mask.sum(1, dtype=dtype)
+                has = count > 0
+                safe = count.clamp_min(1)
+                return FixedP(has.to(dtype), has, -safe.log() if kl else None, uniform=(mask, safe.reciprocal()))
+            rows, cols = mask.nonzero(as_tuple=True)
+            if rows.numel() == n and torch.equal(rows, torch.arange(n, device=rows.device)):
+                return FixedP(target=cols)  # exactly one pair per row: p one-hot (entropy 0)
+            count = torch.bincount(rows, minlength=n).to(dtype)
+            has = count > 0
+            safe = count.clamp_min(1)
+            fixed = FixedP(has.to(dtype), has, -safe.log() if kl else None)
+            if rows.numel() <= _INDEX_FRACTION * mask.numel():
+                fixed.index = (rows, cols, safe.reciprocal()[rows])
+            else:
+                fixed.dense = mask.to(dtype) / safe[:, None]
+            return fixed
+        log_prob = left.log_prob()
+        if not isinstance(log_prob, torch.Tensor) or log_prob.dim() != 2:
+            return None
+        log_prob = log_prob.to(dtype)
+        prob = log_prob.exp()
+        # 0 log 0 = 0: a pair whose probability underflows to zero (or lies off the mask) adds nothing
+        entropy = left.backend.plogp(prob, log_prob, mask).sum(1) if kl else None
+        fixed = FixedP(prob.sum(1), mask.any(1), entropy)
+        if compiling:
+            fixed.dense = prob
+            return fixed
+        support = prob != 0
+        if int(support.sum()) <= _INDEX_FRACTION * support.numel():
+            rows, cols = support.nonzero(as_tuple=True)
+            fixed.index = (rows, cols, prob[rows, cols])
+        else:
+            fixed.dense = prob
+        return fixed
 
 
 def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:

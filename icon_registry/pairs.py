@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch
-
 from icon_registry.errors import IconError
+
+# torch is imported only where the grad mode is read: the catalog's schema imports this module,
+# and `icon list` / `show` / `validate` / `table` never need it.
 
 #: Names of the per-batch arguments a compiled loss accepts besides ``z``.
 INPUT_NAMES = ("x", "labels", "ids", "modality", "neighbors", "graph", "teacher", "center", "bank", "bank_ids",
@@ -52,6 +53,8 @@ class Inputs:
     #: ``graph``, ``teacher`` and ``keys`` hold only the anchor rows (the columns of neighbors and
     #: graph still index all n candidates). ``center`` and the bank are shared by every row.
     rows: Any = None
+    #: Multiplies p in the term sum_j p_ij log w_ij (t-SNE's early exaggeration; 1: the objective).
+    exaggeration: float = 1.0
     _cache: dict = field(default_factory=dict, repr=False)
     #: Statistics over ALL candidates (cluster sizes, unit vectors), shared by every row block.
     _global: dict = field(default_factory=dict, repr=False)
@@ -68,7 +71,7 @@ class Inputs:
 
     def global_cached(self, key, compute):
         """A statistic over all candidates, computed once and shared by every row block."""
-        key = (key, self.backend.symbolic or torch.is_grad_enabled())
+        key = (key, self.backend.symbolic or _grad_enabled())
         if key not in self._global:
             self._global[key] = compute()
         return self._global[key]
@@ -86,9 +89,18 @@ class Inputs:
         return value
 
     def cached(self, key, compute):
+        """A per-batch quantity, computed once per grad mode (p, evaluated without gradients,
+        must not hand q a detached copy of a pairwise quantity both read)."""
+        key = (key, self.backend.symbolic or _grad_enabled())
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+def _grad_enabled() -> bool:
+    import torch
+
+    return torch.is_grad_enabled()
 
 
 @dataclass
@@ -98,9 +110,20 @@ class Pairs:
 
     inputs: Inputs
     layout: str
-    support: Any  # bool mask (n, m): the candidates each anchor's distribution ranges over
+    _support: Any  # see ``support``; None: a full support, made on first use
     #: (support, shape, anchor rows) when the mask follows from the shapes alone (others, all, ...)
     structure: Any = None
+
+    @property
+    def support(self):
+        """bool mask (n, m): the candidates each anchor's distribution ranges over."""
+        if self._support is None:
+            self._support = self.backend.full_mask(self.structure[1], self.inputs.z)
+        return self._support
+
+    def restrict(self, mask):
+        """``mask & support``; ``mask`` itself when the support holds every pair."""
+        return mask if self.full else mask & self.support
 
     @property
     def backend(self):
@@ -113,6 +136,16 @@ class Pairs:
         if self.structure is None or self.structure[0] != "others":
             return None
         return 0 if self.inputs.rows is None else self.inputs.rows[0]
+
+    @property
+    def full(self) -> bool:
+        """Every anchor x candidate pair is in the support: nothing needs masking."""
+        return self.structure is not None and self.structure[0] in _FULL_SUPPORTS
+
+    @property
+    def nonempty_rows(self) -> bool:
+        """Every anchor has at least one candidate, by construction (n >= 2, k >= 1, C >= 1)."""
+        return self.structure is not None and self.structure[1][1] >= 1 + (self.structure[0] == "others")
 
     def vectors(self, on: str):
         if on == "z":
@@ -208,7 +241,7 @@ class Pairs:
     def position(self, index: int):
         if self.layout != "candidates":
             raise IconError(f"{self.inputs.entry_id}: candidate_position needs support 'candidates'")
-        columns = self.class_index_like(self.support.shape[1])
+        columns = self.class_index_like(self.structure[1][1])
         return (columns == index)[None, :] & self.support
 
     def own_key(self):
@@ -245,35 +278,45 @@ SUPPORT_INPUTS: dict[str, set] = {"other_modality": {"modality"}, "candidates": 
                                   "key_and_bank": {"keys", "bank"}, "class_pools": {"labels"}}
 
 
+#: Supports that contain every anchor x candidate pair.
+_FULL_SUPPORTS = ("all", "candidates", "prototypes", "outputs", "bank", "key_and_bank")
+
+
 def pairs_on(inputs: Inputs, support: str) -> Pairs:
-    """The candidate space a distribution with this support lives on."""
-    B = inputs.backend
-    n, z, rows = inputs.n, inputs.z, inputs.n_rows
+    """The candidate space a distribution with this support lives on (one object per batch and
+    support: p and q on the same support share it, mask included)."""
+    key = ("pairs", support)
+    if key not in inputs._cache:
+        inputs._cache[key] = _build_pairs(inputs, support)
+    return inputs._cache[key]
+
+
+def _build_pairs(inputs: Inputs, support: str) -> Pairs:
+    rows = inputs.n_rows
     if support == "candidates":
         neighbors = inputs.require("neighbors", "support 'candidates' reads each anchor's candidates")
-        shape = (rows, neighbors.shape[1])
-        return Pairs(inputs, "candidates", B.full_mask(shape, z), (support, shape, inputs.rows))
+        return Pairs(inputs, "candidates", None, (support, (rows, neighbors.shape[1]), inputs.rows))
     if support == "prototypes":
         protos = inputs.require("prototypes", "support 'prototypes' needs class prototypes")
-        shape = (rows, protos.shape[0])
-        return Pairs(inputs, "prototypes", B.full_mask(shape, z), (support, shape, inputs.rows))
+        return Pairs(inputs, "prototypes", None, (support, (rows, protos.shape[0]), inputs.rows))
     if support in ("outputs", "bank", "key_and_bank"):
-        width = z.shape[1]
+        width = inputs.z.shape[1]
         if support != "outputs":
             bank = inputs.require("bank", f"support '{support}' reads the bank's rows")
             width = bank.shape[0] + (1 if support == "key_and_bank" else 0)
             if support == "key_and_bank":
                 inputs.require("keys", "support 'key_and_bank' reads each anchor's own key")
-        shape = (rows, width)
-        return Pairs(inputs, support, B.full_mask(shape, z), (support, shape, inputs.rows))
+        return Pairs(inputs, support, None, (support, (rows, width), inputs.rows))
     if support == "class_pools":
         return _class_pools(inputs)
     pairs = Pairs(inputs, "batch", None)
     if support == "other_modality":
-        pairs.support = ~pairs.same("modality")
+        pairs._support = ~pairs.same("modality")
         return pairs
-    pairs.support = ~pairs.is_self() if support == "others" else B.full_mask((rows, n), z)
-    pairs.structure = (support, (rows, n), inputs.rows)
+    if support == "others":
+        rows_all = inputs.rows is None and not inputs.backend.symbolic
+        pairs._support = inputs.backend.others_mask(inputs.n, inputs.z) if rows_all else ~pairs.is_self()
+    pairs.structure = (support, (rows, inputs.n), inputs.rows)
     return pairs
 
 

@@ -15,7 +15,8 @@ FORMULA = ('"-mean(i, anchors_with(positives), mean(j, positives(i), cos(z[i], z
 FUNCTIONS = ("the functions are: log, exp, sqrt, softplus, abs, max, min, dot, cos, sqdist, dist, norm, sum, mean, "
              "logsumexp, count, indicator")
 SETS = ("the index sets are: anchors, all, others(i), positives(i), same_class(i), other_modality(i), "
-        "cross_positives(i), candidates(i), neighbors(i), adjacent(i), anchors_with(S), classes, clusters")
+        "cross_positives(i), candidates(i), neighbors(i), adjacent(i), anchors_with(S), classes, clusters, outputs, "
+        "bank, teacher_support(i), bank_positives(i)")
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,16 @@ class SympyBackend:
     symbolic = True
 
     no_grad = staticmethod(contextlib.nullcontext)
+
+    @staticmethod
+    def concrete(value, fallback, why):
+        """A parameter that shapes a support: instances have its value."""
+        return value
+
+    @staticmethod
+    def deferred(compute):
+        """Array backends may compute a quantity on first use; here it is computed now."""
+        return compute()
     log = staticmethod(_elementwise(sympy.log))
     exp = staticmethod(_elementwise(sympy.exp))
     log1p = staticmethod(_elementwise(lambda v: sympy.log(1 + v)))

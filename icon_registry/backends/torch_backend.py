@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
-import weakref
 
 import torch
 
@@ -13,6 +13,35 @@ import torch
 #: counts of mask entries are made in it, so that log|S(i)| and 1/|S(i)| keep float64
 #: precision for float64 inputs instead of torch's default float32 for integer tensors.
 _FLOAT_DTYPE: contextvars.ContextVar = contextvars.ContextVar("icon_float_dtype", default=None)
+#: Set while a chunked evaluation re-runs a block for its gradient (``gradients_only``): the
+#: block's values are known already, so terminal nodes skip computing them.
+_GRADIENTS_ONLY: contextvars.ContextVar = contextvars.ContextVar("icon_gradients_only", default=False)
+_HALF = (torch.float16, torch.bfloat16)
+#: ``_FLOAT_DTYPE`` inside torch.compile's trace, where a ContextVar is opaque to Dynamo: a plain
+#: module global, which Dynamo reads (and guards on) like a constant.
+_traced_float_dtype = None
+
+
+def compiling() -> bool:
+    """Inside torch.compile's tracing: plain differentiable ops, which the compiler fuses, instead
+    of the custom autograd Functions that win in eager mode."""
+    return torch.compiler.is_compiling()
+
+
+def gradients_only_active() -> bool:
+    return not compiling() and _GRADIENTS_ONLY.get()
+
+
+@contextlib.contextmanager
+def gradients_only():
+    """Evaluate for the gradient alone: the fused cross entropy returns zeros as its value (its
+    output is terminal, so the gradient does not depend on it) and keeps only what its backward
+    needs (the masked logits), skipping the normalizer and the dot product."""
+    token = _GRADIENTS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _GRADIENTS_ONLY.reset(token)
 
 
 class TorchBackend:
@@ -47,7 +76,29 @@ class TorchBackend:
     def masked_logsumexp(a, mask, axis, diagonal=None):
         # An empty row has logsumexp -inf; it only multiplies zero probability mass, and a
         # finite placeholder (0) keeps 0 * (-inf) = NaN out of the result and its gradient.
+        if compiling():
+            return _plain_masked_logsumexp(a, mask, axis, diagonal)
         return _MaskedLogSumExp.apply(a, mask, axis, diagonal)
+
+    @staticmethod
+    def concrete(value, fallback, why):
+        """A parameter that shapes a support (k nearest): its value. (The abstract backend, whose
+        parameters are symbols, uses ``fallback`` and states ``why`` as an assumption.)"""
+        return value
+
+    @staticmethod
+    def deferred(compute):
+        """``compute`` as a zero-argument callable run on first use, in the grad mode and
+        evaluation dtype of now (``Dist.log_norm``: a fused objective never needs it)."""
+        if compiling():  # Dynamo keeps the grad mode itself; the trace never needs the deferral
+            return compute
+        grad, dtype = torch.is_grad_enabled(), _FLOAT_DTYPE.get()
+
+        def run():
+            with torch.set_grad_enabled(grad), TorchBackend.float_dtype(dtype):
+                return compute()
+
+        return run
 
     @staticmethod
     def log_softmax(a, axis):
@@ -102,11 +153,11 @@ class TorchBackend:
 
     @staticmethod
     def sqdist(a, b):
-        if a is b:
-            sq = (a * a).sum(-1)
-            out = sq[:, None] + sq[None, :] - 2.0 * (a @ a.T)
-        else:
-            out = (a * a).sum(-1)[:, None] + (b * b).sum(-1)[None, :] - 2.0 * (a @ b.T)
+        sq_a = (a * a).sum(-1)
+        sq_b = sq_a if a is b else (b * b).sum(-1)
+        # |a|^2 + |b|^2 - 2 a.b with the product accumulated into the sum by addmm: two passes over
+        # the n x m result forward (and backward) fewer than a separate product, scale and add.
+        out = torch.addmm(sq_a[:, None] + sq_b[None, :], a, b.T, alpha=-2.0)
         # The expansion can dip below zero by rounding; a distance never does.
         return out.clamp_min(0.0)
 
@@ -148,13 +199,31 @@ class TorchBackend:
         return torch.eye(n, dtype=torch.bool, device=like.device)
 
     @staticmethod
+    def others_mask(n, like):
+        """Every pair but (i, i): a mask shared by every batch of n on this device (masks are never
+        written to), so that 'others' costs no pass per call."""
+        if compiling():
+            return ~torch.eye(n, dtype=torch.bool, device=like.device)
+        return _others(n, like.device)
+
+    @staticmethod
     def full_mask(shape, like):
-        return torch.ones(shape, dtype=torch.bool, device=like.device)
+        if compiling():
+            return torch.ones(shape, dtype=torch.bool, device=like.device)
+        return _all_true(tuple(shape), like.device)
 
     @staticmethod
     @contextlib.contextmanager
     def float_dtype(dtype):
         """Evaluate with counts (and other dtype-less quantities) in ``dtype``."""
+        global _traced_float_dtype
+        if compiling():
+            previous, _traced_float_dtype = _traced_float_dtype, dtype
+            try:
+                yield
+            finally:
+                _traced_float_dtype = previous
+            return
         token = _FLOAT_DTYPE.set(dtype)
         try:
             yield
@@ -165,7 +234,8 @@ class TorchBackend:
     def count(mask, axis):
         # Exact for counts below 2^24 (float32) or 2^53 (float64).
         # Outside an evaluation context (direct Distribution.evaluate calls) counts are float64.
-        return mask.sum(dim=axis, keepdim=True, dtype=_FLOAT_DTYPE.get() or torch.float64)
+        dtype = _traced_float_dtype if compiling() else _FLOAT_DTYPE.get()
+        return mask.sum(dim=axis, keepdim=True, dtype=dtype or torch.float64)
 
     @staticmethod
     def any(mask):
@@ -177,29 +247,63 @@ class TorchBackend:
 
     @staticmethod
     @torch.no_grad()
-    def calibrate_log_precision(sqdist, mask, perplexity, steps=64):
-        """Per-row beta = 1/(2 sigma_i^2) whose conditional Gaussian has entropy log(perplexity).
+    def calibrate_log_precision(sqdist, mask, perplexity, steps=64, tolerance=None):
+        """Per-row log(beta), beta = 1/(2 sigma_i^2), whose conditional Gaussian over the mask has
+        entropy log(perplexity) to ``tolerance`` nats (default: scikit-learn's 1e-5 in single or
+        half precision, 1e-12 in float64, where the search is exact to rounding): every row at once.
 
-        Bisection in log(beta) on float64 copies: the same search scikit-learn's t-SNE runs.
+        Each row's entropy is taken in log space from the distances shifted by the row's nearest,
+        H = log Z + beta E[d] with Z = sum_j exp(-beta d_j) >= 1: the n x m passes in the
+        distances' dtype, every per-row quantity in float64. The search is a bracketed Newton
+        iteration in log(beta) (dH/dlog(beta) = -beta^2 Var(d)): a Newton step that leaves the
+        bracket or fails to halve the previous one is replaced by bisection, so it converges like
+        bisection at worst, in a handful of steps at best; it stops as soon as every row is
+        within ``tolerance``.
         """
-        d = sqdist.detach().to(torch.float64)
-        m = mask
         target = math.log(perplexity)
-        lo = torch.full((d.shape[0], 1), -50.0, dtype=torch.float64, device=d.device)
-        hi = torch.full_like(lo, 50.0)
-        # Scale-free start: distances divided by their row mean.
-        row_scale = (d * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp_min(1)
-        row_scale = row_scale.clamp_min(1e-300).log()
-        lo, hi = lo - row_scale, hi - row_scale
+        if tolerance is None:
+            tolerance = 1e-12 if sqdist.dtype == torch.float64 else 1e-5
+        d = _calibration_rows(sqdist.detach(), mask)
+        d = d - d.amin(1, keepdim=True)  # >= 0, 0 at the nearest candidate: no overflow, Z >= 1
+        finite = torch.isfinite(d)
+        d = torch.where(finite, d, 0.0)  # excluded pairs: contribute nothing (their weight below is 0)
+        weight_mask = None if bool(finite.all()) else finite.to(d.dtype)
+        squared = d * d
+        count = d.shape[1] if weight_mask is None else weight_mask.sum(1, keepdim=True).to(torch.float64).clamp_min(1)
+        masked_d = d if weight_mask is None else d * weight_mask
+        mean = masked_d.sum(1, keepdim=True).to(torch.float64) / count
+        x = -mean.clamp_min(1e-300).log()  # log beta: start at 1 / (mean distance to the others)
+        lo, hi = x - 50.0, x + 50.0
+        step = hi - lo
+        e = torch.empty_like(d)
+        # exp below this is subnormal (float32: 1e-38), where CPUs slow down by orders of
+        # magnitude; such terms are below 1e-30 of Z >= 1 anyway
+        floor = math.log(torch.finfo(d.dtype).tiny) + 8.0
         for _ in range(steps):
-            mid = (lo + hi) / 2
-            logits = (-d * mid.exp()).masked_fill(~m, -math.inf)
-            logp = torch.log_softmax(logits, dim=1)
-            entropy = -TorchBackend.plogp(logp.exp(), logp, m).sum(1, keepdim=True)
-            too_flat = entropy > target
-            lo = torch.where(too_flat, mid, lo)
-            hi = torch.where(too_flat, hi, mid)
-        return ((lo + hi) / 2).to(sqdist.dtype)
+            beta = x.exp()
+            torch.mul(d, -beta.to(d.dtype), out=e).clamp_(min=floor).exp_()
+            if weight_mask is not None:
+                e.mul_(weight_mask)
+            z = e.sum(1, keepdim=True).to(torch.float64)
+            first = torch.einsum("ij,ij->i", e, d)[:, None].to(torch.float64) / z  # E[d]
+            second = torch.einsum("ij,ij->i", e, squared)[:, None].to(torch.float64) / z  # E[d^2]
+            entropy = z.log() + beta * first
+            gap = entropy - target
+            done = gap.abs() <= tolerance
+            if bool(done.all()):
+                break
+            too_flat = gap > 0  # entropy too high: sharpen (larger beta)
+            lo = torch.where(too_flat & ~done, x, lo)
+            hi = torch.where(~too_flat & ~done, x, hi)
+            slope = -(beta * beta) * (second - first * first)
+            newton = x - gap / slope.clamp_max(-1e-300)
+            # Newton only inside the bracket and while it at least halves the previous step
+            # (Numerical Recipes' rtsafe); else bisection
+            take = (newton > lo) & (newton < hi) & (slope < 0) & ((2 * gap).abs() <= (step * slope).abs())
+            moved = torch.where(take, newton, (lo + hi) / 2)
+            step = torch.where(done, step, (moved - x).abs())
+            x = torch.where(done, x, moved)
+        return x.to(sqdist.dtype)
 
     @staticmethod
     @torch.no_grad()
@@ -217,28 +321,77 @@ class TorchBackend:
         return mask
 
 
+def _calibration_rows(sqdist, mask):
+    """(n, m') rows of the distances a calibration sees. When every row has the same number of
+    pairs (every other item; the k nearest), just those, gathered: no masked entries to carry
+    through every step. Otherwise the whole rows with +inf outside the mask."""
+    counts = mask.sum(1)
+    width = int(counts[0]) if counts.numel() else 0
+    if width and bool((counts == width).all()):
+        columns = mask.nonzero(as_tuple=True)[1].view(mask.shape[0], width)
+        return sqdist.gather(1, columns)
+    return sqdist.masked_fill(~mask, math.inf)
+
+
+@functools.lru_cache(maxsize=32)
+def _all_true(shape, device):
+    """A read-only all-True mask: one element expanded (writing to it is an error), shared by every
+    call with this shape, so a full support costs no pass and no allocation."""
+    return torch.ones((), dtype=torch.bool, device=device).expand(shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _others(n, device):
+    return ~torch.eye(n, dtype=torch.bool, device=device)
+
+
+def _masked(source, mask, diagonal, full: bool = False, copy: bool = True):
+    """``source`` with every pair outside ``mask`` at -inf. 'others' (``diagonal`` not None)
+    fills the excluded diagonal on a copy, which on CPU is several times cheaper than a select
+    through a bool mask; a full support needs nothing. Differentiable (plain ops)."""
+    if full:
+        return source
+    if diagonal is None:
+        return torch.where(mask, source, -math.inf)
+    masked = source.clone() if copy else source
+    masked.diagonal(diagonal).fill_(-math.inf)
+    return masked
+
+
+def _plain_masked_logsumexp(a, mask, axis, diagonal):
+    """masked_logsumexp from plain ops (under torch.compile); an empty set gives 0, gradient 0."""
+    masked = _masked(a.float() if a.dtype in _HALF else a, mask, diagonal)
+    lse = _plain_logsumexp(masked, mask, axis)
+    return lse if axis is None else lse[:, None]
+
+
+def _plain_logsumexp(masked, mask, axis, nonempty: bool = False):
+    """logsumexp of already masked logits by rows (axis 1: shape (n,)) or of all (a scalar)."""
+    if axis is None:
+        lse = torch.logsumexp(masked.reshape(-1), 0)
+        return torch.where(torch.isneginf(lse), 0.0, lse)
+    if nonempty:
+        return torch.logsumexp(masked, 1)
+    empty = ~mask.any(1)
+    return torch.logsumexp(masked.masked_fill(empty[:, None], 0.0), 1).masked_fill(empty, 0.0)
+
+
 class _MaskedLogSumExp(torch.autograd.Function):
     """logsumexp of ``a`` over ``mask`` (rows, or all entries for axis None); 0 for an empty set.
 
     Computed through torch's fused log_softmax (one pass instead of max, subtract, exp, sum):
     lse_i = max_i - max_j log_softmax_ij, exact to rounding. The saved log-softmax gives
-    the backward, softmax x grad, in one pass, and ``fused_cross_entropy`` reuses it
-    (``ctx.log_softmax``, ``ctx.lse``) instead of recomputing the normalizer.
+    the backward, softmax x grad, in one pass.
 
     ``diagonal`` (an offset, or None) says that the mask leaves out exactly the entries
-    (r, r + diagonal): the 'others' support. Those are then filled on a copy, which on CPU is
-    several times cheaper than a select through a bool mask.
+    (r, r + diagonal): the 'others' support (see ``_masked``).
     """
 
     @staticmethod
     def forward(ctx, a, mask, axis, diagonal):
         # Half-precision logits (autocast matmuls) are normalized in float32.
-        source = a.float() if a.dtype in (torch.float16, torch.bfloat16) else a
-        if diagonal is None:
-            masked = torch.where(mask, source, -math.inf)
-        else:
-            masked = source.clone() if source is a else source  # a.float() is a copy already
-            masked.diagonal(diagonal).fill_(-math.inf)
+        source = a.float() if a.dtype in _HALF else a
+        masked = _masked(source, mask, diagonal, copy=source is a)  # a.float() is a copy already
         dim = 0 if axis is None else axis
         view = masked.reshape(-1) if axis is None else masked
         log_softmax = torch.log_softmax(view, dim)
@@ -253,12 +406,7 @@ class _MaskedLogSumExp(torch.autograd.Function):
             log_softmax = log_softmax.masked_fill(empty if axis is not None else empty.reshape(1), -math.inf)
         if axis is None:
             log_softmax = log_softmax.reshape(masked.shape)
-        # The output is kept detached: holding the output itself (whose grad_fn is this node)
-        # would make a reference cycle that only the cyclic GC frees, n x m buffers included.
-        # The logits are only needed to be recognized (``normalizer_node``): a weak reference
-        # lets their n x m buffer go when the forward ends, not after the backward.
-        ctx.log_softmax, ctx.lse, ctx.source = log_softmax, out.detach(), weakref.ref(a)
-        ctx.by_rows = axis is not None and not has_empty
+        ctx.log_softmax, ctx.by_rows = log_softmax, axis is not None and not has_empty
         return out
 
     @staticmethod
@@ -274,51 +422,106 @@ def _softmax(log_softmax, by_rows: bool):
     return torch.softmax(log_softmax, 1) if by_rows else log_softmax.exp()
 
 
-def normalizer_node(log_norm, logits):
-    """The ``_MaskedLogSumExp`` node that produced ``log_norm`` from ``logits``, or None."""
-    node = getattr(log_norm, "grad_fn", None)
-    source = getattr(node, "source", None)
-    if source is None or source() is not logits or not hasattr(node, "log_softmax"):
-        return None
-    return node
+class _SoftmaxCrossEntropy(torch.autograd.Function):
+    """values_i = mass_i * lse_i - scale * sum_j p_ij logits_ij: the cross entropy of a fixed p
+    against q = softmax of ``logits`` over ``mask`` (by rows, or jointly), normalizer included.
 
-
-class _FusedCrossEntropy(torch.autograd.Function):
-    """values_i = mass_i * lse_i - sum_j p_ij logits_ij, with lse the (row or joint) log
-    normalizer of the masked logits, taken from their ``_MaskedLogSumExp`` node.
-
-    p is fixed: either an index form (rows, cols, weights: the pairs with mass) or a dense
-    (n, m) matrix. Backward writes softmax * (g * mass) - g * p into ONE buffer: no separate
-    gradient for the normalizer and the linear term, no masked_fill copies.
+    p (``FixedP`` in icon_registry.objective) is one column per row (``target``), an index form
+    (rows, cols, weights) or a dense (n, m) matrix. The backward writes softmax * (g * mass) -
+    scale * g * p into ONE buffer. In ``gradients_only`` mode (a chunked block recomputed for its
+    gradient) the forward keeps the masked logits and nothing else: the backward's softmax is
+    then the only pass over them.
     """
 
     @staticmethod
-    def forward(ctx, logits, log_softmax, by_rows, lse, mass, rows, cols, weights, dense):
-        if dense is None:
-            picked = logits[rows, cols] * weights
-            dot = torch.zeros(logits.shape[0], dtype=picked.dtype, device=logits.device).index_add_(0, rows, picked)
+    def forward(ctx, logits, mask, softmax, mass, target, rows, cols, weights, dense, scale):
+        source = logits.float() if logits.dtype in _HALF else logits
+        masked = _masked(source, mask, softmax.diagonal, softmax.full, copy=source is logits)
+        joint = softmax.axis is None
+        ctx.mass, ctx.joint, ctx.scale = mass, joint, scale
+        ctx.target, ctx.rows, ctx.cols, ctx.weights, ctx.dense = target, rows, cols, weights, dense
+        ctx.out_dtype = logits.dtype
+        if _GRADIENTS_ONLY.get() and not joint:
+            ctx.saved, ctx.kind = masked, "logits"
+            return source.new_zeros(source.shape[0])
+        if joint:
+            lse = torch.logsumexp(masked.reshape(-1), 0)
+            lse = torch.where(torch.isneginf(lse), 0.0, lse)
+            ctx.saved, ctx.kind, ctx.lse = masked, "joint", lse
         else:
-            dot = (dense * logits).sum(1, dtype=log_softmax.dtype)
+            log_softmax = torch.log_softmax(masked, 1)
+            if target is not None and softmax.nonempty and scale == 1:
+                # p one-hot: the value is -log q at the target, read off the log-softmax (nll)
+                ctx.saved, ctx.kind = log_softmax, "log_softmax"
+                return -log_softmax.gather(1, target[:, None])[:, 0]
+            top = masked.amax(1)
+            lse = top - log_softmax.amax(1)
+            nonempty = softmax.nonempty or not bool(torch.isneginf(top).any())
+            if not nonempty:
+                lse = lse.masked_fill(torch.isneginf(top), 0.0)
+                log_softmax = log_softmax.masked_fill(torch.isneginf(top)[:, None], -math.inf)
+            ctx.saved, ctx.kind = log_softmax, "log_softmax" if nonempty else "log_prob"
+        if target is not None:
+            dot = source.gather(1, target[:, None])[:, 0]
+        elif dense is None:
+            picked = source[rows, cols] * weights
+            dot = torch.zeros(source.shape[0], dtype=picked.dtype, device=source.device).index_add_(0, rows, picked)
+        else:
+            dot = (dense * source).sum(1)
             if not bool(torch.isfinite(dot).all()):  # +-inf logits where p has no mass: 0 * inf
-                dot = (dense * logits.masked_fill(dense == 0, 0.0)).sum(1)
-        joint = lse.numel() == 1 and lse.dim() == 0
-        values = mass * (lse if joint else lse.reshape(-1)) - dot
-        ctx.log_softmax, ctx.mass, ctx.joint, ctx.by_rows = log_softmax, mass, joint, by_rows
-        ctx.rows, ctx.cols, ctx.weights, ctx.dense = rows, cols, weights, dense
+                dot = (dense * source.masked_fill(dense == 0, 0.0)).sum(1)
+        values = (lse if mass is None else mass * lse) - (dot if scale == 1 else scale * dot)
         return values
 
     @staticmethod
     def backward(ctx, g):
-        scale = (g * ctx.mass).sum() if ctx.joint else (g * ctx.mass)[:, None]
-        grad = _softmax(ctx.log_softmax, ctx.by_rows).mul_(scale)
-        if ctx.dense is None:
-            grad.index_put_((ctx.rows, ctx.cols), -(g[ctx.rows] * ctx.weights), accumulate=True)
+        mass_g = g if ctx.mass is None else g * ctx.mass
+        if ctx.kind == "joint":
+            grad = (ctx.saved - ctx.lse).exp_().mul_(mass_g.sum())
+        elif ctx.kind == "logits":
+            grad = _row_softmax(ctx.saved).mul_(mass_g[:, None])
         else:
-            grad.addcmul_(ctx.dense, g[:, None], value=-1.0)
-        return grad, None, None, None, None, None, None, None, None
+            grad = _softmax(ctx.saved, ctx.kind == "log_softmax").mul_(mass_g[:, None])
+        pull = g if ctx.scale == 1 else g * ctx.scale
+        if ctx.target is not None:
+            grad.scatter_add_(1, ctx.target[:, None], -pull[:, None])
+        elif ctx.dense is None:
+            grad.index_put_((ctx.rows, ctx.cols), -(pull[ctx.rows] * ctx.weights), accumulate=True)
+        else:
+            grad.addcmul_(ctx.dense, pull[:, None], value=-1.0)
+        return grad.to(ctx.out_dtype), None, None, None, None, None, None, None, None, None
 
 
-def fused_cross_entropy(node, logits, mass, *, index=None, dense=None):
-    """Per-anchor sum_j p_ij (lse_i - logits_ij) (see ``_FusedCrossEntropy``)."""
-    rows, cols, weights = index if index is not None else (None, None, None)
-    return _FusedCrossEntropy.apply(logits, node.log_softmax, node.by_rows, node.lse, mass, rows, cols, weights, dense)
+def _row_softmax(masked):
+    """Softmax by rows of masked logits; rows without any pair give zeros."""
+    out = torch.softmax(masked, 1)
+    empty = torch.isneginf(masked.amax(1))
+    return out.masked_fill_(empty[:, None], 0.0) if bool(empty.any()) else out
+
+
+def softmax_cross_entropy(logits, mask, softmax, fixed, scale=1.0):
+    """Per-anchor sum_j p_ij (lse_i - logits_ij) for a fixed p (``FixedP``) and q = softmax of
+    ``logits`` over ``mask`` (see ``_SoftmaxCrossEntropy``). Under torch.compile: plain ops
+    (the compiler fuses them; a custom Function would stop it)."""
+    if compiling():
+        return _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale)
+    index = fixed.index or (None, None, None)
+    dense = fixed.dense
+    if fixed.uniform is not None:  # prepared inside a compiled graph, used eagerly
+        pairs, weight = fixed.uniform
+        dense = pairs.to(weight.dtype) * weight[:, None]
+    return _SoftmaxCrossEntropy.apply(logits, mask, softmax, fixed.mass, fixed.target, *index, dense, scale)
+
+
+def _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale):
+    source = logits.float() if logits.dtype in _HALF else logits
+    masked = _masked(source, mask, softmax.diagonal, softmax.full)
+    lse = _plain_logsumexp(masked, mask, softmax.axis, softmax.nonempty)
+    if fixed.target is not None:
+        dot = source.gather(1, fixed.target[:, None])[:, 0]
+    elif fixed.uniform is not None:
+        pairs, weight = fixed.uniform
+        dot = torch.where(pairs, source, 0.0).sum(1) * weight
+    else:
+        dot = (fixed.dense * masked.masked_fill(fixed.dense == 0, 0.0)).sum(1)
+    return (lse if fixed.mass is None else fixed.mass * lse) - (dot if scale == 1 else scale * dot)

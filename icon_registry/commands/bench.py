@@ -1,6 +1,10 @@
 """`icon bench`: time compiled catalog losses against hand-written fused torch.
 
-    icon bench                                  # suite core: SimCLR, SupCon, t-SNE; n = 1024, 4096, 8192
+    icon bench                                  # suite core: SimCLR, SupCon, cross entropy, t-SNE; n = 256 ... 16,384
+    icon bench --suite large                    # n = 16,384: default path, 8 anchor blocks, dense; vs hand-written
+    icon bench --suite compile                  # torch.compile(ours) vs torch.compile(hand-written)
+    icon bench --suite tsne                     # P calibration and end to end vs scikit-learn (and openTSNE)
+    icon bench --suite cli                      # start-up of the catalog commands
     icon bench --sizes 1024 --repeats 3         # quicker
     icon bench --json                           # machine-readable on stdout
     icon bench --out results/bench.json         # write (merge) the results the docs site renders
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -65,18 +70,35 @@ def _run_scale(args) -> int:
     return 0
 
 
+def _write_merged(path: Path, document: dict) -> None:
+    """Merge ``document`` into the JSON file at ``path`` (other suites' keys are kept), written to a
+    temporary file first and swapped in."""
+    merged = {}
+    if path.is_file():
+        try:
+            merged = json.loads(path.read_text())
+        except ValueError:
+            merged = {}
+    merged.update(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(merged, indent=2) + "\n")
+    temporary.replace(path)
+
+
 def run(args) -> int:
     import torch
 
     from icon_registry import bench
 
     scale = _scale_suites()
+    runners = bench.RUNNERS
     if args.suite in scale and args.suite not in bench.SUITES:
         return _run_scale(args)
-    if args.suite not in bench.SUITES:
+    if args.suite not in bench.SUITES and args.suite not in runners:
         from icon_registry.errors import UsageError, quote, suggest
 
-        known = list(bench.SUITES) + [s for s in scale if s not in bench.SUITES]
+        known = list(bench.SUITES) + list(runners) + [s for s in scale if s not in bench.SUITES]
         raise UsageError(f"argument --suite: unknown suite {quote(args.suite)}{suggest(args.suite, known)}; "
                          f"suites: {', '.join(known)}", argument="--suite")
     if args.threads:
@@ -85,33 +107,29 @@ def run(args) -> int:
 
     def progress(message):
         if show:
-            print(f"\r{message:<40}", end="", file=sys.stderr, flush=True)
+            print(f"\r{message[:60]:<60}", end="", file=sys.stderr, flush=True)
 
-    rows = bench.run_suite(
-        args.suite, sizes=args.sizes, d=args.dim, dtype=getattr(torch, args.dtype), device=args.device,
-        repeats=args.repeats, warmup=args.warmup, progress=progress,
-    )
+    load_before = os.getloadavg()[0]
+    if args.suite in runners:
+        result = runners[args.suite](progress=progress, sizes=args.sizes, repeats=args.repeats)
+        document = {args.suite: {**result, "environment": bench.environment(load_before)}}
+    else:
+        rows = bench.run_suite(
+            args.suite, sizes=args.sizes, d=args.dim, dtype=getattr(torch, args.dtype), device=args.device,
+            repeats=args.repeats, warmup=args.warmup, progress=progress,
+        )
+        document = bench.report(rows, suite=args.suite, load_before=load_before)
     if show:
-        print("\r" + " " * 40 + "\r", end="", file=sys.stderr)
-    document = bench.report(rows, suite=args.suite)
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     if args.out:
-        path = Path(args.out)
-        merged = {}
-        if path.is_file():
-            try:
-                merged = json.loads(path.read_text())
-            except ValueError:
-                merged = {}
-        merged.update(document)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(merged, indent=2) + "\n")
-    if args.json:
+        _write_merged(Path(args.out), document)
+    if args.json or args.suite in runners:
         print(json.dumps(document, indent=2))
     else:
         print(bench.format_table(rows))
         worst = max(r["ratio"] for r in rows)
         print(f"\nworst ratio {worst:.2f} (target <= {bench.target_ratio(args.suite)}); "
-              f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-        if args.out:
-            print(f"wrote {args.out}")
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average {load_before:.2f} at the start")
+    if args.out and not args.json:
+        print(f"wrote {args.out}")
     return 0

@@ -6,9 +6,8 @@ import json
 import os
 import sys
 
-import numpy as np
-
 from icon_registry.commands.options import device, integer, output_folder, real, seed
+from icon_registry.training.recipe import CLUSTER
 
 
 def register(subparsers) -> None:
@@ -25,30 +24,34 @@ def register(subparsers) -> None:
                         help="(n, d) features: .npy, .npz (features/labels or X/y) or .pt; or a built-in set name (digits)")
     parser.add_argument("--labels", metavar="FILE", help="(n,) integer labels (.npy/.npz/.pt) for Hungarian accuracy, NMI, ARI")
     parser.add_argument("--clusters", type=integer(2), required=True, metavar="K", help="clusters, >= 2")
-    parser.add_argument("--knn", type=integer(1), default=3,
-                        help="neighbours per point in the global kNN graph (default 3)")
-    parser.add_argument("--metric", default="cosine",
+    parser.add_argument("--knn", type=integer(1), default=CLUSTER["knn"],
+                        help="neighbours per point in the global kNN graph (default %(default)s)")
+    parser.add_argument("--metric", default=CLUSTER["metric"],
                         help="cosine: kNN on centered, L2-normalized features (high-dimensional features, e.g. DINO); "
                         "euclidean: kNN on centered features divided by their std (low-dimensional maps, e.g. t-SNE's; "
-                        "L2 normalization would project them onto a circle). Default cosine")
-    parser.add_argument("--alpha", type=real(0, 1, high_open=True), default=0.6,
-                        help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N (default 0.6)")
-    parser.add_argument("--walks", type=integer(0, 10), default=1,
+                        "L2 normalization would project them onto a circle). Default %(default)s")
+    parser.add_argument("--alpha", type=real(0, 1, high_open=True), default=CLUSTER["alpha"],
+                        help="debiasing weight of p and q: p~ = (1-alpha) p + alpha/(N-1), q~ = (1-alpha) q + alpha/N "
+                        "(default %(default)s)")
+    parser.add_argument("--walks", type=integer(0, 10), default=CLUSTER["walks"],
                         help="kNN propagation steps (the entry's 'steps'; 1 = plain kNN; 0 = views only)")
     parser.add_argument("--ema", type=real(0, 1, low_open=True, high_open=True), default=None, metavar="M",
                         help="EMA teacher decay for the head, in (0, 1) (e.g. 0.99)")
-    parser.add_argument("--heads", type=integer(1, 1000), default=1,
+    parser.add_argument("--heads", type=integer(1, 1000), default=CLUSTER["heads"],
                         help="independent heads (seeds); the one with the lowest loss on a fixed evaluation batch "
-                        "(all points with their global kNN lists, no noise; no labels) is kept (default 1)")
-    parser.add_argument("--views", type=integer(1, 100), default=2, help="noised views per point in a batch (default 2)")
-    parser.add_argument("--noise", type=real(0, 100), default=0.1, help="view noise std relative to the features' scale")
-    parser.add_argument("--epochs", type=integer(1), default=60)
-    parser.add_argument("--batch", type=integer(2), default=256,
-                        help="anchors per batch (each brings 2 neighbours); the last epoch's with --batch-start")
-    parser.add_argument("--batch-start", type=integer(2), default=None, metavar="B0",
+                        "(all points with their global kNN lists, no noise; no labels) is kept (default %(default)s)")
+    parser.add_argument("--views", type=integer(1, 100), default=CLUSTER["views"],
+                        help="noised views per point in a batch (default %(default)s)")
+    parser.add_argument("--noise", type=real(0, 100), default=CLUSTER["noise"],
+                        help="view noise std relative to the features' scale (default %(default)s)")
+    parser.add_argument("--epochs", type=integer(1), default=CLUSTER["epochs"], help="default %(default)s")
+    parser.add_argument("--batch", type=integer(2), default=CLUSTER["batch_anchors"],
+                        help="anchors per batch (each brings 2 neighbours) in the last epoch (default %(default)s)")
+    parser.add_argument("--batch-start", type=integer(2), default=CLUSTER["batch_anchors_start"], metavar="B0",
                         help="anchors per batch in the first epoch, growing geometrically to --batch by the last "
-                        "(small noisy batches first explore; default: --batch throughout)")
-    parser.add_argument("--lr", type=real(0, low_open=True), default=1e-2, help="Adam learning rate (> 0)")
+                        "(small noisy batches first explore; default %(default)s; equal to --batch: constant)")
+    parser.add_argument("--lr", type=real(0, low_open=True), default=CLUSTER["lr"],
+                        help="Adam learning rate (> 0, default %(default)s)")
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--device", default=None, type=device, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder)
@@ -57,6 +60,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
     import torch
 
     from icon_registry.training import clustering, data, plots

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
         help="train a catalog entry on a dataset (Adam) and write the embedding, metrics and a plot",
         description="Compile ENTRY (icon_registry.compile_loss) and train it with a mapper chosen from the "
         "entry's mapper field (lookup: one free vector per item; linear; mlp; cluster: a cluster head). "
+        "Entries whose q is one joint distribution over free points (tsne, tsne_uniform, ...) run "
+        "scikit-learn's t-SNE schedule instead of Adam: early exaggeration 12 for 250 iterations, momentum "
+        "0.5 then 0.8, adaptive gains, learning rate max(n / 48, 50) (icon_registry.training.tsne). "
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
         "heads), metrics.json and plot.png into --out.",
     )
@@ -30,9 +33,11 @@ def register(subparsers) -> None:
     parser.add_argument("--dim", type=integer(1), default=None,
                         help="output dimension (default: 2 for lookup/linear, 16 for mlp, the class count for cluster)")
     parser.add_argument("--epochs", type=integer(1), default=None,
-                        help="default: 300 full-batch steps, or 30 epochs with --batch")
+                        help="default: 300 full-batch steps, or 30 epochs with --batch; t-SNE-like entries: 750 "
+                        "iterations (250 exaggerated)")
     parser.add_argument("--batch", type=integer(2), default=None, help="batch size, >= 2 (default: full batch; 256 for mlp)")
-    parser.add_argument("--lr", type=real(0, low_open=True), default=None, help="Adam learning rate (default: by mapper)")
+    parser.add_argument("--lr", type=real(0, low_open=True), default=None,
+                        help="Adam learning rate (default: by mapper); for t-SNE-like entries the gradient descent's")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override an entry parameter, e.g. --set tau=0.2 (repeatable)")
     parser.add_argument("--seed", type=seed, default=0)
@@ -73,7 +78,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from icon_registry.training import augment, data, mappers, metrics, plots, trainer
+    from icon_registry.training import augment, data, mappers, metrics, plots, trainer, tsne
     from icon_registry.training import knn as knn_mod
     from icon_registry.errors import IconError, UsageError
     from icon_registry.training.losses import compiled_loss
@@ -100,7 +105,10 @@ def run(args) -> int:
         if n_classes is None:
             raise IconError(f"'{entry.id}' learns class prototypes and needs labels", argument="--data")
         extra = {"num_classes": n_classes, "dim": dim}
-    loss = compiled_loss(entry, source=args.source, **extra, **params)
+    # A joint neighbour embedding (t-SNE) on free points runs the references' optimizer on d KL / dy
+    # (the objective's sum; a published formula carries its own reduction and no exaggeration).
+    embedding = kind == "lookup" and args.source == "objective" and tsne.uses_joint_q(entry)
+    loss = compiled_loss(entry, source=args.source, **extra, **params, **({"reduction": "sum"} if embedding else {}))
     requires = set(loss.requires)
 
     x = torch.as_tensor(ds.features)
@@ -116,8 +124,10 @@ def run(args) -> int:
         if batch is not None and batch < ds.n:
             note(f"note: the {kind} mapper with data-space affinities trains full batch; --batch ignored", not args.quiet)
         batch = None
-    epochs = args.epochs or (300 if batch is None else 30)
+    epochs = args.epochs or (tsne.Schedule.iterations if embedding else 300 if batch is None else 30)
     lr = args.lr or {"lookup": 1.0, "linear": 5e-2, "mlp": 1e-3, "cluster": 1e-1 if batch is None else 1e-2}[kind]
+    if embedding:
+        lr = args.lr  # None: the schedule's "auto" rate
     if kind == "lookup":
         mapper = mappers.Lookup(ds.n, dim, mappers.pca_init(ds.features, dim, std=1.0), args.seed)
     elif kind == "cluster":
@@ -133,9 +143,15 @@ def run(args) -> int:
                                    generator=torch.Generator().manual_seed(args.seed))
     bs = ds.n if batch is None else min(batch, ds.n)
     bar = Progress(epochs * -(-ds.n // bs), f"fit {entry.id}", enabled=not args.quiet)
-    result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
-                           progress=bar)
-    z = trainer.embed(mapper, x)
+    if embedding:
+        schedule = tsne.Schedule(iterations=epochs, learning_rate=lr)
+        lr = schedule.rate(ds.n)
+        result = tsne.fit(loss, ds.features, builder.build(torch.arange(ds.n))[2], dim, schedule, progress=bar)
+        z = result.embedding
+    else:
+        result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
+                               progress=bar)
+        z = trainer.embed(mapper, x)
 
     os.makedirs(args.out, exist_ok=True)
     report = {"entry": entry.id, "data": args.data, "n": ds.n, "dim_in": ds.dim, "mapper": kind, "dim": dim,

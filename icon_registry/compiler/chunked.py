@@ -3,17 +3,31 @@
 Every I-Con objective is a sum over anchors, sum_i KL(p(.|i) || q(.|i)). When each
 anchor's distributions depend only on its own row of the anchor x candidate matrix (and
 on statistics over all candidates, such as cluster sizes), the rows can be evaluated in
-blocks. Each block is a custom autograd Function (``_BlockTerms``, recomputation like
-``torch.utils.checkpoint``): the forward evaluates the block without a graph and keeps only
-its per-anchor terms; the backward re-evaluates one block at a time with gradients. Peak
-memory grows like n x chunk instead of n x n, while value and gradients are those of the
-unchunked evaluation (the same code runs: ``Inputs.rows`` selects the anchor rows, ``Pairs``
-builds the (chunk, n) slices of every pairwise quantity and mask).
+blocks, as flash attention does: each block is a custom autograd Function (``_BlockTerms``)
+whose forward evaluates the block once without a graph (the fused cross entropy computes each
+row's logsumexp in the same pass) and keeps only its per-anchor terms and its fixed p in
+compact form (one target column, or the index form of its pairs); its backward recomputes the
+block's logits once, with gradients, and turns them into the gradient with a single softmax
+(``torch_backend.gradients_only``: no normalizer, no dot product, no p again). The cost over the
+unchunked evaluation is one extra matmul per block and a masked copy; peak memory grows like
+n x chunk instead of n x n. Values and gradients are those of the unchunked evaluation (the
+same code runs: ``Inputs.rows`` selects the anchor rows, ``Pairs`` builds the (chunk, m)
+slices of every pairwise quantity and mask).
 
 Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc; see
 ``Inputs.global_cached``) are computed once, by a one-row pass before the blocks, and are
 inputs (leaves) of every block: each block's backward returns their gradient, which then
 flows once through their own graph to z.
+
+Automatic chunking (``chunk_size=None``): the dense evaluation holds about ``DENSE_BUFFERS``
+anchor x candidate matrices at its peak. The candidates are the real ones: n for a batch,
+C for class prototypes, k for given candidates. When those matrices would take more than the
+memory budget (``chunk_memory`` bytes if given to compile_loss, else ``MEMORY_FRACTION`` of
+the memory the device has available when the call starts: MemAvailable on CPU,
+torch.cuda.mem_get_info plus the allocator's free cache on CUDA), the anchors are split into
+the fewest blocks that fit. A batch that fits is never chunked (dense is the faster path).
+Under torch.compile blocks run eagerly (the block loop is a graph break); the dense
+evaluation compiles whole.
 
 What cannot be chunked (``chunk_obstacles``):
   * ``normalize`` with ``over: joint`` (one normalizer over all n^2 pairs: t-SNE's q),
@@ -27,19 +41,24 @@ computed exactly from the (chunk, n) distance block.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import torch
 
+from icon_registry.backends.torch_backend import gradients_only
 from icon_registry.errors import IconError
 from icon_registry.kernels.base import Node
-from icon_registry.objective import AnchorTerms, entry_terms
+from icon_registry.objective import CHECKED, AnchorTerms, entry_terms
 
-#: Above this many anchor x candidate pairs, chunk_size=None chunks automatically
-#: (8192 x 8192: 256 MiB per float32 matrix, and the objective keeps several alive).
-AUTO_CHUNK_PAIRS = 1 << 26
-#: Automatic blocks hold about this many pairs (n = 65,536: 256 anchors per block).
-AUTO_BLOCK_PAIRS = 1 << 24
+#: Fraction of the device's available memory the dense evaluation may take before
+#: chunk_size=None switches to blocks (compile_loss(chunk_memory=BYTES) overrides it).
+MEMORY_FRACTION = 0.5
+#: Anchor x candidate matrices (in the evaluation dtype) the dense evaluation holds at its peak:
+#: logits, their masked copy, the log-softmax kept for the backward, its gradient, bool masks.
+DENSE_BUFFERS = 6
+#: Below this estimate the device is not even asked (a small batch never chunks).
+_NEVER_CHUNK_BYTES = 1 << 28
 
 _WHY = {
     "symmetrize": "symmetrize adds p(i|j) to p(j|i), so every row needs the columns of the whole n x n matrix",
@@ -48,20 +67,21 @@ _WHY = {
 }
 
 
-def _walk(node):
+def nodes(node):
+    """``node`` and every kernel and distribution below it."""
     yield node
     for value in node.__dict__.values():
         children = value if isinstance(value, (list, tuple)) else [value]
         for child in children:
             if isinstance(child, Node):
-                yield from _walk(child)
+                yield from nodes(child)
 
 
 def chunk_obstacles(entry) -> list[str]:
     """Why the entry's objective is not a sum of independent anchor rows (empty: chunkable)."""
     reasons = []
     for side in ("p", "q"):
-        for node in _walk(getattr(entry, side)):
+        for node in nodes(getattr(entry, side)):
             kind = getattr(node, "kind", None)
             if kind == "normalize" and node.over == "joint":
                 reasons.append(
@@ -99,16 +119,97 @@ def check_chunk_size(entry, chunk_size):
     return chunk_size
 
 
-def block_size(entry, inputs, chunk_size) -> int:
-    """Rows per block for this batch; 0 means evaluate all anchors at once."""
-    rows, m = inputs.n_rows, inputs.n
+def check_chunk_memory(entry, chunk_memory):
+    """Validate the compile_loss option: None (a fraction of the device's memory) or bytes > 0."""
+    if chunk_memory is None:
+        return None
+    if isinstance(chunk_memory, bool) or not isinstance(chunk_memory, (int, float)) or not chunk_memory > 0:
+        raise IconError(
+            f"{entry.id}: chunk_memory must be a positive number of bytes or None (automatic), got {chunk_memory!r}",
+            entry=entry.id,
+            argument="chunk_memory",
+        )
+    return chunk_memory
+
+
+def candidate_supports(entry) -> tuple:
+    """The supports the entry's distributions range over ('all' for the cluster kernel)."""
+    supports = set()
+    for side in ("p", "q"):
+        for node in nodes(getattr(entry, side)):
+            kind = getattr(node, "kind", None)
+            if kind == "normalize":
+                supports.add(node.support)
+            elif kind == "cluster":
+                supports.add("all")
+    return tuple(sorted(supports))
+
+
+def candidate_count(supports, inputs) -> int:
+    """Candidates per anchor on the widest of ``supports``: n for the batch, C for class
+    prototypes, k for given candidates."""
+    widest = 0
+    for support in supports:
+        if support == "prototypes" and inputs.prototypes is not None:
+            widest = max(widest, int(inputs.prototypes.shape[0]))
+        elif support == "candidates" and inputs.neighbors is not None:
+            widest = max(widest, int(inputs.neighbors.shape[1]))
+        else:
+            widest = max(widest, inputs.n)
+    return widest or inputs.n
+
+
+def dense_bytes(supports, inputs) -> int:
+    """Memory the unchunked evaluation of these anchors needs at its peak (an estimate)."""
+    return inputs.n_rows * candidate_count(supports, inputs) * inputs.z.element_size() * DENSE_BUFFERS
+
+
+def available_bytes(device) -> int:
+    """Memory the device can still hand out: MemAvailable on CPU (Linux; physical pages
+    elsewhere), free plus the caching allocator's unused reserve on CUDA."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def block_size(entry, inputs, chunk_size, chunk_memory=None, plan=None) -> int:
+    """Rows per block for this batch; 0 means evaluate all anchors at once.
+
+    ``chunk_size`` 0: never; a positive int: that many rows; None: automatic (see the module
+    docstring), against ``chunk_memory`` bytes or ``MEMORY_FRACTION`` of what the device has.
+    ``plan``: (chunk_obstacles(entry), candidate_supports(entry)), computed once per loss."""
+    rows = inputs.n_rows
     if chunk_size == 0:
         return 0
     if chunk_size is None:
-        if rows * m <= AUTO_CHUNK_PAIRS or chunk_obstacles(entry):
+        obstacles, supports = plan if plan is not None else (chunk_obstacles(entry), candidate_supports(entry))
+        if obstacles:
             return 0
-        chunk_size = max(1, AUTO_BLOCK_PAIRS // max(m, 1))
+        return automatic_block(rows, dense_bytes(supports, inputs), inputs.z.device, chunk_memory)
     return 0 if chunk_size >= rows else chunk_size
+
+
+def automatic_block(rows: int, need: int, device, chunk_memory=None) -> int:
+    """Rows per block when the dense evaluation needs ``need`` bytes: 0 (dense) when that fits
+    in ``chunk_memory`` or MEMORY_FRACTION of what the device has, else the fewest equal blocks
+    that fit."""
+    if chunk_memory is None and need <= _NEVER_CHUNK_BYTES:
+        return 0
+    budget = chunk_memory if chunk_memory is not None else MEMORY_FRACTION * available_bytes(device)
+    if need <= budget:
+        return 0
+    blocks = -(-need // max(int(budget), 1))
+    size = max(1, -(-rows // blocks))
+    return 0 if size >= rows else size
 
 
 def _block(inputs, start, stop):
@@ -130,11 +231,16 @@ def _block(inputs, start, stop):
     )
 
 
-def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None) -> AnchorTerms:
-    """``entry_terms`` for the anchor rows of ``inputs``, in blocks when ``chunk_size`` asks."""
-    size = block_size(entry, inputs, chunk_size)
+def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None, chunk_memory=None, plan=None) -> AnchorTerms:
+    """``entry_terms`` for the anchor rows of ``inputs``, in blocks when ``chunk_size`` asks
+    (None: when the dense evaluation would not fit, see ``block_size``)."""
+    size = block_size(entry, inputs, chunk_size, chunk_memory, plan)
     if not size:
         return entry_terms(entry, inputs, objective=objective)
+    if torch.compiler.is_compiling():
+        # The block loop runs eagerly (a graph break): Dynamo does not trace autograd
+        # Functions that call back into Python closures.
+        return torch.compiler.disable(chunked_terms)(entry, inputs, objective=objective, chunk_size=size)
     return chunked_terms(entry, inputs, objective=objective, chunk_size=size)
 
 
@@ -143,27 +249,53 @@ def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None) -> 
 _LEAVES = ("z", "prototypes", "x")
 
 
+class _BlockP:
+    """A block's fixed p, from its forward to its backward, in compact form only: one target
+    column or the index form of its pairs (a dense p is evaluated again: keeping it would hold
+    n x n in total). Its supports were checked in the forward."""
+
+    def __init__(self):
+        self.dist = None
+
+    def get(self):
+        return self.dist
+
+    def put(self, dist):
+        self.dist = dist
+
+    def clear(self):
+        self.dist = None
+
+    def release(self, dist):
+        fixed = dist.fixed[1] if dist.fixed is not None else None
+        if fixed is None or fixed.dense is not None:
+            self.dist = None
+            return
+        # Everything n x chunk goes (the mask, the pairs and what they cache, the deferred
+        # normalizer that holds the mask): the compact form is all the backward reads.
+        dist.layout = dist.pairs.layout
+        dist.pairs = dist.mask = dist.logits = dist._log_norm = None
+        dist.covered_by = CHECKED
+
+
 class _BlockTerms(torch.autograd.Function):
-    """One anchor block, recomputed in backward (like torch.utils.checkpoint).
+    """One anchor block, flash-attention style (see the module docstring).
 
     The leaves are the learned tensors (z, prototypes) and the statistics over all
     candidates that the blocks share (unit vectors, cluster sizes), each computed once
-    outside the blocks with its own graph back to z. The forward evaluates the block on
-    detached copies and keeps only its per-anchor terms, so nothing of size chunk x n
-    survives it (not even tensors that custom autograd Functions keep as ``ctx`` attributes,
-    which torch.utils.checkpoint cannot drop). The backward re-evaluates the block with
-    gradients and returns its vector-Jacobian product for every leaf; the statistics'
-    gradients then flow once through their own graph.
+    outside the blocks with its own graph back to z. The forward evaluates the block without
+    a graph and keeps its per-anchor terms and its compact p; nothing of size chunk x n
+    survives it. The backward re-evaluates the block with gradients in ``gradients_only``
+    mode and returns its vector-Jacobian product for every leaf; the statistics' gradients
+    then flow once through their own graph.
     """
 
     @staticmethod
     def forward(ctx, evaluate, count, *leaves):
-        detached = [t.detach().requires_grad_(t.requires_grad) for t in leaves]
-        with torch.enable_grad():  # the backend's fused fast paths need a graph
-            values, has_mass = evaluate(detached)
-        values, has_mass = values.detach(), has_mass.detach()
-        del detached
-        ctx.evaluate = evaluate
+        store = _BlockP()
+        with torch.no_grad():
+            values, has_mass = evaluate(list(leaves), store)
+        ctx.evaluate, ctx.store = evaluate, store
         ctx.save_for_backward(*leaves)
         ctx.mark_non_differentiable(has_mass)
         return values, has_mass
@@ -172,8 +304,8 @@ class _BlockTerms(torch.autograd.Function):
     def backward(ctx, grad_values, _grad_mass):
         leaves = [t.detach().requires_grad_(t.requires_grad) for t in ctx.saved_tensors]
         wanted = [t for t in leaves if t.requires_grad]
-        with torch.enable_grad():
-            values, _ = ctx.evaluate(leaves)
+        with torch.enable_grad(), gradients_only():
+            values, _ = ctx.evaluate(leaves, ctx.store)
             grads = list(torch.autograd.grad(values, wanted, grad_values, allow_unused=True))
         del values
         grads = iter(grads)
@@ -227,11 +359,12 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
     for a in range(start, stop, chunk_size):
         b = min(a + chunk_size, stop)
 
-        def evaluate(leaves, a=a, b=b):
+        def evaluate(leaves, store, a=a, b=b):
             block = _block(inputs, a, b)
             for name, tensor in zip(names, leaves):
                 setattr(block, name, tensor)
             block._global = _with_stats(shared, slots, leaves[len(names) :])
+            block.p_cache = store
             terms = entry_terms(entry, block, objective=objective)
             return terms.values, terms.has_mass
 
@@ -239,7 +372,8 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
             leaves = [getattr(inputs, name) for name in names] + stats
             value, mass = _BlockTerms.apply(evaluate, len(leaves), *leaves)
         else:
-            value, mass = evaluate([getattr(inputs, name) for name in names] + stats)
+            value, mass = evaluate([getattr(inputs, name) for name in names] + stats, None)
         values.append(value)
         masses.append(mass)
     return AnchorTerms(torch.cat(values), torch.cat(masses))
+

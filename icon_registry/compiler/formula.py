@@ -28,8 +28,8 @@ Numerics:
   * Half precision runs the math in float32 (as the objective does); the result has z's dtype.
 
 Chunking: a formula ``[c *] sum|mean(i, anchors|anchors_with(S), body)`` is row-separable: the
-anchors are evaluated in blocks (``chunk_size``, automatic above ``chunked.AUTO_CHUNK_PAIRS``
-pairs), each block recomputed in backward (``torch.utils.checkpoint``), with the parts that
+anchors are evaluated in blocks (``chunk_size``; None: only when the dense n x n evaluation would not fit,
+``chunked.automatic_block``), each block recomputed in backward (``torch.utils.checkpoint``), with the parts that
 do not depend on the anchor (t-SNE's normalizer, a batch mean) computed once outside.
 """
 
@@ -363,7 +363,9 @@ class Batch:
 
     def __init__(self, z, data: dict):
         self.z, self.data, self.n = z, data, z.shape[0]
-        self.sizes = {"item": self.n}
+        self.sizes = {"item": self.n, "output": z.shape[1]}
+        if data.get("bank") is not None:
+            self.sizes["bank"] = data["bank"].shape[0]
         if data.get("w") is not None:
             self.sizes["class"] = data["w"].shape[0]
         elif data.get("labels") is not None:
@@ -679,9 +681,14 @@ class Evaluator:
             table = self.batch.list_counts(ref.name) if ref.name == "neighbors" else self.batch.data["W"]
             return V((table[rows, cols] > 0) & (rows != cols), axes), None
 
-        def same(field):
-            values = self.batch.data[field]
-            return self.combine(torch.eq, replace(anchor, t=values[anchor.t]), replace(member, t=values[member.t]))
+        def same(field, member_field=None):
+            values, member_values = self.batch.data[field], self.batch.data[member_field or field]
+            return self.combine(torch.eq, replace(anchor, t=values[anchor.t]), replace(member, t=member_values[member.t]))
+
+        def teacher_support():
+            axes = self.union(anchor, member)
+            scores = self.batch.data["teacher"][self.aligned(anchor, axes), self.aligned(member, axes)]
+            return V(scores > 0, axes)
 
         def other():
             value = self.combine(torch.ne, anchor, member)
@@ -698,6 +705,8 @@ class Evaluator:
             "same_class": lambda: both(same("labels"), other()),
             "other_modality": lambda: _mapped(torch.logical_not, same("modality")),
             "cross_positives": lambda: both(same("ids"), _mapped(torch.logical_not, same("modality"))),
+            "teacher_support": teacher_support,
+            "bank_positives": lambda: same("ids", "bank_ids"),
         }
         return memberships[ref.name](), None
 
@@ -811,8 +820,9 @@ def _reduced_any(value: V, var: str) -> V:
 # the module
 # ---------------------------------------------------------------------------------------
 class FormulaLoss(torch.nn.Module):
-    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``:
-    the entry's ``loss.formula``, vectorized. ``requires`` names the arguments the formula
+    """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
+    teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``: the
+    entry's ``loss.formula``, vectorized. ``requires`` names the arguments the formula
     reads; an entry with class prototypes owns them as ``prototypes`` (num_classes, dim)."""
 
     def __init__(self, entry, params: dict, num_classes=None, dim=None, chunk_size=None):
@@ -849,10 +859,14 @@ class FormulaLoss(torch.nn.Module):
     _inputs = CompiledLoss._inputs
     distributed = False
 
-    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
-        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
+    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
+                center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
+        inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
+                              bank_labels, keys)
         data = {"x": inputs.x, "g": inputs.x, "labels": inputs.labels, "ids": inputs.ids, "modality": inputs.modality,
-                "candidates": inputs.neighbors, "neighbors": inputs.neighbors, "W": inputs.graph, "z": inputs.z}
+                "candidates": inputs.neighbors, "neighbors": inputs.neighbors, "W": inputs.graph, "z": inputs.z,
+                "teacher": inputs.teacher, "center": inputs.center, "keys": inputs.keys, "bank": inputs.bank,
+                "bank_ids": inputs.bank_ids, "bank_labels": inputs.bank_labels}
         if self.prototypes is not None:
             data["w"] = self.prototypes.to(inputs.z.dtype)
         if "phi" in self.fields:
@@ -878,18 +892,17 @@ class FormulaLoss(torch.nn.Module):
             cache.put(beta)
         return beta
 
-    def _block(self, n: int) -> int:
+    def _block(self, batch: Batch) -> int:
         if self.plan.anchor is None or self.chunk_size == 0:
             return 0
-        size = self.chunk_size
-        if size is None:
-            if n * n <= chunked.AUTO_CHUNK_PAIRS:
-                return 0
-            size = max(1, chunked.AUTO_BLOCK_PAIRS // n)
-        return 0 if size >= n else size
+        n = batch.n
+        if self.chunk_size is None:
+            need = n * n * batch.z.element_size() * chunked.DENSE_BUFFERS
+            return chunked.automatic_block(n, need, batch.z.device)
+        return 0 if self.chunk_size >= n else self.chunk_size
 
     def _evaluate(self, batch: Batch) -> torch.Tensor:
-        size = self._block(batch.n)
+        size = self._block(batch)
         evaluator = Evaluator(self.plan, batch, self.params)
         if not size:
             return self._checked(evaluator.eval(self.plan.root)).t

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import warnings
 
@@ -12,7 +14,7 @@ from icon_registry.backends import TorchBackend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, IconWarning, suggest
-from icon_registry.objective import SupervisoryCache, SupportMismatch, entry_terms
+from icon_registry.objective import SupervisoryCache, SupportMismatch, prepare_fixed
 from icon_registry.pairs import INPUT_NAMES, Inputs
 from icon_registry.schema import Entry
 
@@ -89,7 +91,7 @@ class CompiledLoss(torch.nn.Module):
 
     def __init__(
         self, entry: Entry, params: dict, objective: str, reduction: str, num_classes=None, dim=None,
-        chunk_size=None, distributed=False, distributed_ids="global",
+        chunk_size=None, distributed=False, distributed_ids="global", chunk_memory=None,
     ):
         super().__init__()
         self.entry = entry
@@ -99,6 +101,8 @@ class CompiledLoss(torch.nn.Module):
         self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
         # Scale options (icon_registry.compiler.chunked / .distributed document them).
         self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
+        self.chunk_memory = chunked.check_chunk_memory(entry, chunk_memory)
+        self._chunk_plan = (chunked.chunk_obstacles(entry), chunked.candidate_supports(entry))
         self.distributed = bool(distributed)
         self.distributed_ids = distributed_ids
         if self.distributed:
@@ -109,10 +113,15 @@ class CompiledLoss(torch.nn.Module):
                     entry=entry.id,
                     argument="distributed_ids",
                 )
-        self._supports_checked = False
         # p is fixed: reuse it while the caller passes the same p-side tensors (objective.SupervisoryCache).
         self._p_cache = SupervisoryCache()
         self._p_cacheable = not _reads_z(entry.p)
+        self._p_inputs = tuple(sorted(entry.p.inputs_used()))
+        self._p_searches = any(getattr(node, "perplexity", None) is not None for node in chunked.nodes(entry.p))
+        #: Multiplies p in the term sum_j p_ij log w_ij only, not in the normalizer's: t-SNE's
+        #: early exaggeration (gradient 4 sum_j (alpha P_ij - Q_ij) w_ij (y_i - y_j)). 1 (the
+        #: default) is the I-Con objective; icon_registry.training.tsne sets it for a schedule.
+        self.exaggeration = 1.0
         self.prototypes = make_prototypes(entry, num_classes, dim)
 
     def extra_repr(self) -> str:
@@ -158,41 +167,53 @@ class CompiledLoss(torch.nn.Module):
             )
         return inputs
 
+    def _p_extra(self, inputs):
+        return (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
+
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
                 center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
         given = dict(zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
                                        bank_labels, keys)))
         inputs = self._inputs(z, **given)
+        inputs.exaggeration = self.exaggeration
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         elif self._p_cacheable:
-            used = {name: given[name] for name in self.entry.p.inputs_used()}
-            if all(isinstance(t, torch.Tensor) for t in used.values()):
-                extra = (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
-                inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, extra))
+            used = {name: given[name] for name in self._p_inputs}
+            if not torch.compiler.is_compiling():
+                if all(isinstance(t, torch.Tensor) for t in used.values()):
+                    inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, self._p_extra(inputs)))
+            elif self._p_searches:
+                # A calibration is a data-dependent search Dynamo cannot trace: p is evaluated (and
+                # cached while the same tensors come back) outside the graph, one graph break.
+                inputs.p_cache = _EagerP(self, used, inputs)
+                inputs.p_cache.fetch()  # here, not inside the try below: Dynamo resumes after a break only outside it
         try:
-            terms = chunked.evaluate_terms(self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size)
+            terms = chunked.evaluate_terms(
+                self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size,
+                chunk_memory=self.chunk_memory, plan=self._chunk_plan,
+            )
         except SupportMismatch as err:
             raise IconError(f"{self.entry.id}: {err}", entry=self.entry.id) from None
-        values = terms.values
+        scale = None
         if self.entry.limit is not None:
-            values = values * self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
+            scale = self.params[self.entry.limit.parameter] ** self.entry.limit.scale_power
         if self.entry.prefactor is not None:
-            values = values * self.params[self.entry.prefactor.parameter] ** self.entry.prefactor.power
+            prefactor = self.params[self.entry.prefactor.parameter] ** self.entry.prefactor.power
+            scale = prefactor if scale is None else scale * prefactor
         if self.distributed:
+            values = terms.values if scale is None else terms.values * scale
             anchors = dist_eval.count_over_ranks(terms.has_mass, values.dtype)
-        else:
-            anchors = terms.has_mass.sum()
-        if not bool(anchors > 0):
+            if not bool(anchors > 0):
+                raise self._no_supervision(inputs)
+            return dist_eval.reduce(values, anchors, self.reduction).to(z.dtype)
+        # (Under torch.compile this data-dependent check would break the graph: it is skipped
+        # there, and a batch without supervision gives 0.)
+        if not torch.compiler.is_compiling() and terms.lacks_mass():
             raise self._no_supervision(inputs)
-        if self.distributed:
-            out = dist_eval.reduce(values, anchors, self.reduction)
-        elif self.reduction == "none":
-            out = values
-        elif self.reduction == "sum":
-            out = values.sum()
-        else:
-            out = values.sum() / anchors
+        out = terms.reduce(self.reduction)
+        if scale is not None:
+            out = out * scale
         return out.to(z.dtype)
 
     def _no_supervision(self, inputs) -> IconError:
@@ -219,9 +240,46 @@ class CompiledLoss(torch.nn.Module):
         )
 
 
+class _EagerP:
+    """Under torch.compile: the p cache's lookup and p's evaluation, run eagerly (``fetch``)."""
+
+    def __init__(self, loss, used, inputs):
+        self.loss, self.used, self.inputs, self.bound, self.dist = loss, used, inputs, None, None
+
+    @torch.compiler.disable
+    def fetch(self):
+        from icon_registry.backends import TorchBackend
+
+        self.bound = self.loss._p_cache.bind(SupervisoryCache.make_key(self.used, self.loss._p_extra(self.inputs)))
+        self.dist = self.bound.get()
+        if self.dist is None:
+            # on a copy with its own per-batch cache, so that the traced part meets the same
+            # (empty) cache whether p was just evaluated or reused: no recompilation
+            own = dataclasses.replace(self.inputs, _cache={})
+            with torch.no_grad(), TorchBackend.float_dtype(self.inputs.z.dtype):
+                self.dist = self.loss.entry.p.evaluate(own)
+                prepare_fixed(self.dist, self.loss.objective, self.inputs.z)  # its compact form, here too
+            self.bound.put(self.dist)
+            self.bound.release(self.dist)  # it borrows the traced call's candidate space
+
+    def get(self):
+        # a shallow copy: what the traced call sets on it (the support check it passed, the
+        # borrowed candidate space) must not change what the next call's guards see
+        return copy.copy(self.dist)
+
+    def put(self, dist):
+        self.bound.put(dist)
+
+    def clear(self):
+        self.bound.clear()
+
+    def release(self, dist):
+        self.bound.release(dist)
+
+
 def compile_loss(
     entry_or_id, *, source: str = "objective", objective=None, reduction=None, num_classes=None, dim=None,
-    chunk_size=None, distributed=False, distributed_ids="global", **overrides,
+    chunk_size=None, chunk_memory=None, distributed=False, distributed_ids="global", **overrides,
 ):
     """A ``torch.nn.Module`` computing a loss of the entry on a batch, called as
     ``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
@@ -232,7 +290,11 @@ def compile_loss(
     ``objective`` ("kl" default, or "cross_entropy") and ``reduction`` ("mean" default, "sum",
     "none") apply to the objective.
     ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
-    None chunks automatically above chunked.AUTO_CHUNK_PAIRS pairs, 0 never chunks.
+    None (the default) chunks only when the dense evaluation would not fit in memory (see
+    ``chunk_memory``), 0 never chunks.
+    ``chunk_memory``: bytes the dense evaluation may take before chunk_size=None splits the
+    anchors into blocks; None: half of the memory the device has available at each call
+    (icon_registry.compiler.chunked.MEMORY_FRACTION).
     ``distributed``: anchors on this rank against the batch gathered from all ranks; the
     loss is scaled for DistributedDataParallel (see icon_registry.compiler.distributed).
     ``distributed_ids``: "global" (ids already unique across ranks) or "local" (shifted per rank).
@@ -246,7 +308,8 @@ def compile_loss(
     if source not in SOURCES:
         raise IconError(f"{entry.id}: source must be one of {SOURCES}, got {source!r}", argument="source")
     if source == "formula":
-        for name, value in (("objective", objective), ("reduction", reduction), ("distributed", distributed or None)):
+        for name, value in (("objective", objective), ("reduction", reduction), ("distributed", distributed or None),
+                            ("chunk_memory", chunk_memory)):
             if value is not None:
                 raise IconError(
                     f"{entry.id}: {name}= applies to source='objective'; source='formula' computes loss.formula as "
@@ -261,7 +324,8 @@ def compile_loss(
     for name, value in overrides.items():
         if name not in entry.parameters:
             known = sorted(entry.parameters) + [
-                "source", "objective", "reduction", "num_classes", "dim", "chunk_size", "distributed", "distributed_ids",
+                "source", "objective", "reduction", "num_classes", "dim", "chunk_size", "chunk_memory", "distributed",
+                "distributed_ids",
             ]
             raise IconError(
                 f"{entry.id}: unknown parameter '{name}'{suggest(name, known)} "
@@ -283,7 +347,7 @@ def compile_loss(
     _warn_if_not_the_published_loss(entry)
     return CompiledLoss(
         entry, params, objective, reduction, num_classes=num_classes, dim=dim,
-        chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids,
+        chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids, chunk_memory=chunk_memory,
     )
 
 

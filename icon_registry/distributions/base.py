@@ -10,7 +10,19 @@ from icon_registry.kernels.base import Node
 from icon_registry.pairs import Inputs, Pairs
 
 
-@dataclass
+@dataclass(frozen=True)
+class Softmax:
+    """How a distribution normalizes its logits: a softmax over the mask, by rows (axis 1) or
+    jointly (axis None). ``diagonal``: the mask is every pair but (r, r + diagonal) ('others');
+    ``nonempty``: every row has at least one pair. The objective uses it to fuse the normalizer
+    into the cross entropy instead of materializing log q."""
+
+    axis: Any
+    diagonal: Any = None
+    nonempty: bool = False
+    full: bool = False
+
+
 class Dist:
     """log p(j|i) = logits[i, j] - log_norm[i] on ``mask``; zero elsewhere.
 
@@ -18,16 +30,28 @@ class Dist:
     sum_j p_ij log q_ij as (sum_j p_ij logits_ij) - log_norm_i * sum_j p_ij without ever
     materializing log q: one pass over the n x m matrix instead of three.
     ``logits`` None means uniform over the mask. A joint distribution (t-SNE) has one
-    scalar normalizer for all pairs.
+    scalar normalizer for all pairs. ``log_norm`` may be given as a zero-argument callable:
+    it is then computed on first use (a fused objective never needs it on its own).
+    ``mask`` lies inside ``pairs.support``.
     """
 
-    pairs: Pairs
-    mask: Any
-    logits: Any
-    log_norm: Any
-    joint: bool = False
-    #: structure of a q (``Pairs.structure``) this fixed p was checked to be covered by
-    covered_by: Any = None
+    def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None):
+        self.pairs = pairs
+        self.mask = mask
+        self.logits = logits
+        self._log_norm = log_norm
+        self.joint = joint
+        self.softmax = softmax
+        #: structure of a q (``Pairs.structure``) this fixed p was checked to be covered by
+        self.covered_by = None
+        #: (key, objective.FixedP): this distribution as a fixed p, prepared once
+        self.fixed = None
+
+    @property
+    def log_norm(self):
+        if callable(self._log_norm):
+            self._log_norm = self._log_norm()
+        return self._log_norm
 
     @property
     def backend(self):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from icon_registry.distributions.base import Dist, Distribution
+from icon_registry.distributions.base import Dist, Distribution, Softmax
 from icon_registry.kernels import KernelSpec
 from icon_registry.pairs import SUPPORT_INPUTS, Support, pairs_on
 
@@ -25,15 +25,21 @@ class Normalize(Distribution):
     def evaluate(self, inputs):
         pairs = pairs_on(inputs, self.support)
         weights = self.kernel.weights(pairs)
-        mask = pairs.support if weights.mask is pairs.support else weights.mask & pairs.support
+        mask = weights.mask  # inside pairs.support (the kernel contract)
         B = inputs.backend
         axis = None if self.over == "joint" else 1
+        joint = self.over == "joint"
         if weights.log_weights is None:
-            log_norm = B.log(B.clamp_min(B.count(mask, axis), 1))
-        else:
-            diagonal = pairs.excluded_diagonal if mask is pairs.support else None
-            log_norm = B.masked_logsumexp(weights.log_weights, mask, axis, diagonal)
-        return Dist(pairs, mask, weights.log_weights, log_norm, joint=self.over == "joint")
+            return Dist(pairs, mask, None, B.deferred(lambda: B.log(B.clamp_min(B.count(mask, axis), 1))), joint=joint)
+        whole = mask is pairs.support
+        softmax = Softmax(
+            axis,
+            diagonal=pairs.excluded_diagonal if whole else None,
+            nonempty=whole and pairs.nonempty_rows,
+            full=whole and pairs.full,
+        )
+        log_norm = B.deferred(lambda: B.masked_logsumexp(weights.log_weights, mask, axis, softmax.diagonal))
+        return Dist(pairs, mask, weights.log_weights, log_norm, joint=joint, softmax=softmax)
 
     def inputs_used(self):
         used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())

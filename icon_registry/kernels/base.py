@@ -22,7 +22,9 @@ ParamRef = Union[float, str]
 @dataclass
 class Weights:
     log_weights: Any  # (n, m) array, or None for an indicator kernel (log w = 0 on the mask)
-    mask: Any  # (n, m) bool: where w(i, j) > 0
+    #: (n, m) bool: where w(i, j) > 0. Always inside ``pairs.support`` (every kernel restricts
+    #: to it), so a distribution never masks twice; ``pairs.support`` itself when w > 0 on all of it.
+    mask: Any
 
 
 class Node(BaseModel):

@@ -14,9 +14,11 @@ class Gaussian(SpaceKernel):
     """The SNE/K-Means kernel. ``scale`` is 2 in the paper's kernels and 1 in Prop. 1.
 
     With ``perplexity`` instead of ``sigma``, each row gets its own bandwidth, calibrated so
-    that the row's conditional distribution has entropy log(perplexity) (t-SNE). With
-    ``temperature`` T the exponent is -d2 / T (T = scale * sigma^2), as metric-learning papers
-    write it.
+    that the row's conditional distribution has entropy log(perplexity) (t-SNE). ``nearest`` k > 0
+    restricts each row to its k nearest candidates before calibrating (the sparse affinities of
+    scikit-learn's Barnes-Hut t-SNE and openTSNE, k = 3 perplexity): an approximation of the
+    full kernel that drops the far tail; 0 keeps every candidate. With ``temperature`` T the
+    exponent is -d2 / T (T = scale * sigma^2), as metric-learning papers write it.
     """
 
     kind: Literal["gaussian"]
@@ -25,7 +27,10 @@ class Gaussian(SpaceKernel):
     temperature: ParamRef | None = None
     scale: float = Field(2.0, gt=0)
     cosine: bool = Field(False, description="use distances between L2-normalized vectors")
-    param_fields: ClassVar[tuple[str, ...]] = ("sigma", "perplexity", "temperature")
+    nearest: ParamRef | None = Field(
+        None, description="with perplexity: keep each anchor's k nearest candidates only (0 or none: all)"
+    )
+    param_fields: ClassVar[tuple[str, ...]] = ("sigma", "perplexity", "temperature", "nearest")
     summary: ClassVar[str] = r"\exp\!\left(-\frac{\lVert v_i - v_j\rVert^2}{s\,\sigma^2}\right)"
 
     @model_validator(mode="after")
@@ -33,18 +38,32 @@ class Gaussian(SpaceKernel):
         given = [name for name in ("sigma", "perplexity", "temperature") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of 'sigma', 'perplexity' and 'temperature'")
+        if self.nearest is not None and self.perplexity is None:
+            raise ValueError("'nearest' restricts a perplexity calibration: give 'perplexity'")
         return self
 
     def weights(self, pairs):
         d2 = pairs.sqdist(self.space, cosine=self.cosine)
         if self.perplexity is not None:
-            return Weights(-d2 * pairs.backend.exp(self.log_precision(pairs, d2)), pairs.support)
+            support = self.calibration_support(pairs, d2)
+            return Weights(-d2 * pairs.backend.exp(self.log_precision(pairs, d2, support)), support)
         if self.temperature is not None:
             return Weights(-d2 / pairs.inputs.param(self.temperature), pairs.support)
         sigma = pairs.inputs.param(self.sigma)
         return Weights(-d2 / (pairs.inputs.param(self.scale) * sigma**2), pairs.support)
 
-    def log_precision(self, pairs, d2=None):
+    def calibration_support(self, pairs, d2):
+        """The candidates the perplexity is calibrated on: the support, or its k nearest (``nearest``)."""
+        if self.nearest is None:
+            return pairs.support
+        nearest = int(pairs.backend.concrete(pairs.inputs.param(self.nearest), 0,
+                                             "p calibrated on every candidate (the exact P, not its k-nearest approximation)"))
+        if 0 < nearest < pairs.support.shape[1]:
+            return pairs.backend.knn_mask(d2, pairs.support, nearest)
+        return pairs.support
+
+    def log_precision(self, pairs, d2=None, support=None):
         """Per-row log beta_i (beta_i = 1 / (2 sigma_i^2)) calibrated to the perplexity, (rows, 1)."""
         d2 = pairs.sqdist(self.space, cosine=self.cosine) if d2 is None else d2
-        return pairs.backend.calibrate_log_precision(d2, pairs.support, pairs.inputs.param(self.perplexity))
+        support = self.calibration_support(pairs, d2) if support is None else support
+        return pairs.backend.calibrate_log_precision(d2, support, pairs.inputs.param(self.perplexity))

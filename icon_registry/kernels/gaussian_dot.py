@@ -23,4 +23,6 @@ class GaussianDot(SpaceKernel):
 
     def weights(self, pairs):
         tau = pairs.inputs.param(self.temperature)
-        return Weights(pairs.dot(self.space, cosine=self.cosine) / tau, pairs.support)
+        dot = pairs.dot(self.space, cosine=self.cosine)
+        # tau = 1 (a plain softmax classifier): skip a division pass over the n x m matrix and its backward
+        return Weights(dot if isinstance(tau, (int, float)) and tau == 1 else dot / tau, pairs.support)

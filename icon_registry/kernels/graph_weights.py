@@ -13,7 +13,7 @@ class GraphWeights(Kernel):
 
     def weights(self, pairs):
         adjacency = pairs.inputs.require("graph", "the graph_weights kernel reads the graph's weights")
-        mask = (adjacency > 0) & pairs.support
+        mask = pairs.restrict(adjacency > 0)
         B = pairs.backend
         return Weights(B.log(B.where(mask, adjacency, 1.0)), mask)
 

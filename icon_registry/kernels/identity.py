@@ -13,4 +13,4 @@ class Identity(Kernel):
     summary: ClassVar[str] = r"\mathbb{1}[i = j]"
 
     def weights(self, pairs):
-        return Weights(None, pairs.is_self() & pairs.support)
+        return Weights(None, pairs.restrict(pairs.is_self()))

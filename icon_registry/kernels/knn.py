@@ -27,7 +27,7 @@ class Knn(SpaceKernel):
         B = pairs.backend
         if self.source == "given":
             neighbors = pairs.inputs.require("neighbors", "the knn kernel reads the given neighbours")
-            return Weights(None, B.neighbor_mask(neighbors, pairs.inputs.n) & pairs.support)
+            return Weights(None, pairs.restrict(B.neighbor_mask(neighbors, pairs.inputs.n)))
         k = int(pairs.inputs.param(self.k))
         return Weights(None, B.knn_mask(pairs.sqdist(self.space, cosine=self.cosine), pairs.support, k))
 

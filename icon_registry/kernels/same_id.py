@@ -13,7 +13,7 @@ class SameId(Kernel):
     summary: ClassVar[str] = r"\mathbb{1}[\mathrm{id}_j = \mathrm{id}_i]"
 
     def weights(self, pairs):
-        return Weights(None, pairs.same("ids") & pairs.support)
+        return Weights(None, pairs.restrict(pairs.same("ids")))
 
     def inputs_used(self):
         return {"ids"}

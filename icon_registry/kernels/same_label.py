@@ -13,7 +13,7 @@ class SameLabel(Kernel):
     summary: ClassVar[str] = r"\mathbb{1}[y_j = y_i]"
 
     def weights(self, pairs):
-        return Weights(None, pairs.same("labels") & pairs.support)
+        return Weights(None, pairs.restrict(pairs.same("labels")))
 
     def inputs_used(self):
         return {"labels"}

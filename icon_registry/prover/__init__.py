@@ -95,7 +95,7 @@ def _assumptions(entry, objective: abstract.AbstractObjective, expressions) -> l
         left_i, right_i = ir.instantiate(left, i), ir.instantiate(right, i)
         found.append(f"p's support {ir.render_set(left_i)} lies inside q's support {ir.render_set(right_i)} "
                      f"(the KL divergence is finite)")
-    return found
+    return found + objective.assumed
 
 
 def prove_claim(entry, claim) -> Proof:

@@ -402,8 +402,24 @@ class AbstractBackend:
     sqrt = staticmethod(_elementwise(sympy.sqrt))
     exact = staticmethod(_exact)
 
+    @staticmethod
+    def deferred(compute):
+        """Array backends may compute a quantity on first use; a derivation needs it now."""
+        return compute()
+
+    @classmethod
+    def concrete(cls, value, fallback, why):
+        """A parameter that shapes a support is a symbol here: the derivation takes ``fallback``
+        and states it (``why``) as an assumption."""
+        if isinstance(value, sympy.Basic) and not value.is_number:
+            cls.assumed.append(f"{value} = {fallback}: {why}")
+            return fallback
+        return value
+
     #: what the kernel code showed while it ran (support inclusions), for the derivation
     facts: list = []
+    #: parameter values the derivation fixed (``concrete``), stated as assumptions
+    assumed: list = []
 
     @staticmethod
     def sum(a, axis=None, keepdims=False):
@@ -596,6 +612,7 @@ class AbstractObjective:
     expr: sympy.Expr
     anchors_with_mass: ir.ISet  # the anchors whose left distribution is non-empty
     facts: list = field(default_factory=list)  # (p's support, q's support) inclusions shown
+    assumed: list = field(default_factory=list)  # parameter values fixed (AbstractBackend.concrete)
 
 
 def abstract_inputs(entry):
@@ -630,7 +647,7 @@ def objective(entry, objective_kind: str) -> AbstractObjective:
     computed by ``objective.entry_terms`` on the abstract backend."""
     from icon_registry.objective import entry_terms
 
-    AbstractBackend.facts = []
+    AbstractBackend.facts, AbstractBackend.assumed = [], []
     try:
         terms = entry_terms(entry, abstract_inputs(entry), objective=objective_kind)
     except (TypeError, AttributeError, IndexError, KeyError, NotImplementedError) as err:
@@ -647,4 +664,4 @@ def objective(entry, objective_kind: str) -> AbstractObjective:
         parameter = ir.parameter(entry.prefactor.parameter, entry.parameters[entry.prefactor.parameter])
         total = total * parameter**entry.prefactor.power
     facts = [(a.xreplace({ROW: ir.SELF}), b.xreplace({ROW: ir.SELF})) for a, b in AbstractBackend.facts]
-    return AbstractObjective(total, with_mass, facts)
+    return AbstractObjective(total, with_mass, facts, list(dict.fromkeys(AbstractBackend.assumed)))

@@ -21,9 +21,9 @@ Recipe (I-Con Sec. 5 / TEMI protocol, in miniature):
    the last epoch's mean training loss, which is noisy with small batches (on digits the
    correlation with accuracy is about -0.9 against -0.5).
 
-Batch size schedule (``batch_anchors_start``): with a value, the anchors per batch grow
-geometrically from ``batch_anchors_start`` in the first epoch to ``batch_anchors`` in the last;
-None keeps ``batch_anchors`` throughout (the paper's protocol). Small, noisy batches early act as
+Batch size schedule (``batch_anchors_start``): with a value (the default: 4), the anchors per
+batch grow geometrically from ``batch_anchors_start`` in the first epoch to ``batch_anchors`` in
+the last; None keeps ``batch_anchors`` throughout (the paper's protocol). Small, noisy batches early act as
 an exploration phase: on scikit-learn's digits (linear head on pixels, k = 10) a head reached
 0.86 +- 0.02 Hungarian accuracy with 4 -> 64 anchors against 0.72 +- 0.05 with 128 anchors
 throughout. ``icon reproduce`` (experiment g) runs the ablation with 4 -> 64 anchors.
@@ -53,6 +53,7 @@ from icon_registry.errors import UsageError
 from icon_registry.training import knn as knn_mod
 from icon_registry.training import metrics
 from icon_registry.training.progress import Progress
+from icon_registry.training.recipe import CLUSTER
 from icon_registry.training.trainer import FiniteCheck
 
 CATALOG_ENTRY = "debiased_infonce_clustering"
@@ -81,22 +82,24 @@ def cluster_loss(alpha: float, walks: int = 1, knn: int = 3):
 
 @dataclass
 class ClusterConfig:
+    """The recipe's settings; the defaults are ``icon_registry.training.recipe.CLUSTER``."""
+
     clusters: int
-    knn: int = 3
-    alpha: float = 0.6  # debiasing of p and q (the catalog entry's parameter)
-    walks: int = 1  # 0: no kNN positives (views only); 1: kNN; W > 1: the entry's propagation steps
+    knn: int = CLUSTER["knn"]
+    alpha: float = CLUSTER["alpha"]  # debiasing of p and q (the catalog entry's parameter)
+    walks: int = CLUSTER["walks"]  # 0: no kNN positives (views only); 1: kNN; W > 1: the entry's propagation steps
     ema: float | None = None  # e.g. 0.99; None: no teacher
-    heads: int = 1  # independent heads; the lowest-loss one is kept
-    views: int = 2
-    noise: float = 0.1  # gaussian noise std of the views, relative to the features' RMS norm
+    heads: int = CLUSTER["heads"]  # independent heads; the lowest-loss one is kept
+    views: int = CLUSTER["views"]
+    noise: float = CLUSTER["noise"]  # gaussian noise std of the views, relative to the features' RMS norm
     neighbors_per_anchor: int = 2
-    batch_anchors: int = 256  # anchors per batch (in the last epoch when batch_anchors_start is set)
-    batch_anchors_start: int | None = None  # anchors per batch in the first epoch, growing geometrically; None: constant
+    batch_anchors: int = CLUSTER["batch_anchors"]  # anchors per batch (in the last epoch when batch_anchors_start is set)
+    batch_anchors_start: int | None = CLUSTER["batch_anchors_start"]  # first epoch's, growing geometrically; None: constant
     eval_rows: int = 4096  # rows of the fixed evaluation batch that selects among heads
-    epochs: int = 30
-    lr: float = 1e-3
+    epochs: int = CLUSTER["epochs"]
+    lr: float = CLUSTER["lr"]
     weight_decay: float = 0.0
-    metric: str = "cosine"  # the features' geometry (kNN and preprocessing): 'cosine' or 'euclidean', see prepare_features
+    metric: str = CLUSTER["metric"]  # the features' geometry (kNN and preprocessing): 'cosine' or 'euclidean', see prepare_features
     seed: int = 0
     device: str = "cpu"
 
@@ -239,9 +242,10 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
     teacher = copy.deepcopy(head).requires_grad_(False) if config.ema else None
     opt = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     noise_std = config.noise * float(x.norm(dim=1).pow(2).mean().sqrt()) / math.sqrt(d)
-    history = []
+    history, seconds = [], []
     check, updates = FiniteCheck([(f"head.{name}", p) for name, p in head.named_parameters()], config.lr), 0
     for epoch, batch in enumerate(epoch_batches(config), 1):
+        began = time.perf_counter()
         order = rng.permutation(n)
         total, count = 0.0, 0
         for s in range(max(1, math.ceil(n / batch))):
@@ -272,7 +276,8 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
             count += 1
             bar.update(1, loss=value)
         history.append(total / max(count, 1))
-    return (teacher if teacher is not None else head), history
+        seconds.append(time.perf_counter() - began)
+    return (teacher if teacher is not None else head), history, seconds
 
 
 def fit_clusters(features, config: ClusterConfig, labels=None, neighbors=None, progress: Progress | None = None,
@@ -297,17 +302,20 @@ def fit_clusters(features, config: ClusterConfig, labels=None, neighbors=None, p
     bar = progress or Progress(total_steps(config, n), "cluster", enabled=False)
     t0 = time.perf_counter()
     eval_batch = evaluation_batch(n, neighbors, config, config.seed)
-    runs = []
+    runs, epoch_seconds = [], []
     for h in range(config.heads):
-        head, history = _train_head(x, neighbors, config, config.seed * 1000 + h, loss_fn, bar)
+        head, history, seconds = _train_head(x, neighbors, config, config.seed * 1000 + h, loss_fn, bar)
         runs.append((evaluation_loss(head, x, eval_batch, loss_fn), h, head, history))
+        epoch_seconds.append(seconds)
     t_train = time.perf_counter() - t0
     bar.close()
     final_loss, best, head, history = min(runs, key=lambda r: (r[0], r[1]))
 
     pred, probs = assign(head, x)
     result = ClusterResult(pred, probs, asdict(config), history,
-                           seconds={"knn": t_knn, "train": t_train, "total": time.perf_counter() - t_start},
+                           seconds={"knn": t_knn, "train": t_train, "total": time.perf_counter() - t_start,
+                                    # each epoch of one head, averaged over the heads (epochs differ by batch size)
+                                    "per_epoch": [float(np.mean(s)) for s in zip(*epoch_seconds)]},
                            loss_source=getattr(loss_fn, "source", type(loss_fn).__name__))
     result.metrics["clusters_used"] = int(np.unique(pred).size)
     result.metrics["final_loss"] = float(final_loss)

@@ -32,6 +32,7 @@ import torch
 from icon_registry.training import augment, clustering, data, mappers, metrics, plots, trainer
 from icon_registry.training.losses import builtin_entry, compiled_loss
 from icon_registry.training.progress import note
+from icon_registry.training.recipe import CLUSTER
 
 
 def _plot_name(png) -> dict:
@@ -295,11 +296,11 @@ ABLATION = [
     ("+ EMA (0.99)", dict(alpha=0.6, walks=2, ema=0.99)),
 ]
 KMEANS = "sklearn KMeans (n_init=10)"
-CLUSTER_KNN = 10
-# Anchors per batch grow 4 -> 64 over the epochs: small, noisy early batches explore (see
-# clustering's docstring; on the t-SNE map 7 of 9 heads reach the 0.94 partition, against 1 of 9
-# when starting from 8 anchors).
-CLUSTER_BATCH_START, CLUSTER_BATCH = 4, 64
+CLUSTER_KNN = CLUSTER["knn"]
+# Anchors per batch grow 4 -> 64 over the epochs (the recipe's defaults): small, noisy early
+# batches explore (see clustering's docstring; on the t-SNE map 7 of 9 heads reach the 0.94
+# partition, against 1 of 9 when starting from 8 anchors).
+CLUSTER_BATCH_START, CLUSTER_BATCH = CLUSTER["batch_anchors_start"], CLUSTER["batch_anchors"]
 
 
 @dataclass

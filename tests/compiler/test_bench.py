@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import pytest
 import torch
 
 from icon_registry import bench
@@ -13,7 +14,7 @@ from icon_registry.commands import bench as command
 
 def test_core_suite_runs_and_agrees():
     rows = bench.run_suite("core", sizes=[64], d=8, repeats=1, warmup=0)
-    assert [r["case"] for r in rows] == ["simclr", "supcon", "tsne"]
+    assert [r["case"] for r in rows] == ["simclr", "supcon", "cross_entropy", "tsne"]
     for r in rows:
         assert r["compiled_ms"] > 0 and r["hand_ms"] > 0 and r["ratio"] > 0
         assert r["value_rel_diff"] < 1e-4 and r["grad_rel_diff"] < 1e-3
@@ -40,8 +41,28 @@ def test_command_writes_and_merges_json(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     written = json.loads(out.read_text())
     assert written["memory"] == [{"case": "kept"}]
-    assert written["core"] == printed["core"] and len(written["core"]) == 3
+    assert written["core"] == printed["core"] and len(written["core"]) == 4
+    assert written["core_environment"]["load_average_after"] >= 0
     assert written["target_ratio"] == bench.TARGET_RATIO
+
+
+@pytest.mark.parametrize("suite", ["large", "compile"])
+def test_every_case_of_the_other_suites_agrees_in_float64(suite):
+    """The cases of the large and compile suites (built small here; compile with torch.compile)."""
+    for case in bench.SUITES[suite]:
+        prepared = case.prepare(48, 6, torch.float64, "cpu")
+        value_rel, grad_rel = bench.check_agreement(prepared)
+        assert value_rel < 1e-12 and grad_rel < 1e-10, case.name
+
+
+def test_cli_suite_times_the_catalog_commands(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert _run(tmp_path, "--suite", "cli", "--repeats", "1", "--out", str(out)) == 0
+    written = json.loads(out.read_text())["cli"]
+    commands = [row["command"] for row in written["rows"]]
+    assert commands[:2] == ["python -c pass", "python -c 'import torch'"]
+    assert {"icon list", "icon show simclr", "icon validate", "icon table"} <= set(commands)
+    assert all(row["seconds"] > 0 for row in written["rows"])
 
 
 def test_unknown_suite_is_a_usage_error(tmp_path, capsys):

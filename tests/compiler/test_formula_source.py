@@ -46,6 +46,18 @@ def batch_for(entry, loss, n=12, d=3, seed=0):
         w = torch.rand(n, n, generator=g, dtype=torch.float64) * (torch.rand(n, n, generator=g) < 0.7)
         w = torch.triu(w, 1)
         batch["graph"] = w + w.T
+    if "teacher" in reads:  # probabilities over z's d outputs, one exact zero (a teacher's support)
+        teacher = torch.softmax(torch.randn(n, d, generator=g, dtype=torch.float64), 1)
+        teacher[0, 0] = 0.0
+        batch["teacher"] = teacher / teacher.sum(1, keepdim=True)
+    if "center" in reads:
+        batch["center"] = torch.randn(d, generator=g, dtype=torch.float64)
+    if "keys" in reads:
+        batch["keys"] = torch.randn(n, d, generator=g, dtype=torch.float64)
+    if {"bank", "bank_ids", "bank_labels"} & reads:  # five rows; two share an id with the batch, one does not
+        batch["bank"] = torch.randn(5, d, generator=g, dtype=torch.float64)
+        batch["bank_ids"] = torch.tensor([0, 1, 1, 2, n + 7])
+        batch["bank_labels"] = torch.tensor([0, 1, 2, 1, 0])
     z = torch.randn(n, d, generator=g, dtype=torch.float64)
     return z, batch
 
@@ -69,13 +81,15 @@ def reference(entry, loss, z, batch) -> float:
                             if isinstance(loss._cluster.temperature, str) else z / loss._cluster.temperature, 1)
     beta = None
     if "beta" in loss.fields:
-        beta = loss._beta(loss._inputs(z, batch.get("x"), None, None, None, None, None), None).tolist()
+        beta = loss._beta(loss._inputs(z, x=batch.get("x")), None).tolist()
     instance = FormulaInstance(
         n=z.shape[0], z=rows(z), x=rows(batch.get("x")), g=rows(batch.get("x")),
         w=rows(loss.prototypes.detach()) if loss.prototypes is not None else None,
         labels=rows(batch.get("labels")), ids=rows(batch.get("ids")), modality=rows(batch.get("modality")),
         candidates=rows(batch.get("neighbors")), neighbors=rows(batch.get("neighbors")), beta=beta,
-        phi=rows(phi), W=rows(batch.get("graph")), params=dict(loss.params),
+        phi=rows(phi), W=rows(batch.get("graph")), teacher=rows(batch.get("teacher")), center=rows(batch.get("center")),
+        keys=rows(batch.get("keys")), bank=rows(batch.get("bank")), bank_ids=rows(batch.get("bank_ids")),
+        bank_labels=rows(batch.get("bank_labels")), params=dict(loss.params),
         num_classes=3 if "labels" in batch and loss.prototypes is None else None)
     return float(evaluate_numeric(formula, instance))
 
@@ -91,7 +105,7 @@ def test_every_catalog_formula_equals_the_evaluator(entry_id, seed):
     value = loss(z, **batch)
     expected = reference(entry, loss, z, batch)
     assert value.dtype == torch.float64 and value.dim() == 0
-    assert float(value) == pytest.approx(expected, rel=1e-9, abs=1e-12), entry_id
+    assert float(value.detach()) == pytest.approx(expected, rel=1e-9, abs=1e-12), entry_id
 
 
 GRADCHECK = ["simclr", "supcon", "clip", "tsne", "sne", "kmeans", "triplet", "harmonic", "cross_entropy",

@@ -13,7 +13,8 @@ PARAMS = {"tau", "sigma", "margin"}
 FUNCTIONS = ("the functions are: log, exp, sqrt, softplus, abs, max, min, dot, cos, sqdist, dist, norm, sum, mean, "
              "logsumexp, count, indicator")
 SETS = ("the index sets are: anchors, all, others(i), positives(i), same_class(i), other_modality(i), "
-        "cross_positives(i), candidates(i), neighbors(i), adjacent(i), anchors_with(S), classes, clusters")
+        "cross_positives(i), candidates(i), neighbors(i), adjacent(i), anchors_with(S), classes, clusters, outputs, "
+        "bank, teacher_support(i), bank_positives(i)")
 
 REJECTED = [
     ("__import__('os').system('x')", "attribute access is not allowed at column 1"),

@@ -55,3 +55,65 @@ def test_temperature_form():
     w = weights(Gaussian(kind="gaussian", temperature="T"), inputs)
     d2 = torch.cdist(inputs.z, inputs.z) ** 2
     assert torch.allclose(w.log_weights, -d2 / 0.7)
+
+
+def _clustered(n, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(size=(n // 2, 6)), rng.normal(size=(n - n // 2, 6)) + 8.0])
+    return x.astype(np.float32)
+
+
+def test_calibration_matches_scikit_learns_search():
+    """Every row at once (float32, scikit-learn's 1e-5 nats) against scikit-learn's row-by-row
+    binary search on the same squared distances; also rows with far, underflowing pairs."""
+    import numpy as np
+    from sklearn.manifold._utils import _binary_search_perplexity
+
+    from icon_registry.backends import TorchBackend
+
+    x = torch.as_tensor(_clustered(300))
+    d2 = TorchBackend.sqdist(x, x)
+    log_beta = TorchBackend.calibrate_log_precision(d2, ~torch.eye(300, dtype=torch.bool), 20.0)
+    ours = torch.softmax((-d2.double() * log_beta.double().exp()).fill_diagonal_(-math.inf), 1).numpy()
+    theirs = _binary_search_perplexity(d2.numpy(), 20.0, 0)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-6)
+    entropy = -(ours * np.log(np.where(ours > 0, ours, 1))).sum(1)
+    np.testing.assert_allclose(entropy, math.log(20.0), atol=3e-5)
+
+
+def test_nearest_calibrates_on_the_k_nearest_only():
+    """nearest=k: each row's support is its k nearest candidates, calibrated there: P equals
+    scikit-learn's Barnes-Hut P (NearestNeighbors + _joint_probabilities_nn)."""
+    import numpy as np
+    from sklearn.manifold._t_sne import _joint_probabilities_nn
+    from sklearn.neighbors import NearestNeighbors
+
+    from icon_registry import compile_loss
+    from icon_registry.backends import TorchBackend
+    from icon_registry.pairs import Inputs
+
+    x = _clustered(200, seed=1)
+    k = 15
+    loss = compile_loss("tsne", perplexity=5.0, nearest=k)
+    xt = torch.as_tensor(x)
+    inputs = Inputs(TorchBackend, xt, 200, dict(loss.params), x=xt)
+    with torch.no_grad(), TorchBackend.float_dtype(xt.dtype):
+        p = loss.entry.p.evaluate(inputs)
+        ours = p.prob().double().numpy()
+        conditional = loss.entry.p.of.evaluate(Inputs(TorchBackend, xt, 200, dict(loss.params), x=xt))
+    assert (conditional.mask.sum(1) == k).all()
+    graph = NearestNeighbors(n_neighbors=k).fit(x).kneighbors_graph(mode="distance")
+    graph.data **= 2
+    theirs = _joint_probabilities_nn(graph, 5.0, 0).toarray()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-7)
+    assert (p.mask.numpy() >= (theirs > 0)).all()  # every pair with mass is in P's support
+
+
+def test_nearest_needs_a_perplexity():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'nearest' restricts a perplexity calibration"):
+        Gaussian(kind="gaussian", sigma=1.0, nearest=5)

@@ -41,24 +41,73 @@ def test_chunked_equals_unchunked(case, reduction):
             torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10 * want.abs().max().item())
 
 
-def test_automatic_chunking_above_threshold(monkeypatch):
+def test_automatic_chunking_by_memory(monkeypatch):
+    """chunk_size=None splits the anchors into the fewest blocks whose dense evaluation fits the
+    memory budget (chunk_memory, else MEMORY_FRACTION of what the device has), never otherwise."""
     entry, _ = CHUNKABLE[0]
     batch = global_batch([N])
     z = torch.randn(N, D, dtype=torch.float64)
-    loss = compile_loss(entry).double()  # chunk_size=None: automatic
     whole = compile_loss(entry, chunk_size=0).double()
-    inputs = loss._inputs(z, None, None, batch["ids"], None, None, None)
-    assert chunked.block_size(entry, inputs, None) == 0
-    monkeypatch.setattr(chunked, "AUTO_CHUNK_PAIRS", 100)
-    monkeypatch.setattr(chunked, "AUTO_BLOCK_PAIRS", 5 * N)
-    assert chunked.block_size(entry, inputs, None) == 5
+    inputs = whole._inputs(z, None, None, batch["ids"], None, None, None)
+    need = N * N * 8 * chunked.DENSE_BUFFERS
+    assert chunked.dense_bytes(chunked.candidate_supports(entry), inputs) == need
+
+    def no_query(device):
+        raise AssertionError("a small batch must not query the device")
+
+    monkeypatch.setattr(chunked, "available_bytes", no_query)
+    assert chunked.block_size(entry, inputs, None) == 0  # far below any budget: dense
+    assert chunked.block_size(entry, inputs, None, chunk_memory=need) == 0  # fits exactly
+    # 4.5 budgets: 5 blocks of ceil(23 / 5) = 5 rows
+    assert chunked.block_size(entry, inputs, None, chunk_memory=need / 4.5) == 5
+    assert chunked.block_size(entry, inputs, 0, chunk_memory=1) == 0  # 0 never chunks
+    monkeypatch.setattr(chunked, "_NEVER_CHUNK_BYTES", 0)
+    monkeypatch.setattr(chunked, "available_bytes", lambda device: need)  # budget: half of it
+    assert chunked.block_size(entry, inputs, None) == 12
     calls = []
     original = chunked.chunked_terms
     monkeypatch.setattr(chunked, "chunked_terms", lambda *a, **k: calls.append(k["chunk_size"]) or original(*a, **k))
-    value = loss(z, ids=batch["ids"])
+    value = compile_loss(entry, chunk_memory=need / 4.5).double()(z, ids=batch["ids"])
     assert calls == [5]
     torch.testing.assert_close(value, whole(z, ids=batch["ids"]), rtol=1e-10, atol=0)
-    assert chunked.block_size(entry, inputs, 0) == 0  # 0 never chunks
+
+
+def test_automatic_chunking_counts_the_real_candidates():
+    """Class prototypes: n x C pairs, not n x n (a 16,384 x 10 problem is no n^2 problem)."""
+    entry, kwargs = next(case for case in CHUNKABLE if case[0].id == "cross_entropy")
+    loss = compile_loss(entry, **kwargs)
+    n = 16384
+    z = torch.randn(n, kwargs["dim"])
+    inputs = loss._inputs(z, None, torch.zeros(n, dtype=torch.long), None, None, None, None)
+    supports = chunked.candidate_supports(entry)
+    assert supports == ("prototypes",) and chunked.candidate_count(supports, inputs) == kwargs["num_classes"]
+    assert chunked.dense_bytes(supports, inputs) == n * kwargs["num_classes"] * 4 * chunked.DENSE_BUFFERS
+    assert chunked.block_size(entry, inputs, None) == 0
+
+
+def test_blocks_evaluate_p_once_and_q_once_more_in_the_backward(monkeypatch):
+    """Flash-style blocks: the forward evaluates each block's p and q once without a graph; the
+    backward recomputes q only (p, one target per row here, is kept from the forward)."""
+    from icon_registry.distributions.normalize import Normalize
+
+    entry, _ = CHUNKABLE[0]  # simclr: p uniform over the other view
+    batch = global_batch([N])
+    calls = []
+    original = Normalize.evaluate
+    monkeypatch.setattr(Normalize, "evaluate", lambda self, inputs: calls.append(self.kernel.kind) or original(self, inputs))
+    z = torch.randn(N, D, dtype=torch.float64, requires_grad=True)
+    value = compile_loss(entry, chunk_size=10).double()(z, ids=batch["ids"])  # blocks of 10, 10, 3
+    forward = list(calls)
+    value.backward()
+    backward = calls[len(forward):]
+    assert forward.count("same_id") == 1 + 3 and forward.count("gaussian_dot") == 1 + 3  # one-row pass + blocks
+    assert backward == ["gaussian_dot"] * 3
+
+
+@pytest.mark.parametrize("bad", [0, -5, "1GB", True])
+def test_bad_chunk_memory(bad):
+    with pytest.raises(IconError, match="chunk_memory"):
+        compile_loss(CHUNKABLE[0][0], chunk_memory=bad)
 
 
 def test_no_grad_and_detached_inputs_chunk_without_checkpoint():

@@ -14,6 +14,7 @@ import torch
 
 from icon_registry.catalog import load_catalog
 from icon_registry.formula import FormulaInstance, evaluate_numeric, parse, to_source
+from icon_registry.static_check import parse_entry_formula
 
 from .mutations import neutral as R
 from .mutations.batches import make_batch
@@ -39,7 +40,7 @@ def test_every_variant_is_a_valid_entry_whose_formulas_parse(generated):
         assert collected.variants and not collected.dropped
         for variant in collected.variants:
             for where, _, text in formula_fields(variant.entry):
-                root = parse(text, variant.entry.parameters).root
+                root = parse_entry_formula(variant.entry, text).root
                 assert parse(to_source(root), variant.entry.parameters).root == root, (variant.line(), where)
 
 

@@ -30,6 +30,12 @@ class Batch:
     z: np.ndarray
     x: np.ndarray
     w: np.ndarray  # (num_classes, d) prototypes
+    teacher: np.ndarray  # (n, d) a teacher's probabilities over z's d outputs (some exactly 0 unless complete)
+    center: np.ndarray  # (d,)
+    keys: np.ndarray  # (n, d) each anchor's own key
+    bank: np.ndarray  # (m, d) memory bank rows
+    bank_ids: np.ndarray  # (m,) ids of the batch's groups, and ids no item has
+    bank_labels: np.ndarray  # (m,) class indices
     unit_draws: list = field(default_factory=list)  # per parameter, a uniform draw in [0, 1)
     complete: bool = True
 
@@ -91,8 +97,23 @@ def make_batch(seed: int, *, candidate_width: int | None = None) -> Batch:
     z = rng.normal(size=(n, d))
     x = rng.normal(size=(n, int(rng.integers(2, 6))))
     w = rng.normal(size=(num_classes, d))
+    teacher = np.exp(rng.normal(size=(n, d)))
+    if not complete:
+        teacher[rng.uniform(size=(n, d)) < 0.3] = 0.0
+        teacher[np.arange(n), rng.integers(d, size=n)] = 1.0  # every row keeps some mass
+    teacher /= teacher.sum(1, keepdims=True)
+    center = rng.normal(size=d)
+    keys = rng.normal(size=(n, d))
+    m = int(rng.integers(3, 8))
+    bank = rng.normal(size=(m, d))
+    bank_ids = rng.choice(np.concatenate([ids, [ids.max() + 1, ids.max() + 2]]), size=m)
+    if complete:  # every id of the batch has a row in the bank
+        bank_ids = np.concatenate([np.unique(ids), bank_ids])
+        bank = np.concatenate([rng.normal(size=(len(bank_ids) - m, d)), bank])
+    bank_labels = rng.integers(0, num_classes, size=len(bank_ids))
     draws = list(rng.uniform(size=8))
-    return Batch(seed, n, ids, labels, modality, neighbors, graph, num_classes, z, x, w, draws, complete)
+    return Batch(seed, n, ids, labels, modality, neighbors, graph, num_classes, z, x, w, teacher, center, keys, bank,
+                 bank_ids, bank_labels, draws, complete)
 
 
 def draw_parameters(entry, batch: Batch, perplexities: set) -> dict:

@@ -39,8 +39,9 @@ def sample(variants, budget: int, favoured=()) -> list:
     """A deterministic sample of ``budget`` variants covering every operator and entry.
 
     Each operator first gets a floor (two variants; six for ``favoured`` ones, one for a
-    budget below twice the number of operators), the rest of the budget is shared in
-    proportion to what each has left; within an operator, entries take turns in a hashed order.
+    budget below twice the number of operators; the largest floors shrink while they exceed
+    the budget), the rest of the budget is shared in proportion to what each has left; within
+    an operator, entries take turns in a hashed order.
     """
     by_operator = defaultdict(list)
     for variant in variants:
@@ -49,6 +50,9 @@ def sample(variants, budget: int, favoured=()) -> list:
         return list(variants)
     small = budget < 2 * len(by_operator)
     quota = {op: min(len(group), 1 if small else 6 if op in favoured else 2) for op, group in by_operator.items()}
+    while sum(quota.values()) > budget and max(quota.values()) > 1:
+        largest = max(sorted(quota), key=quota.get)
+        quota[largest] -= 1
     left = {op: len(group) - quota[op] for op, group in by_operator.items()}
     spare = max(budget - sum(quota.values()), 0)
     total_left = sum(left.values())
@@ -101,7 +105,7 @@ class Row:
 
 def claim_label(result) -> str:
     """The verifier's label for how a claim passed (its proof label where it gives one)."""
-    return getattr(result, "proof", None) or result.method
+    return result.proof or ""
 
 
 @dataclass
@@ -111,6 +115,7 @@ class Campaign:
     neutral: list = field(default_factory=list)
     generated: dict = field(default_factory=dict)  # kind -> number generated before sampling
     dropped: dict = field(default_factory=dict)  # kind -> {operator: count}
+    rejected: dict = field(default_factory=dict)  # operator -> wrong variants icon validate rejects
     seconds: dict = field(default_factory=dict)  # phase -> wall seconds
 
     def rows(self, kind: str) -> list:
@@ -176,6 +181,7 @@ class Selection:
     neutral: list
     generated: dict
     dropped: dict
+    rejected: dict
 
 
 def select(entries, mode: str = "ci") -> Selection:
@@ -186,7 +192,7 @@ def select(entries, mode: str = "ci") -> Selection:
         chosen_wrong = sample(wrong.variants, CI_WRONG, ISSUE_OPERATORS)
         chosen_neutral = sample(neutral.variants, CI_NEUTRAL)
     return Selection(mode, chosen_wrong, chosen_neutral, {"wrong": len(wrong.variants), "neutral": len(neutral.variants)},
-                     {"wrong": wrong.dropped, "neutral": neutral.dropped})
+                     {"wrong": wrong.dropped, "neutral": neutral.dropped}, wrong.rejected)
 
 
 def evaluate(selection: Selection, originals: dict, jobs: int = 2, only=None, progress=None) -> Campaign:
@@ -194,7 +200,9 @@ def evaluate(selection: Selection, originals: dict, jobs: int = 2, only=None, pr
     ones and on every neutral rewrite. ``only``: entry ids to keep (None: all)."""
     keep = lambda variants: [v for v in variants if only is None or v.entry_id in only]  # noqa: E731
     chosen_wrong, chosen_neutral = keep(selection.wrong), keep(selection.neutral)
-    campaign = Campaign(selection.mode, generated=selection.generated, dropped=selection.dropped)
+    campaign = Campaign(selection.mode, generated=selection.generated, dropped=selection.dropped,
+                        rejected={op: [r for r in found if only is None or r[0] in only]
+                                  for op, found in selection.rejected.items()})
     start = time.perf_counter()
     decisions = judge(originals, chosen_wrong + chosen_neutral, jobs, progress=progress)
     campaign.seconds["oracle"] = time.perf_counter() - start

@@ -21,6 +21,7 @@ from .variants import (
     parsed_formulas,
     site_rewrites,
     with_value,
+    without_unused_definitions,
 )
 
 
@@ -219,14 +220,16 @@ def parameter_renamed(entry: Entry, out: Collected) -> None:
         data["parameters"] = {(new if k == old else k): v for k, v in data["parameters"].items()}
         _rename_refs(data["p"], old, new)
         _rename_refs(data["q"], old, new)
-        if data.get("limit") and data["limit"]["parameter"] == old:
-            data["limit"]["parameter"] = new
+        for scaled in ("limit", "prefactor"):
+            if data.get(scaled) and data[scaled]["parameter"] == old:
+                data[scaled]["parameter"] = new
         for _, path, formula in parsed_formulas(entry):
             data = with_value(data, path, T.render(T.rename_param(formula.root, old, new)))
         for claim in data["claims"]:
             if claim.get("parameter") == old:
                 claim["parameter"] = new
-        out.add(entry, "parameter_renamed", "parameters", f"{old} -> {new} everywhere", data, "neutral")
+        out.add(entry, "parameter_renamed", "parameters", f"{old} -> {new} everywhere", without_unused_definitions(data),
+                "neutral")
 
 
 def _rename_refs(tree, old, new):

@@ -29,10 +29,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from icon_registry.errors import IconWarning
 from icon_registry.formula import FormulaError, FormulaInstance, evaluate_numeric, parse
 
 from .batches import Batch, draw_parameters, make_batch
@@ -126,12 +128,16 @@ def _compiled(entry, batch, params, objective, reduction):
     if any(node.get("support") == "prototypes" for node in _nodes(entry)):
         kwargs = {"num_classes": batch.num_classes, "dim": batch.z.shape[1]}
     try:
-        loss = compile_loss(entry, objective=objective, reduction=reduction, **kwargs, **params)
+        with warnings.catch_warnings():  # an objective not tied to loss.formula is what the oracle compares
+            warnings.simplefilter("ignore", IconWarning)
+            loss = compile_loss(entry, objective=objective, reduction=reduction, **kwargs, **params)
         if loss.prototypes is not None:
             loss.prototypes.data = torch.as_tensor(batch.w, dtype=torch.float64)
         given = {"x": torch.as_tensor(batch.x), "labels": torch.as_tensor(batch.labels),
                  "ids": torch.as_tensor(batch.ids), "modality": torch.as_tensor(batch.modality),
-                 "neighbors": torch.as_tensor(batch.neighbors), "graph": torch.as_tensor(batch.graph)}
+                 "neighbors": torch.as_tensor(batch.neighbors), "graph": torch.as_tensor(batch.graph),
+                 **{name: torch.as_tensor(getattr(batch, name))
+                    for name in ("teacher", "center", "keys", "bank", "bank_ids", "bank_labels")}}
         with torch.no_grad():
             value = loss(torch.as_tensor(batch.z), **{name: given[name] for name in loss.requires}).numpy()
     except Exception as err:  # noqa: BLE001 - any failure means the objective is undefined on this batch
@@ -170,7 +176,7 @@ def formula_value(entry, text: str, batch: Batch, params: dict, reference=None) 
     beta the perplexity calibration of the entry's p (or of ``reference``'s, when a variant
     has none but its formula still reads beta)."""
     try:
-        formula = _parse(text, tuple(sorted(params)))
+        formula = _parse(text, tuple(sorted(params)), tuple(entry.loss.where.items()))
     except FormulaError as err:
         raise Undefined(f"the formula does not parse: {err}") from None
     phi = beta = None
@@ -189,7 +195,9 @@ def formula_value(entry, text: str, batch: Batch, params: dict, reference=None) 
         labels=list(batch.labels), ids=list(batch.ids), modality=list(batch.modality),
         candidates=[list(row) for row in batch.neighbors] if batch.neighbors.shape[1] == 2 else None,
         neighbors=[list(row) for row in batch.neighbors], beta=None if beta is None else list(beta),
-        phi=None if phi is None else list(phi), W=list(batch.graph), params=params, num_classes=batch.num_classes,
+        phi=None if phi is None else list(phi), W=list(batch.graph), teacher=list(batch.teacher),
+        center=list(batch.center), keys=list(batch.keys), bank=list(batch.bank), bank_ids=list(batch.bank_ids),
+        bank_labels=list(batch.bank_labels), params=params, num_classes=batch.num_classes,
     )
     try:
         value = float(evaluate_numeric(formula, instance))
@@ -201,8 +209,8 @@ def formula_value(entry, text: str, batch: Batch, params: dict, reference=None) 
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(text: str, parameters: tuple):
-    return parse(text, parameters)
+def _parse(text: str, parameters: tuple, definitions: tuple):
+    return parse(text, parameters, dict(definitions))
 
 
 def _compare(a: float, b: float, scale: float, holds=EQUAL_RTOL, fails=DIFFERENT_RTOL) -> str:

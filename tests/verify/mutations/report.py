@@ -86,6 +86,11 @@ def format_report(campaign, verbose: bool = False) -> str:
            + (f" (labels: {', '.join(f'{k} {v}' for k, v in labels.most_common())})" if labels else ""),
            f"neutral rewrites: {passed}/{len(campaign.neutral)} pass ({_percent(passed, len(campaign.neutral))})",
            "time: " + ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in campaign.seconds.items())]
+    rejected = {op: len(found) for op, found in sorted(campaign.rejected.items()) if found}
+    if rejected:
+        out.append(f"rejected by icon validate before any check (every one of them, not sampled): "
+                   f"{sum(rejected.values())} wrong variants ("
+                   + ", ".join(f"{op} {count}" for op, count in rejected.items()) + ")")
     dropped = {kind: sum(counts.values()) for kind, counts in campaign.dropped.items() if counts}
     if dropped:
         out.append("dropped (left the language or the schema): "

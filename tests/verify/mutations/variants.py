@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from icon_registry.formula import FormulaError, parse
+from icon_registry.formula import FormulaError
+from icon_registry.static_check import parse_entry_formula
 from icon_registry.formula import nodes as N
 from icon_registry.schema import Entry
 
@@ -55,17 +57,26 @@ class Variant:
 
 @dataclass
 class Collected:
-    """Variants of one kind, plus what was dropped (the rewrite left the language or the schema)."""
+    """Variants of one kind, plus what was dropped (the rewrite left the language, or a neutral
+    rewrite left the schema) and the wrong variants ``icon validate`` already rejects (the
+    entry's schema and static check: e.g. a p that no longer provides the data its formula
+    reads), which never reach the verifier and count as caught."""
 
     variants: list = field(default_factory=list)
     dropped: dict = field(default_factory=dict)  # operator -> count
+    rejected: dict = field(default_factory=dict)  # operator -> [(entry id, where, description, first error)]
     seen: set = field(default_factory=set)
 
     def add(self, original: Entry, operator: str, where: str, description: str, data: dict, kind: str) -> None:
         try:
             entry = Entry.model_validate(data)
-        except ValidationError:
-            self.dropped[operator] = self.dropped.get(operator, 0) + 1
+        except ValidationError as err:
+            if kind == "wrong":
+                first = err.errors()[0]
+                reason = f"{'.'.join(map(str, first['loc']))}: {first['msg'].strip()}"
+                self.rejected.setdefault(operator, []).append((original.id, where, description, reason))
+            else:
+                self.dropped[operator] = self.dropped.get(operator, 0) + 1
             return
         signature = (entry.model_dump_json(), kind)
         if entry == original or signature in self.seen:
@@ -80,11 +91,7 @@ def checked_claims(entry: Entry) -> list:
 
 def formula_fields(entry: Entry):
     """(where, path into the entry's dict, source text) for every formula the claims read."""
-    yield "loss.formula", ("loss", "formula"), entry.loss.formula
-    for k, claim in enumerate(entry.claims):
-        for name in CLAIM_FORMULAS[claim.kind]:
-            if getattr(claim, name) is not None:
-                yield f"claims[{k}].{name}", ("claims", k, name), getattr(claim, name)
+    return _field_texts(entry.model_dump())
 
 
 def parsed_formulas(entry: Entry):
@@ -102,7 +109,34 @@ def add_formula(out: Collected, entry: Entry, data: dict, operator: str, where: 
     if formula is None:
         out.dropped[operator] = out.dropped.get(operator, 0) + 1
         return
-    out.add(entry, operator, where, description, with_value(data, path, text), kind)
+    out.add(entry, operator, where, description, without_unused_definitions(with_value(data, path, text)), kind)
+
+
+def without_unused_definitions(data: dict) -> dict:
+    """A rewritten formula is written out with the entry's ``loss.where`` definitions inlined:
+    the definitions no formula (nor another used definition) names any more are removed."""
+    where = data.get("loss", {}).get("where") or {}
+    if not where:
+        return data
+    texts = [text for _, _, text in _field_texts(data)]
+    name_of = {head: re.match(r"\s*([A-Za-z_]\w*)", head).group(1) for head in where}
+    used, grew = set(), True
+    while grew:
+        sources = texts + [where[head] for head in where if name_of[head] in used]
+        found = {name for name in name_of.values() if any(re.search(rf"\b{name}\b", s) for s in sources)}
+        grew, used = found != used, found
+    out = copy.deepcopy(data)
+    out["loss"]["where"] = {head: body for head, body in where.items() if name_of[head] in used}
+    return out
+
+
+def _field_texts(data: dict):
+    """formula_fields on an entry's dict."""
+    yield "loss.formula", ("loss", "formula"), data["loss"]["formula"]
+    for k, claim in enumerate(data.get("claims", [])):
+        for name in CLAIM_FORMULAS.get(claim.get("kind"), ()):
+            if isinstance(claim.get(name), str):
+                yield f"claims[{k}].{name}", ("claims", k, name), claim[name]
 
 
 def tree_nodes(tree: dict, path=()):
@@ -128,7 +162,7 @@ def with_value(data: dict, path, value) -> dict:
 
 def parsed(entry: Entry, text: str):
     try:
-        return parse(text, entry.parameters)
+        return parse_entry_formula(entry, text)
     except FormulaError:
         return None
 

@@ -1,0 +1,184 @@
+"""``icon bench --suite tsne``: t-SNE against scikit-learn (and openTSNE when installed), one run.
+
+* ``calibration``: the perplexity calibration of P (perplexity 30) at n = 4,096 points of a
+  10-cluster Gaussian mixture in 50-D: ours over every pair against scikit-learn's exact
+  ``_joint_probabilities``, and ours on the k = 90 nearest neighbours (``nearest=90``) against
+  scikit-learn's Barnes-Hut P (``NearestNeighbors`` + ``_joint_probabilities_nn``); each pair
+  timed interleaved and repeated, with the largest difference of the two P matrices.
+* ``end_to_end``: ``icon fit tsne``'s optimizer (icon_registry.training.tsne, default schedule)
+  against scikit-learn's TSNE (Barnes-Hut, its defaults, one job) and openTSNE (one job, if it
+  is importable: it is no dependency) on digits and on the mixture at n = 2,000 and 5,000:
+  wall seconds and trustworthiness@10 of each embedding (scikit-learn's trustworthiness).
+
+Every library runs on one thread when ``--threads 1`` is given (torch.set_num_threads; the
+references get n_jobs=1 and their BLAS thread count is what the environment sets).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+
+PERPLEXITY = 30.0
+CALIBRATION_N = 4096
+END_TO_END = ("digits", 2000, 5000)
+
+
+def mixture(n: int, dim: int = 50, clusters: int = 10, seed: int = 0):
+    """n points of ``clusters`` unit Gaussians in ``dim``-D whose centres lie ~50 apart: far
+    enough that most P_ij between clusters underflow to 0 (the case that once gave NaN)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=5.0, size=(clusters, dim))
+    labels = rng.integers(0, clusters, size=n)
+    return (centres[labels] + rng.normal(size=(n, dim))).astype(np.float32), labels
+
+
+def _ours_p(x, nearest: int):
+    from icon_registry import compile_loss
+    from icon_registry.backends import TorchBackend
+    from icon_registry.pairs import Inputs
+
+    loss = compile_loss("tsne", perplexity=PERPLEXITY, nearest=nearest)
+    xt = torch.as_tensor(x)
+    inputs = Inputs(TorchBackend, xt, xt.shape[0], dict(loss.params), x=xt, entry_id="tsne")
+    with torch.no_grad(), TorchBackend.float_dtype(xt.dtype):
+        return loss.entry.p.evaluate(inputs).prob()
+
+
+def _sklearn_exact_p(x):
+    from scipy.spatial.distance import squareform
+    from sklearn.manifold._t_sne import _joint_probabilities
+    from sklearn.metrics import pairwise_distances
+
+    distances = pairwise_distances(x, squared=True).astype(np.float32, copy=False)
+    return squareform(_joint_probabilities(distances, PERPLEXITY, 0))
+
+
+def _sklearn_knn_p(x, k: int):
+    from sklearn.manifold._t_sne import _joint_probabilities_nn
+    from sklearn.neighbors import NearestNeighbors
+
+    graph = NearestNeighbors(n_neighbors=k, metric="euclidean", n_jobs=1).fit(x).kneighbors_graph(mode="distance")
+    graph.data **= 2
+    return _joint_probabilities_nn(graph, PERPLEXITY, 0).toarray()
+
+
+def _interleaved(fns: dict, repeats: int):
+    times = {name: [] for name in fns}
+    results = {}
+    for r in range(repeats):
+        for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+            start = time.perf_counter()
+            results[name] = fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}, results
+
+
+def run_calibration(n: int = CALIBRATION_N, repeats: int = 3, progress=None) -> dict:
+    x, _ = mixture(n)
+    k = min(n - 1, int(3 * PERPLEXITY))
+    rows = []
+    for label, ours, theirs in (
+        ("every pair (exact P)", lambda: _ours_p(x, 0), lambda: _sklearn_exact_p(x)),
+        (f"k = {k} nearest (Barnes-Hut P)", lambda: _ours_p(x, k), lambda: _sklearn_knn_p(x, k + 1)),
+    ):
+        if progress:
+            progress(f"tsne calibration n={n}: {label}")
+        seconds, results = _interleaved({"ours": ours, "sklearn": theirs}, repeats)
+        ours_p = np.asarray(results["ours"], dtype=np.float64)
+        diff = np.abs(ours_p - results["sklearn"])
+        rows.append({
+            "n": n, "what": label, "ours_seconds": round(seconds["ours"], 3), "sklearn_seconds": round(seconds["sklearn"], 3),
+            "ratio": round(seconds["ours"] / seconds["sklearn"], 3), "max_abs_p_diff": float(diff.max()),
+            "max_rel_p_diff": float(diff.max() / np.abs(results["sklearn"]).max()),
+            "nan": bool(np.isnan(ours_p).any()),
+        })
+    return {
+        "description": f"P calibration (perplexity {PERPLEXITY:g}, tolerance 1e-5 nats) on a 10-cluster mixture in 50-D, "
+        "median of interleaved repeats; ratio = ours / scikit-learn",
+        "repeats": repeats, "rows": rows,
+    }
+
+
+def _dataset(name):
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        return "digits", data.data.astype(np.float32), data.target
+    x, labels = mixture(int(name))
+    return f"mixture n={int(name)}", x, labels
+
+
+def _ours_embedding(x, nearest: int):
+    from icon_registry import compile_loss
+    from icon_registry.training import tsne
+
+    loss = compile_loss("tsne", perplexity=PERPLEXITY, reduction="sum", nearest=nearest)
+    return tsne.fit(loss, x, {"x": torch.as_tensor(x)}).embedding
+
+
+def _sklearn_embedding(x, seed):
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=PERPLEXITY, init="pca", random_state=seed, n_jobs=1).fit_transform(x)
+
+
+def _opentsne_embedding(x, seed):
+    import openTSNE
+
+    return np.asarray(openTSNE.TSNE(perplexity=PERPLEXITY, n_jobs=1, random_state=seed).fit(x))
+
+
+def available_references() -> dict:
+    refs = {"sklearn (Barnes-Hut)": _sklearn_embedding}
+    try:
+        import openTSNE  # noqa: F401  (optional: the bench only)
+
+        refs["openTSNE (FFT)"] = _opentsne_embedding
+    except ImportError:
+        pass
+    return refs
+
+
+def run_end_to_end(datasets=END_TO_END, nearest: int = 0, seed: int = 0, progress=None) -> dict:
+    from sklearn.manifold import trustworthiness
+
+    rows = []
+    for name in datasets:
+        label, x, _ = _dataset(name)
+        runs = {"ours (icon fit tsne)": lambda: _ours_embedding(x, nearest)}
+        runs.update({ref: (lambda fn=fn: fn(x, seed)) for ref, fn in available_references().items()})
+        for method, run in runs.items():
+            if progress:
+                progress(f"tsne end to end: {label}: {method}")
+            start = time.perf_counter()
+            embedding = run()
+            seconds = time.perf_counter() - start
+            rows.append({
+                "data": label, "n": int(x.shape[0]), "method": method, "seconds": round(seconds, 2),
+                "trustworthiness@10": round(float(trustworthiness(x, embedding, n_neighbors=10)), 4),
+                "finite": bool(np.isfinite(embedding).all()),
+            })
+        ours = next(r for r in rows if r["data"] == label and r["method"].startswith("ours"))
+        for r in rows:
+            if r["data"] == label:
+                r["seconds_over_ours"] = round(r["seconds"] / ours["seconds"], 3)
+    return {
+        "description": "wall seconds and trustworthiness@10 of one embedding per method (perplexity 30); ours: the "
+        "exact loss (nearest=%d) with the references' schedule (250 exaggerated + 500 iterations)" % nearest,
+        "rows": rows,
+    }
+
+
+def run(progress=None, sizes=None, repeats: int = 3) -> dict:
+    """``sizes``: the calibration's n, then the mixture sizes of the end-to-end runs (digits always)."""
+    calibration_n = sizes[0] if sizes else CALIBRATION_N
+    datasets = ("digits", *sizes[1:]) if sizes and len(sizes) > 1 else END_TO_END
+    return {
+        "calibration": run_calibration(calibration_n, repeats=repeats, progress=progress),
+        "end_to_end": run_end_to_end(datasets, progress=progress),
+    }
