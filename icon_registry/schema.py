@@ -103,6 +103,12 @@ class Erratum(_Model):
 
 
 class Entry(_Model):
+    """One catalog entry (one ``catalog/methods/*.yaml`` file), validated: a named loss placed in
+    a cell of the periodic table, with its supervisory p and learned q as trees of kernels and
+    distributions, its parameters, its published loss as a formula, and the claims that tie
+    the two together. ``load_catalog().get(id)`` returns one; ``compile_loss(entry)`` compiles it.
+    """
+
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
     aliases: list[str] = []

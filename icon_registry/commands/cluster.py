@@ -42,17 +42,18 @@ def register(subparsers) -> None:
                         "(all points with their global kNN lists, no noise; no labels) is kept (default 1)")
     parser.add_argument("--views", type=integer(1, 100), default=2, help="noised views per point in a batch (default 2)")
     parser.add_argument("--noise", type=real(0, 100), default=0.1, help="view noise std relative to the features' scale")
-    parser.add_argument("--epochs", type=integer(1), default=60)
+    parser.add_argument("--epochs", type=integer(1), default=60, help="training epochs (default 60)")
     parser.add_argument("--batch", type=integer(2), default=256,
                         help="anchors per batch (each brings 2 neighbours); the last epoch's with --batch-start")
     parser.add_argument("--batch-start", type=integer(2), default=None, metavar="B0",
                         help="anchors per batch in the first epoch, growing geometrically to --batch by the last "
                         "(small noisy batches first explore; default: --batch throughout)")
     parser.add_argument("--lr", type=real(0, low_open=True), default=1e-2, help="Adam learning rate (> 0)")
-    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default=None, type=device, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder,
+                        help="folder for assignments.npy, probabilities.npy and metrics.json (default icon-cluster-out)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
 

@@ -141,6 +141,14 @@ class CompiledLoss(torch.nn.Module):
         return inputs
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None):
+        """The loss of the batch ``z`` (n, d): a scalar, or n values with reduction "none".
+
+        The keyword inputs are what p reads (``requires`` names them): ``x`` input features
+        (n, d_x) for data-space kernels, ``labels`` (n,) class labels, ``ids`` (n,) the source
+        instance of each view, ``modality`` (n,) for cross-modal pairs, ``neighbors`` (n, k)
+        neighbour indices (or the candidates [positive, negative] of each anchor), ``graph``
+        (n, n) edge weights.
+        """
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph)
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
@@ -201,6 +209,13 @@ def compile_loss(
 ):
     """A ``torch.nn.Module`` computing the entry's I-Con objective on a batch.
 
+    ``entry_or_id``: an ``Entry``, or the id or an alias of a catalog entry (gap cells included).
+    ``objective``: "kl" (default), sum_i KL(p_i || q_i); or "cross_entropy", sum_i H(p_i, q_i),
+    which differs from it by the entropy of p (a constant of the batch when p is fixed).
+    ``reduction``: how the anchors' terms combine: "mean" (default) over the anchors whose p is
+    not empty, "sum", or "none" (one value per anchor).
+    ``num_classes`` and ``dim``: required by the entries with class prototypes (cross entropy,
+    harmonic loss): the module owns them as the parameter ``prototypes`` of shape (num_classes, dim).
     ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
     None chunks automatically above chunked.AUTO_CHUNK_PAIRS pairs, 0 never chunks.
     ``distributed``: anchors on this rank against the batch gathered from all ranks; the

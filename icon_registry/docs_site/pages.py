@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from pathlib import Path
 from typing import Callable, Optional
@@ -11,7 +10,6 @@ from typing import Callable, Optional
 from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
-from icon_registry.docs_site.inputs import outside_reason
 from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
 from icon_registry.docs_site.snippet import snippet
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
@@ -458,88 +456,6 @@ def graph_page(image: Optional[str], edges: list[tuple[str, str, str]], cat: Sit
             L.append(f"| {la} | {kind.replace('_', ' ')} | {lb} |")
         L.append("")
     return "\n".join(L)
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
-        try:
-            return code(json.dumps(value, sort_keys=True))
-        except RecursionError:
-            return "(nested too deeply to show)"
-    return inline(value)
-
-
-def _records_table(records: list[dict]) -> list[str]:
-    keys: list[str] = []
-    for rec in records:
-        for k in rec:
-            if k not in keys:
-                keys.append(k)
-    lines = ["| " + " | ".join(inline(k) for k in keys) + " |", "|" + "---|" * len(keys)]
-    for rec in records:
-        lines.append("| " + " | ".join(_cell(rec.get(k, "")) for k in keys) + " |")
-    return lines
-
-
-def read_results(path: Path):
-    """(data, None) from a results file, or (None, a Markdown admonition saying why not)."""
-    if not (path.exists() or path.is_symlink()):
-        return None, None
-    if outside_reason(path, path.parent):
-        return None, f'!!! warning "Not read"\n    {code(path.name)} is a link out of the results folder or not a regular file.\n'
-    try:
-        return json.loads(path.read_text()), None
-    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deeply
-        return None, f'!!! warning "Unreadable results"\n    {code(path.name)} could not be read: {inline(err)}\n'
-
-
-def result_plots(data) -> list[str]:
-    """The plot files a results file names under ``plots`` (plain PNG file names only: an SVG
-    could carry a script that runs when the file is opened on its own)."""
-    plots = data.get("plots", []) if isinstance(data, dict) else []
-    return [p for p in plots if isinstance(p, str) and re.fullmatch(r"[\w.-]+\.png", p)]
-
-
-def results_page(title: str, path: Path, command: str, intro: str, plots=()) -> str:
-    """The results file rendered as tables; ``plots`` (copied beside the page) shown first."""
-    L = [f"# {title}", "", intro, ""]
-    data, problem = read_results(path)
-    if problem:
-        return "\n".join(L + [problem])
-    if data is None:
-        return "\n".join(L + [f'!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `{path.name}`), then rebuild the site.", ""])
-    L += [f"Read from {code(path.name)} (written by `{command}`; never edited by hand).", ""]
-    if plots:
-        L += ["## Plots", ""]
-        for name in plots:
-            L += [f"![{name}]({name})", "", f"*{inline(name)}*", ""]  # a plain file name (result_plots)
-    L += _render_json(data, level=2)
-    return "\n".join(L)
-
-
-def _render_json(data, level: int) -> list[str]:
-    if level > 6 and isinstance(data, (dict, list)):  # below the last heading level: JSON text
-        return [_cell(data), ""]
-    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        return _records_table(data) + [""]
-    if isinstance(data, dict):
-        scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
-        out = []
-        if scalars:
-            out += ["| Key | Value |", "|---|---|"] + [f"| {inline(k)} | {_cell(v)} |" for k, v in scalars.items()] + [""]
-        for k, v in data.items():
-            if isinstance(v, (dict, list)):
-                out += ["#" * min(level, 6) + f" {inline(one_line(k))}", ""]
-                if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
-                    out += _records_table([{"name": name, **x} for name, x in v.items()]) + [""]
-                else:
-                    out += _render_json(v, level + 1)
-        return out
-    if isinstance(data, list):
-        return [f"- {_cell(x)}" for x in data] + [""]
-    return [_cell(data), ""]
 
 
 Progress = Callable[[str], None]

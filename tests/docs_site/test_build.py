@@ -103,10 +103,12 @@ def test_build_time_and_strict(builtin_site):
     assert builtin_site.report.seconds < 60, f"the site took {builtin_site.report.seconds:.1f}s"
 
 
-def test_results_pages_not_yet_run(builtin_site):
-    for name, command in (("bench", "icon bench"), ("reproduce", "icon reproduce")):
-        text = (builtin_site.out / "results" / f"{name}.html").read_text(encoding="utf-8")
-        assert "Not yet run" in text and command in text
+def test_results_pages_not_yet_run(tmp_path):
+    from icon_registry.docs_site.results_pages import bench_page, reproduce_page
+
+    for text, command in ((bench_page(tmp_path / "bench.json", lambda *a: None), "icon bench"),
+                          (reproduce_page(tmp_path / "reproduce.json", set()), "icon reproduce")):
+        assert "Not yet run" in text and f"run `{command}`" in text
 
 
 def test_results_page_reads_the_result_file(fixture_site):
@@ -116,7 +118,7 @@ def test_results_page_reads_the_result_file(fixture_site):
 
 def test_reproduction_plots_are_embedded(fixture_site):
     text = (fixture_site.out / "results" / "reproduce.html").read_text(encoding="utf-8")
-    assert '<img alt="map.png" src="map.png"' in text and (fixture_site.out / "results" / "map.png").is_file()
+    assert '<img src="map.png" alt="map.png">' in text and (fixture_site.out / "results" / "map.png").is_file()
     assert 'src="missing.png"' not in text and 'src="../escape.png"' not in text  # absent or unsafe: not linked
     assert "0.987" in text
 
