@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -13,7 +14,7 @@ from typing import Callable, Optional, Sequence
 import yaml
 
 from icon_registry.distributions import DISTRIBUTIONS
-from icon_registry.docs_site import pages, reference, results_pages
+from icon_registry.docs_site import downloads, pages, reference, results_pages
 from icon_registry.docs_site.catalog_view import SiteCatalog, load_site_catalog
 from icon_registry.docs_site.escape import label
 from icon_registry.docs_site.graph_image import relation_edges, render_graph
@@ -135,6 +136,8 @@ def generate_pages(
         text = pages.method_page(entry, cat, verify_results.get(entry.id), _requires(entry, catalog_dir), catalog_dir)
         write(f"methods/{entry.id}.md", text)
         method_nav.append({label(entry.name): f"methods/{entry.id}.md"})  # nav titles are HTML to Material
+    progress("downloads: catalog.json and the entries' YAML")
+    write_downloads(cat, docs_dir, verify_results)
     progress("kernel and distribution pages")
     write("kernels/index.md", pages.building_blocks_index())
     kernel_nav = [{"Overview": "kernels/index.md"}]
@@ -165,6 +168,18 @@ def generate_pages(
         {"Reference": reference_nav},
     ]
     return written, nav
+
+
+def write_downloads(cat: SiteCatalog, docs_dir: Path, verify_results: dict) -> None:
+    """catalog.json at the site's root and each entry's YAML under methods/src/ (the files the
+    method pages link to)."""
+    (docs_dir / "catalog.json").write_text(
+        json.dumps(downloads.catalog_json(cat, verify_results), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (docs_dir / "methods" / "src").mkdir(parents=True, exist_ok=True)
+    for entry in cat.entries:
+        text = downloads.source_text(cat.sources.get(entry.id))
+        if text is not None:
+            (docs_dir / "methods" / "src" / f"{entry.id}.yaml").write_text(text, encoding="utf-8")
 
 
 def results_pages_of(results_dir: Path, docs_dir: Path, write: Callable[[str, str], None], warn: Callable[[str], None]) -> list:

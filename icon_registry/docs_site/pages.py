@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 from typing import Callable, Optional
 
 from icon_registry.distributions import DISTRIBUTIONS
+from icon_registry.docs_site import downloads
 from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
 from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
@@ -109,7 +109,8 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
         "",
         "Rows are kinds of learned distribution **q**, columns kinds of supervisory distribution **p**, "
         "in the order of `catalog/table.yaml`. Each cell lists its methods with their year; click one for its page. "
-        "Hover a method or a header for details.",
+        "Hover a method or a header for details. The whole catalog, with what the verifier showed for each claim, "
+        "is [catalog.json](catalog.json).",
         "",
         '<div class="icon-legend" id="icon-legend">',
     ]
@@ -351,9 +352,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         L.append("")
     if entry.notes:
         L += ["## Notes", "", prose(entry.notes), ""]
-    source = cat.sources.get(entry.id)
-    if source:
-        L += [f"<small>Source: {code(Path(source).name)}</small>", ""]
+    L += downloads.cite_and_source(entry, downloads.source_text(cat.sources.get(entry.id)))
     return "\n".join(L)
 
 
