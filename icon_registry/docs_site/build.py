@@ -170,6 +170,14 @@ def generate_pages(
     return written, nav
 
 
+def tex_warnings(cat: SiteCatalog) -> list[str]:
+    """Inline TeX in catalog prose that the site shows as text, not typeset (and why)."""
+    from icon_registry.inline_tex import problems, prose_fields
+
+    return [f"entry '{entry.id}', {path}: {problem} (shown as text)"
+            for entry in cat.entries for path, text in prose_fields(entry) for problem in problems(text)]
+
+
 def write_downloads(cat: SiteCatalog, docs_dir: Path, verify_results: dict) -> None:
     """catalog.json at the site's root and each entry's YAML under methods/src/ (the files the
     method pages link to)."""
@@ -303,7 +311,7 @@ def build_site(
                 warnings.append(message)
                 progress.warn(message)
 
-        for warning in list(catalog.warnings) + results_warnings(results_dir):
+        for warning in list(catalog.warnings) + results_warnings(results_dir) + tex_warnings(catalog):
             warn(warning)
         user_dirs = dict(catalog.user_dirs)
         from icon_registry.docs_site import verification

@@ -10,8 +10,11 @@ from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site import downloads
 from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
-from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
+from icon_registry.docs_site.latex import (SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, parameter_latex, support_of,
+                                           side_symbols, support_symbols)
+from icon_registry.docs_site.notation import notation_section, parsed_formulas
 from icon_registry.docs_site.snippet import snippet
+from icon_registry.inline_tex import to_text
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
 from icon_registry.kernels import KERNELS
@@ -134,10 +137,10 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
     parts.append('<div class="icon-table-wrap"><table class="icon-table" id="icon-table">')
     parts.append('<thead><tr><th title="rows: learned q; columns: supervisory p">q \\ p</th>')
     for c in cols:
-        parts.append(f'<th data-col="{label(c.id)}" title="{label(c.description)}">{label(c.label)}</th>')
+        parts.append(f'<th data-col="{label(c.id)}" title="{label(to_text(c.description))}">{label(c.label)}</th>')
     parts.append("</tr></thead><tbody>")
     for r in rows:
-        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(r.description)}">{label(r.label)}</th>')
+        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(to_text(r.description))}">{label(r.label)}</th>')
         for c in cols:
             entries = cat.in_cell(r.id, c.id)
             statuses = [entry_status(e, results.get(e.id)) for e in entries]
@@ -148,7 +151,7 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
             )
             for e, s in zip(entries, statuses):
                 year = e.paper.year if e.paper else s
-                title = f"{e.name}: {STATUS_LABELS[s]}. {e.summary}"
+                title = f"{e.name}: {STATUS_LABELS[s]}. {to_text(e.summary)}"
                 parts.append(
                     f'<a class="icon-method" data-status="{s}" data-entry="{label(e.id)}" href="methods/{label(e.id)}.html" '
                     f'title="{label(title)}">{label(short_name(one_line(e.name)))}<span class="icon-year">{label(year)}</span></a>'
@@ -253,7 +256,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         f'<span class="icon-badge {s}">{STATUS_LABELS[s]}</span> '
         f"`{entry.id}`" + (f" · aliases: {', '.join(code(a) for a in entry.aliases)}" if entry.aliases else "")
     )
-    L += ["", prose(entry.summary), ""]
+    L += ["", prose(entry.summary, math=True), ""]
     L.append(
         f"**Cell:** row (q) *{inline(row.label if row else entry.cell.row)}*, "
         f"column (p) *{inline(col.label if col else entry.cell.column)}* — [see the periodic table](../table.md)."
@@ -261,30 +264,34 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     if entry.paper:
         p = entry.paper
         L += ["", f"**Paper:** {inline(', '.join(p.authors))} ({p.year}). {link(inline(p.title), p.link)}. *{inline(p.venue)}*."]
-    L += ["", "## The objective in words", "", prose(entry.loss.description), ""]
+    L += ["", "## The objective in words", "", prose(entry.loss.description, math=True), ""]
     if _is_joint(entry.p) or _is_joint(entry.q):
         a, b = ("P", "Q") if entry.direction == "forward" else ("Q", "P")
-        L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}" % (a, b, a, a, b)))
+        L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}"
+                         % (a, b, a.lower(), a.lower(), b.lower())))
         L += ["One **joint** distribution over all pairs instead of one per anchor.", ""]
     else:
         kl = r"\mathrm{KL}\big(p(\cdot\mid i)\,\|\,q(\cdot\mid i)\big)" if entry.direction == "forward" else r"\mathrm{KL}\big(q(\cdot\mid i)\,\|\,p(\cdot\mid i)\big)"
         L.append(display(r"\mathcal{L} = \sum_i " + kl))
     if entry.direction == "reverse":
         L += ["The learned distribution is on the **left** of the KL (reverse direction, as in clustering).", ""]
+    L += notation_section(entry, parsed_formulas(entry))
+    supports, renames = support_symbols(entry.p, entry.q), side_symbols(entry.p, entry.q)
     L += ["## Supervisory distribution p", ""]
-    L += [display(line) for line in distribution_lines(entry.p, "p")]
+    L += [display(line) for line in distribution_lines(entry.p, "p", supports["p"], renames["p"])]
     L += ["## Learned distribution q", ""]
-    L += [display(line) for line in distribution_lines(entry.q, "q")]
+    L += [display(line) for line in distribution_lines(entry.q, "q", supports["q"], renames["q"])]
     L += ["## Map f and support", ""]
     L.append(f"- **f:** {inline(MAPPER_WORDS.get(entry.mapper, entry.mapper))} (`mapper: {entry.mapper}`).")
     for letter, node in (("p", entry.p), ("q", entry.q)):
         sup = support_of(node)
-        L.append(f"- **Support of {letter}:** {SUPPORT_WORDS.get(sup, sup)} (`{sup}`): ${SUPPORT_LATEX.get(sup, sup)}$")
+        shown = SUPPORT_LATEX.get(sup, sup).replace("S(i)", supports[letter])
+        L.append(f"- **Support of {letter}:** {SUPPORT_WORDS.get(sup, sup)} (`{sup}`): ${shown}$")
     if entry.limit:
         arrow = r"\infty" if entry.limit.to == "infinity" else "0"
-        sym = entry.limit.parameter
+        name, sym = entry.limit.parameter, parameter_latex(entry.limit.parameter)
         L.append(
-            f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{sym}` "
+            f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{name}` "
             f"and multiplied by ${sym}^{{{entry.limit.scale_power}}}$."
         )
     kernels, dists = set(), set()
@@ -299,7 +306,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             rng = f"[{'−∞' if par.min is None else f'{par.min:g}'}, {'∞' if par.max is None else f'{par.max:g}'}]"
             if par.integer:
                 rng += " (integer)"
-            L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description)} |")
+            L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description, math=True)} |")
         L.append("")
     L += ["## Published loss" if entry.status == "published" else "## The cell's loss", ""]
     L.append(formula_block(entry.loss.formula, entry.parameters))
@@ -316,9 +323,9 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
                 tex = _formula_latex(value, entry.parameters)
                 L.append(f"- **{name}:** " + (f"${tex}$" if tex else code(value)))
             else:
-                L.append(f"- **{name}:** {prose_inline(value)}")
+                L.append(f"- **{name}:** {prose_inline(value, math=True)}")
         if getattr(claim, "note", ""):
-            L.append(f"- **note:** {prose_inline(claim.note)}")
+            L.append(f"- **note:** {prose_inline(claim.note, math=True)}")
         L.append("")
         if claim.kind != "unproved" or result is not None:
             L += _result_block(result, claim)
@@ -326,14 +333,14 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:
         L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
-        L += [f"| {inline(p.library)} | {code(p.object)} | {inline(p.convention)} |" for p in entry.peers]
+        L += [f"| {inline(p.library)} | {code(p.object)} | {inline(p.convention, math=True)} |" for p in entry.peers]
         L.append("")
     if entry.relations:
         L += ["## Relations", ""]
         for rel in entry.relations:
             target = cat.get(rel.target)
             to = f"[{inline(one_line(target.name))}]({rel.target}.md)" if target else f"{code(rel.target)} (not in this catalog)"
-            L.append(f"- {rel.kind.replace('_', ' ')} {to}" + (f": {prose_inline(rel.note)}" if rel.note else ""))
+            L.append(f"- {rel.kind.replace('_', ' ')} {to}" + (f": {prose_inline(rel.note, math=True)}" if rel.note else ""))
         L.append("")
         L.append("See the whole [relation graph](../graph.md).")
         L.append("")
@@ -348,10 +355,11 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     L.append("")
     if entry.errata:
         L += ["## Errata", "", "| Where | Printed | Corrected |", "|---|---|---|"]
-        L += [f"| {inline(e.where)} | {inline(e.printed)} | {inline(e.corrected)} |" for e in entry.errata]
+        L += [f"| {inline(e.where, math=True)} | {inline(e.printed, math=True)} | {inline(e.corrected, math=True)} |"
+              for e in entry.errata]
         L.append("")
     if entry.notes:
-        L += ["## Notes", "", prose(entry.notes), ""]
+        L += ["## Notes", "", prose(entry.notes, math=True), ""]
     L += downloads.cite_and_source(entry, downloads.source_text(cat.sources.get(entry.id)))
     return "\n".join(L)
 
@@ -435,7 +443,8 @@ def errata_page(cat: SiteCatalog) -> str:
         return "\n".join(L + ["No errata recorded.", ""])
     L += ["| Method | Where | Printed | Corrected |", "|---|---|---|---|"]
     for e, err in rows:
-        L.append(f"| [{inline(one_line(e.name))}](methods/{e.id}.md) | {inline(err.where)} | {inline(err.printed)} | {inline(err.corrected)} |")
+        L.append(f"| [{inline(one_line(e.name))}](methods/{e.id}.md) | {inline(err.where, math=True)} | "
+                 f"{inline(err.printed, math=True)} | {inline(err.corrected, math=True)} |")
     L.append("")
     return "\n".join(L)
 
