@@ -29,7 +29,8 @@ _SYMBOLS = {
     "notin": "∉", "subset": "⊂", "subseteq": "⊆", "cup": "∪", "cap": "∩", "setminus": "∖", "to": "→",
     "rightarrow": "→", "leftarrow": "←", "Rightarrow": "⇒", "Leftrightarrow": "⇔", "mapsto": "↦", "infty": "∞",
     "cdot": "·", "times": "×", "pm": "±", "mp": "∓", "partial": "∂", "nabla": "∇", "mid": "|", "|": "‖",
-    "lVert": "‖", "rVert": "‖", "Vert": "‖", "lvert": "|", "rvert": "|", "vert": "|", "langle": "⟨", "rangle": "⟩",
+    "lVert": "‖\x01", "rVert": "\x02‖", "Vert": "‖", "lvert": "|\x01", "rvert": "\x02|", "vert": "|",
+    "langle": "⟨\x01", "rangle": "\x02⟩",
     "lfloor": "⌊", "rfloor": "⌋", "lceil": "⌈", "rceil": "⌉", "ldots": "…", "dots": "…", "cdots": "⋯",
     "emptyset": "∅", "varnothing": "∅", "forall": "∀", "exists": "∃", "top": "⊤", "star": "⋆", "circ": "∘",
     "ell": "ℓ", "log": "log", "exp": "exp", "ln": "ln", "max": "max", "min": "min", "arg": "arg", "lim": "lim",
@@ -174,7 +175,8 @@ def _plain(tex: str) -> str:
         else:
             out.append(char)
             k += 1
-    return re.sub(r" {2,}", " ", "".join(out)).strip()
+    text = re.sub(r"\x01 *| *\x02", "", "".join(out))  # no space inside an opening or closing delimiter
+    return re.sub(r" {2,}", " ", text).strip()
 
 
 def prose_fields(entry) -> list[tuple[str, str]]:
