@@ -34,7 +34,7 @@ _SYMBOLS = {
     "lfloor": "⌊", "rfloor": "⌋", "lceil": "⌈", "rceil": "⌉", "ldots": "…", "dots": "…", "cdots": "⋯",
     "emptyset": "∅", "varnothing": "∅", "forall": "∀", "exists": "∃", "top": "⊤", "star": "⋆", "circ": "∘",
     "ell": "ℓ", "log": "log", "exp": "exp", "ln": "ln", "max": "max", "min": "min", "arg": "arg", "lim": "lim",
-    "sup": "sup", "inf": "inf", "det": "det", "tr": "tr", "quad": "  ", "qquad": "   ", ",": " ", ";": " ", ":": " ",
+    "sup": "sup", "inf": "inf", "det": "det", "tr": "tr", "cos": "cos", "sin": "sin", "tanh": "tanh", "Pr": "Pr", "quad": "  ", "qquad": "   ", ",": " ", ";": " ", ":": " ",
     "!": "", " ": " ", "{": "{", "}": "}", "_": "_", "%": "%", "#": "#", "&": "&", "$": "$", "\\": " ",
     "left": "", "right": "", "big": "", "Big": "", "bigg": "", "Bigg": "", "bigl": "", "bigr": "", "Bigl": "",
     "Bigr": "", "biggl": "", "biggr": "", "displaystyle": "", "textstyle": "", "limits": "", "nolimits": "",
@@ -129,7 +129,8 @@ def _group(tex: str, start: int) -> tuple[str, int]:
 
 
 def _wrapped(text: str) -> str:
-    return text if re.fullmatch(r"[\w.′]+|\(.*\)", text) else f"({text})"
+    """A fraction's part in parentheses unless it is one number or one symbol (2n is wrapped)."""
+    return text if re.fullmatch(r"\d+(\.\d+)?|[^\W\d]+(_\w+)?[²³]?|\([^()]*\)", text) else f"({text})"
 
 
 def _plain(tex: str) -> str:
