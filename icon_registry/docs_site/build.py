@@ -17,7 +17,7 @@ from icon_registry.distributions import DISTRIBUTIONS
 from icon_registry.docs_site import downloads, pages, reference, results_pages
 from icon_registry.docs_site.catalog_view import SiteCatalog, load_site_catalog
 from icon_registry.docs_site.escape import label
-from icon_registry.docs_site.graph_image import relation_edges, render_graph
+from icon_registry.docs_site.graph_image import relation_edges, render_svg
 from icon_registry.docs_site.inputs import readable, warnings_for
 from icon_registry.docs_site.output import OutputFolder
 from icon_registry.errors import IconError
@@ -149,9 +149,10 @@ def generate_pages(
         kernel_nav.append({f"distribution: {kind}": f"distributions/{kind}.md"})
     progress("errata")
     write("errata.md", pages.errata_page(cat))
-    progress("relation graph (matplotlib)")
-    image = render_graph(cat, docs_dir / "assets" / "relation-graph.svg", verify_results)
-    write("graph.md", pages.graph_page(f"assets/{image}" if image else None, relation_edges(cat), cat))
+    progress("relation graph")
+    (docs_dir / "assets").mkdir(parents=True, exist_ok=True)
+    (docs_dir / "assets" / "relation-graph.svg").write_text(render_svg(cat, verify_results, "../"), encoding="utf-8")
+    write("graph.md", pages.graph_page(render_svg(cat, verify_results, ""), relation_edges(cat), cat))
     progress("results pages")
     results_nav = results_pages_of(results_dir, docs_dir, write, warn)
     progress("API and command-line reference")

@@ -13,7 +13,9 @@ from icon_registry.docs_site.escape import code, fence, inline, label, link, one
 from icon_registry.docs_site.latex import (SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, parameter_latex, support_of,
                                            side_symbols, support_symbols)
 from icon_registry.docs_site.notation import notation_section, parsed_formulas
+from icon_registry.docs_site.graph_image import legend as graph_legend
 from icon_registry.docs_site.snippet import snippet
+from icon_registry.graph import PHRASES
 from icon_registry.inline_tex import to_text
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
@@ -247,6 +249,18 @@ def _is_joint(node) -> bool:
     return inner is not None and _is_joint(inner)
 
 
+def _relations_of(entry: Entry, cat: SiteCatalog) -> list[tuple[str, str, str]]:
+    """(phrase, other entry, note) of the entry's own relations, then those other entries state
+    about it (read from this side: "generalizes SimCLR" on InfoNCE's page)."""
+    out = [(PHRASES[r.kind][0], r.target, r.note) for r in entry.relations]
+    stated = {r.target for r in entry.relations}
+    for other in sorted(cat.entries, key=lambda e: e.id):
+        for r in other.relations:
+            if r.target == entry.id and other.id not in stated:
+                out.append((PHRASES[r.kind][1], other.id, r.note))
+    return out
+
+
 def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], requires=None, catalog_dir=None) -> str:
     s = entry_status(entry, results)
     row = cat.rows.get(entry.cell.row)
@@ -335,15 +349,14 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
         L += [f"| {inline(p.library)} | {code(p.object)} | {inline(p.convention, math=True)} |" for p in entry.peers]
         L.append("")
-    if entry.relations:
+    relations = _relations_of(entry, cat)
+    if relations:
         L += ["## Relations", ""]
-        for rel in entry.relations:
-            target = cat.get(rel.target)
-            to = f"[{inline(one_line(target.name))}]({rel.target}.md)" if target else f"{code(rel.target)} (not in this catalog)"
-            L.append(f"- {rel.kind.replace('_', ' ')} {to}" + (f": {prose_inline(rel.note, math=True)}" if rel.note else ""))
-        L.append("")
-        L.append("See the whole [relation graph](../graph.md).")
-        L.append("")
+        for phrase, other, note in relations:
+            target = cat.get(other)
+            to = f"[{inline(one_line(target.name))}]({other}.md)" if target else f"{code(other)} (not in this catalog)"
+            L.append(f"- {phrase} {to}" + (f": {prose_inline(note, math=True)}" if note else ""))
+        L += ["", "See the whole [relation graph](../graph.md).", ""]
     L += ["## References", ""]
     if entry.paper:
         p = entry.paper
@@ -449,19 +462,24 @@ def errata_page(cat: SiteCatalog) -> str:
     return "\n".join(L)
 
 
-def graph_page(image: Optional[str], edges: list[tuple[str, str, str]], cat: SiteCatalog) -> str:
-    L = ["---", "hide:", "  - toc", "---", "", "# Relation graph", "", "Methods (nodes, coloured by status) and their catalog relations (edges, coloured by kind, "
-         "pointing from the entry that states the relation to its target); rendered at build time.", ""]
-    if image:
-        L += [f"![Relation graph of the catalog]({image})", ""]
-    else:
-        L += ["*The image could not be rendered in this build (matplotlib missing).*", ""]
+def graph_page(svg: str, edges, cat: SiteCatalog) -> str:
+    """The relation graph (an inline SVG whose nodes link to the method pages), its legends, and
+    every relation once, read both ways."""
+    L = ["---", "hide:", "  - toc", "---", "", "# Relation graph", "",
+         "Methods (dots, coloured by status as in the [periodic table](table.md)) and the relations their entries "
+         "state (lines, coloured by kind; an arrow points from the entry that states the relation to the other). "
+         "Click a method to open its page; the picture is also [a file of its own](assets/relation-graph.svg).", ""]
+    legend = "".join(f'<span class="icon-chip {key}">{text(name)}</span>' for key, name in STATUS_LABELS.items() if key != "empty")
+    L += [f'<div class="icon-legend">{legend}</div>', "", graph_legend(), "",
+          f'<div class="icon-graph-wrap">{svg}</div>', ""]
     if edges:
-        L += ["| From | Relation | To |", "|---|---|---|"]
-        for a, kind, b in edges:
-            la = f"[{inline(one_line(cat.get(a).name))}](methods/{a}.md)" if cat.get(a) else code(a)
-            lb = f"[{inline(one_line(cat.get(b).name))}](methods/{b}.md)" if cat.get(b) else code(b)
-            L.append(f"| {la} | {kind.replace('_', ' ')} | {lb} |")
+        L += ["## Every relation", "", "Each related pair once; the last column reads it from the other method's side.", "",
+              "| Method | Relation | Other method | From the other side | Notes |", "|---|---|---|---|---|"]
+        for a, kind, b, note, other_note in edges:
+            name_a, name_b = inline(one_line(cat.get(a).name)), inline(one_line(cat.get(b).name))
+            notes = "<br>".join(inline(n, math=True) for n in (note, other_note) if n)
+            L.append(f"| [{name_a}](methods/{a}.md) | {PHRASES[kind][0]} | [{name_b}](methods/{b}.md) | "
+                     f"{name_b} {PHRASES[kind][1]} {name_a} | {notes} |")
         L.append("")
     return "\n".join(L)
 
