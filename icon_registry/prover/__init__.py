@@ -112,9 +112,14 @@ def prove_claim(entry, claim) -> Proof:
         return Proof(False, reason=f"not expressible for every batch: {err}")
     except Exception as err:  # noqa: BLE001 - a formula error is reported by the instance checks
         return Proof(False, reason=f"not expressible for every batch: {type(err).__name__}: {err}")
-    context = Context(nonempty=(objective.anchors_with_mass,))
-    return _compare(objective.expr, loss, context, _assumptions(entry, objective, (objective.expr, loss)),
-                    ("objective", "loss"))
+    logged_distances = any(isinstance(node, sympy.log) and isinstance(node.args[0], ir.SqDist)
+                           for node in sympy.preorder_traversal(objective.expr))
+    context = Context(nonempty=(objective.anchors_with_mass,), positive_distances=logged_distances)
+    assumptions = _assumptions(entry, objective, (objective.expr, loss))
+    if logged_distances:
+        assumptions.append("every squared distance whose logarithm is taken is positive (at least sqrt(tiny) of "
+                           "the float type: the compiled loss floors smaller ones, where the formula's log is -inf)")
+    return _compare(objective.expr, loss, context, assumptions, ("objective", "loss"))
 
 def prove_formulas_equal(entry, first: str, second: str) -> Proof:
     """Try to prove that two formulas of an entry (e.g. a limit's ``equals`` and ``loss.formula``)

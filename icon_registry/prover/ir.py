@@ -600,6 +600,10 @@ def render_set(iset: ISet) -> str:
     name = set_name(iset)
     if name is not None:
         return f"{name}({sympy.sstr(next(iter(iset.atoms_)).anchor)})"
+    if len(iset.atoms_) == 1 and next(iter(iset.atoms_)).kind in ("label_of", "self"):
+        (atom,) = iset.atoms_
+        anchor = sympy.sstr(atom.anchor)
+        return f"{{y[{anchor}]}}" if atom.kind == "label_of" else f"{{{anchor}}}"
     if iset.domain == "item" and len(iset.atoms_) == 1:
         (atom,) = iset.atoms_
         if atom.kind == "nonempty":

@@ -11,7 +11,7 @@ each rule on random numeric batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import sympy
@@ -32,16 +32,18 @@ class Context:
 
     nonempty: tuple = ()
     members: tuple = ()  # (var, ISet)
+    #: distances whose logarithm is taken are positive (an assumption the derivation states)
+    positive_distances: bool = False
 
     def enter(self, var, iset: ir.ISet) -> "Context":
         facts = list(self.nonempty)
         for atom in iset.atoms_:
             if atom.kind == "nonempty":
                 facts.append(ir.instantiate(atom.arg, var))
-        return Context(tuple(facts), self.members + ((var, iset),))
+        return replace(self, nonempty=tuple(facts), members=self.members + ((var, iset),))
 
     def assume(self, iset: ir.ISet) -> "Context":
-        return Context(self.nonempty + (iset,), self.members)
+        return replace(self, nonempty=self.nonempty + (iset,))
 
     def member_set(self, var) -> Optional[ir.ISet]:
         for name, iset in reversed(self.members):
@@ -82,7 +84,7 @@ def sign(expr, ctx: Context) -> Optional[str]:
     if isinstance(expr, ir.Dot):
         return "pos" if expr.args[0] == expr.args[1] else None  # |v|^2 of a representation (v != 0)
     if isinstance(expr, ir.SqDist):
-        return "nonneg"
+        return "pos" if ctx.positive_distances else "nonneg"
     if isinstance(expr, ir.At):
         if expr.name in ("beta", "phi"):
             return "pos"  # a precision; a softmax probability
