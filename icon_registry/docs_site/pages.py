@@ -193,7 +193,7 @@ def _claim_fields(claim) -> list[tuple[str, str]]:
 FORMULA_FIELDS = {"constant", "scale", "offset", "equals", "factor", "cost"}
 
 
-def _result_block(result, claim) -> list[str]:
+def _result_block(result, claim, parameters=()) -> list[str]:
     if result is None:
         return ["*Not verified in this build* (run `icon verify` to check it).", ""]
     passed = claim_passed(result)
@@ -206,7 +206,7 @@ def _result_block(result, claim) -> list[str]:
         lines += [prose(detail), ""]
     derivation = getattr(result, "derivation", None)
     if passed and isinstance(derivation, dict) and derivation.get("proved"):
-        lines += _derivation_block(derivation, getattr(claim, "note", ""))
+        lines += _derivation_block(derivation, getattr(claim, "note", ""), parameters)
     steps = getattr(result, "steps", None) or []
     steps = [steps] if isinstance(steps, str) else _listed(steps)
     if steps:
@@ -216,30 +216,43 @@ def _result_block(result, claim) -> list[str]:
     return lines
 
 
-def _derivation_block(derivation: dict, note: str) -> list[str]:
-    """The proof for every batch: assumptions, the two sides, each rewriting step and its rule."""
+def _derivation_block(derivation: dict, note: str, parameters=()) -> list[str]:
+    """The proof for every batch: assumptions, the two sides and their common normal form (typeset
+    where the formula language reads them), the rewriting rules in a table, and the expression
+    after each step (collapsed)."""
     title = "Proof for every batch" + (f" ({note.split('.')[0]})" if note else "")
     lines = [f'???+ success "{inline(one_line(title))}"']
     for assumption in _listed(derivation.get("assumptions")):
         lines.append(f"    - *Assume* {prose_inline(assumption)}.")
     lines.append("")
-    lines += _code_line("objective (the kernels' code, for any batch)", derivation.get("objective", ""))
-    lines += _code_line("loss.formula", derivation.get("loss", ""))
+    lines += _expression("The objective, as the kernels compute it for any batch:", derivation.get("objective", ""), parameters)
+    lines += _expression("The published loss (<code>loss.formula</code>):", derivation.get("loss", ""), parameters)
     steps = [step for step in _listed(derivation.get("steps")) if isinstance(step, dict)]
-    for k, step in enumerate(steps, 1):
-        side = "objective" if step.get("side") == "objective" else "loss"
-        lines += _code_line(f"{k}. [{side}] {step.get('rule', '')} ({step.get('count', 0)}x)", step.get("expression", ""))
-    lines += _code_line("Both sides have one normal form", derivation.get("normal_form", ""))
+    if steps:
+        lines += ["    Rewriting, one rule at a time (a rule may apply several times in one step):", "",
+                  "    | Step | Side | Rule | Times |", "    |---|---|---|---|"]
+        for k, step in enumerate(steps, 1):
+            side = "objective" if step.get("side") == "objective" else "loss"
+            lines.append(f"    | {k} | {side} | {inline(one_line(step.get('rule', '')))} | {inline(step.get('count', ''))} |")
+        lines.append("")
+    lines += _expression("Both sides have one normal form:", derivation.get("normal_form", ""), parameters)
+    if steps:
+        lines += ['    ??? note "The expression after each step"', ""]
+        for k, step in enumerate(steps, 1):
+            lines += [f"        {k}. {inline(one_line(step.get('rule', '')))}", "", fence(step.get("expression", ""), indent="        ")]
     return lines
+
+
+def _expression(label: str, expression, parameters) -> list[str]:
+    """A prover expression: typeset when the formula language parses it, else as code."""
+    tex = _formula_latex(str(expression), parameters) if isinstance(expression, str) else None
+    body = "\n".join("    " + line for line in display(tex).strip("\n").split("\n")) if tex else fence(expression, indent="    ")
+    return [f"    {label}", "", body, ""]
 
 
 def _listed(value) -> list:
     """A results field that should be a list (a results file may hold anything)."""
     return list(value) if isinstance(value, (list, tuple)) else []
-
-
-def _code_line(label: str, expression) -> list[str]:
-    return [f"    **{inline(label)}**", "", fence(expression, indent="    ")]
 
 
 def _is_joint(node) -> bool:
@@ -342,7 +355,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             L.append(f"- **note:** {prose_inline(claim.note, math=True)}")
         L.append("")
         if claim.kind != "unproved" or result is not None:
-            L += _result_block(result, claim)
+            L += _result_block(result, claim, entry.parameters)
     L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
     L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:

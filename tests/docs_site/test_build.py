@@ -127,7 +127,8 @@ def test_verifier_results_show_status_and_proof_sketch(fixture_site):
     simclr = (fixture_site.out / "methods" / "simclr.html").read_text(encoding="utf-8")
     assert "What the verifier checked" in simclr and "the log-normalizer is a logsumexp" in simclr
     assert 'class="icon-badge proved">proved for every batch' in simclr
-    assert "Proof for every batch" in simclr and "mean = sum / count (1x)" in simclr and "Both sides have one normal form" in simclr
+    assert "Proof for every batch" in simclr and "<td>mean = sum / count</td>\n<td>1</td>" in simclr
+    assert "Both sides have one normal form" in simclr and "The expression after each step" in simclr
     clip = (fixture_site.out / "methods" / "clip_fx.html").read_text(encoding="utf-8")
     assert 'class="icon-badge instances">checked on instances' in clip and "Proof for every batch" not in clip
     pca = (fixture_site.out / "methods" / "pca_fx.html").read_text(encoding="utf-8")
