@@ -254,7 +254,7 @@ def _summary_table(rows: list[dict]) -> list[str]:
     notes = []
     for row in rows:
         mean, std = row.get("mean"), row.get("std")
-        value = number(mean) + (f" ± {number(std)}" if std is not None else "")
+        value = _as_written(mean) + (f" ± {_as_written(std)}" if std is not None else "")
         met = row.get("target_met")
         met_text = {True: '<span class="icon-met">✓ met</span>', False: '<span class="icon-missed">✗ missed</span>'}.get(met, "")
         method = inline(row.get("method", ""))
@@ -267,6 +267,11 @@ def _summary_table(rows: list[dict]) -> list[str]:
     for k, note in enumerate(notes, 1):
         lines.append(f"<sup>{k}</sup> {inline(note)}<br>")
     return lines + [""]
+
+
+def _as_written(value) -> str:
+    """A summary number with the digits the file gives it (``icon reproduce`` rounds to 4 decimals)."""
+    return f"{value:.6g}" if _is_number(value) else number(value)
 
 
 _NOT_SETUP = {"plot", "target", "target_met"}

@@ -55,7 +55,7 @@ def test_reproductions_page_one_section_per_experiment(builtin_site):
     for row, expected in zip(rows, data["summary"]):
         assert row[0].rstrip("0123456789") == expected["method"]
         assert row[1] == expected["metric"]
-        assert row[2] == f"{expected['mean']:.4g} ± {expected['std']:.4g}"
+        assert row[2] == f"{expected['mean']:.6g} ± {expected['std']:.6g}"  # as the file writes them (4 decimals)
         assert row[5] == {True: "✓ met", False: "✗ missed"}.get(expected.get("target_met"), "")
     visible = re.sub(r"<[^>]+>", " ", html)
     assert "&quot;mean&quot;" not in visible and '{"mean"' not in visible, "JSON shown as text"
