@@ -103,6 +103,7 @@ class Catalog:
 
     @property
     def ids(self) -> list[str]:
+        """Every entry id."""
         return list(self._sources)
 
     def resolve(self, name: str) -> str:
@@ -145,9 +146,11 @@ class Catalog:
         return self.document(name).line_of(loc)
 
     def is_builtin(self, name: str) -> bool:
+        """Whether the entry comes from the built-in catalog (not from one of your folders)."""
         return self._sources[self.resolve(name)].builtin
 
     def entries(self) -> list:
+        """Every Entry, in id order."""
         return list(self)
 
 
@@ -238,7 +241,10 @@ def _signature(roots: list) -> tuple:
 def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, use_env: bool = True) -> Catalog:
     """Load and validate the catalog: the built-in entries, the folders or files in ``extra``
     and those in ``$ICON_CATALOG`` (``os.pathsep``-separated). Raises one IconError listing
-    every problem found. A catalog whose files have not changed is returned from a cache."""
+    every problem found. A catalog whose files have not changed is returned from a cache.
+
+    ``include_builtin``: False loads only ``extra`` (and ``$ICON_CATALOG``); ``use_env``: False
+    ignores ``$ICON_CATALOG``."""
     roots = ([builtin_catalog_dir()] if include_builtin else []) + [Path(os.path.expanduser(str(p))) for p in extra]
     if use_env:
         roots += [Path(os.path.expanduser(p)) for p in _env_dirs()]

@@ -27,6 +27,36 @@ from icon_registry.errors import IconError, suggest
 #: edge kinds that come from the table rather than from an entry's relations
 TABLE_KINDS = ("same_row", "same_column")
 
+#: each relation kind in words, read from the entry that states it and from its target
+PHRASES = {
+    "special_case_of": ("is a special case of", "generalizes"),
+    "generalizes": ("generalizes", "is a special case of"),
+    "limit_of": ("is a limit of", "has as a limit"),
+    "variant_of": ("is a variant of", "is a variant of"),
+    "corrected_by": ("is corrected by", "corrects"),
+    "same_objective_as": ("has the same objective as", "has the same objective as"),
+}
+#: the kind the target states back when both entries state the relation (limit_of and
+#: corrected_by have none: their target never states them back)
+INVERSE_KIND = {"special_case_of": "generalizes", "generalizes": "special_case_of", "variant_of": "variant_of",
+                "same_objective_as": "same_objective_as"}
+
+
+def relation_pairs(entries: Iterable) -> list[tuple[str, str, str, str, Optional[str]]]:
+    """Each relation once: (a, kind, b, note, b's note) for every unordered pair of entries
+    related in the catalog, stated by a (the first in id order when both state it; b's note
+    is then the one b gives)."""
+    stated: dict[frozenset, list] = {}
+    for entry in sorted(entries, key=lambda e: e.id):
+        for relation in entry.relations:
+            stated.setdefault(frozenset((entry.id, relation.target)), []).append((entry.id, relation))
+    out = []
+    for statements in stated.values():
+        (a, first), rest = statements[0], statements[1:]
+        other = next((r.note for who, r in rest if who != a), None)
+        out.append((a, first.kind, first.target, first.note, other))
+    return sorted(out, key=lambda r: (r[0], r[2]))
+
 
 def build_graph(entries: Iterable, *, table: bool = True, strict: bool = True) -> nx.MultiDiGraph:
     """The relation graph of ``entries`` (schema ``Entry`` objects).

@@ -121,8 +121,13 @@ class Erratum(_Model):
 
 
 class Entry(_Model):
-    """One method: ``Entry.from_yaml(text)`` or ``Entry.model_validate(dict)`` (both run every
-    check ``icon validate`` runs on one entry, formulas included)."""
+    """One catalog entry (one ``catalog/methods/*.yaml`` file), validated: a named loss placed in
+    a cell of the periodic table, with its supervisory p and learned q as trees of kernels and
+    distributions, its parameters, its published loss as a formula, and the claims that tie
+    the two together. ``load_catalog().get(id)`` returns one; ``compile_loss(entry)`` compiles
+    it; ``Entry.from_yaml(text)`` or ``Entry.model_validate(dict)`` builds one (both run every
+    check ``icon validate`` runs on one entry, formulas included).
+    """
 
     id: str = Field(pattern=ID_PATTERN, description="lowercase letters, digits and '_'; the file name without .yaml")
     name: str = Field(min_length=1, description="the method's name as people write it")

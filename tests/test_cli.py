@@ -141,6 +141,29 @@ def test_table(icon):
     assert all(len(line) <= 150 for line in lines)
 
 
+@pytest.mark.parametrize("width", [40, 80, 100, 120, 130, 140, 150, 160, 200])
+def test_table_wraps_at_word_boundaries(width):
+    """Every word of a label or a cell stays whole on one line ("Contrastive", never
+    "Contrastiv" + "e"); a hyphenated word may break after its hyphen."""
+    import re
+
+    from icon_registry.catalog import load_catalog
+    from icon_registry.commands.table import render, short_name
+
+    catalog = load_catalog(use_env=False)
+    out = render(catalog, width)
+    lines = out.splitlines()
+    assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
+    texts = [r.label for r in catalog.table.rows] + [c.label for c in catalog.table.columns]
+    texts += [short_name(e) for e in catalog]
+    def pieces(text):  # words, split after their hyphens, without the table's punctuation
+        return {part for word in re.split(r"[\s|,:]+", text) for part in re.split(r"(?<=-)", word.strip("*+")) if part}
+
+    shown = pieces(out)
+    for word in sorted(set().union(*(pieces(text) for text in texts))):
+        assert word in shown, f"{word!r} cut at width {width}"
+
+
 def test_table_narrow_is_a_list(icon):
     code, out, _ = icon("table", "--width", "40")
     assert code == 0

@@ -52,10 +52,11 @@ def register(subparsers) -> None:
                         "(small noisy batches first explore; default %(default)s; equal to --batch: constant)")
     parser.add_argument("--lr", type=real(0, low_open=True), default=CLUSTER["lr"],
                         help="Adam learning rate (> 0, default %(default)s)")
-    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default=None, type=device, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder,
+                        help="folder for assignments.npy, probabilities.npy and metrics.json (default icon-cluster-out)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
 

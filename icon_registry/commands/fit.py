@@ -40,9 +40,10 @@ def register(subparsers) -> None:
                         help="Adam learning rate (default: by mapper); for t-SNE-like entries the gradient descent's")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override an entry parameter, e.g. --set tau=0.2 (repeatable)")
-    parser.add_argument("--seed", type=seed, default=0)
-    parser.add_argument("--out", default="icon-fit-out", metavar="DIR", type=output_folder)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", default="icon-fit-out", metavar="DIR", type=output_folder,
+                        help="folder for the embedding or assignments, metrics.json and plot.png (default icon-fit-out)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
 

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                         help="results file (default results/reproduce.json); PNGs are written next to it")
     parser.add_argument("--only", action="append", default=None, metavar="LETTER", choices=tuple("abcdefg"),
                         help="run only experiments starting with this letter (a..g); repeatable")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
 

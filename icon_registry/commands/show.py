@@ -1,10 +1,12 @@
-"""``icon show ID [--json]``: one catalog entry, whole and readable."""
+"""``icon show ID [--json]``: one catalog entry, whole and readable (inline TeX of the prose in
+Unicode: ``$\\sigma \\to \\infty$`` prints as σ → ∞; ``--json`` keeps the text as written)."""
 
 from __future__ import annotations
 
 import textwrap
 
 from icon_registry.commands import catalog_from_args, print_json, terminal_safe, terminal_width
+from icon_registry.inline_tex import to_text
 
 
 def register(subparsers) -> None:
@@ -88,7 +90,7 @@ def render(catalog, entry, width: int) -> str:
         out.extend(" " * (indent + 2) + line for line in lines[1:])
 
     out.append(f"{entry.id}: {entry.name}")
-    out.extend(wrap(entry.summary, 0))
+    out.extend(wrap(to_text(entry.summary), 0))
     out.append("")
     if entry.aliases:
         field("aliases", ", ".join(entry.aliases))
@@ -123,9 +125,9 @@ def render(catalog, entry, width: int) -> str:
     if entry.parameters:
         out.append("parameters")
         for name, spec in entry.parameters.items():
-            item(f"{name} = {_scalar(spec.default)} ({_range(spec)}): {spec.description}")
+            item(f"{name} = {_scalar(spec.default)} ({_range(spec)}): {to_text(spec.description)}")
     out.append(f"loss ({entry.loss.reduction} over anchors)")
-    item(entry.loss.description)
+    item(to_text(entry.loss.description))
     item(f"formula: {entry.loss.formula}")
     for name, definition in entry.loss.where.items():
         item(f"where {name} = {definition}", indent=4)
@@ -134,23 +136,23 @@ def render(catalog, entry, width: int) -> str:
         details = ", ".join(f"{k}={_scalar(v)}" for k, v in claim.items() if k not in ("kind", "note") and v not in ("", None))
         text = claim["kind"] + (f" ({details})" if details else "")
         if claim.get("note"):
-            text += f": {claim['note']}"
+            text += f": {to_text(claim['note'])}"
         item(text)
     if entry.relations:
         out.append("relations")
         for relation in entry.relations:
-            item(f"{relation.kind.replace('_', ' ')} {relation.target}" + (f": {relation.note}" if relation.note else ""))
+            item(f"{relation.kind.replace('_', ' ')} {relation.target}" + (f": {to_text(relation.note)}" if relation.note else ""))
     if entry.peers:
         out.append("peers")
         for peer in entry.peers:
-            item(f"{peer.library}: {peer.object}: {peer.convention}")
+            item(f"{peer.library}: {peer.object}: {to_text(peer.convention)}")
     if entry.errata:
         out.append("errata")
         for erratum in entry.errata:
-            item(f"{erratum.where}: printed {erratum.printed}; corrected {erratum.corrected}")
+            item(f"{to_text(erratum.where)}: printed {to_text(erratum.printed)}; corrected {to_text(erratum.corrected)}")
     if entry.notes:
         out.append("notes")
-        out.extend("  " + line for line in wrap(entry.notes, 2))
+        out.extend("  " + line for line in wrap(to_text(entry.notes), 2))
     out.append("")
     field("file", str(catalog.path_of(entry.id)))
     return "\n".join(out)

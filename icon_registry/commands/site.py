@@ -1,6 +1,7 @@
 """`icon site build [--out DIR]` and `icon site serve`: the docs site, generated from the catalog.
 
     icon site build                          # -> ./public (mkdocs build --strict, offline)
+    icon site build --strict                 # and every warning of ours is an error too
     icon site build --catalog my_methods     # the built-in catalog plus your folder
     icon site serve --port 8000              # build to a temp folder and serve on localhost
 """
@@ -21,8 +22,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--catalog", action="append", default=[], metavar="DIR",
         help="a folder (or YAML file) of your own entries, added to the built-in catalog; repeatable",
     )
-    parser.add_argument("--results", default="results", metavar="DIR",
-                        help="where bench.json, reproduce.json and verify.json are read from (default: ./results)")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="where bench.json, reproduce.json and verify.json are read from (default: the results/ "
+                             "folder of this copy of icon-registry, whatever the working directory)")
+    parser.add_argument("--strict", action="store_true",
+                        help="treat every warning (a missing results file or plot, a missing optional dependency, an "
+                             "entry left out) as an error: nothing is written")
     verify = parser.add_mutually_exclusive_group()
     verify.add_argument("--verify", dest="verify", action="store_const", const="run", default="cache",
                         help="run the claim verifier for entries it has not cached (slower; proof sketches for every claim)")
@@ -54,7 +59,7 @@ def _build(args, out) -> int:
     from icon_registry.docs_site import build_site
 
     report = build_site(
-        args.catalog, out, results_dir=args.results, verify=args.verify, quiet=args.quiet
+        args.catalog, out, results_dir=args.results, verify=args.verify, quiet=args.quiet, strict=args.strict
     )
     if not args.quiet:
         print(f"{report.out}  ({len(report.pages)} generated pages, {report.seconds:.1f}s)")

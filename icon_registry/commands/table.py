@@ -47,7 +47,13 @@ def short_name(entry) -> str:
 
 
 def _wrap(text: str, width: int, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=True) or [""]
+    """Lines of at most ``width`` characters broken at spaces and after hyphens only: ``render``
+    makes every column as wide as its longest word (plus ``indent``), so no word is cut."""
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=True, break_long_words=False) or [""]
+
+
+def _longest_word(texts, indent: int = 0) -> int:
+    return max(len(word) + indent for text in texts for word in re.split(r"\s+|(?<=-)", text) if word)
 
 
 def render(catalog, width: int, use_ids: bool = False) -> str:
@@ -62,22 +68,18 @@ def render(catalog, width: int, use_ids: bool = False) -> str:
         cells.setdefault((entry.cell.row, entry.cell.column), []).append(f"{left}{label}{right}")
 
     n = len(columns)
-    head_width = min(max(len(r.label) for r in rows), 16, max(8, width // 9))
-    # Each column costs its text plus " | " (3); the row header costs head_width + " |".
-    # Where the width allows, a column is as wide as its longest word (so no word is cut)
-    # and what is left is shared out evenly; otherwise all columns share the width equally.
-    def longest_word(column) -> int:
-        texts = [column.label] + [item for row in rows for item in cells.get((row.id, column.id), [])]
-        return max(len(word) + 1 for text in texts for word in re.split(r"\s+|(?<=-)", text))
-
+    labels = [r.label for r in rows]
+    head_width = max(min(max(len(label) for label in labels), 16, max(8, width // 9)), _longest_word(labels))
+    # Each column costs its text plus " | " (3); the row header costs head_width + " |". A
+    # column is at least as wide as its longest word (a cell's continuation lines are indented
+    # by one), so no word is ever cut; what is left is shared out evenly. When even that does
+    # not fit, the table is printed as a list.
     available = width - head_width - 2 - 3 * n
-    widths = [longest_word(c) for c in columns]
-    if sum(widths) <= available:
-        widths = [w + (available - sum(widths)) // n for w in widths]
-    else:
-        widths = [available // n] * n
-    if min(widths) < 9:
+    widths = [max(_longest_word([c.label]), _longest_word(
+        [item for row in rows for item in cells.get((row.id, c.id), [])] or [EMPTY], indent=1)) for c in columns]
+    if sum(widths) > available:
         return _render_list(table, cells, width)
+    widths = [w + (available - sum(widths)) // n for w in widths]
 
     def cell_lines(items: list[str], col_width: int) -> list[str]:
         if not items:
@@ -108,9 +110,10 @@ def render(catalog, width: int, use_ids: bool = False) -> str:
     placed = {(r.id, c.id) for r in rows for c in columns}
     stray = sorted(f"{e.id} ({e.cell.row}, {e.cell.column})" for e in catalog if (e.cell.row, e.cell.column) not in placed)
     lines.append("")
-    lines.append(f"*name*: a gap (a combination not published before I-Con); +name+: a new method; {EMPTY}: empty cell.")
+    lines += _wrap(f"*name*: a gap (a combination not published before I-Con); +name+: a new method; {EMPTY}: empty cell.",
+                   width)
     if stray:
-        lines.append("not in the table: " + ", ".join(stray))
+        lines += _wrap("not in the table: " + ", ".join(stray), width, "  ")
     return "\n".join(lines)
 
 
@@ -118,15 +121,15 @@ def _render_list(table, cells, width: int) -> str:
     """The table as a list (for narrow terminals): one block per row, one line per cell."""
     lines = []
     for row in table.rows:
-        lines.extend(textwrap.wrap(f"q: {row.label}", width, subsequent_indent="  "))
+        lines.extend(textwrap.wrap(f"q: {row.label}", width, subsequent_indent="  ", break_long_words=False))
         for column in table.columns:
             items = cells.get((row.id, column.id), [])
             text = f"{column.label}: {', '.join(items) if items else EMPTY}"
-            lines.extend(textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      "))
+            lines.extend(textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      ", break_long_words=False))
     lines.append("")
     lines.extend(textwrap.wrap(
         f"*name*: a gap (a combination not published before I-Con); +name+: a new method; {EMPTY}: empty cell.",
-        width,
+        width, break_long_words=False,
     ))
     return "\n".join(lines)
 

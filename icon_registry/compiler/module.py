@@ -172,6 +172,16 @@ class CompiledLoss(torch.nn.Module):
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
                 center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
+        """The loss of the batch ``z`` (n, d): a scalar, or n values with reduction "none".
+
+        The keyword inputs are what the entry reads (``requires`` names them): ``x`` input
+        features (n, d_x) for data-space kernels, ``labels`` (n,) class labels, ``ids`` (n,) the
+        source instance of each view, ``modality`` (n,) for cross-modal pairs, ``neighbors``
+        (n, k) neighbour indices (or the candidates [positive, negative] of each anchor),
+        ``graph`` (n, n) edge weights, ``teacher`` (n, K) a teacher's scores over z's K outputs
+        and ``center`` (K,) their centre, ``bank`` (m, d) rows passed in the call with
+        ``bank_ids`` / ``bank_labels`` (m,), ``keys`` (n, d) each anchor's own key.
+        """
         given = dict(zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
                                        bank_labels, keys)))
         inputs = self._inputs(z, **given)
@@ -282,13 +292,21 @@ def compile_loss(
     chunk_size=None, chunk_memory=None, distributed=False, distributed_ids="global", **overrides,
 ):
     """A ``torch.nn.Module`` computing a loss of the entry on a batch, called as
-    ``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None)``.
+    ``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
+    teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``
+    (``CompiledLoss.forward``).
 
-    ``source``: "objective" (default) computes the entry's I-Con objective sum_i KL(p_i || q_i)
-    from its p and q; "formula" computes its published ``loss.formula`` as written (its own
-    reduction included), vectorized (``icon_registry.compiler.formula``).
-    ``objective`` ("kl" default, or "cross_entropy") and ``reduction`` ("mean" default, "sum",
-    "none") apply to the objective.
+    ``entry_or_id``: an ``Entry``, or the id or an alias of a catalog entry (gap cells included).
+    ``source``: "objective" (default) computes the entry's I-Con objective from its p and q;
+    "formula" computes its published ``loss.formula`` as written (its own reduction included),
+    vectorized (``icon_registry.compiler.formula``).
+    ``objective``: "kl" (default), sum_i KL(p_i || q_i); or "cross_entropy", sum_i H(p_i, q_i),
+    which differs from it by the entropy of p (a constant of the batch when p is fixed).
+    ``reduction``: how the anchors' terms combine: "mean" (default) over the anchors whose p is
+    not empty, "sum", or "none" (one value per anchor). ``objective`` and ``reduction`` apply
+    to source="objective".
+    ``num_classes`` and ``dim``: required by the entries with class prototypes (cross entropy,
+    harmonic loss): the module owns them as the parameter ``prototypes`` of shape (num_classes, dim).
     ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
     None (the default) chunks only when the dense evaluation would not fit in memory (see
     ``chunk_memory``), 0 never chunks.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -13,25 +14,26 @@ from typing import Callable, Optional, Sequence
 import yaml
 
 from icon_registry.distributions import DISTRIBUTIONS
-from icon_registry.docs_site import pages
+from icon_registry.docs_site import downloads, pages, reference, results_pages
 from icon_registry.docs_site.catalog_view import SiteCatalog, load_site_catalog
 from icon_registry.docs_site.escape import label
-from icon_registry.docs_site.graph_image import relation_edges, render_graph
+from icon_registry.docs_site.graph_image import relation_edges, render_svg
 from icon_registry.docs_site.inputs import readable, warnings_for
 from icon_registry.docs_site.output import OutputFolder
+from icon_registry.errors import IconError
 from icon_registry.kernels import KERNELS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parents[1]
+RESULTS_FILES = {"bench.json": "icon bench", "reproduce.json": "icon reproduce",
+                 "conformance.json": results_pages.CONFORMANCE_COMMAND}
 
-BENCH_INTRO = "Speed and memory of the compiled losses against their peers, from `results/bench.json`."
-REPRO_INTRO = "Our reproductions of the paper's results, from `results/reproduce.json`."
-CONFORMANCE_INTRO = (
-    "Every compiled entry against a peer library (pytorch-metric-learning, lightly, scikit-learn, torch) or an "
-    "independent slow reference, in float64: the largest differences of the loss value and, where measured, of its "
-    "gradients, from `results/conformance.json`."
-)
-CONFORMANCE_COMMAND = "python -m tests.compiler.conformance --json results/conformance.json"
+
+def default_results_dir() -> Path:
+    """The results folder of this copy of icon-registry: the checkout's results/, else the one
+    installed beside the site sources (wherever the build is started from)."""
+    candidates = [REPO_DIR / "results", PACKAGE_DIR / "_site" / "results"]
+    return next((folder for folder in candidates if folder.is_dir()), candidates[0])
 
 
 def site_sources() -> tuple[Path, Path]:
@@ -39,8 +41,6 @@ def site_sources() -> tuple[Path, Path]:
     for root in (REPO_DIR, PACKAGE_DIR / "_site"):
         if (root / "mkdocs.yml").is_file() and (root / "site" / "index.md").is_file():
             return root / "site", root / "mkdocs.yml"
-    from icon_registry.errors import IconError
-
     raise IconError(
         "the docs site sources (site/ and mkdocs.yml) are not installed with this copy of icon-registry; "
         "build the site from a checkout of the repository"
@@ -121,8 +121,10 @@ def generate_pages(
     verify_results: dict,
     user_dirs: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda m: None,
+    warn: Callable[[str], None] = lambda m: None,
 ) -> tuple[list[str], list]:
-    """Write every generated page under ``docs_dir``; return (page paths, nav)."""
+    """Write every generated page under ``docs_dir``; return (page paths, nav). ``warn`` is
+    told what the site leaves out (a missing results file, plot or optional dependency)."""
     user_dirs = user_dirs or {}
     written: list[str] = []
 
@@ -141,6 +143,8 @@ def generate_pages(
         text = pages.method_page(entry, cat, verify_results.get(entry.id), _requires(entry, catalog_dir), catalog_dir)
         write(f"methods/{entry.id}.md", text)
         method_nav.append({label(entry.name): f"methods/{entry.id}.md"})  # nav titles are HTML to Material
+    progress("downloads: catalog.json and the entries' YAML")
+    write_downloads(cat, docs_dir, verify_results)
     progress("kernel and distribution pages")
     write("kernels/index.md", pages.building_blocks_index())
     kernel_nav = [{"Overview": "kernels/index.md"}]
@@ -152,21 +156,14 @@ def generate_pages(
         kernel_nav.append({f"distribution: {kind}": f"distributions/{kind}.md"})
     progress("errata")
     write("errata.md", pages.errata_page(cat))
-    progress("relation graph (matplotlib)")
-    image = render_graph(cat, docs_dir / "assets" / "relation-graph.svg", verify_results)
-    write("graph.md", pages.graph_page(f"assets/{image}" if image else None, relation_edges(cat), cat))
+    progress("relation graph")
+    (docs_dir / "assets").mkdir(parents=True, exist_ok=True)
+    (docs_dir / "assets" / "relation-graph.svg").write_text(render_svg(cat, verify_results, "../"), encoding="utf-8")
+    write("graph.md", pages.graph_page(render_svg(cat, verify_results, ""), relation_edges(cat), cat))
     progress("results pages")
-    write("results/bench.md", pages.results_page("Benchmarks", results_dir / "bench.json", "icon bench", BENCH_INTRO))
-    reproduce = results_dir / "reproduce.json"
-    plots = [name for name in pages.result_plots(pages.read_results(reproduce)[0]) if readable(results_dir / name, results_dir)]
-    for name in plots:
-        (docs_dir / "results").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(results_dir / name, docs_dir / "results" / name)
-    write("results/reproduce.md", pages.results_page("Reproductions", reproduce, "icon reproduce", REPRO_INTRO, plots))
-    write("results/conformance.md", pages.results_page("Conformance", results_dir / "conformance.json",
-                                                       CONFORMANCE_COMMAND, CONFORMANCE_INTRO))
-    progress("reference pages")
-    reference_nav = reference_pages(write)
+    results_nav = results_pages_of(results_dir, docs_dir, write, warn)
+    progress("API and command-line reference")
+    reference_nav = reference_pages(write) + reference.api_and_cli_pages(write, warn)
     nav = [
         {"Home": "index.md"},
         {"Periodic table": "table.md"},
@@ -174,8 +171,7 @@ def generate_pages(
         {"Kernels and distributions": kernel_nav},
         {"Errata": "errata.md"},
         {"Relation graph": "graph.md"},
-        {"Results": [{"Benchmarks": "results/bench.md"}, {"Reproductions": "results/reproduce.md"},
-                     {"Conformance": "results/conformance.md"}]},
+        {"Results": results_nav},
         {"Add your own method": "add-your-own.md"},
         {"Python API": "python.md"},
         {"Verify in CI": "verify-in-ci.md"},
@@ -194,12 +190,74 @@ def reference_pages(write: Callable[[str, str], None]) -> list:
     return [{"Formula language": "reference/formula.md"}, {"Entry format": "reference/entries.md"}]
 
 
+def tex_warnings(cat: SiteCatalog) -> list[str]:
+    """Inline TeX in catalog prose that the site shows as text, not typeset (and why)."""
+    from icon_registry.inline_tex import problems, prose_fields
+
+    return [f"entry '{entry.id}', {path}: {problem} (shown as text)"
+            for entry in cat.entries for path, text in prose_fields(entry) for problem in problems(text)]
+
+
+def write_downloads(cat: SiteCatalog, docs_dir: Path, verify_results: dict) -> None:
+    """catalog.json at the site's root and each entry's YAML under methods/src/ (the files the
+    method pages link to)."""
+    (docs_dir / "catalog.json").write_text(
+        json.dumps(downloads.catalog_json(cat, verify_results), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (docs_dir / "methods" / "src").mkdir(parents=True, exist_ok=True)
+    for entry in cat.entries:
+        text = downloads.source_text(cat.sources.get(entry.id))
+        if text is not None:
+            (docs_dir / "methods" / "src" / f"{entry.id}.yaml").write_text(text, encoding="utf-8")
+
+
+def results_pages_of(results_dir: Path, docs_dir: Path, write: Callable[[str, str], None], warn: Callable[[str], None]) -> list:
+    """The Reproductions, Benchmarks and Conformance pages, with their plots; returns their nav."""
+    (docs_dir / "results").mkdir(parents=True, exist_ok=True)
+    for name, command in RESULTS_FILES.items():
+        if not (results_dir / name).exists():
+            warn(f"{results_dir / name} not found: its page says 'Not yet run' (run {command})")
+    reproduce = results_dir / "reproduce.json"
+    present = set()
+    for name in results_pages.result_plots(results_pages.read_results(reproduce)[0]):
+        if readable(results_dir / name, results_dir):
+            shutil.copyfile(results_dir / name, docs_dir / "results" / name)
+            present.add(name)
+        elif not (results_dir / name).exists():
+            warn(f"{reproduce} names the plot {name}, which is not in {results_dir}: left out")
+    write("results/reproduce.md", results_pages.reproduce_page(reproduce, present))
+    bench = results_dir / "bench.json"
+    plots = bench_plots(results_pages.read_results(bench)[0], docs_dir / "results", warn)
+    write("results/bench.md", results_pages.bench_page(bench, lambda suite, part: plots.get((suite, part))))
+    write("results/conformance.md", results_pages.conformance_page(results_dir / "conformance.json"))
+    return [{"Reproductions": "results/reproduce.md"}, {"Benchmarks": "results/bench.md"},
+            {"Conformance": "results/conformance.md"}]
+
+
+def bench_plots(data, folder: Path, warn: Callable[[str], None]) -> dict:
+    """{(suite, table path): PNG file name} of every bench table with a time against n."""
+    plots = {}
+    for k, (suite, value) in enumerate(results_pages.bench_suites(data).items()):
+        for j, (part, rows) in enumerate(results_pages.rows_of(value)):
+            name = f"bench-{k}-{j}.png"
+            try:
+                drawn = results_pages.plot_rows(rows, folder / name, f"icon bench: suite {suite} {part}")
+            except ImportError:
+                warn("matplotlib is not installed: the benchmark plots are left out (pip install 'icon-registry[site]')")
+                return plots
+            except Exception as err:  # noqa: BLE001 - data we cannot draw: the tables still show it
+                warn(f"the plot of bench suite {suite!r} could not be drawn ({type(err).__name__}: {err})")
+                continue
+            if drawn:
+                plots[(suite, part)] = name
+    return plots
+
+
 def results_warnings(results_dir: Path) -> list[str]:
     """Results files (and the plots reproduce.json names) that the site leaves out: links out of
     the folder, or not regular files."""
-    names = ["bench.json", "reproduce.json", "verify.json"]
+    names = [*RESULTS_FILES, "verify.json"]
     reproduce = results_dir / "reproduce.json"
-    names += pages.result_plots(pages.read_results(reproduce)[0])
+    names += results_pages.result_plots(results_pages.read_results(reproduce)[0])
     return warnings_for([results_dir / name for name in names], results_dir)
 
 
@@ -209,25 +267,40 @@ def run_mkdocs(config_path: Path, site_dir: Path) -> None:
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
-    from icon_registry.errors import IconError
-
-    logging.getLogger("mkdocs").setLevel(logging.WARNING)
+    logger = logging.getLogger("mkdocs")
+    logger.setLevel(logging.WARNING)
+    said = _Collect()
+    logger.addHandler(said)
     try:
         config = load_config(config_file=str(config_path), strict=True, site_dir=str(site_dir))
         build(config)
     except MkDocsException as err:
-        raise IconError(f"mkdocs build --strict failed: {err}") from err
+        raise IconError(f"mkdocs build --strict failed: {err}", problems=[f"mkdocs: {m}" for m in said.messages] or None) from err
     except SystemExit as err:  # older mkdocs aborts this way
         raise IconError(f"mkdocs build --strict failed (exit {err.code})") from err
+    finally:
+        logger.removeHandler(said)
+
+
+class _Collect(logging.Handler):
+    """mkdocs' warnings, to say which ones failed the strict build."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def build_site(
     catalog_dirs: Sequence[str | Path] = (),
     out: str | Path = "public",
     *,
-    results_dir: str | Path = "results",
+    results_dir: str | Path | None = None,
     verify: str = "cache",
     quiet: bool = False,
+    strict: bool = False,
     catalog: Optional[SiteCatalog] = None,
     keep_docs: Optional[Path] = None,
 ) -> BuildReport:
@@ -235,26 +308,33 @@ def build_site(
 
     ``out`` must be new, empty or an earlier build (checked before anything else); the site is
     built beside it and swapped in only when the build succeeded (see ``output``).
+    ``results_dir``: where bench.json, reproduce.json and verify.json are read (default: this
+    copy's results folder, ``default_results_dir()``, whatever the working directory).
     ``verify``: "cache" (the verifier's cached results only: fast), "run" (run the verifier
     for what it has not cached), "off" (only ``results_dir/verify.json``, if it exists).
-    ``catalog`` overrides loading (tests).
+    ``strict``: every warning (something the site leaves out) is an error, and nothing is
+    written. ``catalog`` overrides loading (tests).
     """
     progress = Progress(quiet)
     start = time.monotonic()
     output = OutputFolder(out)
-    results_dir = Path(results_dir)
+    results_dir = default_results_dir() if results_dir is None else Path(results_dir)
     src_site, src_config = site_sources()
     if output.target == src_site.resolve() or src_site.resolve() in output.target.parents:
-        from icon_registry.errors import IconError
-
         raise IconError(f"--out {out} is inside the site sources {src_site}; choose another folder", argument="--out")
     with output.staging() as work:
         progress("loading the catalog")
         if catalog is None:
             catalog = load_site_catalog(catalog_dirs)
-        warnings = list(catalog.warnings) + results_warnings(results_dir)
-        for warning in warnings:
-            progress.warn(warning)
+        warnings: list[str] = []
+
+        def warn(message: str) -> None:
+            if message not in warnings:
+                warnings.append(message)
+                progress.warn(message)
+
+        for warning in list(catalog.warnings) + results_warnings(results_dir) + tex_warnings(catalog):
+            warn(warning)
         user_dirs = dict(catalog.user_dirs)
         from icon_registry.docs_site import verification
 
@@ -263,9 +343,13 @@ def build_site(
         shutil.copytree(src_site, docs_dir, ignore=shutil.ignore_patterns("generated", "__pycache__"))
         gen_start = time.monotonic()
         written, nav = generate_pages(
-            catalog, docs_dir, results_dir=results_dir, verify_results=verify_results, user_dirs=user_dirs, progress=progress
+            catalog, docs_dir, results_dir=results_dir, verify_results=verify_results, user_dirs=user_dirs,
+            progress=progress, warn=warn,
         )
         gen_seconds = time.monotonic() - gen_start
+        if strict and warnings:
+            raise IconError(f"{len(warnings)} warning(s) under --strict: nothing written",
+                            problems=[f"icon site build --strict: {warning}" for warning in warnings])
         config = yaml.safe_load(src_config.read_text())
         config["docs_dir"] = str(docs_dir)
         config["site_dir"] = str(work / "site")  # mkdocs empties its site_dir: only ever our own folder

@@ -13,6 +13,10 @@ entry, ``table.yaml`` or a results file goes through one of these helpers:
   For table cells, headings, list items.
 - ``prose``: ``inline`` plus the one piece of Markdown that catalog prose uses, `code` in
   backticks; blank lines separate paragraphs, single line breaks reflow.
+- ``math=True`` (``inline``, ``prose``, ``prose_inline``): inline TeX spans ``$...$`` whose
+  commands ``icon_registry.inline_tex`` allows become ``<span class="arithmatex">$...$</span>``
+  (the TeX escaped like any text: KaTeX reads it from the text node, with ``trust: false``);
+  any other span stays text. For the prose fields of an entry.
 - ``code``: ``inline`` inside ``<code>`` (never a backtick span, whose content Markdown
   escapes a second time).
 - ``fence``: a fenced code block whose fence is longer than any backtick run in the text.
@@ -28,6 +32,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 from urllib.parse import quote, urlsplit
+
+from icon_registry import inline_tex
 
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -61,16 +67,26 @@ def text(value) -> str:
     return str(value).translate(_TEXT_TABLE)
 
 
-def inline(value) -> str:
+def inline(value, math: bool = False) -> str:
     """Markdown-inert HTML for one Markdown line; line breaks become ``<br>``."""
+    if math:
+        return "".join(_math_piece(is_tex, piece) for is_tex, piece in inline_tex.spans(str(value)))
     return "<br>".join(_EDGE_UNDERSCORE.sub("&#95;", line.translate(_INLINE_TABLE)) for line in _lines(value))
+
+
+def _math_piece(is_tex: bool, piece: str) -> str:
+    if not is_tex:
+        return inline(piece.replace("\\$", "$"))
+    if inline_tex.allowed(piece):
+        return f'<span class="arithmatex">{inline("$" + piece + "$")}</span>'
+    return inline(f"${piece}$")
 
 
 def code(value) -> str:
     return f"<code>{inline(value)}</code>"
 
 
-def _paragraphs(value) -> list[str]:
+def _paragraphs(value, math: bool = False) -> list[str]:
     joined = "\n".join(_lines(value)).strip()
     out = []
     for paragraph in _BLANK_LINE.split(joined):
@@ -78,18 +94,18 @@ def _paragraphs(value) -> list[str]:
         if not paragraph:
             continue
         pieces = _CODE_SPAN.split(paragraph)  # plain, code, plain, code, ..., plain
-        out.append("".join(code(piece) if k % 2 else inline(piece) for k, piece in enumerate(pieces)))
+        out.append("".join(code(piece) if k % 2 else inline(piece, math) for k, piece in enumerate(pieces)))
     return out
 
 
-def prose(value) -> str:
+def prose(value, math: bool = False) -> str:
     """Paragraphs as raw HTML blocks (one line each, separated by blank lines), `code` kept."""
-    return "\n\n".join(f"<p>{paragraph}</p>" for paragraph in _paragraphs(value))
+    return "\n\n".join(f"<p>{paragraph}</p>" for paragraph in _paragraphs(value, math))
 
 
-def prose_inline(value) -> str:
+def prose_inline(value, math: bool = False) -> str:
     """``prose`` for one Markdown line (a list item): paragraphs separated by a blank line."""
-    return "<br><br>".join(_paragraphs(value))
+    return "<br><br>".join(_paragraphs(value, math))
 
 
 def fence(body, lang: str = "text", indent: str = "") -> str:

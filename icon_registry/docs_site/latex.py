@@ -1,10 +1,14 @@
 """LaTeX for p and q trees, built from each kernel's ``summary`` and the distribution nodes.
 
-The result is a list of display lines: the top distribution first, then a "where" line for
-every inner distribution (p', p'', ...) and kernel. Nothing here evaluates anything.
+The result is a list of display lines: the top distribution first, then a line for every inner
+distribution (p', p'', ...) and kernel; what each symbol means is the page's Notation section
+(``notation``). Nothing here evaluates anything.
 """
 
 from __future__ import annotations
+
+import functools
+import re
 
 from icon_registry.distributions import ClusterAssignments, MixUniform, Normalize, Propagate, Symmetrize
 from icon_registry.kernels import AnyOf, ClassPool, Kernel, Product
@@ -33,27 +37,72 @@ SUPPORT_WORDS = {
     "class_pools": "the classes that some other item of the batch has",
 }
 
-PARAM_SYMBOLS = {
-    "sigma": r"\sigma", "tau": r"\tau", "nu": r"\nu", "alpha": r"\alpha", "temperature": r"\tau",
-    "perplexity": r"\mathrm{Perp}", "scale": "s", "power": "n", "k": "k", "steps": "k", "margin": "m", "beta": r"\beta",
-    "gamma": r"\gamma", "lam": r"\lambda", "lambda_": r"\lambda", "eps": r"\epsilon",
+#: the symbol each kernel or distribution field has in the kernels' formulas (``summary``)
+FIELD_SYMBOLS = {
+    "sigma": r"\sigma", "temperature": r"\tau", "nu": r"\nu", "scale": "s", "power": "n", "k": "k",
+    "alpha": r"\alpha", "steps": "k", "perplexity": r"\mathrm{Perp}",
 }
 
 
+@functools.lru_cache(maxsize=None)
+def parameter_latex(name: str) -> str:
+    """An entry parameter's symbol, as the formula language typesets it (``nu_x`` -> ``\\nu_{x}``):
+    the same on every line of a page as in its published loss."""
+    from icon_registry.formula import parse, to_latex
+
+    try:
+        return to_latex(parse(name, parameters={name}))
+    except Exception:  # noqa: BLE001 - not a name the formula language accepts
+        return r"\mathrm{%s}" % name.replace("_", r"\_")
+
+
 def value_latex(value) -> str:
-    """A kernel field: a number, or the name of an entry parameter (shown as its symbol)."""
+    """A kernel or distribution field: a number, or an entry parameter (shown as its symbol)."""
     if isinstance(value, bool):
         return r"\text{%s}" % value
     if isinstance(value, (int, float)):
         return f"{value:g}"
-    text = str(value)
-    if text in PARAM_SYMBOLS:
-        return PARAM_SYMBOLS[text]
-    return r"\mathrm{%s}" % text.replace("_", r"\_")
+    return parameter_latex(str(value))
 
 
-def kernel_latex(kernel: Kernel, candidate: str = "v_j") -> str:
-    """The kernel's ``summary`` with the generic v_i, v_j replaced by x, z or prototypes."""
+def _replace_symbol(tex: str, symbol: str, replacement: str) -> str:
+    """``symbol`` (a command such as ``\\nu`` or a single letter) replaced where it stands alone."""
+    if symbol.startswith("\\"):
+        pattern = re.escape(symbol) + r"(?![A-Za-z])"
+    else:
+        pattern = r"(?<![\\A-Za-z])" + re.escape(symbol) + r"(?![A-Za-z])"
+    return re.sub(pattern, lambda _: replacement, tex)
+
+
+def fixed_fields(kernel: Kernel) -> list[tuple[str, object]]:
+    """(field, number) of the kernel's fields fixed by the entry that its formula shows."""
+    summary = type(kernel).summary or ""
+    return [(name, value) for name, value in kernel_fields(kernel)
+            if name in FIELD_SYMBOLS and name != "perplexity" and isinstance(value, (int, float))
+            and not isinstance(value, bool) and _replace_symbol(summary, FIELD_SYMBOLS[name], "\x00") != summary]
+
+
+def side_symbols(p, q) -> dict[str, dict[str, str]]:
+    """{"p": {symbol: shown}, "q": ...} for the fixed fields of each side's kernels: a symbol
+    that the other side uses for something else (another value, or a parameter) gets the side
+    as subscript (s_p = 2 beside s_q = 1), so that one symbol never means two things."""
+    fixed = {letter: {FIELD_SYMBOLS[f]: v for k in kernels_of(node) for f, v in fixed_fields(k)}
+             for letter, node in (("p", p), ("q", q))}
+    parameters = {parameter_latex(v) for node in (p, q) for k in kernels_of(node) for f, v in kernel_fields(k)
+                  if f in FIELD_SYMBOLS and isinstance(v, str)}
+    out: dict[str, dict[str, str]] = {}
+    for letter, other in (("p", "q"), ("q", "p")):
+        out[letter] = {}
+        for symbol, value in fixed[letter].items():
+            clash = symbol in parameters or fixed[other].get(symbol, value) != value
+            out[letter][symbol] = f"{symbol}_{letter}" if clash else symbol
+    return out
+
+
+def kernel_latex(kernel: Kernel, candidate: str = "v_j", renames: dict[str, str] | None = None) -> str:
+    """The kernel's ``summary`` with the generic v_i, v_j replaced by x, z or prototypes, a field
+    set to a parameter written with that parameter's symbol, a bandwidth calibrated per row
+    (perplexity) written sigma_i, and a fixed field's symbol renamed as ``renames`` says."""
     text = type(kernel).summary or r"w(i, j)"
     space = getattr(kernel, "space", None)
     anchor = {"x": "x_i", "z": "z_i"}.get(space, "v_i")
@@ -61,17 +110,26 @@ def kernel_latex(kernel: Kernel, candidate: str = "v_j") -> str:
         candidate = {"x": "x_j", "z": "z_j"}.get(space, "v_j")
     text = text.replace("v_i", anchor).replace("v_j", candidate)
     if isinstance(kernel, AnyOf):
-        parts = r",\ ".join(kernel_latex(k, candidate) for k in kernel.kernels)
+        parts = r",\ ".join(kernel_latex(k, candidate, renames) for k in kernel.kernels)
         text = r"\max\left(%s\right)" % parts
     if isinstance(kernel, Product):
-        text = r" \cdot ".join(kernel_latex(k, candidate) for k in kernel.kernels)
+        text = r" \cdot ".join(kernel_latex(k, candidate, renames) for k in kernel.kernels)
     if isinstance(kernel, ClassPool):
-        text = r"\sum_{j \neq i,\, y_j = c} %s" % kernel_latex(kernel.of)
+        text = r"\sum_{j \neq i,\, y_j = c} %s" % kernel_latex(kernel.of, renames=renames)
+    for name, value in kernel_fields(kernel):
+        if isinstance(value, str) and not isinstance(value, bool) and name in FIELD_SYMBOLS and name != "perplexity":
+            text = _replace_symbol(text, FIELD_SYMBOLS[name], parameter_latex(value))
+    if getattr(kernel, "perplexity", None) is not None:
+        text = _replace_symbol(text, r"\sigma", r"\sigma_i")
+    for name, _ in fixed_fields(kernel):
+        symbol = FIELD_SYMBOLS[name]
+        if (renames or {}).get(symbol, symbol) != symbol:
+            text = _replace_symbol(text, symbol, renames[symbol])
     return text
 
 
 def kernel_fields(kernel: Kernel) -> list[tuple[str, str]]:
-    """(field, value) pairs of a kernel, for the "where" line, without ``kind``."""
+    """(field, value) pairs of a kernel, without ``kind`` and its inner kernels."""
     out = []
     for name in type(kernel).model_fields:
         if name in ("kind", "kernels", "of"):
@@ -83,61 +141,61 @@ def kernel_fields(kernel: Kernel) -> list[tuple[str, str]]:
     return out
 
 
-def _symbol(name: str) -> str:
-    return PARAM_SYMBOLS.get(name, r"\mathrm{%s}" % name.replace("_", r"\_"))
+def kernels_of(node) -> list[Kernel]:
+    """Every kernel in a p/q tree (inner distributions and combined kernels included)."""
+    from icon_registry.distributions.base import Distribution
+
+    found = [node] if isinstance(node, Kernel) else []
+    for value in vars(node).values():
+        for child in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(child, (Kernel, Distribution)):
+                found += kernels_of(child)
+    return found
 
 
-def _fields_text(kernel: Kernel) -> str:
-    parts = []
-    params = getattr(type(kernel), "param_fields", ())
-    for name, value in kernel_fields(kernel):
-        if isinstance(value, str) and name in params:
-            shown = r"\text{parameter } \texttt{%s}" % value.replace("_", r"\_")
-        elif isinstance(value, str):
-            shown = r"\text{%s}" % value
-        else:
-            shown = value_latex(value)
-        parts.append(f"{_symbol(name)} = {shown}")
-    return r",\ ".join(parts)
-
-
-def distribution_lines(node, letter: str = "p") -> list[str]:
-    """Display-math lines for a distribution tree rooted at ``node``, named ``letter``."""
+def distribution_lines(node, letter: str = "p", support: str = "S(i)", renames: dict[str, str] | None = None) -> list[str]:
+    """Display-math lines for a distribution tree rooted at ``node``, named ``letter``, whose
+    support is written ``support`` (and fixed symbols renamed, ``side_symbols``)."""
     lines: list[str] = []
-    _emit(node, letter, lines)
-    return lines
+    _emit(node, letter, lines, renames or {})
+    return [line.replace("S(i)", support) for line in lines]
+
+
+def support_symbols(p, q) -> dict[str, str]:
+    """{"p": symbol, "q": symbol} of the two supports: S(i) when they are the same set, else
+    S_p(i) and S_q(i) (one symbol never stands for two sets on a page)."""
+    if support_of(p) == support_of(q):
+        return {"p": "S(i)", "q": "S(i)"}
+    return {"p": "S_p(i)", "q": "S_q(i)"}
 
 
 def _cond(letter: str) -> str:
     return f"{letter}(j \\mid i)"
 
 
-def _emit(node, name: str, lines: list[str]) -> None:
+def _emit(node, name: str, lines: list[str], renames: dict[str, str]) -> None:
     inner = name + "'"
     if isinstance(node, Normalize):
         candidate = {"prototypes": "w_j", "bank": "b_j", "key_and_bank": "b_j"}.get(node.support, "v_j")
-        w = kernel_latex(node.kernel, candidate)
-        fields = _fields_text(node.kernel)
+        w = kernel_latex(node.kernel, candidate, renames)
         if node.over == "joint":
             lines.append(r"%s_{ij} = \frac{w(i,j)}{\sum_{k \neq l} w(k,l)}" % name)
         else:
             lines.append(r"%s = \frac{w(i,j)}{\sum_{k \in S(i)} w(i,k)}, \quad j \in S(i)" % _cond(name))
         lines.append(r"w(i,j) = %s" % w)
-        if fields:
-            lines.append(r"\text{with } %s" % fields)
     elif isinstance(node, MixUniform):
         lines.append(r"%s = (1 - %s)\, %s + \frac{%s}{|S(i)|}" % (_cond(name), value_latex(node.alpha), _cond(inner), value_latex(node.alpha)))
-        _emit(node.of, inner, lines)
+        _emit(node.of, inner, lines, renames)
     elif isinstance(node, Propagate):
         steps = value_latex(node.steps)
         if node.mode == "reachable":
             lines.append(r"%s = \frac{\mathbb{1}[j \text{ reachable from } i \text{ in } \le %s \text{ steps of } %s]}{\#\text{reachable}}" % (_cond(name), steps, inner))
         else:
             lines.append(r"%s \propto \sum_{s=1}^{%s} \left(P'^{\,s}\right)_{ij}, \quad P'_{ij} = %s" % (_cond(name), steps, _cond(inner)))
-        _emit(node.of, inner, lines)
+        _emit(node.of, inner, lines, renames)
     elif isinstance(node, Symmetrize):
         lines.append(r"%s_{ij} = \frac{%s + %s}{2n}" % (name, _cond(inner), f"{inner}(i \\mid j)"))
-        _emit(node.of, inner, lines)
+        _emit(node.of, inner, lines, renames)
     elif isinstance(node, ClusterAssignments):
         lines.append(r"%s = \sum_{c} \frac{\phi_{ic}\, \phi_{jc}}{\sum_{k} \phi_{kc}}, \quad \phi_{i\cdot} = \mathrm{softmax}(z_i / %s)" % (_cond(name), value_latex(node.temperature)))
     else:  # a node kind added later: still say something true

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
-from pathlib import Path
 from typing import Callable, Optional
 
 from icon_registry.distributions import DISTRIBUTIONS
+from icon_registry.docs_site import downloads
 from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
-from icon_registry.docs_site.inputs import outside_reason
-from icon_registry.docs_site.latex import SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, support_of
+from icon_registry.docs_site.latex import (SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, parameter_latex, support_of,
+                                           side_symbols, support_symbols)
+from icon_registry.docs_site.notation import notation_section, parsed_formulas
+from icon_registry.docs_site.graph_image import legend as graph_legend
 from icon_registry.docs_site.snippet import snippet
+from icon_registry.graph import PHRASES
+from icon_registry.inline_tex import to_text
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
 from icon_registry.kernels import KERNELS
@@ -118,10 +121,10 @@ def _table_html(cat: SiteCatalog, results: dict, rows, cols, table_id: str, show
     parts.append('<thead><tr><th title="rows: learned q; columns: supervisory p">q \\ p</th>')
     for c in cols:
         heading = label(c.label) + (' <span class="icon-year">beyond the paper</span>' if c.beyond_paper else "")
-        parts.append(f'<th data-col="{label(c.id)}" title="{label(c.description)}">{heading}</th>')
+        parts.append(f'<th data-col="{label(c.id)}" title="{label(to_text(c.description))}">{heading}</th>')
     parts.append("</tr></thead><tbody>")
     for r in rows:
-        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(r.description)}">{label(r.label)}</th>')
+        parts.append(f'<tr data-row="{label(r.id)}"><th title="{label(to_text(r.description))}">{label(r.label)}</th>')
         for c in cols:
             entries = [e for e in cat.in_cell(r.id, c.id) if shown(e)]
             statuses = [entry_status(e, results.get(e.id)) for e in entries]
@@ -132,7 +135,7 @@ def _table_html(cat: SiteCatalog, results: dict, rows, cols, table_id: str, show
             )
             for e, st in zip(entries, statuses):
                 year = e.paper.year if e.paper else st
-                title = f"{e.name}: {STATUS_LABELS[st]}. {e.summary}"
+                title = f"{e.name}: {STATUS_LABELS[st]}. {to_text(e.summary)}"
                 parts.append(
                     f'<a class="icon-method" data-status="{st}" data-entry="{label(e.id)}" href="methods/{label(e.id)}.html" '
                     f'title="{label(title)}">{label(short_name(one_line(e.name)))}<span class="icon-year">{label(year)}</span></a>'
@@ -156,7 +159,8 @@ def table_page(cat: SiteCatalog, results: dict) -> str:
         "",
         "Rows are kinds of learned distribution **q**, columns kinds of supervisory distribution **p**, "
         "in the order of `catalog/table.yaml`. Each cell lists its methods with their year; click one for its page. "
-        "Hover a method or a header for details.",
+        "Hover a method or a header for details. The whole catalog, with what the verifier showed for each claim, "
+        "is [catalog.json](catalog.json).",
         "",
         '<div class="icon-legend" id="icon-legend">',
     ]
@@ -227,7 +231,7 @@ def _claim_fields(claim) -> list[tuple[str, str]]:
 FORMULA_FIELDS = {"constant", "scale", "offset", "equals", "factor", "cost"}
 
 
-def _result_block(result, claim) -> list[str]:
+def _result_block(result, claim, parameters=()) -> list[str]:
     if result is None:
         return ["*Not verified in this build* (run `icon verify` to check it).", ""]
     passed = claim_passed(result)
@@ -240,7 +244,7 @@ def _result_block(result, claim) -> list[str]:
         lines += [prose(detail), ""]
     derivation = getattr(result, "derivation", None)
     if passed and isinstance(derivation, dict) and derivation.get("proved"):
-        lines += _derivation_block(derivation, getattr(claim, "note", ""))
+        lines += _derivation_block(derivation, getattr(claim, "note", ""), parameters)
     steps = getattr(result, "steps", None) or []
     steps = [steps] if isinstance(steps, str) else _listed(steps)
     if steps:
@@ -250,21 +254,38 @@ def _result_block(result, claim) -> list[str]:
     return lines
 
 
-def _derivation_block(derivation: dict, note: str) -> list[str]:
-    """The proof for every batch: assumptions, the two sides, each rewriting step and its rule."""
+def _derivation_block(derivation: dict, note: str, parameters=()) -> list[str]:
+    """The proof for every batch: assumptions, the two sides and their common normal form (typeset
+    where the formula language reads them), the rewriting rules in a table, and the expression
+    after each step (collapsed)."""
     title = "Proof for every batch" + (f" ({note.split('.')[0]})" if note else "")
     lines = [f'???+ success "{inline(one_line(title))}"']
     for assumption in _listed(derivation.get("assumptions")):
         lines.append(f"    - *Assume* {prose_inline(assumption)}.")
     lines.append("")
-    lines += _code_line("objective (the kernels' code, for any batch)", derivation.get("objective", ""))
-    lines += _code_line("loss.formula", derivation.get("loss", ""))
+    lines += _expression("The objective, as the kernels compute it for any batch:", derivation.get("objective", ""), parameters)
+    lines += _expression("The published loss (<code>loss.formula</code>):", derivation.get("loss", ""), parameters)
     steps = [step for step in _listed(derivation.get("steps")) if isinstance(step, dict)]
-    for k, step in enumerate(steps, 1):
-        side = "objective" if step.get("side") == "objective" else "loss"
-        lines += _code_line(f"{k}. [{side}] {step.get('rule', '')} ({step.get('count', 0)}x)", step.get("expression", ""))
-    lines += _code_line("Both sides have one normal form", derivation.get("normal_form", ""))
+    if steps:
+        lines += ["    Rewriting, one rule at a time (a rule may apply several times in one step):", "",
+                  "    | Step | Side | Rule | Times |", "    |---|---|---|---|"]
+        for k, step in enumerate(steps, 1):
+            side = "objective" if step.get("side") == "objective" else "loss"
+            lines.append(f"    | {k} | {side} | {inline(one_line(step.get('rule', '')))} | {inline(step.get('count', ''))} |")
+        lines.append("")
+    lines += _expression("Both sides have one normal form:", derivation.get("normal_form", ""), parameters)
+    if steps:
+        lines += ['    ??? note "The expression after each step"', ""]
+        for k, step in enumerate(steps, 1):
+            lines += [f"        {k}. {inline(one_line(step.get('rule', '')))}", "", fence(step.get("expression", ""), indent="        ")]
     return lines
+
+
+def _expression(label: str, expression, parameters) -> list[str]:
+    """A prover expression: typeset when the formula language parses it, else as code."""
+    tex = _formula_latex(str(expression), parameters) if isinstance(expression, str) else None
+    body = "\n".join("    " + line for line in display(tex).strip("\n").split("\n")) if tex else fence(expression, indent="    ")
+    return [f"    {label}", "", body, ""]
 
 
 def _listed(value) -> list:
@@ -272,15 +293,23 @@ def _listed(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
-def _code_line(label: str, expression) -> list[str]:
-    return [f"    **{inline(label)}**", "", fence(expression, indent="    ")]
-
-
 def _is_joint(node) -> bool:
     if getattr(node, "kind", None) == "symmetrize" or getattr(node, "over", None) == "joint":
         return True
     inner = getattr(node, "of", None)
     return inner is not None and _is_joint(inner)
+
+
+def _relations_of(entry: Entry, cat: SiteCatalog) -> list[tuple[str, str, str]]:
+    """(phrase, other entry, note) of the entry's own relations, then those other entries state
+    about it (read from this side: "generalizes SimCLR" on InfoNCE's page)."""
+    out = [(PHRASES[r.kind][0], r.target, r.note) for r in entry.relations]
+    stated = {r.target for r in entry.relations}
+    for other in sorted(cat.entries, key=lambda e: e.id):
+        for r in other.relations:
+            if r.target == entry.id and other.id not in stated:
+                out.append((PHRASES[r.kind][1], other.id, r.note))
+    return out
 
 
 def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], requires=None, catalog_dir=None) -> str:
@@ -292,7 +321,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         f'<span class="icon-badge {s}">{STATUS_LABELS[s]}</span> '
         f"`{entry.id}`" + (f" · aliases: {', '.join(code(a) for a in entry.aliases)}" if entry.aliases else "")
     )
-    L += ["", prose(entry.summary), ""]
+    L += ["", prose(entry.summary, math=True), ""]
     L.append(
         f"**Cell:** row (q) *{inline(row.label if row else entry.cell.row)}*, "
         f"column (p) *{inline(col.label if col else entry.cell.column)}* — [see the periodic table](../table.md)."
@@ -300,30 +329,34 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     if entry.paper:
         p = entry.paper
         L += ["", f"**Paper:** {inline(', '.join(p.authors))} ({p.year}). {link(inline(p.title), p.link)}. *{inline(p.venue)}*."]
-    L += ["", "## The objective in words", "", prose(entry.loss.description), ""]
+    L += ["", "## The objective in words", "", prose(entry.loss.description, math=True), ""]
     if _is_joint(entry.p) or _is_joint(entry.q):
         a, b = ("P", "Q") if entry.direction == "forward" else ("Q", "P")
-        L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}" % (a, b, a, a, b)))
+        L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}"
+                         % (a, b, a.lower(), a.lower(), b.lower())))
         L += ["One **joint** distribution over all pairs instead of one per anchor.", ""]
     else:
         kl = r"\mathrm{KL}\big(p(\cdot\mid i)\,\|\,q(\cdot\mid i)\big)" if entry.direction == "forward" else r"\mathrm{KL}\big(q(\cdot\mid i)\,\|\,p(\cdot\mid i)\big)"
         L.append(display(r"\mathcal{L} = \sum_i " + kl))
     if entry.direction == "reverse":
         L += ["The learned distribution is on the **left** of the KL (reverse direction, as in clustering).", ""]
+    L += notation_section(entry, parsed_formulas(entry))
+    supports, renames = support_symbols(entry.p, entry.q), side_symbols(entry.p, entry.q)
     L += ["## Supervisory distribution p", ""]
-    L += [display(line) for line in distribution_lines(entry.p, "p")]
+    L += [display(line) for line in distribution_lines(entry.p, "p", supports["p"], renames["p"])]
     L += ["## Learned distribution q", ""]
-    L += [display(line) for line in distribution_lines(entry.q, "q")]
+    L += [display(line) for line in distribution_lines(entry.q, "q", supports["q"], renames["q"])]
     L += ["## Map f and support", ""]
     L.append(f"- **f:** {inline(MAPPER_WORDS.get(entry.mapper, entry.mapper))} (`mapper: {entry.mapper}`).")
     for letter, node in (("p", entry.p), ("q", entry.q)):
         sup = support_of(node)
-        L.append(f"- **Support of {letter}:** {SUPPORT_WORDS.get(sup, sup)} (`{sup}`): ${SUPPORT_LATEX.get(sup, sup)}$")
+        shown = SUPPORT_LATEX.get(sup, sup).replace("S(i)", supports[letter])
+        L.append(f"- **Support of {letter}:** {SUPPORT_WORDS.get(sup, sup)} (`{sup}`): ${shown}$")
     if entry.limit:
         arrow = r"\infty" if entry.limit.to == "infinity" else "0"
-        sym = entry.limit.parameter
+        name, sym = entry.limit.parameter, parameter_latex(entry.limit.parameter)
         L.append(
-            f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{sym}` "
+            f"- **Limit:** ${sym} \\to {arrow}$; the compiled loss is evaluated at a finite `{name}` "
             f"and multiplied by ${sym}^{{{entry.limit.scale_power}}}$."
         )
     if entry.prefactor:
@@ -342,7 +375,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
             rng = f"[{'−∞' if par.min is None else f'{par.min:g}'}, {'∞' if par.max is None else f'{par.max:g}'}]"
             if par.integer:
                 rng += " (integer)"
-            L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description)} |")
+            L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description, math=True)} |")
         L.append("")
     L += ["## Published loss" if entry.status == "published" else "## The cell's loss", ""]
     L.append(formula_block(entry.loss.formula, entry.parameters, entry.loss.where))
@@ -359,27 +392,26 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
                 tex = _formula_latex(value, entry.parameters, entry.loss.where)
                 L.append(f"- **{name}:** " + (f"${tex}$" if tex else code(value)))
             else:
-                L.append(f"- **{name}:** {prose_inline(value)}")
+                L.append(f"- **{name}:** {prose_inline(value, math=True)}")
         if getattr(claim, "note", ""):
-            L.append(f"- **note:** {prose_inline(claim.note)}")
+            L.append(f"- **note:** {prose_inline(claim.note, math=True)}")
         L.append("")
         if claim.kind != "unproved" or result is not None:
-            L += _result_block(result, claim)
+            L += _result_block(result, claim, entry.parameters)
     L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
     L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:
         L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
-        L += [f"| {inline(p.library)} | {code(p.object)} | {inline(p.convention)} |" for p in entry.peers]
+        L += [f"| {inline(p.library)} | {code(p.object)} | {inline(p.convention, math=True)} |" for p in entry.peers]
         L.append("")
-    if entry.relations:
+    relations = _relations_of(entry, cat)
+    if relations:
         L += ["## Relations", ""]
-        for rel in entry.relations:
-            target = cat.get(rel.target)
-            to = f"[{inline(one_line(target.name))}]({rel.target}.md)" if target else f"{code(rel.target)} (not in this catalog)"
-            L.append(f"- {rel.kind.replace('_', ' ')} {to}" + (f": {prose_inline(rel.note)}" if rel.note else ""))
-        L.append("")
-        L.append("See the whole [relation graph](../graph.md).")
-        L.append("")
+        for phrase, other, note in relations:
+            target = cat.get(other)
+            to = f"[{inline(one_line(target.name))}]({other}.md)" if target else f"{code(other)} (not in this catalog)"
+            L.append(f"- {phrase} {to}" + (f": {prose_inline(note, math=True)}" if note else ""))
+        L += ["", "See the whole [relation graph](../graph.md).", ""]
     L += ["## References", ""]
     if entry.paper:
         p = entry.paper
@@ -391,13 +423,12 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     L.append("")
     if entry.errata:
         L += ["## Errata", "", "| Where | Printed | Corrected |", "|---|---|---|"]
-        L += [f"| {inline(e.where)} | {inline(e.printed)} | {inline(e.corrected)} |" for e in entry.errata]
+        L += [f"| {inline(e.where, math=True)} | {inline(e.printed, math=True)} | {inline(e.corrected, math=True)} |"
+              for e in entry.errata]
         L.append("")
     if entry.notes:
-        L += ["## Notes", "", prose(entry.notes), ""]
-    source = cat.sources.get(entry.id)
-    if source:
-        L += [f"<small>Source: {code(Path(source).name)}</small>", ""]
+        L += ["## Notes", "", prose(entry.notes, math=True), ""]
+    L += downloads.cite_and_source(entry, downloads.source_text(cat.sources.get(entry.id)))
     return "\n".join(L)
 
 
@@ -485,108 +516,32 @@ def errata_page(cat: SiteCatalog) -> str:
         return "\n".join(L + ["No errata recorded.", ""])
     L += ["| Method | Where | Printed | Corrected |", "|---|---|---|---|"]
     for e, err in rows:
-        L.append(f"| [{inline(one_line(e.name))}](methods/{e.id}.md) | {inline(err.where)} | {inline(err.printed)} | {inline(err.corrected)} |")
+        L.append(f"| [{inline(one_line(e.name))}](methods/{e.id}.md) | {inline(err.where, math=True)} | "
+                 f"{inline(err.printed, math=True)} | {inline(err.corrected, math=True)} |")
     L.append("")
     return "\n".join(L)
 
 
-def graph_page(image: Optional[str], edges: list[tuple[str, str, str]], cat: SiteCatalog) -> str:
-    L = ["---", "hide:", "  - toc", "---", "", "# Relation graph", "", "Methods (nodes, coloured by status) and their catalog relations (edges, coloured by kind, "
-         "pointing from the entry that states the relation to its target); rendered at build time.", ""]
-    if image:
-        L += [f"![Relation graph of the catalog]({image})", ""]
-    else:
-        L += ["*The image could not be rendered in this build (matplotlib missing).*", ""]
+def graph_page(svg: str, edges, cat: SiteCatalog) -> str:
+    """The relation graph (an inline SVG whose nodes link to the method pages), its legends, and
+    every relation once, read both ways."""
+    L = ["---", "hide:", "  - toc", "---", "", "# Relation graph", "",
+         "Methods (dots, coloured by status as in the [periodic table](table.md)) and the relations their entries "
+         "state (lines, coloured by kind; an arrow points from the entry that states the relation to the other). "
+         "Click a method to open its page; the picture is also [a file of its own](assets/relation-graph.svg).", ""]
+    legend = "".join(f'<span class="icon-chip {key}">{text(name)}</span>' for key, name in STATUS_LABELS.items() if key != "empty")
+    L += [f'<div class="icon-legend">{legend}</div>', "", graph_legend(), "",
+          f'<div class="icon-graph-wrap">{svg}</div>', ""]
     if edges:
-        L += ["| From | Relation | To |", "|---|---|---|"]
-        for a, kind, b in edges:
-            la = f"[{inline(one_line(cat.get(a).name))}](methods/{a}.md)" if cat.get(a) else code(a)
-            lb = f"[{inline(one_line(cat.get(b).name))}](methods/{b}.md)" if cat.get(b) else code(b)
-            L.append(f"| {la} | {kind.replace('_', ' ')} | {lb} |")
+        L += ["## Every relation", "", "Each related pair once; the last column reads it from the other method's side.", "",
+              "| Method | Relation | Other method | From the other side | Notes |", "|---|---|---|---|---|"]
+        for a, kind, b, note, other_note in edges:
+            name_a, name_b = inline(one_line(cat.get(a).name)), inline(one_line(cat.get(b).name))
+            notes = "<br>".join(inline(n, math=True) for n in (note, other_note) if n)
+            L.append(f"| [{name_a}](methods/{a}.md) | {PHRASES[kind][0]} | [{name_b}](methods/{b}.md) | "
+                     f"{name_b} {PHRASES[kind][1]} {name_a} | {notes} |")
         L.append("")
     return "\n".join(L)
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
-        try:
-            return code(json.dumps(value, sort_keys=True))
-        except RecursionError:
-            return "(nested too deeply to show)"
-    return inline(value)
-
-
-def _records_table(records: list[dict]) -> list[str]:
-    keys: list[str] = []
-    for rec in records:
-        for k in rec:
-            if k not in keys:
-                keys.append(k)
-    lines = ["| " + " | ".join(inline(k) for k in keys) + " |", "|" + "---|" * len(keys)]
-    for rec in records:
-        lines.append("| " + " | ".join(_cell(rec.get(k, "")) for k in keys) + " |")
-    return lines
-
-
-def read_results(path: Path):
-    """(data, None) from a results file, or (None, a Markdown admonition saying why not)."""
-    if not (path.exists() or path.is_symlink()):
-        return None, None
-    if outside_reason(path, path.parent):
-        return None, f'!!! warning "Not read"\n    {code(path.name)} is a link out of the results folder or not a regular file.\n'
-    try:
-        return json.loads(path.read_text()), None
-    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deeply
-        return None, f'!!! warning "Unreadable results"\n    {code(path.name)} could not be read: {inline(err)}\n'
-
-
-def result_plots(data) -> list[str]:
-    """The plot files a results file names under ``plots`` (plain PNG file names only: an SVG
-    could carry a script that runs when the file is opened on its own)."""
-    plots = data.get("plots", []) if isinstance(data, dict) else []
-    return [p for p in plots if isinstance(p, str) and re.fullmatch(r"[\w.-]+\.png", p)]
-
-
-def results_page(title: str, path: Path, command: str, intro: str, plots=()) -> str:
-    """The results file rendered as tables; ``plots`` (copied beside the page) shown first."""
-    L = [f"# {title}", "", intro, ""]
-    data, problem = read_results(path)
-    if problem:
-        return "\n".join(L + [problem])
-    if data is None:
-        return "\n".join(L + [f'!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `{path.name}`), then rebuild the site.", ""])
-    L += [f"Read from {code(path.name)} (written by `{command}`; never edited by hand).", ""]
-    if plots:
-        L += ["## Plots", ""]
-        for name in plots:
-            L += [f"![{name}]({name})", "", f"*{inline(name)}*", ""]  # a plain file name (result_plots)
-    L += _render_json(data, level=2)
-    return "\n".join(L)
-
-
-def _render_json(data, level: int) -> list[str]:
-    if level > 6 and isinstance(data, (dict, list)):  # below the last heading level: JSON text
-        return [_cell(data), ""]
-    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        return _records_table(data) + [""]
-    if isinstance(data, dict):
-        scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
-        out = []
-        if scalars:
-            out += ["| Key | Value |", "|---|---|"] + [f"| {inline(k)} | {_cell(v)} |" for k, v in scalars.items()] + [""]
-        for k, v in data.items():
-            if isinstance(v, (dict, list)):
-                out += ["#" * min(level, 6) + f" {inline(one_line(k))}", ""]
-                if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
-                    out += _records_table([{"name": name, **x} for name, x in v.items()]) + [""]
-                else:
-                    out += _render_json(v, level + 1)
-        return out
-    if isinstance(data, list):
-        return [f"- {_cell(x)}" for x in data] + [""]
-    return [_cell(data), ""]
 
 
 Progress = Callable[[str], None]

@@ -382,6 +382,63 @@ EXPERIMENTS = [
 ]
 
 
+@dataclass(frozen=True)
+class About:
+    """What an experiment asks, for readers of the results (the docs site's Reproductions page)."""
+
+    title: str
+    question: str
+    caption: str = ""  # of its plot, when it draws one
+
+
+ABOUT = {
+    "a_tsne_vs_sklearn": About(
+        "t-SNE against scikit-learn",
+        "Does the compiled t-SNE entry, trained as a lookup table with Adam, embed the digits as faithfully as "
+        "scikit-learn's TSNE? Faithfulness is trustworthiness@10: how many of each point's 10 nearest "
+        "neighbours in the map are neighbours in pixel space (1 is perfect).",
+        "The digits subset embedded in 2-D by the compiled t-SNE entry (left) and by scikit-learn's TSNE "
+        "(right), coloured by digit; T is the trustworthiness@10 of each map.",
+    ),
+    "b_uniform_knn_affinities": About(
+        "SNE and t-SNE with uniform kNN affinities",
+        "Do SNE and t-SNE still give faithful maps when the calibrated Gaussian p is replaced by a uniform "
+        "distribution over each point's 15 nearest neighbours (the knn column of the periodic table)?",
+        "Maps of the digits subset by SNE (left) and t-SNE (right) with uniform 15-neighbour affinities, "
+        "coloured by digit; T is the trustworthiness@10 of each map.",
+    ),
+    "c_pca": About(
+        "PCA as the wide-kernel limit",
+        "Does the PCA entry (Gaussian q at a large σ, identity p, an orthonormal linear map) find the same "
+        "2-D subspace as scikit-learn's PCA? Measured by the largest principal angle between the two subspaces.",
+    ),
+    "d_simclr_tsimclr": About(
+        "SimCLR and t-SimCLR",
+        "Do contrastive representations learned with augmentations (SimCLR: Gaussian q on the sphere; "
+        "t-SimCLR: Student-t q) separate the digits? Measured by kNN accuracy on a held-out 30%, with raw "
+        "pixels for context.",
+    ),
+    "e_supcon_cross_entropy": About(
+        "SupCon and cross entropy",
+        "Do the two supervised entries of the table (classes column: SupCon; data-label column: cross "
+        "entropy) learn representations that classify held-out digits?",
+    ),
+    "f_kmeans": About(
+        "K-Means as a clustering entry",
+        "Does the K-Means entry (reverse KL, cluster head) reach scikit-learn's K-Means objective? Measured as "
+        "the ratio of our clustering's inertia to scikit-learn's (1 means equal), and by Hungarian accuracy.",
+    ),
+    "g_debiased_infonce_clustering": About(
+        "Debiased InfoNCE clustering (an ablation)",
+        "Does each ingredient of the paper's clustering method (debiasing, kNN propagation, an EMA of the "
+        "head) add accuracy, as the paper's Table 3 reports on DINO features? Run on raw pixels and on a "
+        "label-free t-SNE map of the digits; target: Hungarian accuracy above 0.90.",
+        "Hungarian accuracy of each ablation step and of scikit-learn's K-Means, on raw pixels and on the "
+        "t-SNE map (bars: mean over seeds, whiskers: standard deviation; dashed line: the 0.90 target).",
+    ),
+}
+
+
 def run(quick: bool, out_path: str, only=None, verbose: bool = True) -> dict:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     start = time.perf_counter()

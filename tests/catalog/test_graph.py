@@ -78,3 +78,15 @@ def test_icon_graph_command(capsys):
             assert {"nodes", "edges"} <= set(json.loads(out))
         else:
             assert out.startswith("digraph")
+
+
+def test_relations_stated_by_both_entries_are_inverses(entries):
+    """When both entries of a pair state a relation, the second is the first read backwards
+    (InfoNCE generalizes SimCLR, SimCLR is a special case of InfoNCE), so the site lists it once."""
+    from icon_registry.graph import INVERSE_KIND
+
+    stated = {(e.id, r.target): r.kind for e in entries for r in e.relations}
+    for (a, b), kind in stated.items():
+        back = stated.get((b, a))
+        if back is not None:
+            assert INVERSE_KIND.get(kind) == back, f"{a} {kind} {b}, but {b} {back} {a}"

@@ -20,7 +20,7 @@ class Built:
     report: object  # BuildReport
 
 
-def _build(tmp: Path, catalog, results_dir: Path) -> Built:
+def _build(tmp: Path, catalog, results_dir: Path | None) -> Built:
     from icon_registry.docs_site import build_site
 
     report = build_site(out=tmp / "public", catalog=catalog, results_dir=results_dir, verify="off", quiet=True, keep_docs=tmp / "docs")
@@ -29,11 +29,11 @@ def _build(tmp: Path, catalog, results_dir: Path) -> Built:
 
 @pytest.fixture(scope="session")
 def builtin_site(tmp_path_factory) -> Built:
-    """The real catalog (catalog/methods, catalog/table.yaml), built like `icon site build`."""
+    """The real catalog (catalog/methods, catalog/table.yaml) and results/, built like `icon site build`."""
     from icon_registry.docs_site import load_site_catalog
 
     tmp = tmp_path_factory.mktemp("builtin-site")
-    return _build(tmp, load_site_catalog(), tmp / "no-results")
+    return _build(tmp, load_site_catalog(), None)  # the checkout's results/, as `icon site build` reads it
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,8 @@ PAYLOADS = [
     "[data](data:text/html,<script>{js}</script>)",
     '{{: onclick="{js}" onmouseover="{js}" }}',
     "$\\href{{javascript:{js}}}{{k}}$",
+    "$x<img/src=x/onerror={js}>$",  # TeX the site typesets: KaTeX builds it as text
+    "$\\text{{<script>{js}</script>}}$",
     '<iframe srcdoc="<script>{js}</script>"></iframe>',
     "<details open ontoggle={js}>d</details>",
     "<script>document.title='" + PWNED_TITLE + "'</script>",

@@ -49,14 +49,14 @@ def chromium():
 
 
 @contextlib.contextmanager
-def _serve(browser, folder: Path, init_script: str = ""):
+def _serve(browser, folder: Path, init_script: str = "", viewport=(1500, 1000), color_scheme: str = "light"):
     """(page, base URL, requests that left the local server) for a built site, in a fresh context."""
     handler = functools.partial(_Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=color_scheme)
     try:
         page = context.new_page()
         if init_script:
@@ -191,6 +191,172 @@ def test_display_formulas_fit_the_content_column(browser_page, builtin_site):
     assert not too_wide, "\n".join(too_wide)
 
 
+# ----------------------------------------------------------------- graph, phone, dark mode, reference pages
+
+OVERLAPS = """(selector) => {
+  const boxes = [...document.querySelectorAll(selector)].map(el => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, what: el.textContent || el.tagName};
+  });
+  const found = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) found.push(a.what + " / " + b.what);
+  }
+  return {count: boxes.length, found: found};
+}"""
+
+
+def test_relation_graph_nodes_are_links_and_labels_do_not_overlap(browser_page, builtin_site):
+    page, base, external = browser_page
+    page.goto(base + "graph.html", wait_until="load")
+    nodes = page.locator("svg.icon-graph a.icon-node")
+    assert nodes.count() == len(builtin_site.catalog.entries)
+    labels = page.evaluate(OVERLAPS, "svg.icon-graph text, svg.icon-graph circle")
+    assert labels["count"] == 2 * len(builtin_site.catalog.entries)
+    assert not labels["found"], f"overlapping labels or dots: {labels['found'][:5]}"
+    page.screenshot(path=str(_shots() / "graph.png"), full_page=True)
+    node = nodes.nth(len(builtin_site.catalog.entries) // 2)
+    entry_id = node.get_attribute("data-entry")
+    node.locator("circle").click()
+    page.wait_for_url(f"**/methods/{entry_id}.html")
+    assert not external
+
+
+BROKEN_WORDS = """() => {
+  // every word of every chip and row header: one line box (a word split over two lines has two)
+  const broken = [];
+  for (const el of document.querySelectorAll("#icon-table a.icon-method, #icon-table tbody th")) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const re = /[^\\s-]+-?/g;  // a word, with the hyphen after which it may break
+      for (let m = re.exec(node.data); m; m = re.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+CONTRAST = """() => {
+  function rgb(text) { return text.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number); }
+  function lum(c) {
+    const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+  const out = {};
+  for (const chip of document.querySelectorAll("#icon-legend .icon-chip")) {
+    const style = getComputedStyle(chip);
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
+    out[chip.classList[1]] = {background: style.backgroundColor, contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)};
+  }
+  return out;
+}"""
+
+
+def _toggle_scheme(page, scheme: str) -> None:
+    """Material's palette toggle in the header, clicked until the page is in ``scheme``."""
+    for _ in range(2):
+        if page.evaluate("() => document.body.getAttribute('data-md-color-scheme')") == scheme:
+            return
+        page.locator("form[data-md-component=palette] label:visible").first.click()
+        page.wait_for_timeout(200)
+    assert page.evaluate("() => document.body.getAttribute('data-md-color-scheme')") == scheme
+
+
+def test_table_on_a_phone_in_both_schemes(chromium, builtin_site):
+    """390 px wide: the row-header column is narrow and stays in view when the table scrolls
+    sideways, no name is broken inside a word; the light/dark toggle switches to our dark
+    colours, and every status chip stays readable in both schemes."""
+    with _serve(chromium, builtin_site.out, viewport=(390, 844)) as (page, base, external):
+        page.goto(base + "table.html", wait_until="load")
+        assert page.evaluate(BROKEN_WORDS) == []
+        header = page.locator("#icon-table tbody th").first
+        wrap = page.locator(".icon-table-wrap")
+        width = header.bounding_box()["width"]
+        assert width <= 0.25 * 390, f"the row-header column takes {width:.0f} of 390 px"
+        left = header.bounding_box()["x"]
+        wrap.evaluate("el => el.scrollLeft = 300")
+        page.wait_for_timeout(100)
+        assert wrap.evaluate("el => el.scrollLeft") > 0, "the table does not scroll sideways"
+        assert abs(header.bounding_box()["x"] - left) < 1, "the row header scrolled away"
+        wrap.evaluate("el => el.scrollLeft = 0")
+        light = page.evaluate(CONTRAST)
+        _toggle_scheme(page, "slate")
+        dark = page.evaluate(CONTRAST)
+        page.screenshot(path=str(_shots() / "table-390-dark.png"), full_page=True)
+        assert page.evaluate(BROKEN_WORDS) == []
+        assert set(light) == set(dark) == set(STATUS_LABELS)
+        for status in STATUS_LABELS:
+            if status != "empty":
+                assert light[status]["contrast"] >= 4.5 and dark[status]["contrast"] >= 4.5, (status, light[status], dark[status])
+        cell = page.locator('#icon-table td.icon-cell[data-status="empty"]').first
+        assert cell.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(31, 33, 41)"  # the dark --icon-empty-bg
+        page.reload(wait_until="load")  # Material remembers the reader's choice
+        assert page.evaluate("() => document.body.getAttribute('data-md-color-scheme')") == "slate"
+        _toggle_scheme(page, "default")
+        assert not external
+
+
+def test_results_and_reference_pages_in_the_browser(browser_page):
+    page, base, external = browser_page
+    for name in ("results/reproduce.html", "results/bench.html", "reference/api.html", "reference/cli.html"):
+        page.goto(base + name, wait_until="load")
+        page.evaluate("() => Promise.all([...document.images].map(i => i.complete ? 0 : new Promise(r => i.onload = i.onerror = r)))")
+        broken = page.evaluate("() => [...document.images].filter(i => !i.naturalWidth).map(i => i.src)")
+        assert not broken, f"{name}: images that do not load: {broken}"
+        page.screenshot(path=str(_shots() / (name.replace("/", "-").replace(".html", ".png"))), full_page=True)
+    page.goto(base + "methods/tsne.html", wait_until="load")
+    _assert_math_rendered(page, "tsne")
+    copy = page.locator("#cite ~ .highlight [data-md-type=copy]").first
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base.rstrip("/"))
+    copy.click()
+    page.wait_for_timeout(200)
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.startswith("@article{maaten2008visualizing,") and copied.rstrip().endswith("}"), copied
+    page.screenshot(path=str(_shots() / "method-tsne.png"), full_page=True)
+    assert not external
+
+
+def test_katex_does_not_trust_catalog_tex(browser_page):
+    """Even TeX the allow-list would refuse, handed to the site's math.js, makes no link, loads
+    nothing and runs nothing (KaTeX renders with trust: false: the command's name in red), and
+    a macro defined in one formula does not reach the next."""
+    page, base, external = browser_page
+    page.goto(base + "index.html", wait_until="load")
+    page.evaluate("() => {" + DIALOG_HOOK + "}")
+    found = page.evaluate(r"""() => {
+      const box = document.createElement("div");
+      const refused = ["\\href{javascript:alert(1)}{x}", "\\url{javascript:alert(2)}", "\\htmlClass{x}{y}",
+                       "\\htmlData{onclick=alert(3)}{z}", "\\includegraphics{http://example.com/x.png}",
+                       "\\htmlStyle{color:red}{w}"];
+      for (const tex of refused.concat(["\\gdef\\leak{1}\\leak", "\\leak"])) {
+        const span = document.createElement("span");
+        span.className = "arithmatex";
+        span.textContent = "$" + tex + "$";
+        box.appendChild(span);
+      }
+      document.body.appendChild(box);
+      window.iconRenderMath(box);
+      const active = [...box.querySelectorAll("*")].filter(el => [...el.attributes].some(
+        a => a.name.startsWith("on") || ["href", "src", "xlink:href"].includes(a.name)));
+      const red = [...box.querySelectorAll(".katex-html .mord")].filter(el => el.style.color === "rgb(204, 0, 0)"
+                                                                       && el.children.length === 0);
+      return {rendered: box.querySelectorAll(".katex").length, links: box.querySelectorAll("a, img, iframe").length,
+              active: active.length, refused: red.map(el => el.textContent)};
+    }""")
+    page.wait_for_timeout(200)
+    assert found == {"rendered": 8, "links": 0, "active": 0,
+                     "refused": ["\\href", "\\url", "\\htmlClass", "\\htmlData", "\\includegraphics", "\\htmlStyle",
+                                 "\\leak"]}, found
+    assert page.evaluate("() => window.iconDialogs") == []
+    assert not external
+
+
 # ----------------------------------------------------------------- hostile catalog and results
 
 # Every way a page could tell us that a payload ran: a dialog (alert, confirm, prompt, print),
@@ -209,8 +375,9 @@ ACTIVE_DOM = """() => {
     }
     if (["IFRAME", "FRAME", "OBJECT", "EMBED"].includes(el.tagName)) found.push("<" + el.tagName + ">");
   }
-  for (const el of document.querySelectorAll("a[href], area[href]")) {
-    if (!["http:", "https:"].includes(el.protocol)) found.push("link " + el.getAttribute("href").slice(0, 60));
+  for (const el of document.querySelectorAll("a[href], area[href], a[*|href]")) {  // SVG links too
+    const href = el.getAttribute("href") || el.getAttributeNS("http://www.w3.org/1999/xlink", "href");
+    if (!["http:", "https:"].includes(new URL(href, document.baseURI).protocol)) found.push("link " + href.slice(0, 60));
   }
   for (const el of document.querySelectorAll("[src]")) {
     const url = new URL(el.getAttribute("src"), document.baseURI);

@@ -125,10 +125,12 @@ def test_build_time_and_strict(builtin_site):
     assert builtin_site.report.seconds < 60, f"the site took {builtin_site.report.seconds:.1f}s"
 
 
-def test_results_pages_not_yet_run(builtin_site):
-    for name, command in (("bench", "icon bench"), ("reproduce", "icon reproduce")):
-        text = (builtin_site.out / "results" / f"{name}.html").read_text(encoding="utf-8")
-        assert "Not yet run" in text and command in text
+def test_results_pages_not_yet_run(tmp_path):
+    from icon_registry.docs_site.results_pages import bench_page, reproduce_page
+
+    for text, command in ((bench_page(tmp_path / "bench.json", lambda *a: None), "icon bench"),
+                          (reproduce_page(tmp_path / "reproduce.json", set()), "icon reproduce")):
+        assert "Not yet run" in text and f"run `{command}`" in text
 
 
 def test_results_page_reads_the_result_file(fixture_site):
@@ -138,7 +140,7 @@ def test_results_page_reads_the_result_file(fixture_site):
 
 def test_reproduction_plots_are_embedded(fixture_site):
     text = (fixture_site.out / "results" / "reproduce.html").read_text(encoding="utf-8")
-    assert '<img alt="map.png" src="map.png"' in text and (fixture_site.out / "results" / "map.png").is_file()
+    assert '<img src="map.png" alt="map.png">' in text and (fixture_site.out / "results" / "map.png").is_file()
     assert 'src="missing.png"' not in text and 'src="../escape.png"' not in text  # absent or unsafe: not linked
     assert "0.987" in text
 
@@ -147,7 +149,8 @@ def test_verifier_results_show_status_and_proof_sketch(fixture_site):
     simclr = (fixture_site.out / "methods" / "simclr.html").read_text(encoding="utf-8")
     assert "What the verifier checked" in simclr and "the log-normalizer is a logsumexp" in simclr
     assert 'class="icon-badge proved">proved for every batch' in simclr
-    assert "Proof for every batch" in simclr and "mean = sum / count (1x)" in simclr and "Both sides have one normal form" in simclr
+    assert "Proof for every batch" in simclr and "<td>mean = sum / count</td>\n<td>1</td>" in simclr
+    assert "Both sides have one normal form" in simclr and "The expression after each step" in simclr
     clip = (fixture_site.out / "methods" / "clip_fx.html").read_text(encoding="utf-8")
     assert 'class="icon-badge instances">checked on instances' in clip and "Proof for every batch" not in clip
     pca = (fixture_site.out / "methods" / "pca_fx.html").read_text(encoding="utf-8")

@@ -98,7 +98,7 @@ def test_names_and_axis_labels_read_back_from_the_table_page(hostile_site):
 
 def test_results_strings_read_back_from_the_results_pages(hostile_site):
     bench = hostile_site.out / "results" / "bench.html"
-    table = next(t for t in tables(bench) if t and "entry" in t[0])
+    table = next(t for t in tables(bench) if t and "entry" in t[0] and "note" in t[0])  # every field of every row
     header = table[0]
     assert _expected(hostile_text("bench.key")) in header
     for text in TABLE_STRINGS:
@@ -135,3 +135,27 @@ def test_no_character_reference_shown_as_text(builtin_site):
         text = page.read_text(encoding="utf-8")
         found = re.search(r"&amp;(#x?[0-9a-fA-F]+|[a-z]+);", text)
         assert not found, f"{page.relative_to(builtin_site.out)}: {text[found.start() - 40:found.end() + 20]!r}"
+
+
+def test_relation_notes_and_names_read_back_from_the_graph_page(hostile_site):
+    rows = table_with_header(hostile_site.out / "graph.html", ["Method", "Relation", "Other method", "From the other side", "Notes"])
+    by_name = {_expected(one_line(e.name)): e for e in hostile_site.catalog.entries}
+    assert len(rows) == 1  # hostile_a and hostile_b state their relation to each other: one row
+    method, phrase, other, backwards, notes = rows[0]
+    assert {method, other} == {_expected(one_line(e.name)) for e in hostile_site.catalog.entries if e.id != "hostile_off"}
+    assert backwards == f"{other} is a variant of {method}"
+    assert notes == "\n".join(_expected(r.note) for e in (by_name[method], by_name[other]) for r in e.relations)
+
+
+def test_notation_reads_back_the_parameter_descriptions(hostile_site):
+    """The Notation section quotes each parameter's description: as written, never markup."""
+    for entry in hostile_site.catalog.entries:
+        page = (hostile_site.out / "methods" / f"{entry.id}.html").read_text(encoding="utf-8")
+        section = page[page.index('<h2 id="notation">'):page.index("<h2", page.index('<h2 id="notation">') + 1)]
+        assert _expected(f"the parameter tau (default 0.5): {entry.parameters['tau'].description}") in normalized(_plain(section))
+
+
+def _plain(fragment: str) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<br>", "\n", re.sub(r"<(?!br>)[^>]+>", "", fragment)))

@@ -1,0 +1,146 @@
+"""The Results pages read like a report: one section per experiment (question, setup, a compact
+table, the plot with a caption, the command), benchmark ratio tables per suite with plots of time
+and memory against n; inputs found wherever the build starts; what is missing is a warning."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import table_with_header, tables
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "results"
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def test_every_experiment_has_its_question():
+    from icon_registry.training.reproduce import ABOUT, EXPERIMENTS
+
+    assert set(ABOUT) == {name for name, _ in EXPERIMENTS}
+    for about in ABOUT.values():
+        assert about.title and about.question.endswith((".", "?"))
+
+
+def test_reproductions_page_one_section_per_experiment(builtin_site):
+    data = json.loads(_text(RESULTS / "reproduce.json"))
+    page = builtin_site.out / "results" / "reproduce.html"
+    html = _text(page)
+    from icon_registry.training.reproduce import ABOUT
+
+    letters = list(dict.fromkeys(row["experiment"] for row in data["summary"]))
+    assert letters == list("abcdefg")
+    for letter in letters:
+        key = next(k for k in data["details"] if k.startswith(letter + "_"))
+        heading = re.search(rf'<h2 id="[^"]*">\({letter}\) ([^<]*)', html)
+        assert heading and heading.group(1) == ABOUT[key].title, letter
+        section = html[heading.start():html.find("<h2", heading.end()) % (len(html) + 1)]
+        assert "Question." in section and "Setup." in section
+        assert f"icon reproduce --only {letter} --quick" in section
+        plot = data["details"][key].get("plot")
+        if plot:
+            assert f'<img src="{plot}"' in section and (builtin_site.out / "results" / plot).is_file()
+            caption = re.search(r"<figcaption>(.*?)</figcaption>", section, re.S).group(1)
+            assert caption == ABOUT[key].caption.replace("'", "&#39;") and plot not in caption
+    rows = [row for t in tables(page) if t and t[0] == ["Method", "Metric", "Mean ± std", "Runs", "Target", "Met"]
+            for row in t[1:]]
+    assert len(rows) == len(data["summary"])
+    for row, expected in zip(rows, data["summary"]):
+        assert row[0].rstrip("0123456789") == expected["method"]
+        assert row[1] == expected["metric"]
+        assert row[2] == f"{expected['mean']:.6g} ± {expected['std']:.6g}"  # as the file writes them (4 decimals)
+        assert row[5] == {True: "✓ met", False: "✗ missed"}.get(expected.get("target_met"), "")
+    visible = re.sub(r"<[^>]+>", " ", html)
+    assert "&quot;mean&quot;" not in visible and '{"mean"' not in visible, "JSON shown as text"
+
+
+def test_benchmarks_page_ratio_table_per_suite(builtin_site):
+    from icon_registry.docs_site.results_pages import bench_suites
+
+    data = json.loads(_text(RESULTS / "bench.json"))
+    page = builtin_site.out / "results" / "bench.html"
+    html = _text(page)
+    for suite in bench_suites(data):
+        assert re.search(rf'<h2 id="[^"]*">Suite {re.escape(suite)}<', html), suite
+        assert f"icon bench --suite {suite}" in html
+    core = data["core"]
+    sizes = sorted({r["n"] for r in core})
+    rows = {row[0]: row[1:] for row in table_with_header(page, ["Case"] + [f"n = {n}" for n in sizes])}
+    assert set(rows) == {r["case"] for r in core}
+    for record in core:
+        shown = rows[record["case"]][sizes.index(record["n"])]
+        assert shown.startswith(f"{record['ratio']:.2f}"), (record["case"], record["n"], shown)
+    plots = re.findall(r'<img src="(bench-[\d-]+\.png)"', html)
+    assert len(plots) >= 2, "no plot of time and memory against n"
+    for name in plots:
+        assert (builtin_site.out / "results" / name).stat().st_size > 5000
+
+
+def test_any_suite_is_rendered(tmp_path):
+    """Suites the page has never seen (a list of rows with new fields, a suite of several
+    tables): every field of every row is on the page."""
+    from icon_registry.docs_site.results_pages import bench_page
+
+    data = {
+        "target_ratio": 1.15,
+        "compile": [{"case": "simclr", "n": n, "eager_ms": 2.0 * n, "compiled_ms": 1.5 * n, "ratio": 0.75, "recompiles": 0}
+                    for n in (256, 1024)],
+        "tsne": {"calibration": {"description": "P calibration", "rows": [{"n": 1000, "ours_seconds": 0.1, "sklearn_seconds": 0.3}]},
+                 "end_to_end": {"description": "one embedding", "rows": [{"data": "digits", "method": "openTSNE", "seconds": 4.5}]}},
+    }
+    (tmp_path / "bench.json").write_text(json.dumps(data))
+    text = bench_page(tmp_path / "bench.json", lambda *a: None)
+    assert "## Suite compile" in text and "## Suite tsne" in text
+    assert "### calibration" in text and "### end_to_end" in text
+    for field in ("eager_ms", "recompiles", "ours_seconds", "sklearn_seconds", "openTSNE", "P calibration"):
+        assert field in text, field
+    assert "| simclr | **0.75**<br><small>512 / 384 ms</small> |" in text
+
+
+def test_results_found_from_any_working_directory(tmp_path, monkeypatch):
+    from icon_registry.docs_site.build import default_results_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_results_dir() == RESULTS
+
+
+def test_missing_inputs_are_warnings_and_strict_makes_them_errors(tmp_path, monkeypatch):
+    from icon_registry.docs_site import build_site, load_fixture_catalog
+    from icon_registry.errors import IconError
+
+    from .conftest import FIXTURES
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "bench.json").write_text(json.dumps({"core": [{"case": "a", "n": n, "compiled_ms": 1.0, "hand_ms": 1.0,
+                                                                "ratio": 1.0} for n in (4, 8)]}))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    with pytest.raises(IconError) as raised:
+        build_site(out=tmp_path / "public", catalog=load_fixture_catalog(FIXTURES), results_dir=results, verify="off",
+                   quiet=True, strict=True)
+    problems = "\n".join(raised.value.problems)
+    assert f"{results / 'reproduce.json'} not found" in problems and "run icon reproduce" in problems
+    assert "matplotlib is not installed" in problems
+    assert not (tmp_path / "public").exists()
+    report = build_site(out=tmp_path / "public", catalog=load_fixture_catalog(FIXTURES), results_dir=results,
+                        verify="off", quiet=True)
+    assert any("matplotlib is not installed" in w for w in report.warnings)
+    assert "Not yet run" in _text(tmp_path / "public" / "results" / "reproduce.html")
+
+
+def test_strict_through_the_command_line(tmp_path, capsys):
+    from icon_registry.cli import main
+
+    code = main(["site", "build", "--no-verify", "--quiet", "--strict", "--results", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "public")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "icon site build --strict: " in err and "bench.json not found" in err and "Traceback" not in err
+    assert not (tmp_path / "public").exists()
