@@ -99,12 +99,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``icon`` command; returns the exit code (the console script exits with it)."""
     with _interrupts_unwind():
         try:
-            return _run_command(argv)
+            code = _run_command(argv)
         except KeyboardInterrupt as interrupt:
-            signum = getattr(interrupt, "signum", signal.SIGINT)
-            print("icon: interrupted" if signum == signal.SIGINT else "icon: terminated", file=sys.stderr)
-            _INTERRUPT["reported"] = True
-            return 128 + signum
+            return _report_interrupt(getattr(interrupt, "signum", signal.SIGINT))
+        if _INTERRUPT.get("raised"):  # a library swallowed the interrupt: the run still ends as interrupted
+            return _report_interrupt(_INTERRUPT["raised"])
+        return code
+
+
+def _report_interrupt(signum: int) -> int:
+    print("icon: interrupted" if signum == signal.SIGINT else "icon: terminated", file=sys.stderr)
+    _INTERRUPT["reported"] = True
+    return 128 + signum
 
 
 def _run_command(argv) -> int:
@@ -157,7 +163,7 @@ def _run_command(argv) -> int:
 # KeyboardInterrupt, so that `finally` blocks and context managers clean up (temporary files,
 # process pools), after the child processes were told to end (a pool waits for its workers).
 
-_INTERRUPT = {"pid": None, "reported": False}
+_INTERRUPT = {"pid": None, "reported": False, "raised": 0}  # raised: the signal being unwound
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -173,10 +179,10 @@ def _exit_now(signum, frame):
 
 
 def _end_children() -> None:
-    multiprocessing = sys.modules.get("multiprocessing")
-    if multiprocessing is None:
+    active_children = getattr(sys.modules.get("multiprocessing"), "active_children", None)
+    if active_children is None:  # not imported, or being imported right now
         return
-    for child in multiprocessing.active_children():
+    for child in active_children():
         try:
             child.terminate()
         except (OSError, AttributeError):  # pragma: no cover - already gone
@@ -188,9 +194,21 @@ def _unwind(signum, frame):
         os._exit(128 + signum)
     if _INTERRUPT["raised"]:  # a second signal while the first one unwinds
         _exit_now(signum, frame)
-    _INTERRUPT["raised"] = True
+    _INTERRUPT["raised"] = signum
     _end_children()
+    if _importing(frame):
+        # an exception inside an import leaves a half-initialized module behind (numpy without
+        # its ufuncs), and some packages' imports swallow it: nothing sound can run after it
+        _exit_now(signum, frame)
     raise _Interrupted(signum)
+
+
+def _importing(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _interrupts_unwind:
@@ -199,7 +217,7 @@ class _interrupts_unwind:
     def __enter__(self):
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            _INTERRUPT.update(pid=os.getpid(), reported=False, raised=False)
+            _INTERRUPT.update(pid=os.getpid(), reported=False, raised=0)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.previous[signum] = signal.signal(signum, _unwind)
         return self

@@ -180,12 +180,16 @@ def _plain(tex: str) -> str:
     return re.sub(r" {2,}", " ", text).strip()
 
 
+#: the prose fields of a claim (the rest are formulas, kinds and parameter names)
+CLAIM_PROSE = ("note", "statement", "reason", "constant_name", "equals_name", "extra_name")
+
+
 def prose_fields(entry) -> list[tuple[str, str]]:
     """(field path, text) of every prose field of an entry: the fields that may hold inline TeX."""
     fields = [("summary", entry.summary), ("loss.description", entry.loss.description), ("notes", entry.notes)]
     fields += [(f"parameters.{name}.description", spec.description) for name, spec in entry.parameters.items()]
     for k, claim in enumerate(entry.claims):
-        for name in ("note", "statement", "reason", "constant_name", "equals_name", "extra_name"):
+        for name in CLAIM_PROSE:
             value = getattr(claim, name, None)
             if isinstance(value, str):
                 fields.append((f"claims[{k}].{name}", value))

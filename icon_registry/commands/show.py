@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 
 from icon_registry.commands import catalog_from_args, print_json, terminal_safe, terminal_width
-from icon_registry.inline_tex import to_text
+from icon_registry.inline_tex import CLAIM_PROSE, to_text
 
 
 def register(subparsers) -> None:
@@ -133,7 +133,8 @@ def render(catalog, entry, width: int) -> str:
         item(f"where {name} = {definition}", indent=4)
     out.append("claims")
     for claim in dump["claims"]:
-        details = ", ".join(f"{k}={_scalar(v)}" for k, v in claim.items() if k not in ("kind", "note") and v not in ("", None))
+        details = ", ".join(f"{k}={to_text(v) if k in CLAIM_PROSE else _scalar(v)}" for k, v in claim.items()
+                            if k not in ("kind", "note") and v not in ("", None))
         text = claim["kind"] + (f" ({details})" if details else "")
         if claim.get("note"):
             text += f": {to_text(claim['note'])}"
