@@ -76,7 +76,7 @@ def _replace_symbol(tex: str, symbol: str, replacement: str) -> str:
 
 def fixed_fields(kernel: Kernel) -> list[tuple[str, object]]:
     """(field, number) of the kernel's fields fixed by the entry that its formula shows."""
-    summary = type(kernel).summary or ""
+    summary = kernel.summary_tex()
     return [(name, value) for name, value in kernel_fields(kernel)
             if name in FIELD_SYMBOLS and name != "perplexity" and isinstance(value, (int, float))
             and not isinstance(value, bool) and _replace_symbol(summary, FIELD_SYMBOLS[name], "\x00") != summary]
@@ -103,7 +103,7 @@ def kernel_latex(kernel: Kernel, candidate: str = "v_j", renames: dict[str, str]
     """The kernel's ``summary`` with the generic v_i, v_j replaced by x, z or prototypes, a field
     set to a parameter written with that parameter's symbol, a bandwidth calibrated per row
     (perplexity) written sigma_i, and a fixed field's symbol renamed as ``renames`` says."""
-    text = type(kernel).summary or r"w(i, j)"
+    text = kernel.summary_tex() or r"w(i, j)"
     space = getattr(kernel, "space", None)
     anchor = {"x": "x_i", "z": "z_i"}.get(space, "v_i")
     if candidate == "v_j":

@@ -192,9 +192,9 @@ def parsed_formulas(entry) -> list:
 
 
 def _try_parse(source: str, entry) -> Optional[object]:
-    from icon_registry.formula import parse
+    from icon_registry.static_check import parse_entry_formula
 
     try:
-        return parse(source, parameters=set(entry.parameters))
+        return parse_entry_formula(entry, source)
     except Exception:  # noqa: BLE001 - the page shows the formula's source and its problem instead
         return None

@@ -113,7 +113,10 @@ def _resolve(module_name: str, name: str, extra: dict[str, str]):
     if name in extra:
         where, attribute = extra[name].split(":")
         return getattr(importlib.import_module(where), attribute)
-    return getattr(importlib.import_module(module_name), name)
+    obj = getattr(importlib.import_module(module_name), name)
+    if inspect.ismodule(obj) and callable(obj):  # a callable package (icon_registry.verify): the function it calls
+        return getattr(obj, name)
+    return obj
 
 
 class _Shown:

@@ -63,6 +63,10 @@ class Kernel(Node):
     #: One line of LaTeX for the docs; the verifier's proof sketches show the real expression.
     summary: ClassVar[str] = ""
 
+    def summary_tex(self) -> str:
+        """``summary`` in the form this kernel's fields select (the docs show it)."""
+        return self.summary
+
     def weights(self, pairs: Pairs) -> Weights:
         raise NotImplementedError
 

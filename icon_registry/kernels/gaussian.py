@@ -52,6 +52,11 @@ class Gaussian(SpaceKernel):
         sigma = pairs.inputs.param(self.sigma)
         return Weights(-d2 / (pairs.inputs.param(self.scale) * sigma**2), pairs.support)
 
+    def summary_tex(self) -> str:
+        if self.temperature is not None:
+            return r"\exp\!\left(-\frac{\lVert v_i - v_j\rVert^2}{\tau}\right)"
+        return self.summary
+
     def calibration_support(self, pairs, d2):
         """The candidates the perplexity is calibrated on: the support, or its k nearest (``nearest``)."""
         if self.nearest is None:

@@ -47,6 +47,7 @@ def linked_site(tmp_path_factory):
     (results / "leak.png").symlink_to(elsewhere / "secret.png")
     (results / "bench.json").symlink_to(elsewhere / "bench.json")
     (results / "reproduce.json").write_text(json.dumps({"plots": ["ok.png", "leak.png"], "mean": 0.5}))
+    (results / "conformance.json").write_text(json.dumps({"cases": []}))
 
     cat = load_site_catalog([catalog], builtin=False)
     report = build_site(out=tmp / "public", catalog=cat, results_dir=results, verify="off", quiet=True)
