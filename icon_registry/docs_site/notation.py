@@ -132,7 +132,7 @@ def _formula_symbols(entry, formulas) -> list[Symbol]:
             elif isinstance(node, N.Param):
                 out.append(Symbol(parameter_latex(node.name), _parameter_meaning(entry, node.name)))
             elif isinstance(node, N.Builtin) and node.name in G.BUILTINS:
-                out.append(Symbol(node.name, inline(G.BUILTINS[node.name])))
+                out.append(Symbol(node.name, inline(G.BUILTINS[node.name].meaning)))
     return out
 
 

@@ -188,7 +188,7 @@ ARRAYS = {
                    "sum(i, anchors, cos(g[i], z[i]))"),
     "w": ArraySpec("vector", ("class",), None, "class prototype w_c", "w", "sum(i, anchors, dot(z[i], w[y[i]]))"),
     "beta": ArraySpec("scalar", ("item",), None,
-                      "per-item precision beta_i = 1 / (2 sigma_i^2) (e.g. calibrated to a perplexity)", "beta",
+                      "per-item precision β_i = 1 / (2 σ_i²) (e.g. calibrated to a perplexity)", "beta",
                       "sum(i, anchors, beta[i] * sqdist(x[i], x[pos(i)]))"),
     "y": ArraySpec("index", ("item",), "class", "label of item i (a class index)", "labels",
                    "mean(i, anchors, sum(j, others(i), indicator(y[i] == y[j])))"),

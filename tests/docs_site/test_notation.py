@@ -96,6 +96,7 @@ def test_the_slips_of_issue_15(builtin_site):
     for entry in builtin_site.catalog.entries:
         page = (builtin_site.out / "methods" / f"{entry.id}.html").read_text(encoding="utf-8")
         assert r"\text{parameter" not in page and r"\text{with" not in page, entry.id
+        assert "Spec(" not in page, f"{entry.id}: a grammar object's repr in the notation"
 
 
 @pytest.mark.parametrize("tex, expected", [
