@@ -14,6 +14,7 @@ import sympy
 
 from icon_registry.formula import nodes as F
 from icon_registry.formula.errors import FormulaError
+from icon_registry.inline_tex import to_text
 from icon_registry.objective import SupportMismatch, entry_terms
 from icon_registry.prover import prove_claim, prove_formulas_equal, prove_limit_claim
 from icon_registry.verify import algebra as A
@@ -283,13 +284,17 @@ def check_decomposition(ctx: Context, claim) -> dict:
     return _check_equality(ctx, claim, f"-({claim.extra})", what="extra")
 
 
+#: draws of the learnables per batch for an inequality (a near-tight bound breaks only in places)
+BOUND_DRAWS = 12
+
+
 def check_bound(ctx: Context, claim) -> dict:
     """loss.formula <= (or >=) objective + offset at every batch and draw of the learnables checked."""
     ctx.formula(ctx.entry.loss.formula, "loss.formula")
     sign = 1 if claim.relation == "<=" else -1
     lines, tightest = [], None
     for variant, seed in NUMERIC_BATTERY:
-        for draw in range(3):
+        for draw in range(BOUND_DRAWS):
             inst = ctx.num(seed=seed, variant=variant)
             inst = inst if draw == 0 else _same_data_other_z(ctx, 10 * seed + draw, inst)
             where = f"on the {variant} float64 batch ({ctx.describe(inst)}, draw {draw})"
@@ -303,7 +308,7 @@ def check_bound(ctx: Context, claim) -> dict:
                                   counterexample={"batch": variant, "loss": loss, "bound": bound})
             tightest = slack if tightest is None else min(tightest, slack)
     lines.append(f"numeric: loss.formula {claim.relation} objective + offset on {len(NUMERIC_BATTERY)} float64 "
-                 f"batches x 3 draws of the learnables (smallest slack {tightest:.3g}); why: {claim.reason}")
+                 f"batches x {BOUND_DRAWS} draws of the learnables (smallest slack {tightest:.3g}); why: {to_text(claim.reason)}")
     inst = ctx.sym(2, "rich")
     difference = sign * (ctx.objective_sym(inst, claim.objective) + ctx.sym_formula(claim.offset, "offset", inst)
                          - ctx.sym_formula(ctx.entry.loss.formula, "loss.formula", inst))
@@ -406,7 +411,7 @@ def symbolic_equality(ctx, claim, constant, variant, what="constant") -> tuple:
     decision = A.decide_equal(difference, value, what=("objective - loss", what))
     if not decision.equal and what == "extra":
         raise equality_failure(ctx, inst, loss - lhs, -value, decision, ("loss - objective", "extra"),
-                               f"loss.formula is not {label} + {claim.extra_name}")
+                               f"loss.formula is not {label} + {to_text(claim.extra_name)}")
     if not decision.equal:
         learnable = A.depends_on(difference, inst.learnables)
         ce = decision.counterexample
@@ -422,7 +427,7 @@ def symbolic_equality(ctx, claim, constant, variant, what="constant") -> tuple:
                 residual=A.short(derivative),
                 counterexample={"point": {str(k): float(v) for k, v in ce["point"].items()}, "derivative": at_point})
         raise equality_failure(ctx, inst, difference, value, decision, ("objective - loss", "constant"),
-                               f"objective - loss is a constant, but not {claim.constant_name}")
+                               f"objective - loss is a constant, but not {to_text(claim.constant_name)}")
     return lines + decision.steps, decision.proved
 
 
@@ -493,7 +498,7 @@ def _equals_is_the_loss(ctx, claim) -> tuple:
     if claim.equals is None:
         return ["the limit is the published loss: equals = loss.formula"], "all_n"
     if claim.equals_name:
-        return [f"the limit is {claim.equals_name} (equals), not the published loss"], "all_n"
+        return [f"the limit is {to_text(claim.equals_name)} (equals), not the published loss"], "all_n"
     return formulas_equal(ctx, claim.equals, ctx.entry.loss.formula, ("equals", "loss.formula"))
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Iterable, Optional
 
 from icon_registry.errors import IconWarning
+from icon_registry.inline_tex import to_text
 from icon_registry.verify.results import ClaimResult
 
 
@@ -40,8 +41,8 @@ def verify_entry(entry, *, cache=None) -> list[ClaimResult]:
         result = ClaimResult(entry.id, label, claim.kind, "pass")
         if claim.kind == "unproved":
             result.status = "unproved"
-            result.detail = f"not verified: {claim.statement} ({claim.reason})"
-            result.steps = [f"statement: {claim.statement}", f"no proof: {claim.reason}"]
+            result.detail = f"not verified: {to_text(claim.statement)} ({to_text(claim.reason)})"
+            result.steps = [f"statement: {to_text(claim.statement)}", f"no proof: {to_text(claim.reason)}"]
         else:
             try:
                 with warnings.catch_warnings():  # checking the objective is not training it
