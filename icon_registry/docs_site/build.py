@@ -31,9 +31,10 @@ RESULTS_FILES = {"bench.json": "icon bench", "reproduce.json": "icon reproduce",
 
 def default_results_dir() -> Path:
     """The results folder of this copy of icon-registry: the checkout's results/, else the one
-    installed beside the site sources (wherever the build is started from)."""
+    installed beside the site sources (wherever the build is started from); without either (a
+    wheel without results), ./results."""
     candidates = [REPO_DIR / "results", PACKAGE_DIR / "_site" / "results"]
-    return next((folder for folder in candidates if folder.is_dir()), candidates[0])
+    return next((folder for folder in candidates if folder.is_dir()), Path("results").resolve())
 
 
 def site_sources() -> tuple[Path, Path]:
@@ -213,8 +214,10 @@ def write_downloads(cat: SiteCatalog, docs_dir: Path, verify_results: dict) -> N
 def results_pages_of(results_dir: Path, docs_dir: Path, write: Callable[[str, str], None], warn: Callable[[str], None]) -> list:
     """The Reproductions, Benchmarks and Conformance pages, with their plots; returns their nav."""
     (docs_dir / "results").mkdir(parents=True, exist_ok=True)
+    if not results_dir.is_dir():
+        warn(f"no results folder at {results_dir} (--results DIR names one): the results pages say 'Not yet run'")
     for name, command in RESULTS_FILES.items():
-        if not (results_dir / name).exists():
+        if results_dir.is_dir() and not (results_dir / name).exists():
             warn(f"{results_dir / name} not found: its page says 'Not yet run' (run {command})")
     reproduce = results_dir / "reproduce.json"
     present = set()

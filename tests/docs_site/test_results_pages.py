@@ -142,5 +142,5 @@ def test_strict_through_the_command_line(tmp_path, capsys):
                  "--out", str(tmp_path / "public")])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "icon site build --strict: " in err and "bench.json not found" in err and "Traceback" not in err
+    assert "icon site build --strict: " in err and "no results folder at" in err and "Traceback" not in err
     assert not (tmp_path / "public").exists()
