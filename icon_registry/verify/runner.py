@@ -89,6 +89,15 @@ def _verify_one(args):
     return [r.to_json() for r in verify_entry(entry, cache=cache)]
 
 
+def single_threaded_worker() -> None:
+    """A forked worker of a process whose torch already ran parallel code would wait forever on
+    the parent's intra-op thread pool (it does not survive fork): the workers compute on one
+    thread each (they are as many as the cores anyway)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def verify_entries(entries: Iterable, *, jobs: int = 1, cache=None, progress=None) -> list[ClaimResult]:
     """All claims of all entries (in entry order). ``jobs`` > 1 uses a process pool."""
     entries = list(entries)
@@ -106,7 +115,7 @@ def verify_entries(entries: Iterable, *, jobs: int = 1, cache=None, progress=Non
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         cache_dir = str(cache.directory) if cache is not None else None
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=single_threaded_worker) as pool:
             futures = {
                 pool.submit(_verify_one, (entries[k].model_dump(mode="json"), cache_dir, cache is not None)): k
                 for k in todo
