@@ -216,9 +216,10 @@ def results_pages_of(results_dir: Path, docs_dir: Path, write: Callable[[str, st
     (docs_dir / "results").mkdir(parents=True, exist_ok=True)
     if not results_dir.is_dir():
         warn(f"no results folder at {results_dir} (--results DIR names one): the results pages say 'Not yet run'")
-    for name, command in RESULTS_FILES.items():
-        if results_dir.is_dir() and not (results_dir / name).exists():
-            warn(f"{results_dir / name} not found: its page says 'Not yet run' (run {command})")
+    else:
+        for name, command in RESULTS_FILES.items():
+            if not (results_dir / name).exists():
+                warn(f"{results_dir / name} not found: its page says 'Not yet run' (run {command})")
     reproduce = results_dir / "reproduce.json"
     present = set()
     for name in results_pages.result_plots(results_pages.read_results(reproduce)[0]):

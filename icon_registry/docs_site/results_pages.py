@@ -137,8 +137,16 @@ def _columns(records: list[dict]) -> list[str]:
     return keys
 
 
-def _not_yet_run(name: str, command: str) -> list[str]:
-    return ['!!! info "Not yet run"', f"    Not yet run: run `{command}` (it writes `results/{name}`), then rebuild the site.", ""]
+def _contents(path: Path, command: str):
+    """(the file's data, None), or (None, the lines a page shows instead: why it could not be
+    read, or that ``command`` has not been run)."""
+    data, problem = read_results(path)
+    if problem:
+        return None, [problem]
+    if data is None:
+        return None, ['!!! info "Not yet run"',
+                      f"    Not yet run: run `{command}` (it writes `results/{path.name}`), then rebuild the site.", ""]
+    return data, None
 
 
 # ----------------------------------------------------------------- conformance
@@ -152,11 +160,9 @@ def conformance_page(path: Path) -> str:
          "Every compiled entry against a peer library (pytorch-metric-learning, lightly, scikit-learn, torch) or an "
          "independent slow reference, in float64: the largest differences of the loss value and, where measured, "
          f"of its gradients. Written by `{CONFORMANCE_COMMAND}` from a checkout (the references are test code).", ""]
-    data, problem = read_results(path)
-    if problem:
-        return "\n".join(L + [problem])
-    if data is None:
-        return "\n".join(L + _not_yet_run("conformance.json", CONFORMANCE_COMMAND))
+    data, stub = _contents(path, CONFORMANCE_COMMAND)
+    if stub is not None:
+        return "\n".join(L + stub)
     cases = data.get("cases") if isinstance(data, dict) else None
     if not (isinstance(cases, list) and cases and all(isinstance(case, dict) for case in cases)):
         return "\n".join(L + generic(data, 2))
@@ -194,11 +200,9 @@ def reproduce_page(path: Path, plots_present: set[str]) -> str:
     L = ["# Reproductions", "",
          "The paper's claims in miniature on scikit-learn's digits, measured by [`icon reproduce`](../reference/cli.md#icon-reproduce): "
          "every loss is a compiled catalog entry, every number comes from a run, and a missed target stays missed.", ""]
-    data, problem = read_results(path)
-    if problem:
-        return "\n".join(L + [problem])
-    if data is None:
-        return "\n".join(L + _not_yet_run("reproduce.json", "icon reproduce"))
+    data, stub = _contents(path, "icon reproduce")
+    if stub is not None:
+        return "\n".join(L + stub)
     if not isinstance(data, dict):
         return "\n".join(L + ["## What the file holds", ""] + generic(data, 3))
     L += ["## The run", ""]
@@ -392,11 +396,9 @@ def bench_page(path: Path, plot_for: Callable[[str, str], Optional[str]]) -> str
     L = ["# Benchmarks", "",
          "Speed and memory of the compiled losses, measured by [`icon bench`](../reference/cli.md#icon-bench). "
          "A ratio is compiled time / hand-written time, both measured in the same run (below 1: the compiled loss is faster).", ""]
-    data, problem = read_results(path)
-    if problem:
-        return "\n".join(L + [problem])
-    if data is None:
-        return "\n".join(L + _not_yet_run("bench.json", "icon bench"))
+    data, stub = _contents(path, "icon bench")
+    if stub is not None:
+        return "\n".join(L + stub)
     if isinstance(data, dict):
         run = [(k, data[k]) for k in BENCH_META if k in data and (_is_scalar(data[k]) or _is_flat_dict(data[k]))]
         if run:
