@@ -163,7 +163,7 @@ def _run_command(argv) -> int:
 # KeyboardInterrupt, so that `finally` blocks and context managers clean up (temporary files,
 # process pools), after the child processes were told to end (a pool waits for its workers).
 
-_INTERRUPT = {"pid": None, "reported": False, "raised": 0}  # raised: the signal being unwound
+_INTERRUPT = {"reported": False, "raised": 0}  # raised: the signal being unwound
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -190,8 +190,6 @@ def _end_children() -> None:
 
 
 def _unwind(signum, frame):
-    if os.getpid() != _INTERRUPT["pid"]:  # a forked worker: the parent reports and cleans up
-        os._exit(128 + signum)
     if _INTERRUPT["raised"]:  # a second signal while the first one unwinds
         _exit_now(signum, frame)
     _INTERRUPT["raised"] = signum
@@ -217,7 +215,7 @@ class _interrupts_unwind:
     def __enter__(self):
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            _INTERRUPT.update(pid=os.getpid(), reported=False, raised=0)
+            _INTERRUPT.update(reported=False, raised=0)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.previous[signum] = signal.signal(signum, _unwind)
         return self

@@ -89,13 +89,25 @@ def _verify_one(args):
     return [r.to_json() for r in verify_entry(entry, cache=cache)]
 
 
-def single_threaded_worker() -> None:
-    """A forked worker of a process whose torch already ran parallel code would wait forever on
-    the parent's intra-op thread pool (it does not survive fork): the workers compute on one
-    thread each (they are as many as the cores anyway)."""
+def _worker_setup() -> None:
+    # The parent owns Ctrl-C: it reports once and terminates its workers (icon_registry.cli).
+    import signal
+
     import torch
 
-    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)  # the workers are as many as the cores
+
+
+def process_pool(jobs: int):
+    """A pool of ``jobs`` fresh interpreters (spawned, not forked: a fork of a process whose
+    torch, OpenMP or BLAS threads ever ran can wait forever on a lock that one of those
+    threads held; a test session or a notebook is such a process)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_setup)
 
 
 def verify_entries(entries: Iterable, *, jobs: int = 1, cache=None, progress=None) -> list[ClaimResult]:
@@ -112,10 +124,10 @@ def verify_entries(entries: Iterable, *, jobs: int = 1, cache=None, progress=Non
         else:
             todo.append(k)
     if jobs > 1 and len(todo) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
         cache_dir = str(cache.directory) if cache is not None else None
-        with ProcessPoolExecutor(max_workers=jobs, initializer=single_threaded_worker) as pool:
+        with process_pool(jobs) as pool:
             futures = {
                 pool.submit(_verify_one, (entries[k].model_dump(mode="json"), cache_dir, cache is not None)): k
                 for k in todo

@@ -134,7 +134,7 @@ def test_cli_a_bogus_cached_verdict_is_not_printed(tmp_path, filled, capsys):
 
 
 def test_cli_no_cache_checks_afresh_and_stores_the_fresh_verdicts(tmp_path, filled):
-    """In a subprocess: --jobs 2 forks workers, which must not find the planted verdict either."""
+    """In a subprocess: --jobs 2 starts workers, which must not find the planted verdict either."""
     cache, entry, path, _ = filled
     planted = json.loads(path.read_text())
     planted[0]["status"] = "fail"  # a well-formed but wrong verdict: only a fresh check corrects it

@@ -1,5 +1,5 @@
 """verify_entries(jobs=2) from a process whose torch already ran parallel code (a test session,
-a notebook): the forked workers must not wait forever on the parent's intra-op thread pool."""
+a notebook): the workers must not wait forever on a lock that one of the parent's threads held."""
 
 from __future__ import annotations
 

@@ -9,10 +9,9 @@ import math
 import os
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from icon_registry.verify.runner import single_threaded_worker
+from icon_registry.verify.runner import process_pool
 
 from .neutral import neutral_rewrites
 from .oracle import NUM_BATCHES, judge_group
@@ -137,7 +136,7 @@ def judge(originals: dict, variants, jobs: int = 2, num_batches: int = NUM_BATCH
     tasks = sorted(groups.items(), key=lambda item: -len(item[1]))
     decisions = {}
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=single_threaded_worker) as pool:
+        with process_pool(jobs) as pool:
             futures = {entry_id: pool.submit(_judge_task, (originals[entry_id], group, num_batches))
                        for entry_id, group in tasks}
             for entry_id, group in tasks:
