@@ -261,7 +261,10 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
 
 
 def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) -> Catalog:
+    from icon_registry.checked_files import CheckedFiles, data_digest
     from icon_registry.schema import Entry, TableSpec
+
+    checked_files = CheckedFiles()
 
     problems: list[str] = []
     sources: dict[str, _Source] = {}
@@ -329,8 +332,10 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
                     line=document.line_of(("id",)),
                     field="id",
                 )
+            digest = data_digest(data)
+            checked = checked_files.known(digest)
             try:
-                entry = validate_model(Entry, data, document.lines, display)
+                entry = validate_model(Entry, data, document.lines, display, context={"formulas_checked": checked})
             except IconError as err:
                 if stem_problem:
                     problems.append(stem_problem)
@@ -339,6 +344,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             if stem_problem:
                 problems.append(stem_problem)
                 continue
+            checked_files.add(digest)
             loaded.append(_Source(entry, path, display, document, builtin))
 
     # the table: built-in first; other folders may add rows/columns with new ids
@@ -422,6 +428,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
                         file=source.display, line=doc.line_of(loc), field=format_loc(loc),
                     ))
 
+    checked_files.save()
     if problems:
         count = len(problems)
         raise IconError(f"{count} problem{'s' if count != 1 else ''} in the catalog", problems=problems)

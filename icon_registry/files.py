@@ -1,5 +1,6 @@
 """Writing a user's files safely: a temporary file in the same folder, then renamed (or linked)
-into place, so a reader never sees half a file and a failed write leaves the old one intact."""
+into place, so a reader never sees half a file and a failed write leaves the old one intact.
+And the cache folder, whose files are read without following a link and only up to a size."""
 
 from __future__ import annotations
 
@@ -40,3 +41,19 @@ def write_file(path: Union[str, Path], data: Union[str, bytes], *, replace: bool
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("ICON_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "icon-registry"
+
+
+def read_cache_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a file in a cache folder that may be shared or planted on: never through a
+    symlink (OSError), never more than ``max_bytes`` (ValueError); FileNotFoundError if absent."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes")
+    return raw

@@ -177,15 +177,19 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     if left.logits is not None and left.logits.requires_grad:
         return None
     compiling = torch_backend.compiling()
-    logits = right.logits
+    gradients_only = torch_backend.gradients_only_active()
+    # t-SNE's q: the fused Cauchy form reads d2 and never forms the logits -log(1 + d2)
+    cauchy = right.cauchy if not (compiling or gradients_only) else None
+    logits = cauchy if cauchy is not None else right.logits
     fixed = prepare_fixed(left, objective, logits, compiling)
     if fixed is None:
         return None
     softmax = right.softmax
     exaggeration = left.pairs.inputs.exaggeration
     n = logits.shape[0]
-    gradients_only = torch_backend.gradients_only_active()
-    if fixed.target is not None and softmax.full and softmax.axis == 1 and exaggeration == 1 and not (compiling or gradients_only):
+    if cauchy is not None:
+        values = torch_backend.cauchy_cross_entropy(cauchy, right.mask, softmax, fixed, exaggeration)
+    elif fixed.target is not None and softmax.full and softmax.axis == 1 and exaggeration == 1 and not (compiling or gradients_only):
         # p one-hot on every row and q a softmax over every candidate (a classifier): torch's own
         # cross entropy is exactly sum_j p_ij (lse_i - logits_ij), its mean included
         target = fixed.target
@@ -195,7 +199,8 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
             lambda reduction: F.cross_entropy(logits, target, reduction=reduction),
             every_anchor=True,
         )
-    values = torch_backend.softmax_cross_entropy(logits, right.mask, softmax, fixed, exaggeration)
+    else:
+        values = torch_backend.softmax_cross_entropy(logits, right.mask, softmax, fixed, exaggeration)
     if objective == "kl" and fixed.entropy is not None:
         values = values + fixed.entropy
     has_mass = fixed.has_mass
@@ -313,17 +318,29 @@ class SupervisoryCache:
         return (tuple((name, t, getattr(t, "_version", None)) for name, t in sorted(tensors.items())), extra)
 
     @staticmethod
-    def _same(a, b):
-        if a is None or b is None:
+    def _same(stored, new):
+        if stored is None or new is None:
             return False
-        (ta, ea), (tb, eb) = a, b
+        (ta, ea), (tb, eb) = stored, new
         return ea == eb and len(ta) == len(tb) and all(
-            x[0] == y[0] and x[1] is y[1] and x[2] == y[2] for x, y in zip(ta, tb)
+            x[0] == y[0] and _same_values(x[1], x[2], y[1], y[2]) for x, y in zip(ta, tb)
         )
 
     def bind(self, key):
         """A view of the cache for one call with this key."""
         return _BoundCache(self, key)
+
+
+def _same_values(stored, stored_version, new, new_version) -> bool:
+    """The argument of this call holds what the stored one held when p was computed: the same
+    tensor unmodified, or (on the CPU, where comparing costs no device sync) an equal one, as
+    the ids a training loop builds anew each step; the stored tensor must be unmodified too."""
+    if stored is new:
+        return stored_version == new_version
+    if not (isinstance(stored, torch.Tensor) and isinstance(new, torch.Tensor)):
+        return False
+    return (stored.device.type == "cpu" and new.device == stored.device and stored._version == stored_version
+            and new.dtype == stored.dtype and new.shape == stored.shape and torch.equal(new, stored))
 
 
 class _BoundCache:

@@ -353,7 +353,8 @@ def _merge_branches(messages: list[str]) -> str:
     return f"expected {' or '.join(expected)}, got {got}"
 
 
-def validate_model(model_cls, data, lines: Optional[dict] = None, file=None, *, entry: Optional[str] = None):
+def validate_model(model_cls, data, lines: Optional[dict] = None, file=None, *, entry: Optional[str] = None,
+                   context: Optional[dict] = None):
     """``model_cls.model_validate(data)`` whose failures are one IconError with one line per problem.
 
     ``lines`` maps field paths to line numbers (``yaml_io.Document.lines``); ``file`` names the
@@ -365,7 +366,7 @@ def validate_model(model_cls, data, lines: Optional[dict] = None, file=None, *, 
         got = "an empty file" if data is None else _describe(data)
         raise IconError.at(f"expected a mapping of fields, got {got}", file=file, line=1, entry=entry)
     try:
-        return model_cls.model_validate(data)
+        return model_cls.model_validate(data, context=context)
     except ValidationError as err:
         problems = validation_problems(model_cls, err, lines, file)
         raise IconError(problems[0] if len(problems) == 1 else f"{len(problems)} problems in {file or 'input'}",

@@ -153,13 +153,9 @@ class TorchBackend:
 
     @staticmethod
     def sqdist(a, b):
-        sq_a = (a * a).sum(-1)
-        sq_b = sq_a if a is b else (b * b).sum(-1)
-        # |a|^2 + |b|^2 - 2 a.b with the product accumulated into the sum by addmm: two passes over
-        # the n x m result forward (and backward) fewer than a separate product, scale and add.
-        out = torch.addmm(sq_a[:, None] + sq_b[None, :], a, b.T, alpha=-2.0)
-        # The expansion can dip below zero by rounding; a distance never does.
-        return out.clamp_min(0.0)
+        if compiling() or a.dim() != 2:  # plain ops: the compiler fuses them
+            return _plain_sqdist(a, b)
+        return _SquaredDistance.apply(a, b)
 
     @staticmethod
     def indicator(mask, like):
@@ -345,6 +341,54 @@ def _others(n, device):
     return ~torch.eye(n, dtype=torch.bool, device=device)
 
 
+def _expanded_sqdist(a, b):
+    sq_a = (a * a).sum(-1)
+    sq_b = sq_a if a is b else (b * b).sum(-1)
+    # |a|^2 + |b|^2 - 2 a.b with the product accumulated in place into the sum: one n x m
+    # tensor allocated, and two passes over it fewer than a separate product, scale and add.
+    # The expansion can dip below zero by rounding; a distance never does: the callers clamp.
+    return (sq_a[:, None] + sq_b[None, :]).addmm_(a, b.T, alpha=-2.0)
+
+
+def _plain_sqdist(a, b):
+    return _expanded_sqdist(a, b).clamp_min(0.0)
+
+
+class _SquaredDistance(torch.autograd.Function):
+    """|a_i - b_j|^2 for rows a (n, d) and b (m, d), with the gradient of the distance itself:
+    for G = dL/dd2, dL/da = 2 (rowsum(G) a - G b) and dL/db = 2 (colsum(G) b - G^T a). Autograd
+    through the expansion would also pass G through the clamp (two more passes over n x m) and
+    multiply the n x m G by the thin b as torch's addmm backward lays it out, several times
+    slower on the CPU than the thin-on-the-left products used here."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        same = a is b
+        out = _expanded_sqdist(a, b).clamp_min_(0.0)
+        ctx.same = same
+        ctx.save_for_backward(a) if same else ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.same:
+            (a,) = ctx.saved_tensors
+            b = a
+        else:
+            a, b = ctx.saved_tensors
+        # [G b, rowsum G] and [G^T a, colsum G] as products with a column of ones appended: one
+        # read of the n x m G each, laid out (thin on the left) as the CPU multiplies fastest
+        ones_b = torch.cat([b, b.new_ones(b.shape[0], 1)], 1).T.contiguous()
+        ones_a = torch.cat([a, a.new_ones(a.shape[0], 1)], 1).T.contiguous()
+        g_b = (ones_b @ g.T).T
+        g_t_a = (ones_a @ g).T
+        grad_a = (g_b[:, -1:] * a - g_b[:, :-1]).mul_(2.0)
+        grad_b = (g_t_a[:, -1:] * b - g_t_a[:, :-1]).mul_(2.0)
+        if ctx.same:
+            return grad_a.add_(grad_b), None
+        return (grad_a if ctx.needs_input_grad[0] else None), (grad_b if ctx.needs_input_grad[1] else None)
+
+
 def _masked(source, mask, diagonal, full: bool = False, copy: bool = True):
     """``source`` with every pair outside ``mask`` at -inf. 'others' (``diagonal`` not None)
     fills the excluded diagonal on a copy, which on CPU is several times cheaper than a select
@@ -489,6 +533,71 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             grad.index_put_((ctx.rows, ctx.cols), -(pull[ctx.rows] * ctx.weights), accumulate=True)
         else:
             grad.addcmul_(ctx.dense, pull[:, None], value=-1.0)
+        return grad.to(ctx.out_dtype), None, None, None, None, None, None, None, None, None
+
+
+def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
+    """``softmax_cross_entropy`` for the logits -log(1 + d2) over all pairs jointly (t-SNE's q),
+    from d2 itself: the normalizer is log sum w with w = 1 / (1 + d2), so neither the forward
+    nor the backward takes an exp or a log over the n x m matrix (see ``_CauchyCrossEntropy``)."""
+    if fixed.uniform is not None:  # prepared inside a compiled graph, used eagerly
+        pairs, weight = fixed.uniform
+        dense = pairs.to(weight.dtype) * weight[:, None]
+    else:
+        dense = fixed.dense
+    index = fixed.index or (None, None, None)
+    return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, dense, scale)
+
+
+class _CauchyCrossEntropy(torch.autograd.Function):
+    """values_i = mass_i log Z + scale * sum_j p_ij log(1 + d2_ij), Z = sum over the mask of
+    w = 1 / (1 + d2): ``_SoftmaxCrossEntropy`` of the joint softmax of -log(1 + d2). With
+    dZ / dd2 = -w^2, the gradient is -(sum_i g_i mass_i / Z) w^2 + scale g_i p_ij w_ij: the
+    forward keeps w^2 (squared in place) and p_ij w_ij at p's pairs, nothing else."""
+
+    @staticmethod
+    def forward(ctx, d2, mask, softmax, mass, target, rows, cols, weights, dense, scale):
+        source = d2.float() if d2.dtype in _HALF else d2
+        w = torch.add(source, 1.0).reciprocal_()
+        if not softmax.full:
+            if softmax.diagonal is None:
+                w = w.masked_fill_(~mask, 0.0)
+            else:
+                w.diagonal(softmax.diagonal).zero_()
+        total = w.sum()
+        lse = torch.where(total > 0, total.log(), 0.0)
+        at = None  # w at p's pairs (the backward's pull), read before w is squared in place
+        if target is not None:
+            pull = torch.log1p(source.gather(1, target[:, None])[:, 0])
+            at = w.gather(1, target[:, None])
+        elif dense is None:
+            # one index into the flattened matrix: several times faster than [rows, cols] on the CPU
+            flat = rows * source.shape[1] + cols
+            picked = torch.log1p(source.reshape(-1).index_select(0, flat)) * weights
+            pull = torch.zeros(source.shape[0], dtype=picked.dtype, device=source.device).index_add_(0, rows, picked)
+            at = w.reshape(-1).index_select(0, flat) * weights
+            ctx.flat = flat
+        else:
+            pull = (dense * torch.log1p(source)).sum(1)
+            dense = dense * w
+        ctx.save_for_backward(w.mul_(w))  # the backward needs w^2 only
+        ctx.total, ctx.mass, ctx.scale, ctx.out_dtype = total, mass, scale, d2.dtype
+        ctx.target, ctx.rows, ctx.at, ctx.dense = target, rows, at, dense
+        return (lse if mass is None else mass * lse) + (pull if scale == 1 else scale * pull)
+
+    @staticmethod
+    def backward(ctx, g):
+        (w_squared,) = ctx.saved_tensors
+        mass_g = g.sum() if ctx.mass is None else (g * ctx.mass).sum()
+        push = torch.where(ctx.total > 0, mass_g / ctx.total, 0.0)
+        grad = w_squared * -push
+        pull = g if ctx.scale == 1 else g * ctx.scale
+        if ctx.target is not None:
+            grad.scatter_add_(1, ctx.target[:, None], pull[:, None] * ctx.at)
+        elif ctx.dense is None:
+            grad.view(-1).index_add_(0, ctx.flat, pull[ctx.rows] * ctx.at)
+        else:  # dense: p * w, kept from the forward
+            grad.addcmul_(ctx.dense, pull[:, None])
         return grad.to(ctx.out_dtype), None, None, None, None, None, None, None, None, None
 
 

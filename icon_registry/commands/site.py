@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import http.server
 import sys
 import tempfile
 
@@ -80,10 +79,16 @@ def run_build(args) -> int:
 
 
 def run_serve(args) -> int:
+    import http.server  # here, not at the top: every other command starts without it
+
     from icon_registry.errors import UsageError
 
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+            pass
+
     with tempfile.TemporaryDirectory(prefix="icon-site-serve-") as out:
-        handler = functools.partial(_QuietHandler, directory=out)
+        handler = functools.partial(QuietHandler, directory=out)
         try:  # listen first: a port in use or a host not on this machine is said before the build
             server = http.server.ThreadingHTTPServer((args.host, args.port), handler)
         except OSError as err:
@@ -95,11 +100,6 @@ def run_serve(args) -> int:
             print(f"serving the site on http://{host}:{bound}/  (Ctrl-C to stop)", file=sys.stderr)
             server.serve_forever()
     return 0
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
-        pass
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,9 @@ def register(subparsers) -> None:
         "YAML files and folders checked against it: every field, and every formula (loss.formula, loss.where, "
         "the claims' formula fields) parsed and type-checked against its entry: its declared parameters, its "
         "definitions and the data its p and q provide. Prints 'ok: N entries' or every problem, one per line "
-        "as file:line: field: message. `icon verify` then checks that the claims are true.",
+        "as file:line: field: message. A file whose data already passed (with this version of the code) is not "
+        "parsed again: the record is in $ICON_CACHE_DIR or ~/.cache/icon-registry; ICON_CHECK_FORMULAS=always "
+        "checks every file every time. `icon verify` then checks that the claims are true.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entry files or folders (default: the whole catalog)")
     parser.add_argument("--no-builtin", action="store_true",

@@ -30,22 +30,35 @@ class Dist:
     sum_j p_ij log q_ij as (sum_j p_ij logits_ij) - log_norm_i * sum_j p_ij without ever
     materializing log q: one pass over the n x m matrix instead of three.
     ``logits`` None means uniform over the mask. A joint distribution (t-SNE) has one
-    scalar normalizer for all pairs. ``log_norm`` may be given as a zero-argument callable:
-    it is then computed on first use (a fused objective never needs it on its own).
-    ``mask`` lies inside ``pairs.support``.
+    scalar normalizer for all pairs. ``log_norm`` and ``logits`` may be given as zero-argument
+    callables: they are then computed on first use (a fused objective never needs them on
+    their own). ``mask`` lies inside ``pairs.support``. ``cauchy``: the (n, m) d2 when the
+    logits are -log(1 + d2) (t-SNE's kernel), for the objective's fused Cauchy path.
     """
 
-    def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None):
+    def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
+                 cauchy=None):
         self.pairs = pairs
         self.mask = mask
-        self.logits = logits
+        self._logits = logits
         self._log_norm = log_norm
+        self.cauchy = cauchy
         self.joint = joint
         self.softmax = softmax
         #: structure of a q (``Pairs.structure``) this fixed p was checked to be covered by
         self.covered_by = None
         #: (key, objective.FixedP): this distribution as a fixed p, prepared once
         self.fixed = None
+
+    @property
+    def logits(self):
+        if callable(self._logits):
+            self._logits = self._logits()
+        return self._logits
+
+    @logits.setter
+    def logits(self, value):
+        self._logits = value
 
     @property
     def log_norm(self):

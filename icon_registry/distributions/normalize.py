@@ -24,9 +24,13 @@ class Normalize(Distribution):
 
     def evaluate(self, inputs):
         pairs = pairs_on(inputs, self.support)
+        B = inputs.backend
+        if self.over == "joint" and not B.symbolic:
+            cauchy = self.kernel.cauchy_sqdist(pairs)
+            if cauchy is not None:
+                return self._cauchy(pairs, cauchy)
         weights = self.kernel.weights(pairs)
         mask = weights.mask  # inside pairs.support (the kernel contract)
-        B = inputs.backend
         axis = None if self.over == "joint" else 1
         joint = self.over == "joint"
         if weights.log_weights is None:
@@ -40,6 +44,22 @@ class Normalize(Distribution):
         )
         log_norm = B.deferred(lambda: B.masked_logsumexp(weights.log_weights, mask, axis, softmax.diagonal))
         return Dist(pairs, mask, weights.log_weights, log_norm, joint=joint, softmax=softmax)
+
+    @staticmethod
+    def _cauchy(pairs, d2):
+        """t-SNE's q: logits -log(1 + d2) over the whole support, jointly; the logits and the
+        normalizer are computed only if asked for (the fused objective reads d2 itself)."""
+        B = pairs.backend
+        mask = pairs.support
+        softmax = Softmax(None, diagonal=pairs.excluded_diagonal, nonempty=pairs.nonempty_rows, full=pairs.full)
+        logits = B.deferred(lambda: -B.log1p(d2))
+        dist = None
+
+        def log_norm():
+            return B.masked_logsumexp(dist.logits, mask, None, softmax.diagonal)
+
+        dist = Dist(pairs, mask, logits, B.deferred(log_norm), joint=True, softmax=softmax, cauchy=d2)
+        return dist
 
     def inputs_used(self):
         used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())

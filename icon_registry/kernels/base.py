@@ -70,6 +70,11 @@ class Kernel(Node):
     def weights(self, pairs: Pairs) -> Weights:
         raise NotImplementedError
 
+    def cauchy_sqdist(self, pairs: Pairs):
+        """The d2 with w = 1 / (1 + d2) on all of ``pairs.support``, when this kernel is t-SNE's
+        Cauchy kernel in these parameters (its normalizer then needs no exp and no log); else None."""
+        return None
+
     def inputs_used(self) -> set[str]:
         return set()
 

@@ -22,5 +22,15 @@ class StudentT(SpaceKernel):
         d2 = pairs.sqdist(self.space, cosine=self.cosine)
         unit = pairs.inputs.param(self.scale) * nu
         # t-SNE's nu = scale = 1: skip a division pass over the n x m matrix (and its backward)
-        scaled = d2 if isinstance(unit, (int, float)) and unit == 1 else d2 / unit
+        scaled = d2 if _is_one(unit) else d2 / unit
         return Weights(-(nu + 1) / 2 * pairs.backend.log1p(scaled), pairs.support)
+
+    def cauchy_sqdist(self, pairs):
+        nu = pairs.inputs.param(self.nu)
+        if pairs.backend.symbolic or not (_is_one(nu) and _is_one(pairs.inputs.param(self.scale))):
+            return None
+        return pairs.sqdist(self.space, cosine=self.cosine)
+
+
+def _is_one(value) -> bool:
+    return isinstance(value, (int, float)) and value == 1

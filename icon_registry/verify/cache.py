@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional, get_args
 
 from icon_registry.errors import one_line
+from icon_registry.files import default_cache_dir, read_cache_file
 from icon_registry.verify.results import ClaimResult, Status
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -35,11 +36,6 @@ _SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "prover
             "schema.py", "compiler")
 #: Largest cache file read (a verdict list is a few kB; anything far bigger is not ours).
 _MAX_BYTES = 8 << 20
-
-
-def default_cache_dir() -> Path:
-    root = os.environ.get("ICON_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "icon-registry"
 
 
 @lru_cache(maxsize=1)
@@ -129,16 +125,14 @@ class ResultCache:
             _drop(path)
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            raw = read_cache_file(path, _MAX_BYTES)
         except FileNotFoundError:
             return None
         except OSError as err:  # a symlink (ELOOP), unreadable, ...
             return _ignored(path, err.strerror or str(err))
+        except ValueError as err:  # too large to be ours
+            return _ignored(path, str(err))
         try:
-            with os.fdopen(fd, "rb") as fh:
-                raw = fh.read(_MAX_BYTES + 1)
-            if len(raw) > _MAX_BYTES:
-                raise MalformedCacheFile(f"larger than {_MAX_BYTES} bytes")
             return parse_results(json.loads(raw), entry)
         except (OSError, ValueError, RecursionError) as err:  # MalformedCacheFile, JSON and UTF-8 errors
             return _ignored(path, str(err))

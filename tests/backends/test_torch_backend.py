@@ -74,3 +74,102 @@ def test_calibration_at_perplexity_one_is_finite():
     logp = torch.log_softmax((-d * log_beta.exp()).masked_fill(~mask, -math.inf), 1)
     entropy = -B.plogp(logp.exp(), logp, mask).sum(1)
     assert bool((entropy < 1e-3).all())
+
+
+# --- t-SNE's Cauchy q: the fused form against the generic log-space path ----------------------
+
+
+def _cauchy_case(entry_id, n, dtype, nearest=0):
+    """(loss kwargs, compile kwargs) of a batch for a joint Student-t (nu = 1) entry."""
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    x[n // 2:] += 8.0  # two clusters far apart: many P_ij underflow to 0
+    if entry_id == "tsne":
+        return {"x": x.to(dtype)}, {"perplexity": 4.0, "nearest": nearest}
+    if entry_id == "doubly_tsne":
+        return {"x": x.to(dtype)}, {}
+    if entry_id == "tsne_graph":
+        graph = torch.rand(n, n, generator=g, dtype=torch.float64) * (torch.rand(n, n, generator=g) < 0.1)
+        return {"graph": (graph + graph.T).to(dtype)}, {}
+    neighbors = torch.stack([torch.randperm(n, generator=g)[:4] for _ in range(n)])
+    return {"neighbors": neighbors}, {"k": 4}
+
+
+CAUCHY_CASES = [("tsne", 0), ("tsne", 5), ("doubly_tsne", 0), ("tsne_graph", 0), ("tsne_uniform", 0)]
+
+
+@pytest.mark.parametrize("entry_id, nearest", CAUCHY_CASES, ids=[f"{e}-nearest{k}" for e, k in CAUCHY_CASES])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction, objective, exaggeration", [
+    ("sum", "kl", 1.0), ("mean", "kl", 12.0), ("none", "kl", 1.0), ("sum", "cross_entropy", 4.0)])
+def test_cauchy_q_fused_equals_the_generic_path(monkeypatch, entry_id, nearest, dtype, reduction, objective,
+                                                exaggeration):
+    """t-SNE's q read from d2 (no exp, no log over the n x n matrix) gives the values and
+    gradients of the log-space softmax of -log(1 + d2), in dense and index forms of P."""
+    import warnings
+
+    from icon_registry import compile_loss
+    from icon_registry.backends import torch_backend
+    from icon_registry.kernels.student_t import StudentT
+
+    inputs, params = _cauchy_case(entry_id, 150, dtype, nearest)
+    y0 = torch.randn(150, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    fused_calls = []
+    real = torch_backend._CauchyCrossEntropy.apply
+    monkeypatch.setattr(torch_backend._CauchyCrossEntropy, "apply", lambda *a: fused_calls.append(1) or real(*a))
+    results = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(StudentT, "cauchy_sqdist", lambda self, pairs: None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loss = compile_loss(entry_id, reduction=reduction, objective=objective, **params)
+        loss.exaggeration = exaggeration
+        y = y0.clone().requires_grad_(True)
+        value = loss(y, **inputs)
+        (value * torch.linspace(0.5, 1.5, value.numel(), dtype=dtype).reshape(value.shape)).sum().backward()
+        results.append((value.detach(), y.grad))
+    assert len(fused_calls) == 1
+    (v_fused, g_fused), (v_generic, g_generic) = results
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert bool(torch.isfinite(v_fused).all()) and bool(torch.isfinite(g_fused).all())
+    assert torch.allclose(v_fused, v_generic, rtol=tol, atol=tol)
+    assert torch.allclose(g_fused, g_generic, rtol=tol, atol=tol * float(g_generic.abs().max()))
+
+
+def test_cauchy_fast_path_covers_index_and_dense_forms_of_p():
+    """The cases above reach both forms of a fixed P (a failing split would test one twice)."""
+    import warnings
+
+    from icon_registry import compile_loss
+    from icon_registry.objective import prepare_fixed
+
+    forms = set()
+    for nearest in (0, 5):
+        inputs, params = _cauchy_case("tsne", 150, torch.float64, nearest)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loss = compile_loss("tsne", reduction="sum", **params)
+        loss(torch.randn(150, 2, dtype=torch.float64), **inputs)
+        fixed = prepare_fixed(loss._p_cache.dist, "kl", inputs["x"])
+        forms.add("index" if fixed.index is not None else "dense" if fixed.dense is not None else "other")
+    assert forms == {"index", "dense"}
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["a-with-itself", "a-and-b"])
+def test_squared_distance_gradient(same):
+    """The custom backward of |a_i - b_j|^2 against gradcheck and against autograd through the
+    expansion it replaces."""
+    from icon_registry.backends.torch_backend import _plain_sqdist, _SquaredDistance
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(9, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = a if same else torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    inputs = (a,) if same else (a, b)
+    assert torch.autograd.gradcheck(lambda *t: _SquaredDistance.apply(t[0], t[-1]), inputs)
+    weights = torch.randn(9, b.shape[0], generator=g, dtype=torch.float64)
+    ours = torch.autograd.grad((_SquaredDistance.apply(a, b) * weights).sum(), inputs)
+    plain = torch.autograd.grad((_plain_sqdist(a, b) * weights).sum(), inputs)
+    for mine, theirs in zip(ours, plain):
+        assert torch.allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+    assert torch.equal(B.sqdist(a.detach(), b.detach()), _plain_sqdist(a.detach(), b.detach()))

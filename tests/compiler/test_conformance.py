@@ -120,6 +120,22 @@ def test_supervisory_cache_reused_and_invalidated():
     assert loss(y, x=other) == C.compiled("tsne", perplexity=3.0, reduction="sum")(y, x=other)
 
 
+def test_an_equal_new_tensor_reuses_p_and_a_stored_one_edited_in_place_does_not():
+    """ids built anew every step (as in a training loop) hold the same values: p is reused; a
+    stored tensor edited in place after p was computed no longer vouches for it."""
+    z, labels = C.supcon_data()
+    loss = C.compiled("supcon", tau=0.2)
+    first = loss(z, labels=labels)
+    cached = loss._p_cache.dist
+    assert loss(z, labels=labels.clone()) == first and loss._p_cache.dist is cached
+    old_values = labels.clone()
+    labels.fill_(0)  # the tensor p was computed from changes: it no longer vouches for p
+    assert torch.allclose(loss(z, labels=old_values.clone()), first, rtol=1e-14)
+    assert loss._p_cache.dist is not cached
+    converted = old_values.to(torch.int32)  # equal values, another dtype: evaluated afresh, same loss
+    assert torch.allclose(loss(z, labels=converted), first, rtol=1e-14)
+
+
 def test_labels_change_between_calls():
     z, labels = C.supcon_data()
     loss = C.compiled("supcon", tau=0.2)
