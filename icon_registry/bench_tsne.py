@@ -6,9 +6,10 @@
   scikit-learn's Barnes-Hut P (``NearestNeighbors`` + ``_joint_probabilities_nn``); each pair
   timed interleaved and repeated, with the largest difference of the two P matrices.
 * ``end_to_end``: ``icon fit tsne``'s optimizer (icon_registry.training.tsne, default schedule),
-  with the exact P and with the kNN P (``nearest=90``), against scikit-learn's TSNE (Barnes-Hut, its defaults, one job) and openTSNE (one job, if it
-  is importable: it is no dependency) on digits and on the mixture at n = 2,000 and 5,000:
-  wall seconds and trustworthiness@10 of each embedding (scikit-learn's trustworthiness).
+  with the exact P and with the kNN P (``nearest=90``), against scikit-learn's TSNE (Barnes-Hut,
+  its defaults, one job) and openTSNE (one job, if it is importable: it is no dependency) on
+  digits and on the mixture at n = 2,000 and 5,000: wall seconds and trustworthiness@10 of each
+  embedding (scikit-learn's trustworthiness).
 
 Every library runs on one thread when ``--threads 1`` is given (torch.set_num_threads; the
 references get n_jobs=1 and their BLAS thread count is what the environment sets).

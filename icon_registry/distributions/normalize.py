@@ -25,8 +25,8 @@ class Normalize(Distribution):
     def evaluate(self, inputs):
         pairs = pairs_on(inputs, self.support)
         B = inputs.backend
-        if self.over == "joint" and not B.symbolic:
-            cauchy = self.kernel.cauchy_sqdist(pairs)
+        if self.over == "joint":
+            cauchy = self.kernel.cauchy_sqdist(pairs)  # None but for t-SNE's kernel on a numeric backend
             if cauchy is not None:
                 return self._cauchy(pairs, cauchy)
         weights = self.kernel.weights(pairs)
