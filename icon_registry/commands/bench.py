@@ -23,6 +23,7 @@ import os
 import sys
 from pathlib import Path
 
+from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_file, threads
 
 
@@ -87,6 +88,7 @@ def _write_merged(path: Path, document: dict) -> None:
 
 
 def run(args) -> int:
+    reuse_freed_memory()  # large tensors every step: see its docstring
     import torch
 
     from icon_registry import bench

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_folder, real, seed
 from icon_registry.training.recipe import CLUSTER
 
@@ -61,6 +62,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    reuse_freed_memory()  # large tensors every step: see its docstring
     import numpy as np
     import torch
 

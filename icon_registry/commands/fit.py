@@ -6,6 +6,7 @@ import json
 import math
 import os
 
+from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import integer, output_folder, real, seed
 
 
@@ -76,6 +77,7 @@ def _overrides(pairs, entry):
 
 
 def run(args) -> int:
+    reuse_freed_memory()  # large tensors every step: see its docstring
     import numpy as np
     import torch
 

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 
+from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import output_file
 
 
@@ -29,6 +30,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    reuse_freed_memory()  # large tensors every step: see its docstring
     from icon_registry.training import reproduce
     from icon_registry.training.progress import note
 
