@@ -29,8 +29,8 @@ def reuse_freed_memory() -> bool:
 
     Training and benchmarks allocate and free the same n x n tensors every step. By default glibc
     maps each block over 32 MB afresh and unmaps it when freed, so every step faults all its pages
-    in again: t-SNE at n = 5,000 spent more time in the kernel than computing (278 ms per step, 114
-    with this). Commands that train or time call it for their own process; a library never does.
+    in again: a t-SNE step at n = 5,000 took 278 ms by default (over half of it in the kernel) and
+    119-129 ms with this. Commands that train or time call it for their own process; a library never does.
     Left alone off glibc, and where the user chose (a MALLOC_* variable, an LD_PRELOADed allocator)."""
     if not sys.platform.startswith("linux") or os.environ.get("LD_PRELOAD") or any(
             name.startswith("MALLOC_") for name in os.environ):
