@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 PERPLEXITY = 30.0
+NEAREST = int(3 * PERPLEXITY)  # the k of scikit-learn's Barnes-Hut and openTSNE's kNN P
 CALIBRATION_N = 4096
 END_TO_END = ("digits", 2000, 5000)
 
@@ -80,7 +81,7 @@ def _interleaved(fns: dict, repeats: int):
 
 def run_calibration(n: int = CALIBRATION_N, repeats: int = 3, progress=None) -> dict:
     x, _ = mixture(n)
-    k = min(n - 1, int(3 * PERPLEXITY))
+    k = min(n - 1, NEAREST)
     rows = []
     for label, ours, theirs in (
         ("every pair (exact P)", lambda: _ours_p(x, 0), lambda: _sklearn_exact_p(x)),
@@ -146,7 +147,7 @@ def available_references() -> dict:
 
 
 #: ours with the exact P over every pair, and with the references' P on the 3 perplexity nearest
-OURS = {"ours, exact P (nearest=0)": 0, f"ours, kNN P (nearest={3 * int(PERPLEXITY)})": 3 * int(PERPLEXITY)}
+OURS = {"ours, exact P (nearest=0)": 0, f"ours, kNN P (nearest={NEAREST})": NEAREST}
 SKLEARN = "sklearn (Barnes-Hut)"
 
 
@@ -176,7 +177,8 @@ def run_end_to_end(datasets=END_TO_END, seed: int = 0, progress=None) -> dict:
     return {
         "description": "wall seconds and trustworthiness@10 of one embedding per method (perplexity 30); ours: the "
         "exact Student-t repulsion over every pair with the references' schedule (250 exaggerated + 500 "
-        "iterations), P over every pair or on the 90 nearest neighbours (as scikit-learn's Barnes-Hut and openTSNE)",
+        f"iterations), P over every pair or on the {NEAREST} nearest neighbours (as scikit-learn's Barnes-Hut and "
+        "openTSNE)",
         "rows": rows,
     }
 

@@ -20,11 +20,9 @@ import json
 import os
 import re
 from functools import lru_cache
-from pathlib import Path
 
-from icon_registry.files import default_cache_dir, read_cache_file, write_file
+from icon_registry.files import default_cache_dir, read_cache_file, source_digest, write_file
 
-_PACKAGE = Path(__file__).resolve().parent
 _SOURCES = ("static_check.py", "schema.py", "claims.py", "pairs.py", "validation_messages.py", "formula", "kernels",
             "distributions")
 _MAX_BYTES = 4 << 20
@@ -35,13 +33,7 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 def _fingerprint() -> str:
     from icon_registry import __version__
 
-    digest = hashlib.sha256(__version__.encode())
-    for name in _SOURCES:
-        path = _PACKAGE / name
-        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(str(file.relative_to(_PACKAGE)).encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:32]
+    return hashlib.sha256(f"{__version__} {source_digest(_SOURCES)}".encode()).hexdigest()[:32]
 
 
 def data_digest(data) -> str:

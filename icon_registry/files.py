@@ -4,6 +4,7 @@ And the cache folder, whose files are read without following a link and only up 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -46,6 +47,20 @@ def write_file(path: Union[str, Path], data: Union[str, bytes], *, replace: bool
 def default_cache_dir() -> Path:
     root = os.environ.get("ICON_CACHE_DIR")
     return Path(root) if root else Path.home() / ".cache" / "icon-registry"
+
+
+def source_digest(names) -> str:
+    """SHA-256 of the package's sources named in ``names`` (modules or folders of them, relative
+    to icon_registry/): a cache key that changes whenever that code changes."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in names:
+        path = package / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            if file.exists():
+                digest.update(str(file.relative_to(package)).encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def read_cache_file(path: Path, max_bytes: int) -> bytes:

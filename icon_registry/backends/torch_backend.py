@@ -540,13 +540,8 @@ def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
     """``softmax_cross_entropy`` for the logits -log(1 + d2) over all pairs jointly (t-SNE's q),
     from d2 itself: the normalizer is log sum w with w = 1 / (1 + d2), so neither the forward
     nor the backward takes an exp or a log over the n x m matrix (see ``_CauchyCrossEntropy``)."""
-    if fixed.uniform is not None:  # prepared inside a compiled graph, used eagerly
-        pairs, weight = fixed.uniform
-        dense = pairs.to(weight.dtype) * weight[:, None]
-    else:
-        dense = fixed.dense
     index = fixed.index or (None, None, None)
-    return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, dense, scale)
+    return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
 
 class _CauchyCrossEntropy(torch.autograd.Function):
@@ -615,11 +610,16 @@ def softmax_cross_entropy(logits, mask, softmax, fixed, scale=1.0):
     if compiling():
         return _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale)
     index = fixed.index or (None, None, None)
-    dense = fixed.dense
-    if fixed.uniform is not None:  # prepared inside a compiled graph, used eagerly
+    return _SoftmaxCrossEntropy.apply(logits, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
+
+
+def _dense(fixed):
+    """A fixed p's dense (n, m) form for the eager Functions, or None when it has another form
+    (one prepared as ``uniform`` inside a compiled graph, then used eagerly, is made dense)."""
+    if fixed.uniform is not None:
         pairs, weight = fixed.uniform
-        dense = pairs.to(weight.dtype) * weight[:, None]
-    return _SoftmaxCrossEntropy.apply(logits, mask, softmax, fixed.mass, fixed.target, *index, dense, scale)
+        return pairs.to(weight.dtype) * weight[:, None]
+    return fixed.dense
 
 
 def _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale):

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Optional, get_args
 
 from icon_registry.errors import one_line
-from icon_registry.files import default_cache_dir, read_cache_file
+from icon_registry.files import default_cache_dir, read_cache_file, source_digest
 from icon_registry.verify.results import ClaimResult, Status
 
-_PACKAGE = Path(__file__).resolve().parent.parent
 _SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "prover", "objective.py", "pairs.py", "claims.py",
             "schema.py", "compiler")
 #: Largest cache file read (a verdict list is a few kB; anything far bigger is not ours).
@@ -40,15 +39,7 @@ _MAX_BYTES = 8 << 20
 
 @lru_cache(maxsize=1)
 def source_hash() -> str:
-    digest = hashlib.sha256()
-    for name in _SOURCES:
-        path = _PACKAGE / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            if file.exists():
-                digest.update(str(file.relative_to(_PACKAGE)).encode())
-                digest.update(file.read_bytes())
-    return digest.hexdigest()
+    return source_digest(_SOURCES)
 
 
 @lru_cache(maxsize=1)
