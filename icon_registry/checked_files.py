@@ -10,7 +10,7 @@ reported, on every load. The record lives in the cache folder (``$ICON_CACHE_DIR
 and read without following a link; a record that is not a list of digests is ignored. What a
 planted record can do is limited: it only skips the static check, and every formula is still
 parsed by the whitelisting parser before anything evaluates it. ``ICON_CHECK_FORMULAS=always``
-checks every file every time.
+checks every file every time (any other value too, with a warning).
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import hashlib
 import json
 import os
 import re
+import sys
 from functools import lru_cache
 
+from icon_registry.errors import one_line
 from icon_registry.files import default_cache_dir, read_cache_file, source_digest, write_file
 
 _SOURCES = ("static_check.py", "schema.py", "claims.py", "pairs.py", "validation_messages.py", "formula", "kernels",
@@ -46,7 +48,11 @@ class CheckedFiles:
     ``save()`` writes the record when something was added (a read-only cache only costs speed)."""
 
     def __init__(self):
-        self.enabled = os.environ.get("ICON_CHECK_FORMULAS") != "always"
+        setting = os.environ.get("ICON_CHECK_FORMULAS", "")
+        if setting not in ("", "always"):  # a value we do not know: the safe reading
+            print(one_line(f"icon: warning: ICON_CHECK_FORMULAS={setting!r} is not 'always' (or unset); checking "
+                           "every file"), file=sys.stderr)
+        self.enabled = setting == ""
         self.path = default_cache_dir() / "checked" / f"{_fingerprint()}.json" if self.enabled else None
         self.digests = self._read() if self.enabled else set()
         self.added: set[str] = set()

@@ -88,6 +88,17 @@ def test_always_checks_every_file(tmp_path, cache, checks, monkeypatch):
     assert sorted(checks) == sorted(ENTRIES)
 
 
+def test_an_unknown_setting_checks_every_file_and_says_so(tmp_path, cache, checks, monkeypatch, capsys):
+    root = write_catalog(tmp_path / "cat")
+    fresh_load(root)
+    monkeypatch.setenv("ICON_CHECK_FORMULAS", "1")
+    checks.clear()
+    fresh_load(root)
+    assert sorted(checks) == sorted(ENTRIES)
+    assert capsys.readouterr().err == ("icon: warning: ICON_CHECK_FORMULAS='1' is not 'always' (or unset); "
+                                       "checking every file\n")
+
+
 @pytest.mark.parametrize("planted", ['{"not": "a list"}', "[1, 2", '["../../etc", "%s"]' % ("0" * 63)])
 def test_a_record_that_is_not_a_list_of_digests_is_ignored(tmp_path, cache, checks, planted):
     root = write_catalog(tmp_path / "cat")
