@@ -124,9 +124,14 @@ def _run_command(argv) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        code = args.func(args)
-        sys.stdout.flush()
-        return 0 if code is None else int(code)
+        try:
+            code = args.func(args)
+            sys.stdout.flush()
+            return 0 if code is None else int(code)
+        except Exception as err:
+            if _INTERRUPT["raised"]:  # a clean-up that the interrupt cut short failed (a pool stopped mid-start)
+                raise _Interrupted(_INTERRUPT["raised"]) from err
+            raise
     except UsageError as err:
         print(one_line(f"{args.command_name}: error: {err} (see '{args.command_name} --help')"), file=sys.stderr)
         return 2

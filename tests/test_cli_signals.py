@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from icon_registry import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "icon"
@@ -48,6 +51,22 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path, delay):
         if not _before_our_code(process, err):
             break
     assert (process.returncode, err) == (130, "icon: interrupted\n"), err
+
+
+def test_an_error_in_the_clean_up_an_interrupt_cut_short_still_ends_as_interrupted(monkeypatch, capsys):
+    # A Ctrl-C inside ProcessPoolExecutor.submit, between creating its manager thread and starting
+    # it, makes the pool's __exit__ raise "cannot join thread before it is started".
+    def command(args):
+        try:
+            cli._unwind(signal.SIGINT, sys._getframe())
+        finally:
+            raise RuntimeError("cannot join thread before it is started")
+
+    parser = argparse.ArgumentParser(prog="icon verify")
+    parser.set_defaults(func=command, command_name="icon verify")
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == 130
+    assert capsys.readouterr().err == "icon: interrupted\n"
 
 
 def _children(pid: int) -> set[int]:

@@ -90,12 +90,11 @@ def _verify_one(args):
 
 
 def _worker_setup() -> None:
-    # The parent owns Ctrl-C: it reports once and terminates its workers (icon_registry.cli).
-    import signal
+    from icon_registry.interrupts import ignore_interrupts
 
+    ignore_interrupts()
     import torch
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # the workers are as many as the cores
 
 
@@ -106,8 +105,14 @@ def process_pool(jobs: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_setup)
+    from icon_registry.interrupts import signals_deferred
+
+    class Pool(ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):  # starts the workers (and the thread that tends them)
+            with signals_deferred():
+                return super().submit(*args, **kwargs)
+
+    return Pool(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup)
 
 
 def verify_entries(entries: Iterable, *, jobs: int = 1, cache=None, progress=None) -> list[ClaimResult]:

@@ -1,0 +1,47 @@
+"""Steps that a Ctrl-C or SIGTERM must not cut in half, and the children they start."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_MASKABLE = hasattr(signal, "pthread_sigmask")
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM that arrive inside the block reach the handlers that were in place as
+    soon as it ends. Starting a worker process is such a step: cut between its launch and the
+    hand-over of its start-up data, the child outlives the parent's clean-up or prints a
+    traceback of its own. A process started inside the block begins with SIGINT blocked (a
+    terminal's Ctrl-C reaches the whole process group), until ``ignore_interrupts`` in its
+    set-up. Only the main thread receives Python's signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {}
+    for signum in _DEFERRED:
+        if signal.getsignal(signum) is not None:  # None: a handler Python did not install, left alone
+            previous[signum] = signal.signal(signum, lambda signum, frame: arrived.append(signum))
+    if _MASKABLE:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if _MASKABLE:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
+
+
+def ignore_interrupts() -> None:
+    """In a worker process: Ctrl-C is its parent's to handle (it reports once and ends its
+    workers); an interrupt that arrived while the worker started is dropped with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _MASKABLE:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
