@@ -121,20 +121,27 @@ class TorchBackend:
         (i, j) is exp(out_ij - rowmax_i - colmax_j), which underflows when i's and j's largest
         terms sit at different k (confident cluster assignments: log phi of -100 or -1e4). Where
         it falls below the square root of the dtype's smallest normal number, its dominant term
-        may have underflowed: those entries are computed again as a logsumexp over k of
-        a_ik + b_kj, one shift per product (n_bad x k memory). Above that bound the terms lost
-        to underflow weigh less than k * sqrt(tiny) of the product (1e-19 in float32).
+        may have underflowed: a float32 / half product is formed again in float64 (a range of
+        e^-354 instead of e^-43, one more matmul), and what is still below float64's bound is
+        computed exactly, a logsumexp over k per entry (``_LogMatmulExpAt``: blocks of entries,
+        memory bounded however many there are). Above that bound the terms lost to underflow
+        weigh less than k * sqrt(tiny) of the product (1e-19 in float32).
         """
-        a_max = a.amax(dim=1, keepdim=True).detach()
-        b_max = b.amax(dim=0, keepdim=True).detach()
-        product = torch.exp(a - a_max) @ torch.exp(b - b_max)
-        floor = math.sqrt(torch.finfo(product.dtype).tiny)
-        out = torch.log(product.clamp_min(floor)) + a_max + b_max
-        if product.numel() and bool(product.detach().amin() < floor):
-            rows, cols = (product.detach() < floor).nonzero(as_tuple=True)
+        out, low = _shifted_log_matmul_exp(a, b)
+        if low is None:
+            return out
+        if out.dtype != torch.float64:
+            wide, wide_low = _shifted_log_matmul_exp(a.double(), b.double())
+            out = torch.where(low, wide.to(out.dtype), out)
+            if wide_low is None:
+                return out
+            low = wide_low & low
+        rows, cols = low.nonzero(as_tuple=True)
+        if compiling():
             exact = torch.logsumexp(a[rows] + b.T[cols], dim=1)
-            out = out.index_put((rows, cols), exact)
-        return out
+        else:
+            exact = _LogMatmulExpAt.apply(a, b, rows, cols)
+        return out.index_put((rows, cols), exact.to(out.dtype))
 
     @staticmethod
     def pool_logsumexp(a, mask, groups):
@@ -387,6 +394,58 @@ class _SquaredDistance(torch.autograd.Function):
         if ctx.same:
             return grad_a.add_(grad_b), None
         return (grad_a if ctx.needs_input_grad[0] else None), (grad_b if ctx.needs_input_grad[1] else None)
+
+
+def _shifted_log_matmul_exp(a, b):
+    """log(exp(a - rowmax a) @ exp(b - colmax b)) + the maxima, and the mask of the entries whose
+    product fell below sqrt(tiny) of its dtype (None when there is none)."""
+    a_max = a.amax(dim=1, keepdim=True).detach()
+    b_max = b.amax(dim=0, keepdim=True).detach()
+    product = torch.exp(a - a_max) @ torch.exp(b - b_max)
+    floor = math.sqrt(torch.finfo(product.dtype).tiny)
+    out = torch.log(product.clamp_min(floor)) + a_max + b_max
+    low = product.detach() < floor
+    return out, (low if product.numel() and bool(low.any()) else None)
+
+
+#: Terms a_ik + b_kj that ``_LogMatmulExpAt`` holds at once (64 MiB in float32).
+_EXACT_TERMS = 1 << 24
+
+
+class _LogMatmulExpAt(torch.autograd.Function):
+    """log sum_k exp(a_rk + b_kc) at the given entries (rows[e], cols[e]), forward and backward in
+    blocks of entries of at most ``_EXACT_TERMS`` terms: autograd through one logsumexp would
+    keep every entry's k terms (n^2 k for a batch of confident cluster assignments)."""
+
+    @staticmethod
+    def forward(ctx, a, b, rows, cols):
+        bt = b.T
+        out = a.new_empty(rows.shape[0])
+        for start, stop in _entry_blocks(rows.shape[0], a.shape[1]):
+            out[start:stop] = torch.logsumexp(a[rows[start:stop]] + bt[cols[start:stop]], dim=1)
+        ctx.save_for_backward(a, b, rows, cols, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, rows, cols, out = ctx.saved_tensors
+        grad_a = torch.zeros_like(a) if ctx.needs_input_grad[0] else None
+        grad_bt = torch.zeros_like(b.T) if ctx.needs_input_grad[1] else None
+        bt = b.T
+        for start, stop in _entry_blocks(rows.shape[0], a.shape[1]):
+            r, c = rows[start:stop], cols[start:stop]
+            # d out_e / d a_rk = d out_e / d b_kc = softmax over k of the entry's terms
+            weights = torch.exp(a[r] + bt[c] - out[start:stop, None]) * grad[start:stop, None]
+            if grad_a is not None:
+                grad_a.index_add_(0, r, weights)
+            if grad_bt is not None:
+                grad_bt.index_add_(0, c, weights)
+        return grad_a, None if grad_bt is None else grad_bt.T, None, None
+
+
+def _entry_blocks(entries: int, k: int):
+    step = max(1, _EXACT_TERMS // max(k, 1))
+    return ((start, min(entries, start + step)) for start in range(0, entries, step))
 
 
 def _masked(source, mask, diagonal, full: bool = False, copy: bool = True):

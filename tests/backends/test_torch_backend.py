@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from icon_registry.backends import torch_backend
 from icon_registry.backends.torch_backend import TorchBackend as B
 
 
@@ -45,6 +46,43 @@ def test_log_matmul_exp_underflow_is_recomputed_only_where_needed():
     out = B.log_matmul_exp(a, b)
     # (0,0): exp(0 - 200) + exp(-200 + 0): log 2 - 200, which the shifted product (e^-200) loses in float32
     assert torch.allclose(out, torch.tensor([[math.log(2) - 200, 0.0], [0.0, math.log(2) - 200]]), atol=1e-4)
+
+
+@pytest.mark.parametrize("terms", [1, 10, 1 << 24], ids=["1 entry per block", "2 entries per block", "one block"])
+def test_exact_entries_in_blocks_equal_one_logsumexp_with_gradients(monkeypatch, terms):
+    """The exact fallback's blocks (``_EXACT_TERMS`` terms at a time, forward and backward) give
+    the values and gradients of a single logsumexp over every entry's terms."""
+    monkeypatch.setattr(torch_backend, "_EXACT_TERMS", terms)
+    g = torch.Generator().manual_seed(2)
+    a = (torch.randn(6, 5, generator=g, dtype=torch.float64) * 30).requires_grad_(True)
+    b = (torch.randn(5, 4, generator=g, dtype=torch.float64) * 30).requires_grad_(True)
+    rows = torch.tensor([0, 0, 3, 5, 5, 2, 0])  # repeated rows and columns: gradients accumulate
+    cols = torch.tensor([1, 1, 0, 3, 2, 2, 3])
+    out = torch_backend._LogMatmulExpAt.apply(a, b, rows, cols)
+    weights = torch.rand(7, generator=g, dtype=torch.float64)
+    (out * weights).sum().backward()
+    a_ref, b_ref = a.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
+    want = torch.logsumexp(a_ref[rows] + b_ref.T[cols], dim=1)
+    (want * weights).sum().backward()
+    assert torch.allclose(out, want, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(a.grad, a_ref.grad, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(b.grad, b_ref.grad, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda a, b: torch_backend._LogMatmulExpAt.apply(a, b, rows, cols), (a, b))
+
+
+def test_float32_products_that_underflow_are_formed_again_in_float64_before_any_exact_entry(monkeypatch):
+    """log-gaps of ~200 underflow float32's shifted product (e^-200 < e^-43) but not float64's:
+    the second matmul settles them and no entry is computed term by term."""
+    exact_calls = []
+    original = torch_backend._LogMatmulExpAt.apply
+    monkeypatch.setattr(torch_backend._LogMatmulExpAt, "apply", lambda *args: exact_calls.append(1) or original(*args))
+    a = torch.tensor([[0.0, -200.0], [-200.0, 0.0]])
+    b = torch.tensor([[-200.0, 0.0], [0.0, -200.0]])
+    out = B.log_matmul_exp(a, b)
+    assert not exact_calls
+    assert torch.allclose(out, _reference_log_matmul_exp(a, b).float(), atol=1e-4)
+    B.log_matmul_exp(a * 10, b * 10)  # gaps of 2,000: beyond float64's range too
+    assert exact_calls == [1]
 
 
 def test_plogp_is_zero_for_zero_probability():
