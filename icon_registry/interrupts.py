@@ -26,15 +26,14 @@ def signals_deferred():
     for signum in _DEFERRED:
         if signal.getsignal(signum) is not None:  # None: a handler Python did not install, left alone
             previous[signum] = signal.signal(signum, lambda signum, frame: arrived.append(signum))
-    if _MASKABLE:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if _MASKABLE else None
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if _MASKABLE:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for signum in dict.fromkeys(arrived):
             signal.raise_signal(signum)
 
