@@ -79,24 +79,19 @@ def test_a_failing_file_is_never_recorded(tmp_path, cache, checks):
     assert checks.count("simclr") == 2
 
 
-def test_always_checks_every_file(tmp_path, cache, checks, monkeypatch):
+@pytest.mark.parametrize("setting, warning", [
+    ("always", ""),
+    ("1", "icon: warning: ICON_CHECK_FORMULAS='1' is not 'always' (or unset); checking every file\n"),
+], ids=["always", "an unknown setting says so"])
+def test_always_or_an_unknown_setting_checks_every_file(tmp_path, cache, checks, monkeypatch, capsys, setting, warning):
     root = write_catalog(tmp_path / "cat")
     fresh_load(root)
-    monkeypatch.setenv("ICON_CHECK_FORMULAS", "always")
+    monkeypatch.setenv("ICON_CHECK_FORMULAS", setting)
     checks.clear()
+    capsys.readouterr()
     fresh_load(root)
     assert sorted(checks) == sorted(ENTRIES)
-
-
-def test_an_unknown_setting_checks_every_file_and_says_so(tmp_path, cache, checks, monkeypatch, capsys):
-    root = write_catalog(tmp_path / "cat")
-    fresh_load(root)
-    monkeypatch.setenv("ICON_CHECK_FORMULAS", "1")
-    checks.clear()
-    fresh_load(root)
-    assert sorted(checks) == sorted(ENTRIES)
-    assert capsys.readouterr().err == ("icon: warning: ICON_CHECK_FORMULAS='1' is not 'always' (or unset); "
-                                       "checking every file\n")
+    assert capsys.readouterr().err == warning
 
 
 @pytest.mark.parametrize("planted", ['{"not": "a list"}', "[1, 2", '["../../etc", "%s"]' % ("0" * 63)])
