@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from icon_registry.backends import torch_backend
 from icon_registry.distributions.base import Dist
+from icon_registry.pairs import pairs_on
 
 
 class SupportMismatch(ValueError):
@@ -62,7 +63,7 @@ class AnchorTerms:
 
 def check_supports(left: Dist, right: Dist, direction: str) -> None:
     """KL(left || right) is finite only if right covers left's support."""
-    if left.pairs.layout != right.pairs.layout or tuple(left.mask.shape) != tuple(right.mask.shape):
+    if left.pairs.layout != right.pairs.layout or left.shape != right.shape:
         raise SupportMismatch(
             f"p lives on '{left.pairs.layout}' candidates and q on '{right.pairs.layout}': they must share a candidate space"
         )
@@ -145,8 +146,9 @@ _INDEX_FRACTION = 0.25
 @dataclass
 class FixedP:
     """A fixed p (no gradient) in the cheapest form for sum_j p_ij (lse_i - logits_ij):
-    one column per row (``target``: p one-hot, every row), an index form (``index``: rows,
-    cols, weights of the pairs with mass), a dense (n, m) matrix, or (compiled) ``uniform``."""
+    one column per row (``target``: p one-hot on every row, or on the rows of ``has_mass``), an
+    index form (``index``: rows, cols, weights of the pairs with mass), a dense (n, m) matrix,
+    or (compiled) ``uniform``."""
 
     mass: Any = None  # (n,) sum_j p_ij; None: 1 for every row
     has_mass: Any = None  # (n,) bool; None: every row
@@ -161,8 +163,20 @@ class FixedP:
     def pairs(self):
         """(rows, cols) of the pairs with mass, when held in index form (None otherwise)."""
         if self.target is not None:
-            return torch.arange(self.target.shape[0], device=self.target.device), self.target
+            rows = torch.arange(self.target.shape[0], device=self.target.device)
+            if self.has_mass is None:
+                return rows, self.target
+            return rows[self.has_mass], self.target[self.has_mass]
         return self.index[:2] if self.index is not None else None
+
+    def indexed(self):
+        """The index form of a one-hot p with empty rows (the eager Functions take a target only
+        when every row has its pair); ``self`` otherwise."""
+        if self.target is None or self.has_mass is None:
+            return self
+        rows, cols = self.pairs()
+        weights = torch.ones(rows.shape, dtype=self.mass.dtype, device=rows.device)
+        return FixedP(self.mass, self.has_mass, self.entropy, index=(rows, cols, weights))
 
 
 def _fused_terms(left: Dist, right: Dist, objective: str):
@@ -189,16 +203,10 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     n = logits.shape[0]
     if cauchy is not None:
         values = torch_backend.cauchy_cross_entropy(cauchy, right.mask, softmax, fixed, exaggeration)
-    elif fixed.target is not None and softmax.full and softmax.axis == 1 and exaggeration == 1 and not (compiling or gradients_only):
-        # p one-hot on every row and q a softmax over every candidate (a classifier): torch's own
-        # cross entropy is exactly sum_j p_ij (lse_i - logits_ij), its mean included
-        target = fixed.target
-        return AnchorTerms(
-            lambda: F.cross_entropy(logits, target, reduction="none"),
-            lambda: torch.ones(n, dtype=torch.bool, device=logits.device),
-            lambda reduction: F.cross_entropy(logits, target, reduction=reduction),
-            every_anchor=True,
-        )
+    elif (fixed.target is not None and fixed.has_mass is None and softmax.axis == 1 and (softmax.full or softmax.nonempty)
+          and exaggeration == 1 and not (compiling or gradients_only)):
+        # p one-hot on every row and q a row softmax with candidates in every row (a classifier, InfoNCE)
+        return _one_hot_terms(torch_backend.masked_scores(logits, right.mask, softmax), fixed.target)
     else:
         values = torch_backend.softmax_cross_entropy(logits, right.mask, softmax, fixed, exaggeration)
     if objective == "kl" and fixed.entropy is not None:
@@ -212,6 +220,45 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
             every_anchor=True,
         )
     return AnchorTerms(values, has_mass)
+
+
+def _one_hot_terms(scores, target) -> AnchorTerms:
+    """p one-hot at ``target`` on every row and q the row softmax of ``scores`` (-inf off its
+    support): torch's own cross entropy is exactly sum_j p_ij (lse_i - scores_ij), its mean included."""
+    return AnchorTerms(
+        lambda: F.cross_entropy(scores, target, reduction="none"),
+        lambda: torch.ones(scores.shape[0], dtype=torch.bool, device=scores.device),
+        lambda reduction: F.cross_entropy(scores, target, reduction=reduction),
+        every_anchor=True,
+    )
+
+
+def labelled_classes(entry) -> bool:
+    """p is the one-hot of each anchor's label over class columns (same_label on prototypes or
+    outputs, by rows) and q a distribution of another kernel over the same columns, by rows: a
+    classifier, whose terms ``_labelled_class_terms`` reads straight off the labels."""
+    p, q = entry.p, entry.q
+    return (p.kind == "normalize" == q.kind and p.kernel.kind == "same_label" and p.support == q.support
+            and p.support in ("prototypes", "outputs") and p.over == "rows" == q.over and not q.kernel.indicator
+            and entry.direction == "forward")
+
+
+def _labelled_class_terms(entry, inputs):
+    """The terms of a ``labelled_classes`` entry straight from the labels, when q is a softmax
+    over all the columns. The generic path would find the same target in an n x C mask and take
+    the same cross entropy (``_fused_terms``); this one skips building p. None when the batch is
+    not of that form (a label outside the classes, a q with a mask, an exaggerated p)."""
+    q = entry.q
+    if inputs.exaggeration != 1:
+        return None
+    pairs = pairs_on(inputs, q.support)
+    column = pairs.matching_column("labels")
+    if column is None or column[1] is not None:
+        return None
+    weights = q.kernel.weights(pairs)
+    if weights.mask is not pairs.support:
+        return None
+    return _one_hot_terms(weights.log_weights, column[0])
 
 
 def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
@@ -228,6 +275,9 @@ def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
 
 def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
     """left as a ``FixedP`` (no gradient): uniform over its mask, or any fixed distribution."""
+    if left.column is not None:  # one-hot, read off the labels
+        column, rows = left.column
+        return FixedP(target=column) if rows is None else FixedP(rows.to(dtype), rows, target=column)
     kl = objective == "kl"
     mask = left.mask
     n = mask.shape[0]
@@ -278,6 +328,10 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
     B = inputs.backend
     cache = getattr(inputs, "p_cache", None)
     with contextlib.nullcontext() if B.symbolic else B.float_dtype(inputs.z.dtype):
+        if labelled_classes(entry) and not (B.symbolic or torch_backend.compiling() or torch_backend.gradients_only_active()):
+            direct = _labelled_class_terms(entry, inputs)
+            if direct is not None:
+                return direct
         p = cache.get() if cache is not None else None
         reused = p is not None
         if p is None:
@@ -327,7 +381,8 @@ class SupervisoryCache:
         )
 
     def bind(self, key):
-        """A view of the cache for one call with this key."""
+        """A view of the cache for one call with this key (or a zero-argument callable making it,
+        called on first use: a call that never reads p never builds it)."""
         return _BoundCache(self, key)
 
 
@@ -345,7 +400,13 @@ def _same_values(stored, stored_version, new, new_version) -> bool:
 
 class _BoundCache:
     def __init__(self, store, key):
-        self.store, self.key = store, key
+        self.store, self._key = store, key
+
+    @property
+    def key(self):
+        if callable(self._key):
+            self._key = self._key()
+        return self._key
 
     def get(self):
         if SupervisoryCache._same(self.store.key, self.key):

@@ -226,6 +226,15 @@ class Pairs:
             raise IconError(f"{self.inputs.entry_id}: support 'key_and_bank' matches by position: use the own_key kernel")
         return anchors[:, None] == values[None, :]
 
+    def matching_column(self, name: str):
+        """On the layouts whose m columns are the classes 0..m-1 (prototypes, outputs): ``Weights.column``
+        of ``same(name)``, the column each anchor's value names (its only pair); None elsewhere and
+        on the symbolic backends, which use the mask."""
+        if self.layout not in ("prototypes", "outputs") or self.backend.symbolic:
+            return None
+        values = self.inputs.require(name, f"pairs are matched by equal {name}")
+        return self.backend.class_column(self.inputs.anchor_rows(values), self.structure[1][1])
+
     def column_index(self):
         """0..m-1 for the m candidates of this layout (classes, outputs, prototypes)."""
         return self.class_index_like(self.support.shape[1])

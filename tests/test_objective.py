@@ -9,8 +9,10 @@ import pytest
 import sympy
 import torch
 
+from icon_registry import compile_loss, objective
 from icon_registry.backends import SympyBackend, TorchBackend
-from icon_registry.objective import SupportMismatch, entry_terms
+from icon_registry.catalog import load_catalog
+from icon_registry.objective import SupportMismatch, entry_terms, labelled_classes
 from icon_registry.pairs import Inputs
 from tests.compiler.entries import fixture
 
@@ -65,3 +67,36 @@ def test_no_grad_evaluation_takes_the_generic_path():
         a = entry_terms(entry, Inputs(TorchBackend, z, 6, {"tau": 0.3}, ids=ids)).values
     b = entry_terms(entry, Inputs(TorchBackend, z.requires_grad_(True), 6, {"tau": 0.3}, ids=ids)).values
     assert torch.allclose(a, b.detach(), rtol=1e-13)
+
+
+_CLASSIFIERS = [e.id for e in load_catalog() if labelled_classes(e)]
+#: The classifiers whose q is a softmax over every class (cosface's too: a product of two kernels on
+#: all of the support), which the direct path takes.
+_DIRECT = {"cross_entropy", "cosface", "normface", "harmonic", "mlm", "skipgram", "error_rate", "proxy_nca"}
+
+
+@pytest.mark.parametrize("labels", [[0, 2, 1, 2, 0, 1], [0, 2, 3, 2, 0, 1]], ids=["every label a class", "label 3 of 3 classes"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("entry_id", _CLASSIFIERS)
+def test_classifier_read_off_the_labels_equals_the_generic_path(entry_id, reduction, labels, monkeypatch):
+    """The classifiers' direct path (p one-hot from the labels, torch's cross entropy) against the
+    generic one (p's mask, the fused objective) on the same batch: values and both gradients."""
+    assert {"cross_entropy", "normface", "harmonic"} <= set(_CLASSIFIERS)
+    taken = []
+    direct = objective._labelled_class_terms
+    monkeypatch.setattr(objective, "_labelled_class_terms", lambda *a: taken.append(direct(*a)) or taken[-1])
+    results = []
+    for path in ("direct", "generic"):
+        if path == "generic":
+            monkeypatch.setattr(objective, "_labelled_class_terms", lambda *a: None)
+        loss = compile_loss(entry_id, reduction=reduction, num_classes=3, dim=4).double()
+        with torch.no_grad():
+            loss.prototypes.copy_(torch.randn(3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+        z = torch.randn(6, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64, requires_grad=True)
+        value = loss(z, labels=torch.tensor(labels))
+        value.sum().backward()
+        results.append((value.detach(), z.grad, loss.prototypes.grad))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    in_range = max(labels) < 3
+    assert any(t is not None for t in taken) == (in_range and entry_id in _DIRECT), taken

@@ -194,6 +194,19 @@ class TorchBackend:
         return torch.arange(m, device=like.device)
 
     @staticmethod
+    def class_column(values, m: int):
+        """``Weights.column`` of the classes ``values`` (n,) name among m: (values, None) when every
+        value lies in 0..m-1, None when some does not (its row has no pair: the mask says so).
+        Under torch.compile, without a data-dependent branch: (values clamped into 0..m-1, the
+        rows whose value was in range)."""
+        if compiling():
+            return values.clamp(0, m - 1), (values >= 0) & (values < m)
+        if values.numel() == 0:
+            return values, None
+        low, high = (int(v) for v in torch.aminmax(values))
+        return (values, None) if low >= 0 and high < m else None
+
+    @staticmethod
     def eye_mask(n, like):
         return torch.eye(n, dtype=torch.bool, device=like.device)
 
@@ -449,6 +462,11 @@ def _entry_blocks(entries: int, k: int):
     return ((start, min(entries, start + step)) for start in range(0, entries, step))
 
 
+def masked_scores(logits, mask, softmax):
+    """``logits`` with every pair outside the softmax's ``mask`` at -inf (a copy, unless the support is full)."""
+    return _masked(logits, mask, softmax.diagonal, softmax.full)
+
+
 def _masked(source, mask, diagonal, full: bool = False, copy: bool = True):
     """``source`` with every pair outside ``mask`` at -inf. 'others' (``diagonal`` not None)
     fills the excluded diagonal on a copy, which on CPU is several times cheaper than a select
@@ -600,6 +618,7 @@ def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
     """``softmax_cross_entropy`` for the logits -log(1 + d2) over all pairs jointly (t-SNE's q),
     from d2 itself: the normalizer is log sum w with w = 1 / (1 + d2), so neither the forward
     nor the backward takes an exp or a log over the n x m matrix (see ``_CauchyCrossEntropy``)."""
+    fixed = fixed.indexed()
     index = fixed.index or (None, None, None)
     return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
@@ -669,6 +688,7 @@ def softmax_cross_entropy(logits, mask, softmax, fixed, scale=1.0):
     (the compiler fuses them; a custom Function would stop it)."""
     if compiling():
         return _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale)
+    fixed = fixed.indexed()
     index = fixed.index or (None, None, None)
     return _SoftmaxCrossEntropy.apply(logits, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
@@ -688,6 +708,8 @@ def _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale):
     lse = _plain_logsumexp(masked, mask, softmax.axis, softmax.nonempty)
     if fixed.target is not None:
         dot = source.gather(1, fixed.target[:, None])[:, 0]
+        if fixed.mass is not None:  # the rows without their pair (compiled: their target is a stand-in)
+            dot = dot * fixed.mass
     elif fixed.uniform is not None:
         pairs, weight = fixed.uniform
         dot = torch.where(pairs, source, 0.0).sum(1) * weight

@@ -39,9 +39,12 @@ def check_z(entry_id, z, *, distributed=False):
 
 
 def index_vector(entry_id, name, value, n, device, size="n"):
-    value = _tensor(entry_id, name, value, device)
+    if not (isinstance(value, torch.Tensor) and value.device == device):
+        value = _tensor(entry_id, name, value, device)
     if value.dim() != 1 or value.shape[0] != n:
         _fail_shape(entry_id, name, f"({size},) = ({n},)", value)
+    if value.dtype == torch.int64:
+        return value
     if value.is_floating_point() or value.is_complex():
         raise IconError(f"{entry_id}: argument '{name}' must hold integers, got {value.dtype}", argument=name)
     return value.long()
@@ -95,6 +98,10 @@ def _floats(entry_id, name, value, shape_text, dims, device, dtype):
     if not value.is_floating_point():
         raise IconError(f"{entry_id}: argument '{name}' must be a floating-point tensor, got {value.dtype}", argument=name)
     return value.to(dtype)
+
+
+#: The arguments ``given_scores_and_bank`` checks.
+SCORE_AND_BANK_NAMES = ("teacher", "center", "bank", "bank_ids", "bank_labels", "keys")
 
 
 def given_scores_and_bank(inputs, given: dict, device, dtype) -> None:

@@ -835,6 +835,7 @@ class FormulaLoss(torch.nn.Module):
         if "num_classes" in self.fields:
             needs.add("labels")
         self.requires = frozenset(needs)
+        self._required = tuple(sorted(self.requires))
         self.prototypes = make_prototypes(entry, num_classes, dim) if "w" in self.fields else None
         nodes = [*entry.p.nodes(), *entry.q.nodes()]
         self._cluster = next((node for node in nodes if node.kind == "cluster"), None)
@@ -857,6 +858,7 @@ class FormulaLoss(torch.nn.Module):
     # the arguments are checked and converted as for the objective (same call signature); a
     # formula runs on one process's batch
     _inputs = CompiledLoss._inputs
+    _batch = CompiledLoss._batch
     distributed = False
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,

@@ -14,7 +14,7 @@ from icon_registry.backends import TorchBackend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, IconWarning, suggest
-from icon_registry.objective import SupervisoryCache, SupportMismatch, prepare_fixed
+from icon_registry.objective import SupervisoryCache, SupportMismatch, labelled_classes, prepare_fixed
 from icon_registry.pairs import INPUT_NAMES, Inputs
 from icon_registry.schema import Entry
 
@@ -99,6 +99,7 @@ class CompiledLoss(torch.nn.Module):
         self.objective = objective
         self.reduction = reduction
         self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
+        self._required = tuple(sorted(self.requires))
         # Scale options (icon_registry.compiler.chunked / .distributed document them).
         self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
         self.chunk_memory = chunked.check_chunk_memory(entry, chunk_memory)
@@ -115,7 +116,8 @@ class CompiledLoss(torch.nn.Module):
                 )
         # p is fixed: reuse it while the caller passes the same p-side tensors (objective.SupervisoryCache).
         self._p_cache = SupervisoryCache()
-        self._p_cacheable = not _reads_z(entry.p)
+        # a classifier reads p off the labels (objective.labelled_classes): nothing to cache
+        self._p_cacheable = not _reads_z(entry.p) and not labelled_classes(entry)
         self._p_inputs = tuple(sorted(entry.p.inputs_used()))
         self._p_searches = any(getattr(node, "perplexity", None) is not None for node in chunked.nodes(entry.p))
         #: Multiplies p in the term sum_j p_ij log w_ij only, not in the normalizer's: t-SNE's
@@ -132,23 +134,29 @@ class CompiledLoss(torch.nn.Module):
         """The checked batch: the call's arguments by name, or positionally in ``INPUT_NAMES`` order."""
         given = dict.fromkeys(INPUT_NAMES)
         given.update(zip(INPUT_NAMES, ordered), **named)
+        return self._batch(z, given)
+
+    def _batch(self, z, given: dict) -> Inputs:
+        """The checked batch: ``given`` maps every name of ``INPUT_NAMES`` to the call's argument (or None)."""
         x, neighbors, graph = given["x"], given["neighbors"], given["graph"]
         entry_id = self.entry.id
         z = arguments.check_z(entry_id, z, distributed=self.distributed)
         n, device = z.shape[0], z.device
+        missing = [name for name in self._required if given[name] is None]
+        if missing:
+            call = ", ".join(["z"] + [f"{r}=..." for r in self._required])
+            raise IconError(
+                f"{entry_id}: missing argument '{missing[0]}': this entry reads {', '.join(self._required)}; "
+                f"call loss({call})",
+                entry=entry_id,
+                argument=missing[0],
+            )
         # Softmax normalizers lose too much in half precision; the math runs in float32 and
         # the matmuls still use tensor cores under autocast.
         dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
-        for name in sorted(self.requires):
-            if given[name] is None:
-                call = ", ".join(["z"] + [f"{r}=..." for r in sorted(self.requires)])
-                raise IconError(
-                    f"{entry_id}: missing argument '{name}': this entry reads {', '.join(sorted(self.requires))}; "
-                    f"call loss({call})",
-                    entry=entry_id,
-                    argument=name,
-                )
-        inputs = Inputs(TorchBackend, z.to(dtype), n, self.params, entry_id=entry_id, prototypes=self.prototypes)
+        prototypes = self.prototypes
+        inputs = Inputs(TorchBackend, z if z.dtype == dtype else z.to(dtype), n, self.params, entry_id=entry_id,
+                        prototypes=prototypes)
         if x is not None:
             inputs.x = arguments.features(entry_id, x, n, device, dtype)
         for name in ("labels", "ids", "modality"):
@@ -159,10 +167,13 @@ class CompiledLoss(torch.nn.Module):
             inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
         if graph is not None:
             inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
-        arguments.given_scores_and_bank(inputs, given, device, dtype)
-        if self.prototypes is not None and self.prototypes.shape[1] != z.shape[1]:
+        for name in arguments.SCORE_AND_BANK_NAMES:
+            if given[name] is not None:
+                arguments.given_scores_and_bank(inputs, given, device, dtype)
+                break
+        if prototypes is not None and prototypes.shape[1] != z.shape[1]:
             raise IconError(
-                f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={self.prototypes.shape[1]}",
+                f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={prototypes.shape[1]}",
                 argument="z",
             )
         return inputs
@@ -184,7 +195,7 @@ class CompiledLoss(torch.nn.Module):
         """
         given = dict(zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
                                        bank_labels, keys)))
-        inputs = self._inputs(z, **given)
+        inputs = self._batch(z, given)
         inputs.exaggeration = self.exaggeration
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
@@ -192,7 +203,7 @@ class CompiledLoss(torch.nn.Module):
             used = {name: given[name] for name in self._p_inputs}
             if not torch.compiler.is_compiling():
                 if all(isinstance(t, torch.Tensor) for t in used.values()):
-                    inputs.p_cache = self._p_cache.bind(SupervisoryCache.make_key(used, self._p_extra(inputs)))
+                    inputs.p_cache = self._p_cache.bind(lambda: SupervisoryCache.make_key(used, self._p_extra(inputs)))
             elif self._p_searches:
                 # A calibration is a data-dependent search Dynamo cannot trace: p is evaluated (and
                 # cached while the same tensors come back) outside the graph, one graph break.
@@ -224,7 +235,7 @@ class CompiledLoss(torch.nn.Module):
         out = terms.reduce(self.reduction)
         if scale is not None:
             out = out * scale
-        return out.to(z.dtype)
+        return out if out.dtype == z.dtype else out.to(z.dtype)
 
     def _no_supervision(self, inputs) -> IconError:
         """No anchor of the batch has any supervisory mass: the loss would be a silent 0. It is

@@ -32,14 +32,19 @@ class Dist:
     ``logits`` None means uniform over the mask. A joint distribution (t-SNE) has one
     scalar normalizer for all pairs. ``log_norm`` and ``logits`` may be given as zero-argument
     callables: they are then computed on first use (a fused objective never needs them on
-    their own). ``mask`` lies inside ``pairs.support``. ``cauchy``: the (n, m) d2 when the
+    their own). ``mask`` lies inside ``pairs.support``; it may be a zero-argument callable too
+    (a one-hot p given by its ``column`` rarely needs it). ``cauchy``: the (n, m) d2 when the
     logits are -log(1 + d2) (t-SNE's kernel), for the objective's fused Cauchy path.
     """
 
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
-                 cauchy=None):
+                 cauchy=None, column=None):
         self.pairs = pairs
-        self.mask = mask
+        self._mask = mask
+        #: (n_rows, m): the shape of the mask, known without computing a deferred one
+        self.shape = tuple(pairs.structure[1]) if callable(mask) else tuple(mask.shape)
+        #: ``Weights.column`` of an indicator kernel with at most one pair per row
+        self.column = column
         self._logits = logits
         self._log_norm = log_norm
         self.cauchy = cauchy
@@ -49,6 +54,17 @@ class Dist:
         self.covered_by = None
         #: (key, objective.FixedP): this distribution as a fixed p, prepared once
         self.fixed = None
+
+    @property
+    def mask(self):
+        """(n, m) bool: the pairs of the distribution (computed on first use when deferred)."""
+        if callable(self._mask):
+            self._mask = self._mask()
+        return self._mask
+
+    @mask.setter
+    def mask(self, value):
+        self._mask = value
 
     @property
     def logits(self):

@@ -30,11 +30,16 @@ class Normalize(Distribution):
             if cauchy is not None:
                 return self._cauchy(pairs, cauchy)
         weights = self.kernel.weights(pairs)
-        mask = weights.mask  # inside pairs.support (the kernel contract)
         axis = None if self.over == "joint" else 1
         joint = self.over == "joint"
         if weights.log_weights is None:
+            if weights.column is not None and not joint:  # one pair per row: the mask stays deferred
+                dist = Dist(pairs, weights.deferred_mask, None, B.deferred(lambda: B.log(B.clamp_min(B.count(dist.mask, axis), 1))),
+                            column=weights.column)
+                return dist
+            mask = weights.mask
             return Dist(pairs, mask, None, B.deferred(lambda: B.log(B.clamp_min(B.count(mask, axis), 1))), joint=joint)
+        mask = weights.mask  # inside pairs.support (the kernel contract)
         whole = mask is pairs.support
         softmax = Softmax(
             axis,

@@ -240,6 +240,7 @@ def _convert(source, params: frozenset, definitions: dict, env: dict, defining: 
     # One line: newlines/tabs count as one column each, so columns stay character offsets.
     text = source.replace("\r", " ").replace("\n", " ").replace("\t", " ")
     _check_brackets(text)
+    _check_sign_runs(text)
     body = text.lstrip(" ")
     lead = len(text) - len(body)
     if not body.strip():
@@ -425,6 +426,21 @@ def _check_brackets(text: str) -> None:
                 )
         elif char in ")]}":
             depth -= 1
+
+
+def _check_sign_runs(text: str) -> None:
+    """A linear scan: a run of signs ("- - -1") nests one level per sign. Rejected here, before
+    Python's parser, whose own limit moves with the interpreter's recursion limit (which
+    torch.compile raises): the same formula gets the same message in every process."""
+    run = 0
+    for position, char in enumerate(text):
+        if char in "+-~":
+            run += 1
+            if run > G.MAX_AST_DEPTH:
+                raise FormulaError(f"formula is nested too deeply; the limit is {G.MAX_AST_DEPTH} levels",
+                                   column=position + 1)
+        elif char != " ":
+            run = 0
 
 
 def _unknown(what: str, name: str, choices, listing: str) -> str:

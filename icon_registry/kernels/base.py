@@ -8,8 +8,7 @@ exp(0) / sum exp(0) on the hot path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Union
+from typing import ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,12 +18,30 @@ from icon_registry.pairs import Pairs
 ParamRef = Union[float, str]
 
 
-@dataclass
 class Weights:
-    log_weights: Any  # (n, m) array, or None for an indicator kernel (log w = 0 on the mask)
-    #: (n, m) bool: where w(i, j) > 0. Always inside ``pairs.support`` (every kernel restricts
-    #: to it), so a distribution never masks twice; ``pairs.support`` itself when w > 0 on all of it.
-    mask: Any
+    """``log_weights``: (n, m) array, or None for an indicator kernel (log w = 0 on the mask).
+    ``mask``: (n, m) bool, where w(i, j) > 0, or a zero-argument callable computing it on first
+    use. Always inside ``pairs.support`` (every kernel restricts to it), so a distribution never
+    masks twice; ``pairs.support`` itself when w > 0 on all of it.
+    ``column``: when the mask has at most one pair per row, (columns (n,), rows) with the column
+    of each row's pair and the bool rows that have one (None: every row), so that a one-hot p
+    is read off the labels instead of searched for in an n x m mask."""
+
+    def __init__(self, log_weights, mask, column=None):
+        self.log_weights = log_weights
+        self._mask = mask
+        self.column = column
+
+    @property
+    def mask(self):
+        if callable(self._mask):
+            self._mask = self._mask()
+        return self._mask
+
+    @property
+    def deferred_mask(self):
+        """The mask, or the callable computing it (for a distribution that defers it too)."""
+        return self._mask
 
 
 class Node(BaseModel):

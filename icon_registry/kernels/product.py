@@ -19,7 +19,8 @@ class Product(Kernel):
         log_weights, mask = None, None
         for child in self.kernels:
             weights = child.weights(pairs)
-            mask = weights.mask if mask is None else mask & weights.mask
+            # the same mask twice (every factor on all of the support) stays the support itself
+            mask = weights.mask if mask is None or mask is weights.mask else mask & weights.mask
             if weights.log_weights is not None:
                 log_weights = weights.log_weights if log_weights is None else log_weights + weights.log_weights
         return Weights(log_weights, mask)

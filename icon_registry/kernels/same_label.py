@@ -13,6 +13,9 @@ class SameLabel(Kernel):
     summary: ClassVar[str] = r"\mathbb{1}[y_j = y_i]"
 
     def weights(self, pairs):
+        column = pairs.matching_column("labels")
+        if column is not None:  # on prototypes every label names one column (the mask, if asked for: the same pairs)
+            return Weights(None, lambda: pairs.restrict(pairs.same("labels")), column)
         return Weights(None, pairs.restrict(pairs.same("labels")))
 
     def inputs_used(self):

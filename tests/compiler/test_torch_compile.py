@@ -22,6 +22,9 @@ def _case(entry_id, dtype=torch.float64, seed=0):
     if entry_id == "cross_entropy":
         loss = compile_loss("cross_entropy", num_classes=4, dim=D).to(dtype)
         return loss, z, lambda: {"labels": torch.arange(N) % 4}
+    if entry_id == "cross_entropy_unknown_label":  # label 4 names no class: its row has no mass
+        loss = compile_loss("cross_entropy", num_classes=4, dim=D).to(dtype)
+        return loss, z, lambda: {"labels": torch.arange(N) % 5}
     if entry_id == "tsne":
         x = torch.randn(N, 3, generator=g, dtype=dtype)
         return compile_loss("tsne", perplexity=3.0, reduction="sum"), z[:, :2].contiguous(), lambda: {"x": x}
@@ -62,7 +65,7 @@ def test_no_recompile_for_a_fixed_shape(entry_id):
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["float64", "float32"])
-@pytest.mark.parametrize("entry_id", ["simclr", "supcon", "cross_entropy", "tsne"])
+@pytest.mark.parametrize("entry_id", ["simclr", "supcon", "cross_entropy", "cross_entropy_unknown_label", "tsne"])
 def test_compiled_equals_eager(entry_id, dtype, tolerance):
     loss, z, inputs = _case(entry_id, dtype)
     compiled = torch.compile(loss)

@@ -14,3 +14,25 @@ def test_data_label_pairs_on_prototypes():
     inputs = torch_inputs(n=3, labels=torch.tensor([1, 0, 1]), prototypes=torch.zeros(2, 3, dtype=torch.float64))
     w = weights(SameLabel(kind="same_label"), inputs, "prototypes")
     assert w.mask.tolist() == [[False, True], [True, False], [False, True]]
+
+
+def test_on_prototypes_the_column_is_the_label_and_the_mask_is_deferred():
+    labels = torch.tensor([1, 0, 1])
+    inputs = torch_inputs(n=3, labels=labels, prototypes=torch.zeros(2, 3, dtype=torch.float64))
+    w = weights(SameLabel(kind="same_label"), inputs, "prototypes")
+    column, rows = w.column
+    assert column is labels and rows is None
+    assert callable(w.deferred_mask)  # not built until asked for
+    assert w.mask.tolist() == [[False, True], [True, False], [False, True]]
+
+
+def test_a_label_outside_the_classes_gives_no_column_and_an_empty_row():
+    inputs = torch_inputs(n=3, labels=torch.tensor([1, 2, -1]), prototypes=torch.zeros(2, 3, dtype=torch.float64))
+    w = weights(SameLabel(kind="same_label"), inputs, "prototypes")
+    assert w.column is None
+    assert w.mask.tolist() == [[False, True], [False, False], [False, False]]
+
+
+def test_between_items_there_is_no_column():
+    w = weights(SameLabel(kind="same_label"), torch_inputs(n=4, labels=torch.tensor([2, 2, 2, 5])))
+    assert w.column is None
