@@ -164,9 +164,12 @@ def dense_bytes(supports, inputs) -> int:
     return inputs.n_rows * candidate_count(supports, inputs) * inputs.z.element_size() * DENSE_BUFFERS
 
 
+@torch.compiler.assume_constant_result
 def available_bytes(device) -> int:
     """Memory the device can still hand out: MemAvailable on CPU (Linux; physical pages
-    elsewhere), free plus the caching allocator's unused reserve on CUDA."""
+    elsewhere), free plus the caching allocator's unused reserve on CUDA. Under torch.compile it
+    is read once, when the graph is traced (a constant of the graph: no graph break), so a
+    compiled loss keeps the chunking it was traced with."""
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

@@ -46,6 +46,19 @@ def test_traces_without_graph_breaks(entry_id):
     assert explained.graph_count == 1
 
 
+def test_one_graph_where_automatic_chunking_asks_for_the_free_memory():
+    """n = 4,096 needs more than the always-dense threshold: the free memory is read once, at trace
+    time (a constant of the graph), not as a graph break."""
+    from icon_registry.compiler import chunked
+
+    n = 4096
+    assert n * n * 4 * chunked.DENSE_BUFFERS > chunked._NEVER_CHUNK_BYTES
+    z = torch.randn(n, 4, generator=torch.Generator().manual_seed(0))
+    explained = torch._dynamo.explain(compile_loss("simclr", tau=0.2))(z, ids=torch.arange(n // 2).repeat(2))
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1
+
+
 def test_a_calibrated_p_is_evaluated_outside_the_graph():
     """t-SNE's perplexity calibration is a data-dependent search: one graph break, before q."""
     loss, z, inputs = _case("tsne")
