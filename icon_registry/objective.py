@@ -146,9 +146,8 @@ _INDEX_FRACTION = 0.25
 @dataclass
 class FixedP:
     """A fixed p (no gradient) in the cheapest form for sum_j p_ij (lse_i - logits_ij):
-    one column per row (``target``: p one-hot on every row, or on the rows of ``has_mass``), an
-    index form (``index``: rows, cols, weights of the pairs with mass), a dense (n, m) matrix,
-    or (compiled) ``uniform``."""
+    one column per row (``target``: p one-hot, every row), an index form (``index``: rows,
+    cols, weights of the pairs with mass), a dense (n, m) matrix, or (compiled) ``uniform``."""
 
     mass: Any = None  # (n,) sum_j p_ij; None: 1 for every row
     has_mass: Any = None  # (n,) bool; None: every row
@@ -163,20 +162,8 @@ class FixedP:
     def pairs(self):
         """(rows, cols) of the pairs with mass, when held in index form (None otherwise)."""
         if self.target is not None:
-            rows = torch.arange(self.target.shape[0], device=self.target.device)
-            if self.has_mass is None:
-                return rows, self.target
-            return rows[self.has_mass], self.target[self.has_mass]
+            return torch.arange(self.target.shape[0], device=self.target.device), self.target
         return self.index[:2] if self.index is not None else None
-
-    def indexed(self):
-        """The index form of a one-hot p with empty rows (the eager Functions take a target only
-        when every row has its pair); ``self`` otherwise."""
-        if self.target is None or self.has_mass is None:
-            return self
-        rows, cols = self.pairs()
-        weights = torch.ones(rows.shape, dtype=self.mass.dtype, device=rows.device)
-        return FixedP(self.mass, self.has_mass, self.entropy, index=(rows, cols, weights))
 
 
 def _fused_terms(left: Dist, right: Dist, objective: str):
@@ -203,7 +190,7 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     n = logits.shape[0]
     if cauchy is not None:
         values = torch_backend.cauchy_cross_entropy(cauchy, right.mask, softmax, fixed, exaggeration)
-    elif (fixed.target is not None and fixed.has_mass is None and softmax.axis == 1 and exaggeration == 1
+    elif (fixed.target is not None and softmax.axis == 1 and exaggeration == 1
           and (softmax.full or (softmax.nonempty and logits.numel() <= _TORCH_CROSS_ENTROPY_PAIRS))
           and not (compiling or gradients_only)):
         # p one-hot on every row and q a row softmax over every candidate (a classifier), or with candidates in
@@ -261,12 +248,12 @@ def _labelled_class_terms(entry, inputs):
         return None
     pairs = pairs_on(inputs, q.support)
     column = pairs.matching_column("labels")
-    if column is None or column[1] is not None:
+    if column is None:
         return None
     weights = q.kernel.weights(pairs)
     if weights.mask is not pairs.support:
         return None
-    return _one_hot_terms(weights.log_weights, column[0])
+    return _one_hot_terms(weights.log_weights, column)
 
 
 def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
@@ -284,8 +271,7 @@ def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
 def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
     """left as a ``FixedP`` (no gradient): uniform over its mask, or any fixed distribution."""
     if left.column is not None:  # one-hot, read off the labels
-        column, rows = left.column
-        return FixedP(target=column) if rows is None else FixedP(rows.to(dtype), rows, target=column)
+        return FixedP(target=left.column)
     kl = objective == "kl"
     mask = left.mask
     n = mask.shape[0]

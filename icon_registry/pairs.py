@@ -228,8 +228,8 @@ class Pairs:
 
     def matching_column(self, name: str):
         """On the layouts whose m columns are the classes 0..m-1 (prototypes, outputs): ``Weights.column``
-        of ``same(name)``, the column each anchor's value names (its only pair); None elsewhere and
-        on the symbolic backends, which use the mask."""
+        of ``same(name)``, the column each anchor's value names (its only pair), when every value
+        names one; None otherwise and on the symbolic backends, which use the mask."""
         if self.layout not in ("prototypes", "outputs") or self.backend.symbolic:
             return None
         values = self.inputs.require(name, f"pairs are matched by equal {name}")

@@ -195,16 +195,15 @@ class TorchBackend:
 
     @staticmethod
     def class_column(values, m: int):
-        """``Weights.column`` of the classes ``values`` (n,) name among m: (values, None) when every
-        value lies in 0..m-1, None when some does not (its row has no pair: the mask says so).
-        Under torch.compile, without a data-dependent branch: (values clamped into 0..m-1, the
-        rows whose value was in range)."""
+        """``Weights.column`` of the classes ``values`` (n,) name among m: ``values`` when every value
+        lies in 0..m-1, None when some does not (its row has no pair: the mask says so) and under
+        torch.compile (a data-dependent check; the compiler fuses the mask instead)."""
         if compiling():
-            return values.clamp(0, m - 1), (values >= 0) & (values < m)
+            return None
         if values.numel() == 0:
-            return values, None
+            return values
         low, high = (int(v) for v in torch.aminmax(values))
-        return (values, None) if low >= 0 and high < m else None
+        return values if low >= 0 and high < m else None
 
     @staticmethod
     def eye_mask(n, like):
@@ -493,16 +492,9 @@ def _plain_logsumexp(masked, mask, axis, nonempty: bool = False):
         lse = torch.logsumexp(masked.reshape(-1), 0)
         return torch.where(torch.isneginf(lse), 0.0, lse)
     if nonempty:
-        return _shifted_logsumexp(masked)
+        return torch.logsumexp(masked, 1)
     empty = ~mask.any(1)
-    return _shifted_logsumexp(masked.masked_fill(empty[:, None], 0.0)).masked_fill(empty, 0.0)
-
-
-def _shifted_logsumexp(masked):
-    """Row logsumexp as max + log sum exp(x - max), every row holding a finite entry: the form
-    inductor fuses into two passes (torch.logsumexp's decomposition is slower under it)."""
-    top = masked.amax(1, keepdim=True).detach()
-    return (masked - top).exp().sum(1).log() + top[:, 0]
+    return torch.logsumexp(masked.masked_fill(empty[:, None], 0.0), 1).masked_fill(empty, 0.0)
 
 
 class _MaskedLogSumExp(torch.autograd.Function):
@@ -625,7 +617,6 @@ def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
     """``softmax_cross_entropy`` for the logits -log(1 + d2) over all pairs jointly (t-SNE's q),
     from d2 itself: the normalizer is log sum w with w = 1 / (1 + d2), so neither the forward
     nor the backward takes an exp or a log over the n x m matrix (see ``_CauchyCrossEntropy``)."""
-    fixed = fixed.indexed()
     index = fixed.index or (None, None, None)
     return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
@@ -695,7 +686,6 @@ def softmax_cross_entropy(logits, mask, softmax, fixed, scale=1.0):
     (the compiler fuses them; a custom Function would stop it)."""
     if compiling():
         return _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale)
-    fixed = fixed.indexed()
     index = fixed.index or (None, None, None)
     return _SoftmaxCrossEntropy.apply(logits, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
@@ -715,8 +705,6 @@ def _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale):
     lse = _plain_logsumexp(masked, mask, softmax.axis, softmax.nonempty)
     if fixed.target is not None:
         dot = source.gather(1, fixed.target[:, None])[:, 0]
-        if fixed.mass is not None:  # the rows without their pair (compiled: their target is a stand-in)
-            dot = dot * fixed.mass
     elif fixed.uniform is not None:
         pairs, weight = fixed.uniform
         dot = torch.where(pairs, source, 0.0).sum(1) * weight

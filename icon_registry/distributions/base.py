@@ -43,7 +43,7 @@ class Dist:
         self._mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
         self.shape = tuple(pairs.structure[1]) if callable(mask) else tuple(mask.shape)
-        #: ``Weights.column`` of an indicator kernel with at most one pair per row
+        #: ``Weights.column`` of an indicator kernel with exactly one pair per row
         self.column = column
         self._logits = logits
         self._log_norm = log_norm

@@ -23,9 +23,8 @@ class Weights:
     ``mask``: (n, m) bool, where w(i, j) > 0, or a zero-argument callable computing it on first
     use. Always inside ``pairs.support`` (every kernel restricts to it), so a distribution never
     masks twice; ``pairs.support`` itself when w > 0 on all of it.
-    ``column``: when the mask has at most one pair per row, (columns (n,), rows) with the column
-    of each row's pair and the bool rows that have one (None: every row), so that a one-hot p
-    is read off the labels instead of searched for in an n x m mask."""
+    ``column``: (n,) the column of each row's pair, when the mask has exactly one pair per row,
+    so that a one-hot p is read off the labels instead of searched for in an n x m mask."""
 
     def __init__(self, log_weights, mask, column=None):
         self.log_weights = log_weights

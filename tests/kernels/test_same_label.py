@@ -20,8 +20,7 @@ def test_on_prototypes_the_column_is_the_label_and_the_mask_is_deferred():
     labels = torch.tensor([1, 0, 1])
     inputs = torch_inputs(n=3, labels=labels, prototypes=torch.zeros(2, 3, dtype=torch.float64))
     w = weights(SameLabel(kind="same_label"), inputs, "prototypes")
-    column, rows = w.column
-    assert column is labels and rows is None
+    assert w.column is labels
     assert callable(w.deferred_mask)  # not built until asked for
     assert w.mask.tolist() == [[False, True], [True, False], [False, True]]
 
