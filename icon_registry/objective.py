@@ -322,7 +322,8 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
     B = inputs.backend
     cache = getattr(inputs, "p_cache", None)
     with contextlib.nullcontext() if B.symbolic else B.float_dtype(inputs.z.dtype):
-        if labelled_classes(entry) and not (B.symbolic or torch_backend.compiling() or torch_backend.gradients_only_active()):
+        eager = not (B.symbolic or torch_backend.compiling() or torch_backend.gradients_only_active())
+        if eager and labelled_classes(entry):
             direct = _labelled_class_terms(entry, inputs)
             if direct is not None:
                 return direct

@@ -34,8 +34,11 @@ class Normalize(Distribution):
         joint = self.over == "joint"
         if weights.log_weights is None:
             if weights.column is not None and not joint:  # one pair per row: the mask stays deferred
-                dist = Dist(pairs, weights.deferred_mask, None, B.deferred(lambda: B.log(B.clamp_min(B.count(dist.mask, axis), 1))),
-                            column=weights.column)
+
+                def log_norm():
+                    return B.log(B.clamp_min(B.count(dist.mask, axis), 1))
+
+                dist = Dist(pairs, weights.deferred_mask, None, B.deferred(log_norm), column=weights.column)
                 return dist
             mask = weights.mask
             return Dist(pairs, mask, None, B.deferred(lambda: B.log(B.clamp_min(B.count(mask, axis), 1))), joint=joint)
