@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from icon_registry.backends import torch_backend
+from icon_registry.deferred import Deferred
 from icon_registry.distributions.base import Dist
 from icon_registry.pairs import pairs_on
 
@@ -29,22 +30,13 @@ class AnchorTerms:
     ``reduced`` (optional) maps 'mean' / 'sum' to the reduced value directly (a fused path
     that needs no per-anchor tensor for them)."""
 
+    values = Deferred()
+    has_mass = Deferred()
+
     def __init__(self, values, has_mass, reduced=None, every_anchor: bool = False):
-        self._values, self._has_mass, self._reduced = values, has_mass, reduced
+        self.values, self.has_mass, self._reduced = values, has_mass, reduced
         #: every anchor has mass, by construction (no pass needed to know it)
         self.every_anchor = every_anchor
-
-    @property
-    def values(self):
-        if callable(self._values):
-            self._values = self._values()
-        return self._values
-
-    @property
-    def has_mass(self):
-        if callable(self._has_mass):
-            self._has_mass = self._has_mass()
-        return self._has_mass
 
     def lacks_mass(self) -> bool:
         """No anchor has any mass (the batch carries no supervision)."""
@@ -394,14 +386,10 @@ def _same_values(stored, stored_version, new, new_version) -> bool:
 
 
 class _BoundCache:
-    def __init__(self, store, key):
-        self.store, self._key = store, key
+    key = Deferred()
 
-    @property
-    def key(self):
-        if callable(self._key):
-            self._key = self._key()
-        return self._key
+    def __init__(self, store, key):
+        self.store, self.key = store, key
 
     def get(self):
         if SupervisoryCache._same(self.store.key, self.key):

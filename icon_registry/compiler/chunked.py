@@ -277,7 +277,7 @@ class _BlockP:
         # Everything n x chunk goes (the mask, the pairs and what they cache, the deferred
         # normalizer that holds the mask): the compact form is all the backward reads.
         dist.layout = dist.pairs.layout
-        dist.pairs = dist.mask = dist.logits = dist._log_norm = None
+        dist.pairs = dist.mask = dist.logits = dist.log_norm = None
         dist.covered_by = CHECKED
 
 

@@ -167,10 +167,7 @@ class CompiledLoss(torch.nn.Module):
             inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
         if graph is not None:
             inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
-        for name in arguments.SCORE_AND_BANK_NAMES:
-            if given[name] is not None:
-                arguments.given_scores_and_bank(inputs, given, device, dtype)
-                break
+        arguments.given_scores_and_bank(inputs, given, device, dtype)
         if prototypes is not None and prototypes.shape[1] != z.shape[1]:
             raise IconError(
                 f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={prototypes.shape[1]}",

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from icon_registry.deferred import Deferred
 from icon_registry.kernels.base import Node
 from icon_registry.pairs import Inputs, Pairs
 
@@ -37,16 +38,20 @@ class Dist:
     logits are -log(1 + d2) (t-SNE's kernel), for the objective's fused Cauchy path.
     """
 
+    mask = Deferred()
+    logits = Deferred()
+    log_norm = Deferred()
+
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
                  cauchy=None, column=None):
         self.pairs = pairs
-        self._mask = mask
+        self.mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
         self.shape = tuple(pairs.structure[1]) if callable(mask) else tuple(mask.shape)
         #: ``Weights.column`` of an indicator kernel with exactly one pair per row
         self.column = column
-        self._logits = logits
-        self._log_norm = log_norm
+        self.logits = logits
+        self.log_norm = log_norm
         self.cauchy = cauchy
         self.joint = joint
         self.softmax = softmax
@@ -54,33 +59,6 @@ class Dist:
         self.covered_by = None
         #: (key, objective.FixedP): this distribution as a fixed p, prepared once
         self.fixed = None
-
-    @property
-    def mask(self):
-        """(n, m) bool: the pairs of the distribution (computed on first use when deferred)."""
-        if callable(self._mask):
-            self._mask = self._mask()
-        return self._mask
-
-    @mask.setter
-    def mask(self, value):
-        self._mask = value
-
-    @property
-    def logits(self):
-        if callable(self._logits):
-            self._logits = self._logits()
-        return self._logits
-
-    @logits.setter
-    def logits(self, value):
-        self._logits = value
-
-    @property
-    def log_norm(self):
-        if callable(self._log_norm):
-            self._log_norm = self._log_norm()
-        return self._log_norm
 
     @property
     def backend(self):

@@ -32,16 +32,10 @@ class Normalize(Distribution):
         weights = self.kernel.weights(pairs)
         axis = None if self.over == "joint" else 1
         joint = self.over == "joint"
-        if weights.log_weights is None:
-            if weights.column is not None and not joint:  # one pair per row: the mask stays deferred
-
-                def log_norm():
-                    return B.log(B.clamp_min(B.count(dist.mask, axis), 1))
-
-                dist = Dist(pairs, weights.deferred_mask, None, B.deferred(log_norm), column=weights.column)
-                return dist
-            mask = weights.mask
-            return Dist(pairs, mask, None, B.deferred(lambda: B.log(B.clamp_min(B.count(mask, axis), 1))), joint=joint)
+        if weights.log_weights is None:  # uniform over the mask, which stays deferred if the kernel deferred it
+            log_norm = B.deferred(lambda: B.log(B.clamp_min(B.count(weights.mask, axis), 1)))
+            column = None if joint else weights.column
+            return Dist(pairs, weights.deferred_mask, None, log_norm, joint=joint, column=column)
         mask = weights.mask  # inside pairs.support (the kernel contract)
         whole = mask is pairs.support
         softmax = Softmax(

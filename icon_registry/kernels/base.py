@@ -12,6 +12,7 @@ from typing import ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from icon_registry.deferred import Deferred
 from icon_registry.pairs import Pairs
 
 #: A number written in the entry, or the name of one of the entry's parameters.
@@ -26,21 +27,18 @@ class Weights:
     ``column``: (n,) the column of each row's pair, when the mask has exactly one pair per row,
     so that a one-hot p is read off the labels instead of searched for in an n x m mask."""
 
+    mask = Deferred()
+
     def __init__(self, log_weights, mask, column=None):
         self.log_weights = log_weights
-        self._mask = mask
+        self.mask = mask
         self.column = column
 
     @property
-    def mask(self):
-        if callable(self._mask):
-            self._mask = self._mask()
-        return self._mask
-
-    @property
     def deferred_mask(self):
-        """The mask, or the callable computing it (for a distribution that defers it too)."""
-        return self._mask
+        """The mask, or while it is deferred a callable reading it through these weights (for a
+        distribution that defers it too: computed once, whoever asks first)."""
+        return (lambda: self.mask) if callable(self._mask) else self._mask
 
 
 class Node(BaseModel):

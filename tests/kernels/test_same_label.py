@@ -22,7 +22,9 @@ def test_on_prototypes_the_column_is_the_label_and_the_mask_is_deferred():
     w = weights(SameLabel(kind="same_label"), inputs, "prototypes")
     assert w.column is labels
     assert callable(w.deferred_mask)  # not built until asked for
-    assert w.mask.tolist() == [[False, True], [True, False], [False, True]]
+    shared = w.deferred_mask()  # a distribution's copy reads it through the weights: built once
+    assert shared.tolist() == [[False, True], [True, False], [False, True]]
+    assert w.mask is shared
 
 
 def test_a_label_outside_the_classes_gives_no_column_and_an_empty_row():
