@@ -2,7 +2,8 @@
 
 Masks, logits, normalizers and per-anchor values are often never needed on a fused path; holding
 the callable instead of the array skips their work. One descriptor serves every such attribute
-(the value lives in ``_<name>``, where the owner may also read the callable itself).
+(the value lives in ``_<name>``, where the owner may also read the callable itself). ``once`` shares
+one deferred value between two such attributes without either holding its owner.
 """
 
 from __future__ import annotations
@@ -23,3 +24,17 @@ class Deferred:
 
     def __set__(self, obj, value):
         setattr(obj, self.slot, value)
+
+
+def once(compute):
+    """``compute`` as a zero-argument callable that runs it on the first call and returns that
+    value on every call after (a deferred quantity two deferred attributes both read: a closure
+    over the owner instead would be a reference cycle, freed only by the garbage collector)."""
+    value = []
+
+    def read():
+        if not value:
+            value.append(compute())
+        return value[0]
+
+    return read

@@ -10,6 +10,7 @@ they are on, so one kernel definition serves every support.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -295,9 +296,14 @@ def pairs_on(inputs: Inputs, support: str) -> Pairs:
     """The candidate space a distribution with this support lives on (one object per batch and
     support: p and q on the same support share it, mask included)."""
     key = ("pairs", support)
-    if key not in inputs._cache:
-        inputs._cache[key] = _build_pairs(inputs, support)
-    return inputs._cache[key]
+    held = inputs._cache.get(key)
+    pairs = held() if held is not None else None
+    if pairs is None:
+        pairs = _build_pairs(inputs, support)
+        # held weakly: the candidate space references the batch, and a strong reference back would
+        # be a cycle keeping this call's n x m tensors alive until the garbage collector runs
+        inputs._cache[key] = weakref.ref(pairs)
+    return pairs
 
 
 def _build_pairs(inputs: Inputs, support: str) -> Pairs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import warnings
 
@@ -175,8 +176,9 @@ class CompiledLoss(torch.nn.Module):
             )
         return inputs
 
-    def _p_extra(self, inputs):
-        return (inputs.n, inputs.z.dtype, inputs.z.device, inputs.rows, tuple(sorted(self.params.items())))
+    def _p_key(self, used, n, z, rows):
+        """The p cache's key for a batch of these p-side tensors (``used``), shape, dtype and device."""
+        return SupervisoryCache.make_key(used, (n, z.dtype, z.device, rows, tuple(sorted(self.params.items()))))
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
                 center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
@@ -200,12 +202,14 @@ class CompiledLoss(torch.nn.Module):
             used = {name: given[name] for name in self._p_inputs}
             if not torch.compiler.is_compiling():
                 if all(isinstance(t, torch.Tensor) for t in used.values()):
-                    inputs.p_cache = self._p_cache.bind(lambda: SupervisoryCache.make_key(used, self._p_extra(inputs)))
+                    # made on first read, from the values, not the batch: the batch holds the cache
+                    inputs.p_cache = self._p_cache.bind(functools.partial(self._p_key, used, inputs.n, inputs.z,
+                                                                          inputs.rows))
             elif self._p_searches:
                 # A calibration is a data-dependent search Dynamo cannot trace: p is evaluated (and
                 # cached while the same tensors come back) outside the graph, one graph break.
-                inputs.p_cache = _EagerP(self, used, inputs)
-                inputs.p_cache.fetch()  # here, not inside the try below: Dynamo resumes after a break only outside it
+                inputs.p_cache = _EagerP(self, used)
+                inputs.p_cache.fetch(inputs)  # here, not inside the try below: Dynamo resumes after a break only outside it
         try:
             terms = chunked.evaluate_terms(
                 self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size,
@@ -261,22 +265,22 @@ class CompiledLoss(torch.nn.Module):
 class _EagerP:
     """Under torch.compile: the p cache's lookup and p's evaluation, run eagerly (``fetch``)."""
 
-    def __init__(self, loss, used, inputs):
-        self.loss, self.used, self.inputs, self.bound, self.dist = loss, used, inputs, None, None
+    def __init__(self, loss, used):
+        self.loss, self.used, self.bound, self.dist = loss, used, None, None
 
     @torch.compiler.disable
-    def fetch(self):
+    def fetch(self, inputs):
         from icon_registry.backends import TorchBackend
 
-        self.bound = self.loss._p_cache.bind(SupervisoryCache.make_key(self.used, self.loss._p_extra(self.inputs)))
+        self.bound = self.loss._p_cache.bind(self.loss._p_key(self.used, inputs.n, inputs.z, inputs.rows))
         self.dist = self.bound.get()
         if self.dist is None:
             # on a copy with its own per-batch cache, so that the traced part meets the same
             # (empty) cache whether p was just evaluated or reused: no recompilation
-            own = dataclasses.replace(self.inputs, _cache={})
-            with torch.no_grad(), TorchBackend.float_dtype(self.inputs.z.dtype):
+            own = dataclasses.replace(inputs, _cache={})
+            with torch.no_grad(), TorchBackend.float_dtype(inputs.z.dtype):
                 self.dist = self.loss.entry.p.evaluate(own)
-                prepare_fixed(self.dist, self.loss.objective, self.inputs.z)  # its compact form, here too
+                prepare_fixed(self.dist, self.loss.objective, inputs.z)  # its compact form, here too
             self.bound.put(self.dist)
             self.bound.release(self.dist)  # it borrows the traced call's candidate space
 

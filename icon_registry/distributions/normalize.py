@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from icon_registry.deferred import once
 from icon_registry.distributions.base import Dist, Distribution, Softmax
 from icon_registry.kernels import KernelSpec
 from icon_registry.pairs import SUPPORT_INPUTS, Support, pairs_on
@@ -54,14 +55,9 @@ class Normalize(Distribution):
         B = pairs.backend
         mask = pairs.support
         softmax = Softmax(None, diagonal=pairs.excluded_diagonal, nonempty=pairs.nonempty_rows, full=pairs.full)
-        logits = B.deferred(lambda: -B.log1p(d2))
-        dist = None
-
-        def log_norm():
-            return B.masked_logsumexp(dist.logits, mask, None, softmax.diagonal)
-
-        dist = Dist(pairs, mask, logits, B.deferred(log_norm), joint=True, softmax=softmax, cauchy=d2)
-        return dist
+        logits = once(B.deferred(lambda: -B.log1p(d2)))
+        log_norm = B.deferred(lambda: B.masked_logsumexp(logits(), mask, None, softmax.diagonal))
+        return Dist(pairs, mask, logits, log_norm, joint=True, softmax=softmax, cauchy=d2)
 
     def inputs_used(self):
         used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())

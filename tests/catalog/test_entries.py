@@ -7,6 +7,7 @@ neighbors, graph, x).
 
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 import yaml
 
 from icon_registry import compile_loss
+from icon_registry.compiler.chunked import chunk_obstacles
 from icon_registry.formula import parse
 from icon_registry.schema import Entry, TableSpec
 
@@ -211,6 +213,47 @@ def test_entry_compiles_with_finite_value_and_gradients(path):
     assert float(z.grad.abs().sum()) > 0, "the loss does not depend on z"
     if loss.prototypes is not None:
         assert loss.prototypes.grad is not None and torch.isfinite(loss.prototypes.grad).all()
+
+
+def _evaluations():
+    """(entry file, evaluation) for every entry: dense, from its published formula, and in
+    anchor blocks where the entry can be split into them."""
+    cases = []
+    for path in METHOD_FILES:
+        cases += [pytest.param(path, "dense", id=f"{path.stem}-dense"),
+                  pytest.param(path, "formula", id=f"{path.stem}-formula")]
+        if not chunk_obstacles(_load(path)):
+            cases.append(pytest.param(path, "chunked", id=f"{path.stem}-chunked"))
+    return cases
+
+
+_EVALUATION_OPTIONS = {"dense": {"chunk_size": 0}, "chunked": {"chunk_size": 5}, "formula": {"source": "formula"}}
+
+
+@pytest.mark.parametrize(("path", "evaluation"), _evaluations())
+def test_a_call_leaves_no_reference_cycles(path, evaluation):
+    """What one call builds (the batch, its candidate spaces, deferred normalizers, the p cache's
+    key) references itself one way only, so its n x m tensors are freed with the loss value and
+    its graph, not whenever the garbage collector next runs (a cycle there held SimCLR's n x n
+    matrices of several steps at once: 1.9 GiB peak instead of 0.65 GiB at n = 4,096)."""
+    loss = compiled(_load(path), **_EVALUATION_OPTIONS[evaluation])
+    batch = batch_for(loss)
+    z = torch.randn(N, D, dtype=torch.float64, generator=torch.Generator().manual_seed(4), requires_grad=True)
+
+    def step():
+        value = loss(z, **batch)
+        if value.requires_grad:  # error_rate's published formula counts errors: no gradient
+            value.backward()
+
+    step()  # what the loss keeps between calls (its p cache) is made here, outside the count
+    # with collection off, everything the second call makes stays in the youngest generation
+    gc.collect(0)
+    gc.disable()
+    try:
+        step()
+        assert gc.collect(0) == 0
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("path", METHOD_FILES, ids=_ids)
