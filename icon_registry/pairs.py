@@ -294,7 +294,7 @@ _FULL_SUPPORTS = ("all", "candidates", "prototypes", "outputs", "bank", "key_and
 
 def pairs_on(inputs: Inputs, support: str) -> Pairs:
     """The candidate space a distribution with this support lives on (one object per batch and
-    support: p and q on the same support share it, mask included)."""
+    support while a distribution holds it: p and q on the same support share it, mask included)."""
     key = ("pairs", support)
     held = inputs._cache.get(key)
     pairs = held() if held is not None else None
