@@ -22,7 +22,5 @@ class GaussianDot(SpaceKernel):
     summary: ClassVar[str] = r"\exp\!\left(\langle v_i, v_j\rangle / \tau\right)"
 
     def weights(self, pairs):
-        tau = pairs.inputs.param(self.temperature)
-        dot = pairs.dot(self.space, cosine=self.cosine)
-        # tau = 1 (a plain softmax classifier): skip a division pass over the n x m matrix and its backward
-        return Weights(dot if isinstance(tau, (int, float)) and tau == 1 else dot / tau, pairs.support)
+        return Weights(pairs.dot(self.space, cosine=self.cosine, temperature=pairs.inputs.param(self.temperature)),
+                       pairs.support)

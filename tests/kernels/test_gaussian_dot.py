@@ -15,6 +15,23 @@ def test_cosine_over_temperature():
     assert math.isclose(float(w.log_weights[0, 2]), float(a @ b / a.norm() / b.norm()) / 0.3, rel_tol=1e-12)
 
 
+def test_the_temperature_divides_the_anchor_rows_not_the_pairs():
+    """The values and gradients of <u_i, u_j> / tau, with the division on the n x d anchor rows: the
+    n x m logits come straight out of the matmul (a pass over the pairs and an n x m buffer less,
+    forward and backward, than dividing them)."""
+    inputs = torch_inputs(n=6, params={"tau": 0.3})
+    inputs.z.requires_grad_(True)
+    logits = weights(GaussianDot(kind="gaussian_dot", temperature="tau"), inputs).log_weights
+    assert type(logits.grad_fn).__name__ == "MmBackward0"
+    unit = torch.nn.functional.normalize(inputs.z, dim=1)
+    expected = unit @ unit.T / 0.3
+    torch.testing.assert_close(logits, expected, rtol=1e-12, atol=1e-12)
+    upstream = torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    (grad,) = torch.autograd.grad(logits, inputs.z, upstream)
+    (reference,) = torch.autograd.grad(expected, inputs.z, upstream)
+    torch.testing.assert_close(grad, reference, rtol=1e-12, atol=1e-12)
+
+
 def test_raw_dot_product():
     inputs = torch_inputs()
     w = weights(GaussianDot(kind="gaussian_dot", temperature=2.0, cosine=False), inputs)
