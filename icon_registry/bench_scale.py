@@ -7,7 +7,8 @@ Suites (``SUITES``; registered by ``icon bench --suite NAME`` or run as
   evaluated in anchor blocks (chunk_size automatic: about 2^24 pairs per block). Every n runs
   in a fresh subprocess; its peak RSS comes from ``os.wait4`` (the child's own rusage, not
   the running maximum over children that RUSAGE_CHILDREN gives). The time is compared with
-  the n^2 d scaling of the n = 8,192 run.
+  the n^2 d scaling of the n = 8,192 run. Steady state: the peak RSS of 30 dense training steps
+  against that of one (n = 4,096): a step must free what it made.
 * ``distributed``: the same loss, global batch 8,192, on 2 gloo processes (1 thread each)
   against one process with 2 threads, and the time the collectives alone take.
 * ``gpu``: float32 / bfloat16 forward + backward at n up to 65,536 with torch.compile off and
@@ -45,7 +46,9 @@ BLOCK_PAIRS = 1 << 23
 #: threshold returns them to the OS, so peak RSS measures what the loss actually holds.
 CHILD_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 GPU_SIZES = (8192, 16384, 32768, 65536)
-TARGETS = {"peak_rss_gib_at_65536": 2.0, "time_over_n2_scaling_at_65536": 1.3}
+#: Over STEADY_STEPS training steps the peak may grow by this factor at most: a step frees what it made.
+TARGETS = {"peak_rss_gib_at_65536": 2.0, "time_over_n2_scaling_at_65536": 1.3, "steady_state_growth": 1.1}
+STEADY_N, STEADY_STEPS = 4096, 30
 
 
 def infonce_entry():
@@ -116,6 +119,20 @@ def _child_cpu(n: int, d: int, chunk, threads: int) -> dict:
     return {"seconds": seconds, "cpu_seconds": cpu, "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
+def _child_steps(n: int, d: int, steps: int, threads: int) -> dict:
+    """``steps`` dense InfoNCE steps, each on a new batch with new ids (as a training loop builds
+    them): whatever one step leaves alive for the next shows in the process's peak RSS."""
+    from icon_registry.compiler import compile_loss
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    loss = compile_loss(infonce_entry(), chunk_size=0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss(torch.randn(n, d, requires_grad=True), ids=torch.arange(n) // 2).backward()
+    return {"seconds": time.perf_counter() - start}
+
+
 def _run_child(args: list[str], env=None) -> tuple[dict, float]:
     """Run ``python -m icon_registry.bench_scale --child ...``; its JSON and peak RSS (GiB)."""
     env = {**os.environ, **CHILD_ENV, **(env or {})}
@@ -167,6 +184,7 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
             {"n": n, "d": DIM, "chunked": False, "chunk_size": None, "seconds": round(result["seconds"], 4), "peak_rss_gib": round(rss, 3)}
         )
     _scaling(rows)
+    steady = _steady_state(min(STEADY_N, max(sizes)), threads, quiet)
     largest = max((r for r in rows if r["chunked"]), key=lambda r: r["n"])
     return {
         "description": "InfoNCE forward+backward on CPU, float32, anchor blocks of about 2^23 pairs; "
@@ -176,6 +194,26 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
         "rows": rows,
         "summary": summarize(rows),
         "targets": TARGETS,
+        "steady_state": steady,
+    }
+
+
+def _steady_state(n: int, threads: int, quiet: bool) -> dict:
+    """Peak RSS of one training step against that of ``STEADY_STEPS`` steps (fresh processes)."""
+    _progress(f"memory: n={n}, 1 and {STEADY_STEPS} dense steps (steady state) ...", quiet)
+    peaks = {steps: _run_child(["steps", str(n), str(DIM), str(steps), str(threads)])[1] for steps in (1, STEADY_STEPS)}
+    growth = peaks[STEADY_STEPS] / peaks[1]
+    _progress(f"memory: steady state: peak RSS {peaks[1]:.2f} GiB after 1 step, {peaks[STEADY_STEPS]:.2f} GiB after "
+              f"{STEADY_STEPS}", quiet)
+    return {
+        "description": f"peak RSS of a fresh process running 1 and {STEADY_STEPS} dense InfoNCE steps (a new batch "
+        "and new ids each step, as in a training loop): what one step leaves alive for the next",
+        "n": n,
+        "steps": STEADY_STEPS,
+        "peak_rss_gib_one_step": round(peaks[1], 3),
+        "peak_rss_gib_after_steps": round(peaks[STEADY_STEPS], 3),
+        "growth": round(growth, 3),
+        "growth_target_met": growth <= TARGETS["steady_state_growth"],
     }
 
 
@@ -463,6 +501,8 @@ def main(argv=None) -> int:
         kind, n, d, chunk, threads = args.child
         if kind == "cluster":
             result = _child_cluster(int(n), int(d), int(chunk), int(threads))
+        elif kind == "steps":
+            result = _child_steps(int(n), int(d), int(chunk), int(threads))
         else:
             result = _child_cpu(int(n), int(d), None if chunk == "auto" else int(chunk), int(threads))
         print(json.dumps(result))

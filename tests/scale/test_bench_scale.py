@@ -23,6 +23,9 @@ def test_memory_suite_small_run_and_merge(tmp_path):
     out.write_text(json.dumps({"memory": {"rows": [{"n": 99, "chunked": True, "seconds": 1.0}]}, "core": {"kept": 1}}))
     results = bench_scale.run(["memory"], output=out, quiet=True, threads=1, sizes=(256,))
     rows = results["memory"]["rows"]
+    steady = results["memory"]["steady_state"]
+    assert steady["n"] == 256 and steady["steps"] == 30 and steady["peak_rss_gib_one_step"] > 0
+    assert steady["growth"] == pytest.approx(steady["peak_rss_gib_after_steps"] / steady["peak_rss_gib_one_step"], abs=2e-3)
     assert [r["n"] for r in rows] == [99, 256]
     assert rows[1]["peak_rss_gib"] > 0 and rows[1]["seconds"] > 0
     assert json.loads(out.read_text())["core"] == {"kept": 1}  # other suites' results stay
