@@ -29,9 +29,10 @@ import torch.nn.functional as F
 
 #: Target for the compiled / hand-written ratio (issue 3).
 TARGET_RATIO = 1.15
-#: Suites whose reference is not hand-written torch have their own target (the formula suite:
-#: the vectorized loss.formula against the compiled objective, issue 18).
-SUITE_TARGETS = {"formula": 2.0}
+#: Suites with their own target: the formula suite's reference is not hand-written torch (the
+#: vectorized loss.formula against the compiled objective, issue 18); compiled against compiled
+#: hand-written torch must come within 1.1x (issue 17).
+SUITE_TARGETS = {"formula": 2.0, "compile": 1.1}
 
 
 def target_ratio(suite: str) -> float:

@@ -417,6 +417,7 @@ def _suite_section(suite: str, value, data, target, plot_for) -> list[str]:
         if isinstance(value.get("description"), str):
             L += [prose(value["description"]), ""]
     worst = data.get(f"{suite}_worst_ratio") if isinstance(data, dict) else None
+    target = data.get(f"{suite}_target_ratio", target) if isinstance(data, dict) else target
     if isinstance(worst, (int, float)) and not isinstance(worst, bool):
         bound = f" (target ≤ {number(target, 'ratio')})" if isinstance(target, (int, float)) else ""
         L += [f"Worst ratio: **{number(worst, 'ratio')}**{bound}.", ""]

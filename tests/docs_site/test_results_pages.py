@@ -104,6 +104,18 @@ def test_any_suite_is_rendered(tmp_path):
     assert "| simclr | **0.75**<br><small>512 / 384 ms</small> |" in text
 
 
+def test_a_suite_with_its_own_target_shows_it(tmp_path):
+    from icon_registry.docs_site.results_pages import bench_page
+
+    rows = [{"case": "simclr", "n": 256, "compiled_ms": 1.2, "hand_ms": 1.0, "ratio": 1.2}]
+    data = {"target_ratio": 1.15, "core": rows, "core_worst_ratio": 1.2, "compile": rows, "compile_worst_ratio": 1.2,
+            "compile_target_ratio": 1.1}
+    (tmp_path / "bench.json").write_text(json.dumps(data))
+    core, compile_ = bench_page(tmp_path / "bench.json", lambda *a: None).split("## Suite compile")
+    assert "Worst ratio: **1.20** (target ≤ 1.15)." in core
+    assert "Worst ratio: **1.20** (target ≤ 1.10)." in compile_
+
+
 def test_results_found_from_any_working_directory(tmp_path, monkeypatch):
     from icon_registry.docs_site.build import default_results_dir
 
