@@ -498,13 +498,13 @@ def main(argv=None) -> int:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        kind, n, d, chunk, threads = args.child
+        kind, n, d, setting, threads = args.child  # setting: the clusters, the steps or the chunk size
         if kind == "cluster":
-            result = _child_cluster(int(n), int(d), int(chunk), int(threads))
+            result = _child_cluster(int(n), int(d), int(setting), int(threads))
         elif kind == "steps":
-            result = _child_steps(int(n), int(d), int(chunk), int(threads))
+            result = _child_steps(int(n), int(d), int(setting), int(threads))
         else:
-            result = _child_cpu(int(n), int(d), None if chunk == "auto" else int(chunk), int(threads))
+            result = _child_cpu(int(n), int(d), None if setting == "auto" else int(setting), int(threads))
         print(json.dumps(result))
         return 0
     try:
