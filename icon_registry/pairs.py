@@ -98,9 +98,9 @@ class Inputs:
         return self._cache[key]
 
 
-def _is_one(temperature) -> bool:
-    """A temperature that is the number 1: nothing to divide by."""
-    return isinstance(temperature, (int, float)) and temperature == 1
+def is_one(value) -> bool:
+    """A parameter value that is the number 1 (not a symbol or a tensor): nothing to scale by."""
+    return isinstance(value, (int, float)) and value == 1
 
 
 def _grad_enabled() -> bool:
@@ -167,7 +167,7 @@ class Pairs:
         (n x d) instead of the result (n x m): one pass over the pairs less, forward and backward,
         and one n x m buffer less."""
         key = ("dot", self.layout, on, cosine, temperature)
-        if not _is_one(temperature) and self.backend.symbolic:
+        if not is_one(temperature) and self.backend.symbolic:
             return self.inputs.cached(key, lambda: self._pairwise(on, cosine, "dot") / temperature)
         return self.inputs.cached(key, lambda: self._pairwise(on, cosine, "dot", temperature))
 
@@ -181,7 +181,7 @@ class Pairs:
 
         def anchors(vectors):
             rows = inputs.anchor_rows(vectors)
-            return rows if _is_one(temperature) else rows / temperature
+            return rows if is_one(temperature) else rows / temperature
 
         a = self.vectors(on)
         if cosine:

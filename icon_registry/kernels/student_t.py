@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from icon_registry.kernels.base import ParamRef, SpaceKernel, Weights
+from icon_registry.pairs import is_one
 
 
 class StudentT(SpaceKernel):
@@ -22,15 +23,11 @@ class StudentT(SpaceKernel):
         d2 = pairs.sqdist(self.space, cosine=self.cosine)
         unit = pairs.inputs.param(self.scale) * nu
         # t-SNE's nu = scale = 1: skip a division pass over the n x m matrix (and its backward)
-        scaled = d2 if _is_one(unit) else d2 / unit
+        scaled = d2 if is_one(unit) else d2 / unit
         return Weights(-(nu + 1) / 2 * pairs.backend.log1p(scaled), pairs.support)
 
     def cauchy_sqdist(self, pairs):
         nu = pairs.inputs.param(self.nu)
-        if pairs.backend.symbolic or not (_is_one(nu) and _is_one(pairs.inputs.param(self.scale))):
+        if pairs.backend.symbolic or not (is_one(nu) and is_one(pairs.inputs.param(self.scale))):
             return None
         return pairs.sqdist(self.space, cosine=self.cosine)
-
-
-def _is_one(value) -> bool:
-    return isinstance(value, (int, float)) and value == 1
