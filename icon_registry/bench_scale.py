@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from icon_registry.files import write_file
+
 DEFAULT_OUTPUT = Path("results/bench.json")
 MEMORY_SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
 QUICK_SIZES = (1024, 2048, 4096, 8192)
@@ -185,7 +187,6 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
         )
     _scaling(rows)
     steady = _steady_state(min(STEADY_N, max(sizes)), threads, quiet)
-    largest = max((r for r in rows if r["chunked"]), key=lambda r: r["n"])
     return {
         "description": "InfoNCE forward+backward on CPU, float32, anchor blocks of about 2^23 pairs; "
         "peak RSS of a fresh process per n (os.wait4)",
@@ -481,8 +482,7 @@ def run(
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
         result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         results[name] = result
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(results, indent=2) + "\n")
+        write_file(output, json.dumps(results, indent=2) + "\n", replace=True)  # a temporary file, swapped in
         _progress(f"{name}: done in {result['wall_seconds']} s; results in {output}", quiet)
     return results
 

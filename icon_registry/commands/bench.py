@@ -25,6 +25,7 @@ from pathlib import Path
 
 from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_file, threads
+from icon_registry.files import write_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -73,7 +74,7 @@ def _run_scale(args) -> int:
 
 def _write_merged(path: Path, document: dict) -> None:
     """Merge ``document`` into the JSON file at ``path`` (other suites' keys are kept), written to a
-    temporary file first and swapped in."""
+    temporary file first and swapped in (``files.write_file``)."""
     merged = {}
     if path.is_file():
         try:
@@ -81,10 +82,7 @@ def _write_merged(path: Path, document: dict) -> None:
         except ValueError:
             merged = {}
     merged.update(document)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(merged, indent=2) + "\n")
-    temporary.replace(path)
+    write_file(path, json.dumps(merged, indent=2) + "\n", replace=True)
 
 
 def run(args) -> int:

@@ -46,6 +46,20 @@ def test_command_writes_and_merges_json(tmp_path, capsys):
     assert written["target_ratio"] == bench.TARGET_RATIO
 
 
+def test_merging_leaves_the_users_other_files_alone(tmp_path):
+    """The merged results go through a temporary file of their own: a file of the user's beside the
+    output, named like a fixed temporary (bench.json.tmp), is neither overwritten nor removed."""
+    from icon_registry.commands.bench import _write_merged
+
+    out, theirs = tmp_path / "bench.json", tmp_path / "bench.json.tmp"
+    theirs.write_text("the user's")
+    _write_merged(out, {"core": [1]})
+    _write_merged(out, {"compile": [2]})
+    assert json.loads(out.read_text()) == {"core": [1], "compile": [2]}
+    assert theirs.read_text() == "the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.json.tmp"]
+
+
 @pytest.mark.parametrize("suite", ["large", "compile"])
 def test_every_case_of_the_other_suites_agrees_in_float64(suite):
     """The cases of the large and compile suites (built small here; compile with torch.compile)."""
