@@ -234,18 +234,33 @@ def _labelled_class_terms(entry, inputs):
     """The terms of a ``labelled_classes`` entry straight from the labels, when q is a softmax
     over all the columns. The generic path would find the same target in an n x C mask and take
     the same cross entropy (``_fused_terms``); this one skips building p. None when the batch is
-    not of that form (a label outside the classes, a q with a mask, an exaggerated p)."""
+    not of that form (a q with a mask, an exaggerated p; in eager mode, a label outside the
+    classes, whose anchor has no mass)."""
     q = entry.q
     if inputs.exaggeration != 1:
         return None
     pairs = pairs_on(inputs, q.support)
-    column = pairs.matching_column("labels")
-    if column is None:
-        return None
     weights = q.kernel.weights(pairs)
     if weights.mask is not pairs.support:
         return None
+    if torch_backend.compiling():
+        return _labels_or_ignored_terms(weights.log_weights, inputs.anchor_rows(inputs.labels))
+    column = pairs.matching_column("labels")
+    if column is None:
+        return None
     return _one_hot_terms(weights.log_weights, column)
+
+
+#: The target of an anchor whose label names no class (torch's own default ``ignore_index``).
+_NO_CLASS = -100
+
+
+def _labels_or_ignored_terms(scores, labels) -> AnchorTerms:
+    """``_one_hot_terms`` without a data-dependent range check (torch.compile): an anchor whose
+    label lies outside the m columns has no mass, as on the generic path, and adds nothing."""
+    has_mass = (labels >= 0) & (labels < scores.shape[1])
+    target = torch.where(has_mass, labels, _NO_CLASS)
+    return AnchorTerms(F.cross_entropy(scores, target, ignore_index=_NO_CLASS, reduction="none"), has_mass)
 
 
 def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
@@ -314,8 +329,7 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
     B = inputs.backend
     cache = getattr(inputs, "p_cache", None)
     with contextlib.nullcontext() if B.symbolic else B.float_dtype(inputs.z.dtype):
-        eager = not (B.symbolic or torch_backend.compiling() or torch_backend.gradients_only_active())
-        if eager and labelled_classes(entry):
+        if not (B.symbolic or torch_backend.gradients_only_active()) and labelled_classes(entry):
             direct = _labelled_class_terms(entry, inputs)
             if direct is not None:
                 return direct

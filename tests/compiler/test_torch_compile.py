@@ -95,3 +95,48 @@ def test_compiled_equals_eager(entry_id, dtype, tolerance):
     torch.testing.assert_close(traced, eager, rtol=tolerance, atol=tolerance)
     for got, want in zip(traced_grads, eager_grads):
         torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance * float(want.abs().max()))
+
+
+def _classifiers():
+    from icon_registry.catalog import load_catalog
+    from icon_registry.objective import labelled_classes
+
+    return sorted(entry.id for entry in load_catalog() if labelled_classes(entry))
+
+
+@pytest.mark.filterwarnings("ignore::icon_registry.errors.IconWarning")
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("entry_id", _classifiers())
+def test_a_compiled_classifier_equals_eager_with_labels_outside_the_classes(entry_id, reduction):
+    """Traced, a classifier reads its target off the labels without the eager range check: the
+    anchors whose label (-1, 4, -100: torch's own ignore_index) names no class have no mass there
+    too, and every value and gradient is the eager loss's."""
+    loss = compile_loss(entry_id, num_classes=4, dim=D, reduction=reduction).double()
+    z = torch.randn(N, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3, -1, 4, 2, 1, -100, 0, 3, 3])
+    results = []
+    for fn in (loss, torch.compile(loss, backend="aot_eager", fullgraph=True)):
+        leaf = z.clone().requires_grad_()
+        value = fn(leaf, labels=labels)
+        value.sum().backward()
+        results.append((value.detach(), leaf.grad, loss.prototypes.grad.clone()))
+        loss.prototypes.grad = None
+    for traced, eager in zip(*results):
+        torch.testing.assert_close(traced, eager, rtol=1e-10, atol=1e-12)
+
+
+def test_a_compiled_classifier_builds_no_mask_of_its_pairs():
+    """The traced cross entropy is the logits and torch's cross entropy on the labels: no n x C
+    tensor that anything reads besides the logits (the generic path's one-hot mask of p is not
+    built; the kernel's full support is traced but dead, which the compiler drops)."""
+    graphs = []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm)
+        return gm
+
+    loss = compile_loss("cross_entropy", num_classes=4, dim=D)
+    torch.compile(loss, backend=capture, fullgraph=True)(torch.randn(N, D), labels=torch.arange(N) % 4)
+    shapes = [tuple(node.meta["example_value"].shape) for node in graphs[0].graph.nodes
+              if isinstance(node.meta.get("example_value"), torch.Tensor) and node.users]
+    assert shapes.count((N, 4)) == 1, shapes
