@@ -280,6 +280,19 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
     if left.column is not None:  # one-hot, read off the labels
         return FixedP(target=left.column)
     kl = objective == "kl"
+    if left.entries is not None:  # zero outside the given pairs: their index form, with no n x m pass
+        rows, cols, log_prob = left.entries
+        with torch.no_grad():
+            log_prob = log_prob.to(dtype)
+            prob = log_prob.exp()
+            mass = torch.zeros(left.shape[0], dtype=dtype, device=prob.device).index_add_(0, rows, prob)
+            entropy = None
+            if kl:
+                plogp = left.backend.plogp(prob, log_prob, torch.ones_like(prob, dtype=torch.bool))
+                entropy = torch.zeros_like(mass).index_add_(0, rows, plogp)
+        fixed = FixedP(mass, mass > 0, entropy)
+        fixed.index = (rows, cols, prob)
+        return fixed
     mask = left.mask
     n = mask.shape[0]
     with torch.no_grad():

@@ -116,7 +116,7 @@ class Pairs:
 
     inputs: Inputs
     layout: str
-    _support: Any  # see ``support``; None: a full support, made on first use
+    _support: Any  # see ``support``; None: one that follows from ``structure``, made on first use
     #: (support, shape, anchor rows) when the mask follows from the shapes alone (others, all, ...)
     structure: Any = None
 
@@ -124,8 +124,17 @@ class Pairs:
     def support(self):
         """bool mask (n, m): the candidates each anchor's distribution ranges over."""
         if self._support is None:
-            self._support = self.backend.full_mask(self.structure[1], self.inputs.z)
+            if self.structure[0] == "others":
+                rows_all = self.inputs.rows is None and not self.backend.symbolic
+                self._support = self.backend.others_mask(self.inputs.n, self.inputs.z) if rows_all else ~self.is_self()
+            else:
+                self._support = self.backend.full_mask(self.structure[1], self.inputs.z)
         return self._support
+
+    @property
+    def width(self) -> int:
+        """m, the candidates per anchor (from the shapes when they give it: no mask is made)."""
+        return self.structure[1][1] if self.structure is not None else self.support.shape[1]
 
     def restrict(self, mask):
         """``mask & support``; ``mask`` itself when the support holds every pair."""
@@ -343,9 +352,6 @@ def _build_pairs(inputs: Inputs, support: str) -> Pairs:
     if support == "other_modality":
         pairs._support = ~pairs.same("modality")
         return pairs
-    if support == "others":
-        rows_all = inputs.rows is None and not inputs.backend.symbolic
-        pairs._support = inputs.backend.others_mask(inputs.n, inputs.z) if rows_all else ~pairs.is_self()
     pairs.structure = (support, (rows, inputs.n), inputs.rows)
     return pairs
 

@@ -326,6 +326,44 @@ class TorchBackend:
         return mask & candidates
 
     @staticmethod
+    def nearest_rows(vectors, k, cosine):
+        """(indices (n, k), squared distances (n, k)) of each row's k nearest other rows (between the
+        unit vectors with ``cosine``), found in blocks (``icon_registry.neighbors.knn``: no n x n
+        matrix); None under torch.compile, whose trace keeps the dense k-nearest mask (``knn_mask``)."""
+        if compiling():
+            return None
+        from icon_registry.neighbors import knn
+
+        indices, scores = knn(vectors.detach(), k, metric="cosine" if cosine else "euclidean")
+        # the search's scores are -d2, or the cosine s with d2 = 2 - 2 s between unit vectors
+        return indices, (2.0 - 2.0 * scores if cosine else -scores).clamp_min_(0.0)
+
+    @staticmethod
+    def dense_from_entries(rows, cols, values, shape, fill):
+        """The (n, m) matrix that holds ``values`` (a tensor, or one value) at (rows, cols) and ``fill``
+        elsewhere."""
+        values = torch.as_tensor(values, device=rows.device)
+        return torch.full(shape, fill, dtype=values.dtype, device=rows.device).index_put_((rows, cols), values)
+
+    @staticmethod
+    def symmetrize_entries(rows, cols, log_prob, n):
+        """log((p_ij + p_ji) / 2n) at every pair (i, j) where p_ij or p_ji is given, as (rows, cols,
+        log P) in row-major order. ``log_prob`` holds log p_ij at distinct pairs (rows, cols); each
+        pair then appears at most twice (given, and transposed), and the two are added in log space
+        (two conditionals that underflow keep a finite log P, as the dense symmetrization does)."""
+        key = torch.cat([rows * n + cols, cols * n + rows])
+        key, order = key.sort()
+        values = torch.cat([log_prob, log_prob])[order]
+        first = torch.ones_like(key, dtype=torch.bool)
+        first[1:] = key[1:] != key[:-1]
+        joint = values[first]
+        second = ~first
+        group = first.cumsum(0)[second] - 1
+        joint[group] = torch.logaddexp(joint[group], values[second])
+        key = key[first]
+        return key // n, key % n, joint - math.log(2 * n)
+
+    @staticmethod
     def neighbor_mask(neighbors, n):
         mask = torch.zeros((neighbors.shape[0], n), dtype=torch.bool, device=neighbors.device)
         mask.scatter_(1, neighbors.long(), True)

@@ -36,6 +36,9 @@ class Dist:
     their own). ``mask`` lies inside ``pairs.support``; it may be a zero-argument callable too
     (a one-hot p given by its ``column`` rarely needs it). ``cauchy``: the (n, m) d2 when the
     logits are -log(1 + d2) (t-SNE's kernel), for the objective's fused Cauchy path.
+    ``entries``: (rows, cols, log p) when p is zero outside the pairs (rows, cols) (the k nearest
+    of a perplexity-calibrated kernel), held in that index form; the mask and logits are then
+    deferred and made only if something asks for them.
     """
 
     mask = Deferred()
@@ -43,7 +46,7 @@ class Dist:
     log_norm = Deferred()
 
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
-                 cauchy=None, column=None):
+                 cauchy=None, column=None, entries=None):
         self.pairs = pairs
         self.mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
@@ -53,12 +56,22 @@ class Dist:
         self.logits = logits
         self.log_norm = log_norm
         self.cauchy = cauchy
+        self.entries = entries
         self.joint = joint
         self.softmax = softmax
         #: structure of a q (``Pairs.structure``) this fixed p was checked to be covered by
         self.covered_by = None
         #: (key, objective.FixedP): this distribution as a fixed p, prepared once
         self.fixed = None
+
+    @classmethod
+    def from_entries(cls, pairs: Pairs, rows, cols, log_prob, joint: bool = False) -> "Dist":
+        """p = exp(log_prob) at the pairs (rows, cols) of ``pairs`` and zero elsewhere."""
+        B = pairs.backend
+        shape = tuple(pairs.structure[1])
+        return cls(pairs, B.deferred(lambda: B.dense_from_entries(rows, cols, True, shape, False)),
+                   B.deferred(lambda: B.dense_from_entries(rows, cols, log_prob, shape, 0.0)), 0.0, joint=joint,
+                   entries=(rows, cols, log_prob))
 
     @property
     def backend(self):
@@ -71,9 +84,15 @@ class Dist:
         return B.where(self.mask, logits, -math.inf)
 
     def log_prob(self):
+        if self.entries is not None:  # zero outside its pairs: one scatter, no pass over the logits
+            rows, cols, log_prob = self.entries
+            return self.backend.dense_from_entries(rows, cols, log_prob, self.shape, -math.inf)
         return self.masked_logits() - self.log_norm
 
     def prob(self):
+        if self.entries is not None:
+            rows, cols, log_prob = self.entries
+            return self.backend.dense_from_entries(rows, cols, self.backend.exp(log_prob), self.shape, 0.0)
         return self.backend.exp(self.log_prob())
 
 

@@ -30,6 +30,10 @@ class Normalize(Distribution):
             cauchy = self.kernel.cauchy_sqdist(pairs)  # None but for t-SNE's kernel on a numeric backend
             if cauchy is not None:
                 return self._cauchy(pairs, cauchy)
+        elif self.support == "others" and not B.symbolic and inputs.rows is None:
+            nearest = self.kernel.nearest_weights(pairs)
+            if nearest is not None:
+                return self._on_nearest(pairs, *nearest)
         weights = self.kernel.weights(pairs)
         axis = None if self.over == "joint" else 1
         joint = self.over == "joint"
@@ -47,6 +51,19 @@ class Normalize(Distribution):
         )
         log_norm = B.deferred(lambda: B.masked_logsumexp(weights.log_weights, mask, axis, softmax.diagonal))
         return Dist(pairs, mask, weights.log_weights, log_norm, joint=joint, softmax=softmax)
+
+    @staticmethod
+    def _on_nearest(pairs, neighbors, weights):
+        """The rows' distributions over 'others' when the kernel's weights vanish outside each
+        anchor's ``neighbors`` (n, k): normalized over those k alone, held as index entries of the
+        n x n space."""
+        B = pairs.backend
+        if weights.log_weights is None:  # an indicator: uniform over the k
+            log_prob = -B.log(B.count(weights.mask, 1)).expand(neighbors.shape)
+        else:
+            log_prob = weights.log_weights - B.masked_logsumexp(weights.log_weights, weights.mask, 1)
+        rows = B.arange(neighbors.shape[0], neighbors)[:, None].expand_as(neighbors)
+        return Dist.from_entries(pairs, rows.reshape(-1), neighbors.reshape(-1), log_prob.reshape(-1))
 
     @staticmethod
     def _cauchy(pairs, d2):

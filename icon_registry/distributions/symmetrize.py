@@ -19,6 +19,8 @@ class Symmetrize(Distribution):
         if inner.pairs.layout != "batch" or inner.joint:
             raise ValueError("symmetrize needs per-anchor conditionals over the batch")
         B = inputs.backend
+        if inner.entries is not None:
+            return Dist.from_entries(inner.pairs, *B.symmetrize_entries(*inner.entries, inputs.n), joint=True)
         log_prob = inner.log_prob()
         mask = inner.mask | inner.mask.T
         # In log space: conditionals that underflow in both directions (a narrow kernel, a

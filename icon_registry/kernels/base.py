@@ -89,6 +89,13 @@ class Kernel(Node):
         Cauchy kernel in these parameters (its normalizer then needs no exp and no log); else None."""
         return None
 
+    def nearest_weights(self, pairs: Pairs):
+        """(neighbors (n, k), Weights (n, k) on them) when this kernel's weights vanish outside each
+        anchor's k nearest other items (in its own space) and the backend finds those without an
+        n x n pass: a distribution over 'others' is then evaluated on the k alone. None: the
+        weights may cover the whole support."""
+        return None
+
     def inputs_used(self) -> set[str]:
         return set()
 

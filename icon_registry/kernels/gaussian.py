@@ -57,15 +57,27 @@ class Gaussian(SpaceKernel):
             return r"\exp\!\left(-\frac{\lVert v_i - v_j\rVert^2}{\tau}\right)"
         return self.summary
 
-    def calibration_support(self, pairs, d2):
-        """The candidates the perplexity is calibrated on: the support, or its k nearest (``nearest``)."""
+    def nearest_weights(self, pairs):
+        nearest = self._nearest_count(pairs)
+        found = pairs.backend.nearest_rows(pairs.vectors(self.space), nearest, self.cosine) if nearest else None
+        if found is None:
+            return None
+        neighbors, d2 = found
+        everywhere = pairs.backend.full_mask(d2.shape, d2)
+        return neighbors, Weights(-d2 * pairs.backend.exp(self.log_precision(pairs, d2, everywhere)), everywhere)
+
+    def _nearest_count(self, pairs):
+        """``nearest`` when it leaves out some of the support's candidates; else 0."""
         if self.nearest is None:
-            return pairs.support
+            return 0
         nearest = int(pairs.backend.concrete(pairs.inputs.param(self.nearest), 0,
                                              "p calibrated on every candidate (the exact P, not its k-nearest approximation)"))
-        if 0 < nearest < pairs.support.shape[1]:
-            return pairs.backend.knn_mask(d2, pairs.support, nearest)
-        return pairs.support
+        return nearest if 0 < nearest < pairs.width else 0
+
+    def calibration_support(self, pairs, d2):
+        """The candidates the perplexity is calibrated on: the support, or its k nearest (``nearest``)."""
+        nearest = self._nearest_count(pairs)
+        return pairs.backend.knn_mask(d2, pairs.support, nearest) if nearest else pairs.support
 
     def log_precision(self, pairs, d2=None, support=None):
         """Per-row log beta_i (beta_i = 1 / (2 sigma_i^2)) calibrated to the perplexity, (rows, 1)."""

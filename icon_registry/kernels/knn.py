@@ -31,5 +31,15 @@ class Knn(SpaceKernel):
         k = int(pairs.inputs.param(self.k))
         return Weights(None, B.knn_mask(pairs.sqdist(self.space, cosine=self.cosine), pairs.support, k))
 
+    def nearest_weights(self, pairs):
+        if self.source != "distances" or pairs.layout != "batch":
+            return None
+        k = int(pairs.inputs.param(self.k))
+        found = pairs.backend.nearest_rows(pairs.vectors(self.space), k, self.cosine) if 0 < k < pairs.width else None
+        if found is None:
+            return None
+        neighbors, d2 = found
+        return neighbors, Weights(None, pairs.backend.full_mask(d2.shape, d2))
+
     def inputs_used(self):
         return {"neighbors"} if self.source == "given" else super().inputs_used()
