@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from icon_registry.neighbors import knn
+
 #: The floating dtype of the evaluation in progress (set by ``TorchBackend.float_dtype``):
 #: counts of mask entries are made in it, so that log|S(i)| and 1/|S(i)| keep float64
 #: precision for float64 inputs instead of torch's default float32 for integer tensors.
@@ -332,8 +334,6 @@ class TorchBackend:
         matrix); None under torch.compile, whose trace keeps the dense k-nearest mask (``knn_mask``)."""
         if compiling():
             return None
-        from icon_registry.neighbors import knn
-
         indices, scores = knn(vectors.detach(), k, metric="cosine" if cosine else "euclidean")
         # the search's scores are -d2, or the cosine s with d2 = 2 - 2 s between unit vectors
         return indices, (2.0 - 2.0 * scores if cosine else -scores).clamp_min_(0.0)
@@ -746,6 +746,10 @@ def _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale):
     elif fixed.uniform is not None:
         pairs, weight = fixed.uniform
         dot = torch.where(pairs, source, 0.0).sum(1) * weight
+    elif fixed.index is not None:  # prepared eagerly (a calibrated p is evaluated outside the graph)
+        rows, cols, weights = fixed.index
+        dot = torch.zeros(source.shape[0], dtype=source.dtype, device=source.device).index_add(
+            0, rows, source[rows, cols] * weights)
     else:
         dot = (fixed.dense * masked.masked_fill(fixed.dense == 0, 0.0)).sum(1)
     return (lse if fixed.mass is None else fixed.mass * lse) - (dot if scale == 1 else scale * dot)

@@ -28,6 +28,13 @@ def _case(entry_id, dtype=torch.float64, seed=0):
     if entry_id == "tsne":
         x = torch.randn(N, 3, generator=g, dtype=dtype)
         return compile_loss("tsne", perplexity=3.0, reduction="sum"), z[:, :2].contiguous(), lambda: {"x": x}
+    if entry_id in ("tsne_far_clusters", "tsne_nearest"):
+        # P in index form, prepared outside the graph: three clusters of four whose P between them
+        # is 0 (a quarter of the pairs have mass), or the k = 4 nearest (P held as its pairs)
+        x = torch.randn(N, 3, generator=g, dtype=dtype) + 100.0 * (torch.arange(N) % 3)[:, None].to(dtype)
+        nearest = 4 if entry_id == "tsne_nearest" else 0
+        loss = compile_loss("tsne", perplexity=2.0, nearest=nearest, reduction="sum")
+        return loss, z[:, :2].contiguous(), lambda: {"x": x}
     raise ValueError(entry_id)
 
 
@@ -78,7 +85,8 @@ def test_no_recompile_for_a_fixed_shape(entry_id):
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["float64", "float32"])
-@pytest.mark.parametrize("entry_id", ["simclr", "supcon", "cross_entropy", "cross_entropy_unknown_label", "tsne"])
+@pytest.mark.parametrize("entry_id", ["simclr", "supcon", "cross_entropy", "cross_entropy_unknown_label", "tsne",
+                                      "tsne_far_clusters", "tsne_nearest"])
 def test_compiled_equals_eager(entry_id, dtype, tolerance):
     loss, z, inputs = _case(entry_id, dtype)
     compiled = torch.compile(loss)
