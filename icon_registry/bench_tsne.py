@@ -2,9 +2,10 @@
 
 * ``calibration``: the perplexity calibration of P (perplexity 30) at n = 4,096 points of a
   10-cluster Gaussian mixture in 50-D: ours over every pair against scikit-learn's exact
-  ``_joint_probabilities``, and ours on the k = 90 nearest neighbours (``nearest=90``) against
-  scikit-learn's Barnes-Hut P (``NearestNeighbors`` + ``_joint_probabilities_nn``); each pair
-  timed interleaved and repeated, with the largest difference of the two P matrices.
+  ``_joint_probabilities``, and ours on the k = 90 nearest neighbours (``nearest=90``: found in
+  blocks, P held as its pairs) against scikit-learn's Barnes-Hut P (``NearestNeighbors`` +
+  ``_joint_probabilities_nn``), both expanded to n x n at the end; each pair timed interleaved
+  and repeated, with the largest difference of the two P matrices.
 * ``end_to_end``: ``icon fit tsne``'s optimizer (icon_registry.training.tsne, default schedule),
   with the exact P and with the kNN P (``nearest=90``), against scikit-learn's TSNE (Barnes-Hut,
   its defaults, one job) and openTSNE (one job, if it is importable: it is no dependency) on
