@@ -331,8 +331,9 @@ class TorchBackend:
     def nearest_rows(vectors, k, cosine):
         """(indices (n, k), squared distances (n, k)) of each row's k nearest other rows (between the
         unit vectors with ``cosine``), found in blocks (``icon_registry.neighbors.knn``: no n x n
-        matrix); None under torch.compile, whose trace keeps the dense k-nearest mask (``knn_mask``)."""
-        if compiling():
+        matrix). The distances carry no gradient: None when the vectors need one, and under
+        torch.compile, whose trace keeps the dense k-nearest mask (``knn_mask``)."""
+        if compiling() or (vectors.requires_grad and torch.is_grad_enabled()):
             return None
         indices, scores = knn(vectors.detach(), k, metric="cosine" if cosine else "euclidean")
         # the search's scores are -d2, or the cosine s with d2 = 2 - 2 s between unit vectors

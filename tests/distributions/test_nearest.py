@@ -133,3 +133,17 @@ def test_a_knn_indicator_from_distances_is_uniform_over_the_k_in_index_form(monk
     dense = spec.evaluate(Inputs(TorchBackend, x, 80, {}, x=x))
     assert dense.entries is None
     torch.testing.assert_close(sparse.prob(), dense.prob(), rtol=1e-12, atol=1e-15)
+
+
+def test_a_learned_k_nearest_kernel_keeps_its_gradient():
+    """On z (a user's q) the search, whose distances carry no gradient, is not used: the dense
+    path is taken and z gets a gradient through the kernel."""
+    from tests.distributions.helpers import dist
+
+    spec = dist({"kind": "normalize", "support": "others",
+                 "kernel": {"kind": "gaussian", "space": "z", "perplexity": 3.0, "nearest": 5}})
+    z = _points(40).requires_grad_()
+    q = spec.evaluate(Inputs(TorchBackend, z, 40, {}))
+    assert q.entries is None
+    (q.log_prob().clamp_min(-1e4) * torch.eye(40, dtype=z.dtype).roll(1, 1)).sum().backward()
+    assert z.grad is not None and float(z.grad.abs().sum()) > 0
