@@ -171,16 +171,24 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
         return None
     compiling = torch_backend.compiling()
     gradients_only = torch_backend.gradients_only_active()
-    # t-SNE's q: the fused Cauchy form reads d2 and never forms the logits -log(1 + d2)
-    cauchy = right.cauchy if not (compiling or gradients_only) else None
-    logits = cauchy if cauchy is not None else right.logits
+    # t-SNE's q: the fused Cauchy form reads d2 (or the points themselves, in blocks) and never forms
+    # the logits -log(1 + d2)
+    fused = not (compiling or gradients_only)
+    points = right.points if fused else None
+    cauchy = right.cauchy if fused and points is None else None
+    logits = points if points is not None else cauchy if cauchy is not None else right.logits
     fixed = prepare_fixed(left, objective, logits, compiling)
     if fixed is None:
         return None
+    if points is not None and not torch_backend.blocked_cauchy_applies(points, fixed):
+        points, cauchy = None, right.cauchy
+        logits = cauchy
     softmax = right.softmax
     exaggeration = left.pairs.inputs.exaggeration
     n = logits.shape[0]
-    if cauchy is not None:
+    if points is not None:
+        values = torch_backend.blocked_cauchy_cross_entropy(points, fixed, exaggeration)
+    elif cauchy is not None:
         values = torch_backend.cauchy_cross_entropy(cauchy, right.mask, softmax, fixed, exaggeration)
     elif (fixed.target is not None and softmax.axis == 1 and exaggeration == 1
           and (softmax.full or (softmax.nonempty and logits.numel() <= _TORCH_CROSS_ENTROPY_PAIRS))

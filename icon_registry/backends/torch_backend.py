@@ -660,6 +660,73 @@ def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
     return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
 
+def blocked_cauchy_applies(points, fixed) -> bool:
+    """On the CPU, where the n x n passes of ``cauchy_cross_entropy`` are bound by memory traffic,
+    for a p read at its pairs (index form or one column per row)."""
+    return points.device.type == "cpu" and (fixed.index is not None or fixed.target is not None)
+
+
+def blocked_cauchy_cross_entropy(points, fixed, scale=1.0):
+    """``cauchy_cross_entropy`` over every other item of the batch, from the points y themselves:
+    Z = sum_{k != l} w_kl and the pull of the normalizer on each point, sum_l w_kl^2 (y_k - y_l),
+    are summed over blocks of rows, so no n x n matrix is held (memory: one block), and p is read
+    at its pairs (``blocked_cauchy_applies``)."""
+    if fixed.target is not None:
+        rows, cols, weights = torch.arange(points.shape[0], device=points.device), fixed.target, None
+    else:
+        rows, cols, weights = fixed.index
+    return _BlockedCauchyCrossEntropy.apply(points, fixed.mass, rows, cols, weights, scale)
+
+
+#: Entries of one block of ``_BlockedCauchyCrossEntropy`` (rows x n): 1 MiB in float32, in cache.
+_CAUCHY_BLOCK = 1 << 18
+
+
+class _BlockedCauchyCrossEntropy(torch.autograd.Function):
+    """values_i = mass_i log Z + scale * sum_j p_ij log(1 + d2_ij) with d2 from the points y and
+    Z over every pair k != l. With dZ / dy_k = -4 sum_l w_kl^2 (y_k - y_l) (w symmetric), the
+    forward keeps that sum per point (n x d) and the pairs' differences; the backward scales the
+    one and scatters the other."""
+
+    @staticmethod
+    def forward(ctx, y, mass, rows, cols, weights, scale):
+        source = y.float() if y.dtype in _HALF else y
+        n = source.shape[0]
+        squares = (source * source).sum(1)
+        total = source.new_zeros(())
+        repulsion = torch.empty_like(source)
+        step = max(1, _CAUCHY_BLOCK // max(n, 1))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            block = source[start:stop]
+            w = torch.addmm(squares[None, :], block, source.T, alpha=-2.0).add_(squares[start:stop, None])
+            w.clamp_min_(0.0).add_(1.0).reciprocal_()
+            w.diagonal(start).zero_()  # the anchor itself is no candidate
+            total += w.sum()
+            w.mul_(w)
+            repulsion[start:stop] = block * w.sum(1, keepdim=True) - w @ source
+        lse = torch.where(total > 0, total.log(), 0.0)
+        diff = source[rows] - source[cols]
+        d2 = (diff * diff).sum(1)
+        picked = torch.log1p(d2) if weights is None else torch.log1p(d2) * weights
+        pull = torch.zeros(n, dtype=source.dtype, device=source.device).index_add_(0, rows, picked)
+        at = torch.reciprocal(1.0 + d2) if weights is None else weights / (1.0 + d2)
+        ctx.save_for_backward(repulsion, rows, diff, at)
+        ctx.cols, ctx.total, ctx.mass, ctx.scale, ctx.out_dtype = cols, total, mass, scale, y.dtype
+        return (lse if mass is None else mass * lse) + (pull if scale == 1 else scale * pull)
+
+    @staticmethod
+    def backward(ctx, g):
+        repulsion, rows, diff, at = ctx.saved_tensors
+        mass_g = g.sum() if ctx.mass is None else (g * ctx.mass).sum()
+        push = torch.where(ctx.total > 0, mass_g / ctx.total, 0.0)
+        grad = repulsion * (-4.0 * push)
+        pull = g if ctx.scale == 1 else g * ctx.scale
+        attraction = (2.0 * pull[rows] * at)[:, None] * diff
+        grad.index_add_(0, rows, attraction).index_add_(0, ctx.cols, -attraction)
+        return grad.to(ctx.out_dtype), None, None, None, None, None
+
+
 class _CauchyCrossEntropy(torch.autograd.Function):
     """values_i = mass_i log Z + scale * sum_j p_ij log(1 + d2_ij), Z = sum over the mask of
     w = 1 / (1 + d2): ``_SoftmaxCrossEntropy`` of the joint softmax of -log(1 + d2). With

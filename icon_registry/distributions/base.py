@@ -34,8 +34,10 @@ class Dist:
     scalar normalizer for all pairs. ``log_norm`` and ``logits`` may be given as zero-argument
     callables: they are then computed on first use (a fused objective never needs them on
     their own). ``mask`` lies inside ``pairs.support``; it may be a zero-argument callable too
-    (a one-hot p given by its ``column`` rarely needs it). ``cauchy``: the (n, m) d2 when the
+    (a one-hot p given by its ``column`` rarely needs it). ``cauchy``: the (n, m) d2 (or a callable) when the
     logits are -log(1 + d2) (t-SNE's kernel), for the objective's fused Cauchy path.
+    ``points``: with ``cauchy``, the (n, d) vectors whose squared distances it holds, when the
+    support is every other item of the batch (the objective can then work from them in blocks).
     ``entries``: (rows, cols, log p) when p is zero outside the pairs (rows, cols) (the k nearest
     of a perplexity-calibrated kernel), held in that index form; the mask and logits are then
     deferred and made only if something asks for them.
@@ -44,9 +46,10 @@ class Dist:
     mask = Deferred()
     logits = Deferred()
     log_norm = Deferred()
+    cauchy = Deferred()
 
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
-                 cauchy=None, column=None, entries=None):
+                 cauchy=None, column=None, entries=None, points=None):
         self.pairs = pairs
         self.mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
@@ -56,6 +59,7 @@ class Dist:
         self.logits = logits
         self.log_norm = log_norm
         self.cauchy = cauchy
+        self.points = points
         self.entries = entries
         self.joint = joint
         self.softmax = softmax

@@ -27,9 +27,9 @@ class Normalize(Distribution):
         pairs = pairs_on(inputs, self.support)
         B = inputs.backend
         if self.over == "joint":
-            cauchy = self.kernel.cauchy_sqdist(pairs)  # None but for t-SNE's kernel on a numeric backend
-            if cauchy is not None:
-                return self._cauchy(pairs, cauchy)
+            sqdist = self.kernel.cauchy_sqdist(pairs)  # None but for t-SNE's kernel on a numeric backend
+            if sqdist is not None:
+                return self._cauchy(pairs, sqdist, self.kernel.cauchy_points(pairs))
         elif self.support == "others" and not B.symbolic and inputs.rows is None:
             nearest = self.kernel.nearest_weights(pairs)
             if nearest is not None:
@@ -66,15 +66,17 @@ class Normalize(Distribution):
         return Dist.from_entries(pairs, rows.reshape(-1), neighbors.reshape(-1), log_prob.reshape(-1))
 
     @staticmethod
-    def _cauchy(pairs, d2):
-        """t-SNE's q: logits -log(1 + d2) over the whole support, jointly; the logits and the
-        normalizer are computed only if asked for (the fused objective reads d2 itself)."""
+    def _cauchy(pairs, sqdist, points):
+        """t-SNE's q: logits -log(1 + d2) over the whole support, jointly; d2, the logits and the
+        normalizer are computed only if asked for (the fused objective reads d2 itself, or the
+        ``points`` whose distances they are)."""
         B = pairs.backend
         mask = pairs.support
         softmax = Softmax(None, diagonal=pairs.excluded_diagonal, nonempty=pairs.nonempty_rows, full=pairs.full)
-        logits = once(B.deferred(lambda: -B.log1p(d2)))
+        d2 = once(B.deferred(sqdist))
+        logits = once(B.deferred(lambda: -B.log1p(d2())))
         log_norm = B.deferred(lambda: B.masked_logsumexp(logits(), mask, None, softmax.diagonal))
-        return Dist(pairs, mask, logits, log_norm, joint=True, softmax=softmax, cauchy=d2)
+        return Dist(pairs, mask, logits, log_norm, joint=True, softmax=softmax, cauchy=d2, points=points)
 
     def inputs_used(self):
         used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())

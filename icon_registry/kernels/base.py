@@ -85,8 +85,15 @@ class Kernel(Node):
         raise NotImplementedError
 
     def cauchy_sqdist(self, pairs: Pairs):
-        """The d2 with w = 1 / (1 + d2) on all of ``pairs.support``, when this kernel is t-SNE's
-        Cauchy kernel in these parameters (its normalizer then needs no exp and no log); else None."""
+        """A zero-argument callable giving the d2 with w = 1 / (1 + d2) on all of ``pairs.support``,
+        when this kernel is t-SNE's Cauchy kernel in these parameters (its normalizer then needs no
+        exp and no log); else None."""
+        return None
+
+    def cauchy_points(self, pairs: Pairs):
+        """The vectors (n, d) whose squared distances ``cauchy_sqdist`` gives, when the support is
+        every other item of the whole batch: the objective may then sum the Cauchy normalizer in
+        blocks of rows from the vectors, never holding the n x n distances. None otherwise."""
         return None
 
     def nearest_weights(self, pairs: Pairs):

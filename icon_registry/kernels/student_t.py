@@ -27,7 +27,15 @@ class StudentT(SpaceKernel):
         return Weights(-(nu + 1) / 2 * pairs.backend.log1p(scaled), pairs.support)
 
     def cauchy_sqdist(self, pairs):
-        nu = pairs.inputs.param(self.nu)
-        if pairs.backend.symbolic or not (is_one(nu) and is_one(pairs.inputs.param(self.scale))):
+        if not self._cauchy(pairs):
             return None
-        return pairs.sqdist(self.space, cosine=self.cosine)
+        return lambda: pairs.sqdist(self.space, cosine=self.cosine)
+
+    def cauchy_points(self, pairs):
+        whole_batch = pairs.structure is not None and pairs.structure[0] == "others" and pairs.inputs.rows is None
+        return pairs.vectors(self.space) if self._cauchy(pairs) and whole_batch and not self.cosine else None
+
+    def _cauchy(self, pairs) -> bool:
+        """nu = 1 and scale 1 (t-SNE's kernel), on a numeric backend."""
+        return not pairs.backend.symbolic and is_one(pairs.inputs.param(self.nu)) and is_one(
+            pairs.inputs.param(self.scale))

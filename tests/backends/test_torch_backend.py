@@ -136,14 +136,16 @@ def _cauchy_case(entry_id, n, dtype, nearest=0):
 CAUCHY_CASES = [("tsne", 0), ("tsne", 5), ("doubly_tsne", 0), ("tsne_graph", 0), ("tsne_uniform", 0)]
 
 
+@pytest.mark.parametrize("blocks", [True, False], ids=["blocks", "whole"])
 @pytest.mark.parametrize("entry_id, nearest", CAUCHY_CASES, ids=[f"{e}-nearest{k}" for e, k in CAUCHY_CASES])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("reduction, objective, exaggeration", [
     ("sum", "kl", 1.0), ("mean", "kl", 12.0), ("none", "kl", 1.0), ("sum", "cross_entropy", 4.0)])
 def test_cauchy_q_fused_equals_the_generic_path(monkeypatch, entry_id, nearest, dtype, reduction, objective,
-                                                exaggeration):
-    """t-SNE's q read from d2 (no exp, no log over the n x n matrix) gives the values and
-    gradients of the log-space softmax of -log(1 + d2), in dense and index forms of P."""
+                                                exaggeration, blocks):
+    """t-SNE's q read from d2 (no exp, no log over the n x n matrix), or from the points in blocks of
+    rows where P is read at its pairs, gives the values and gradients of the log-space softmax of
+    -log(1 + d2), in dense and index forms of P."""
     import warnings
 
     from icon_registry import compile_loss
@@ -153,8 +155,12 @@ def test_cauchy_q_fused_equals_the_generic_path(monkeypatch, entry_id, nearest, 
     inputs, params = _cauchy_case(entry_id, 150, dtype, nearest)
     y0 = torch.randn(150, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
     fused_calls = []
-    real = torch_backend._CauchyCrossEntropy.apply
-    monkeypatch.setattr(torch_backend._CauchyCrossEntropy, "apply", lambda *a: fused_calls.append(1) or real(*a))
+    for function in (torch_backend._CauchyCrossEntropy, torch_backend._BlockedCauchyCrossEntropy):
+        real = function.apply
+        monkeypatch.setattr(function, "apply", lambda *a, f=function, real=real: fused_calls.append(f) or real(*a))
+    if not blocks:
+        monkeypatch.setattr(torch_backend, "blocked_cauchy_applies", lambda *args: False)
+    monkeypatch.setattr(torch_backend, "_CAUCHY_BLOCK", 150 * 16)  # blocks of 16 rows and a last one of 6
     results = []
     for fused in (True, False):
         if not fused:
@@ -168,11 +174,44 @@ def test_cauchy_q_fused_equals_the_generic_path(monkeypatch, entry_id, nearest, 
         (value * torch.linspace(0.5, 1.5, value.numel(), dtype=dtype).reshape(value.shape)).sum().backward()
         results.append((value.detach(), y.grad))
     assert len(fused_calls) == 1
+    if not blocks:
+        assert fused_calls == [torch_backend._CauchyCrossEntropy]
+    elif (entry_id, nearest) == ("tsne", 5):  # P at its pairs: the blocks are what ran
+        assert fused_calls == [torch_backend._BlockedCauchyCrossEntropy]
     (v_fused, g_fused), (v_generic, g_generic) = results
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert bool(torch.isfinite(v_fused).all()) and bool(torch.isfinite(g_fused).all())
     assert torch.allclose(v_fused, v_generic, rtol=tol, atol=tol)
     assert torch.allclose(g_fused, g_generic, rtol=tol, atol=tol * float(g_generic.abs().max()))
+
+
+@pytest.mark.parametrize("mass", [False, True])
+def test_blocked_cauchy_reads_a_one_column_p(mass):
+    """p one-hot on every row (``FixedP.target``), with and without per-row masses: the blocked
+    form equals the whole-matrix fused form (values and gradients, float64)."""
+    from icon_registry.distributions.base import Softmax
+    from icon_registry.objective import FixedP
+
+    g = torch.Generator().manual_seed(4)
+    n = 40
+    y0 = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    target = (torch.arange(n) + 1 + torch.randint(0, n - 1, (n,), generator=g)) % n  # never the row itself
+    fixed = FixedP(mass=torch.rand(n, generator=g, dtype=torch.float64) if mass else None, target=target)
+    weights = torch.rand(n, generator=g, dtype=torch.float64)
+    results = []
+    for blocked in (True, False):
+        y = y0.clone().requires_grad_()
+        if blocked:
+            values = torch_backend.blocked_cauchy_cross_entropy(y, fixed, 3.0)
+        else:
+            d2 = torch.cdist(y, y) ** 2
+            softmax = Softmax(None, diagonal=0, nonempty=True)
+            values = torch_backend.cauchy_cross_entropy(d2, ~torch.eye(n, dtype=torch.bool), softmax, fixed, 3.0)
+        (values * weights).sum().backward()
+        results.append((values.detach(), y.grad))
+    (v_blocks, g_blocks), (v_whole, g_whole) = results
+    torch.testing.assert_close(v_blocks, v_whole, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g_blocks, g_whole, rtol=1e-10, atol=1e-12)
 
 
 def test_cauchy_fast_path_covers_index_and_dense_forms_of_p():

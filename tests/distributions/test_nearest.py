@@ -70,6 +70,30 @@ def test_no_n_by_n_tensor_is_made():
     assert max(largest) < n * n / 4, max(largest)
 
 
+def test_a_training_step_holds_no_n_by_n_tensor():
+    """With P at its k nearest, t-SNE's q sums its normalizer in blocks of rows from the points: a
+    forward and backward after the first (which makes the process's shared mask of 'others', an
+    n x n bool kept for every batch of n) allocate nothing of n^2 / 4 elements or more."""
+    n = 3000
+    x = _points(n, torch.float32)
+    loss = compile_loss("tsne", perplexity=10.0, nearest=30, reduction="sum")
+    y = torch.randn(n, 2).requires_grad_()
+    loss(y, x=x).backward()
+    largest = []
+
+    class Sizes(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for value in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(value, torch.Tensor):
+                    largest.append(value.numel())
+            return out
+
+    with Sizes():
+        loss(y, x=x).backward()
+    assert max(largest) < n * n / 4, max(largest)
+
+
 @pytest.mark.parametrize("objective", ["kl", "cross_entropy"])
 def test_the_loss_and_its_gradient_equal_the_dense_ones(monkeypatch, objective):
     x = _points()
