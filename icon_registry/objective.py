@@ -59,7 +59,8 @@ def check_supports(left: Dist, right: Dist, direction: str) -> None:
         raise SupportMismatch(
             f"p lives on '{left.pairs.layout}' candidates and q on '{right.pairs.layout}': they must share a candidate space"
         )
-    if right.mask is left.pairs.support:  # every mask lies inside its support: covered, no pass needed
+    # every mask lies inside its support: a q over the whole of p's support covers p, no pass needed
+    if right.on_whole_support and (right.pairs is left.pairs or right.pairs.support is left.pairs.support):
         return
     fixed = getattr(left, "fixed", None)
     pairs = fixed[1].pairs() if fixed is not None else None
@@ -91,7 +92,7 @@ def _check_supports_once(p: Dist, q: Dist, direction: str, reused: bool) -> None
     """check_supports, skipped for a cached p that already passed against a q whose mask follows
     from the shapes alone (the same p and the same q mask again: three n x m passes saved per call)."""
     left, right = (p, q) if direction == "forward" else (q, p)
-    structure = q.pairs.structure if direction == "forward" and q.mask is q.pairs.support else None
+    structure = q.pairs.structure if direction == "forward" and q.on_whole_support else None
     if reused and (p.covered_by is CHECKED or (structure is not None and p.covered_by == structure)):
         return
     check_supports(left, right, direction)
@@ -167,7 +168,8 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     """
     if left.backend.symbolic or right.softmax is None or left.pairs.layout != right.pairs.layout:
         return None
-    if left.logits is not None and left.logits.requires_grad:
+    held = left.entries[2] if left.entries is not None else left.logits  # entries: no n x m logits made
+    if held is not None and held.requires_grad:
         return None
     compiling = torch_backend.compiling()
     gradients_only = torch_backend.gradients_only_active()

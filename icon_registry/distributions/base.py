@@ -49,7 +49,7 @@ class Dist:
     cauchy = Deferred()
 
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
-                 cauchy=None, column=None, entries=None, points=None):
+                 cauchy=None, column=None, entries=None, points=None, whole: bool = False):
         self.pairs = pairs
         self.mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
@@ -60,6 +60,8 @@ class Dist:
         self.log_norm = log_norm
         self.cauchy = cauchy
         self.points = points
+        #: the mask is ``pairs.support`` itself, which may then stay unmade (an n x n 'others')
+        self.whole = whole
         self.entries = entries
         self.joint = joint
         self.softmax = softmax
@@ -80,6 +82,11 @@ class Dist:
     @property
     def backend(self):
         return self.pairs.backend
+
+    @property
+    def on_whole_support(self) -> bool:
+        """The mask is ``pairs.support`` (known without making either when ``whole``)."""
+        return self.whole or self.mask is self.pairs.support
 
     def masked_logits(self):
         """Logits with every pair outside the mask at -inf (uniform: 0 on the mask)."""

@@ -71,12 +71,13 @@ class Normalize(Distribution):
         normalizer are computed only if asked for (the fused objective reads d2 itself, or the
         ``points`` whose distances they are)."""
         B = pairs.backend
-        mask = pairs.support
         softmax = Softmax(None, diagonal=pairs.excluded_diagonal, nonempty=pairs.nonempty_rows, full=pairs.full)
         d2 = once(B.deferred(sqdist))
         logits = once(B.deferred(lambda: -B.log1p(d2())))
-        log_norm = B.deferred(lambda: B.masked_logsumexp(logits(), mask, None, softmax.diagonal))
-        return Dist(pairs, mask, logits, log_norm, joint=True, softmax=softmax, cauchy=d2, points=points)
+        log_norm = B.deferred(lambda: B.masked_logsumexp(logits(), pairs.support, None, softmax.diagonal))
+        # the mask, too, is made only if asked for: the blocked path never needs the n x n 'others'
+        return Dist(pairs, lambda: pairs.support, logits, log_norm, joint=True, softmax=softmax, cauchy=d2,
+                    points=points, whole=True)
 
     def inputs_used(self):
         used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())
