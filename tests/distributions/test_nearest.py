@@ -49,25 +49,36 @@ def test_the_index_form_equals_the_dense_k_nearest_p(monkeypatch, nearest):
     assert float(sparse.prob().sum()) == pytest.approx(1.0, abs=1e-12)
 
 
+class _Sizes(TorchDispatchMode):
+    """Records the number of elements of every tensor an operation returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for value in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(value, torch.Tensor):
+                self.sizes.append(value.numel())
+        return out
+
+
+def _largest_tensor_made(run):
+    """(the most elements of any tensor made while ``run()`` ran, what it returned)."""
+    with _Sizes() as sizes:
+        result = run()
+    return max(sizes.sizes), result
+
+
 def test_no_n_by_n_tensor_is_made():
     """Every tensor the evaluation makes has fewer than n^2 / 4 elements (the search's blocks
     are 1,024 x n at most: n = 5,000 keeps them under that)."""
     n = 5000
     x = _points(n, torch.float32)
-    largest = []
-
-    class Sizes(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for value in out if isinstance(out, (tuple, list)) else [out]:
-                if isinstance(value, torch.Tensor):
-                    largest.append(value.numel())
-            return out
-
-    with Sizes():
-        p = _p(x, 90, perplexity=30.0)
+    largest, p = _largest_tensor_made(lambda: _p(x, 90, perplexity=30.0))
     assert p.entries is not None
-    assert max(largest) < n * n / 4, max(largest)
+    assert largest < n * n / 4, largest
 
 
 def test_a_training_step_holds_no_n_by_n_tensor():
@@ -78,20 +89,8 @@ def test_a_training_step_holds_no_n_by_n_tensor():
     x = _points(n, torch.float32)
     loss = compile_loss("tsne", perplexity=10.0, nearest=30, reduction="sum")
     y = torch.randn(n, 2).requires_grad_()
-    largest = []
-
-    class Sizes(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for value in out if isinstance(out, (tuple, list)) else [out]:
-                if isinstance(value, torch.Tensor):
-                    largest.append(value.numel())
-            return out
-
-    with Sizes():
-        for _ in range(2):
-            loss(y, x=x).backward()
-    assert max(largest) < n * n / 4, max(largest)
+    largest, _ = _largest_tensor_made(lambda: [loss(y, x=x).backward() for _ in range(2)])
+    assert largest < n * n / 4, largest
 
 
 @pytest.mark.parametrize("objective", ["kl", "cross_entropy"])
