@@ -7,10 +7,12 @@
   ``_joint_probabilities_nn``), both expanded to n x n at the end; each pair timed interleaved
   and repeated, with the largest difference of the two P matrices.
 * ``end_to_end``: ``icon fit tsne``'s optimizer (icon_registry.training.tsne, default schedule),
-  with the exact P and with the kNN P (``nearest=90``), against scikit-learn's TSNE (Barnes-Hut,
-  its defaults, one job) and openTSNE (one job, if it is importable: it is no dependency) on
-  digits and on the mixture at n = 2,000 and 5,000: wall seconds and trustworthiness@10 of each
-  embedding (scikit-learn's trustworthiness).
+  with the exact P (up to 5,000 points), with the kNN P (``nearest=90``), and with the kNN P and
+  q's normalizer interpolated on a grid (``interpolation=3``), against scikit-learn's TSNE
+  (Barnes-Hut, its defaults, one job) and openTSNE (one job, if it is importable: it is no
+  dependency) on digits and on the mixture at n = 2,000, 5,000 and 10,000: wall seconds and
+  trustworthiness@10 of each embedding (scikit-learn's trustworthiness); each row says whether it
+  is what ``icon fit tsne`` runs at that n.
 
 Every library runs on one thread when ``--threads 1`` is given (torch.set_num_threads; the
 references get n_jobs=1 and their BLAS thread count is what the environment sets).
@@ -24,10 +26,12 @@ import time
 import numpy as np
 import torch
 
+from icon_registry.training.tsne import GRID_DENSITY, NEIGHBOURS_PER_PERPLEXITY
+
 PERPLEXITY = 30.0
-NEAREST = int(3 * PERPLEXITY)  # the k of scikit-learn's Barnes-Hut and openTSNE's kNN P
+NEAREST = int(NEIGHBOURS_PER_PERPLEXITY * PERPLEXITY)  # the k of the references' kNN P (icon fit's default)
 CALIBRATION_N = 4096
-END_TO_END = ("digits", 2000, 5000)
+END_TO_END = ("digits", 2000, 5000, 10000)
 
 
 def mixture(n: int, dim: int = 50, clusters: int = 10, seed: int = 0):
@@ -116,11 +120,11 @@ def _dataset(name):
     return f"mixture n={int(name)}", x, labels
 
 
-def _ours_embedding(x, nearest: int):
+def _ours_embedding(x, settings: dict):
     from icon_registry import compile_loss
     from icon_registry.training import tsne
 
-    loss = compile_loss("tsne", perplexity=PERPLEXITY, reduction="sum", nearest=nearest)
+    loss = compile_loss("tsne", perplexity=PERPLEXITY, reduction="sum", **settings)
     return tsne.fit(loss, x, {"x": torch.as_tensor(x)}).embedding
 
 
@@ -147,9 +151,24 @@ def available_references() -> dict:
     return refs
 
 
-#: ours with the exact P over every pair, and with the references' P on the 3 perplexity nearest
-OURS = {"ours, exact P (nearest=0)": 0, f"ours, kNN P (nearest={NEAREST})": NEAREST}
+#: ours with the exact P over every pair, with the references' P on the 3 perplexity nearest, and with
+#: that P and q's normalizer interpolated on a grid (openTSNE's FFT repulsion)
+OURS = {
+    "ours, exact P (nearest=0)": {"nearest": 0, "interpolation": 0},
+    f"ours, kNN P (nearest={NEAREST})": {"nearest": NEAREST, "interpolation": 0},
+    f"ours, kNN P, grid q (interpolation={GRID_DENSITY})": {"nearest": NEAREST, "interpolation": GRID_DENSITY},
+}
+#: The exact P is n x n per step: above this it is not run (at 10,000 points one fit would take ~20 minutes).
+EXACT_P_UP_TO = 5000
 SKLEARN = "sklearn (Barnes-Hut)"
+
+
+def _icon_fit_default(n: int) -> dict:
+    """The settings ``icon fit tsne`` takes at n points (``tsne.references_settings``)."""
+    from icon_registry.training.losses import builtin_entry
+    from icon_registry.training.tsne import references_settings
+
+    return {"nearest": 0, "interpolation": 0, **references_settings(builtin_entry("tsne"), {}, n, 2)}
 
 
 def run_end_to_end(datasets=END_TO_END, seed: int = 0, progress=None) -> dict:
@@ -158,7 +177,10 @@ def run_end_to_end(datasets=END_TO_END, seed: int = 0, progress=None) -> dict:
     rows = []
     for name in datasets:
         label, x, _ = _dataset(name)
-        runs = {method: (lambda k=k: _ours_embedding(x, k)) for method, k in OURS.items()}
+        n = x.shape[0]
+        default = _icon_fit_default(n)
+        runs = {method: (lambda settings=settings: _ours_embedding(x, settings)) for method, settings in OURS.items()
+                if settings["nearest"] or n <= EXACT_P_UP_TO}
         runs.update({ref: (lambda fn=fn: fn(x, seed)) for ref, fn in available_references().items()})
         for method, run in runs.items():
             if progress:
@@ -170,6 +192,7 @@ def run_end_to_end(datasets=END_TO_END, seed: int = 0, progress=None) -> dict:
                 "data": label, "n": int(x.shape[0]), "method": method, "seconds": round(seconds, 2),
                 "trustworthiness@10": round(float(trustworthiness(x, embedding, n_neighbors=10)), 4),
                 "finite": bool(np.isfinite(embedding).all()),
+                "icon_fit_default": OURS.get(method) == default,
             })
         reference = next(r for r in rows if r["data"] == label and r["method"] == SKLEARN)
         for r in rows:
@@ -177,9 +200,10 @@ def run_end_to_end(datasets=END_TO_END, seed: int = 0, progress=None) -> dict:
                 r["seconds_over_sklearn"] = round(r["seconds"] / reference["seconds"], 3)
     return {
         "description": "wall seconds and trustworthiness@10 of one embedding per method (perplexity 30); ours: the "
-        "exact Student-t repulsion over every pair with the references' schedule (250 exaggerated + 500 "
-        f"iterations), P over every pair or on the {NEAREST} nearest neighbours (as scikit-learn's Barnes-Hut and "
-        "openTSNE)",
+        "Student-t q with scikit-learn's schedule (250 exaggerated + 750 iterations), P over every pair (up to "
+        f"{EXACT_P_UP_TO:,} points) or on the {NEAREST} nearest neighbours (as scikit-learn's Barnes-Hut and openTSNE), "
+        f"q's normalizer summed over every pair or interpolated on a grid of {GRID_DENSITY} nodes per unit length "
+        "(openTSNE's FFT; an approximation); icon_fit_default: the settings icon fit tsne takes at that n",
         "rows": rows,
     }
 

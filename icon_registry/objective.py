@@ -7,6 +7,7 @@ compiled torch loss are the same code.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from icon_registry.backends import torch_backend
+from icon_registry.backends import cauchy_grid, torch_backend
 from icon_registry.deferred import Deferred
 from icon_registry.distributions.base import Dist
+from icon_registry.errors import IconWarning
 from icon_registry.pairs import pairs_on
 
 
@@ -151,6 +153,9 @@ class FixedP:
     #: (mask, per-row weight): p uniform over the mask, as torch.compile sees it (the compiler
     #: fuses the mask into the reductions instead of materializing an n x m p)
     uniform: Any = None
+    #: (rows, cols, weights, pairs per row) of ``target`` or ``index`` in row order, for sums over
+    #: each row's pairs as contiguous segments (``torch_backend.by_rows``; made on first use)
+    rows_in_order: Any = None
 
     def pairs(self):
         """(rows, cols) of the pairs with mass, when held in index form (None otherwise)."""
@@ -182,14 +187,19 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     fixed = prepare_fixed(left, objective, logits, compiling)
     if fixed is None:
         return None
-    if points is not None and not torch_backend.blocked_cauchy_applies(points, fixed):
+    density = right.grid_density if points is not None else 0.0
+    if points is not None and not torch_backend.blocked_cauchy_applies(points, fixed, density):
+        if density > 0:
+            why = (f"the grid is 1-D or 2-D and the points are {points.shape[1]}-D" if not cauchy_grid.applies(points)
+                   else "p is dense here (the grid takes a p held at its pairs: t-SNE's nearest > 0)")
+            warnings.warn(IconWarning(f"q's normalizer is summed over every pair, not interpolated: {why}"))
         points, cauchy = None, right.cauchy
         logits = cauchy
     softmax = right.softmax
     exaggeration = left.pairs.inputs.exaggeration
     n = logits.shape[0]
     if points is not None:
-        values = torch_backend.blocked_cauchy_cross_entropy(points, fixed, exaggeration)
+        values = torch_backend.blocked_cauchy_cross_entropy(points, fixed, exaggeration, density)
     elif cauchy is not None:
         values = torch_backend.cauchy_cross_entropy(cauchy, right.mask, softmax, fixed, exaggeration)
     elif (fixed.target is not None and softmax.axis == 1 and exaggeration == 1

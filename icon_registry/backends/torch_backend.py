@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from icon_registry.backends import cauchy_grid
 from icon_registry.neighbors import knn
 
 #: The floating dtype of the evaluation in progress (set by ``TorchBackend.float_dtype``):
@@ -660,82 +661,121 @@ def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
     return _CauchyCrossEntropy.apply(d2, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)
 
 
-def blocked_cauchy_applies(points, fixed) -> bool:
-    """On the CPU, where the n x n passes of ``cauchy_cross_entropy`` are bound by memory traffic,
-    for a p read at few pairs: one column per row, or an index form with at most a twelfth of the
+def blocked_cauchy_applies(points, fixed, density=0) -> bool:
+    """For a p read at few pairs: one column per row, or an index form with at most a twelfth of the
     n^2 pairs (a pair costs more here than in the whole-matrix form; measured, one thread: t-SNE's
     k = 90 nearest P at n = 2,000 and 5,000 (6% and 3% of the pairs), 1.3x and 2x faster; an exact
-    P with 10% of the pairs, 1.05-1.2x slower)."""
-    if points.device.type != "cpu":
+    P with 10% of the pairs, 1.05-1.2x slower), on the CPU, where the n x n passes of
+    ``cauchy_cross_entropy`` are bound by memory traffic. With a grid ``density`` (interpolated
+    sums, 1-D and 2-D points) on any device and for any p held at its pairs."""
+    if fixed.target is None and fixed.index is None:
         return False
-    if fixed.target is not None:
-        return True
+    if density > 0:
+        return cauchy_grid.applies(points)
     n = points.shape[0]
-    return fixed.index is not None and 12 * fixed.index[0].numel() <= n * n
+    few = fixed.target is not None or 12 * fixed.index[0].numel() <= n * n
+    return points.device.type == "cpu" and few
 
 
-def blocked_cauchy_cross_entropy(points, fixed, scale=1.0):
+def blocked_cauchy_cross_entropy(points, fixed, scale=1.0, density=0):
     """``cauchy_cross_entropy`` over every other item of the batch, from the points y themselves:
     Z = sum_{k != l} w_kl and the pull of the normalizer on each point, sum_l w_kl^2 (y_k - y_l),
-    are summed over blocks of rows, so no n x n matrix is held (memory: one block), and p is read
-    at its pairs (``blocked_cauchy_applies``)."""
-    if fixed.target is not None:
-        rows, cols, weights = torch.arange(points.shape[0], device=points.device), fixed.target, None
-    else:
-        rows, cols, weights = fixed.index
-    return _BlockedCauchyCrossEntropy.apply(points, fixed.mass, rows, cols, weights, scale)
+    are summed over blocks of rows, so no n x n matrix is held (memory: one block), or, with a grid
+    ``density`` > 0, interpolated on a grid (``cauchy_grid``: an approximation, O(n) pairs per
+    step); p is read at its pairs (``blocked_cauchy_applies``)."""
+    _, cols, weights, lengths = by_rows(fixed, points.shape[0])
+    return _BlockedCauchyCrossEntropy.apply(points, fixed.mass, cols, weights, lengths, scale, density)
+
+
+def by_rows(fixed, n: int):
+    """(rows, cols, weights or None, pairs per row) of a fixed p's pairs (``FixedP.target`` or
+    ``.index``) sorted by row, kept on ``fixed``: the sums over each row's pairs are then sums of
+    contiguous segments (torch.segment_reduce), several times faster on the CPU than adding pair
+    after pair into the same row (index_add_ stalls on the repeated address)."""
+    if fixed.rows_in_order is None:
+        if fixed.target is not None:
+            rows, cols, weights = torch.arange(n, device=fixed.target.device), fixed.target, None
+        else:
+            rows, cols, weights = fixed.index
+            if rows.numel() > 1 and not bool((rows[1:] >= rows[:-1]).all()):
+                order = torch.argsort(rows, stable=True)
+                rows, cols, weights = rows[order], cols[order], weights[order]
+        fixed.rows_in_order = (rows, cols, weights, torch.bincount(rows, minlength=n))
+    return fixed.rows_in_order
 
 
 #: Entries of one block of ``_BlockedCauchyCrossEntropy`` (rows x n): 2 MiB in float32, in cache.
 _CAUCHY_BLOCK = 1 << 19
 
 
+def _blocked_cauchy_sums(source):
+    """Z = sum_{k != l} w_kl and sum_l w_kl^2 (y_k - y_l) per point, exactly, over blocks of rows."""
+    n, dim = source.shape
+    squares = (source * source).sum(1)
+    # [y, 1]^T: one product gives a block's sum_l w_kl^2 y_l and sum_l w_kl^2, thin on the left
+    # (several times faster on the CPU than w @ y)
+    with_ones = torch.cat([source, source.new_ones(n, 1)], 1).T.contiguous()
+    total = source.new_zeros(())
+    repulsion = torch.empty_like(source)
+    step = max(1, _CAUCHY_BLOCK // max(n, 1))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        block = source[start:stop]
+        w = torch.addmm(squares[None, :], block, with_ones[:dim], alpha=-2.0).add_(squares[start:stop, None])
+        w.clamp_min_(0.0).add_(1.0).reciprocal_()
+        w.diagonal(start).zero_()  # the anchor itself is no candidate
+        total += w.sum()
+        sums = with_ones @ w.mul_(w).T
+        repulsion[start:stop] = block * sums[dim:].T - sums[:dim].T
+    return total, repulsion
+
+
+def _interpolated_cauchy_sums(source, density):
+    """``_blocked_cauchy_sums`` interpolated on a grid (``cauchy_grid``), the anchors' own w_kk = 1 taken out."""
+    sums, squared_sums = cauchy_grid.kernel_sums(source, density)
+    repulsion = source * squared_sums[:, :1] - squared_sums[:, 1:]  # the anchor's own term is y_k - y_k = 0
+    return (sums.sum() - source.shape[0]).to(source.dtype), repulsion.to(source.dtype)
+
+
 class _BlockedCauchyCrossEntropy(torch.autograd.Function):
     """values_i = mass_i log Z + scale * sum_j p_ij log(1 + d2_ij) with d2 from the points y and
     Z over every pair k != l. With dZ / dy_k = -4 sum_l w_kl^2 (y_k - y_l) (w symmetric), the
-    forward keeps that sum per point (n x d) and the pairs' differences; the backward scales the
-    one and scatters the other."""
+    forward keeps that sum per point (n x d; exact, or interpolated with a grid ``density``) and
+    the pairs' differences; the backward scales the one and scatters the other. p's pairs come
+    by row (``by_rows``): column ``cols``, weight ``weights`` (None: 1), ``lengths`` per row."""
 
     @staticmethod
-    def forward(ctx, y, mass, rows, cols, weights, scale):
+    def forward(ctx, y, mass, cols, weights, lengths, scale, density):
         source = y.float() if y.dtype in _HALF else y
-        n, dim = source.shape
-        squares = (source * source).sum(1)
-        # [y, 1]^T: one product gives a block's sum_l w_kl^2 y_l and sum_l w_kl^2, thin on the left
-        # (several times faster on the CPU than w @ y)
-        with_ones = torch.cat([source, source.new_ones(n, 1)], 1).T.contiguous()
-        total = source.new_zeros(())
-        repulsion = torch.empty_like(source)
-        step = max(1, _CAUCHY_BLOCK // max(n, 1))
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            block = source[start:stop]
-            w = torch.addmm(squares[None, :], block, with_ones[:dim], alpha=-2.0).add_(squares[start:stop, None])
-            w.clamp_min_(0.0).add_(1.0).reciprocal_()
-            w.diagonal(start).zero_()  # the anchor itself is no candidate
-            total += w.sum()
-            sums = with_ones @ w.mul_(w).T
-            repulsion[start:stop] = block * sums[dim:].T - sums[:dim].T
+        if density > 0:
+            total, repulsion = _interpolated_cauchy_sums(source, density)
+        else:
+            total, repulsion = _blocked_cauchy_sums(source)
         lse = torch.where(total > 0, total.log(), 0.0)
-        diff = source[rows] - source[cols]
-        d2 = (diff * diff).sum(1)
-        picked = torch.log1p(d2) if weights is None else torch.log1p(d2) * weights
-        pull = torch.zeros(n, dtype=source.dtype, device=source.device).index_add_(0, rows, picked)
-        at = torch.reciprocal(1.0 + d2) if weights is None else weights / (1.0 + d2)
-        ctx.save_for_backward(repulsion, rows, diff, at)
+        # p's pairs (rows in order, ``by_rows``), coordinates first: gathers and sums over d x pairs
+        coordinates = source.T.contiguous()
+        pairs = cols.shape[0]  # given, so that repeat_interleave need not read the lengths' sum back from a GPU
+        diff = coordinates.repeat_interleave(lengths, dim=1, output_size=pairs).sub_(coordinates.index_select(1, cols))
+        d2 = (diff * diff).sum(0)
+        picked = torch.log1p(d2) if weights is None else torch.log1p(d2).mul_(weights)
+        pull = torch.segment_reduce(picked, "sum", lengths=lengths)
+        at = torch.reciprocal(d2.add_(1.0)) if weights is None else weights / d2.add_(1.0)
+        ctx.save_for_backward(repulsion, lengths, diff, at)
         ctx.cols, ctx.total, ctx.mass, ctx.scale, ctx.out_dtype = cols, total, mass, scale, y.dtype
         return (lse if mass is None else mass * lse) + (pull if scale == 1 else scale * pull)
 
     @staticmethod
     def backward(ctx, g):
-        repulsion, rows, diff, at = ctx.saved_tensors
+        repulsion, lengths, diff, at = ctx.saved_tensors
         mass_g = g.sum() if ctx.mass is None else (g * ctx.mass).sum()
         push = torch.where(ctx.total > 0, mass_g / ctx.total, 0.0)
-        grad = repulsion * (-4.0 * push)
         pull = g if ctx.scale == 1 else g * ctx.scale
-        attraction = (2.0 * pull[rows] * at)[:, None] * diff
-        grad.index_add_(0, rows, attraction).index_add_(0, ctx.cols, -attraction)
-        return grad.to(ctx.out_dtype), None, None, None, None, None
+        attraction = diff * pull.repeat_interleave(lengths, output_size=at.shape[0]).mul_(at).mul_(2.0)  # (d, pairs)
+        dim = diff.shape[0]
+        grad = torch.segment_reduce(attraction, "sum", lengths=lengths.expand(dim, -1).contiguous(), axis=1)
+        grad.scatter_add_(1, ctx.cols.expand(dim, -1), attraction.neg_())
+        grad = grad.T + repulsion * (-4.0 * push)
+        return grad.to(ctx.out_dtype), None, None, None, None, None, None
 
 
 class _CauchyCrossEntropy(torch.autograd.Function):

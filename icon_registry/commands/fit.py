@@ -18,7 +18,10 @@ def register(subparsers) -> None:
         "entry's mapper field (lookup: one free vector per item; linear; mlp; cluster: a cluster head). "
         "Entries whose q is one joint distribution over free points (tsne, tsne_uniform, ...) run "
         "scikit-learn's t-SNE schedule instead of Adam: early exaggeration 12 for 250 iterations, momentum "
-        "0.5 then 0.8, adaptive gains, learning rate max(n / 48, 50) (icon_registry.training.tsne). "
+        "0.5 then 0.8, adaptive gains, learning rate max(n / 48, 50) (icon_registry.training.tsne), and, "
+        "like openTSNE, for an entry with perplexity and nearest parameters (tsne), P on each point's 3 perplexity "
+        "nearest neighbours (--set nearest=0: the exact P over every pair) and from 3,000 points q's normalizer "
+        "interpolated on a grid (--set interpolation=0: summed exactly). "
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
         "heads), metrics.json and plot.png into --out.",
     )
@@ -34,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--dim", type=integer(1), default=None,
                         help="output dimension (default: 2 for lookup/linear, 16 for mlp, the class count for cluster)")
     parser.add_argument("--epochs", type=integer(1), default=None,
-                        help="default: 300 full-batch steps, or 30 epochs with --batch; t-SNE-like entries: 750 "
+                        help="default: 300 full-batch steps, or 30 epochs with --batch; t-SNE-like entries: 1000 "
                         "iterations (250 exaggerated)")
     parser.add_argument("--batch", type=integer(2), default=None, help="batch size, >= 2 (default: full batch; 256 for mlp)")
     parser.add_argument("--lr", type=real(0, low_open=True), default=None,
@@ -111,6 +114,16 @@ def run(args) -> int:
     # A joint neighbour embedding (t-SNE) on free points runs the references' optimizer on d KL / dy
     # (the objective's sum; a published formula carries its own reduction and no exaggeration).
     embedding = kind == "lookup" and args.source == "objective" and tsne.uses_joint_q(entry)
+    settings = tsne.references_settings(entry, params, ds.n, dim) if embedding else {}
+    params.update(settings)
+    if "nearest" in settings:
+        note(f"note: P on each point's {settings['nearest']} nearest neighbours ({tsne.NEIGHBOURS_PER_PERPLEXITY} "
+             "perplexity, as scikit-learn's Barnes-Hut t-SNE and openTSNE); --set nearest=0 for the exact P",
+             not args.quiet)
+    if "interpolation" in settings:
+        note(f"note: q's normalizer interpolated on a grid of {settings['interpolation']} nodes per unit length "
+             f"(FIt-SNE's repulsion, from {tsne.GRID_FROM_POINTS:,} points); --set interpolation=0 to sum it over "
+             "every pair", not args.quiet)
     loss = compiled_loss(entry, source=args.source, **extra, **params, **({"reduction": "sum"} if embedding else {}))
     requires = set(loss.requires)
 
@@ -180,7 +193,7 @@ def run(args) -> int:
         if ds.labels is not None:
             tr, te = data.train_test_split_indices(ds.labels, ds.n, 0.3, args.seed)
             report["metrics"]["knn_accuracy@5 (in-sample split)"] = metrics.knn_accuracy(
-                z[tr], ds.labels[tr], z[te], ds.labels[te])
+                z[tr], ds.labels[tr], z[te], ds.labels[te], metric=metrics.embedding_metric(entry))
     with open(os.path.join(args.out, "metrics.json"), "w") as fh:
         json.dump(report, fh, indent=2)
     written.append("metrics.json")

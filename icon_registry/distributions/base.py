@@ -37,7 +37,9 @@ class Dist:
     (a one-hot p given by its ``column`` rarely needs it). ``cauchy``: the (n, m) d2 (or a callable) when the
     logits are -log(1 + d2) (t-SNE's kernel), for the objective's fused Cauchy path.
     ``points``: with ``cauchy``, the (n, d) vectors whose squared distances it holds, when the
-    support is every other item of the batch (the objective can then work from them in blocks).
+    support is every other item of the batch (the objective can then work from them in blocks),
+    and ``grid_density``: the nodes per unit length of a grid its normalizer's sums may be
+    interpolated on (0: summed exactly).
     ``entries``: (rows, cols, log p) when p is zero outside the pairs (rows, cols) (the k nearest
     of a perplexity-calibrated kernel), held in that index form; the mask and logits are then
     deferred and made only if something asks for them.
@@ -49,7 +51,7 @@ class Dist:
     cauchy = Deferred()
 
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
-                 cauchy=None, column=None, entries=None, points=None, whole: bool = False):
+                 cauchy=None, column=None, entries=None, points=None, whole: bool = False, grid_density=0.0):
         self.pairs = pairs
         self.mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
@@ -60,6 +62,7 @@ class Dist:
         self.log_norm = log_norm
         self.cauchy = cauchy
         self.points = points
+        self.grid_density = grid_density
         #: the mask is ``pairs.support`` itself, which may then stay unmade (an n x n 'others')
         self.whole = whole
         self.entries = entries

@@ -29,7 +29,9 @@ class Normalize(Distribution):
         if self.over == "joint":
             sqdist = self.kernel.cauchy_sqdist(pairs)  # None but for t-SNE's kernel on a numeric backend
             if sqdist is not None:
-                return self._cauchy(pairs, sqdist, self.kernel.cauchy_points(pairs))
+                points = self.kernel.cauchy_points(pairs)
+                density = self.kernel.grid_density(pairs) if points is not None else 0.0
+                return self._cauchy(pairs, sqdist, points, density)
         elif self.support == "others" and not B.symbolic and inputs.rows is None:
             nearest = self.kernel.nearest_weights(pairs)
             if nearest is not None:
@@ -66,10 +68,11 @@ class Normalize(Distribution):
         return Dist.from_entries(pairs, rows.reshape(-1), neighbors.reshape(-1), log_prob.reshape(-1))
 
     @staticmethod
-    def _cauchy(pairs, sqdist, points):
+    def _cauchy(pairs, sqdist, points, density):
         """t-SNE's q: logits -log(1 + d2) over the whole support, jointly; d2, the logits and the
         normalizer are computed only if asked for (the fused objective reads d2 itself, or the
-        ``points`` whose distances they are)."""
+        ``points`` whose distances they are, with the ``density`` of a grid its sums may be
+        interpolated on)."""
         B = pairs.backend
         softmax = Softmax(None, diagonal=pairs.excluded_diagonal, nonempty=pairs.nonempty_rows, full=pairs.full)
         d2 = once(B.deferred(sqdist))
@@ -77,7 +80,7 @@ class Normalize(Distribution):
         log_norm = B.deferred(lambda: B.masked_logsumexp(logits(), pairs.support, None, softmax.diagonal))
         # the mask, too, is made only if asked for: the blocked path never needs the n x n 'others'
         return Dist(pairs, lambda: pairs.support, logits, log_norm, joint=True, softmax=softmax, cauchy=d2,
-                    points=points, whole=True)
+                    points=points, whole=True, grid_density=density)
 
     def inputs_used(self):
         used = self.kernel.inputs_used() | SUPPORT_INPUTS.get(self.support, set())

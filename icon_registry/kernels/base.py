@@ -96,6 +96,11 @@ class Kernel(Node):
         blocks of rows from the vectors, never holding the n x n distances. None otherwise."""
         return None
 
+    def grid_density(self, pairs: Pairs) -> float:
+        """With ``cauchy_points``: the nodes per unit length of a grid on which the objective may
+        interpolate the Cauchy normalizer's sums (an approximation); 0: summed exactly."""
+        return 0.0
+
     def nearest_weights(self, pairs: Pairs):
         """(neighbors (n, k), Weights (n, k) on them) when this kernel's weights vanish outside each
         anchor's k nearest other items (in its own space) and the backend finds those without an

@@ -68,6 +68,14 @@ def trustworthiness(x, embedding, k: int = 10) -> float:
     return float(tw(np.asarray(x), np.asarray(embedding), n_neighbors=k))
 
 
+def embedding_metric(entry) -> str:
+    """The distance q compares the entry's z with: cosine for a kernel on L2-normalized vectors,
+    else euclidean (a 2-D t-SNE map measured by angles would score its clusters by direction)."""
+    from icon_registry.compiler.chunked import nodes
+
+    return "cosine" if any(getattr(node, "cosine", False) is True for node in nodes(entry.q)) else "euclidean"
+
+
 def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 5, metric: str = "cosine") -> float:
     """Accuracy of a k-nearest-neighbour vote of the test rows among the train rows."""
     from sklearn.neighbors import KNeighborsClassifier

@@ -210,8 +210,8 @@ def exp_contrastive(S: Settings, ds, out_dir, log):
             m, _ = _train_network(entry, ds, tr, seed, S.contrastive_epochs)
             ztr = trainer.embed(m, torch.as_tensor(ds.features[tr]))
             zte = trainer.embed(m, torch.as_tensor(ds.features[te]))
-            metric = "cosine" if entry == "simclr" else "euclidean"
-            per[entry].append(metrics.knn_accuracy(ztr, ds.labels[tr], zte, ds.labels[te], metric=metric))
+            per[entry].append(metrics.knn_accuracy(ztr, ds.labels[tr], zte, ds.labels[te],
+                                                   metric=metrics.embedding_metric(builtin_entry(entry))))
             log(f"(d) {entry} seed {seed}: kNN accuracy {per[entry][-1]:.4f}")
     for entry, vals in per.items():
         rows.append(_row("d", entry, "kNN accuracy (k=5, held-out 30%)", vals))

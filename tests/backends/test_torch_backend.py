@@ -185,11 +185,32 @@ def test_cauchy_q_fused_equals_the_generic_path(monkeypatch, entry_id, nearest, 
     assert torch.allclose(g_fused, g_generic, rtol=tol, atol=tol * float(g_generic.abs().max()))
 
 
+def _assert_blocked_equals_whole(y0, blocked_p, whole_p, scale, generator):
+    """The blocked Cauchy form on ``blocked_p`` equals the whole-matrix fused form on ``whole_p``
+    (values and the gradient of a random weighting of them, float64)."""
+    from icon_registry.distributions.base import Softmax
+
+    n = y0.shape[0]
+    weights = torch.rand(n, generator=generator, dtype=torch.float64)
+    results = []
+    for blocked in (True, False):
+        y = y0.clone().requires_grad_()
+        if blocked:
+            values = torch_backend.blocked_cauchy_cross_entropy(y, blocked_p, scale)
+        else:
+            d2 = torch.cdist(y, y) ** 2
+            softmax = Softmax(None, diagonal=0, nonempty=True)
+            values = torch_backend.cauchy_cross_entropy(d2, ~torch.eye(n, dtype=torch.bool), softmax, whole_p, scale)
+        (values * weights).sum().backward()
+        results.append((values.detach(), y.grad))
+    (v_blocks, g_blocks), (v_whole, g_whole) = results
+    torch.testing.assert_close(v_blocks, v_whole, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g_blocks, g_whole, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("mass", [False, True])
 def test_blocked_cauchy_reads_a_one_column_p(mass):
-    """p one-hot on every row (``FixedP.target``), with and without per-row masses: the blocked
-    form equals the whole-matrix fused form (values and gradients, float64)."""
-    from icon_registry.distributions.base import Softmax
+    """p one-hot on every row (``FixedP.target``), with and without per-row masses."""
     from icon_registry.objective import FixedP
 
     g = torch.Generator().manual_seed(4)
@@ -197,21 +218,27 @@ def test_blocked_cauchy_reads_a_one_column_p(mass):
     y0 = torch.randn(n, 2, generator=g, dtype=torch.float64)
     target = (torch.arange(n) + 1 + torch.randint(0, n - 1, (n,), generator=g)) % n  # never the row itself
     fixed = FixedP(mass=torch.rand(n, generator=g, dtype=torch.float64) if mass else None, target=target)
-    weights = torch.rand(n, generator=g, dtype=torch.float64)
-    results = []
-    for blocked in (True, False):
-        y = y0.clone().requires_grad_()
-        if blocked:
-            values = torch_backend.blocked_cauchy_cross_entropy(y, fixed, 3.0)
-        else:
-            d2 = torch.cdist(y, y) ** 2
-            softmax = Softmax(None, diagonal=0, nonempty=True)
-            values = torch_backend.cauchy_cross_entropy(d2, ~torch.eye(n, dtype=torch.bool), softmax, fixed, 3.0)
-        (values * weights).sum().backward()
-        results.append((values.detach(), y.grad))
-    (v_blocks, g_blocks), (v_whole, g_whole) = results
-    torch.testing.assert_close(v_blocks, v_whole, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(g_blocks, g_whole, rtol=1e-10, atol=1e-12)
+    _assert_blocked_equals_whole(y0, fixed, fixed, 3.0, g)
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+def test_blocked_cauchy_reads_an_index_p_in_any_order(dim):
+    """p at pairs given in no particular order, some rows without any pair, with per-row masses
+    (the blocked form sums each row's pairs as one segment, ``by_rows``), against the same p dense."""
+    from icon_registry.objective import FixedP
+
+    g = torch.Generator().manual_seed(5)
+    n = 30
+    y0 = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    dense = torch.rand(n, n, generator=g, dtype=torch.float64) * (torch.rand(n, n, generator=g) < 0.2)
+    dense.fill_diagonal_(0.0)
+    dense[[3, 17]] = 0.0  # rows without pairs
+    rows, cols = dense.nonzero(as_tuple=True)
+    order = torch.randperm(rows.numel(), generator=g)
+    mass = dense.sum(1)
+    index_p = FixedP(mass=mass, index=(rows[order], cols[order], dense[rows, cols][order]))
+    _assert_blocked_equals_whole(y0, index_p, FixedP(mass=mass, dense=dense), 2.0, g)
+    assert bool((index_p.rows_in_order[0].diff() >= 0).all())
 
 
 def test_cauchy_fast_path_covers_index_and_dense_forms_of_p():

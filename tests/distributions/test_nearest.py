@@ -81,13 +81,15 @@ def test_no_n_by_n_tensor_is_made():
     assert largest < n * n / 4, largest
 
 
-def test_a_training_step_holds_no_n_by_n_tensor():
-    """With P at its k nearest, t-SNE's q sums its normalizer in blocks of rows from the points:
-    P's calibration and two forward and backward passes allocate nothing of n^2 / 4 elements or
-    more (not even the n x n mask of 'others'; the search's blocks are 1,024 x n at most)."""
+@pytest.mark.parametrize("interpolation", [0, 3])
+def test_a_training_step_holds_no_n_by_n_tensor(interpolation):
+    """With P at its k nearest, t-SNE's q sums its normalizer in blocks of rows from the points (or
+    interpolates it on a grid): P's calibration and two forward and backward passes allocate nothing
+    of n^2 / 4 elements or more (not even the n x n mask of 'others'; the search's blocks are 1,024 x n
+    at most)."""
     n = 5001  # no other test makes the shared 'others' mask of this n
     x = _points(n, torch.float32)
-    loss = compile_loss("tsne", perplexity=10.0, nearest=30, reduction="sum")
+    loss = compile_loss("tsne", perplexity=10.0, nearest=30, reduction="sum", interpolation=interpolation)
     y = torch.randn(n, 2).requires_grad_()
     largest, _ = _largest_tensor_made(lambda: [loss(y, x=x).backward() for _ in range(2)])
     assert largest < n * n / 4, largest

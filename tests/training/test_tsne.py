@@ -107,3 +107,44 @@ def test_icon_fit_tsne_runs_the_schedule(tmp_path):
     assert report["params"]["nearest"] == 45 and len(report["history"]) == 300 - 250
     assert report["metrics"]["trustworthiness@10"] > 0.95
     assert np.load(out / "embedding.npy").shape == (150, 2)
+
+
+def test_icon_fit_tsne_defaults_to_the_references_nearest_p(tmp_path):
+    """Without --set nearest, icon fit calibrates P on the 3 perplexity nearest (scikit-learn's
+    Barnes-Hut and openTSNE); the kNN accuracy it reports measures the 2-D map by distances."""
+    import json
+
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from icon_registry.cli import main
+    from icon_registry.training import data
+
+    out = tmp_path / "tsne"
+    assert main(["fit", "tsne", "--data", "iris", "--epochs", "260", "--set", "perplexity=10", "--out", str(out),
+                 "--quiet"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["params"]["nearest"] == 30 and report["params"]["perplexity"] == 10
+    z = np.load(out / "embedding.npy")
+    iris = data.load_dataset("iris")
+    train, test = data.train_test_split_indices(iris.labels, iris.n, 0.3, 0)
+    euclidean = KNeighborsClassifier(5).fit(z[train], iris.labels[train]).score(z[test], iris.labels[test])
+    assert report["metrics"]["knn_accuracy@5 (in-sample split)"] == pytest.approx(euclidean)
+
+
+@pytest.mark.parametrize("entry_id, params, n, dim, expected", [
+    ("tsne", {}, 1797, 2, {"nearest": 90}),
+    ("tsne", {"perplexity": 5.0}, 1797, 2, {"nearest": 15}),
+    ("tsne", {"nearest": 0}, 1797, 2, {}),  # the caller's choice stays
+    ("tsne", {}, 91, 2, {}),  # 90 nearest of 91 points: every other point, the exact P
+    ("tsne", {}, 92, 2, {"nearest": 90}),
+    ("tsne", {}, 3_000, 2, {"nearest": 90, "interpolation": 3}),  # the grid from 3,000 points
+    ("tsne", {}, 2_999, 2, {"nearest": 90}),
+    ("tsne", {}, 10_000, 3, {"nearest": 90}),  # the grid is 1-D or 2-D
+    ("tsne", {"nearest": 0}, 10_000, 2, {}),  # a dense P: nothing to interpolate against
+    ("tsne", {"interpolation": 0}, 10_000, 2, {"nearest": 90}),
+    ("sne", {}, 10_000, 2, {}),  # neither parameter
+])
+def test_references_settings(entry_id, params, n, dim, expected):
+    from icon_registry.training.losses import builtin_entry
+
+    assert tsne.references_settings(builtin_entry(entry_id), params, n, dim) == expected
