@@ -60,7 +60,8 @@ def kernel_sums(y, density: float):
 
 
 def _most_nodes(dim: int) -> int:
-    return _ROUND * int(round(MAX_GRID ** (1.0 / dim))) // _ROUND
+    """Nodes per axis within MAX_GRID, a multiple of _ROUND."""
+    return _ROUND * (int(round(MAX_GRID ** (1.0 / dim))) // _ROUND)
 
 
 def _stencils(y, low, spacing: float, nodes: int):
