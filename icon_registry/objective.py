@@ -153,9 +153,9 @@ class FixedP:
     #: (mask, per-row weight): p uniform over the mask, as torch.compile sees it (the compiler
     #: fuses the mask into the reductions instead of materializing an n x m p)
     uniform: Any = None
-    #: (rows, cols, weights, pairs per row) of ``target`` or ``index`` in row order, for sums over
-    #: each row's pairs as contiguous segments (``torch_backend.by_rows``; made on first use)
-    rows_in_order: Any = None
+    #: the pairs of ``target`` or ``index`` once each, {a < b} with p_ab and p_ba, in order of a
+    #: (``torch_backend.unordered_pairs``; made on first use)
+    pairs_once: Any = None
 
     def pairs(self):
         """(rows, cols) of the pairs with mass, when held in index form (None otherwise)."""

@@ -683,25 +683,33 @@ def blocked_cauchy_cross_entropy(points, fixed, scale=1.0, density=0):
     are summed over blocks of rows, so no n x n matrix is held (memory: one block), or, with a grid
     ``density`` > 0, interpolated on a grid (``cauchy_grid``: an approximation, O(n) pairs per
     step); p is read at its pairs (``blocked_cauchy_applies``)."""
-    _, cols, weights, lengths = by_rows(fixed, points.shape[0])
-    return _BlockedCauchyCrossEntropy.apply(points, fixed.mass, cols, weights, lengths, scale, density)
+    second, forward, backward, lengths = unordered_pairs(fixed, points.shape[0])
+    return _BlockedCauchyCrossEntropy.apply(points, fixed.mass, second, forward, backward, lengths, scale, density)
 
 
-def by_rows(fixed, n: int):
-    """(rows, cols, weights or None, pairs per row) of a fixed p's pairs (``FixedP.target`` or
-    ``.index``) sorted by row, kept on ``fixed``: the sums over each row's pairs are then sums of
-    contiguous segments (torch.segment_reduce), several times faster on the CPU than adding pair
-    after pair into the same row (index_add_ stalls on the repeated address)."""
-    if fixed.rows_in_order is None:
+def unordered_pairs(fixed, n: int):
+    """A fixed p's pairs (``FixedP.target`` or ``.index``) as unordered pairs {a < b}, in order of
+    a, kept on ``fixed``: (b, p_ab, p_ba (0 where p has no (b, a)), pairs per a). A symmetric p (t-SNE's
+    joint P) holds both (a, b) and (b, a): each distance is then computed once, not twice. Sums over
+    the pairs of each a are sums of contiguous segments (torch.segment_reduce), several times faster
+    on the CPU than adding pair after pair into the same row (index_add_ stalls on the repeated
+    address). Pairs (a, a) are dropped: at distance 0 they add nothing to the value or the gradient."""
+    if fixed.pairs_once is None:
         if fixed.target is not None:
-            rows, cols, weights = torch.arange(n, device=fixed.target.device), fixed.target, None
+            rows, cols = torch.arange(n, device=fixed.target.device), fixed.target
+            weights = torch.ones(n, dtype=fixed.mass.dtype if fixed.mass is not None else torch.get_default_dtype(),
+                                 device=rows.device)
         else:
             rows, cols, weights = fixed.index
-            if rows.numel() > 1 and not bool((rows[1:] >= rows[:-1]).all()):
-                order = torch.argsort(rows, stable=True)
-                rows, cols, weights = rows[order], cols[order], weights[order]
-        fixed.rows_in_order = (rows, cols, weights, torch.bincount(rows, minlength=n))
-    return fixed.rows_in_order
+        keys, inverse = torch.unique(torch.minimum(rows, cols) * n + torch.maximum(rows, cols), return_inverse=True)
+        ways = [torch.zeros(keys.shape[0], dtype=weights.dtype, device=keys.device) for _ in range(2)]
+        for way, mask in zip(ways, (rows < cols, rows > cols)):
+            way.index_add_(0, inverse[mask], weights[mask])
+        first, second = keys // n, keys % n
+        distinct = first != second
+        first, second = first[distinct], second[distinct]
+        fixed.pairs_once = (second, ways[0][distinct], ways[1][distinct], torch.bincount(first, minlength=n))
+    return fixed.pairs_once
 
 
 #: Entries of one block of ``_BlockedCauchyCrossEntropy`` (rows x n): 2 MiB in float32, in cache.
@@ -742,40 +750,44 @@ class _BlockedCauchyCrossEntropy(torch.autograd.Function):
     Z over every pair k != l. With dZ / dy_k = -4 sum_l w_kl^2 (y_k - y_l) (w symmetric), the
     forward keeps that sum per point (n x d; exact, or interpolated with a grid ``density``) and
     the pairs' differences; the backward scales the one and scatters the other. p's pairs come
-    by row (``by_rows``): column ``cols``, weight ``weights`` (None: 1), ``lengths`` per row."""
+    once each (``unordered_pairs``): {a, b} for the a-th segment of ``lengths`` and b in
+    ``second``, with p_ab in ``forward`` and p_ba in ``backward``."""
 
     @staticmethod
-    def forward(ctx, y, mass, cols, weights, lengths, scale, density):
+    def forward(ctx, y, mass, second, forward, backward, lengths, scale, density):
         source = y.float() if y.dtype in _HALF else y
         if density > 0:
             total, repulsion = _interpolated_cauchy_sums(source, density)
         else:
             total, repulsion = _blocked_cauchy_sums(source)
         lse = torch.where(total > 0, total.log(), 0.0)
-        # p's pairs (rows in order, ``by_rows``), coordinates first: gathers and sums over d x pairs
+        # coordinates first: the gathers and sums run over d x pairs
         coordinates = source.T.contiguous()
-        pairs = cols.shape[0]  # given, so that repeat_interleave need not read the lengths' sum back from a GPU
-        diff = coordinates.repeat_interleave(lengths, dim=1, output_size=pairs).sub_(coordinates.index_select(1, cols))
+        pairs = second.shape[0]  # given, so that repeat_interleave need not read the lengths' sum back from a GPU
+        diff = coordinates.repeat_interleave(lengths, dim=1, output_size=pairs).sub_(coordinates.index_select(1, second))
         d2 = (diff * diff).sum(0)
-        picked = torch.log1p(d2) if weights is None else torch.log1p(d2).mul_(weights)
-        pull = torch.segment_reduce(picked, "sum", lengths=lengths)
-        at = torch.reciprocal(d2.add_(1.0)) if weights is None else weights / d2.add_(1.0)
-        ctx.save_for_backward(repulsion, lengths, diff, at)
-        ctx.cols, ctx.total, ctx.mass, ctx.scale, ctx.out_dtype = cols, total, mass, scale, y.dtype
+        log = torch.log1p(d2)
+        pull = torch.segment_reduce(log * forward, "sum", lengths=lengths).scatter_add_(0, second, log.mul_(backward))
+        at = torch.reciprocal(d2.add_(1.0))
+        ctx.save_for_backward(repulsion, second, forward, backward, lengths, diff, at)
+        ctx.total, ctx.mass, ctx.scale, ctx.out_dtype = total, mass, scale, y.dtype
         return (lse if mass is None else mass * lse) + (pull if scale == 1 else scale * pull)
 
     @staticmethod
     def backward(ctx, g):
-        repulsion, lengths, diff, at = ctx.saved_tensors
+        repulsion, second, forward, backward, lengths, diff, at = ctx.saved_tensors
         mass_g = g.sum() if ctx.mass is None else (g * ctx.mass).sum()
         push = torch.where(ctx.total > 0, mass_g / ctx.total, 0.0)
         pull = g if ctx.scale == 1 else g * ctx.scale
-        attraction = diff * pull.repeat_interleave(lengths, output_size=at.shape[0]).mul_(at).mul_(2.0)  # (d, pairs)
+        # d/dy_a of pull_a's and pull_b's terms: 2 (g_a p_ab + g_b p_ba) w_ab (y_a - y_b), and minus that for y_b
+        both = pull.repeat_interleave(lengths, output_size=at.shape[0]).mul_(forward)
+        both.addcmul_(pull.index_select(0, second), backward).mul_(at).mul_(2.0)
+        attraction = diff * both  # (d, pairs)
         dim = diff.shape[0]
         grad = torch.segment_reduce(attraction, "sum", lengths=lengths.expand(dim, -1).contiguous(), axis=1)
-        grad.scatter_add_(1, ctx.cols.expand(dim, -1), attraction.neg_())
+        grad.scatter_add_(1, second.expand(dim, -1), attraction.neg_())
         grad = grad.T + repulsion * (-4.0 * push)
-        return grad.to(ctx.out_dtype), None, None, None, None, None, None
+        return grad.to(ctx.out_dtype), None, None, None, None, None, None, None
 
 
 class _CauchyCrossEntropy(torch.autograd.Function):
