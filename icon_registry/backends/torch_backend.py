@@ -625,8 +625,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         if target is not None:
             dot = source.gather(1, target[:, None])[:, 0]
         elif dense is None:
-            picked = source[rows, cols] * weights
-            dot = torch.zeros(source.shape[0], dtype=picked.dtype, device=source.device).index_add_(0, rows, picked)
+            dot = _dot_at_pairs(source, rows, cols, weights)
         else:
             dot = (dense * source).sum(1)
             if not bool(torch.isfinite(dot).all()):  # +-inf logits where p has no mass: 0 * inf
@@ -651,6 +650,12 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         else:
             grad.addcmul_(ctx.dense, pull[:, None], value=-1.0)
         return grad.to(ctx.out_dtype), None, None, None, None, None, None, None, None, None
+
+
+def _dot_at_pairs(source, rows, cols, weights):
+    """sum_j p_ij source_ij of each row, for a p held at its pairs (rows, cols) with ``weights``."""
+    picked = source[rows, cols] * weights
+    return torch.zeros(source.shape[0], dtype=picked.dtype, device=source.device).index_add_(0, rows, picked)
 
 
 def cauchy_cross_entropy(d2, mask, softmax, fixed, scale=1.0):
@@ -878,9 +883,7 @@ def _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale):
         pairs, weight = fixed.uniform
         dot = torch.where(pairs, source, 0.0).sum(1) * weight
     elif fixed.index is not None:  # prepared eagerly (a calibrated p is evaluated outside the graph)
-        rows, cols, weights = fixed.index
-        dot = torch.zeros(source.shape[0], dtype=source.dtype, device=source.device).index_add(
-            0, rows, source[rows, cols] * weights)
+        dot = _dot_at_pairs(source, *fixed.index)
     else:
         dot = (fixed.dense * masked.masked_fill(fixed.dense == 0, 0.0)).sum(1)
     return (lse if fixed.mass is None else fixed.mass * lse) - (dot if scale == 1 else scale * dot)
