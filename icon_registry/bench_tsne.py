@@ -164,11 +164,14 @@ SKLEARN = "sklearn (Barnes-Hut)"
 
 
 def _icon_fit_default(n: int) -> dict:
-    """The settings ``icon fit tsne`` takes at n points (``tsne.references_settings``)."""
+    """The settings ``icon fit tsne`` takes at n points: the entry's defaults, with what
+    ``tsne.references_settings`` overrides."""
     from icon_registry.training.losses import builtin_entry
     from icon_registry.training.tsne import references_settings
 
-    return {"nearest": 0, "interpolation": 0, **references_settings(builtin_entry("tsne"), {}, n, 2)}
+    entry = builtin_entry("tsne")
+    defaults = {name: entry.parameters[name].default for name in ("nearest", "interpolation")}
+    return {**defaults, **references_settings(entry, {}, n, 2)}
 
 
 def run_end_to_end(datasets=END_TO_END, seed: int = 0, progress=None) -> dict:

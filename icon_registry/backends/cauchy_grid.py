@@ -27,9 +27,12 @@ _ROUND = 16
 MAX_GRID = 1 << 20
 
 
+#: The dimensions of the maps a grid is made for (those t-SNE is run for).
+DIMENSIONS = (1, 2)
+
+
 def applies(points) -> bool:
-    """The grid is 1- or 2-dimensional: the embeddings t-SNE is run for."""
-    return points.dim() == 2 and points.shape[1] in (1, 2)
+    return points.dim() == 2 and points.shape[1] in DIMENSIONS
 
 
 def kernel_sums(y, density: float):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from icon_registry.backends import cauchy_grid
 from icon_registry.training.mappers import pca_init
 from icon_registry.training.trainer import FiniteCheck
 
@@ -80,7 +81,8 @@ def references_settings(entry, params: dict, n: int, dim: int) -> dict:
         if k < n - 1:
             settings["nearest"] = k
     sparse = {**params, **settings}.get("nearest", 0) > 0
-    if "interpolation" not in params and "interpolation" in known and n >= GRID_FROM_POINTS and sparse and dim <= 2:
+    grid = n >= GRID_FROM_POINTS and sparse and dim in cauchy_grid.DIMENSIONS
+    if "interpolation" not in params and "interpolation" in known and grid:
         settings["interpolation"] = GRID_DENSITY
     return settings
 
