@@ -16,14 +16,14 @@ class Deferred:
     def __get__(self, obj, owner=None):
         if obj is None:
             return self
-        value = getattr(obj, self.slot)
+        held = obj.__dict__
+        value = held[self.slot]
         if callable(value):
-            value = value()
-            setattr(obj, self.slot, value)
+            value = held[self.slot] = value()
         return value
 
     def __set__(self, obj, value):
-        setattr(obj, self.slot, value)
+        obj.__dict__[self.slot] = value
 
 
 def once(compute):

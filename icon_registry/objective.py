@@ -360,12 +360,13 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
     p is supervisory: it is evaluated without gradients.
     """
     B = inputs.backend
+    # before the evaluation context: a classifier's terms evaluate q's kernel alone, which counts nothing
+    if not (B.symbolic or torch_backend.gradients_only_active()) and labelled_classes(entry):
+        direct = _labelled_class_terms(entry, inputs)
+        if direct is not None:
+            return direct
     cache = getattr(inputs, "p_cache", None)
     with contextlib.nullcontext() if B.symbolic else B.float_dtype(inputs.z.dtype):
-        if not (B.symbolic or torch_backend.gradients_only_active()) and labelled_classes(entry):
-            direct = _labelled_class_terms(entry, inputs)
-            if direct is not None:
-                return direct
         p = cache.get() if cache is not None else None
         reused = p is not None
         if p is None:

@@ -227,22 +227,9 @@ class TorchBackend:
         return _all_true(tuple(shape), like.device)
 
     @staticmethod
-    @contextlib.contextmanager
     def float_dtype(dtype):
-        """Evaluate with counts (and other dtype-less quantities) in ``dtype``."""
-        global _traced_float_dtype
-        if compiling():
-            previous, _traced_float_dtype = _traced_float_dtype, dtype
-            try:
-                yield
-            finally:
-                _traced_float_dtype = previous
-            return
-        token = _FLOAT_DTYPE.set(dtype)
-        try:
-            yield
-        finally:
-            _FLOAT_DTYPE.reset(token)
+        """Evaluate with counts (and other dtype-less quantities) in ``dtype`` (a context manager)."""
+        return _traced_float_dtype_context(dtype) if compiling() else _FloatDtype(dtype)
 
     @staticmethod
     def count(mask, axis):
@@ -370,6 +357,33 @@ class TorchBackend:
         mask = torch.zeros((neighbors.shape[0], n), dtype=torch.bool, device=neighbors.device)
         mask.scatter_(1, neighbors.long(), True)
         return mask
+
+
+class _FloatDtype:
+    """``TorchBackend.float_dtype`` in eager mode: a plain class, whose enter and exit cost a
+    fraction of a generator-based context manager's (it is entered on every call of a loss)."""
+
+    __slots__ = ("dtype", "token")
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __enter__(self):
+        self.token = _FLOAT_DTYPE.set(self.dtype)
+
+    def __exit__(self, *exc):
+        _FLOAT_DTYPE.reset(self.token)
+
+
+@contextlib.contextmanager
+def _traced_float_dtype_context(dtype):
+    """``TorchBackend.float_dtype`` inside torch.compile's trace (see ``_traced_float_dtype``)."""
+    global _traced_float_dtype
+    previous, _traced_float_dtype = _traced_float_dtype, dtype
+    try:
+        yield
+    finally:
+        _traced_float_dtype = previous
 
 
 def _calibration_rows(sqdist, mask):

@@ -3,6 +3,7 @@
     icon bench                                  # suite core: SimCLR, SupCon, cross entropy, t-SNE; n = 256 ... 16,384
     icon bench --suite large                    # n = 16,384: default path, 8 anchor blocks, dense; vs hand-written
     icon bench --suite compile                  # torch.compile(ours) vs torch.compile(hand-written)
+    icon bench --suite fresh                    # new ids / labels tensors per call vs the same loss with p cached
     icon bench --suite tsne                     # P calibration and end to end vs scikit-learn (and openTSNE)
     icon bench --suite cli                      # start-up of the catalog commands
     icon bench --sizes 1024 --repeats 3         # quicker

@@ -100,14 +100,14 @@ def _floats(entry_id, name, value, shape_text, dims, device, dtype):
     return value.to(dtype)
 
 
-_SCORE_AND_BANK_NAMES = ("teacher", "center", "bank", "bank_ids", "bank_labels", "keys")
+SCORE_AND_BANK_NAMES = ("teacher", "center", "bank", "bank_ids", "bank_labels", "keys")
 
 
 def given_scores_and_bank(inputs, given: dict, device, dtype) -> None:
     """Check and set the teacher's scores (teacher, center), the bank (bank, bank_ids,
-    bank_labels) and the anchors' keys on ``inputs``; every shape is checked against z's."""
-    if all(given[name] is None for name in _SCORE_AND_BANK_NAMES):
-        return
+    bank_labels) and the anchors' keys on ``inputs``; every shape is checked against z's.
+    ``given`` maps the names of the arguments passed to them (one not passed may be absent)."""
+    given = {name: given.get(name) for name in SCORE_AND_BANK_NAMES}
     entry_id, n, k = inputs.entry_id, inputs.n, inputs.z.shape[1]
     if given["teacher"] is not None:
         teacher = _floats(entry_id, "teacher", given["teacher"], f"(n, K) = ({n}, {k}), one row per anchor over z's "

@@ -24,6 +24,9 @@ OBJECTIVES = ("kl", "cross_entropy")
 REDUCTIONS = ("mean", "sum", "none")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+#: The arguments that are one integer per item (``arguments.index_vector``).
+_INDEX_VECTORS = ("labels", "ids", "modality")
+
 #: What a p-side argument must hold for an anchor to have supervisory mass.
 _EMPTY_P_HINTS = {
     "ids": "'ids' must repeat (equal ids are positives, e.g. two views of each item)",
@@ -133,17 +136,16 @@ class CompiledLoss(torch.nn.Module):
 
     def _inputs(self, z, *ordered, **named) -> Inputs:
         """The checked batch: the call's arguments by name, or positionally in ``INPUT_NAMES`` order."""
-        given = dict.fromkeys(INPUT_NAMES)
-        given.update(zip(INPUT_NAMES, ordered), **named)
-        return self._batch(z, given)
+        given = dict(zip(INPUT_NAMES, ordered), **named)
+        return self._batch(z, {name: given[name] for name in INPUT_NAMES if given.get(name) is not None})
 
     def _batch(self, z, given: dict) -> Inputs:
-        """The checked batch: ``given`` maps every name of ``INPUT_NAMES`` to the call's argument (or None)."""
-        x, neighbors, graph = given["x"], given["neighbors"], given["graph"]
+        """The checked batch: ``given`` maps the name of each argument the call passed (not None) to
+        it, in ``INPUT_NAMES`` order."""
         entry_id = self.entry.id
         z = arguments.check_z(entry_id, z, distributed=self.distributed)
         n, device = z.shape[0], z.device
-        missing = [name for name in self._required if given[name] is None]
+        missing = [name for name in self._required if name not in given]
         if missing:
             call = ", ".join(["z"] + [f"{r}=..." for r in self._required])
             raise IconError(
@@ -158,17 +160,17 @@ class CompiledLoss(torch.nn.Module):
         prototypes = self.prototypes
         inputs = Inputs(TorchBackend, z if z.dtype == dtype else z.to(dtype), n, self.params, entry_id=entry_id,
                         prototypes=prototypes)
-        if x is not None:
-            inputs.x = arguments.features(entry_id, x, n, device, dtype)
-        for name in ("labels", "ids", "modality"):
-            value = given[name]
-            if value is not None:
+        for name, value in given.items():
+            if name in _INDEX_VECTORS:
                 setattr(inputs, name, arguments.index_vector(entry_id, name, value, n, device))
-        if neighbors is not None:
-            inputs.neighbors = arguments.neighbor_matrix(entry_id, neighbors, n, device)
-        if graph is not None:
-            inputs.graph = arguments.adjacency(entry_id, graph, n, device, dtype)
-        arguments.given_scores_and_bank(inputs, given, device, dtype)
+            elif name == "x":
+                inputs.x = arguments.features(entry_id, value, n, device, dtype)
+            elif name == "neighbors":
+                inputs.neighbors = arguments.neighbor_matrix(entry_id, value, n, device)
+            elif name == "graph":
+                inputs.graph = arguments.adjacency(entry_id, value, n, device, dtype)
+        if any(name in given for name in arguments.SCORE_AND_BANK_NAMES):
+            arguments.given_scores_and_bank(inputs, given, device, dtype)
         if prototypes is not None and prototypes.shape[1] != z.shape[1]:
             raise IconError(
                 f"{entry_id}: argument 'z' has {z.shape[1]} features but the prototypes have dim={prototypes.shape[1]}",
@@ -192,14 +194,15 @@ class CompiledLoss(torch.nn.Module):
         and ``center`` (K,) their centre, ``bank`` (m, d) rows passed in the call with
         ``bank_ids`` / ``bank_labels`` (m,), ``keys`` (n, d) each anchor's own key.
         """
-        given = dict(zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
-                                       bank_labels, keys)))
+        given = {name: value for name, value in zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher,
+                                                                   center, bank, bank_ids, bank_labels, keys))
+                 if value is not None}
         inputs = self._batch(z, given)
         inputs.exaggeration = self.exaggeration
         if self.distributed:
             inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
         elif self._p_cacheable:
-            used = {name: given[name] for name in self._p_inputs}
+            used = {name: given.get(name) for name in self._p_inputs}
             if not torch.compiler.is_compiling():
                 if all(isinstance(t, torch.Tensor) for t in used.values()):
                     # made on first read, from the values, not the batch: the batch holds the cache

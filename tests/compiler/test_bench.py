@@ -60,9 +60,9 @@ def test_merging_leaves_the_users_other_files_alone(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.json.tmp"]
 
 
-@pytest.mark.parametrize("suite", ["large", "compile"])
+@pytest.mark.parametrize("suite", ["large", "compile", "fresh"])
 def test_every_case_of_the_other_suites_agrees_in_float64(suite):
-    """The cases of the large and compile suites (built small here; compile with torch.compile)."""
+    """The cases of the large, compile and fresh suites (built small here; compile with torch.compile)."""
     for case in bench.SUITES[suite]:
         prepared = case.prepare(48, 6, torch.float64, "cpu")
         value_rel, grad_rel = bench.check_agreement(prepared)
