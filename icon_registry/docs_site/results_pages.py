@@ -395,7 +395,9 @@ def bench_page(path: Path, plot_for: Callable[[str, str], Optional[str]]) -> str
     ``plot_for(suite, table path)`` is the plot file drawn for that table (None: no plot)."""
     L = ["# Benchmarks", "",
          "Speed and memory of the compiled losses, measured by [`icon bench`](../reference/cli.md#icon-bench). "
-         "A ratio is compiled time / hand-written time, both measured in the same run (below 1: the compiled loss is faster).", ""]
+         "A ratio is the compiled loss's time over its reference's, both measured in the same run (below 1: the compiled "
+         "loss is faster). The reference (the hand_ms column) is hand-written torch unless the case's description names "
+         "another.", ""]
     data, stub = _contents(path, "icon bench")
     if stub is not None:
         return "\n".join(L + stub)
