@@ -313,27 +313,28 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
         fixed = FixedP(mass, mass > 0, entropy)
         fixed.index = (rows, cols, prob)
         return fixed
-    mask = left.mask
-    n = mask.shape[0]
+    n, m = left.shape
     with torch.no_grad():
         if left.logits is None and not left.joint:  # uniform: p_ij = 1 / |mask_i|
             if compiling:  # no data-dependent shapes in a compiled graph: mask and row weights
-                count = mask.sum(1, dtype=dtype)
+                count = left.mask.sum(1, dtype=dtype)
                 has = count > 0
                 safe = count.clamp_min(1)
-                return FixedP(has.to(dtype), has, -safe.log() if kl else None, uniform=(mask, safe.reciprocal()))
-            rows, cols = mask.nonzero(as_tuple=True)
+                return FixedP(has.to(dtype), has, -safe.log() if kl else None, uniform=(left.mask, safe.reciprocal()))
+            # the mask's pairs as the kernel found them (then the mask need not exist), else searched for
+            rows, cols = left.mask_pairs if left.mask_pairs is not None else left.mask.nonzero(as_tuple=True)
             if rows.numel() == n and torch.equal(rows, torch.arange(n, device=rows.device)):
                 return FixedP(target=cols)  # exactly one pair per row: p one-hot (entropy 0)
             count = torch.bincount(rows, minlength=n).to(dtype)
             has = count > 0
             safe = count.clamp_min(1)
             fixed = FixedP(has.to(dtype), has, -safe.log() if kl else None)
-            if rows.numel() <= _INDEX_FRACTION * mask.numel():
+            if rows.numel() <= _INDEX_FRACTION * n * m:
                 fixed.index = (rows, cols, safe.reciprocal()[rows])
             else:
-                fixed.dense = mask.to(dtype) / safe[:, None]
+                fixed.dense = left.mask.to(dtype) / safe[:, None]
             return fixed
+        mask = left.mask
         log_prob = left.log_prob()
         if not isinstance(log_prob, torch.Tensor) or log_prob.dim() != 2:
             return None

@@ -251,6 +251,15 @@ class Pairs:
             raise IconError(f"{self.inputs.entry_id}: support 'key_and_bank' matches by position: use the own_key kernel")
         return anchors[:, None] == values[None, :]
 
+    def same_pairs(self, name: str):
+        """(rows, cols) in row-major order of the pairs whose ``name`` values agree, on the support
+        'others' of a whole batch (each item with the other items of its class), found by sorting
+        the values (``equal_value_pairs``) instead of comparing all n x n; None elsewhere, on the
+        symbolic backends and under torch.compile (a data-dependent number of pairs)."""
+        if self.backend.symbolic or self.excluded_diagonal != 0 or self.inputs.rows is not None:
+            return None
+        return self.backend.equal_value_pairs(self.inputs.require(name, f"pairs are matched by equal {name}"))
+
     def matching_column(self, name: str):
         """On the layouts whose m columns are the classes 0..m-1 (prototypes, outputs): ``Weights.column``
         of ``same(name)``, the column each anchor's value names (its only pair), when every value

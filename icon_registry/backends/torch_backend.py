@@ -209,6 +209,29 @@ class TorchBackend:
         return values if low >= 0 and high < m else None
 
     @staticmethod
+    def equal_value_pairs(values):
+        """(rows, cols) of the pairs i != j with values[i] == values[j], in row-major order (as
+        ``nonzero`` of that mask gives them), from one sort: O(n log n + pairs) instead of n x n.
+        Each class's members sit together in sorted order; item i pairs with the other members
+        of its class, in increasing index. None under torch.compile."""
+        if compiling():
+            return None
+        n = values.shape[0]
+        sorted_values, order = torch.sort(values, stable=True)
+        _, class_of_sorted, sizes = torch.unique_consecutive(sorted_values, return_inverse=True, return_counts=True)
+        starts = torch.cumsum(sizes, 0) - sizes
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(n, device=values.device)  # each item's position in sorted order
+        start = starts[class_of_sorted[rank]]  # where each item's class begins in sorted order
+        others = sizes[class_of_sorted[rank]] - 1
+        total = int(others.sum())
+        rows = torch.repeat_interleave(others, output_size=total)
+        # the k-th pair of row i is its class's k-th member, skipping i itself
+        offset = torch.arange(total, device=values.device) - (torch.cumsum(others, 0) - others)[rows]
+        offset += offset >= (rank - start)[rows]
+        return rows, order[start[rows] + offset]
+
+    @staticmethod
     def eye_mask(n, like):
         return torch.eye(n, dtype=torch.bool, device=like.device)
 

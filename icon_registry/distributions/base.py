@@ -51,13 +51,16 @@ class Dist:
     cauchy = Deferred()
 
     def __init__(self, pairs: Pairs, mask, logits, log_norm, joint: bool = False, softmax: Softmax | None = None,
-                 cauchy=None, column=None, entries=None, points=None, whole: bool = False, grid_density=0.0):
+                 cauchy=None, column=None, entries=None, points=None, whole: bool = False, grid_density=0.0,
+                 mask_pairs=None):
         self.pairs = pairs
         self.mask = mask
         #: (n_rows, m): the shape of the mask, known without computing a deferred one
         self.shape = tuple(pairs.structure[1]) if callable(mask) else tuple(mask.shape)
         #: ``Weights.column`` of an indicator kernel with exactly one pair per row
         self.column = column
+        #: ``Weights.pairs_index`` of an indicator kernel: its mask's pairs, found without the mask
+        self.mask_pairs = mask_pairs
         self.logits = logits
         self.log_norm = log_norm
         self.cauchy = cauchy

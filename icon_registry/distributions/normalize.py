@@ -42,7 +42,8 @@ class Normalize(Distribution):
         if weights.log_weights is None:  # uniform over the mask, which stays deferred if the kernel deferred it
             log_norm = B.deferred(lambda: B.log(B.clamp_min(B.count(weights.mask, axis), 1)))
             column = None if joint else weights.column
-            return Dist(pairs, weights.deferred_mask, None, log_norm, joint=joint, column=column)
+            return Dist(pairs, weights.deferred_mask, None, log_norm, joint=joint, column=column,
+                        mask_pairs=None if joint else weights.pairs_index)
         mask = weights.mask  # inside pairs.support (the kernel contract)
         whole = mask is pairs.support
         softmax = Softmax(

@@ -25,20 +25,36 @@ class Weights:
     use. Always inside ``pairs.support`` (every kernel restricts to it), so a distribution never
     masks twice; ``pairs.support`` itself when w > 0 on all of it.
     ``column``: (n,) the column of each row's pair, when the mask has exactly one pair per row,
-    so that a one-hot p is read off the labels instead of searched for in an n x m mask."""
+    so that a one-hot p is read off the labels instead of searched for in an n x m mask.
+    ``pairs_index``: (rows, cols) of the mask's pairs in row-major order, when they were found
+    without the mask (a fixed p is then held at them and the mask is made only if asked for)."""
 
     mask = Deferred()
 
-    def __init__(self, log_weights, mask, column=None):
+    def __init__(self, log_weights, mask, column=None, pairs_index=None):
         self.log_weights = log_weights
         self.mask = mask
         self.column = column
+        self.pairs_index = pairs_index
 
     @property
     def deferred_mask(self):
         """The mask, or while it is deferred a callable reading it through these weights (for a
         distribution that defers it too: computed once, whoever asks first)."""
         return (lambda: self.mask) if callable(self._mask) else self._mask
+
+
+def equal_value_weights(pairs, name: str) -> Weights:
+    """The indicator 1[v_j = v_i] of the argument ``name`` (ids, labels) inside the support. Where the
+    backend finds those pairs by sorting the values (``Pairs.same_pairs``: 'others' over a whole
+    batch, in eager torch), the n x n mask is made from them only if something asks for it (made
+    from the pairs, not the batch: a p kept for the next call must not keep this call's batch)."""
+    found = pairs.same_pairs(name)
+    if found is None:
+        return Weights(None, pairs.restrict(pairs.same(name)))
+    rows, cols = found
+    backend, shape = pairs.backend, (pairs.inputs.n_rows, pairs.width)
+    return Weights(None, lambda: backend.dense_from_entries(rows, cols, True, shape, False), pairs_index=found)
 
 
 class Node(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from icon_registry.kernels.base import Kernel, Weights
+from icon_registry.kernels.base import Kernel, equal_value_weights
 
 
 class SameId(Kernel):
@@ -13,7 +13,7 @@ class SameId(Kernel):
     summary: ClassVar[str] = r"\mathbb{1}[\mathrm{id}_j = \mathrm{id}_i]"
 
     def weights(self, pairs):
-        return Weights(None, pairs.restrict(pairs.same("ids")))
+        return equal_value_weights(pairs, "ids")
 
     def inputs_used(self):
         return {"ids"}

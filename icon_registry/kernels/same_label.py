@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from icon_registry.kernels.base import Kernel, Weights
+from icon_registry.kernels.base import Kernel, Weights, equal_value_weights
 
 
 class SameLabel(Kernel):
@@ -16,7 +16,7 @@ class SameLabel(Kernel):
         column = pairs.matching_column("labels")
         if column is not None:  # on prototypes every label names one column (the mask, if asked for: the same pairs)
             return Weights(None, lambda: pairs.restrict(pairs.same("labels")), column)
-        return Weights(None, pairs.restrict(pairs.same("labels")))
+        return equal_value_weights(pairs, "labels")
 
     def inputs_used(self):
         return {"labels"}

@@ -278,3 +278,36 @@ def test_squared_distance_gradient(same):
     for mine, theirs in zip(ours, plain):
         assert torch.allclose(mine, theirs, rtol=1e-12, atol=1e-12)
     assert torch.equal(B.sqdist(a.detach(), b.detach()), _plain_sqdist(a.detach(), b.detach()))
+
+
+def _equal_pairs_by_loop(values):
+    values = values.tolist()
+    found = [(i, j) for i in range(len(values)) for j in range(len(values)) if i != j and values[i] == values[j]]
+    return [i for i, _ in found], [j for _, j in found]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        torch.tensor([5, -3, 5, 7, -3, 5]),
+        torch.tensor([1, 1]),
+        torch.tensor([0, 1, 2, 3]),  # every value once: no pair
+        torch.zeros(6, dtype=torch.long),  # one class: every pair but the diagonal
+        torch.tensor([2**40, 7, 2**40, -(2**40), 7]),  # values far outside any label range
+        torch.randint(0, 7, (300,), generator=torch.Generator().manual_seed(0)),
+    ],
+)
+def test_equal_value_pairs_are_the_mask_pairs_in_row_major_order(values):
+    rows, cols = B.equal_value_pairs(values)
+    assert (rows.tolist(), cols.tolist()) == _equal_pairs_by_loop(values)
+    mask = (values[:, None] == values[None, :]) & ~torch.eye(len(values), dtype=torch.bool)
+    nonzero = mask.nonzero(as_tuple=True)
+    assert torch.equal(rows, nonzero[0]) and torch.equal(cols, nonzero[1])
+
+
+def test_equal_value_pairs_are_left_to_the_mask_under_torch_compile():
+    @torch.compile(backend="eager", fullgraph=True)
+    def found(values):
+        return B.equal_value_pairs(values) is None
+
+    assert found(torch.tensor([1, 1, 2]))

@@ -166,3 +166,39 @@ def test_support_check_is_skipped_only_for_a_structurally_identical_q(monkeypatc
     assert loss(y, x=x) == first and len(checks) == 1
     loss(y[:7], x=x[:7])  # new p-side tensors and a new shape: evaluated and checked afresh
     assert len(checks) == 2
+
+
+def _reaches(start, kind, depth=16):
+    """Whether an object of type ``kind`` is reachable from ``start`` within ``depth`` references
+    (through closures, not through a function's module globals)."""
+    import gc
+    import types
+
+    seen, frontier = {id(start)}, [start]
+    for _ in range(depth):
+        following = []
+        for obj in frontier:
+            refs = obj.__closure__ or () if isinstance(obj, types.FunctionType) else gc.get_referents(obj)
+            for ref in refs:
+                if isinstance(ref, kind):
+                    return True
+                if id(ref) not in seen and not isinstance(ref, (str, int, float, torch.Tensor, type, types.ModuleType)):
+                    seen.add(id(ref))
+                    following.append(ref)
+        frontier = following
+    return False
+
+
+@pytest.mark.parametrize("name, argument", [("supcon", "labels"), ("simclr", "ids")])
+def test_a_cached_p_keeps_no_batch_of_the_call_that_made_it(name, argument):
+    """p is kept for the next call; the batch of the call that made it (z, its graph, the n x n
+    logits it cached) must not stay reachable through it."""
+    from icon_registry.pairs import Inputs, Pairs
+
+    z, labels = C.supcon_data()
+    values = labels if argument == "labels" else torch.arange(z.shape[0]) // 2
+    loss = C.compiled(name, tau=0.2)
+    loss(z.clone().requires_grad_(True), **{argument: values}).backward()
+    cached = loss._p_cache.dist
+    assert cached is not None
+    assert not _reaches(cached, (Inputs, Pairs))

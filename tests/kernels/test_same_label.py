@@ -37,3 +37,12 @@ def test_a_label_outside_the_classes_gives_no_column_and_an_empty_row():
 def test_between_items_there_is_no_column():
     w = weights(SameLabel(kind="same_label"), torch_inputs(n=4, labels=torch.tensor([2, 2, 2, 5])))
     assert w.column is None
+
+
+def test_between_items_the_pairs_are_found_without_the_mask():
+    labels = torch.tensor([2, 5, 2, 2, 5, 9])
+    w = weights(SameLabel(kind="same_label"), torch_inputs(n=6, labels=labels))
+    assert callable(w.deferred_mask)  # made only if asked for
+    rows, cols = w.pairs_index
+    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 2), (0, 3), (1, 4), (2, 0), (2, 3), (3, 0), (3, 2), (4, 1)]
+    assert w.mask.nonzero().tolist() == [list(pair) for pair in zip(rows.tolist(), cols.tolist())]
