@@ -20,6 +20,10 @@ _FLOAT_DTYPE: contextvars.ContextVar = contextvars.ContextVar("icon_float_dtype"
 #: block's values are known already, so terminal nodes skip computing them.
 _GRADIENTS_ONLY: contextvars.ContextVar = contextvars.ContextVar("icon_gradients_only", default=False)
 _HALF = (torch.float16, torch.bfloat16)
+#: Pairs in the batch from which ``equal_value_pairs`` sorts instead of comparing n x n (measured on
+#: 2 CPU threads, 100 classes: 109 vs 115 us at n = 256, 129 vs 199 us at n = 384; at n = 256 the
+#: sort made SupCon's whole step 5% slower).
+_SORTED_PAIRS_FROM = 1 << 17
 #: ``_FLOAT_DTYPE`` inside torch.compile's trace, where a ContextVar is opaque to Dynamo: a plain
 #: module global, which Dynamo reads (and guards on) like a constant.
 _traced_float_dtype = None
@@ -213,10 +217,11 @@ class TorchBackend:
         """(rows, cols) of the pairs i != j with values[i] == values[j], in row-major order (as
         ``nonzero`` of that mask gives them), from one sort: O(n log n + pairs) instead of n x n.
         Each class's members sit together in sorted order; item i pairs with the other members
-        of its class, in increasing index. None under torch.compile."""
-        if compiling():
-            return None
+        of its class, in increasing index. None under torch.compile, and for a small batch, where
+        one n x n compare costs less than the sort's twenty small operations."""
         n = values.shape[0]
+        if compiling() or n * n < _SORTED_PAIRS_FROM:
+            return None
         sorted_values, order = torch.sort(values, stable=True)
         _, class_of_sorted, sizes = torch.unique_consecutive(sorted_values, return_inverse=True, return_counts=True)
         starts = torch.cumsum(sizes, 0) - sizes

@@ -297,7 +297,8 @@ def _equal_pairs_by_loop(values):
         torch.randint(0, 7, (300,), generator=torch.Generator().manual_seed(0)),
     ],
 )
-def test_equal_value_pairs_are_the_mask_pairs_in_row_major_order(values):
+def test_equal_value_pairs_are_the_mask_pairs_in_row_major_order(values, monkeypatch):
+    monkeypatch.setattr(torch_backend, "_SORTED_PAIRS_FROM", 0)  # sort at every size
     rows, cols = B.equal_value_pairs(values)
     assert (rows.tolist(), cols.tolist()) == _equal_pairs_by_loop(values)
     mask = (values[:, None] == values[None, :]) & ~torch.eye(len(values), dtype=torch.bool)
@@ -305,7 +306,13 @@ def test_equal_value_pairs_are_the_mask_pairs_in_row_major_order(values):
     assert torch.equal(rows, nonzero[0]) and torch.equal(cols, nonzero[1])
 
 
-def test_equal_value_pairs_are_left_to_the_mask_under_torch_compile():
+def test_a_small_batch_is_left_to_the_mask():
+    assert B.equal_value_pairs(torch.zeros(256, dtype=torch.long)) is None
+    assert B.equal_value_pairs(torch.zeros(363, dtype=torch.long)) is not None
+
+
+def test_equal_value_pairs_are_left_to_the_mask_under_torch_compile(monkeypatch):
+    monkeypatch.setattr(torch_backend, "_SORTED_PAIRS_FROM", 0)
     @torch.compile(backend="eager", fullgraph=True)
     def found(values):
         return B.equal_value_pairs(values) is None

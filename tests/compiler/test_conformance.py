@@ -189,11 +189,17 @@ def _reaches(start, kind, depth=16):
     return False
 
 
+@pytest.mark.parametrize("sorted_from", [0, None])
 @pytest.mark.parametrize("name, argument", [("supcon", "labels"), ("simclr", "ids")])
-def test_a_cached_p_keeps_no_batch_of_the_call_that_made_it(name, argument):
+def test_a_cached_p_keeps_no_batch_of_the_call_that_made_it(name, argument, sorted_from, monkeypatch):
     """p is kept for the next call; the batch of the call that made it (z, its graph, the n x n
-    logits it cached) must not stay reachable through it."""
+    logits it cached) must not stay reachable through it, whether its pairs were found by sorting
+    the values or in the n x n mask."""
+    from icon_registry.backends import torch_backend
     from icon_registry.pairs import Inputs, Pairs
+
+    if sorted_from is not None:
+        monkeypatch.setattr(torch_backend, "_SORTED_PAIRS_FROM", sorted_from)
 
     z, labels = C.supcon_data()
     values = labels if argument == "labels" else torch.arange(z.shape[0]) // 2
@@ -202,3 +208,24 @@ def test_a_cached_p_keeps_no_batch_of_the_call_that_made_it(name, argument):
     cached = loss._p_cache.dist
     assert cached is not None
     assert not _reaches(cached, (Inputs, Pairs))
+
+
+@pytest.mark.parametrize("name, argument, classes", [("supcon", "labels", 7), ("supcon", "labels", 40),
+                                                     ("simclr", "ids", 20)])
+def test_pairs_found_by_sorting_give_the_loss_of_the_mask(name, argument, classes, monkeypatch):
+    """The same loss and gradient whether p's pairs come from sorting the values or from the n x n
+    mask (classes of every size, singletons without positives included)."""
+    from icon_registry.backends import torch_backend
+
+    g = torch.Generator().manual_seed(classes)
+    n = 60
+    values = torch.randint(0, classes, (n,), generator=g) if argument == "labels" else torch.arange(n) % classes
+    results = []
+    for sorted_from in (0, n * n + 1):  # sorted; then the mask
+        monkeypatch.setattr(torch_backend, "_SORTED_PAIRS_FROM", sorted_from)
+        z = torch.randn(n, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64, requires_grad=True)
+        value = C.compiled(name, tau=0.2)(z, **{argument: values})
+        value.backward()
+        results.append((value.detach(), z.grad))
+    (a, ga), (b, gb) = results
+    assert torch.allclose(a, b, rtol=1e-13, atol=0) and torch.allclose(ga, gb, rtol=1e-12, atol=1e-15)

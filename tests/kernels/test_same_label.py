@@ -39,7 +39,10 @@ def test_between_items_there_is_no_column():
     assert w.column is None
 
 
-def test_between_items_the_pairs_are_found_without_the_mask():
+def test_between_items_the_pairs_are_found_without_the_mask(monkeypatch):
+    from icon_registry.backends import torch_backend
+
+    monkeypatch.setattr(torch_backend, "_SORTED_PAIRS_FROM", 0)  # sorted at this small size too
     labels = torch.tensor([2, 5, 2, 2, 5, 9])
     w = weights(SameLabel(kind="same_label"), torch_inputs(n=6, labels=labels))
     assert callable(w.deferred_mask)  # made only if asked for
