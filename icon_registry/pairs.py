@@ -255,7 +255,8 @@ class Pairs:
         """(rows, cols) in row-major order of the pairs whose ``name`` values agree, on the support
         'others' of a whole batch (each item with the other items of its class), found by sorting
         the values (``equal_value_pairs``) instead of comparing all n x n; None elsewhere, on the
-        symbolic backends and under torch.compile (a data-dependent number of pairs)."""
+        symbolic backends, and where the backend compares instead (a small batch; torch.compile,
+        where the number of pairs would be data-dependent)."""
         if self.backend.symbolic or self.excluded_diagonal != 0 or self.inputs.rows is not None:
             return None
         return self.backend.equal_value_pairs(self.inputs.require(name, f"pairs are matched by equal {name}"))
