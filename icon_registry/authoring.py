@@ -95,7 +95,7 @@ def template(entry_id: str, like=None) -> str:
         name, origin = f"{entry_id} (my method)", f"icon new {entry_id}"
     data = {"id": entry_id, "name": name, "status": "new", **data}
     lines = [f"# {entry_id}: written by `{origin}`. Edit it, then:"]
-    lines += [f"#   icon validate --catalog DIR      (every field and formula, with file:line: field: message)",
+    lines += ["#   icon validate --catalog DIR      (every field and formula, with file:line: field: message)",
               f"#   icon verify {entry_id} --catalog DIR  (each claim, symbolically and numerically)",
               "# The formula language: `icon formula` (or the docs' Formula language page); a formula is checked",
               "# with `icon formula 'EXPR' --entry ID --catalog DIR`.", ""]

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import math
 import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_folder, real, seed
@@ -67,7 +66,6 @@ def run(args) -> int:
     import torch
 
     from icon_registry.training import clustering, data, plots
-    from icon_registry.training._errors import IconError
     from icon_registry.training.progress import Progress, note
 
     ds = data.load_dataset(args.features, args.labels)

@@ -44,7 +44,7 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
-from icon_registry.compiler.chunked import _WHY, chunk_obstacles
+from icon_registry.compiler.chunked import chunk_obstacles
 from icon_registry.errors import IconError
 
 ID_SCOPES = ("global", "local")

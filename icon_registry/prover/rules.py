@@ -11,7 +11,7 @@ each rule on random numeric batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import sympy

@@ -262,8 +262,8 @@ def exp_kmeans(S: Settings, ds, out_dir, log):
             loss = compiled_loss(builtin_entry("kmeans"), sigma=sigma)
             torch.manual_seed(seed * 100 + r)
             m = mappers.ClusterHead(sub.dim, k, free=True, n=sub.n, seed=seed * 100 + r)
-            hist = trainer.train(loss, m, trainer.BatchBuilder(torch.as_tensor(x), set(loss.requires)), n=sub.n,
-                                 epochs=S.embed_steps, lr=0.1, seed=seed).history
+            trainer.train(loss, m, trainer.BatchBuilder(torch.as_tensor(x), set(loss.requires)), n=sub.n,
+                          epochs=S.embed_steps, lr=0.1, seed=seed)
             with torch.no_grad():
                 final = float(loss(m(None, torch.arange(sub.n)), x=torch.as_tensor(x)))
             runs.append((final, r, m))

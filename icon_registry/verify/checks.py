@@ -236,8 +236,8 @@ def diagnose(ctx, inst, lhs, rhs, names=("objective", "loss"), located=()) -> li
         return hints
     learnable = A.depends_on(lhs - rhs, inst.learnables)
     if learnable is None:
-        hints.append(f"the difference does not depend on any learnable quantity: it is a constant "
-                     f"(an up_to_constant claim would name it)")
+        hints.append("the difference does not depend on any learnable quantity: it is a constant "
+                     "(an up_to_constant claim would name it)")
     else:
         hints.append(f"the difference depends on the learnable {learnable}, so it is not a constant")
     return hints
