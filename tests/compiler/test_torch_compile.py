@@ -51,6 +51,9 @@ def test_traces_without_graph_breaks(entry_id):
     explained = torch._dynamo.explain(loss)(z.requires_grad_(), **inputs())
     assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
     assert explained.graph_count == 1
+    # as a user compiles it (the module, wrapped): fullgraph raises at any graph break, which explain
+    # did not report for a dict method Dynamo cannot trace
+    torch.compile(loss, backend="eager", fullgraph=True)(z, **inputs()).backward()
 
 
 def test_one_graph_where_automatic_chunking_asks_for_the_free_memory():
