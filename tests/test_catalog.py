@@ -2,11 +2,10 @@
 every built-in entry validated, round-tripped and checked for its metadata."""
 
 import functools
-from pathlib import Path
 
 import pytest
 
-from conftest import ENTRIES, TABLE_YAML, write_catalog
+from conftest import ENTRIES, write_catalog
 from icon_registry.catalog import Catalog, builtin_catalog_dir, load_catalog
 from icon_registry.errors import IconError
 from icon_registry.schema import Entry, TableSpec

@@ -16,7 +16,6 @@ import yaml
 
 from icon_registry import compile_loss
 from icon_registry.compiler.chunked import chunk_obstacles
-from icon_registry.formula import parse
 from icon_registry.schema import Entry, TableSpec
 
 from .conftest import CATALOG_DIR, METHOD_FILES

@@ -13,7 +13,6 @@ Peer conventions (see each case's docstring):
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 import sys
 import types

@@ -189,7 +189,7 @@ def test_use_it_snippets_run(site):
         code = md.split("## Use it", 1)[1]
         (_, body), *_ = fenced_blocks(code, "python")
         if "load_catalog(" not in body and entry.id not in _builtin_ids():
-            body = body.replace(f"compile_loss({entry.id!r}", f"compile_loss(__entry__")
+            body = body.replace(f"compile_loss({entry.id!r}", "compile_loss(__entry__")
         namespace = {"__entry__": entry, "__name__": "__snippet__"}
         try:
             exec(compile(body, f"<snippet {entry.id}>", "exec"), namespace)  # noqa: S102 - our generated code

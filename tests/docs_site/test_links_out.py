@@ -4,7 +4,6 @@ catalog folder or out of results/ is left out, with a build warning."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

@@ -38,7 +38,7 @@ def test_example_parses_evaluates_and_renders(section, name, source, definitions
 def test_examples_evaluate_to_their_numpy_values():
     """A few examples against a hand-written numpy reference on the same instance."""
     inst = example_instance()
-    z, x, w = np.array(inst.z), np.array(inst.x), np.array(inst.w)
+    z, w = np.array(inst.z), np.array(inst.w)
     tau = G.EXAMPLE_PARAMETERS["tau"]
 
     def value(source):
