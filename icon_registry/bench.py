@@ -20,7 +20,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -325,14 +325,12 @@ register_suite(
 
 
 def _prepare_fresh_ids(n, d, dtype, device):
-    z = _views(n, d, dtype, device, 0)
-    half = n // 2
-    loss, reused = _compile("simclr", tau=0.1), _compile("simclr", tau=0.1)
-    ids = torch.arange(half, device=device).repeat(2)
-    return Prepared(
-        lambda: loss(z, ids=torch.arange(half, device=device).repeat(2)), lambda: reused(z, ids=ids), z,
-        f"{half} pairs of views; ids built in every call (equal values) vs one ids tensor passed to every call",
-    )
+    """The core suite's SimCLR (ids built in every call) against the same loss given one ids tensor."""
+    timed = _prepare_simclr(n, d, dtype, device)
+    reused, ids = _compile("simclr", tau=0.1), torch.arange(n // 2, device=device).repeat(2)
+    return replace(timed, hand=lambda: reused(timed.leaf, ids=ids),
+                               note=f"{n // 2} pairs of views; ids built in every call (equal values) vs one ids "
+                                    "tensor passed to every call")
 
 
 def _prepare_new_labels(n, d, dtype, device):

@@ -17,7 +17,10 @@ class Deferred:
         if obj is None:
             return self
         held = obj.__dict__
-        value = held[self.slot]
+        try:
+            value = held[self.slot]
+        except KeyError:  # never set: what getattr would say
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.slot!r}") from None
         if callable(value):
             value = held[self.slot] = value()
         return value
