@@ -238,6 +238,9 @@ class TorchBackend:
 
     @staticmethod
     def eye_mask(n, like):
+        positions = _traced_positions(n, like)
+        if positions is not None:
+            return positions[:, None] == positions[None, :]
         return torch.eye(n, dtype=torch.bool, device=like.device)
 
     @staticmethod
@@ -245,6 +248,9 @@ class TorchBackend:
         """Every pair but (i, i): a mask shared by every batch of n on this device (masks are never
         written to), so that 'others' costs no pass per call."""
         if compiling():
+            positions = _traced_positions(n, like)
+            if positions is not None:
+                return positions[:, None] != positions[None, :]
             return ~torch.eye(n, dtype=torch.bool, device=like.device)
         return _others(n, like.device)
 
@@ -431,6 +437,23 @@ def _all_true(shape, device):
     """A read-only all-True mask: one element expanded (writing to it is an error), shared by every
     call with this shape, so a full support costs no pass and no allocation."""
     return torch.ones((), dtype=torch.bool, device=device).expand(shape)
+
+
+#: 0, 1, 2, ...: the row and column numbers of an eye inside torch.compile on the CPU (see
+#: ``_traced_positions``).
+_POSITIONS = torch.arange(1 << 16)
+
+
+def _traced_positions(n, like):
+    """Inside torch.compile on the CPU, for n <= 65,536: positions 0..n-1 read from a tensor, from
+    which the compiler builds a vectorized (i != j) compare. Its own eye compares the loop indices
+    themselves, converted to uint16, and inductor's C++ vectorizer gives up on that: the loops over
+    n x n that read the mask (p's masked sums, forward and backward) ran scalar (SimCLR compiled,
+    2 threads: 1.19x -> 0.96x of compiled hand-written NT-Xent at n = 1,024, 1.27x -> 1.07x at
+    4,096). None elsewhere: eager masks are cached, and GPU code generation vectorizes the eye."""
+    if not compiling() or like.device.type != "cpu" or n > _POSITIONS.shape[0]:
+        return None
+    return _POSITIONS[:n]
 
 
 @functools.lru_cache(maxsize=8)

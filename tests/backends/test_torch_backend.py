@@ -318,3 +318,21 @@ def test_equal_value_pairs_are_left_to_the_mask_under_torch_compile(monkeypatch)
         return B.equal_value_pairs(values) is None
 
     assert found(torch.tensor([1, 1, 2]))
+
+
+@pytest.mark.parametrize("n", [2, 5, 8, 9, 300])
+def test_traced_eye_masks_are_the_eye(n, monkeypatch):
+    """Inside torch.compile on the CPU the eye and 'others' masks are built from a positions tensor
+    (vectorizable, ``_traced_positions``); for more rows than it holds (here 8), from torch.eye.
+    Either way they are the eye and its complement."""
+    monkeypatch.setattr(torch_backend, "_POSITIONS", torch.arange(8))
+    like = torch.zeros(1)
+
+    @torch.compile(backend="eager", fullgraph=True)
+    def masks(like):
+        return B.eye_mask(n, like), B.others_mask(n, like), torch_backend._traced_positions(n, like) is None
+
+    eye, others, from_torch_eye = masks(like)
+    assert torch.equal(eye, torch.eye(n, dtype=torch.bool)) and torch.equal(others, ~eye)
+    assert from_torch_eye == (n > 8)
+    assert torch_backend._traced_positions(n, like) is None  # eager masks are cached instead
