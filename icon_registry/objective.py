@@ -295,6 +295,24 @@ def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
     return fixed
 
 
+#: Up to this many pairs a whole batch's uniform p is prepared dense from its mask: a row sum instead
+#: of searching the mask for its pairs (``nonzero``), which costs more on a small batch. Not an anchor
+#: block's (chunked evaluation): its backward keeps only a compact p (``chunked._BlockP``).
+_DENSE_UNIFORM_PAIRS = 1 << 17
+
+
+def _dense_uniform(mask, dtype, kl: bool) -> FixedP:
+    """p uniform over ``mask`` (n, m) as a dense matrix; one-hot (``target``) when every row has one pair."""
+    count = mask.sum(1).to(dtype)  # into int64, then cast: see TorchBackend.count
+    if bool((count == 1).all()):
+        return FixedP(target=mask.to(torch.uint8).argmax(1))
+    has = count > 0
+    safe = count.clamp_min(1)
+    fixed = FixedP(has.to(dtype), has, -safe.log() if kl else None)
+    fixed.dense = mask.to(dtype) / safe[:, None]
+    return fixed
+
+
 def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
     """left as a ``FixedP`` (no gradient): uniform over its mask, or any fixed distribution."""
     if left.column is not None:  # one-hot, read off the labels
@@ -321,6 +339,8 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
                 has = count > 0
                 safe = count.clamp_min(1)
                 return FixedP(has.to(dtype), has, -safe.log() if kl else None, uniform=(left.mask, safe.reciprocal()))
+            if left.mask_pairs is None and n * m <= _DENSE_UNIFORM_PAIRS and left.pairs.inputs.rows is None:
+                return _dense_uniform(left.mask, dtype, kl)
             # the mask's pairs as the kernel found them (then the mask need not exist), else searched for
             rows, cols = left.mask_pairs if left.mask_pairs is not None else left.mask.nonzero(as_tuple=True)
             if rows.numel() == n and torch.equal(rows, torch.arange(n, device=rows.device)):

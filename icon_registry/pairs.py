@@ -323,7 +323,7 @@ SUPPORT_INPUTS: dict[str, set] = {"other_modality": {"modality"}, "candidates": 
 
 
 #: Supports that contain every anchor x candidate pair.
-_FULL_SUPPORTS = ("all", "candidates", "prototypes", "outputs", "bank", "key_and_bank")
+_FULL_SUPPORTS = frozenset(("all", "candidates", "prototypes", "outputs", "bank", "key_and_bank"))
 
 
 def pairs_on(inputs: Inputs, support: str) -> Pairs:

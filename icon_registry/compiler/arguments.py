@@ -101,6 +101,8 @@ def _floats(entry_id, name, value, shape_text, dims, device, dtype):
 
 
 SCORE_AND_BANK_NAMES = ("teacher", "center", "bank", "bank_ids", "bank_labels", "keys")
+#: The same names as a set: one membership test for a call (and one guard under torch.compile, not one per name).
+SCORE_AND_BANK = frozenset(SCORE_AND_BANK_NAMES)
 
 
 def given_scores_and_bank(inputs, given: dict, device, dtype) -> None:

@@ -22,10 +22,10 @@ from icon_registry.schema import Entry
 SOURCES = ("objective", "formula")
 OBJECTIVES = ("kl", "cross_entropy")
 REDUCTIONS = ("mean", "sum", "none")
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
+_LOW_PRECISION = frozenset((torch.float16, torch.bfloat16))
 
 #: The arguments that are one integer per item (``arguments.index_vector``).
-_INDEX_VECTORS = ("labels", "ids", "modality")
+_INDEX_VECTORS = frozenset(("labels", "ids", "modality"))
 
 #: What a p-side argument must hold for an anchor to have supervisory mass.
 _EMPTY_P_HINTS = {
@@ -169,7 +169,7 @@ class CompiledLoss(torch.nn.Module):
                 inputs.neighbors = arguments.neighbor_matrix(entry_id, value, n, device)
             elif name == "graph":
                 inputs.graph = arguments.adjacency(entry_id, value, n, device, dtype)
-        if any(name in given for name in arguments.SCORE_AND_BANK_NAMES):
+        if not arguments.SCORE_AND_BANK.isdisjoint(given):
             arguments.given_scores_and_bank(inputs, given, device, dtype)
         if prototypes is not None and prototypes.shape[1] != z.shape[1]:
             raise IconError(

@@ -84,7 +84,14 @@ GRAD_CASES = {
 
 @pytest.mark.parametrize("name", sorted(GRAD_CASES))
 @pytest.mark.parametrize("objective", ["kl", "cross_entropy"])
-def test_fused_path_matches_generic_value_and_gradient(name, objective, monkeypatch):
+@pytest.mark.parametrize("uniform_p", ["dense", "pairs"])
+def test_fused_path_matches_generic_value_and_gradient(name, objective, uniform_p, monkeypatch):
+    """``uniform_p``: a small batch's uniform p is prepared dense from its mask; "pairs" forces the
+    form larger batches take (its pairs searched for, index form or dense by their share)."""
+    import icon_registry.objective as objective_module
+
+    if uniform_p == "pairs":
+        monkeypatch.setattr(objective_module, "_DENSE_UNIFORM_PAIRS", 0)
     loss, z, kw = GRAD_CASES[name]()
     loss.objective = objective
     z = z.clone().requires_grad_(True)
@@ -103,6 +110,26 @@ def test_gradcheck(name):
     loss, z, kw = GRAD_CASES[name]()
     z = z.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda v: loss(v, **kw), (z,), eps=1e-6, atol=1e-6, rtol=1e-5, fast_mode=True)
+
+
+@pytest.mark.parametrize("uniform_p", ["dense", "pairs"])
+def test_one_positive_per_row_is_prepared_as_a_target_column(uniform_p, monkeypatch):
+    """SimCLR's p (the other view, one per row) becomes one column per row in either preparation, and a
+    row without its positive keeps no mass (then p is not one-hot everywhere: no column)."""
+    import icon_registry.objective as objective_module
+
+    if uniform_p == "pairs":
+        monkeypatch.setattr(objective_module, "_DENSE_UNIFORM_PAIRS", 0)
+    z = C.randn(6, 3, seed=2)
+    for ids, one_hot in ((torch.tensor([0, 1, 2, 0, 1, 2]), True), (torch.tensor([0, 1, 2, 0, 1, 5]), False)):
+        loss = C.compiled("simclr", tau=0.5)
+        loss(z, ids=ids)
+        fixed = loss._p_cache.dist.fixed[1]
+        assert (fixed.target is not None) == one_hot
+        if one_hot:
+            assert fixed.target.tolist() == [3, 4, 5, 0, 1, 2]
+        else:
+            assert fixed.has_mass.tolist() == [True, True, False, True, True, False]
 
 
 def test_supervisory_cache_reused_and_invalidated():
