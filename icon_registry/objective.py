@@ -301,14 +301,20 @@ def prepare_fixed(left: Dist, objective: str, logits, compiling: bool = False):
 _DENSE_UNIFORM_PAIRS = 1 << 17
 
 
+def _uniform_rows(count, kl: bool):
+    """p uniform over each row's ``count`` pairs (float (n,)): its ``FixedP`` without the pairs' form (the
+    caller sets it), and the counts clamped to at least 1 (p_ij = 1 / safe_i)."""
+    has = count > 0
+    safe = count.clamp_min(1)
+    return FixedP(has.to(count.dtype), has, -safe.log() if kl else None), safe
+
+
 def _dense_uniform(mask, dtype, kl: bool) -> FixedP:
     """p uniform over ``mask`` (n, m) as a dense matrix; one-hot (``target``) when every row has one pair."""
     count = mask.sum(1).to(dtype)  # into int64, then cast: see TorchBackend.count
     if bool((count == 1).all()):
         return FixedP(target=mask.to(torch.uint8).argmax(1))
-    has = count > 0
-    safe = count.clamp_min(1)
-    fixed = FixedP(has.to(dtype), has, -safe.log() if kl else None)
+    fixed, safe = _uniform_rows(count, kl)
     fixed.dense = mask.to(dtype) / safe[:, None]
     return fixed
 
@@ -335,20 +341,16 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
     with torch.no_grad():
         if left.logits is None and not left.joint:  # uniform: p_ij = 1 / |mask_i|
             if compiling:  # no data-dependent shapes in a compiled graph: mask and row weights
-                count = left.mask.sum(1, dtype=dtype)
-                has = count > 0
-                safe = count.clamp_min(1)
-                return FixedP(has.to(dtype), has, -safe.log() if kl else None, uniform=(left.mask, safe.reciprocal()))
+                fixed, safe = _uniform_rows(left.mask.sum(1, dtype=dtype), kl)
+                fixed.uniform = (left.mask, safe.reciprocal())
+                return fixed
             if left.mask_pairs is None and n * m <= _DENSE_UNIFORM_PAIRS and left.pairs.inputs.rows is None:
                 return _dense_uniform(left.mask, dtype, kl)
             # the mask's pairs as the kernel found them (then the mask need not exist), else searched for
             rows, cols = left.mask_pairs if left.mask_pairs is not None else left.mask.nonzero(as_tuple=True)
             if rows.numel() == n and torch.equal(rows, torch.arange(n, device=rows.device)):
                 return FixedP(target=cols)  # exactly one pair per row: p one-hot (entropy 0)
-            count = torch.bincount(rows, minlength=n).to(dtype)
-            has = count > 0
-            safe = count.clamp_min(1)
-            fixed = FixedP(has.to(dtype), has, -safe.log() if kl else None)
+            fixed, safe = _uniform_rows(torch.bincount(rows, minlength=n).to(dtype), kl)
             if rows.numel() <= _INDEX_FRACTION * n * m:
                 fixed.index = (rows, cols, safe.reciprocal()[rows])
             else:
