@@ -693,9 +693,10 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         elif dense is None:
             dot = _dot_at_pairs(source, rows, cols, weights)
         else:
-            dot = (dense * source).sum(1)
-            if not bool(torch.isfinite(dot).all()):  # +-inf logits where p has no mass: 0 * inf
-                dot = (dense * source.masked_fill(dense == 0, 0.0)).sum(1)
+            # nansum drops the NaN of 0 * (+-inf), a logit off p's mass, as the pair it stands for
+            # has no mass; a NaN logit on p's support still gives NaN, through lse, and with no
+            # host sync (an isfinite check would wait for the device on every call)
+            dot = torch.nansum(dense * source, 1)
         values = (lse if mass is None else mass * lse) - (dot if scale == 1 else scale * dot)
         return values
 

@@ -336,3 +336,37 @@ def test_traced_eye_masks_are_the_eye(n, monkeypatch):
     assert torch.equal(eye, torch.eye(n, dtype=torch.bool)) and torch.equal(others, ~eye)
     assert from_torch_eye == (n > 8)
     assert torch_backend._traced_positions(n, like) is None  # eager masks are cached instead
+
+
+@pytest.mark.parametrize("axis", [1, None])
+def test_dense_p_ignores_infinite_logits_off_its_mass_and_keeps_a_nan_on_it(axis):
+    """sum_j p_ij logits_ij over a dense fixed p: a +-inf logit where p_ij = 0 (inside q's mask or
+    outside it) is a pair without mass and adds nothing (not 0 * inf = NaN); a NaN logit where p
+    has mass stays NaN. Against the sum over p's pairs alone, written out in float64."""
+    from icon_registry.distributions.base import Softmax
+    from icon_registry.objective import FixedP
+
+    g = torch.Generator().manual_seed(6)
+    n = 6
+    logits = torch.randn(n, n, generator=g, dtype=torch.float64)
+    mask = ~torch.eye(n, dtype=torch.bool)
+    dense = torch.rand(n, n, generator=g, dtype=torch.float64) * (torch.rand(n, n, generator=g) < 0.6)
+    dense = dense * mask
+    dense[:, 0] = 0.0
+    dense[1:, 5] = 0.0
+    dense[0, 5] = 0.5
+    logits[:, 0] = -math.inf  # in q's mask (rows 1..5), no mass anywhere
+    logits.diagonal().fill_(math.inf)  # off q's mask, no mass
+    mass = dense.sum(1)
+    softmax = Softmax(axis, diagonal=0, nonempty=True)
+    values = torch_backend.softmax_cross_entropy(logits, mask, softmax, FixedP(mass=mass, dense=dense))
+
+    masked = logits.masked_fill(~mask, -math.inf)
+    lse = torch.logsumexp(masked, 1) if axis == 1 else torch.logsumexp(masked.reshape(-1), 0).expand(n)
+    on_pairs = torch.where(dense > 0, dense * logits, 0.0).sum(1)
+    assert torch.isfinite(values).all()
+    torch.testing.assert_close(values, mass * lse - on_pairs, rtol=1e-12, atol=1e-12)
+
+    logits[0, 5] = math.nan  # on p's mass
+    values = torch_backend.softmax_cross_entropy(logits, mask, softmax, FixedP(mass=mass, dense=dense))
+    assert torch.isnan(values[0])
