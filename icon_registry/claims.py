@@ -131,14 +131,17 @@ class LimitClaim(_Claim):
     parameter: str = Field(description="the entry parameter that goes to 0 or infinity")
     to: Literal["infinity", "zero"]
     objective: Literal["kl", "cross_entropy", "error_probability"] = "cross_entropy"
-    scale: Formula = Field("1", description="formula multiplying the objective, e.g. sigma**2")
-    offset: Formula = Field("0", description="constant subtracted before scaling, e.g. n * log(n)")
+    scale: ConstantFormula = Field("1", description="formula multiplying the objective, e.g. sigma**2 (no z, w or phi "
+                                   "in it)")
+    offset: ConstantFormula = Field("0", description="constant subtracted before scaling, e.g. n * log(n) (no z, w or "
+                                    "phi in it)")
     equals: OptionalFormula = Field(
         None, description="the limit, as a formula (without the limit parameter); omitted: loss.formula (the "
         "published loss is the limit). Given without equals_name, it is checked to equal loss.formula")
     equals_name: str = Field("", description="what `equals` is when it is NOT the published loss, in words "
                              "(then the limit is of that quantity, and the docs say so)")
-    factor: Formula = Field("1", description="factor between the limit and `equals` (limit = factor * equals)")
+    factor: ConstantFormula = Field("1", description="factor between the limit and `equals` (limit = factor * equals; "
+                                    "no z, w or phi in it)")
     sandwich: bool = Field(
         False, description="also check loss - m*scale*log(2) <= factor*equals <= loss at finite values (triplet)"
     )
@@ -180,7 +183,8 @@ class ReverseKlEntropyClaim(_Claim):
     kind: Literal["reverse_kl_entropy"]
     cost: OptionalFormula = Field(None, description="the clustering cost, as a formula in phi, x and parameters; "
                                   "omitted: loss.formula (given: checked to equal loss.formula)")
-    factor: Formula = Field(description="the factor in front of the cost, e.g. 1 / sigma**2")
+    factor: ConstantFormula = Field(description="the factor in front of the cost, e.g. 1 / sigma**2 (no z, w or phi "
+                                    "in it)")
 
 
 class DecompositionClaim(_Claim):

@@ -99,18 +99,25 @@ def parse_entry_formula(entry, text: str) -> Formula:
     return _parse(text, tuple(sorted(entry.parameters)), tuple(entry.loss.where.items()))
 
 
-def _reads(tree) -> dict[str, str]:
-    """FormulaInstance field -> the name the formula reads it by, for every datum in ``tree``."""
-    reads: dict[str, str] = {}
+def _all_reads(tree):
+    """(FormulaInstance field, the name the formula reads it by, whether that name is a set) for
+    every read in ``tree``, in order."""
     for node in N.walk(tree):
         if isinstance(node, (N.VectorAt, N.ScalarAt, N.MatrixAt, N.IndexAt)):
-            reads.setdefault(G.ARRAYS[node.array].field, node.array)
+            yield G.ARRAYS[node.array].field, node.array, False
         elif isinstance(node, N.IndexCall):
-            reads.setdefault(G.INDEX_FUNCTIONS[node.func].field, f"{node.func}(i)")
+            yield G.INDEX_FUNCTIONS[node.func].field, f"{node.func}(i)", False
         elif isinstance(node, N.SetRef):
             for name in filter(None, (node.name, node.of)):
                 for needed in G.SETS[name].needs:
-                    reads.setdefault(needed, name)
+                    yield needed, name, True
+
+
+def _reads(tree) -> dict[str, str]:
+    """FormulaInstance field -> the name the formula reads it by, for every datum in ``tree``."""
+    reads: dict[str, str] = {}
+    for field, name, _ in _all_reads(tree):
+        reads.setdefault(field, name)
     if "w" in reads:
         reads.pop("num_classes", None)  # classes come from the prototypes
     return reads
@@ -130,9 +137,12 @@ def _data_problems(tree, provided: frozenset) -> list[str]:
     return problems
 
 
-def _learned_problems(tree) -> list[str]:
-    # a set reads only the shape of what it ranges over (outputs: z's width), never its values
-    learned = sorted(name for field, name in _reads(tree).items() if field in LEARNED and name not in G.SETS)
+def learned_problems(tree) -> list[str]:
+    """Why ``tree`` is not a constant: every learned quantity it reads (z, w, phi, or z through
+    another name such as logit), each once; empty when it reads none."""
+    # every read counts, not the first of each field: ``outputs`` (a set over z's width) before
+    # ``logit[i, c]`` (z's values) must not hide the second; a set reads only a shape, never values
+    learned = sorted({name for field, name, is_set in _all_reads(tree) if field in LEARNED and not is_set})
     if not learned:
         return []
     return [f"a constant may not read what the model learns (z, w, phi), but this one reads {', '.join(learned)}"]
@@ -162,7 +172,7 @@ def entry_problems(entry) -> list[tuple[tuple, str]]:
         # but a constant may not reach learned quantities through a definition either
         problems += [(loc, message) for message in _data_problems(formula.display, provided)]
         if not marker.learnables:
-            problems += [(loc, message) for message in _learned_problems(formula.root)]
+            problems += [(loc, message) for message in learned_problems(formula.root)]
     problems += [(("loss", "where", d.key), f"'{d.name}' is defined but no formula of the entry uses it")
                  for d in definitions if d.name not in used]
     for index, claim in enumerate(entry.claims):

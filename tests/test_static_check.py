@@ -146,3 +146,45 @@ def test_entries_beside_methods_are_a_problem(tmp_path):
 def test_an_empty_folder_is_an_empty_catalog(tmp_path):
     (tmp_path / "cat" / "empty").mkdir()
     assert len(load_catalog(tmp_path / "cat" / "empty", include_builtin=False)) == 0
+
+
+def _constant_fields():
+    """(entry id, claim index, field) for every field of a catalog claim that must be a constant."""
+    from icon_registry.claims import FormulaField
+
+    found = []
+    for entry in load_catalog().entries():
+        for index, claim in enumerate(entry.claims):
+            for name, info in type(claim).model_fields.items():
+                if any(isinstance(m, FormulaField) and not m.learnables for m in info.metadata):
+                    found.append((entry.id, index, name))
+    return found
+
+
+#: A learned read for each way a formula reaches z, w or phi; the ``outputs`` set (z's width, not its
+#: values) before ``logit`` (z's values) must not hide the second.
+LEARNED_READS = {
+    "z": "sum(i, anchors, norm(z[i]))",
+    "logit": "mean(i, anchors, logsumexp(e, outputs, logit[i, e]))",
+    "w": "sum(c, classes, norm(w[c]))",
+    "phi": "sum(i, anchors, sum(c, clusters, phi[i, c]))",
+}
+
+
+@pytest.mark.parametrize("entry_id, index, field", _constant_fields())
+def test_a_constant_field_never_reads_a_learned_quantity(entry_id, index, field):
+    """up_to_constant's constant, a limit's scale, offset and factor, K-Means' factor: a field that
+    reads z (directly, or through logit), w or phi would let a claim absorb a learned term and pass."""
+    from icon_registry.static_check import provided_data
+    from icon_registry.yaml_io import dump_yaml
+
+    entry = load_catalog().get(entry_id)
+    provided = provided_data(entry) | {"z"}
+    readable = {name: text for name, text in LEARNED_READS.items() if {"logit": "z"}.get(name, name) in provided}
+    for name, text in readable.items():
+        data = entry.model_dump()
+        data["claims"][index][field] = f"1 + {text}"
+        with pytest.raises(IconError) as info:
+            Entry.from_yaml(dump_yaml(data))
+        assert any(f"claims[{index}].{field}: a constant may not read what the model learns (z, w, phi), but this one "
+                   f"reads {name}" in problem for problem in info.value.problems), info.value.problems

@@ -12,11 +12,11 @@ import re
 import numpy as np
 import sympy
 
-from icon_registry.formula import nodes as F
 from icon_registry.formula.errors import FormulaError
 from icon_registry.inline_tex import to_text
 from icon_registry.objective import SupportMismatch, entry_terms
 from icon_registry.prover import prove_claim, prove_formulas_equal, prove_limit_claim
+from icon_registry.static_check import learned_problems
 from icon_registry.verify import algebra as A
 from icon_registry.verify.formula_adapter import parse_formula, to_float, to_sympy
 from icon_registry.verify.localize import anchor_mismatch, kernel_mismatch
@@ -270,12 +270,10 @@ def check_identity(ctx: Context, claim) -> dict:
 
 
 def check_up_to_constant(ctx: Context, claim) -> dict:
-    constant = ctx.formula(claim.constant, "constant")
-    learnable = sorted({node.array for node in F.walk(constant.root)
-                        if isinstance(node, (F.VectorAt, F.MatrixAt)) and node.array in ("z", "w", "phi")})
-    if learnable:
-        raise CheckFailed(f"the constant '{claim.constant}' reads the learnable {', '.join(learnable)}: a constant may "
-                          "use data, labels, ids and parameters only")
+    problems = learned_problems(ctx.formula(claim.constant, "constant").root)
+    if problems:
+        raise CheckFailed(f"the constant '{claim.constant}': {problems[0]}; a constant may use data, labels, ids and "
+                          "parameters only")
     return _check_equality(ctx, claim, claim.constant)
 
 
