@@ -15,6 +15,7 @@ STATUS_LABELS = {
     "instances": "checked on instances",
     "numeric": "checked numerically",
     "unproved": "published, unproved",
+    "failed": "a check fails",
     "unverified": "not verified in this build",
     "gap": "gap, compiled",
     "empty": "empty",
@@ -26,15 +27,16 @@ STATUS_HELP = {
     "instances": "a published loss whose claims hold exactly on the verifier's symbolic instances (three views, "
     "single views, classes of sizes 1-3, ...) and numerically on random batches, without a derivation for every batch",
     "numeric": "a published loss whose claims hold numerically only (e.g. a limit checked at small parameters)",
-    "unproved": "a published loss whose I-Con form is stated but not shown (by analogy in the paper), or whose "
-    "check failed",
+    "unproved": "a published loss whose I-Con form is stated but not shown (by analogy in the paper)",
+    "failed": "a published loss a claim of which the verifier refuted or could not check: its I-Con form, as the "
+    "entry states it, is wrong or unchecked",
     "unverified": "a published loss whose claims were not verified when this site was built (run icon verify)",
     "gap": "no one has published it: the cell's objective, compiled from the kernels",
     "empty": "the paper names no method for this combination",
 }
 
 #: strongest first: a cell shows its strongest method, an entry its weakest claim
-ORDER = ("proved", "instances", "numeric", "unproved", "unverified", "gap")
+ORDER = ("proved", "instances", "numeric", "unproved", "failed", "unverified", "gap")
 _PROOF_STATUS = {"all_n": "proved", "instances": "instances", "numeric": "numeric"}
 
 
@@ -51,9 +53,13 @@ def claim_passed(result) -> Optional[bool]:
 
 
 def claim_status(result) -> str:
-    """One claim's colour: proved / instances / numeric for a pass, unproved otherwise."""
-    if claim_passed(result) is not True:
+    """One claim's colour: proved / instances / numeric for a pass, failed for a fail or an error,
+    unproved otherwise (a claim stated without a derivation)."""
+    passed = claim_passed(result)
+    if passed is None:
         return "unproved"
+    if not passed:
+        return "failed"
     return _PROOF_STATUS.get(str(getattr(result, "proof", "")), "numeric")
 
 
@@ -61,11 +67,9 @@ def entry_status(entry, results=None) -> str:
     """The table colour of an entry. ``results``: the verifier's results for its claims, if any."""
     if entry.status != "published":
         return "gap"
-    if any(c.kind == "unproved" for c in entry.claims):
-        return "unproved"
-    if not results or len(results) < len(entry.claims):
-        return "unverified"
-    return max((claim_status(r) for r in results), key=ORDER.index)
+    if results and len(results) >= len(entry.claims):
+        return max((claim_status(r) for r in results), key=ORDER.index)
+    return "unproved" if any(c.kind == "unproved" for c in entry.claims) else "unverified"
 
 
 def cell_status(statuses: list[str]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import fenced_blocks, parse, resolve
+from icon_registry.docs_site.status import STATUS_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 URL_SOURCE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
@@ -66,7 +67,7 @@ def test_table_follows_table_yaml_order(site):
             assert cols == [c.id for c in axes.columns if not c.beyond_paper]
         cells = re.findall(r'<td class="icon-cell"[^>]*data-status="(\w+)"', html)
         assert len(cells) == len(rows) * len(cols)
-        assert set(cells) <= {"proved", "instances", "numeric", "unproved", "unverified", "gap", "empty"}
+        assert set(cells) <= set(STATUS_LABELS)
 
 
 def test_beyond_the_paper_has_its_own_table(builtin_site):
@@ -155,9 +156,9 @@ def test_verifier_results_show_status_and_proof_sketch(fixture_site):
     assert 'class="icon-badge instances">checked on instances' in clip and "Proof for every batch" not in clip
     pca = (fixture_site.out / "methods" / "pca_fx.html").read_text(encoding="utf-8")
     assert 'class="icon-badge fail"' in pca and "differs by a factor 2" in pca
-    # a failed check turns a published entry orange ("published, unproved")
+    # a failed check turns a published entry red ("a check fails"), not the orange of a claim stated unproved
     table = (fixture_site.out / "table.html").read_text(encoding="utf-8")
-    assert re.search(r'data-status="unproved" data-entry="pca_fx"', table)
+    assert re.search(r'data-status="failed" data-entry="pca_fx"', table)
     assert re.search(r'data-status="unproved" data-entry="ncut_fx"', table)  # an `unproved` claim
     assert re.search(r'data-status="gap" data-entry="debiased_clip_fx"', table)
     assert re.search(r'data-status="proved" data-entry="simclr"', table)

@@ -118,5 +118,5 @@ def test_catalog_json_carries_the_verification(fixture_site):
     assert simclr["claims"][0] | {"detail": ""} == {"kind": "identity", "verified": True, "status": "pass", "proof": "all_n",
                                                      "label": "proved for every batch", "detail": ""}
     assert by_id["clip_fx"]["claims"][0]["label"] == "checked on instances"
-    assert by_id["pca_fx"]["claims"][0]["status"] == "fail" and by_id["pca_fx"]["table_status"] == "unproved"
+    assert by_id["pca_fx"]["claims"][0]["status"] == "fail" and by_id["pca_fx"]["table_status"] == "failed"
     assert by_id["ncut_fx"]["claims"][0] == {"kind": "unproved", "verified": False}
