@@ -153,6 +153,12 @@ def _prepare_simclr(n, d, dtype, device, compiled=False, **options):
     )
 
 
+def _supcon_classes(n: int) -> int:
+    """Classes of SupCon's random labels: 100, or n // 2 for small n, so that some two of the n
+    labels always agree (pigeonhole) and some anchor has a positive (SupCon refuses a batch without)."""
+    return min(100, n // 2)
+
+
 def _label_batches(n, classes, device, seed):
     """Two equal endless streams of label tensors, each call's different from the last (a
     supervised loop's labels change every batch: a cached p must not be what is timed)."""
@@ -167,7 +173,7 @@ _NEW_LABELS = f"labels new every call (a cycle of {_LABEL_BATCHES} different bat
 
 def _prepare_supcon(n, d, dtype, device):
     g = torch.Generator().manual_seed(1)
-    classes = 100
+    classes = _supcon_classes(n)
     z = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_(True)
     loss = _compile("supcon", tau=0.1, objective="cross_entropy")
     ours, theirs = _label_batches(n, classes, device, 1)
@@ -263,7 +269,7 @@ register_suite(
         Case("simclr", "simclr", "SimCLR loss.formula (vectorized) vs its objective (KL)",
              _formula_case("simclr", lambda n, g: {"ids": torch.arange(n) % (n // 2)}), sizes=(1024,)),
         Case("supcon", "supcon", "SupCon loss.formula vs its objective (cross entropy)",
-             _formula_case("supcon", lambda n, g: {"labels": torch.randint(0, 100, (n,), generator=g)},
+             _formula_case("supcon", lambda n, g: {"labels": torch.randint(0, _supcon_classes(n), (n,), generator=g)},
                            "cross_entropy"), sizes=(1024,)),
         Case("clip", "clip", "CLIP loss.formula vs its objective (cross entropy)",
              _formula_case("clip", lambda n, g: {"ids": torch.arange(n) // 2, "modality": torch.arange(n) % 2},
@@ -335,7 +341,7 @@ def _prepare_fresh_ids(n, d, dtype, device):
 
 def _prepare_new_labels(n, d, dtype, device):
     g = torch.Generator().manual_seed(1)
-    classes = 100
+    classes = _supcon_classes(n)
     z = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_(True)
     loss = _compile("supcon", tau=0.1, objective="cross_entropy")
     batches = [torch.randint(0, classes, (n,), generator=g).to(device) for _ in range(_LABEL_BATCHES)]

@@ -9,7 +9,9 @@
     catalog.table                               # TableSpec from catalog/table.yaml
 
 A folder is either a catalog root (``methods/*.yaml`` and optionally ``table.yaml``) or a
-plain folder of entry files (``*.yaml``/``*.yml``; a ``table.yaml`` there is the table).
+plain folder of entry files (``*.yaml``/``*.yml``; a ``table.yaml`` there is the table). Any
+other .yaml file under the folder (in a subfolder, at any depth) and a folder with nothing to
+load are problems, never skipped in silence.
 Every problem in every file is collected first, then the cross-entry checks run (ids
 match file names, no duplicate ids or aliases, no collision with a built-in id,
 relations point to known entries, cells name known rows and columns) and everything
@@ -40,6 +42,7 @@ __all__ = [
 
 ENV_VAR = "ICON_CATALOG"
 _YAML_SUFFIXES = (".yaml", ".yml")
+_TABLE_NAMES = ("table.yaml", "table.yml")
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,9 +117,13 @@ class Catalog:
             return name
         if name in self._aliases:
             return self._aliases[name]
-        hint = _suggest_id(name, list(self._sources), self._aliases)
-        hint = hint or ("; the catalog is empty" if not self._sources else "; see `icon list`")
+        hint = self.near(name) or ("; the catalog is empty" if not self._sources else "; see `icon list`")
         raise IconError(f"unknown entry {quote(name)}{hint}", entry=name, argument="id")
+
+    def near(self, *names: str) -> str:
+        """``"; did you mean 'x', 'y'?"`` naming the ids whose id or alias is closest to any of
+        ``names`` (each id once), or ``""`` if none is close."""
+        return _suggest_id(names, list(self._sources), self._aliases)
 
     def get(self, name: str):
         """The Entry for an id or alias."""
@@ -154,10 +161,10 @@ class Catalog:
         return list(self)
 
 
-def _suggest_id(name: str, ids: list, aliases: dict) -> str:
-    """'; did you mean ...?' over ids and aliases, reported as ids, each once."""
+def _suggest_id(names: Sequence[str], ids: list, aliases: dict) -> str:
+    """'; did you mean ...?' over ids and aliases for any of ``names``, reported as ids, each once."""
     found = []
-    for match in close_matches(name, list(ids) + list(aliases)):
+    for match in (m for name in names for m in close_matches(name, list(ids) + list(aliases))):
         entry_id = aliases.get(match, match)
         if entry_id not in found:
             found.append(entry_id)
@@ -173,40 +180,75 @@ def _display(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
+def _yaml_under(folder: Path) -> list[Path]:
+    """Every .yaml/.yml file under ``folder``, at any depth, sorted. Hidden files and folders are
+    left out: a catalog kept in a repository sits beside .git/ and .github/workflows/*.yml."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / name for name in sorted(files)
+                  if not name.startswith(".") and Path(name).suffix in _YAML_SUFFIXES]
+    return found
+
+
 def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
     """(entry files, table file, layout problems) of a catalog root or a plain folder of entries.
 
-    Entries one level too deep are never skipped in silence: a folder with no entries of its
-    own whose subfolders hold .yaml files, and entry files beside a root's methods/, are
-    problems that say where the entries should be."""
+    No .yaml file under the folder is skipped in silence: each one that is not loaded (beside a
+    root's methods/, in a subfolder at any depth, a second table) is a problem that names it and
+    says where it belongs, and so is a folder with nothing to load."""
     methods = folder / "methods"
-    table = folder / "table.yaml"
-    top = sorted(p for p in folder.iterdir() if p.suffix in _YAML_SUFFIXES and not p.name.startswith(".")
-                 and p.name not in ("table.yaml", "table.yml"))
-    problems = []
-    if methods.is_dir():
-        files = sorted(p for p in methods.iterdir() if p.suffix in _YAML_SUFFIXES and not p.name.startswith("."))
-        if top:
+    home = methods if methods.is_dir() else folder
+    found = _yaml_under(folder)
+    tables = [p for p in found if p.parent == folder and p.name in _TABLE_NAMES]  # table.yaml sorts first
+    table = tables[0] if tables else None
+    files = [p for p in found if p.parent == home and (home == methods or p.name not in _TABLE_NAMES)]
+    taken = {*tables, *files}
+    unloaded: dict[Path, list[Path]] = {}
+    for path in found:
+        if path not in taken:
+            unloaded.setdefault(path.parent, []).append(path)
+    problems = [format_problem(f"{spare.name} is not loaded: {table.name} is the table of this folder (keep one of "
+                               "the two)", file=_display(folder)) for spare in tables[1:]]
+    if home == methods:
+        for where, paths in unloaded.items():
+            if where == folder:
+                problems.append(format_problem(
+                    f"{_names(paths)} beside methods/ {_are(paths)} not loaded: a catalog root keeps its entries in "
+                    "methods/ (move them there, or pass a folder of entries alone)", file=_display(folder)))
+            else:
+                problems.append(format_problem(
+                    f"{_names(paths)} {_are(paths)} not loaded: a catalog root keeps its entries in methods/ itself "
+                    f"(move {_them(paths)} to {_display(methods)})", file=_display(where)))
+        return files, table, problems
+    one_deeper = {where: paths for where, paths in unloaded.items() if where.parent == folder} if not files else {}
+    if one_deeper:
+        listed = ", ".join(f"{where.name}/ ({len(paths)} .yaml file{'s' if len(paths) != 1 else ''})"
+                           for where, paths in one_deeper.items())
+        problems.append(format_problem(
+            f"no entries here, but {listed} one level deeper: pass the folder that holds the entries "
+            f"(--catalog {_display(next(iter(one_deeper)))}), or name it methods/ to make {_display(folder)} a "
+            "catalog root", file=_display(folder)))
+    for where, paths in unloaded.items():
+        if where not in one_deeper:
             problems.append(format_problem(
-                f"{_names(top)} beside methods/ {'is' if len(top) == 1 else 'are'} not loaded: a catalog root "
-                "keeps its entries in methods/ (move them there, or pass a folder of entries alone)", file=_display(folder)))
-        return files, (table if table.is_file() else None), problems
-    if not top:
-        deeper = {sub: n for sub in sorted(folder.iterdir()) if sub.is_dir() and not sub.name.startswith(".")
-                  and (n := sum(1 for p in sub.iterdir() if p.suffix in _YAML_SUFFIXES))}
-        if deeper:
-            where = ", ".join(f"{sub.name}/ ({n} .yaml file{'s' if n != 1 else ''})" for sub, n in deeper.items())
-            first = next(iter(deeper))
-            problems.append(format_problem(
-                f"no entries here, but {where} one level deeper: pass the folder that holds the entries "
-                f"(--catalog {_display(first)}), or name it methods/ to make {_display(folder)} a catalog root",
-                file=_display(folder)))
-    return top, (table if table.is_file() else None), problems
+                f"{_names(paths)} {_are(paths)} not loaded: a folder of entries keeps them at its top level (move "
+                f"{_them(paths)} to {_display(folder)}, or pass --catalog {_display(where)} as well)",
+                file=_display(where)))
+    return files, table, problems
 
 
 def _names(paths: list) -> str:
     shown = ", ".join(p.name for p in paths[:3])
     return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+
+def _are(paths: list) -> str:
+    return "is" if len(paths) == 1 else "are"
+
+
+def _them(paths: list) -> str:
+    return "it" if len(paths) == 1 else "them"
 
 
 def _env_dirs() -> list[str]:
@@ -223,10 +265,7 @@ def _signature(roots: list) -> tuple:
     for root in roots:
         root = Path(root)
         try:
-            if root.is_dir():
-                candidates = [root / "table.yaml", *(root / "methods").glob("*.y*ml"), *root.glob("*.y*ml")]
-            else:
-                candidates = [root]
+            candidates = _yaml_under(root) if root.is_dir() else [root]
             for path in candidates:
                 try:
                     info = path.stat()
@@ -298,7 +337,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             files, table_file, layout = _entry_files(root)
             problems.extend(layout)
         elif root.suffix in _YAML_SUFFIXES:
-            files, table_file = ([], root) if root.name in ("table.yaml", "table.yml") else ([root], None)
+            files, table_file = ([], root) if root.name in _TABLE_NAMES else ([root], None)
         else:
             problems.append(format_problem(f"not a folder or a .yaml file (from {origin})", file=root))
             continue
@@ -411,7 +450,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             if target not in sources and target not in attempted:
                 loc = ("relations", index, "target")
                 problems.append(format_problem(
-                    f"unknown entry '{relation.target}'{_suggest_id(relation.target, known_ids, aliases)}",
+                    f"unknown entry '{relation.target}'{_suggest_id([relation.target], known_ids, aliases)}",
                     file=source.display, line=doc.line_of(loc), field=format_loc(loc),
                 ))
             elif target == entry.id:

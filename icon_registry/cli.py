@@ -15,6 +15,7 @@ processes, such as ``icon verify --jobs N``'s workers, are ended first).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -125,8 +126,10 @@ def _run_command(argv) -> int:
         return 2
     try:
         try:
-            code = args.func(args)
-            sys.stdout.flush()
+            with _marked_stdout():
+                code = args.func(args)
+                if sys.stdout is not None:  # None: Python found descriptor 1 closed, and prints nothing
+                    sys.stdout.flush()
             return 0 if code is None else int(code)
         except Exception as err:
             if _INTERRUPT["raised"]:  # a clean-up that the interrupt cut short failed (a pool stopped mid-start)
@@ -146,20 +149,67 @@ def _run_command(argv) -> int:
                        f"\"icon-registry[{OPTIONAL_EXTRAS[package]}]\""), file=sys.stderr)
         return 1
     except BrokenPipeError:  # `icon list | head`
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
-            pass
+        _discard_stdout()
         return 0
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as err:  # a bug: one line, and the traceback only on request
+        if getattr(err, "from_stdout", False):  # `icon show ID > /dev/full`, a full disk
+            print(one_line(f"{args.command_name}: cannot write the output: {err.strerror or err}"), file=sys.stderr)
+            return 1
         if os.environ.get("ICON_DEBUG"):
             raise
         print(one_line(f"{args.command_name}: internal error: {type(err).__name__}: {err} (a bug in icon-registry; "
                        "ICON_DEBUG=1 shows the traceback; please report it)"), file=sys.stderr)
         return 1
+
+
+class _MarkedStdout:
+    """stdout during a command: an OSError writing to it says so (``err.from_stdout``), to be told
+    apart from one writing the command's own files, which stays an internal error."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._call(self._stream.write, text)
+
+    def flush(self):
+        return self._call(self._stream.flush)
+
+    @staticmethod
+    def _call(method, *args):
+        try:
+            return method(*args)
+        except OSError as err:
+            err.from_stdout = True
+            raise
+
+    def __getattr__(self, name):  # isatty, fileno, encoding, buffer, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _marked_stdout():
+    stream = sys.stdout
+    if stream is None:  # descriptor 1 was closed: print() writes nothing
+        yield
+        return
+    sys.stdout = _MarkedStdout(stream)
+    try:
+        yield
+    finally:
+        sys.stdout = stream
+
+
+def _discard_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that the interpreter's own flush at exit does
+    not fail a second time with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
 
 
 # --- Ctrl-C and SIGTERM ------------------------------------------------------------------------

@@ -21,8 +21,17 @@ import contextlib
 import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
-__all__ = ["IconError", "IconWarning", "UsageError", "error_context", "format_problem", "one_line", "quote", "suggest",
-           "did_you_mean"]
+__all__ = ["IconError", "IconWarning", "NEVER_RAW", "UsageError", "error_context", "format_problem", "one_line", "quote",
+           "suggest", "did_you_mean"]
+
+#: Characters that text from YAML or results files never carries raw onto a page or a terminal: the C0
+#: and C1 controls (ESC starts terminal sequences; Python-Markdown uses STX and ETX as placeholders) and
+#: the Unicode bidi controls (embeddings, overrides, isolates, marks), which reorder the text after them:
+#: an override in a name reverses the fields that follow it. ``docs_site.escape`` replaces them on pages;
+#: ``one_line`` and ``quote`` here escape them (with every other unprintable character) in messages.
+#: How line breaks and tabs show is each escaper's own choice.
+NEVER_RAW = frozenset(map(chr, [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                *range(0x2066, 0x206A)]))
 
 _BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 

@@ -10,15 +10,53 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, \
+    model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from icon_registry.claims import ClaimSpec
 from icon_registry.distributions import DistributionSpec
+from icon_registry.errors import quote
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+#: An id is a file name (<id>.yaml) and a word in messages and URLs: long ones only break those.
+ID_MAX_LENGTH = 64
+#: Every id field (entry, cell, relation target, table row and column); ``icon new`` checks its
+#: ID argument against it too (validation_messages.value_problem).
+Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+
+
+def _check_alias(alias: str) -> str:
+    """Aliases are names as people write them ('t-SNE', "Lloyd's algorithm"), so not ids; they
+    must still be usable as a command-line argument that names exactly this entry."""
+    if alias != alias.strip():
+        raise ValueError(f"alias {quote(alias)} starts or ends with a space")
+    if not alias.isprintable():
+        raise ValueError(f"alias {quote(alias)} contains a control character")
+    if not any(char.isalnum() for char in alias):
+        raise ValueError(f"alias {quote(alias)} has no letter or digit")
+    if any(char in "*?[]" for char in alias):  # `icon list` reads them as a glob
+        raise ValueError(f"alias {quote(alias)} contains a glob character (* ? [ ])")
+    if any(char in "/\\" for char in alias):  # `icon verify` takes such an argument for a file
+        raise ValueError(f"alias {quote(alias)} contains a path separator (/ or \\)")
+    return alias
+
+
+Alias = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH), AfterValidator(_check_alias)]
+
+
+def _non_finite(data, path=()):
+    """(path, value) of every infinite or NaN number in YAML data (.inf, 1e999, .nan)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite(value, path + (key,))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _non_finite(value, path + (index,))
 
 
 class _Model(BaseModel):
@@ -34,8 +72,8 @@ class Paper(_Model):
 
 
 class Cell(_Model):
-    row: str = Field(pattern=ID_PATTERN)
-    column: str = Field(pattern=ID_PATTERN)
+    row: Id
+    column: Id
 
 
 class Parameter(_Model):
@@ -61,6 +99,8 @@ class Parameter(_Model):
         """The value, or a ValueError saying which bound it breaks."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"parameter '{name}' must be a number, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError(f"parameter '{name}' must be a finite number, got {value}")
         if self.integer and value != int(value):
             raise ValueError(f"parameter '{name}' must be an integer, got {value}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
@@ -104,7 +144,7 @@ class Loss(_Model):
 
 class Relation(_Model):
     kind: Literal["special_case_of", "limit_of", "variant_of", "corrected_by", "generalizes", "same_objective_as"]
-    target: str = Field(pattern=ID_PATTERN)
+    target: Id
     note: str = ""
 
 
@@ -129,9 +169,10 @@ class Entry(_Model):
     check ``icon validate`` runs on one entry, formulas included).
     """
 
-    id: str = Field(pattern=ID_PATTERN, description="lowercase letters, digits and '_'; the file name without .yaml")
+    id: Id = Field(description="lowercase letters, digits and '_'; the file name without .yaml")
     name: str = Field(min_length=1, description="the method's name as people write it")
-    aliases: list[str] = Field([], description="other names `icon list` and `icon show` accept")
+    aliases: list[Alias] = Field([], description="other names `icon list` and `icon show` accept (no glob "
+                                 "characters or path separators)")
     summary: str = Field(min_length=1, description="the objective in one sentence")
     status: Literal["published", "gap", "new"] = Field(
         description="published: a paper's loss (needs paper:); gap: an empty cell of the periodic table, the "
@@ -175,12 +216,22 @@ class Entry(_Model):
         document = load_yaml_text(text, file=file)
         return validate_model(cls, document.data, document.lines, file)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data):
+        # every number of an entry is a parameter, a bound or a kernel constant: an infinite one
+        # validates against any range and then breaks training, `icon show` and JSON output
+        problems = [InitErrorDetails(type="finite_number", loc=path, input=value) for path, value in _non_finite(data)]
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return data
+
     @field_validator("parameters")
     @classmethod
     def _parameter_names(cls, parameters):
         for name in parameters:
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
-                raise ValueError(f"parameter name '{name}' must be an identifier")
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise ValueError(f"parameter name {quote(name)} must be an identifier")
         return parameters
 
     @model_validator(mode="after")
@@ -210,7 +261,7 @@ class Entry(_Model):
 
 
 class TableAxis(_Model):
-    id: str = Field(pattern=ID_PATTERN)
+    id: Id
     label: str = Field(min_length=1)
     description: str = Field(min_length=1)
     beyond_paper: bool = Field(False, description="a row or column the paper's table does not have")

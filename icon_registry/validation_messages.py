@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from icon_registry.errors import IconError, format_problem, quote, suggest
 from icon_registry.yaml_io import line_of
 
-__all__ = ["format_loc", "validate_model", "validation_problems"]
+__all__ = ["format_loc", "validate_model", "validation_problems", "value_problem"]
 
 
 def format_loc(loc: Sequence) -> str:
@@ -302,7 +302,9 @@ def _message(model_cls, error: dict) -> tuple:
         if minimum == 1:
             return loc, "must not be empty"
         return loc, f"needs at least {minimum} items, got {ctx.get('actual_length')}"
-    if kind in ("too_long", "string_too_long"):
+    if kind == "string_too_long":
+        return loc, f"at most {ctx.get('max_length')} characters, got {len(raw_input)}"
+    if kind == "too_long":
         return loc, f"at most {ctx.get('max_length')} allowed, got {ctx.get('actual_length', 'more')}"
     if kind == "finite_number":
         return loc, f"must be a finite number, got {_describe(raw_input)}"
@@ -310,6 +312,18 @@ def _message(model_cls, error: dict) -> tuple:
     if msg.startswith("Input should be "):
         msg = "should be " + msg[len("Input should be "):] + f", got {_describe(raw_input)}"
     return loc, msg
+
+
+def value_problem(annotation, value) -> Optional[str]:
+    """What is wrong with ``value`` as an ``annotation`` (e.g. ``schema.Id``), in the words
+    ``icon validate`` uses for a field of that type; None when it is fine."""
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError as err:
+        return _message(BaseModel, err.errors(include_url=False)[0])[1]
+    return None
 
 
 def validation_problems(model_cls, err: ValidationError, lines: Optional[dict] = None, file=None) -> list[str]:

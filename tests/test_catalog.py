@@ -2,13 +2,14 @@
 every built-in entry validated, round-tripped and checked for its metadata."""
 
 import functools
+import math
 
 import pytest
 
 from conftest import ENTRIES, write_catalog
 from icon_registry.catalog import Catalog, builtin_catalog_dir, load_catalog
 from icon_registry.errors import IconError
-from icon_registry.schema import Entry, TableSpec
+from icon_registry.schema import Entry, Parameter, TableSpec
 from icon_registry.validation_messages import validate_model
 from icon_registry.yaml_io import load_yaml
 
@@ -147,6 +148,32 @@ BROKEN = [
      ["methods/supervised_clustering.yaml:4: status: 3 is not one of 'published', 'gap', 'new'"]),
     ("published without paper", "tsne", "paper:\n", "old_paper:\n",
      ["methods/tsne.yaml:6: unknown field 'old_paper'; did you mean 'beyond_paper', 'paper'?"]),
+    # numbers are finite, everywhere (an infinite bound passes every range check, then breaks
+    # `icon show`, JSON output and training)
+    ("infinite max", "simclr", "    max: 100", "    max: .inf",
+     ["methods/simclr.yaml:29: parameters.tau.max: must be a finite number, got inf"]),
+    ("overflowing default", "simclr", "default: 0.5", "default: 1e999",
+     ["methods/simclr.yaml:27: parameters.tau.default: must be a finite number, got inf"]),
+    ("nan default", "simclr", "default: 0.5", "default: .nan",
+     ["methods/simclr.yaml:27: parameters.tau.default: must be a finite number, got nan"]),
+    ("infinite integer default", "simclr", "parameters:\n", "parameters:\n  kk: {default: .inf, integer: true, "
+     "description: x}\n", ["methods/simclr.yaml:26: parameters.kk.default: must be a finite number, got inf"]),
+    ("infinite kernel constant", "simclr", "temperature: tau", "temperature: -.inf",
+     ["methods/simclr.yaml:23: q.kernel.temperature: must be a finite number, got -inf"]),
+    ("parameter name ending in a newline", "simclr", "parameters:\n",
+     "parameters:\n  \"beta\\n\": {default: 1.0, description: x}\n",
+     ["methods/simclr.yaml:25: parameters: parameter name 'beta\\n' must be an identifier"]),
+    ("aliases", "simclr", "aliases: [nt_xent]", "aliases: ['', '  ', '*', nt*, a/b, x\\y, 'tab\tx', " + "a" * 65 + "]",
+     ["methods/simclr.yaml:3: aliases[0]: must not be empty",
+      "methods/simclr.yaml:3: aliases[1]: alias '  ' starts or ends with a space",
+      "methods/simclr.yaml:3: aliases[2]: alias '*' has no letter or digit",
+      "methods/simclr.yaml:3: aliases[3]: alias 'nt*' contains a glob character (* ? [ ])",
+      "methods/simclr.yaml:3: aliases[4]: alias 'a/b' contains a path separator (/ or \\)",
+      "methods/simclr.yaml:3: aliases[5]: alias 'x\\y' contains a path separator (/ or \\)",
+      "methods/simclr.yaml:3: aliases[6]: alias 'tab\\tx' contains a control character",
+      "methods/simclr.yaml:3: aliases[7]: at most 64 characters, got 65"]),
+    ("id too long", "simclr", "target: tsne", "target: " + "t" * 65,
+     ["methods/simclr.yaml:40: relations[0].target: at most 64 characters, got 65"]),
     ("not a mapping", "tsne", "q:\n  kind: normalize\n  support: others\n  over: joint\n  kernel: {kind: student_t, nu: 1.0}\n",
      "q: [1, 2]\n", ["methods/tsne.yaml:20: q: expected a mapping of fields, got a list"]),
 ]
@@ -285,3 +312,12 @@ def test_builtin_table_fits(width):
     assert all(len(line) <= width for line in text.splitlines()), width
     for entry in catalog:  # every entry is placed somewhere visible
         assert "not in the table" not in text
+
+
+@pytest.mark.parametrize("value, shown", [(math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan")])
+def test_parameter_values_must_be_finite(value, shown):
+    """compile_loss(entry, k=inf) and friends: nan passes every range check, inf has no int()."""
+    spec = Parameter(default=1, integer=True, description="a count")
+    with pytest.raises(ValueError) as info:
+        spec.check("k", value)
+    assert str(info.value) == f"parameter 'k' must be a finite number, got {shown}"

@@ -1,5 +1,8 @@
 """The ``icon`` command line: output, exit codes 0/1/2, errors without tracebacks."""
 
+import contextlib
+import errno
+import io
 import json
 import os
 import subprocess
@@ -43,6 +46,16 @@ def test_list_no_match_is_an_error(icon):
     code, out, err = icon("list", "zzz*")
     assert code == 1 and out == ""
     assert err == "no entry matches 'zzz*'; see `icon list`\n"
+
+
+def test_list_without_wildcards_suggests_near_ids(icon):
+    code, out, err = icon("list", "simclrr")
+    assert code == 1 and out == ""
+    assert err == "no entry matches 'simclrr'; did you mean 'simclr'?\n"
+    code, out, err = icon("list", "SimCLRR", "tsnee")
+    assert code == 1 and err == "no entry matches 'SimCLRR' 'tsnee'; did you mean 'simclr', 'tsne'?\n"
+    code, out, err = icon("list", "simclrr*")  # a glob is not a misspelt id
+    assert code == 1 and err == "no entry matches 'simclrr*'; see `icon list`\n"
 
 
 def test_show(icon):
@@ -169,8 +182,8 @@ def test_table_narrow_is_a_list(icon):
     assert code == 0
     assert "q: Student-t" in out and all(len(line) <= 40 for line in out.splitlines())
     code, _, err = icon("table", "--width", "10")
-    assert code == 2 and err == "icon table: error: argument --width: expected an integer >= 40, got '10' " \
-        "(see 'icon table --help')\n"
+    assert code == 2 and err == "icon table: error: argument --width: expected an integer >= 40 and <= 1000, " \
+        "got '10' (see 'icon table --help')\n"
 
 
 @pytest.mark.parametrize(
@@ -246,5 +259,62 @@ def test_fit_without_matplotlib_writes_the_results_and_notes_the_plot(icon, tmp_
     out_dir = tmp_path / "out"
     code, out, err = icon("fit", "tsne", "--data", "iris", "--epochs", "2", "--out", out_dir, "--quiet")
     assert code == 0, err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["embedding.npy", "metrics.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".icon-fit.json", "embedding.npy", "metrics.json"]
     assert err == f"note: matplotlib is not installed: {out_dir}/plot.png not drawn (pip install matplotlib)\n"
+    assert json.loads((out_dir / ".icon-fit.json").read_text())["files"] == ["embedding.npy", "metrics.json"]
+
+
+class _FullDisk(io.StringIO):
+    def write(self, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("argv", [["show", "simclr"], ["show", "simclr", "--json"], ["list"], ["graph"], ["formula"]])
+def test_output_that_cannot_be_written_is_one_clear_line(argv):
+    """`icon show simclr > /dev/full`: print(), sys.stdout.write and the final flush alike."""
+    from icon_registry.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stdout(_FullDisk()), contextlib.redirect_stderr(err):
+        code = main(argv)
+    assert (code, err.getvalue()) == (1, f"icon {argv[0]}: cannot write the output: No space left on device\n")
+
+
+def test_an_os_error_writing_anything_else_stays_an_internal_error(icon, monkeypatch):
+    def fail(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("icon_registry.commands.show.render", fail)
+    code, out, err = icon("show", "simclr")
+    assert (code, out) == (1, "")
+    assert err.startswith("icon show: internal error: OSError: [Errno 28] No space left on device")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_dev_full_through_the_real_entry_point():
+    """The interpreter's own flush at exit adds nothing (no 'Exception ignored', exit code 1)."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    environment.pop("ICON_CATALOG", None)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "icon_registry", "show", "simclr"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, env=environment, cwd=ROOT, timeout=300)
+    assert (result.returncode, result.stderr) == (1, "icon show: cannot write the output: No space left on device\n")
+
+
+def test_table_width_from_the_environment_is_bounded(icon, monkeypatch):
+    """$COLUMNS is the terminal's word, not checked by argparse: a huge one was an OverflowError."""
+    monkeypatch.setenv("COLUMNS", "99999999999999999999")
+    code, out, err = icon("table")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 1000
+
+
+def test_new_reports_a_write_the_file_system_refuses(icon, monkeypatch, tmp_path):
+    """The folder passed the checks, then the write failed (a read-only methods/, a full disk)."""
+    def refuse(*args):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "mine" / ".okid.yaml.tmp"))
+
+    monkeypatch.setattr("icon_registry.authoring.write_new_entry", refuse)
+    code, out, err = icon("new", "okid", "--catalog", tmp_path / "mine")
+    assert (code, out) == (1, "")
+    assert err == f"cannot write okid.yaml in '{tmp_path / 'mine'}' (Read-only file system)\n"

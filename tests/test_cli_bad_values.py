@@ -22,9 +22,20 @@ CASES = [
     (["show", "no_such_entry"], 1, "unknown entry 'no_such_entry'"),
     (["validate", "--frobnicate"], 2, "--frobnicate"),
     (["validate", "{missing}"], 1, "no such file or folder"),
-    (["table", "--width", "x"], 2, "argument --width: expected an integer >= 40, got 'x'"),
-    (["table", "--width", "10"], 2, "argument --width: expected an integer >= 40, got '10'"),
+    (["table", "--width", "x"], 2, "argument --width: expected an integer >= 40 and <= 1000, got 'x'"),
+    (["table", "--width", "10"], 2, "argument --width: expected an integer >= 40 and <= 1000, got '10'"),
     (["table", "--width", "-5"], 2, "argument --width"),
+    (["table", "--width", "1001"], 2, "argument --width: expected an integer >= 40 and <= 1000, got '1001'"),
+    (["table", "--width", "99999999999999999999"], 2, "argument --width: expected an integer >= 40 and <= 1000"),
+    (["new", "a" * 65], 1, "ID: at most 64 characters, got 65"),
+    (["new", "okid\n"], 1, "ID: 'okid\\n' is not a valid id"),
+    (["new", "okid", "--catalog", "/proc/foo"], 2, "argument --catalog: cannot write in '/proc'"),
+    (["new", "okid", "--catalog", "{file}/x"], 2, "argument --catalog: '{file}' is not a folder"),
+    (["new", "okid", "--catalog", "{file}"], 2, "argument --catalog: '{file}' exists and is not a folder"),
+    (["new", "okid", "--catalog", "{link}"], 2, "argument --catalog: '{link}' is a symbolic link to '{missing}', which "
+     "does not exist"),
+    (["formula", "sum(i, anchors, 1/0)"], 1, "division by zero at column 19"),
+    (["formula", "sum(i, anchors, 0**-1)"], 1, "zero to a negative power divides by zero at column 17"),
     (["graph", "--format", "svg"], 2, "argument --format: invalid choice: 'svg'"),
     (["verify"], 2, "give entry ids or --all"),
     (["verify", "simclr", "--jobs", "0"], 2, "argument --jobs/-j: expected an integer >= 1"),
@@ -32,6 +43,12 @@ CASES = [
     (["verify", "simclr", "--jobs", "two"], 2, "argument --jobs/-j"),
     (["verify", "simclr", "--cache-dir", "{file}"], 2, "argument --cache-dir: '{file}' exists and is not a folder"),
     (["verify", "no_such_entry"], 1, "unknown entry 'no_such_entry'"),
+    (["verify", "{missing}.yaml"], 1, "{missing}.yaml: no such file (give entry files or ids)"),
+    (["verify", "{dir}"], 1, "{dir}: not a file (give entry files or ids)"),
+    (["verify", "simclr", "--junit", "{dir}"], 2, "argument --junit: '{dir}' is a folder; give a file name"),
+    (["verify", "simclr", "--junit", "/proc/x.xml"], 2, "argument --junit: cannot write in '/proc'"),
+    (["verify", "simclr", "--junit", "{file}/x.xml"], 2, "argument --junit: '{file}' is not a folder"),
+    (["verify", "simclr", "--junit", ""], 2, "argument --junit: expected a file name, got ''"),
     (["site"], 2, "required: {build,serve}"),
     (["site", "serve", "--port", "99999"], 2, "argument --port: expected an integer >= 0 and <= 65535"),
     (["site", "serve", "--port", "-1"], 2, "argument --port"),
@@ -113,7 +130,9 @@ def run_case(argv, paths):
 def paths(tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     (tmp_path / "a_folder").mkdir()
-    return {"file": str(tmp_path / "a_file"), "dir": str(tmp_path / "a_folder"), "missing": str(tmp_path / "nope.npy")}
+    (tmp_path / "a_link").symlink_to(tmp_path / "nope.npy")
+    return {"file": str(tmp_path / "a_file"), "dir": str(tmp_path / "a_folder"), "missing": str(tmp_path / "nope.npy"),
+            "link": str(tmp_path / "a_link")}
 
 
 @pytest.mark.parametrize("argv, code, text", CASES, ids=[" ".join(c[0]) for c in CASES])
@@ -136,7 +155,8 @@ def table() -> str:
         os.chdir(root)
         Path(root, "a_file").write_text("x")
         Path(root, "a_folder").mkdir()
-        paths = {"file": "a_file", "dir": "a_folder", "missing": "nope.npy"}
+        Path(root, "a_link").symlink_to("nope.npy")
+        paths = {"file": "a_file", "dir": "a_folder", "missing": "nope.npy", "link": "a_link"}
         rows = ["| command | bad value | exit | message (stderr, one line) |", "|---|---|---|---|"]
         for argv, _, _ in CASES:
             code, _, err = run_case(argv, paths)

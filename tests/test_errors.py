@@ -65,3 +65,17 @@ def test_pickle_round_trip():
     err = IconError("x", problems=["a", "b"], file="f.yaml", entry="e")
     back = pickle.loads(pickle.dumps(err))
     assert str(back) == str(err) and back.file == "f.yaml" and back.entry == "e"
+
+
+def test_terminal_escapers_escape_every_character_never_passed_through_raw():
+    """NEVER_RAW (C0/C1 and bidi controls) is what the site replaces; in messages and command
+    output every one of them is escaped (the newline stays a line break in command output)."""
+    from icon_registry.commands import terminal_safe
+    from icon_registry.errors import NEVER_RAW, one_line, quote
+
+    for char in sorted(NEVER_RAW):
+        assert char not in one_line(f"a{char}b") and char not in quote(f"a{char}b"), repr(char)
+        assert char not in terminal_safe(f"a{char}b") or char == "\n", repr(char)
+    assert one_line("x \u202eevil") == "x \\u202eevil"
+    assert quote("x \u2066evil\u200f") == "'x \\u2066evil\\u200f'"
+    assert terminal_safe("x \u202eevil\u061c") == "x \\u202eevil\\u061c"

@@ -144,8 +144,84 @@ def test_entries_beside_methods_are_a_problem(tmp_path):
 
 
 def test_an_empty_folder_is_an_empty_catalog(tmp_path):
+    """A folder a user has just made (``$ICON_CATALOG``, ``icon new x --catalog mine``) holds no entries yet."""
     (tmp_path / "cat" / "empty").mkdir()
+    (tmp_path / "cat" / "root" / "methods").mkdir(parents=True)
     assert len(load_catalog(tmp_path / "cat" / "empty", include_builtin=False)) == 0
+    assert len(load_catalog(tmp_path / "cat" / "root", include_builtin=False)) == 0
+
+
+def test_a_folder_with_only_a_table_is_a_table(tmp_path):
+    root = write_catalog(tmp_path / "cat" / "root", entries={})
+    assert len(load_catalog(root, include_builtin=False)) == 0
+    assert load_catalog(root, include_builtin=False).table is not None
+
+
+def test_entries_in_a_subfolder_beside_top_level_entries_are_a_problem(tmp_path):
+    folder = tmp_path / "cat" / "mix"
+    (folder / "extra").mkdir(parents=True)
+    (folder / "tsne.yaml").write_text(ENTRIES["tsne"])
+    (folder / "extra" / "simclr.yaml").write_text(ENTRIES["simclr"])
+    with pytest.raises(IconError) as info:
+        load_catalog(folder, include_builtin=False)
+    assert str(info.value) == ("mix/extra: simclr.yaml is not loaded: a folder of entries keeps them at its top level "
+                               "(move it to mix, or pass --catalog mix/extra as well)")
+
+
+def test_entries_two_levels_deep_are_a_problem(tmp_path):
+    folder = tmp_path / "cat" / "mine"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "a" / "b" / "simclr.yaml").write_text(ENTRIES["simclr"])
+    (folder / "a" / "b" / "tsne.yml").write_text(ENTRIES["tsne"])
+    with pytest.raises(IconError) as info:
+        load_catalog(folder, include_builtin=False)
+    assert str(info.value) == ("mine/a/b: simclr.yaml, tsne.yml are not loaded: a folder of entries keeps them at its "
+                               "top level (move them to mine, or pass --catalog mine/a/b as well)")
+
+
+def test_entries_below_methods_or_beside_it_in_a_subfolder_are_a_problem(tmp_path):
+    root = write_catalog(tmp_path / "cat" / "root", {"tsne": ENTRIES["tsne"]})
+    (root / "methods" / "deeper").mkdir()
+    (root / "methods" / "deeper" / "simclr.yaml").write_text(ENTRIES["simclr"])
+    (root / "drafts").mkdir()
+    (root / "drafts" / "x.yaml").write_text("id: x\n")
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    assert info.value.problems == [
+        "root/drafts: x.yaml is not loaded: a catalog root keeps its entries in methods/ itself (move it to "
+        "root/methods)",
+        "root/methods/deeper: simclr.yaml is not loaded: a catalog root keeps its entries in methods/ itself (move it "
+        "to root/methods)",
+    ]
+
+
+def test_a_second_table_is_a_problem_and_table_yml_is_a_table(tmp_path):
+    from conftest import TABLE_YAML
+
+    root = write_catalog(tmp_path / "cat" / "root", {"tsne": ENTRIES["tsne"]}, table=None)
+    (root / "table.yml").write_text(TABLE_YAML)
+    assert load_catalog(root, include_builtin=False).table_path == root / "table.yml"
+    (root / "table.yaml").write_text(TABLE_YAML)
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    assert str(info.value) == "root: table.yml is not loaded: table.yaml is the table of this folder (keep one of the two)"
+
+
+def test_hidden_files_and_folders_are_not_catalog_files(tmp_path):
+    root = write_catalog(tmp_path / "cat" / "root", {"tsne": ENTRIES["tsne"]})
+    (root / ".github" / "workflows").mkdir(parents=True)
+    (root / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    (root / "methods" / ".draft.yaml").write_text("id: draft\n")
+    assert load_catalog(root, include_builtin=False).ids == ["tsne"]
+
+
+def test_a_file_added_in_a_subfolder_is_seen_by_the_next_load(tmp_path):
+    root = write_catalog(tmp_path / "cat" / "root", {"tsne": ENTRIES["tsne"]})
+    assert load_catalog(root, include_builtin=False).ids == ["tsne"]  # now cached
+    (root / "methods" / "deeper").mkdir()
+    (root / "methods" / "deeper" / "simclr.yaml").write_text(ENTRIES["simclr"])
+    with pytest.raises(IconError, match="root/methods/deeper: simclr.yaml is not loaded"):
+        load_catalog(root, include_builtin=False)
 
 
 def _constant_fields():

@@ -26,3 +26,15 @@ def test_format_loc():
     assert format_loc(("q", "kernel", "kind")) == "q.kernel.kind"
     assert format_loc(("claims", 0, "kind")) == "claims[0].kind"
     assert format_loc(()) == ""
+
+
+def test_value_problem_words_a_single_value_like_a_field():
+    """`icon new ID` checks its argument against schema.Id with the words `icon validate` uses."""
+    from icon_registry.schema import Id
+    from icon_registry.validation_messages import value_problem
+
+    assert value_problem(Id, "my_method") is None
+    assert value_problem(Id, "a" * 64) is None
+    assert value_problem(Id, "a" * 65) == "at most 64 characters, got 65"
+    assert value_problem(Id, "simclr\n") == ("'simclr\\n' is not a valid id (lowercase letters, digits and '_', "
+                                              "starting with a letter)")

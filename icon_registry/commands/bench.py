@@ -26,7 +26,12 @@ from pathlib import Path
 
 from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_file, threads
+from icon_registry.errors import UsageError, one_line, quote, suggest
 from icon_registry.files import write_file
+
+#: n x n matrices a loss's forward and backward hold at least (logits, their softmax, the
+#: gradient): a lower bound, so that only sizes that cannot run are refused.
+MATRICES = 3
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -46,7 +51,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
         "--out", metavar="FILE", default="results/bench.json", type=output_file,
-        help="write the results to FILE, merged with the other suites there (default results/bench.json, which the docs site renders)",
+        help="write the results to FILE, merged with the other suites there (default results/bench.json, which the docs "
+        "site renders); an existing FILE that is not bench results (a JSON object of suites) is refused before the run",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
@@ -73,17 +79,50 @@ def _run_scale(args) -> int:
     return 0
 
 
+def _existing_results(path: Path) -> dict:
+    """The bench results already in ``path`` (a JSON object of suites), {} when there is no file;
+    UsageError naming --out for anything else, which is never replaced."""
+    if not os.path.lexists(path):
+        return {}
+    refused = f"argument --out: {path} exists and is not a bench results file"
+    if path.is_symlink() or not path.is_file():
+        raise UsageError(f"{refused} (not a regular file); it is never replaced: choose another --out", argument="--out")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{refused} ({one_line(str(err))}); it is never replaced: choose another --out",
+                         argument="--out") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{refused} (expected a JSON object of suites); it is never replaced: choose another --out",
+                         argument="--out")
+    return data
+
+
 def _write_merged(path: Path, document: dict) -> None:
-    """Merge ``document`` into the JSON file at ``path`` (other suites' keys are kept), written to a
+    """Merge ``document`` into the results at ``path`` (other suites' keys are kept), written to a
     temporary file first and swapped in (``files.write_file``)."""
-    merged = {}
-    if path.is_file():
-        try:
-            merged = json.loads(path.read_text())
-        except ValueError:
-            merged = {}
+    merged = _existing_results(path)  # again: the file may have changed during the run
     merged.update(document)
     write_file(path, json.dumps(merged, indent=2) + "\n", replace=True)
+
+
+def _check_sizes(sizes, dtype, device: str) -> None:
+    """UsageError naming --sizes for a size whose n x n matrices cannot fit in the device's memory."""
+    import torch
+
+    if not sizes:
+        return
+    if torch.device(device).type == "cuda":
+        memory = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    else:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    for n in sizes:
+        need = MATRICES * n * n * itemsize
+        if need > memory:
+            raise UsageError(f"argument --sizes: {n} needs at least {need / 2**30:.3g} GiB ({MATRICES} matrices of "
+                             f"{n} x {n}), more than the {memory / 2**30:,.1f} GiB of memory of {device}",
+                             argument="--sizes")
 
 
 def run(args) -> int:
@@ -97,11 +136,13 @@ def run(args) -> int:
     if args.suite in scale and args.suite not in bench.SUITES:
         return _run_scale(args)
     if args.suite not in bench.SUITES and args.suite not in runners:
-        from icon_registry.errors import UsageError, quote, suggest
-
         known = list(bench.SUITES) + list(runners) + [s for s in scale if s not in bench.SUITES]
         raise UsageError(f"argument --suite: unknown suite {quote(args.suite)}{suggest(args.suite, known)}; "
                          f"suites: {', '.join(known)}", argument="--suite")
+    if args.out:
+        _existing_results(Path(args.out))  # before the run: a file that is not ours is refused, not replaced
+    if args.suite in bench.SUITES:
+        _check_sizes(args.sizes, getattr(torch, args.dtype), args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     show = not args.quiet and sys.stderr.isatty()

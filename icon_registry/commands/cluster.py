@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "computed in blocks), a linear cluster head, batches of anchors plus kNN neighbours, p uniform over "
         "positives (same point / propagated neighbours), q the uniform-on-clusters kernel, both mixed "
         "with the uniform distribution (alpha): the compiled catalog entry debiased_infonce_clustering, optional EMA teacher. Writes assignments.npy, "
-        "probabilities.npy, metrics.json and a plot.",
+        "probabilities.npy, metrics.json and a plot into --out: a folder icon cluster owns (see --out).",
     )
     parser.add_argument("--features", required=True, metavar="FILE",
                         help="(n, d) features: .npy, .npz (features/labels or X/y) or .pt; or a built-in set name (digits)")
@@ -55,7 +55,11 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default=None, type=device, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--out", default="icon-cluster-out", metavar="DIR", type=output_folder,
-                        help="folder for assignments.npy, probabilities.npy and metrics.json (default icon-cluster-out)")
+                        help="folder for assignments.npy, probabilities.npy, metrics.json and loss.png (default "
+                        "icon-cluster-out). It must be new, empty, or an earlier output of icon cluster (its "
+                        ".icon-cluster.json lists the files written): a folder holding anything else is refused before "
+                        "training, never overwritten. The files are written to a temporary folder beside it and swapped "
+                        "in at the end, so no file or symlink in it is written through")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
@@ -65,9 +69,11 @@ def run(args) -> int:
     import numpy as np
     import torch
 
+    from icon_registry.output_folder import OutputFolder
     from icon_registry.training import clustering, data, plots
     from icon_registry.training.progress import Progress, note
 
+    folder = OutputFolder(args.out, name="icon-cluster", written_by="icon cluster")
     ds = data.load_dataset(args.features, args.labels)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = clustering.ClusterConfig(
@@ -78,17 +84,20 @@ def run(args) -> int:
     cfg.validate(ds.n)
     bar = Progress(clustering.total_steps(cfg, ds.n), "cluster", enabled=not args.quiet)
     res = clustering.fit_clusters(ds.features, cfg, labels=ds.labels, progress=bar)
-    os.makedirs(args.out, exist_ok=True)
-    np.save(os.path.join(args.out, "assignments.npy"), res.assignments)
-    np.save(os.path.join(args.out, "probabilities.npy"), res.probabilities.astype(np.float32))
     report = {"features": args.features, "n": ds.n, "dim": ds.dim, "config": res.config, "metrics": res.metrics,
               "seconds": res.seconds, "loss": res.loss_source, "history": res.history}
     if ds.labels is not None:
         report["kmeans_baseline"] = clustering.kmeans_baseline(ds.features, args.clusters, ds.labels, args.seed)
-    with open(os.path.join(args.out, "metrics.json"), "w") as fh:
-        json.dump(report, fh, indent=2)
-    png = plots.loss_curve(res.history, os.path.join(args.out, "loss.png"), "debiased InfoNCE clustering: loss per epoch")
+    with folder.staging() as work:
+        out = work / "out"
+        out.mkdir()
+        np.save(os.path.join(out, "assignments.npy"), res.assignments)
+        np.save(os.path.join(out, "probabilities.npy"), res.probabilities.astype(np.float32))
+        plots.loss_curve(res.history, os.path.join(out, "loss.png"), "debiased InfoNCE clustering: loss per epoch",
+                         shown_as=os.path.join(args.out, "loss.png"))
+        (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        written = folder.publish(out, work)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()}
     print(json.dumps(shown))
-    note(f"wrote {args.out}/assignments.npy, probabilities.npy, metrics.json{', loss.png' if png else ''}", not args.quiet)
+    note(f"wrote {', '.join(os.path.join(args.out, name) for name in written)}", not args.quiet)
     return 0

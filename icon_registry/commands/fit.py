@@ -9,6 +9,10 @@ import os
 from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import integer, output_folder, real, seed
 
+#: Largest --dim: an mlp's last layer holds 256 x dim weights and a lookup n x dim, so a mistyped
+#: dimension would fail in an allocation after the data is loaded.
+MAX_DIM = 65536
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -23,7 +27,7 @@ def register(subparsers) -> None:
         "nearest neighbours (--set nearest=0: the exact P over every pair) and from 3,000 points q's normalizer "
         "interpolated on a grid (--set interpolation=0: summed exactly). "
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
-        "heads), metrics.json and plot.png into --out.",
+        "heads), metrics.json and plot.png into --out: a folder icon fit owns (see --out).",
     )
     parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`; --catalog DIR for your own)")
     parser.add_argument("--source", choices=("objective", "formula"), default="objective",
@@ -34,8 +38,9 @@ def register(subparsers) -> None:
     parser.add_argument("--labels", metavar="FILE", help="labels for a features file (evaluation / supervised entries)")
     parser.add_argument("--mapper", choices=("lookup", "linear", "mlp", "cluster"), default=None,
                         help="default: from the entry's mapper field")
-    parser.add_argument("--dim", type=integer(1), default=None,
-                        help="output dimension (default: 2 for lookup/linear, 16 for mlp, the class count for cluster)")
+    parser.add_argument("--dim", type=integer(1, MAX_DIM), default=None,
+                        help=f"output dimension, at most {MAX_DIM} (default: 2 for lookup/linear, 16 for mlp, the "
+                        "class count for cluster)")
     parser.add_argument("--epochs", type=integer(1), default=None,
                         help="default: 300 full-batch steps, or 30 epochs with --batch; t-SNE-like entries: 1000 "
                         "iterations (250 exaggerated)")
@@ -46,7 +51,11 @@ def register(subparsers) -> None:
                         help="override an entry parameter, e.g. --set tau=0.2 (repeatable)")
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument("--out", default="icon-fit-out", metavar="DIR", type=output_folder,
-                        help="folder for the embedding or assignments, metrics.json and plot.png (default icon-fit-out)")
+                        help="folder for the embedding or assignments, metrics.json and plot.png (default "
+                        "icon-fit-out). It must be new, empty, or an earlier output of icon fit (its .icon-fit.json lists "
+                        "the files written): a folder holding anything else is refused before training, never "
+                        "overwritten. The files are written to a temporary folder beside it and swapped in at the end, "
+                        "so no file or symlink in it is written through")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
@@ -84,14 +93,16 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from icon_registry.training import augment, data, mappers, metrics, plots, trainer, tsne
+    from icon_registry.training import augment, data, mappers, trainer, tsne
     from icon_registry.training import knn as knn_mod
     from icon_registry.errors import IconError, UsageError
+    from icon_registry.output_folder import OutputFolder
     from icon_registry.training.losses import compiled_loss
     from icon_registry.training.progress import Progress, note
 
     from icon_registry.commands import catalog_from_args
 
+    folder = OutputFolder(args.out, name="icon-fit", written_by="icon fit")
     catalog = catalog_from_args(args)
     entry = catalog.get(args.entry)  # IconError with a suggestion when unknown
     params = _overrides(args.set, entry)
@@ -168,46 +179,57 @@ def run(args) -> int:
         result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
                                progress=bar)
         z = trainer.embed(mapper, x)
+    if not np.isfinite(z).all():  # finite loss and gradients, then an update that overflowed (a huge --lr)
+        raise IconError(f"the trained {kind} mapper gives NaN or inf outputs: the steps were too large; lower the "
+                        f"learning rate (now {lr:g}, --lr)", argument="--lr")
 
-    os.makedirs(args.out, exist_ok=True)
+    with folder.staging() as work:
+        out = work / "out"
+        out.mkdir()
+        report = _write_outputs(args, out, entry, ds, kind, dim, epochs, batch, lr, loss, result, z)
+        written = folder.publish(out, work)
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report["metrics"].items()}))
+    note(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}", not args.quiet)
+    return 0
+
+
+def _write_outputs(args, out, entry, ds, kind, dim, epochs, batch, lr, loss, result, z) -> dict:
+    """Write the arrays, metrics.json and the plot into ``out`` (a fresh staging folder); returns the report."""
+    import numpy as np
+    import torch
+
+    from icon_registry.training import data, mappers, metrics, plots
+
     report = {"entry": entry.id, "data": args.data, "n": ds.n, "dim_in": ds.dim, "mapper": kind, "dim": dim,
               "epochs": epochs, "batch": batch, "lr": lr, "seed": args.seed, "params": dict(getattr(loss, "params", {})),
               "loss_source": getattr(loss, "source", "catalog"), "seconds": round(result.seconds, 3),
               "final_loss": result.history[-1] if result.history else None, "history": result.history, "metrics": {}}
-    written = []
     if kind == "cluster":
         pred = z.argmax(1)
         probs = torch.softmax(torch.as_tensor(z), 1).numpy()
-        np.save(os.path.join(args.out, "assignments.npy"), pred)
-        np.save(os.path.join(args.out, "probabilities.npy"), probs.astype(np.float32))
-        written += ["assignments.npy", "probabilities.npy"]
+        np.save(os.path.join(out, "assignments.npy"), pred)
+        np.save(os.path.join(out, "probabilities.npy"), probs.astype(np.float32))
         report["metrics"]["clusters_used"] = int(np.unique(pred).size)
         report["metrics"]["kmeans_cost"] = metrics.kmeans_cost(ds.features, pred)
         if ds.labels is not None:
             report["metrics"].update(metrics.clustering_report(pred, ds.labels))
     else:
-        np.save(os.path.join(args.out, "embedding.npy"), z.astype(np.float32))
-        written.append("embedding.npy")
+        np.save(os.path.join(out, "embedding.npy"), z.astype(np.float32))
         if ds.n <= 5000:
             report["metrics"]["trustworthiness@10"] = metrics.trustworthiness(ds.features, z, min(10, ds.n // 2 - 1))
         if ds.labels is not None:
             tr, te = data.train_test_split_indices(ds.labels, ds.n, 0.3, args.seed)
             report["metrics"]["knn_accuracy@5 (in-sample split)"] = metrics.knn_accuracy(
                 z[tr], ds.labels[tr], z[te], ds.labels[te], metric=metrics.embedding_metric(entry))
-    with open(os.path.join(args.out, "metrics.json"), "w") as fh:
-        json.dump(report, fh, indent=2)
-    written.append("metrics.json")
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     title = f"icon fit {entry.id} ({kind}) on {ds.name}"
+    shown_as = os.path.join(args.out, "plot.png")
     if kind == "cluster" or z.shape[1] < 2:
         shown = mappers.pca_init(ds.features, 2, std=1.0)
-        png = plots.scatter(shown, z.argmax(1) if kind == "cluster" else ds.labels, os.path.join(args.out, "plot.png"),
-                            title + " (data PCA, coloured by assignment)" if kind == "cluster" else title)
+        plots.scatter(shown, z.argmax(1) if kind == "cluster" else ds.labels, os.path.join(out, "plot.png"),
+                      title + " (data PCA, coloured by assignment)" if kind == "cluster" else title, shown_as=shown_as)
     else:
         shown = z if z.shape[1] == 2 else mappers.pca_init(z, 2, std=1.0)
-        png = plots.scatter(shown, ds.labels, os.path.join(args.out, "plot.png"),
-                            title + ("" if z.shape[1] == 2 else f" (PCA of the {z.shape[1]}-d output)"))
-    if png:
-        written.append("plot.png")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report["metrics"].items()}))
-    note(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}", not args.quiet)
-    return 0
+        plots.scatter(shown, ds.labels, os.path.join(out, "plot.png"),
+                      title + ("" if z.shape[1] == 2 else f" (PCA of the {z.shape[1]}-d output)"), shown_as=shown_as)
+    return report

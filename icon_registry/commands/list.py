@@ -5,6 +5,8 @@ from __future__ import annotations
 from icon_registry.commands import catalog_from_args, print_json, year_of
 from icon_registry.errors import IconError, one_line
 
+_WILDCARDS = "*?["  # what makes a PATTERN a glob (fnmatch)
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -41,7 +43,10 @@ def run(args) -> int:
     if not ids:
         if len(catalog) == 0:
             raise IconError("the catalog is empty")
-        raise IconError(f"no entry matches {' '.join(repr(p) for p in args.pattern)}; see `icon list`")
+        # a pattern without wildcards is an id someone meant: name the nearest ones, as `icon show` does
+        names = [p for p in args.pattern if not any(c in p for c in _WILDCARDS)]
+        hint = catalog.near(*names) or "; see `icon list`"
+        raise IconError(f"no entry matches {' '.join(repr(p) for p in args.pattern)}{hint}")
     rows = []
     for entry_id in ids:
         entry = catalog.get(entry_id)

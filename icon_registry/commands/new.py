@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,14 +26,16 @@ def run(args) -> int:
     from icon_registry.authoring import template, write_new_entry
     from icon_registry.commands import catalog_from_args
     from icon_registry.errors import IconError, quote
-    from icon_registry.schema import ID_PATTERN, Entry
+    from icon_registry.schema import Entry, Id
+    from icon_registry.validation_messages import value_problem
 
-    if not re.match(ID_PATTERN, args.id):
-        raise IconError(f"{quote(args.id)} is not a valid id (lowercase letters, digits and '_', starting with a "
-                        "letter)", argument="ID")
+    problem = value_problem(Id, args.id)
+    if problem is not None:
+        raise IconError(f"ID: {problem}", argument="ID")
     if len(args.catalog) > 1:
         raise IconError("icon new writes into one folder: give --catalog once", argument="--catalog")
     folder = Path(args.catalog[0]) if args.catalog else Path(".")
+    _check_folder(folder)
     if not folder.exists():  # a folder of your own, not made yet: the new entry will be its first
         args.catalog = []
     catalog = catalog_from_args(args)
@@ -42,8 +45,26 @@ def run(args) -> int:
     like = catalog.get(args.like) if args.like else None
     text = template(args.id, like)
     Entry.from_yaml(text, file=f"{args.id}.yaml")  # the template validates as written, or this is a bug
-    path = write_new_entry(folder, args.id, text)
+    try:
+        path = write_new_entry(folder, args.id, text)
+    except OSError as err:  # the checks above passed, yet the file system said no (a full disk, a read-only methods/)
+        raise IconError(f"cannot write {args.id}.yaml in {quote(folder, 4096)} ({err.strerror or err})",
+                        argument="--catalog") from None
     flag = f" --catalog {folder}"
     print(f"wrote {path}")
     print(f"next: edit it, then `icon validate{flag}` and `icon verify {args.id}{flag}`", file=sys.stderr)
     return 0
+
+
+def _check_folder(folder: Path) -> None:
+    """The --catalog folder exists and is writable, or can be created, before any work."""
+    from icon_registry.commands.options import output_folder
+    from icon_registry.errors import UsageError, quote
+
+    if folder.is_symlink() and not folder.exists():  # mkdir would fail on the link itself
+        raise UsageError(f"argument --catalog: {quote(folder, 4096)} is a symbolic link to "
+                         f"{quote(os.readlink(folder), 4096)}, which does not exist", argument="--catalog")
+    try:
+        output_folder(str(folder))
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"argument --catalog: {err}", argument="--catalog") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import output_file
@@ -22,7 +21,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer seeds, steps and a subset for the O(n^2) entries")
     parser.add_argument("--out", default=os.path.join("results", "reproduce.json"), metavar="FILE", type=output_file,
-                        help="results file (default results/reproduce.json); PNGs are written next to it")
+                        help="results file (default results/reproduce.json); PNGs are written next to it. An existing "
+                        "file must be the results of an earlier icon reproduce (anything else is refused before any "
+                        "experiment runs); with --only, the experiments run replace theirs in it and the others are kept")
     parser.add_argument("--only", action="append", default=None, metavar="LETTER", choices=tuple("abcdefg"),
                         help="run only experiments starting with this letter (a..g); repeatable")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -31,15 +32,20 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     reuse_freed_memory()  # large tensors every step: see its docstring
+    from icon_registry.errors import UsageError
+    from icon_registry.files import write_file
     from icon_registry.training import reproduce
     from icon_registry.training.progress import note
 
+    previous = reproduce.previous_results(args.out)
+    if args.only and previous is not None and bool(previous.get("quick")) != args.quick:
+        mode = "--quick" if previous.get("quick") else "full (no --quick)"
+        raise UsageError(f"argument --only: {args.out} holds a {mode} run; merging these results into it would mix the "
+                         "two: run with the same mode, without --only, or give another --out", argument="--only")
     results = reproduce.run(args.quick, args.out, only=args.only, verbose=not args.quiet)
-    fd, tmp = tempfile.mkstemp(prefix=".reproduce-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(args.out)))
-    with os.fdopen(fd, "w") as fh:  # a unique temp file renamed into place: no link is written through
-        json.dump(results, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, args.out)
+    if args.only and previous is not None:
+        results = reproduce.merge(previous, results)
+    write_file(args.out, json.dumps(results, indent=2) + "\n", replace=True)
     for row in results["summary"]:
         flag = "" if "target_met" not in row else ("  [target met]" if row["target_met"] else "  [TARGET MISSED]")
         print(f"({row['experiment']}) {row['method']:<42} {row['metric']:<36} {row['mean']:.4f} +- {row['std']:.4f}{flag}")

@@ -16,6 +16,9 @@ from icon_registry.commands.options import integer
 from icon_registry.errors import IconError
 
 EMPTY = "·"
+#: Widths the table is laid out for: below 40 no column fits; above 1000 no screen or page shows
+#: a line (and a huge width only builds huge lines of padding).
+MIN_WIDTH, MAX_WIDTH = 40, 1000
 MARKS = {"gap": ("*", "*"), "new": ("+", "+"), "published": ("", "")}
 
 
@@ -27,8 +30,8 @@ def register(subparsers) -> None:
         "supervisory p. *name* marks a gap (unpublished combination), +name+ a new method, "
         f"{EMPTY} an empty cell.",
     )
-    parser.add_argument("--width", type=integer(40), default=None,
-                        help="total width in characters, at least 40 (default: terminal)")
+    parser.add_argument("--width", type=integer(MIN_WIDTH, MAX_WIDTH), default=None,
+                        help=f"total width in characters, {MIN_WIDTH} to {MAX_WIDTH} (default: terminal)")
     parser.add_argument("--ids", action="store_true", help="show entry ids instead of names")
     parser.set_defaults(func=run)
 
@@ -136,6 +139,7 @@ def _render_list(table, cells, width: int) -> str:
 
 def run(args) -> int:
     catalog = catalog_from_args(args)
-    width = args.width if args.width is not None else terminal_width(140)
+    # $COLUMNS may hold any number
+    width = args.width if args.width is not None else min(terminal_width(140), MAX_WIDTH)
     print(terminal_safe(render(catalog, width, use_ids=args.ids)))
     return 0

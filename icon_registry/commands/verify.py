@@ -8,11 +8,12 @@ versions ($ICON_CACHE_DIR or ~/.cache/icon-registry); ``--no-cache`` checks ever
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
-from icon_registry.commands.options import integer, output_folder
+from icon_registry.commands.options import integer, output_file, output_folder
 
 
 def register(subparsers) -> None:
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases, or entry files (path/to/id.yaml)")
     parser.add_argument("--all", action="store_true", help="verify every entry of the catalog")
-    parser.add_argument("--junit", metavar="FILE",
+    parser.add_argument("--junit", metavar="FILE", type=output_file,
                         help="also write the results as JUnit XML to FILE (one test case per claim: failures and "
                         "errors with their detail, unproved claims skipped), for CI")
     parser.add_argument("--json", action="store_true",
@@ -74,6 +75,11 @@ def explanation(result) -> list:
     return lines
 
 
+def _path_like(name: str) -> bool:
+    """An ID argument that names a file: no id ends in .yaml, and no id or alias holds a separator."""
+    return name.endswith((".yaml", ".yml")) or any(sep and sep in name for sep in (os.sep, os.altsep))
+
+
 def run(args) -> int:
     from icon_registry.commands import catalog_from_args, print_json
     from icon_registry.errors import IconError, UsageError, one_line
@@ -82,7 +88,11 @@ def run(args) -> int:
 
     if not args.ids and not args.all:
         raise UsageError("give entry ids or --all", argument="ids")
-    files = [Path(name) for name in args.ids if name.endswith((".yaml", ".yml")) and Path(name).is_file()]
+    for name in args.ids:
+        if _path_like(name) and not Path(name).is_file():  # not an id: "unknown entry" would mislead
+            what = "not a file" if Path(name).exists() else "no such file"
+            raise IconError(f"{name}: {what} (give entry files or ids)", file=name, argument="ID")
+    files = [Path(name) for name in args.ids if _path_like(name)]
     catalog = catalog_from_args(args, *files, include_builtin=not args.no_builtin)
     if args.all:
         names = list(catalog.ids)

@@ -19,7 +19,7 @@ from icon_registry.docs_site.catalog_view import SiteCatalog, load_site_catalog
 from icon_registry.docs_site.escape import label
 from icon_registry.docs_site.graph_image import relation_edges, render_svg
 from icon_registry.docs_site.inputs import readable, warnings_for
-from icon_registry.docs_site.output import OutputFolder
+from icon_registry.output_folder import OutputFolder
 from icon_registry.errors import IconError
 from icon_registry.kernels import KERNELS
 
@@ -321,7 +321,7 @@ def build_site(
     """
     progress = Progress(quiet)
     start = time.monotonic()
-    output = OutputFolder(out)
+    output = OutputFolder(out, name="icon-site", written_by="icon site build")
     results_dir = default_results_dir() if results_dir is None else Path(results_dir)
     src_site, src_config = site_sources()
     if output.target == src_site.resolve() or src_site.resolve() in output.target.parents:
@@ -369,5 +369,5 @@ def build_site(
             shutil.copytree(docs_dir, keep_docs, dirs_exist_ok=True)
         output.publish(work / "site", work)
     report = BuildReport(output.target, written, time.monotonic() - start, gen_seconds, mk_seconds, len(verify_results), warnings=warnings)
-    progress.done(f"icon site: built {len(written)} generated pages (+ hand-written) into {output.target} in {report.seconds:.1f}s")
+    progress.done(f"icon site: built {len(written)} generated pages (+ hand-written) into {output.shown} in {report.seconds:.1f}s")
     return report

@@ -23,8 +23,10 @@ entry, ``table.yaml`` or a results file goes through one of these helpers:
 - ``safe_url`` / ``link``: only http(s) links (``doi:`` becomes https://doi.org/...),
   percent-encoded and quoted; anything else is shown as text.
 
-Control characters (other than line breaks and tabs) become U+FFFD, so none reaches the page
-raw (Python-Markdown also uses STX/ETX as its own placeholders).
+Control characters (other than line breaks and tabs) and the Unicode bidi controls, the
+characters ``icon_registry.errors.NEVER_RAW`` names, become U+FFFD, so none reaches the page raw
+(Python-Markdown uses STX/ETX as its own placeholders; a bidi override in a name would reverse
+the rest of its line: the nav, the title, the next cell of the table).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from typing import Optional
 from urllib.parse import quote, urlsplit
 
 from icon_registry import inline_tex
+from icon_registry.errors import NEVER_RAW
 
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
-_CONTROL = {c: "\ufffd" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)] if c not in (0x0A, 0x0D)}
+_CONTROL = {ord(c): "\ufffd" for c in NEVER_RAW if c not in "\t\n\r"}
 # characters that start Markdown syntax anywhere in a line (links, code, emphasis, tables, math,
 # attribute lists, headings' closing hashes, backslash escapes; ~ and ^ for pymdownx extras)
 _MARKDOWN = "\\`*{}[]#|$~^"
@@ -57,8 +60,8 @@ def _lines(value) -> list[str]:
 
 
 def one_line(value) -> str:
-    """Every run of whitespace (line breaks included) as one space, control characters as
-    U+FFFD: for titles and labels."""
+    """Every run of whitespace (line breaks included) as one space, control and bidi characters
+    as U+FFFD: for titles and labels."""
     return " ".join(str(value).translate(_CONTROL_TABLE).split())
 
 
@@ -122,7 +125,7 @@ def safe_url(url) -> Optional[str]:
     url = str(url).strip()
     if url[:4].lower() == "doi:":
         url = "https://doi.org/" + url[4:].strip()
-    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in url):
+    if any(c.isspace() or c in NEVER_RAW for c in url):
         return None
     try:
         parts = urlsplit(url)

@@ -138,7 +138,7 @@ class Definition:
 
 
 _SIGNATURE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*?)\s*\])?\s*$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _signature(key, params: frozenset, taken: set) -> Tuple[str, Tuple[str, ...]]:
@@ -158,7 +158,7 @@ def _signature(key, params: frozenset, taken: set) -> Tuple[str, Tuple[str, ...]
     if name in taken:
         raise FormulaError(f"'{name}' is defined twice")
     for index in indices:
-        if not _IDENTIFIER.match(index):
+        if not _IDENTIFIER.fullmatch(index):
             raise FormulaError(f"definition {quote(key)}: index {quote(index)} is not a name")
         if index in G.reserved_names() or index in params:
             raise FormulaError(f"definition {quote(key)}: '{index}' is reserved and cannot be an index name")
@@ -603,6 +603,10 @@ class _Converter:
             self.fail(_BAD_BINOPS.get(type(node.op), "operator is not allowed"), node)
         if op == "**":
             self.check_exponent(node.right)
+            if _constant_value(node.left) == 0 and (_constant_value(node.right) or 0) < 0:
+                self.fail("zero to a negative power divides by zero", node)
+        if op == "/" and _constant_value(node.right) == 0:
+            self.fail("division by zero", node.right)
         left, lkind = self.expr(node.left, env, nest)
         right, rkind = self.expr(node.right, env, nest)
         if op in "+-" and lkind != rkind:

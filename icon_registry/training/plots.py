@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 
 import numpy as np
 
 from icon_registry.errors import one_line
+from icon_registry.files import write_file
 from icon_registry.training.progress import note
 
 
@@ -25,12 +27,24 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path):
+    """Render the figure in memory and write it with ``write_file``: a file or symlink at ``path``
+    is replaced, never written through."""
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
+    plt.close(fig)
+    write_file(path, png.getvalue(), replace=True)
+    return path
+
+
 def _optional(draw):
-    """``draw(..., path, ...)`` that notes and returns None when matplotlib is missing or fails."""
+    """``draw(..., path, ...)`` that notes and returns None when matplotlib is missing or fails;
+    ``shown_as``: the name notes give the figure (its final path, when ``path`` is a staging one)."""
 
     @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        path = inspect.signature(draw).bind(*args, **kwargs).arguments["path"]
+    def wrapper(*args, shown_as=None, **kwargs):
+        path = shown_as or inspect.signature(draw).bind(*args, **kwargs).arguments["path"]
         try:
             return draw(*args, **kwargs)
         except ImportError as err:
@@ -61,10 +75,7 @@ def scatter(embedding, labels, path, title: str = "", pair=None):
         if c is not None and np.unique(c).size <= 20:
             handles, names = sc.legend_elements(num=None)
             ax.legend(handles, names, fontsize=6, markerscale=0.7, loc="best", frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 BAR_COLORS = ("#4C72B0", "#8172B3", "#55A868", "#937860")  # none of them a reference line's C1.. colour
@@ -101,10 +112,7 @@ def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference:
     ax.set_title(title, fontsize=10)
     if ylim:
         ax.set_ylim(*ylim)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 @_optional
@@ -115,7 +123,4 @@ def loss_curve(history, path, title: str = ""):
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

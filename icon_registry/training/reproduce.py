@@ -457,7 +457,6 @@ def run(quick: bool, out_path: str, only=None, verbose: bool = True) -> dict:
         summary += rows
         details[name] = detail
     wall = time.perf_counter() - start
-    targets = [r for r in summary if "target_met" in r]
     return {
         "command": "icon reproduce" + (" --quick" if quick else ""),
         "quick": quick,
@@ -469,11 +468,60 @@ def run(quick: bool, out_path: str, only=None, verbose: bool = True) -> dict:
         "wall_seconds": round(wall, 1),
         "wall_limit_seconds": 600 if quick else None,
         "wall_within_limit": (wall < 600) if quick else None,
-        "targets_met": f"{sum(r['target_met'] for r in targets)}/{len(targets)}",
+        **_totals(summary, details),
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
         "losses": "every loss is icon_registry.compile_loss(entry) (catalog source)",
         "summary": summary,
-        "plots": [d["plot"] for d in details.values() if isinstance(d, dict) and "plot" in d],
         "seconds_per_experiment": seconds,
         "details": details,
     }
+
+
+def _totals(summary, details) -> dict:
+    targets = [r for r in summary if "target_met" in r]
+    return {"targets_met": f"{sum(r['target_met'] for r in targets)}/{len(targets)}",
+            "plots": [d["plot"] for d in details.values() if isinstance(d, dict) and "plot" in d]}
+
+
+def previous_results(path: str):
+    """The results of an earlier ``icon reproduce`` at ``path``; None when there is no file.
+    UsageError (naming --out) for anything else there, which is never overwritten."""
+    import json
+
+    from icon_registry.errors import UsageError
+
+    if not os.path.lexists(path):
+        return None
+    refused = f"argument --out: {path} exists and is not the results of icon reproduce"
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise UsageError(f"{refused} (not a regular file); it is never overwritten: choose another --out", argument="--out")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{refused} ({err}); it is never overwritten: choose another --out", argument="--out") from None
+    ours = (isinstance(data, dict) and str(data.get("command", "")).startswith("icon reproduce")
+            and isinstance(data.get("summary"), list) and isinstance(data.get("details"), dict)
+            and isinstance(data.get("seconds_per_experiment"), dict)
+            and all(isinstance(row, dict) and isinstance(row.get("experiment"), str) for row in data["summary"]))
+    if not ours:
+        raise UsageError(f"{refused}; it is never overwritten: choose another --out", argument="--out")
+    return data
+
+
+def merge(previous: dict, results: dict) -> dict:
+    """``results`` of some experiments (``--only``) with the other experiments of ``previous`` kept."""
+    ran = {name[0] for name in results["details"]}
+    kept = [name for name, _ in EXPERIMENTS if name in previous["details"] and name[0] not in ran]
+
+    def source(name):
+        return results if name[0] in ran else previous
+
+    details = {name: source(name)["details"][name] for name, _ in EXPERIMENTS
+               if name in results["details"] or name in kept}
+    seconds = {name: source(name)["seconds_per_experiment"][name] for name in details
+               if name in source(name)["seconds_per_experiment"]}
+    summary = sorted([row for row in previous["summary"] if row["experiment"] not in ran] + results["summary"],
+                     key=lambda row: row["experiment"])
+    return {**results, "summary": summary, "details": details, "seconds_per_experiment": seconds,
+            **_totals(summary, details), "kept_from_earlier_run": kept}

@@ -183,7 +183,8 @@ class FiniteCheck:
 
     def loss(self, loss, where: str, updates: int) -> None:
         if not bool(torch.isfinite(loss)):
-            raise IconError(self._explain(f"the loss is {float(loss)} {where}", updates))
+            # detached: float() of a tensor that requires grad warns (a torch UserWarning with our source line)
+            raise IconError(self._explain(f"the loss is {float(loss.detach())} {where}", updates))
 
     def gradients(self, loss, where: str, updates: int) -> None:
         for name, p in self.named:

@@ -10,31 +10,40 @@ The folder may be shared or planted on: a file is written to a unique temporary 
 same folder (``mkstemp``) and renamed over the entry's name, so no symlink there is followed
 (the link itself is replaced, its target never written); a file is read without following a
 symlink; what is read is checked field by field (ids, claim labels, statuses, seconds) and a
-file that fails is dropped with a one-line warning on stderr, and recomputed.
+file that fails is ignored with a one-line warning on stderr, and recomputed.
+
+Only files the cache wrote are ever removed or replaced: a name ``<id>-<40 hex digits>.json``
+AND a JSON object carrying ``"format": "icon-verify-cache"`` (``FORMAT``). Anything else in the
+folder, symlinks included, is left as it is (a file planted at an entry's own name then keeps
+that entry's verdicts from being cached).
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
 import os
 import platform
+import re
 import sys
-import tempfile
 from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional, get_args
 
 from icon_registry.errors import one_line
-from icon_registry.files import default_cache_dir, read_cache_file, source_digest
+from icon_registry.files import default_cache_dir, read_cache_file, source_digest, write_file
 from icon_registry.verify.results import ClaimResult, Status
 
 _SOURCES = ("kernels", "distributions", "backends", "formula", "verify", "prover", "objective.py", "pairs.py", "claims.py",
             "schema.py", "compiler")
 #: Largest cache file read (a verdict list is a few kB; anything far bigger is not ours).
 _MAX_BYTES = 8 << 20
+#: The marker every cache file carries (with its results under "results").
+FORMAT = {"format": "icon-verify-cache", "version": 1}
+_KEY_LENGTH = 40
 
 
 @lru_cache(maxsize=1)
@@ -71,10 +80,17 @@ _FIELDS = {("id" if f.name == "entry" else f.name): _JSON_TYPES.get(str(f.type),
 _STATUSES = set(get_args(Status))
 
 
+def _marked(data) -> bool:
+    return isinstance(data, dict) and all(data.get(name) == value for name, value in FORMAT.items())
+
+
 def parse_results(data, entry) -> list[ClaimResult]:
     """The cached verdicts of ``entry`` from a file's JSON, checked field by field."""
     from icon_registry.verify.runner import claim_labels
 
+    if not _marked(data):
+        raise MalformedCacheFile(f"not a file of this cache (no {json.dumps(FORMAT)[1:-1]})")
+    data = data.get("results")
     labels = claim_labels(entry)
     if not isinstance(data, list) or len(data) != len(labels):
         raise MalformedCacheFile(f"expected a list of {len(labels)} claim results")
@@ -105,7 +121,7 @@ class ResultCache:
         self.reuse = reuse
 
     def key(self, entry) -> str:
-        return hashlib.sha256((entry_hash(entry) + source_hash() + versions()).encode()).hexdigest()[:40]
+        return hashlib.sha256((entry_hash(entry) + source_hash() + versions()).encode()).hexdigest()[:_KEY_LENGTH]
 
     def _path(self, entry) -> Path:
         return self.directory / "verify" / f"{entry.id}-{self.key(entry)}.json"
@@ -113,49 +129,56 @@ class ResultCache:
     def get(self, entry) -> Optional[list[ClaimResult]]:
         path = self._path(entry)
         if not self.reuse:
-            _drop(path)
+            _drop_ours(path, entry)
             return None
         try:
             raw = read_cache_file(path, _MAX_BYTES)
         except FileNotFoundError:
             return None
         except OSError as err:  # a symlink (ELOOP), unreadable, ...
-            return _ignored(path, err.strerror or str(err))
+            return _ignored(path, err.strerror or str(err), entry)
         except ValueError as err:  # too large to be ours
-            return _ignored(path, str(err))
+            return _ignored(path, str(err), entry)
         try:
             return parse_results(json.loads(raw), entry)
         except (OSError, ValueError, RecursionError) as err:  # MalformedCacheFile, JSON and UTF-8 errors
-            return _ignored(path, str(err))
+            return _ignored(path, str(err), entry)
 
     def put(self, entry, results) -> None:
         path = self._path(entry)
-        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            for stale in path.parent.glob(f"{entry.id}-*.json"):
-                _drop(stale)
-            fd, tmp = tempfile.mkstemp(prefix=f".{entry.id}-", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "w") as fh:
-                json.dump([dict(r.to_json(), cached=False) for r in results], fh, default=str)
-            os.replace(tmp, path)  # rename: replaces a link at ``path``, never writes through it
-            tmp = None
+            if os.path.lexists(path) and not _ours(path, entry):
+                return  # not written by us: never replaced
+            for stale in path.parent.glob(f"{glob.escape(entry.id)}-*.json"):
+                if stale != path:
+                    _drop_ours(stale, entry)
+            document = dict(FORMAT, results=[dict(r.to_json(), cached=False) for r in results])
+            write_file(path, json.dumps(document, default=str), replace=True)  # a rename: no link written through
         except OSError:
             pass  # a read-only cache dir only costs speed
-        finally:
-            if tmp is not None:
-                _drop(Path(tmp))
 
 
-def _drop(path: Path) -> None:
+def _ours(path: Path, entry) -> bool:
+    """Whether the cache wrote ``path``: its name and its marker (read without following a link)."""
+    if not re.fullmatch(re.escape(entry.id) + f"-[0-9a-f]{{{_KEY_LENGTH}}}\\.json", path.name):
+        return False
     try:
-        path.unlink()  # a link itself, never its target
-    except OSError:
-        pass
+        return _marked(json.loads(read_cache_file(path, _MAX_BYTES)))
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
-def _ignored(path: Path, why: str) -> None:
+def _drop_ours(path: Path, entry) -> None:
+    if _ours(path, entry):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _ignored(path: Path, why: str, entry) -> None:
     print(one_line(f"icon: warning: ignoring the verifier cache file {path} ({why}); checking the claims again"),
           file=sys.stderr)
-    _drop(path)
+    _drop_ours(path, entry)
     return None

@@ -51,6 +51,8 @@ PAYLOADS = [
     '<img src=y onerror="document.title=\'' + PWNED_TITLE + '\'">',
     "&lt;script&gt;{js}&lt;/script&gt;",
     "\x02wzxhzdk:0\x03 {{{{ config }}}} {{% raw %}}",
+    # bidi controls: an override in a name reverses what follows it (the rest of the nav, the next cell)
+    "x \u202eevil\u202c \u202aemb\u202b \u202dlro \u2066iso\u2067\u2068\u2069 marks\u200e\u200f\u061c",
     "line one\n\n<script>{js}</script>\n\n    indented <b onmouseover={js}>x</b>\n# heading <script>{js}</script>\n!!! note\n    <script>{js}</script>\n```\n<script>{js}</script>\n```",
 ]
 
@@ -86,7 +88,7 @@ def _entry(entry_id: str, target: str, cell: dict) -> dict:
     return {
         "id": entry_id,
         "name": f("name"),
-        "aliases": [f"{entry_id}_alias", f"`{entry_id}` <b>x</b>|y"],
+        "aliases": [f"{entry_id}_alias", f"`{entry_id}` <b>x<b onmouseover=alert(1)>|y"],
         "summary": f("summary"),
         "status": "published",
         "paper": {

@@ -16,9 +16,13 @@ from .helpers import active_content, normalized, table_with_header, tables
 from .hostile import HOSTILE_IDS, TABLE_STRINGS, hostile_text
 
 
+# C0 and C1 controls (but tab and line feed) and the bidi controls: shown as U+FFFD, never raw
+_NEVER_RAW = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+
+
 def _expected(text: str) -> str:
-    """How a table cell must read: the string itself (control characters shown as U+FFFD)."""
-    return normalized(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "\ufffd", text.replace("\r\n", "\n")))
+    """How a table cell must read: the string itself (control and bidi characters shown as U+FFFD)."""
+    return normalized(re.sub(_NEVER_RAW, "\ufffd", text.replace("\r\n", "\n")))
 
 
 def test_no_script_handler_frame_or_foreign_link_from_the_data(hostile_site, fixture_site):
@@ -32,6 +36,18 @@ def test_no_script_handler_frame_or_foreign_link_from_the_data(hostile_site, fix
         assert not found.handlers, f"{where}: event-handler attributes {found.handlers[:3]}"
         assert not found.bad_urls, f"{where}: links or sources with another scheme {found.bad_urls[:3]}"
         assert not found.frames, f"{where}: frames {found.frames[:3]}"
+
+
+def test_no_control_or_bidi_character_reaches_a_page(hostile_site):
+    """Every field carries C0 controls and every bidi control (PAYLOADS): none is in a page or the
+    graph image raw, where an override in a name would reverse the rest of the nav, the <title>
+    and the next cells of the table (the year). The downloads (catalog.json, the entries' YAML)
+    are the data as written."""
+    files = sorted(p for p in hostile_site.out.rglob("*") if p.suffix in (".html", ".svg") or p.name == "search_index.json")
+    assert {"table.html", "search_index.json"} <= {p.name for p in files} and any(p.suffix == ".svg" for p in files)
+    for path in files:
+        found = re.search(_NEVER_RAW, path.read_text(encoding="utf-8"))
+        assert found is None, f"{path.relative_to(hostile_site.out)}: {found.group()!r} at {found.start()}"
 
 
 def test_names_read_back_from_heading_title_and_nav(hostile_site):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from icon_registry.docs_site.output import MARKER, TEMP_MARKER, TEMP_PREFIX
+MARKER, TEMP_PREFIX, TEMP_MARKER = ".icon-site.json", ".icon-site-tmp-", ".icon-site-tmp.json"
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +50,20 @@ def test_refuses_a_folder_it_did_not_write(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(project)
     _one_line_usage_error(*_icon_site_build(capsys, "--out", "."), "current folder")
     assert _snapshot(project) == before
+
+
+def test_a_control_character_in_out_is_escaped_in_the_error(tmp_path, capsys, monkeypatch):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "train.py").write_text("print('mine')\n")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    monkeypatch.chdir(tmp_path)
+    code, err = _icon_site_build(capsys, "--out", "\x1b[31mX/../project")
+    assert code == 2 and "\x1b" not in err
+    assert err.startswith("icon site build: error: --out '\\x1b[31mX/../project' is a folder that icon site build did not "
+                          "write"), err
+    code, err = _icon_site_build(capsys, "--out", "notes.txt/\x1b[31msite")
+    assert code == 2 and err == (f"icon site build: error: --out 'notes.txt/\\x1b[31msite': '{tmp_path / 'notes.txt'}' is a "
+                                 "file, not a folder\n")
 
 
 @pytest.mark.parametrize("case", ["file", "under_a_file", "proc", "unwritable", "symlink_loop"])
@@ -109,7 +123,7 @@ def test_rebuild_replaces_an_earlier_build_and_refuses_added_files(fixture_site,
     (site / "methods" / "link").symlink_to(tmp_path)
     from icon_registry.errors import IconError
 
-    with pytest.raises(IconError, match=r"holds files an earlier build did not write \(methods/link, notes.txt\)"):
+    with pytest.raises(IconError, match=r"holds files an earlier icon site build did not write \(methods/link, notes.txt\)"):
         _build_fixture(site)
     assert (site / "notes.txt").read_text() == "mine\n" and (site / "methods" / "link").is_symlink()
 
@@ -194,7 +208,7 @@ def test_sigterm_sigint_and_sigkill_mid_build(fixture_site, tmp_path):
 def test_without_an_atomic_exchange_a_failed_swap_puts_the_previous_site_back(fixture_site, tmp_path, monkeypatch):
     import errno
 
-    import icon_registry.docs_site.output as output
+    import icon_registry.output_folder as output
     from icon_registry.errors import IconError
 
     site = _earlier_build(fixture_site, tmp_path)
@@ -208,7 +222,7 @@ def test_without_an_atomic_exchange_a_failed_swap_puts_the_previous_site_back(fi
         return rename(src, dst)
 
     monkeypatch.setattr(output.os, "rename", failing_rename)
-    with pytest.raises(IconError, match="could not move the new site"):
+    with pytest.raises(IconError, match="could not move the new output"):
         _build_fixture(site)
     assert _snapshot(site) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["public"]

@@ -65,6 +65,11 @@ REJECTED = [
     ("True", "'True' is not allowed at column 1; only numbers are"),
     ("1j", "complex numbers are not allowed at column 1"),
     ("1e999", "number is not finite at column 1"),
+    # a constant that divides by zero is a mistake in the formula, not a loss of inf
+    ("sum(i, anchors, 1/0)", "division by zero at column 19"),
+    ("tau / (2 - 2.0)", "division by zero at column 8"),
+    ("sum(i, anchors, 0**-1)", "zero to a negative power divides by zero at column 17"),
+    ("tau * 0.0 ** (1 - 1.5)", "zero to a negative power divides by zero at column 7"),
     ("10000000000000000", "number is too large at column 1; integer literals are limited to 1e+15"),
     ("", "formula is empty"),
     ("log(", "syntax error: '(' was never closed at column 4"),

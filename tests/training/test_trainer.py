@@ -100,3 +100,14 @@ def test_a_loss_that_breaks_with_parameters_in_range_is_not_the_step_size():
     message = _message(loss_fn)
     assert message.startswith("the loss is nan at epoch 3, step 1, after 2 updates, with parameters still in range")
     assert "not the step size" in message
+
+
+def test_a_non_finite_loss_is_the_error_alone_without_a_warning():
+    """float() of a loss that requires grad warns in torch, and the warning prints our source line
+    (`raise IconError(...)`) on stderr; the check reads the value detached."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        message = _message(lambda z: (z * float("nan")).sum())
+    assert message.startswith("the loss is nan at epoch 1, step 1, before any update")

@@ -1,0 +1,37 @@
+"""Figures are written like every other file: a temporary file renamed into place, so a symlink
+at the figure's name is replaced, its target never written, and the file gets ordinary permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from icon_registry.training import plots
+
+pytest.importorskip("matplotlib")
+
+DRAW = {
+    "scatter": lambda path: plots.scatter(np.random.default_rng(0).normal(size=(20, 2)), np.arange(20) % 3, path, "t"),
+    "bars": lambda path: plots.bars(["a", "b"], [0.5, 0.7], [0.1, 0.0], path, "t", reference={"target": 0.6}),
+    "loss_curve": lambda path: plots.loss_curve([3.0, 2.0, 1.5], path, "t"),
+}
+
+
+@pytest.mark.parametrize("kind", DRAW)
+def test_a_symlink_at_the_figures_name_is_replaced_not_written_through(tmp_path, kind):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious")
+    path = tmp_path / "figure.png"
+    path.symlink_to(precious)
+    old_umask = os.umask(0o022)
+    try:
+        assert DRAW[kind](str(path)) == str(path)
+    finally:
+        os.umask(old_umask)
+    assert precious.read_text() == "precious"
+    assert not path.is_symlink() and path.read_bytes().startswith(b"\x89PNG")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path)) == ["figure.png", "precious.txt"]  # no temporary file left
