@@ -318,3 +318,16 @@ def test_new_reports_a_write_the_file_system_refuses(icon, monkeypatch, tmp_path
     code, out, err = icon("new", "okid", "--catalog", tmp_path / "mine")
     assert (code, out) == (1, "")
     assert err == f"cannot write okid.yaml in '{tmp_path / 'mine'}' (Read-only file system)\n"
+
+
+def test_json_output_has_no_infinity_or_nan(capsys):
+    """A counterexample's loss may be inf or NaN; strict JSON parsers reject Infinity and NaN."""
+    from icon_registry.commands import print_json
+
+    print_json({"loss": float("inf"), "values": [float("-inf"), float("nan"), 1.5], "nested": {"bound": (2.0,)}})
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the JSON output")
+
+    assert json.loads(capsys.readouterr().out, parse_constant=refuse) == {
+        "loss": "inf", "values": ["-inf", "nan", 1.5], "nested": {"bound": [2.0]}}

@@ -10,6 +10,7 @@ with those folders.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -64,7 +65,20 @@ def terminal_safe(text: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(terminal_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+    sys.stdout.write(terminal_safe(json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False)) + "\n")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every infinite or NaN float as the string 'inf', '-inf' or 'nan': JSON has no
+    such numbers (json.dumps would write Infinity, which strict parsers reject), and a
+    counterexample's loss may be one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def terminal_width(default: int = 100) -> int:
