@@ -131,7 +131,10 @@ class Catalog:
 
     def list(self, pattern: Union[str, Sequence[str]] = "*") -> list[str]:
         """Sorted ids whose id or any alias matches the glob(s) (case-insensitive, like timm.list_models)."""
-        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        patterns = [pattern] if isinstance(pattern, str) else list(pattern) if isinstance(pattern, (list, tuple)) else None
+        if patterns is None or not all(isinstance(p, str) for p in patterns):
+            raise IconError(f"list() takes a glob or a list of globs (str), got {type(pattern).__name__}",
+                            argument="pattern")
         patterns = [p.lower() for p in patterns] or ["*"]
         found = []
         for entry_id, source in self._sources.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -412,13 +413,14 @@ def entry_terms(entry, inputs, *, objective: str = "kl") -> AnchorTerms:
 
 
 class SupervisoryCache:
-    """The last p a compiled loss evaluated, reused while its inputs are the SAME tensors.
+    """The last p a compiled loss evaluated, reused while its inputs hold the same VALUES.
 
     p is fixed (no gradient) and depends only on the p-side arguments (x, labels, ids, ...)
-    and the parameters, so a loss called again with the same, unmodified tensors (t-SNE's
-    x every step; ids built once) skips p entirely: t-SNE's perplexity calibration runs once.
-    ``key`` holds the argument tensors themselves (so they cannot be freed and their memory
-    reused by a different tensor) with their in-place version counters.
+    and the parameters, so a loss called again with equal tensors (t-SNE's x every step; ids
+    built once, or anew each step) skips p entirely: t-SNE's perplexity calibration runs once.
+    With p the cache keeps each p-side tensor as p was computed from it (``_Kept``): the
+    version counter cannot vouch for p, since writes through ``.data``, ``.numpy()`` or a numpy
+    array shared by ``torch.from_numpy`` leave it unchanged; only equal values do.
     """
 
     def __init__(self):
@@ -427,15 +429,15 @@ class SupervisoryCache:
 
     @staticmethod
     def make_key(tensors: dict, extra: tuple):
-        return (tuple((name, t, getattr(t, "_version", None)) for name, t in sorted(tensors.items())), extra)
+        return tuple(sorted(tensors.items())), extra
 
-    @staticmethod
-    def _same(stored, new):
-        if stored is None or new is None:
+    def holds(self, key) -> bool:
+        """The stored p is the one of this call's key."""
+        if self.key is None:
             return False
-        (ta, ea), (tb, eb) = stored, new
-        return ea == eb and len(ta) == len(tb) and all(
-            x[0] == y[0] and _same_values(x[1], x[2], y[1], y[2]) for x, y in zip(ta, tb)
+        (kept, extra), (given, given_extra) = self.key, key
+        return extra == given_extra and len(kept) == len(given) and all(
+            name == other and stored.holds(t) for (name, stored), (other, t) in zip(kept, given)
         )
 
     def bind(self, key):
@@ -444,16 +446,42 @@ class SupervisoryCache:
         return _BoundCache(self, key)
 
 
-def _same_values(stored, stored_version, new, new_version) -> bool:
-    """The argument of this call holds what the stored one held when p was computed: the same
-    tensor unmodified, or (on the CPU, where comparing costs no device sync) an equal one, as
-    the ids a training loop builds anew each step; the stored tensor must be unmodified too."""
-    if stored is new:
-        return stored_version == new_version
-    if not (isinstance(stored, torch.Tensor) and isinstance(new, torch.Tensor)):
-        return False
-    return (stored.device.type == "cpu" and new.device == stored.device and stored._version == stored_version
-            and new.dtype == stored.dtype and new.shape == stored.shape and torch.equal(new, stored))
+def _version(t):
+    """The in-place version counter, None for an inference tensor (it keeps none)."""
+    return None if t.is_inference() else t._version
+
+
+class _Kept:
+    """A p-side tensor as p was computed from it: a private copy of its values, a weak reference
+    (its identity, without keeping the caller's tensor alive) and its version counter."""
+
+    __slots__ = ("ref", "version", "values")
+
+    def __init__(self, t):
+        self.ref, self.version = weakref.ref(t), _version(t)
+        t = t.detach()
+        # a sparse tensor is compared by its (sorted, summed) entries: torch.equal has no sparse kernel
+        self.values = (t.coalesce() if t.is_sparse else t).clone()
+
+    def holds(self, t) -> bool:
+        """``t`` holds the values p was computed from. One comparison per call; on a GPU it costs
+        a host sync, paid only for the tensor p was computed from (t-SNE's x, whose p is a
+        calibration of many syncs); another tensor there is taken for a new batch and p is
+        evaluated afresh."""
+        kept = self.values
+        if not isinstance(t, torch.Tensor) or (t.layout, t.dtype, t.device, t.shape) != (
+                kept.layout, kept.dtype, kept.device, kept.shape):
+            return False
+        if self.ref() is t:
+            if self.version is not None and _version(t) != self.version:
+                return False  # written in place since: no need to compare
+        elif t.device.type != "cpu":
+            return False
+        t = t.detach()
+        if t.is_sparse:
+            t = t.coalesce()
+            return torch.equal(t.indices(), kept.indices()) and torch.equal(t.values(), kept.values())
+        return torch.equal(t, kept)
 
 
 class _BoundCache:
@@ -463,12 +491,11 @@ class _BoundCache:
         self.store, self.key = store, key
 
     def get(self):
-        if SupervisoryCache._same(self.store.key, self.key):
-            return self.store.dist
-        return None
+        return self.store.dist if self.store.holds(self.key) else None
 
     def put(self, dist):
-        self.store.key, self.store.dist = self.key, dist
+        tensors, extra = self.key
+        self.store.key, self.store.dist = (tuple((name, _Kept(t)) for name, t in tensors), extra), dist
 
     def clear(self):
         self.store.key = self.store.dist = None

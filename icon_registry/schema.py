@@ -9,6 +9,7 @@ discriminated unions over ``kind:`` (see ``icon_registry.kernels`` and
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Annotated, Literal, Optional
 
@@ -97,7 +98,8 @@ class Parameter(_Model):
 
     def check(self, name: str, value) -> float:
         """The value, or a ValueError saying which bound it breaks."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # numbers.Real: numpy's float32 and int64 scalars too (a value read off an array); numpy's bool is not one
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"parameter '{name}' must be a number, got {type(value).__name__}")
         if not math.isfinite(value):
             raise ValueError(f"parameter '{name}' must be a finite number, got {value}")

@@ -348,6 +348,8 @@ def _decode(raw: bytes, file: Optional[str]) -> str:
 def load_yaml_text(text: Union[str, bytes], *, file=None, max_bytes: int = MAX_BYTES) -> Document:
     """Parse YAML given as text (or bytes) with all the limits of ``load_yaml``."""
     file = None if file is None else str(file)
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise IconError.at(f"expected YAML text (str or bytes), got {type(text).__name__}", file=file)
     if isinstance(text, (bytes, bytearray)):
         raw = bytes(text)
         if len(raw) > max_bytes:

@@ -321,3 +321,27 @@ def test_parameter_values_must_be_finite(value, shown):
     with pytest.raises(ValueError) as info:
         spec.check("k", value)
     assert str(info.value) == f"parameter 'k' must be a finite number, got {shown}"
+
+
+def test_list_and_from_yaml_refuse_what_is_not_text(mini_catalog):
+    catalog = load_catalog(mini_catalog, include_builtin=False)
+    for pattern in (None, 3, ["s*", None]):
+        with pytest.raises(IconError) as info:
+            catalog.list(pattern)
+        assert str(info.value) == f"list() takes a glob or a list of globs (str), got {type(pattern).__name__}"
+    with pytest.raises(IconError) as info:
+        Entry.from_yaml(None)
+    assert str(info.value) == "expected YAML text (str or bytes), got NoneType"
+
+
+def test_numpy_scalars_are_parameter_values():
+    """A value read off an array (numpy's float32 or int64) is a number; numpy's bool is not."""
+    import numpy as np
+
+    from icon_registry import compile_loss
+
+    assert compile_loss("simclr", tau=np.float32(0.25)).params["tau"] == 0.25
+    assert compile_loss("debiased_infonce_clustering", steps=np.int64(3)).params["steps"] == 3
+    with pytest.raises(IconError) as info:
+        compile_loss("simclr", tau=np.bool_(True))
+    assert str(info.value) == "simclr: parameter 'tau' must be a number, got bool"

@@ -308,8 +308,16 @@ class TorchBackend:
         count = d.shape[1] if weight_mask is None else weight_mask.sum(1, keepdim=True).to(torch.float64).clamp_min(1)
         masked_d = d if weight_mask is None else d * weight_mask
         mean = masked_d.sum(1, keepdim=True).to(torch.float64) / count
-        x = -mean.clamp_min(1e-300).log()  # log beta: start at 1 / (mean distance to the others)
-        lo, hi = x - 50.0, x + 50.0
+        # A row whose candidates are all at one distance (identical points) has the uniform
+        # conditional, entropy log(count), whatever beta: no search, and beta = 1, finite times
+        # any finite distance (1 / mean would be inf, and inf * 0 NaN).
+        flat = mean == 0
+        x = torch.where(flat, 0.0, -mean.log())  # log beta: start at 1 / (mean distance to the others)
+        # beta stays finite in the distances' dtype: the search may push it up to where the
+        # far candidates' weights underflow (duplicates nearer than the perplexity allows), and an
+        # inf beta would make the duplicates' 0 * beta NaN
+        lo, hi = x - 50.0, (x + 50.0).clamp_max(math.log(torch.finfo(d.dtype).max) - 1.0)
+        x = x.clamp_max(hi)
         step = hi - lo
         e = torch.empty_like(d)
         # exp below this is subnormal (float32: 1e-38), where CPUs slow down by orders of
@@ -325,7 +333,7 @@ class TorchBackend:
             second = torch.einsum("ij,ij->i", e, squared)[:, None].to(torch.float64) / z  # E[d^2]
             entropy = z.log() + beta * first
             gap = entropy - target
-            done = gap.abs() <= tolerance
+            done = (gap.abs() <= tolerance) | flat
             if bool(done.all()):
                 break
             too_flat = gap > 0  # entropy too high: sharpen (larger beta)

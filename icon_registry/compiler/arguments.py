@@ -9,8 +9,11 @@ import torch
 from icon_registry.errors import IconError
 
 
-def _tensor(entry_id, name, value, device):
+def _tensor(entry_id, name, value, device, holds="numbers"):
     if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufc":  # strings, objects, dates: torch has no such tensor
+            raise IconError(f"{entry_id}: argument '{name}' must hold {holds}, got a numpy array of {value.dtype}",
+                            argument=name)
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor):
         raise IconError(
@@ -40,7 +43,7 @@ def check_z(entry_id, z, *, distributed=False):
 
 def index_vector(entry_id, name, value, n, device, size="n"):
     if not (isinstance(value, torch.Tensor) and value.device == device):
-        value = _tensor(entry_id, name, value, device)
+        value = _tensor(entry_id, name, value, device, holds="integers")
     if value.dim() != 1 or value.shape[0] != n:
         _fail_shape(entry_id, name, f"({size},) = ({n},)", value)
     if value.dtype == torch.int64:
@@ -50,11 +53,18 @@ def index_vector(entry_id, name, value, n, device, size="n"):
     return value.long()
 
 
-def neighbor_matrix(entry_id, value, n, device):
-    value = _tensor(entry_id, "neighbors", value, device)
-    if value.dim() != 2 or value.shape[0] != n or value.shape[1] < 1:
-        _fail_shape(entry_id, "neighbors", f"(n, k) = ({n}, k)", value)
-    if value.is_floating_point():
+def neighbor_matrix(entry_id, value, n, device, position=None):
+    """(n, k) indices into the batch. ``position``: the largest candidate position the entry's
+    kernels read; it is weighed against the other candidates, so at least one more must exist (with
+    one candidate, p and q are both 1 on it and the loss is 0 whatever z)."""
+    value = _tensor(entry_id, "neighbors", value, device, holds="integer indices")
+    columns = 1 if position is None else max(position + 1, 2)
+    if value.dim() != 2 or value.shape[0] != n or value.shape[1] < columns:
+        shape = f"(n, k) = ({n}, k)"
+        if position is not None:
+            shape += f" with k >= {columns} (this entry weighs neighbors[i, {position}] against the other candidates)"
+        _fail_shape(entry_id, "neighbors", shape, value)
+    if value.is_floating_point() or value.is_complex():
         raise IconError(f"{entry_id}: argument 'neighbors' must hold integer indices, got {value.dtype}", argument="neighbors")
     if value.numel() and (int(value.min()) < 0 or int(value.max()) >= n):
         raise IconError(f"{entry_id}: argument 'neighbors' has indices outside [0, {n})", argument="neighbors")
@@ -79,13 +89,19 @@ def adjacency(entry_id, value, n, device, dtype):
                 f"missing {sorted(missing)[:5]}, unexpected {sorted(map(str, extra))[:5]}",
                 argument="graph",
             )
-        dense = nx.to_numpy_array(value, nodelist=range(n), weight="weight")
-        return torch.as_tensor(dense, device=device, dtype=dtype)
-    value = _tensor(entry_id, "graph", value, device)
-    if value.is_sparse:
-        value = value.to_dense()
-    if tuple(value.shape) != (n, n):
-        _fail_shape(entry_id, "graph", f"(n, n) = ({n}, {n})", value)
+        value = torch.as_tensor(nx.to_numpy_array(value, nodelist=range(n), weight="weight"), device=device,
+                                dtype=dtype)
+    else:
+        value = _tensor(entry_id, "graph", value, device, holds="real weights")
+        if value.is_sparse:
+            value = value.to_dense()
+        if tuple(value.shape) != (n, n):
+            _fail_shape(entry_id, "graph", f"(n, n) = ({n}, {n})", value)
+    if value.is_complex():
+        raise IconError(f"{entry_id}: argument 'graph' must hold real weights, got {value.dtype}", argument="graph")
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        # a NaN weight would read as a missing edge, an infinite one make p NaN
+        raise IconError(f"{entry_id}: argument 'graph' has non-finite weights (NaN or inf)", argument="graph")
     if bool((value < 0).any()):
         raise IconError(f"{entry_id}: argument 'graph' has negative weights", argument="graph")
     return value.to(dtype)

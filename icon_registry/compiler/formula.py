@@ -258,6 +258,15 @@ class Plan:
         self._index(self.root)
         self.outer, self.anchor = _row_split(self.root)
 
+    def __getstate__(self):
+        # keys and context are by id(node): a copy (pickle, deepcopy) has other nodes, and rebuilds them
+        return {name: value for name, value in self.__dict__.items() if name not in ("keys", "context")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.keys, self.context = {}, {}
+        self._index(self.root)
+
     def _index(self, root) -> None:
         stack, order = [root], []
         while stack:
@@ -860,6 +869,8 @@ class FormulaLoss(torch.nn.Module):
     _inputs = CompiledLoss._inputs
     _batch = CompiledLoss._batch
     distributed = False
+    # the beta cache, like the objective's p cache, is this process's state: not pickled
+    __getstate__ = CompiledLoss.__getstate__
 
     def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
                 center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
@@ -881,7 +892,7 @@ class FormulaLoss(torch.nn.Module):
 
     def _beta(self, inputs, x):
         """beta_i of the perplexity-calibrated kernel (the objective's own calibration), cached
-        while x is the same tensor."""
+        while x holds the same values (objective.SupervisoryCache)."""
         from icon_registry.pairs import pairs_on
 
         key = SupervisoryCache.make_key({"x": x} if isinstance(x, torch.Tensor) else {}, (

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import functools
 import math
+import numbers
 import warnings
 
 import torch
@@ -69,9 +70,35 @@ def _resolve_entry(entry_or_id) -> Entry:
     raise IconError(f"compile_loss expects an entry id or an Entry, got {type(entry_or_id).__name__}")
 
 
+def _has_prototypes(entry) -> bool:
+    return _uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes")
+
+
+def _check_class_shape(entry, num_classes, dim) -> None:
+    """compile_loss's num_classes= and dim=: positive integers, for an entry with class prototypes."""
+    given = [(name, value) for name, value in (("num_classes", num_classes), ("dim", dim)) if value is not None]
+    if given and not _has_prototypes(entry):
+        raise IconError(
+            f"{entry.id}: this entry has no class prototypes: num_classes= and dim= apply only to the entries "
+            f"with support 'prototypes' (cross_entropy, for one)",
+            entry=entry.id,
+            argument=given[0][0],
+        )
+    for name, value in given:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise IconError(f"{entry.id}: {name} must be a positive integer, got {value!r}", entry=entry.id,
+                            argument=name)
+
+
+def _candidate_position(entry):
+    """The largest position of ``neighbors[i]`` a candidate_position kernel of the entry reads (None: none)."""
+    return max((node.position for side in (entry.p, entry.q) for node in chunked.nodes(side)
+                if getattr(node, "kind", None) == "candidate_position"), default=None)
+
+
 def make_prototypes(entry, num_classes, dim):
     """The class prototypes (num_classes, dim) an entry with support: prototypes owns, else None."""
-    if not (_uses_support(entry.p, "prototypes") or _uses_support(entry.q, "prototypes")):
+    if not _has_prototypes(entry):
         return None
     if num_classes is None or dim is None:
         raise IconError(
@@ -108,7 +135,7 @@ class CompiledLoss(torch.nn.Module):
         self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
         self.chunk_memory = chunked.check_chunk_memory(entry, chunk_memory)
         self._chunk_plan = (chunked.chunk_obstacles(entry), chunked.candidate_supports(entry))
-        self.distributed = bool(distributed)
+        self.distributed = distributed
         self.distributed_ids = distributed_ids
         if self.distributed:
             dist_eval.check_distributable(entry, self.requires)
@@ -158,6 +185,10 @@ class CompiledLoss(torch.nn.Module):
         # the matmuls still use tensor cores under autocast.
         dtype = torch.float32 if z.dtype in _LOW_PRECISION else z.dtype
         prototypes = self.prototypes
+        if prototypes is not None and prototypes.dtype != dtype:
+            # q's scores multiply z by the prototypes: they take the call's dtype, and the cast
+            # carries the gradient back to the parameter in its own
+            prototypes = prototypes.to(dtype)
         inputs = Inputs(TorchBackend, z if z.dtype == dtype else z.to(dtype), n, self.params, entry_id=entry_id,
                         prototypes=prototypes)
         for name, value in given.items():
@@ -166,7 +197,8 @@ class CompiledLoss(torch.nn.Module):
             elif name == "x":
                 inputs.x = arguments.features(entry_id, value, n, device, dtype)
             elif name == "neighbors":
-                inputs.neighbors = arguments.neighbor_matrix(entry_id, value, n, device)
+                inputs.neighbors = arguments.neighbor_matrix(entry_id, value, n, device,
+                                                             position=_candidate_position(self.entry))
             elif name == "graph":
                 inputs.graph = arguments.adjacency(entry_id, value, n, device, dtype)
         if not arguments.SCORE_AND_BANK.isdisjoint(given):
@@ -177,6 +209,13 @@ class CompiledLoss(torch.nn.Module):
                 argument="z",
             )
         return inputs
+
+    def __getstate__(self) -> dict:
+        # A cache holds this process's last batch (and closures over it), not part of the
+        # loss: a pickled or saved copy starts with an empty one. (Not super(): FormulaLoss
+        # shares this method.)
+        return {name: SupervisoryCache() if isinstance(value, SupervisoryCache) else value
+                for name, value in torch.nn.Module.__getstate__(self).items()}
 
     def _p_key(self, used, n, z, rows):
         """The p cache's key for a batch of these p-side tensors (``used``), shape, dtype and device."""
@@ -252,7 +291,11 @@ class CompiledLoss(torch.nn.Module):
                 continue
             hint = _EMPTY_P_HINTS.get(name)
             value = getattr(inputs, name, None)
-            if name in ("ids", "labels") and value is not None and value.unique().numel() == value.numel():
+            if name == "labels" and inputs.prototypes is not None:
+                # a classifier's labels need not repeat: each must name one of its classes
+                hint = (f"'labels' must name the classes 0..{inputs.prototypes.shape[0] - 1} (one per prototype), "
+                        f"found labels in {int(value.min())}..{int(value.max())}")
+            elif name in ("ids", "labels") and value is not None and value.unique().numel() == value.numel():
                 hint += f": all {value.numel()} are distinct"
             if hint:
                 hints.append(hint)
@@ -316,12 +359,16 @@ def compile_loss(
     "formula" computes its published ``loss.formula`` as written (its own reduction included),
     vectorized (``icon_registry.compiler.formula``).
     ``objective``: "kl" (default), sum_i KL(p_i || q_i); or "cross_entropy", sum_i H(p_i, q_i),
-    which differs from it by the entropy of p (a constant of the batch when p is fixed).
+    which differs from it by the entropy of p (a constant of the batch when p is fixed). For an
+    entry with ``direction: reverse`` (k-means, spectral clustering) the two are sum_i KL(q_i || p_i) and
+    sum_i H(q_i, p_i), which differ by the entropy of q: it depends on z, so there the two are
+    different losses, with different gradients.
     ``reduction``: how the anchors' terms combine: "mean" (default) over the anchors whose p is
     not empty, "sum", or "none" (one value per anchor). ``objective`` and ``reduction`` apply
     to source="objective".
-    ``num_classes`` and ``dim``: required by the entries with class prototypes (cross entropy,
-    harmonic loss): the module owns them as the parameter ``prototypes`` of shape (num_classes, dim).
+    ``num_classes`` and ``dim``: positive integers, required by the entries with class prototypes
+    (cross entropy, harmonic loss) and refused by the others: the module owns them as the
+    parameter ``prototypes`` of shape (num_classes, dim), cast to each call's dtype.
     ``chunk_size``: anchors per block (memory n x chunk_size, same value and gradients);
     None (the default) chunks only when the dense evaluation would not fit in memory (see
     ``chunk_memory``), 0 never chunks.
@@ -340,6 +387,10 @@ def compile_loss(
     entry = _resolve_entry(entry_or_id)
     if source not in SOURCES:
         raise IconError(f"{entry.id}: source must be one of {SOURCES}, got {source!r}", argument="source")
+    if not isinstance(distributed, bool):
+        raise IconError(f"{entry.id}: distributed must be True or False, got {distributed!r}", entry=entry.id,
+                        argument="distributed")
+    _check_class_shape(entry, num_classes, dim)
     if source == "formula":
         for name, value in (("objective", objective), ("reduction", reduction), ("distributed", distributed or None),
                             ("chunk_memory", chunk_memory)):

@@ -148,16 +148,20 @@ def test_supervisory_cache_reused_and_invalidated():
 
 
 def test_an_equal_new_tensor_reuses_p_and_a_stored_one_edited_in_place_does_not():
-    """ids built anew every step (as in a training loop) hold the same values: p is reused; a
-    stored tensor edited in place after p was computed no longer vouches for it."""
+    """ids built anew every step (as in a training loop) hold the same values: p is reused; the
+    tensor p was computed from, edited in place, no longer does; p is kept with a copy of the
+    values it was computed from, so those values passed again reuse it."""
     z, labels = C.supcon_data()
     loss = C.compiled("supcon", tau=0.2)
     first = loss(z, labels=labels)
     cached = loss._p_cache.dist
     assert loss(z, labels=labels.clone()) == first and loss._p_cache.dist is cached
     old_values = labels.clone()
-    labels.fill_(0)  # the tensor p was computed from changes: it no longer vouches for p
-    assert torch.allclose(loss(z, labels=old_values.clone()), first, rtol=1e-14)
+    labels.fill_(0)
+    assert loss(z, labels=old_values.clone()) == first and loss._p_cache.dist is cached
+    shuffled = old_values.flip(0)
+    labels.copy_(shuffled)
+    assert torch.allclose(loss(z, labels=labels), C.compiled("supcon", tau=0.2)(z, labels=shuffled), rtol=1e-14)
     assert loss._p_cache.dist is not cached
     converted = old_values.to(torch.int32)  # equal values, another dtype: evaluated afresh, same loss
     assert torch.allclose(loss(z, labels=converted), first, rtol=1e-14)
