@@ -176,8 +176,7 @@ def entry_format_markdown() -> str:
               "- a catalog root: `DIR/methods/<id>.yaml` and optionally `DIR/table.yaml` (the built-in catalog "
               "is one).",
               "",
-              "Files must be named after their `id`; ids must not collide with built-in ones. Entries one "
-              "level deeper are never skipped in silence: a folder with no entries of its own whose "
-              "subfolders hold `.yaml` files, and `.yaml` files beside a root's `methods/`, are errors that "
-              "say which folder to pass.", ""]
+              "Files must be named after their `id`; ids must not collide with built-in ones. No `.yaml` "
+              "file is skipped in silence: one beside a root's `methods/` or in a subfolder (at any depth) "
+              "is an error that names it and says where it belongs or which folder to pass.", ""]
     return "\n".join(lines)

@@ -10,8 +10,8 @@
 
 A folder is either a catalog root (``methods/*.yaml`` and optionally ``table.yaml``) or a
 plain folder of entry files (``*.yaml``/``*.yml``; a ``table.yaml`` there is the table). Any
-other .yaml file under the folder (in a subfolder, at any depth) and a folder with nothing to
-load are problems, never skipped in silence.
+other .yaml file under the folder (in a subfolder, at any depth) is a problem, never skipped in
+silence; an empty folder (one just made for your entries) is an empty catalog.
 Every problem in every file is collected first, then the cross-entry checks run (ids
 match file names, no duplicate ids or aliases, no collision with a built-in id,
 relations point to known entries, cells name known rows and columns) and everything
@@ -199,7 +199,7 @@ def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
 
     No .yaml file under the folder is skipped in silence: each one that is not loaded (beside a
     root's methods/, in a subfolder at any depth, a second table) is a problem that names it and
-    says where it belongs, and so is a folder with nothing to load."""
+    says where it belongs."""
     methods = folder / "methods"
     home = methods if methods.is_dir() else folder
     found = _yaml_under(folder)

@@ -29,7 +29,7 @@ def test_formula_language_page_lists_every_name_and_limit(builtin_site):
 def test_entry_format_page_explains_what_users_asked(builtin_site):
     text = _text(builtin_site.out / "reference" / "entries.html")
     for words in ("constant_name", "gap: an empty cell", "new: a method of your own",
-                  "a catalog root: DIR/methods/<id>.yaml", "one level deeper are never skipped in silence",
+                  "a catalog root: DIR/methods/<id>.yaml", "No .yaml file is skipped in silence",
                   "decomposition", "bound"):
         assert words in text, words
 
