@@ -880,8 +880,8 @@ class FormulaLoss(torch.nn.Module):
                 "candidates": inputs.neighbors, "neighbors": inputs.neighbors, "W": inputs.graph, "z": inputs.z,
                 "teacher": inputs.teacher, "center": inputs.center, "keys": inputs.keys, "bank": inputs.bank,
                 "bank_ids": inputs.bank_ids, "bank_labels": inputs.bank_labels}
-        if self.prototypes is not None:
-            data["w"] = self.prototypes.to(inputs.z.dtype)
+        if inputs.prototypes is not None:  # in the call's dtype (CompiledLoss._batch)
+            data["w"] = inputs.prototypes
         if "phi" in self.fields:
             temperature = inputs.param(self._cluster.temperature)
             data["phi"] = torch.softmax(inputs.z / temperature, dim=1)
