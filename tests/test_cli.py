@@ -322,6 +322,7 @@ def test_new_reports_a_write_the_file_system_refuses(icon, monkeypatch, tmp_path
 
 def test_json_output_has_no_infinity_or_nan(capsys):
     """A counterexample's loss may be inf or NaN; strict JSON parsers reject Infinity and NaN."""
+    import icon_registry.commands.list  # noqa: F401  (binds `list` in the package, as any CLI run does)
     from icon_registry.commands import print_json
 
     print_json({"loss": float("inf"), "values": [float("-inf"), float("nan"), 1.5], "nested": {"bound": (2.0,)}})

@@ -9,6 +9,7 @@ with those folders.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -76,7 +77,7 @@ def json_safe(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (builtins.list, tuple)):  # builtins: this package's `list` is the list command
         return [json_safe(item) for item in value]
     return value
 
