@@ -64,6 +64,11 @@ def quote(name, limit: int = 60) -> str:
     return f"'{text}'"
 
 
+def quote_path(path) -> str:
+    """A path in a message: quoted, control characters escaped (a name may hold ESC), never shortened."""
+    return quote(str(path), limit=4096)
+
+
 def format_problem(
     message: str, *, file=None, line: Optional[int] = None, field: Optional[str] = None
 ) -> str:

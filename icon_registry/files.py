@@ -5,12 +5,13 @@ And the cache folder, whose files are read without following a link and only up 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Any, Callable, Optional, Union
 
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, UsageError, one_line
 
 
 def write_file(path: Union[str, Path], data: Union[str, bytes], *, replace: bool) -> Path:
@@ -72,3 +73,25 @@ def read_cache_file(path: Path, max_bytes: int) -> bytes:
     if len(raw) > max_bytes:
         raise ValueError(f"larger than {max_bytes} bytes")
     return raw
+
+
+def earlier_output(path: Union[str, Path], what: str, check: Callable[[Any], Optional[str]]) -> Any:
+    """The JSON document an earlier run of a command wrote at ``path`` (its ``--out``), to merge
+    into; None when there is no file. Anything else there is a UsageError naming --out, and the
+    file is never replaced: a link, a folder, text that is not JSON, or a document for which
+    ``check(data)`` gives a reason (None: the document is ``what`` the command writes)."""
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not os.path.isfile(path):
+        why = "not a regular file"
+    else:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            why = one_line(str(err))
+        else:
+            why = check(data)
+            if why is None:
+                return data
+    raise UsageError(f"argument --out: {path} exists and is not {what} ({why}); it is never replaced: choose "
+                     "another --out", argument="--out")

@@ -455,13 +455,11 @@ class _Kept:
     """A p-side tensor as p was computed from it: a private copy of its values, a weak reference
     (its identity, without keeping the caller's tensor alive) and its version counter."""
 
-    __slots__ = ("ref", "version", "values")
+    __slots__ = ("ref", "version", "layout", "values")
 
     def __init__(self, t):
-        self.ref, self.version = weakref.ref(t), _version(t)
-        t = t.detach()
-        # a sparse tensor is compared by its (sorted, summed) entries: torch.equal has no sparse kernel
-        self.values = (t.coalesce() if t.is_sparse else t).clone()
+        self.ref, self.version, self.layout = weakref.ref(t), _version(t), t.layout
+        self.values = _comparable(t).clone()
 
     def holds(self, t) -> bool:
         """``t`` holds the values p was computed from. One comparison per call; on a GPU it costs
@@ -470,18 +468,24 @@ class _Kept:
         evaluated afresh."""
         kept = self.values
         if not isinstance(t, torch.Tensor) or (t.layout, t.dtype, t.device, t.shape) != (
-                kept.layout, kept.dtype, kept.device, kept.shape):
+                self.layout, kept.dtype, kept.device, kept.shape):
             return False
         if self.ref() is t:
             if self.version is not None and _version(t) != self.version:
                 return False  # written in place since: no need to compare
         elif t.device.type != "cpu":
             return False
-        t = t.detach()
+        t = _comparable(t)
         if t.is_sparse:
-            t = t.coalesce()
             return torch.equal(t.indices(), kept.indices()) and torch.equal(t.values(), kept.values())
         return torch.equal(t, kept)
+
+
+def _comparable(t):
+    """``t`` in a form torch.equal compares: a sparse tensor of any layout (CSR, CSC, ...) as its
+    coalesced COO entries, whose indices and values are compared (equal has no sparse kernel)."""
+    t = t.detach()
+    return t if t.layout == torch.strided else t.to_sparse_coo().coalesce()
 
 
 class _BoundCache:

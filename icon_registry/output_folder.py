@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
-from icon_registry.errors import IconError, UsageError, one_line, quote
+from icon_registry.errors import IconError, UsageError, one_line, quote_path
 
 
 
@@ -42,11 +42,6 @@ class BuildTerminated(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(f"terminated by signal {signum}")
         self.signum = signum
-
-
-def _quoted(path) -> str:
-    """A path in a message: quoted, control characters escaped (a name may hold ESC), never shortened."""
-    return quote(path, limit=4096)
 
 
 def _usage(message: str) -> UsageError:
@@ -71,7 +66,7 @@ class OutputFolder:
     def __init__(self, out, *, name: str, written_by: str):
         self.written_by = written_by
         self.marker, self.temp_prefix, self.temp_marker = f".{name}.json", f".{name}-tmp-", f".{name}-tmp.json"
-        self.shown = _quoted(out)
+        self.shown = quote_path(out)
         raw = Path(os.path.expanduser(str(out)))
         try:
             self.target = raw.resolve()
@@ -89,7 +84,7 @@ class OutputFolder:
             raise _usage(f"--out {self.shown} is the root of the file system")
         existing = next(p for p in [self.target, *self.target.parents] if p.exists())
         if not existing.is_dir():
-            raise _usage(f"--out {self.shown}: {_quoted(existing)} is a file, not a folder")
+            raise _usage(f"--out {self.shown}: {quote_path(existing)} is a file, not a folder")
         try:
             self._check_ours()
         except OSError as err:  # e.g. a folder we may not read
@@ -136,7 +131,7 @@ class OutputFolder:
             work = Path(tempfile.mkdtemp(prefix=f"{self.temp_prefix}{self.target.name}-", dir=self.target.parent))
         except OSError as err:
             self._remove_empty(created)
-            raise _usage(f"--out {self.shown}: cannot create a folder in {_quoted(self.target.parent)} ({err.strerror or err})") from None
+            raise _usage(f"--out {self.shown}: cannot create a folder in {quote_path(self.target.parent)} ({err.strerror or err})") from None
         handlers = _raise_on_termination()
         failed, terminated_by = False, None
         try:
@@ -176,7 +171,7 @@ class OutputFolder:
                     os.rename(previous, self.target)  # put the previous site back before the folder goes
                     raise
         except OSError as err:
-            raise IconError(f"could not move the new output into {_quoted(self.target)}: {err.strerror or err}") from None
+            raise IconError(f"could not move the new output into {quote_path(self.target)}: {err.strerror or err}") from None
         return written
 
     def _make_parents(self) -> list[Path]:
@@ -185,7 +180,7 @@ class OutputFolder:
             self.target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             self._remove_empty(missing)
-            raise _usage(f"--out {self.shown}: cannot create {_quoted(self.target.parent)} ({err.strerror or err})") from None
+            raise _usage(f"--out {self.shown}: cannot create {quote_path(self.target.parent)} ({err.strerror or err})") from None
         return missing
 
     @staticmethod

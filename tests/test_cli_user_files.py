@@ -165,14 +165,14 @@ def test_reproduce_only_merges_into_the_earlier_results(tmp_path, fake_run):
     assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not mkstemp's 0600
 
 
-@pytest.mark.parametrize("content, why", [("my notes\n", " (Expecting value: line 1 column 1 (char 0))"),
-                                          ('{"a": 1}', "")])
+@pytest.mark.parametrize("content, why", [("my notes\n", "Expecting value: line 1 column 1 (char 0)"),
+                                          ('{"a": 1}', "not the JSON that icon reproduce writes")])
 def test_reproduce_refuses_a_file_that_is_not_its_results(tmp_path, capsys, fake_run, content, why):
     out = tmp_path / "reproduce.json"
     out.write_text(content)
     assert main(["reproduce", "--out", str(out), "--quiet"]) == 2
     assert _error(capsys) == (f"icon reproduce: error: argument --out: {out} exists and is not the results of icon "
-                              f"reproduce{why}; it is never overwritten: choose another --out (see 'icon reproduce --help')\n")
+                              f"reproduce ({why}); it is never replaced: choose another --out (see 'icon reproduce --help')\n")
     assert out.read_text() == content and fake_run == []
 
 
@@ -189,7 +189,7 @@ def test_reproduce_refuses_a_symlink_as_out(tmp_path, capsys, fake_run):
     out = tmp_path / "reproduce.json"
     out.symlink_to(tmp_path / "precious.txt")
     assert main(["reproduce", "--out", str(out), "--quiet"]) == 2
-    assert "(not a regular file); it is never overwritten" in _error(capsys)
+    assert "(not a regular file); it is never replaced" in _error(capsys)
     assert out.is_symlink() and (tmp_path / "precious.txt").read_text() == "precious"
 
 

@@ -100,3 +100,43 @@ def test_classifier_read_off_the_labels_equals_the_generic_path(entry_id, reduct
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     in_range = max(labels) < 3
     assert any(t is not None for t in taken) == (in_range and entry_id in _DIRECT), taken
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_a_matmul_product_masked_in_place_gives_the_reference_loss_every_call(reduction):
+    """SimCLR's small-batch path fills the excluded diagonal of q's cosine product in place
+    (torch_backend.masked_scores): the loss and the gradient stay the reference's, on the first
+    call and on the next ones (p cached, the product made anew)."""
+    from tests.compiler.references import nt_xent_two_views
+
+    torch.manual_seed(3)
+    loss = compile_loss("simclr", reduction=reduction, tau=0.2)
+    z0, z1 = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    reference = nt_xent_two_views(z0.numpy(), z1.numpy(), 0.2)
+    z = torch.cat([z0, z1]).requires_grad_(True)
+    ids = torch.arange(5).repeat(2)
+    expected_grad = None
+    for _ in range(3):
+        z.grad = None
+        value = loss(z, ids=ids)
+        total = value.mean() if reduction == "none" else value
+        assert math.isclose(total.detach().item(), reference, rel_tol=1e-12)
+        total.backward()
+        assert torch.isfinite(z.grad).all()
+        if expected_grad is None:
+            expected_grad = z.grad.clone()
+        assert torch.equal(z.grad, expected_grad)
+
+
+def test_masked_scores_fills_a_product_in_place_and_copies_anything_else():
+    from icon_registry.backends import torch_backend
+    from icon_registry.distributions.base import Softmax
+
+    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    others = Softmax(1, diagonal=0, nonempty=True, full=False)
+    product = a @ a.T
+    assert torch_backend.masked_scores(product, None, others) is product
+    assert torch.isneginf(product.diagonal()).all()
+    scaled = (a @ a.T) * 2.0  # not a matmul's product: autograd's mul may keep it, the caller may read it
+    masked = torch_backend.masked_scores(scaled, None, others)
+    assert masked is not scaled and torch.isfinite(scaled).all() and torch.isneginf(masked.diagonal()).all()

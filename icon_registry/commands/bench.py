@@ -26,8 +26,8 @@ from pathlib import Path
 
 from icon_registry.commands import reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_file, threads
-from icon_registry.errors import UsageError, one_line, quote, suggest
-from icon_registry.files import write_file
+from icon_registry.errors import UsageError, quote, suggest
+from icon_registry.files import earlier_output, write_file
 
 #: n x n matrices a loss's forward and backward hold at least (logits, their softmax, the
 #: gradient): a lower bound, so that only sizes that cannot run are refused.
@@ -82,20 +82,8 @@ def _run_scale(args) -> int:
 def _existing_results(path: Path) -> dict:
     """The bench results already in ``path`` (a JSON object of suites), {} when there is no file;
     UsageError naming --out for anything else, which is never replaced."""
-    if not os.path.lexists(path):
-        return {}
-    refused = f"argument --out: {path} exists and is not a bench results file"
-    if path.is_symlink() or not path.is_file():
-        raise UsageError(f"{refused} (not a regular file); it is never replaced: choose another --out", argument="--out")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{refused} ({one_line(str(err))}); it is never replaced: choose another --out",
-                         argument="--out") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{refused} (expected a JSON object of suites); it is never replaced: choose another --out",
-                         argument="--out")
-    return data
+    return earlier_output(path, "a bench results file",
+                          lambda data: None if isinstance(data, dict) else "expected a JSON object of suites") or {}
 
 
 def _write_merged(path: Path, document: dict) -> None:

@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from icon_registry.errors import quote
+from icon_registry.errors import quote, quote_path
 
 #: Largest seed numpy's and torch's generators both accept.
 SEED_MAX = 2**32 - 1
@@ -98,18 +98,13 @@ def device(text: str) -> str:
     return text
 
 
-def _name(path) -> str:
-    """A path in a message: quoted and escaped, never shortened."""
-    return quote(str(path), limit=4096)
-
-
 def _probe(folder: Path) -> None:
     """Create and remove a file in ``folder``: the only test that holds for root, read-only
     mounts and /proc alike (os.access says yes to root everywhere)."""
     try:
         fd, name = tempfile.mkstemp(prefix=".icon-write-test-", dir=folder)
     except OSError as err:
-        raise argparse.ArgumentTypeError(f"cannot write in {_name(folder)} ({err.strerror or err})") from None
+        raise argparse.ArgumentTypeError(f"cannot write in {quote_path(folder)} ({err.strerror or err})") from None
     os.close(fd)
     os.unlink(name)
 
@@ -119,9 +114,9 @@ def _existing_ancestor(path: Path) -> Path:
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{_name(parent)} is not a folder")
+                raise argparse.ArgumentTypeError(f"{quote_path(parent)} is not a folder")
             return parent
-    raise argparse.ArgumentTypeError(f"no folder of {_name(path)} exists")  # pragma: no cover - '/' exists
+    raise argparse.ArgumentTypeError(f"no folder of {quote_path(path)} exists")  # pragma: no cover - '/' exists
 
 
 def output_file(text: str) -> str:
@@ -130,7 +125,7 @@ def output_file(text: str) -> str:
         raise argparse.ArgumentTypeError("expected a file name, got ''")
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{_name(text)} is a folder; give a file name")
+        raise argparse.ArgumentTypeError(f"{quote_path(text)} is a folder; give a file name")
     _probe(_existing_ancestor(path))
     return text
 
@@ -141,6 +136,6 @@ def output_folder(text: str) -> str:
         raise argparse.ArgumentTypeError("expected a folder name, got ''")
     path = Path(text)
     if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{_name(text)} exists and is not a folder")
+        raise argparse.ArgumentTypeError(f"{quote_path(text)} exists and is not a folder")
     _probe(path if path.is_dir() else _existing_ancestor(path))
     return text

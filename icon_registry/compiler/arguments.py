@@ -23,6 +23,11 @@ def _tensor(entry_id, name, value, device, holds="numbers"):
     return value.to(device)
 
 
+def _dense(value):
+    """A sparse tensor of any layout (COO, CSR, CSC, BSR, BSC) as its dense matrix."""
+    return value if value.layout == torch.strided else value.to_dense()
+
+
 def _fail_shape(entry_id, name, expected, value):
     raise IconError(
         f"{entry_id}: argument '{name}' must have shape {expected}, got {tuple(value.shape)}", argument=name
@@ -72,7 +77,9 @@ def neighbor_matrix(entry_id, value, n, device, position=None):
 
 
 def features(entry_id, value, n, device, dtype):
-    value = _tensor(entry_id, "x", value, device)
+    value = _dense(_tensor(entry_id, "x", value, device, holds="real features"))
+    if value.is_complex():  # a cast would drop the imaginary part with only torch's warning
+        raise IconError(f"{entry_id}: argument 'x' must hold real features, got {value.dtype}", argument="x")
     if value.dim() < 2 or value.shape[0] != n:
         _fail_shape(entry_id, "x", f"(n, ...) with n = {n}", value)
     return value.flatten(1).to(dtype)  # not reshape(n, -1): a rank may hold n = 0 rows
@@ -92,9 +99,7 @@ def adjacency(entry_id, value, n, device, dtype):
         value = torch.as_tensor(nx.to_numpy_array(value, nodelist=range(n), weight="weight"), device=device,
                                 dtype=dtype)
     else:
-        value = _tensor(entry_id, "graph", value, device, holds="real weights")
-        if value.is_sparse:
-            value = value.to_dense()
+        value = _dense(_tensor(entry_id, "graph", value, device, holds="real weights"))
         if tuple(value.shape) != (n, n):
             _fail_shape(entry_id, "graph", f"(n, n) = ({n}, {n})", value)
     if value.is_complex():

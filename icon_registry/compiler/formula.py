@@ -45,7 +45,7 @@ from torch.utils.checkpoint import checkpoint
 
 from icon_registry.backends import TorchBackend
 from icon_registry.compiler import chunked
-from icon_registry.compiler.module import CompiledLoss, make_prototypes
+from icon_registry.compiler.module import CompiledLoss, largest_candidate_position, make_prototypes
 from icon_registry.errors import IconError
 from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
@@ -845,6 +845,7 @@ class FormulaLoss(torch.nn.Module):
             needs.add("labels")
         self.requires = frozenset(needs)
         self._required = tuple(sorted(self.requires))
+        self._candidate_position = largest_candidate_position(entry)
         self.prototypes = make_prototypes(entry, num_classes, dim) if "w" in self.fields else None
         nodes = [*entry.p.nodes(), *entry.q.nodes()]
         self._cluster = next((node for node in nodes if node.kind == "cluster"), None)

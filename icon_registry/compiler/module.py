@@ -90,7 +90,7 @@ def _check_class_shape(entry, num_classes, dim) -> None:
                             argument=name)
 
 
-def _candidate_position(entry):
+def largest_candidate_position(entry):
     """The largest position of ``neighbors[i]`` a candidate_position kernel of the entry reads (None: none)."""
     return max((node.position for side in (entry.p, entry.q) for node in chunked.nodes(side)
                 if getattr(node, "kind", None) == "candidate_position"), default=None)
@@ -131,6 +131,7 @@ class CompiledLoss(torch.nn.Module):
         self.reduction = reduction
         self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
         self._required = tuple(sorted(self.requires))
+        self._candidate_position = largest_candidate_position(entry)
         # Scale options (icon_registry.compiler.chunked / .distributed document them).
         self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
         self.chunk_memory = chunked.check_chunk_memory(entry, chunk_memory)
@@ -198,7 +199,7 @@ class CompiledLoss(torch.nn.Module):
                 inputs.x = arguments.features(entry_id, value, n, device, dtype)
             elif name == "neighbors":
                 inputs.neighbors = arguments.neighbor_matrix(entry_id, value, n, device,
-                                                             position=_candidate_position(self.entry))
+                                                             position=self._candidate_position)
             elif name == "graph":
                 inputs.graph = arguments.adjacency(entry_id, value, n, device, dtype)
         if not arguments.SCORE_AND_BANK.isdisjoint(given):

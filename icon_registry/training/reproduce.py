@@ -485,28 +485,17 @@ def _totals(summary, details) -> dict:
 
 def previous_results(path: str):
     """The results of an earlier ``icon reproduce`` at ``path``; None when there is no file.
-    UsageError (naming --out) for anything else there, which is never overwritten."""
-    import json
+    UsageError (naming --out) for anything else there, which is never replaced."""
+    from icon_registry.files import earlier_output
 
-    from icon_registry.errors import UsageError
+    def check(data):
+        ours = (isinstance(data, dict) and str(data.get("command", "")).startswith("icon reproduce")
+                and isinstance(data.get("summary"), list) and isinstance(data.get("details"), dict)
+                and isinstance(data.get("seconds_per_experiment"), dict)
+                and all(isinstance(row, dict) and isinstance(row.get("experiment"), str) for row in data["summary"]))
+        return None if ours else "not the JSON that icon reproduce writes"
 
-    if not os.path.lexists(path):
-        return None
-    refused = f"argument --out: {path} exists and is not the results of icon reproduce"
-    if os.path.islink(path) or not os.path.isfile(path):
-        raise UsageError(f"{refused} (not a regular file); it is never overwritten: choose another --out", argument="--out")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{refused} ({err}); it is never overwritten: choose another --out", argument="--out") from None
-    ours = (isinstance(data, dict) and str(data.get("command", "")).startswith("icon reproduce")
-            and isinstance(data.get("summary"), list) and isinstance(data.get("details"), dict)
-            and isinstance(data.get("seconds_per_experiment"), dict)
-            and all(isinstance(row, dict) and isinstance(row.get("experiment"), str) for row in data["summary"]))
-    if not ours:
-        raise UsageError(f"{refused}; it is never overwritten: choose another --out", argument="--out")
-    return data
+    return earlier_output(path, "the results of icon reproduce", check)
 
 
 def merge(previous: dict, results: dict) -> dict:

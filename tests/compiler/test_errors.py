@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,6 +44,15 @@ def test_bad_labels_shape():
 def test_float_labels():
     _, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8, 4), labels=torch.zeros(8)))
     assert text == "supcon: argument 'labels' must hold integers, got torch.float32"
+
+
+@pytest.mark.parametrize("make", [lambda: torch.randn(8, 3, dtype=torch.complex64),
+                                  lambda: np.ones((8, 3), dtype=np.complex128)], ids=["torch", "numpy"])
+def test_complex_x_is_refused_not_cast(make):
+    """A cast to float would drop the imaginary part with only torch's warning."""
+    err, text = _message(lambda: compile_loss(entry("tsne"))(torch.randn(8, 2), x=make()))
+    assert text == f"tsne: argument 'x' must hold real features, got {torch.as_tensor(make()).dtype}"
+    assert err.argument == "x"
 
 
 def test_unknown_override_suggests_near_name():

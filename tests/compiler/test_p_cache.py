@@ -141,6 +141,22 @@ def test_a_sparse_graph_again_dense_then_sparse_and_edited():
     assert loss(z, graph=sparse) == C.compiled("sne_graph")(z, graph=edited) != expected
 
 
+@pytest.mark.parametrize("layout", ["to_sparse_csr", "to_sparse_csc", "to_sparse_bsr"])
+def test_a_compressed_sparse_graph_is_the_dense_one_and_its_edits_are_seen(layout):
+    z = C.randn(8, 4, seed=1)
+    w = _graph()
+    expected = C.compiled("sne_graph")(z, graph=w)
+    loss = C.compiled("sne_graph")
+    convert = getattr(w, layout)
+    compressed = convert((2, 2)) if layout == "to_sparse_bsr" else convert()
+    assert loss(z, graph=compressed) == expected
+    assert loss(z, graph=compressed) == expected  # p reused for the same values
+    assert loss(z, graph=w) == expected
+    compressed.values().view(-1)[:3] = 5.0  # written through a view, no version bump
+    assert not torch.equal(compressed.to_dense(), w)
+    assert loss(z, graph=compressed) == C.compiled("sne_graph")(z, graph=compressed.to_dense()) != expected
+
+
 def _uniform_sne(y):
     """sum_i KL(u || q_i), u uniform over the n - 1 others: SNE's loss when every x is the same."""
     n = y.shape[0]
