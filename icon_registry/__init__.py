@@ -2,7 +2,7 @@
 
 Public API::
 
-    catalog = icon_registry.load_catalog()          # built-in + your own folders
+    catalog = icon_registry.load_catalog()          # a Catalog: built-in + your own folders
     catalog.list("*sne*")                            # glob over ids and aliases
     entry = icon_registry.Entry.from_yaml(text)      # or Entry.model_validate(dict): validated, formulas too
     loss = icon_registry.compile_loss("simclr", tau=0.1)   # source="formula": the published loss.formula
@@ -12,7 +12,7 @@ Public API::
 
 from icon_registry.errors import IconError, IconWarning
 
-__all__ = ["CompiledLoss", "Entry", "IconError", "IconWarning", "compile_loss", "load_catalog", "verify"]
+__all__ = ["Catalog", "CompiledLoss", "Entry", "IconError", "IconWarning", "compile_loss", "load_catalog", "verify"]
 __version__ = "0.1.0"
 
 
@@ -24,10 +24,10 @@ def __getattr__(name):
         from icon_registry import compiler
 
         return getattr(compiler, name)
-    if name == "load_catalog":
-        from icon_registry.catalog import load_catalog
+    if name in ("load_catalog", "Catalog"):  # Catalog: the type load_catalog returns
+        from icon_registry import catalog
 
-        return load_catalog
+        return getattr(catalog, name)
     if name == "Entry":
         from icon_registry.schema import Entry
 

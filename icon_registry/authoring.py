@@ -35,8 +35,11 @@ STARTER = {
                    "cosine similarities"}],
 }
 
-#: What ``--like`` keeps of the entry it copies (the rest is the copied paper's, not yours).
-KEPT = ("summary", "cell", "mapper", "direction", "p", "q", "limit", "parameters", "loss", "claims")
+#: What ``--like`` leaves out of the entry it copies: who it is and where it was published. Every
+#: other field (the objective, its scale, parameters, loss and claims) is copied, so the copy
+#: verifies as the original does.
+NOT_COPIED = frozenset(("id", "name", "aliases", "status", "paper", "relations", "peers", "errata", "notes",
+                        "beyond_paper"))
 
 #: Extra words for fields whose schema description is not enough in a template.
 def _claim_kind(cls) -> str:
@@ -85,7 +88,7 @@ def template(entry_id: str, like=None) -> str:
     from icon_registry.schema import Entry, Loss
 
     if like is not None:
-        data = _explicit(like.model_dump(mode="json", exclude_none=True, include=set(KEPT)))
+        data = _explicit(like.model_dump(mode="json", exclude_none=True, include=set(Entry.model_fields) - NOT_COPIED))
         data["claims"] = [{"kind": claim.pop("kind"), **{k: v for k, v in claim.items() if k != "note"}}
                           for claim in data["claims"]]  # the copied paper's theorem numbers are not yours
         data["relations"] = [{"kind": "variant_of", "target": like.id, "note": f"started from {like.name}"}]

@@ -37,7 +37,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+#: What a claim's ``objective`` field selects.
+_OBJECTIVE = ("the objective the claim is about: kl, sum_i KL(p_i || q_i), or cross_entropy, sum_i H(p_i, q_i) "
+              "(KL(q_i || p_i) and H(q_i, p_i) for direction: reverse)")
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,17 @@ class FormulaField:
 
 
 #: A claim field holding a formula; ``ConstantFormula`` one that may not read learned quantities.
-Formula = Annotated[str, FormulaField()]
-OptionalFormula = Annotated[Optional[str], FormulaField()]
-ConstantFormula = Annotated[str, FormulaField(learnables=False)]
+def _number_as_formula(value):
+    """``offset: 0`` or ``factor: 2`` written as a YAML number is the formula of that number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+_AsText = BeforeValidator(_number_as_formula)
+Formula = Annotated[str, _AsText, FormulaField()]
+OptionalFormula = Annotated[Optional[str], _AsText, FormulaField()]
+ConstantFormula = Annotated[str, _AsText, FormulaField(learnables=False)]
 
 
 class _Claim(BaseModel):
@@ -81,7 +94,7 @@ class IdentityClaim(_Claim):
     """
 
     kind: Literal["identity"]
-    objective: Literal["kl", "cross_entropy"] = "kl"
+    objective: Literal["kl", "cross_entropy"] = Field("kl", description=_OBJECTIVE)
     ties_objective_to_loss: ClassVar[bool] = True
 
 
@@ -97,7 +110,7 @@ class UpToConstantClaim(_Claim):
     """
 
     kind: Literal["up_to_constant"]
-    objective: Literal["kl", "cross_entropy"] = "kl"
+    objective: Literal["kl", "cross_entropy"] = Field("kl", description=_OBJECTIVE)
     constant: ConstantFormula = Field(description="the constant objective - loss, as a formula (no z, w or phi in it)")
     constant_name: str = Field(description="what the constant is, in words, shown in the docs (e.g. H(p))")
     ties_objective_to_loss: ClassVar[bool] = True
@@ -129,8 +142,10 @@ class LimitClaim(_Claim):
 
     kind: Literal["limit"]
     parameter: str = Field(description="the entry parameter that goes to 0 or infinity")
-    to: Literal["infinity", "zero"]
-    objective: Literal["kl", "cross_entropy", "error_probability"] = "cross_entropy"
+    to: Literal["infinity", "zero"] = Field(description="where the parameter goes: infinity (a series in "
+                                            "t = parameter**-2) or zero (checked at tiny values)")
+    objective: Literal["kl", "cross_entropy", "error_probability"] = Field(
+        "cross_entropy", description=_OBJECTIVE + "; or error_probability, per anchor 1 - exp(-H(p_i, q_i))")
     scale: ConstantFormula = Field("1", description="formula multiplying the objective, e.g. sigma**2 (no z, w or phi "
                                    "in it)")
     offset: ConstantFormula = Field("0", description="constant subtracted before scaling, e.g. n * log(n) (no z, w or "
@@ -197,7 +212,7 @@ class DecompositionClaim(_Claim):
     """
 
     kind: Literal["decomposition"]
-    objective: Literal["kl", "cross_entropy"] = "cross_entropy"
+    objective: Literal["kl", "cross_entropy"] = Field("cross_entropy", description=_OBJECTIVE)
     extra: Formula = Field(description="the term loss.formula - objective, as a formula (it may read z, w, phi)")
     extra_name: str = Field(min_length=1, description="the extra term in words, shown in the docs")
 
@@ -212,7 +227,7 @@ class BoundClaim(_Claim):
     """
 
     kind: Literal["bound"]
-    objective: Literal["kl", "cross_entropy"] = "kl"
+    objective: Literal["kl", "cross_entropy"] = Field("kl", description=_OBJECTIVE)
     relation: Literal["<=", ">="] = Field(description="loss.formula <= objective + offset, or >=")
     offset: Formula = Field("0", description="a formula added to the objective (0 by default)")
     reason: str = Field(min_length=3, description="why the inequality holds, e.g. Jensen's inequality")

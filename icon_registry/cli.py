@@ -21,9 +21,10 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Optional, Sequence
 
-from icon_registry.errors import IconError, UsageError, one_line
+from icon_registry.errors import IconError, IconWarning, UsageError, one_line
 
 #: Command modules under icon_registry.commands, in the order ``icon --help`` lists them.
 COMMANDS = ["list", "show", "new", "validate", "formula", "table", "graph", "verify", "site", "bench", "cluster", "fit",
@@ -108,6 +109,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return code
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command_name: str):
+    """Our own warnings (IconWarning) on one line each, like the errors, without Python's source
+    path and line; any other library's warning as Python shows it."""
+    with warnings.catch_warnings():
+        python_shows = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, IconWarning):
+                print(one_line(f"{command_name}: warning: {message}"), file=sys.stderr)
+            else:
+                python_shows(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def _report_interrupt(signum: int) -> int:
     print("icon: interrupted" if signum == signal.SIGINT else "icon: terminated", file=sys.stderr)
     _INTERRUPT["reported"] = True
@@ -126,7 +144,7 @@ def _run_command(argv) -> int:
         return 2
     try:
         try:
-            with _marked_stdout():
+            with _marked_stdout(), _one_line_warnings(args.command_name):
                 code = args.func(args)
                 if sys.stdout is not None:  # None: Python found descriptor 1 closed, and prints nothing
                     sys.stdout.flush()

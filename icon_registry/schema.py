@@ -19,7 +19,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from icon_registry.claims import ClaimSpec
 from icon_registry.distributions import DistributionSpec
-from icon_registry.errors import quote
+from icon_registry.errors import quote, suggest
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 #: An id is a file name (<id>.yaml) and a word in messages and URLs: long ones only break those.
@@ -106,7 +106,9 @@ class Parameter(_Model):
         if self.integer and value != int(value):
             raise ValueError(f"parameter '{name}' must be an integer, got {value}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise ValueError(f"parameter '{name}' = {value} is outside its range [{self.min}, {self.max}]")
+            low = "-inf" if self.min is None else self.min
+            high = "inf" if self.max is None else self.max
+            raise ValueError(f"parameter '{name}' = {value} is outside its range [{low}, {high}]")
         return int(value) if self.integer else float(value)
 
 
@@ -195,7 +197,9 @@ class Entry(_Model):
     q: DistributionSpec = Field(description="the learned distribution q(j|i), computed from z")
     limit: Optional[Limit] = Field(None, description="for a limit row: the parameter, where it goes and the "
                                    "power of it the compiled loss multiplies by")
-    prefactor: Optional[Prefactor] = None
+    prefactor: Optional[Prefactor] = Field(
+        None, description="parameter**power multiplying the objective in the published loss (knowledge distillation's "
+        "T**2): parameter, power and the reason")
     parameters: dict[str, Parameter] = Field({}, description="name -> default, min, max, integer, description; "
                                              "p, q and the formulas use them by name")
     loss: Loss = Field(description="the published loss as a formula, its reduction and a description")
@@ -247,7 +251,10 @@ class Entry(_Model):
             used.add(self.prefactor.parameter)
         unknown = sorted(used - set(self.parameters))
         if unknown:
-            raise ValueError(f"kernel parameters {unknown} are not declared under 'parameters'")
+            declared = ", ".join(sorted(self.parameters)) or "none"
+            names = ", ".join(quote(name) for name in unknown)
+            raise ValueError(f"parameter{'s' * (len(unknown) > 1)} {names} {'are' if len(unknown) > 1 else 'is'} not "
+                             f"declared under 'parameters'{suggest(unknown[0], self.parameters)} (declared: {declared})")
         if (info.context or {}).get("formulas_checked"):  # the same data passed before (checked_files)
             return self
         from icon_registry.static_check import entry_problems

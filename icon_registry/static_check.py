@@ -161,11 +161,13 @@ def entry_problems(entry) -> list[tuple[tuple, str]]:
         problems += [(("loss", "where", definition.key), message)
                      for message in _data_problems(definition.root, provided)]
     used = {node.name for definition in definitions for node in N.walk(definition.display) if isinstance(node, N.DefRef)}
+    unparsed = False
     for loc, text, marker in formula_fields(entry):
         try:
             formula = parse_entry_formula(entry, text)
         except FormulaError as err:
             problems.append((loc, err.message))
+            unparsed = True
             continue
         used |= {node.name for node in N.walk(formula.display) if isinstance(node, N.DefRef)}
         # the definitions were checked above: only what the field itself writes counts here,
@@ -173,8 +175,9 @@ def entry_problems(entry) -> list[tuple[tuple, str]]:
         problems += [(loc, message) for message in _data_problems(formula.display, provided)]
         if not marker.learnables:
             problems += [(loc, message) for message in learned_problems(formula.root)]
-    problems += [(("loss", "where", d.key), f"'{d.name}' is defined but no formula of the entry uses it")
-                 for d in definitions if d.name not in used]
+    if not unparsed:  # what a formula that does not parse uses is unknown: no second, false error
+        problems += [(("loss", "where", d.key), f"'{d.name}' is defined but no formula of the entry uses it")
+                     for d in definitions if d.name not in used]
     for index, claim in enumerate(entry.claims):
         problems += [(("claims", index, name), message) for name, message in claim.static_problems(entry)]
     return problems

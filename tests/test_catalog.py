@@ -135,7 +135,8 @@ BROKEN = [
       "'graph_weights', 'degree_softmax', 'any_of', 'logits', 'teacher_probabilities', 'own_key', 'class_pool', "
       "'product', 'label_margin')"]),
     ("undeclared parameter", "simclr", "temperature: tau", "temperature: tauu",
-     ["methods/simclr.yaml:23: q.kernel.temperature: kernel parameters ['tauu'] are not declared under 'parameters'"]),
+     ["methods/simclr.yaml:23: q.kernel.temperature: parameter 'tauu' is not declared under 'parameters'; did you "
+      "mean 'tau'? (declared: tau)"]),
     ("claim kind", "supervised_clustering", "kind: unproved", "kind: unprooved",
      ["methods/supervised_clustering.yaml:11: claims[0].kind: unknown claim kind 'unprooved'; did you mean 'unproved'?"]),
     ("id vs file name", "tsne", "id: tsne", "id: tsne2",

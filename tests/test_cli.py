@@ -332,3 +332,22 @@ def test_json_output_has_no_infinity_or_nan(capsys):
 
     assert json.loads(capsys.readouterr().out, parse_constant=refuse) == {
         "loss": "inf", "values": ["-inf", "nan", 1.5], "nested": {"bound": [2.0]}}
+
+
+def test_our_warnings_are_one_line_and_others_as_python_shows_them(icon, monkeypatch):
+    """`icon fit` on an entry whose claims are all unproved warned with Python's source path and code line."""
+    import warnings
+
+    from icon_registry.commands import list as list_command
+    from icon_registry.errors import IconWarning
+
+    def warn(args):
+        warnings.warn(IconWarning("the objective of dcd is not its published loss\x1b[31m"), stacklevel=1)
+        warnings.warn(DeprecationWarning("a library's own"), stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(list_command, "run", warn)
+    with pytest.warns(DeprecationWarning, match="a library's own"):  # through Python's own machinery
+        code, _, err = icon("list")
+    assert code == 0
+    assert err == "icon list: warning: the objective of dcd is not its published loss\\x1b[31m\n"

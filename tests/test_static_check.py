@@ -73,6 +73,9 @@ BROKEN = [
      ["methods/simclr.yaml:34: loss.where.S[i]: reads same_class (the labels, y), which this entry does not provide: "
       "its p and q have no kernel that reads labels (same_label); its formulas can read z, id",
       "methods/simclr.yaml:34: loss.where.S[i]: 'S' is defined but no formula of the entry uses it"]),
+    ("error in a formula that uses a definition", FORMULA,
+     '"-sum(i, anchors, S[i] / count(same_clas(i)))"\n  where:\n    \'S[i]\': \'logsumexp(k, others(i), cos(z[i], z[k])/tau)\'',
+     [LOSS + "unknown index set 'same_clas' at column 31; did you mean 'same_class'? (" + SETS + ")"]),
     ("unused definition", "  reduction: mean\n", "  where:\n    Z: 'n'\n  reduction: mean\n",
      ["methods/simclr.yaml:34: loss.where.Z: 'Z' is defined but no formula of the entry uses it"]),
 ]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from icon_registry.catalog import load_catalog
 from icon_registry.cli import main
 
 USER_ID = "my_method"
@@ -93,3 +94,26 @@ def test_a_missing_optional_dependency_names_the_extra(icon, monkeypatch, tmp_pa
     assert code == 1
     assert err in ('icon fit: needs scipy, an optional dependency: pip install "icon-registry[repro]"\n',
                    'icon fit: needs sklearn, an optional dependency: pip install "icon-registry[repro]"\n')
+
+
+@pytest.mark.parametrize("entry_id", [entry.id for entry in load_catalog()])
+def test_new_like_copies_everything_the_objective_and_its_claims_read(entry_id, tmp_path):
+    """`icon new --like` copies every field but the original's identity and provenance: knowledge
+    distillation's prefactor was left out, and the copy's claims failed."""
+    from icon_registry.authoring import NOT_COPIED, template
+
+    original = load_catalog().get(entry_id)
+    (tmp_path / "my_copy.yaml").write_text(template("my_copy", like=original), encoding="utf-8")
+    copy = load_catalog(tmp_path).get("my_copy")
+    for field in set(type(original).model_fields) - NOT_COPIED - {"claims"}:
+        assert getattr(copy, field) == getattr(original, field), field
+    assert [claim.model_copy(update={"note": None}) for claim in copy.claims] == [
+        claim.model_copy(update={"note": None}) for claim in original.claims]
+
+
+def test_the_entry_format_reference_describes_every_field():
+    from icon_registry.authoring import entry_format_markdown
+
+    blank = [line for line in entry_format_markdown().splitlines()
+             if line.startswith("- `") and (line.endswith(":") or line.endswith(": None"))]
+    assert blank == []

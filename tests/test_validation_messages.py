@@ -38,3 +38,16 @@ def test_value_problem_words_a_single_value_like_a_field():
     assert value_problem(Id, "a" * 65) == "at most 64 characters, got 65"
     assert value_problem(Id, "simclr\n") == ("'simclr\\n' is not a valid id (lowercase letters, digits and '_', "
                                               "starting with a letter)")
+
+
+def test_a_formula_written_as_a_yaml_number_is_that_number():
+    """`offset: 0` and `factor: 2` (as the entry-format page suggests) were 'expected a string, got 0'."""
+    from pydantic import ValidationError
+
+    from icon_registry.claims import LimitClaim
+
+    claim = LimitClaim.model_validate({"kind": "limit", "parameter": "sigma", "to": "infinity", "offset": 0,
+                                       "factor": 2, "scale": 0.5})
+    assert (claim.offset, claim.factor, claim.scale) == ("0", "2", "0.5")
+    with pytest.raises(ValidationError):
+        LimitClaim.model_validate({"kind": "limit", "parameter": "sigma", "to": "infinity", "offset": True})

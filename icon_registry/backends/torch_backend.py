@@ -148,12 +148,25 @@ class TorchBackend:
 
     @staticmethod
     def pool_logsumexp(a, mask, groups):
-        """log sum_j mask_ij exp(a_ij) groups_jc: (rows, C), 0 where a group has no masked entry
-        (a placeholder: such pairs are outside the pooled mask)."""
-        masked = a.masked_fill(~mask, -math.inf)
-        top = masked.amax(dim=1, keepdim=True).detach()
+        """log sum_j mask_ij exp(a_ij) groups_jc: (rows, C) for (n, C) groups in which each column j
+        is in at most one group (the one-hot classes of ``class_members``); 0 where a group has no
+        masked entry (a placeholder: such pairs are outside the pooled mask).
+
+        Each (row, group) is shifted by its own maximum, so its largest term is exp(0) = 1 and the
+        sum is exact. One maximum per row would lose a whole group (exps all 0, the placeholder 0
+        in place of a large negative log-weight) once its members sit more than ~103 (float32) or
+        ~745 (float64) below the row's largest entry: a far classmate in NCA.
+        """
+        rows = a.shape[0]
+        # Columns in no group (a negative label) add nothing to any sum; masking them keeps them
+        # out of the maximum of group 0, where argmax of their all-False row would put them.
+        masked = a.masked_fill(~(mask & groups.any(dim=1)), -math.inf)
+        group = groups.to(torch.uint8).argmax(dim=1).expand(rows, -1)
+        # The shift cancels in the value; detached, it adds nothing to the gradient either.
+        top = torch.full((rows, groups.shape[1]), -math.inf, dtype=a.dtype, device=a.device)
+        top = top.scatter_reduce(1, group, masked.detach(), "amax")
         top = top.masked_fill(~torch.isfinite(top), 0.0)
-        total = torch.exp(masked - top) @ groups.to(a.dtype)
+        total = torch.exp(masked - top.gather(1, group)) @ groups.to(a.dtype)
         found = total > 0
         return torch.log(total.masked_fill(~found, 1.0)) + top * found
 

@@ -25,7 +25,10 @@ def register(subparsers) -> None:
         "sides to one normal form ('proved for every batch'; --explain prints the derivation), else checked "
         "exactly on symbolic instances ('checked on instances'); limit, bound and reverse_kl_entropy claims are "
         "checked on instances or numerically. Every claim is also checked on float64 batches (three views, single "
-        "views, classes of sizes 1-3, random structures) against the compiled torch loss. unproved claims are "
+        "views, classes of sizes 1-3, random structures, a batch of 20-30 items and one with 6 views and a class of "
+        "8) against the compiled torch loss, with the parameters at their defaults, at the ends of their declared "
+        "ranges (100x the default where a range is open) and at random points inside them; the exact instances "
+        "sample the same range. unproved claims are "
         "listed with their reason and never count as verified. Exit code 1 if anything fails.",
     )
     parser.add_argument("ids", nargs="*", metavar="ID", help="entry ids or aliases, or entry files (path/to/id.yaml)")

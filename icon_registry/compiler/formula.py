@@ -17,8 +17,11 @@ instead of an n x n x n tensor).
 
 Numerics:
   * Stable forms: ``log(exp(e))`` is ``e``; the log of a product, quotient or power of
-    non-negative factors is split into logs; ``log(sum(k, S, exp(e)))`` and ``log(exp(a) +
-    exp(b))`` become log-sum-exps; ``log(1 + x)`` is ``log1p(x)``. Where a factor underflows
+    non-negative factors is split into logs; ``log(exp(a) + exp(b))`` and the log of a sum (or a mean
+    over a whole domain) of products of exps, indicators and phi (read as log_softmax) become
+    log-sum-exps, an indicator narrowing the set (``Where``: a -inf mask, never 0 * inf);
+    ``log(sum(k, A, f) - sum(k, B, f))`` with B inside A, and ``log(sum(c, A, f(c)) - f(X))``, are the
+    log of the sum over what is left (no cancelling difference); ``log(1 + x)`` is ``log1p(x)``. Where a factor underflows
     (t-SNE's P_ij far from i) its log stays finite, so P log(P / Q) is 0 there, not NaN.
   * Positions outside a reduction's set are computed too (they are masked out), so
     singular functions (log, sqrt, division, powers, exp) are evaluated on a safe value
@@ -74,6 +77,24 @@ class Log1p:
 
 
 @dataclass(frozen=True)
+class Where:
+    """The body of a logsumexp taken only over the members where ``condition`` (an indicator's
+    comparison) holds, from log(sum(k, S, indicator(c) * exp(e))): the condition joins the set's
+    mask, so a left-out member is never 0 * exp(e) (0 * inf = NaN where exp overflows), and the
+    body is evaluated on a safe value there (compiler-internal; only directly under a Reduce)."""
+
+    condition: N.Indicator
+    body: N.Node
+
+
+@dataclass(frozen=True)
+class LogPhi:
+    """log phi[i, c], read from log_softmax (finite where phi itself underflows to 0) (compiler-internal)."""
+
+    entry: N.MatrixAt
+
+
+@dataclass(frozen=True)
 class Member:
     """How often the index ``at`` is in the set (0 or 1; a given list counts repeats), from the
     one-point rule sum(m, S, indicator(m == X) * f(m)) = [X in S] * f(X) (compiler-internal)."""
@@ -89,6 +110,10 @@ def _children(node) -> tuple:
         return tuple(node.args)
     if isinstance(node, Log1p):
         return (node.operand,)
+    if isinstance(node, Where):
+        return (node.condition, node.body)
+    if isinstance(node, LogPhi):
+        return (node.entry,)
     return N.children(node)
 
 
@@ -126,13 +151,21 @@ def _stable_log(arg, params: dict):
     """A tree equal to log(arg), in the most stable form the rules above give."""
     if isinstance(arg, N.Call) and arg.func == "exp":
         return _stable(arg.args[0], params)
+    if isinstance(arg, N.MatrixAt) and arg.array == "phi":
+        return LogPhi(_stable(arg, params))
+    if isinstance(arg, N.BinOp) and arg.op == "-":
+        rest = _set_difference(arg.left, arg.right)
+        if rest is not None:  # DCL, Proxy-NCA: the difference cancels; the sum over what is left does not
+            return _stable_log(rest, params)
+    if isinstance(arg, N.Reduce):
+        exact = _exact_log(arg, params)
+        if exact is not None:
+            return exact[0]
     if isinstance(arg, N.BinOp) and arg.op in ("*", "/") and _nonnegative(arg.left, params) and _nonnegative(
             arg.right, params):
         return N.BinOp("+" if arg.op == "*" else "-", _stable_log(arg.left, params), _stable_log(arg.right, params))
     if isinstance(arg, N.BinOp) and arg.op == "**" and _nonnegative(arg.left, params):
         return N.BinOp("*", _stable(arg.right, params), _stable_log(arg.left, params))
-    if isinstance(arg, N.Reduce) and arg.kind == "sum" and isinstance(arg.body, N.Call) and arg.body.func == "exp":
-        return N.Reduce("logsumexp", arg.var, arg.set, _stable(arg.body.args[0], params))
     if isinstance(arg, N.BinOp) and arg.op == "+":
         terms = _exp_terms(arg)
         if terms is not None:
@@ -141,6 +174,90 @@ def _stable_log(arg, params: dict):
             if isinstance(one, N.Num) and one.value == 1:
                 return Log1p(_stable(other, params))
     return N.Call("log", (_stable(arg, params),))
+
+
+#: sets B(i) inside A(i) for the same anchor i, by their definitions (grammar.SETS); besides these, every
+#: set without repeated members lies inside its whole domain
+_INSIDE = {"others": ("positives", "same_class", "cross_positives", "neighbors", "adjacent"),
+           "other_modality": ("cross_positives",)}
+
+
+def _set_difference(total, part):
+    """sum(k, A, indicator(k not in B) * f(k)), equal to ``total - part``, when total is sum(k, A, f(k))
+    and part is sum(m, B, f(m)) over a set B inside A, or f(X) at one index X of A, a whole domain;
+    else None. Written as the difference (the published DCL and Proxy-NCA), the log of it is the
+    log of a cancelling difference: -inf or NaN once the removed terms dominate (small temperature)."""
+    if not (isinstance(total, N.Reduce) and total.kind == "sum"):
+        return None
+    var, whole = total.var, total.set.arg is None and total.set.of is None
+    if isinstance(part, N.Reduce) and part.kind == "sum":
+        inner = part.set
+        inside = inner.of is None and inner.name != "candidates" and (  # candidates count repeats
+            whole and G.SETS[inner.name].domain == G.SETS[total.set.name].domain
+            or inner.arg == total.set.arg and inner.name in _INSIDE.get(total.set.name, ()))
+        same = _canonical(total)[0] == _canonical(N.Reduce("sum", part.var, total.set, part.body))[0]
+        if not (inside and same):
+            return None
+        outside = N.Indicator("==", Member(inner, N.Index(var)), N.Num(0))
+    else:
+        at = next((item for item in N.walk(part) if isinstance(item, (N.Index, N.IndexAt, N.IndexCall))
+                   and var not in _free(item) and substitute(total.body, {var: item}, _NAMES.get()) == part), None)
+        if not whole or at is None:
+            return None
+        outside = N.Indicator("!=", N.Index(var), at)
+    return N.Reduce("sum", var, total.set, N.BinOp("*", outside, total.body))
+
+
+def _exact_log(node, params: dict) -> Optional[tuple]:
+    """(L, conditions) with node = prod(indicator(c) for c in conditions) * exp(L), L built
+    without the log of anything that can underflow to 0 (exp, phi, positive constants, and
+    products, quotients, powers, sums and means of these); None for any other node. A sum
+    becomes a logsumexp whose indicators restrict its set (``Where``), so
+    log(sum(k, S, indicator(c) * exp(e))) is a masked logsumexp and pmi's
+    log(sum(c, clusters, phi[i, c] * phi[j, c] / mean(l, all, phi[l, c]))) never sees an underflowed
+    product. L is None where node is a product of indicators only (log 1 = 0 where they hold)."""
+    if isinstance(node, N.Indicator):
+        return None, (_stable(node, params),)
+    if isinstance(node, N.Call) and node.func == "exp":
+        return _stable(node.args[0], params), ()
+    if isinstance(node, N.MatrixAt) and node.array == "phi":
+        return LogPhi(_stable(node, params)), ()
+    if (isinstance(node, N.Num) and node.value > 0) or (
+            isinstance(node, N.Param) and params[node.name].min is not None and params[node.name].min > 0):
+        return N.Call("log", (node,)), ()
+    if isinstance(node, N.BinOp) and node.op in ("*", "/"):
+        left, right = _exact_log(node.left, params), _exact_log(node.right, params)
+        if left is None or right is None or (node.op == "/" and right[1]):  # 1 / indicator is not a restriction
+            return None
+        # a log of None is 0 (indicators only); a divisor has no conditions, so its log is never None
+        if right[0] is None:
+            log = left[0]
+        elif left[0] is None:
+            log = right[0] if node.op == "*" else N.Neg(right[0])
+        else:
+            log = N.BinOp("+" if node.op == "*" else "-", left[0], right[0])
+        return log, left[1] + right[1]
+    if isinstance(node, N.BinOp) and node.op == "**":
+        base = _exact_log(node.left, params)
+        if base is None or base[1] or base[0] is None:
+            return None
+        return N.BinOp("*", _stable(node.right, params), base[0]), ()
+    # a mean over a set that may be empty stays an error there (not logsumexp - log 0 = NaN); a whole
+    # domain other than the bank (given in the call, possibly with no rows) is never empty
+    whole = node.set.arg is None and node.set.of is None and G.SETS[node.set.name].domain != "bank" if isinstance(
+        node, N.Reduce) else False
+    if isinstance(node, N.Reduce) and (node.kind == "sum" or node.kind == "mean" and whole):
+        body = _exact_log(node.body, params)
+        if body is None:
+            return None
+        inner = N.Num(0) if body[0] is None else body[0]
+        for condition in reversed(body[1]):
+            inner = Where(condition, inner)
+        log = N.Reduce("logsumexp", node.var, node.set, inner)
+        if node.kind == "mean":
+            log = N.BinOp("-", log, N.Call("log", (N.Count(node.set),)))
+        return log, ()
+    return None
 
 
 def _exp_terms(node) -> Optional[list]:
@@ -520,8 +637,9 @@ class Evaluator:
             finally:
                 self.unbind(var)
         if isinstance(node, N.Indicator):
-            value = self.combine(_COMPARE[node.op], self.eval(node.left), self.eval(node.right))
-            return replace(value, t=value.t.to(self.batch.z.dtype))
+            return _mapped(lambda t: t.to(self.batch.z.dtype), self.holds(node))
+        if isinstance(node, LogPhi):
+            return self.matrix(node.entry, "log_phi")
         if isinstance(node, N.Reduce):
             return self.reduction(node)
         if isinstance(node, Member):
@@ -541,6 +659,10 @@ class Evaluator:
             return _mapped(torch.log1p, self.safe(self.eval(node.operand), 0.0))
         raise IconError(f"the formula compiler cannot evaluate {type(node).__name__}")
 
+    def holds(self, node: N.Indicator) -> V:
+        """Where the indicator's comparison holds (a bool V)."""
+        return self.combine(_COMPARE[node.op], self.eval(node.left), self.eval(node.right))
+
     def index(self, node) -> V:
         if isinstance(node, N.Index):
             return self.positions(node.name)
@@ -558,8 +680,8 @@ class Evaluator:
         where = self.eval(index)
         return V(array[where.t], where.axes, vector)
 
-    def matrix(self, node) -> V:
-        array = self.batch.data[G.ARRAYS[node.array].field]
+    def matrix(self, node, field: Optional[str] = None) -> V:
+        array = self.batch.data[field or G.ARRAYS[node.array].field]
         if isinstance(node.row, N.Index) and isinstance(node.col, N.Index) and node.row.name != node.col.name:
             rows, cols = self.scope[node.row.name], self.scope[node.col.name]
             return V(array[rows.start: rows.start + rows.size, cols.start: cols.start + cols.size],
@@ -726,10 +848,21 @@ class Evaluator:
     def reduction(self, node) -> V:
         membership, weight = self.bind(node.set, node.var)
         try:
+            body = node.body
+            while isinstance(body, Where):  # the condition narrows the set (evaluated on its members)
+                self.domain.append(membership)
+                try:
+                    condition = self.holds(body.condition)
+                finally:
+                    self.domain.pop()
+                membership = condition if membership is None else self.combine(torch.logical_and, membership,
+                                                                               condition)
+                self.keep.append(membership)
+                body = body.body
             self.domain.append(membership)
             self.keep.append(membership)
             try:
-                body = self.eval(node.body)
+                body = self.eval(body)
             finally:
                 self.domain.pop()
             return self.reduce(node, body, membership, weight)
@@ -886,6 +1019,7 @@ class FormulaLoss(torch.nn.Module):
         if "phi" in self.fields:
             temperature = inputs.param(self._cluster.temperature)
             data["phi"] = torch.softmax(inputs.z / temperature, dim=1)
+            data["log_phi"] = torch.log_softmax(inputs.z / temperature, dim=1)  # LogPhi
         if "beta" in self.fields:
             data["beta"] = self._beta(inputs, x)
         value = self._evaluate(Batch(inputs.z, data))

@@ -141,7 +141,8 @@ def generate_pages(
     for k, entry in enumerate(sorted(cat.entries, key=lambda e: e.name.lower()), 1):
         progress(f"method pages {k}/{len(cat.entries)}: {entry.id}")
         catalog_dir = user_dirs.get(entry.id)
-        text = pages.method_page(entry, cat, verify_results.get(entry.id), _requires(entry, catalog_dir), catalog_dir)
+        text = pages.method_page(entry, cat, verify_results.get(entry.id), _requires(entry, catalog_dir), catalog_dir,
+                                 builtin=cat.is_builtin(entry.id))
         write(f"methods/{entry.id}.md", text)
         method_nav.append({label(entry.name): f"methods/{entry.id}.md"})  # nav titles are HTML to Material
     progress("downloads: catalog.json and the entries' YAML")

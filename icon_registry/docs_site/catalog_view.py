@@ -35,6 +35,21 @@ class SiteCatalog:
         found = [e for e in self.entries if e.cell.row == row and e.cell.column == column]
         return sorted(found, key=lambda e: (e.paper.year if e.paper else 9999, e.name.lower()))
 
+    def is_builtin(self, entry_id: str) -> bool:
+        """Whether the entry is the built-in catalog's (its YAML file lies in that folder): the
+        entries whose "Use it" snippets the test suite runs."""
+        from icon_registry.catalog import builtin_catalog_dir
+
+        source = self.sources.get(entry_id)
+        if not source:
+            return False
+        try:
+            root = builtin_catalog_dir().resolve()
+            path = Path(source).resolve()
+        except (OSError, RuntimeError):
+            return False
+        return root in path.parents
+
     def off_table(self) -> list[Entry]:
         return [e for e in self.entries if e.cell.row not in self.rows or e.cell.column not in self.columns]
 

@@ -2,6 +2,7 @@
 and ``catalog.json`` (every entry, the schema's version and the verification results).
 
 BibTeX and JSON are built from the entry's fields as data (BibTeX's special characters escaped,
+but for the verbatim ``doi``, from which only what could break out of the field is dropped;
 JSON written by ``json``); the pages show them in code blocks, which Markdown escapes itself.
 """
 
@@ -17,6 +18,7 @@ from typing import Optional
 from icon_registry.docs_site.escape import one_line
 from icon_registry.docs_site.inputs import outside_reason
 from icon_registry.docs_site.status import STATUS_LABELS, claim_status, entry_status
+from icon_registry.verify.runner import claim_labels
 
 ICON_BIBTEX = """@inproceedings{alshammari2025icon,
   title = {{I-Con: A Unifying Framework for Representation Learning}},
@@ -37,6 +39,17 @@ _JOURNAL_WORDS = re.compile(r"\b(journal|transactions|magazine|letters|review)\b
 def _bib(value) -> str:
     """A field value for BibTeX: one line, special characters escaped (braces balanced)."""
     return one_line(value).translate(_BIBTEX_SPECIAL)
+
+
+#: what may not stand in a verbatim field (doi): a brace or backslash would end the field or
+#: start a command, whitespace is no part of a DOI (line breaks from YAML included)
+_VERBATIM_UNSAFE = re.compile(r"[{}\\\s]")
+
+
+def _verbatim(value) -> str:
+    """A verbatim field value (biblatex reads ``doi`` as it stands, so nothing is escaped): the
+    characters that could break out of the field (braces, backslashes, whitespace) are dropped."""
+    return _VERBATIM_UNSAFE.sub("", one_line(value))
 
 
 def _author(name) -> str:
@@ -82,7 +95,8 @@ def bibtex(paper) -> str:
         fields.append(("booktitle", _bib(venue)))
     fields.append(("year", str(paper.year)))
     doi = re.match(r"https://doi\.org/(\S+)$", paper.link)
-    fields.append(("doi", _bib(doi.group(1))) if doi else ("url", one_line(paper.link).translate(_URL_SPECIAL)))
+    fields.append(("doi", _verbatim(doi.group(1))) if doi and _verbatim(doi.group(1)) else
+                  ("url", re.sub(r"\s", "", one_line(paper.link)).translate(_URL_SPECIAL)))
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
     return f"@{kind}{{{bibtex_key(paper)},\n{body}\n}}"
 
@@ -109,14 +123,21 @@ def schema_version() -> str:
     return "sha256:" + hashlib.sha256(schema.encode()).hexdigest()[:16]
 
 
-def _claim_json(claim, result) -> dict:
-    out = {"kind": claim.kind}
+#: what a claim that did not pass shows, in words (as ``icon verify`` says it)
+_NOT_PASSED = {"fail": "fails", "error": "could not be checked", "unproved": "not proved (stated only)"}
+
+
+def _claim_json(claim, result, index: int = 0, claim_id: str = "") -> dict:
+    """One claim: ``index`` (1-based, the number of its heading on the method page) and ``id``
+    (as ``icon verify`` names it); ``verified`` is true only for a claim the verifier showed to
+    hold (status pass), never for an unproved one, a failure or an error."""
+    out = {"index": index, "id": claim_id or claim.kind, "kind": claim.kind}
     if result is None:
         out["verified"] = False
         return out
-    status = str(getattr(result, "status", ""))
-    out.update(verified=True, status=status, proof=str(getattr(result, "proof", "") or ""),
-               label=STATUS_LABELS[claim_status(result)] if status == "pass" else status,
+    status = str(getattr(result, "status", "")).lower().split(".")[-1]
+    out.update(verified=status == "pass", status=status, proof=str(getattr(result, "proof", "") or ""),
+               label=STATUS_LABELS[claim_status(result)] if status == "pass" else _NOT_PASSED.get(status, status),
                detail=str(getattr(result, "detail", "") or ""))
     return out
 
@@ -135,7 +156,8 @@ def catalog_json(cat, verify_results: dict) -> dict:
             "page": f"methods/{entry.id}.html",
             "table_status": status,
             "table_status_label": STATUS_LABELS[status],
-            "claims": [_claim_json(claim, results[k] if k < len(results) else None) for k, claim in enumerate(entry.claims)],
+            "claims": [_claim_json(claim, results[k] if k < len(results) else None, k + 1, claim_id)
+                       for k, (claim, claim_id) in enumerate(zip(entry.claims, claim_labels(entry)))],
         })
     return {
         "format": "icon-registry catalog",

@@ -26,7 +26,7 @@ GAP = 6  # minimal free space between two boxes
 #: the status colours of site/assets/icon.css (light scheme), for the SVG file opened on its own;
 #: on the graph page the site's CSS colours the dots for either scheme
 STATUS_FILL = {"proved": "#2e7d32", "instances": "#00796b", "numeric": "#827717", "unproved": "#c25400",
-               "failed": "#c62828", "unverified": "#616161", "gap": "#1565c0"}
+               "failed": "#c62828", "unverified": "#616161", "new": "#6a1b9a", "gap": "#1565c0"}
 EDGE_COLOURS = {"special_case_of": "#1f77b4", "generalizes": "#1f77b4", "limit_of": "#d62728", "variant_of": "#2ca02c",
                 "corrected_by": "#9467bd", "same_objective_as": "#8c564b"}
 

@@ -143,9 +143,16 @@ def _unicode(text: str) -> str:
     return text
 
 
+#: the symbol of the I-Con objective (the KL sum on every method page): not the published loss,
+#: which may be its mean, differ from it by a constant or be a limit of it (the page's claims)
+ICON_OBJECTIVE = r"\mathcal{L}_{\text{I-Con}}"
+
+
 def entry_notation(entry, formulas=()) -> list[Symbol]:
     """Every symbol of the page's formulas, once each, in the order a reader meets them."""
-    symbols = [Symbol(r"\mathcal{L}", "the objective the page is about (the entry's loss)")]
+    symbols = [Symbol(ICON_OBJECTIVE, inline("the I-Con objective, the KL divergence between p and q written above; "
+                                             "not necessarily the published loss, which may be its mean, differ from it "
+                                             "by a constant or be a limit of it (the claims below say how the two relate)"))]
     names = support_symbols(entry.p, entry.q)
     for letter, node in (("p", entry.p), ("q", entry.q)):
         support = support_of(node)

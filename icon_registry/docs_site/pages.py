@@ -12,7 +12,7 @@ from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
 from icon_registry.docs_site.latex import (SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, parameter_latex, support_of,
                                            side_symbols, support_symbols)
-from icon_registry.docs_site.notation import notation_section, parsed_formulas
+from icon_registry.docs_site.notation import ICON_OBJECTIVE, notation_section, parsed_formulas
 from icon_registry.docs_site.graph_image import legend as graph_legend
 from icon_registry.docs_site.snippet import snippet
 from icon_registry.graph import PHRASES
@@ -95,16 +95,23 @@ def kinds_in(node, kernels: set, dists: set) -> None:
 # ----------------------------------------------------------------- periodic table
 
 
+#: a parenthesis that abbreviates the name before it: one word with a capital letter ("SNE", "t-SNE",
+#: "SupCon", "LGSimCLR"); never a qualifier in words ("the E step", "unsupervised")
+_ABBREVIATION = re.compile(r"^(?=[^\s]*[A-Z])[A-Za-z0-9][A-Za-z0-9\-]{0,11}$")
+
+
 def short_name(name: str) -> str:
     """The label of a table chip: "Stochastic Neighbor Embedding (SNE)" -> "SNE",
-    "SimCLR (NT-Xent)" -> "SimCLR"; the full name is in the hover title."""
+    "SimCLR (NT-Xent)" -> "SimCLR"; the full name is in the hover title. A long name is shortened
+    to its parenthesis only when that is an abbreviation of it; a name is never shortened to a
+    qualifier ("EM and variational Bayes (the E step)" stays whole)."""
     found = re.match(r"^(.*?)\s*\(([^()]*)\)\s*$", name)
-    if not found:
+    if not found or not found.group(1):
         return name
     outside, inside = found.group(1), found.group(2)
     if len(outside) <= 16:
         return outside
-    if len(inside) <= 12:
+    if _ABBREVIATION.match(inside):
         return inside
     return name
 
@@ -258,8 +265,9 @@ def _derivation_block(derivation: dict, note: str, parameters=()) -> list[str]:
     """The proof for every batch: assumptions, the two sides and their common normal form (typeset
     where the formula language reads them), the rewriting rules in a table, and the expression
     after each step (collapsed)."""
-    title = "Proof for every batch" + (f" ({note.split('.')[0]})" if note else "")
-    lines = [f'???+ success "{inline(one_line(title))}"']
+    sentence = first_sentence(note) if note else ""
+    title = "Proof for every batch" + (f" ({inline(sentence, math=True)})" if sentence else "")
+    lines = [f'???+ success "{title}"']
     for assumption in _listed(derivation.get("assumptions")):
         lines.append(f"    - *Assume* {prose_inline(assumption)}.")
     lines.append("")
@@ -279,6 +287,29 @@ def _derivation_block(derivation: dict, note: str, parameters=()) -> list[str]:
         for k, step in enumerate(steps, 1):
             lines += [f"        {k}. {inline(one_line(step.get('rule', '')))}", "", fence(step.get("expression", ""), indent="        ")]
     return lines
+
+
+#: words that end with a "." without ending a sentence (Sec. 3.3, Thm. 2, e.g., et al.)
+_ABBREVIATIONS = {"sec", "secs", "eq", "eqs", "fig", "figs", "tab", "thm", "thms", "prop", "props", "cor", "lem",
+                  "def", "defn", "app", "appx", "ch", "chap", "ref", "refs", "cf", "vs", "al", "etc", "resp", "approx",
+                  "vol", "pp", "e.g", "i.e", "w.r.t", "viz", "ibid"}
+_FULL_STOP = re.compile(r"([A-Za-z.]*)\.(?=\s+[^a-z0-9\s(\[{,;:]|\s*$)")
+
+
+def first_sentence(note) -> str:
+    """The first sentence of a note, on one line, without its full stop: the text up to the
+    first "." that ends a sentence, not one inside inline TeX ($...$) or after an abbreviation
+    ("the uniform mixing of Sec. 3.3 applied ..." stays whole); the whole note if none does."""
+    from icon_registry.inline_tex import SPAN
+
+    text = one_line(note)
+    masked = SPAN.sub(lambda m: "X" * len(m.group(0)), text)  # a "." inside TeX ends nothing; TeX may start one
+    for found in _FULL_STOP.finditer(masked):
+        word = found.group(1).lower().strip(".")
+        if word in _ABBREVIATIONS or (len(found.group(1)) == 1 and found.group(1).isupper()):  # an initial
+            continue
+        return text[:found.start() + len(found.group(1))].rstrip()
+    return text.rstrip().rstrip(".").rstrip()
 
 
 def _expression(label: str, expression, parameters) -> list[str]:
@@ -312,7 +343,9 @@ def _relations_of(entry: Entry, cat: SiteCatalog) -> list[tuple[str, str, str]]:
     return out
 
 
-def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], requires=None, catalog_dir=None) -> str:
+def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], requires=None, catalog_dir=None,
+                builtin: bool = False) -> str:
+    """``builtin``: the entry is the built-in catalog's (its snippet is one the test suite runs)."""
     s = entry_status(entry, results)
     row = cat.rows.get(entry.cell.row)
     col = cat.columns.get(entry.cell.column)
@@ -332,12 +365,12 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
     L += ["", "## The objective in words", "", prose(entry.loss.description, math=True), ""]
     if _is_joint(entry.p) or _is_joint(entry.q):
         a, b = ("P", "Q") if entry.direction == "forward" else ("Q", "P")
-        L.append(display(r"\mathcal{L} = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}"
+        L.append(display(ICON_OBJECTIVE + r" = \mathrm{KL}(%s \,\|\, %s) = \sum_{i \neq j} %s_{ij} \log \frac{%s_{ij}}{%s_{ij}}"
                          % (a, b, a.lower(), a.lower(), b.lower())))
         L += ["One **joint** distribution over all pairs instead of one per anchor.", ""]
     else:
         kl = r"\mathrm{KL}\big(p(\cdot\mid i)\,\|\,q(\cdot\mid i)\big)" if entry.direction == "forward" else r"\mathrm{KL}\big(q(\cdot\mid i)\,\|\,p(\cdot\mid i)\big)"
-        L.append(display(r"\mathcal{L} = \sum_i " + kl))
+        L.append(display(ICON_OBJECTIVE + r" = \sum_i " + kl))
     if entry.direction == "reverse":
         L += ["The learned distribution is on the **left** of the KL (reverse direction, as in clustering).", ""]
     L += notation_section(entry, parsed_formulas(entry))
@@ -377,7 +410,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
                 rng += " (integer)"
             L.append(f"| `{name}` | {par.default:g} | {rng} | {inline(par.description, math=True)} |")
         L.append("")
-    L += ["## Published loss" if entry.status == "published" else "## The cell's loss", ""]
+    L += [{"published": "## Published loss", "new": "## The method's loss"}.get(entry.status, "## The cell's loss"), ""]
     L.append(formula_block(entry.loss.formula, entry.parameters, entry.loss.where))
     L += [f"Reduction over anchors: **{entry.loss.reduction}**.", ""]
     L += ["## Claims", ""]
@@ -398,7 +431,11 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         L.append("")
         if claim.kind != "unproved" or result is not None:
             L += _result_block(result, claim, entry.parameters)
-    L += ["## Use it", "", "This snippet is executed by the test suite on every build.", ""]
+    L += ["## Use it", ""]
+    if builtin:
+        L += ["This snippet is executed by the test suite on every build.", ""]
+    else:
+        L += ["Run it to check that the entry compiles and its loss has a gradient.", ""]
     L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:
         L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
@@ -406,7 +443,7 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         L.append("")
     relations = _relations_of(entry, cat)
     if relations:
-        L += ["## Relations", ""]
+        L += ["## Relations", "", _RELATIONS_ARE_STATED, ""]
         for phrase, other, note in relations:
             target = cat.get(other)
             to = f"[{inline(one_line(target.name))}]({other}.md)" if target else f"{code(other)} (not in this catalog)"
@@ -522,13 +559,19 @@ def errata_page(cat: SiteCatalog) -> str:
     return "\n".join(L)
 
 
+#: What a relation is worth: the verifier checks claims, not relations.
+_RELATIONS_ARE_STATED = ("Relations are what the entries' authors state, with their notes; `icon verify` checks an "
+                         "entry's claims, not its relations.")
+
+
 def graph_page(svg: str, edges, cat: SiteCatalog) -> str:
     """The relation graph (an inline SVG whose nodes link to the method pages), its legends, and
     every relation once, read both ways."""
     L = ["---", "hide:", "  - toc", "---", "", "# Relation graph", "",
          "Methods (dots, coloured by status as in the [periodic table](table.md)) and the relations their entries "
          "state (lines, coloured by kind; an arrow points from the entry that states the relation to the other). "
-         "Click a method to open its page; the picture is also [a file of its own](assets/relation-graph.svg).", ""]
+         "Click a method to open its page; the picture is also [a file of its own](assets/relation-graph.svg).", "",
+         _RELATIONS_ARE_STATED, ""]
     legend = "".join(f'<span class="icon-chip {key}">{text(name)}</span>' for key, name in STATUS_LABELS.items() if key != "empty")
     L += [f'<div class="icon-legend">{legend}</div>', "", graph_legend(), "",
           f'<div class="icon-graph-wrap">{svg}</div>', ""]

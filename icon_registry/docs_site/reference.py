@@ -102,8 +102,7 @@ class ApiSection:
 
 #: what the API reference documents: each module's __all__, and the classes its functions return
 API = [
-    ApiSection("icon_registry", "The package's public names (``icon_registry.__all__``).",
-               {"Catalog": "icon_registry.catalog:Catalog"}),
+    ApiSection("icon_registry", "The package's public names (``icon_registry.__all__``)."),
     ApiSection("icon_registry.formula", "The formula language of ``loss.formula`` and the claims: parse, "
                "inspect, evaluate and typeset (``icon_registry.formula.__all__``).", strict=False),
 ]

@@ -17,6 +17,7 @@ STATUS_LABELS = {
     "unproved": "published, unproved",
     "failed": "a check fails",
     "unverified": "not verified in this build",
+    "new": "new method, compiled",
     "gap": "gap, compiled",
     "empty": "empty",
 }
@@ -31,12 +32,14 @@ STATUS_HELP = {
     "failed": "a published loss a claim of which the verifier refuted or could not check: its I-Con form, as the "
     "entry states it, is wrong or unchecked",
     "unverified": "a published loss whose claims were not verified when this site was built (run icon verify)",
+    "new": "a new method (status new: one the I-Con paper proposes, or your own), not a loss published before it: "
+    "its objective, compiled from the kernels",
     "gap": "no one has published it: the cell's objective, compiled from the kernels",
     "empty": "the paper names no method for this combination",
 }
 
 #: strongest first: a cell shows its strongest method, an entry its weakest claim
-ORDER = ("proved", "instances", "numeric", "unproved", "failed", "unverified", "gap")
+ORDER = ("proved", "instances", "numeric", "unproved", "failed", "unverified", "new", "gap")
 _PROOF_STATUS = {"all_n": "proved", "instances": "instances", "numeric": "numeric"}
 
 
@@ -64,7 +67,11 @@ def claim_status(result) -> str:
 
 
 def entry_status(entry, results=None) -> str:
-    """The table colour of an entry. ``results``: the verifier's results for its claims, if any."""
+    """The table colour of an entry. ``results``: the verifier's results for its claims, if any.
+    An entry that is not a published loss is "new" (a method of its own) or "gap" (a cell's
+    objective), as ``icon table`` tells them apart."""
+    if entry.status == "new":
+        return "new"
     if entry.status != "published":
         return "gap"
     if results and len(results) >= len(entry.claims):

@@ -69,6 +69,8 @@ class AMask:
         return AMask(frozenset(atoms), self.domain, negated, self.shape)
 
     def __and__(self, other):
+        if isinstance(other, AnchorPredicate) and not self.negated and other.never_false():
+            return self  # the rows of anchors whose set is not empty: every row
         if not isinstance(other, AMask) or self.negated:
             raise ir.Unsupported("this combination of masks")
         difference = (self, other.complement_of) if other.complement_of is not None else None
@@ -111,6 +113,12 @@ class AnchorPredicate:
 
     def __getitem__(self, key):
         return self
+
+    def never_false(self) -> bool:
+        """The set holds one member for every anchor: its label's class {y_i} (labels name classes on
+        this backend's batches) or the anchor itself {i}. Any other set may be empty for some anchor."""
+        atoms = self.template.atoms_
+        return len(atoms) == 1 and next(iter(atoms)).kind in ("label_of", "self")
 
 
 # ---------------------------------------------------------------------------------------

@@ -89,6 +89,8 @@ class BatchBuilder:
 
 @dataclass
 class FitResult:
+    #: per epoch, the mean of its steps' losses weighted by their batch sizes (a short last batch
+    #: counts for its items, not as a whole batch)
     history: list = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
@@ -135,7 +137,7 @@ def train(
     for epoch in range(epochs):
         order = torch.as_tensor(rng.permutation(n) if bs < n else np.arange(n), device=device)
         running = 0.0
-        count = 0
+        items = 0
         for s in range(steps_per_epoch):
             sources = order[s * bs:(s + 1) * bs]
             if sources.numel() < 2:
@@ -158,11 +160,11 @@ def train(
             if sched is not None:
                 sched.step()
             value = float(loss.detach())
-            running += value
-            count += 1
+            running += value * sources.numel()
+            items += sources.numel()
             result.steps += 1
             bar.update(1, epoch=epoch + 1, loss=value)
-        result.history.append(running / max(count, 1))
+        result.history.append(running / max(items, 1))
     bar.close()
     result.seconds = time.perf_counter() - start
     return result

@@ -89,6 +89,9 @@ class Context:
         s = inst.structure
         ints = lambda values: [int(v) for v in values]  # noqa: E731
         parts = [f"n={s.n}", f"d={s.d}"]
+        numbers = [f"{k}={v:.6g}" for k, v in sorted(inst.params.items()) if isinstance(v, (int, float, np.number))]
+        if numbers and not isinstance(inst.z.flat[0], sympy.Basic):  # the float64 batches' sampled parameters
+            parts.append(", ".join(numbers))
         used = self.features["used"]
         if "ids" in used:
             parts.append(f"ids={ints(s.ids)}")
@@ -200,8 +203,25 @@ def support_message(entry, err) -> str:
     return f"KL diverges: {text}"
 
 
-def numbers_close(a, b, rtol=NUMERIC_RTOL) -> bool:
-    return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= rtol * (1.0 + abs(a) + abs(b)))
+def numbers_close(a, b, rtol=NUMERIC_RTOL, scale=0.0) -> bool:
+    """a and b agree to rtol relative to their magnitude (and ``scale``: the size of the terms
+    a difference a was computed from, whose float64 rounding it carries)."""
+    return bool(np.isfinite(a) and np.isfinite(b) and abs(a - b) <= rtol * (1.0 + abs(a) + abs(b) + abs(scale)))
+
+
+def at_default(ctx, inst) -> bool:
+    """Every parameter of the batch at its declared default."""
+    return all(float(inst.params[name]) == float(spec.default) for name, spec in ctx.entry.parameters.items())
+
+
+def not_finite(ctx, inst, where, **values):
+    """A sentence when a value is not finite on a batch away from the defaults (float64 overflows at
+    an end of a parameter's range: that batch is not checked, and the result says so); None when
+    all are finite, or when the parameters are at their defaults (there it stays a failure)."""
+    bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+    if not bad or at_default(ctx, inst):
+        return None
+    return f"{', '.join(f'{k} = {v}' for k, v in bad.items())} {where}"
 
 
 def point_words(inst, counterexample) -> str:
@@ -231,8 +251,11 @@ def diagnose(ctx, inst, lhs, rhs, names=("objective", "loss"), located=()) -> li
         if abs(float(b)) > 1e-12:
             ratios.append(A.at(lhs, point) / b)
     if len(ratios) == 2 and abs(float(ratios[0] - ratios[1])) < 1e-15 * (1 + abs(float(ratios[0]))):
-        hints.append(f"the {names[0]} is {float(ratios[0]):.6g} times the {names[1]} "
-                     "(a mean where a sum is meant, or a missing factor?)")
+        if float(ratios[0]) == 0:
+            hints.append(f"the {names[0]} is 0 wherever it was evaluated, and the {names[1]} is not")
+        else:
+            hints.append(f"the {names[0]} is {float(ratios[0]):.6g} times the {names[1]} "
+                         "(a mean where a sum is meant, or a missing factor?)")
         return hints
     learnable = A.depends_on(lhs - rhs, inst.learnables)
     if learnable is None:
@@ -248,8 +271,10 @@ def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix, located=()) -
     a, b = float(ce["lhs"]), float(ce["rhs"])
     hints = diagnose(ctx, inst, lhs, rhs, names, located)
     residual = A.short(decision.residual)
+    where = point_words(inst, ce)
     detail = (f"{prefix}: " + ("; ".join(hints) + ". " if hints else "")
-              + f"At {point_words(inst, ce)}: {names[0]} = {a:.6g}, {names[1]} = {b:.6g}, residual {a - b:.3g}. "
+              + (f"At {where}: " if where else "")
+              + f"{names[0]} = {a:.6g}, {names[1]} = {b:.6g}, residual {a - b:.6g}. "
               f"Simplified residual {names[0]} - {names[1]} = {residual}")
     return CheckFailed(detail, residual=residual,
                        counterexample={"point": {str(k): float(v) for k, v in ce["point"].items()},
@@ -260,7 +285,10 @@ def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix, located=()) -
 # identity and up to a constant: a proof for every batch, instances that cannot hide a mistake
 # ---------------------------------------------------------------------------------------
 #: the float64 batches every identity / up_to_constant claim is checked on: (variant, seed)
-NUMERIC_BATTERY = (("base", 0), ("rich", 0), ("random", 1), ("random", 2), ("random", 3))
+#: parameters (instances.PARAM_MODES): defaults on base and wide, the low end of each declared range
+#: on rich, the high end on random 1, random points across the ranges on the others; large has
+#: 20 to 30 items, wide an id with 6 views and a class of 8
+NUMERIC_BATTERY = (("base", 0), ("rich", 0), ("random", 1), ("random", 2), ("random", 3), ("large", 4), ("wide", 5))
 #: the exact (SymPy) batches, for claims the prover cannot derive for every batch
 SYMBOLIC_BATTERY = ("base", "rich")
 
@@ -290,15 +318,22 @@ def check_bound(ctx: Context, claim) -> dict:
     """loss.formula <= (or >=) objective + offset at every batch and draw of the learnables checked."""
     ctx.formula(ctx.entry.loss.formula, "loss.formula")
     sign = 1 if claim.relation == "<=" else -1
-    lines, tightest = [], None
+    lines, tightest, skipped = [], None, []
     for variant, seed in NUMERIC_BATTERY:
         for draw in range(BOUND_DRAWS):
             inst = ctx.num(seed=seed, variant=variant)
             inst = inst if draw == 0 else _same_data_other_z(ctx, 10 * seed + draw, inst)
             where = f"on the {variant} float64 batch ({ctx.describe(inst)}, draw {draw})"
             objective = ctx.objective_num(inst, claim.objective)
-            loss = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where)
-            bound = objective + _undefined_is_failure(ctx, claim.offset, "offset", inst, where)
+            loss = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where, finite=False)
+            bound = objective + _undefined_is_failure(ctx, claim.offset, "offset", inst, where, finite=False)
+            skip = not_finite(ctx, inst, where, objective=objective, loss=loss, bound=bound)
+            if skip:
+                skipped.append(skip)
+                break
+            for name, value in (("loss.formula", loss), ("objective + offset", bound)):
+                if not np.isfinite(value):
+                    raise CheckFailed(f"{name} is {value} {where}")
             slack = sign * (bound - loss)
             if slack < -NUMERIC_RTOL * (1 + abs(loss) + abs(bound)):
                 raise CheckFailed(f"fails {where}: loss.formula = {loss:.10g} but objective + offset = {bound:.10g}, "
@@ -307,6 +342,7 @@ def check_bound(ctx: Context, claim) -> dict:
             tightest = slack if tightest is None else min(tightest, slack)
     lines.append(f"numeric: loss.formula {claim.relation} objective + offset on {len(NUMERIC_BATTERY)} float64 "
                  f"batches x {BOUND_DRAWS} draws of the learnables (smallest slack {tightest:.3g}); why: {to_text(claim.reason)}")
+    lines += [f"skipped (float64 not finite): {skip}" for skip in skipped]
     inst = ctx.sym(2, "rich")
     difference = sign * (ctx.objective_sym(inst, claim.objective) + ctx.sym_formula(claim.offset, "offset", inst)
                          - ctx.sym_formula(ctx.entry.loss.formula, "loss.formula", inst))
@@ -316,8 +352,8 @@ def check_bound(ctx: Context, claim) -> dict:
             raise CheckFailed(f"fails on the exact instance ({ctx.describe(inst)}) at "
                               f"{A.describe_point(point, inst.learnables)}: the inequality is reversed there")
     lines.append(f"exact instance (rich): {ctx.describe(inst)}; the inequality holds at {A.POINTS} random points "
-                 "(30 digits)")
-    return {"proof": "numeric", "steps": lines}
+                 "(30 digits; the parameters at their defaults, the low and the high ends of their ranges)")
+    return {"proof": "numeric", "steps": lines, "skipped": skipped}
 
 
 def _check_equality(ctx: Context, claim, constant, what="constant") -> dict:
@@ -335,16 +371,18 @@ def _check_equality(ctx: Context, claim, constant, what="constant") -> dict:
                     failure.detail += (" — no learnable quantity in it: a constant, which an up_to_constant claim "
                                        "would name (or the cross entropy is meant)")
         raise
+    skipped = [line.split(": ", 1)[1] for line in numeric if line.startswith("skipped")]
     if proof.proved:
         steps = [f"proved for every batch ({_derivation_summary(proof)})"] + proof.lines() + numeric
-        return {"proof": "all_n", "steps": steps, "derivation": proof.to_json()}
+        return {"proof": "all_n", "steps": steps, "derivation": proof.to_json(), "skipped": skipped}
     steps = [f"not proved for every batch: {proof.reason}"]
     exact = True
     for variant in SYMBOLIC_BATTERY:
         lines, decided = symbolic_equality(ctx, claim, constant, variant, what)
         steps += lines
         exact = exact and decided
-    return {"proof": "instances" if exact else "numeric", "steps": steps + numeric, "derivation": proof.to_json()}
+    return {"proof": "instances" if exact else "numeric", "steps": steps + numeric, "derivation": proof.to_json(),
+            "skipped": skipped}
 
 
 def _derivation_summary(proof) -> str:
@@ -361,9 +399,15 @@ def numeric_equality(ctx, objective, constant, variant, seed, what="constant") -
     inst = ctx.num(seed=seed, variant=variant)
     where = f"on the {variant} float64 batch ({ctx.describe(inst)})"
     a = ctx.objective_num(inst, objective)
-    b = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where)
-    c = _undefined_is_failure(ctx, constant, what, inst, where) if constant else 0.0
-    if not numbers_close(a - b, c):
+    b = _undefined_is_failure(ctx, ctx.entry.loss.formula, "loss.formula", inst, where, finite=False)
+    c = _undefined_is_failure(ctx, constant, what, inst, where, finite=False) if constant else 0.0
+    skip = not_finite(ctx, inst, where, objective=a, loss=b, **({what: c} if constant else {}))
+    if skip:
+        return f"skipped (float64 not finite): {skip}"
+    for name, value in (("loss.formula", b), (what, c)):
+        if not np.isfinite(value):
+            raise CheckFailed(f"{name} is {value} {where}")
+    if not numbers_close(a - b, c, scale=abs(a) + abs(b)):
         if what == "extra":
             shown, residual = f", extra = {-c:.10g}", f"loss - objective - extra = {b - a + c:.3g}"
         else:
@@ -376,7 +420,8 @@ def numeric_equality(ctx, objective, constant, variant, seed, what="constant") -
            f"(|diff| {abs(a - b - c):.1e})"
 
 
-def _undefined_is_failure(ctx, text, where, inst, batch) -> float:
+def _undefined_is_failure(ctx, text, where, inst, batch, finite=True) -> float:
+    """The formula's float64 value; undefined (and, with ``finite``, not finite) is a failure."""
     try:
         value = to_float(ctx.formula(text, where), inst.formula_env())
     except FormulaError as err:
@@ -385,7 +430,7 @@ def _undefined_is_failure(ctx, text, where, inst, batch) -> float:
             hint = ("; a compiled loss skips an anchor whose p is empty and leaves it out of its mean: average over "
                     "such anchors with anchors_with(S), e.g. mean(i, anchors_with(positives), ...)")
         raise CheckFailed(f"{where} is undefined {batch}: {err}{hint}") from None
-    if not np.isfinite(value):
+    if finite and not np.isfinite(value):
         raise CheckFailed(f"{where} is {value} {batch}")
     return value
 
@@ -507,8 +552,15 @@ def formulas_equal(ctx, first: str, second: str, names) -> tuple:
     for variant, seed in NUMERIC_BATTERY:
         inst = ctx.num(seed=seed, variant=variant)
         where = f"on the {variant} float64 batch ({ctx.describe(inst)})"
-        a = _undefined_is_failure(ctx, first, names[0], inst, where)
-        b = _undefined_is_failure(ctx, second, names[1], inst, where)
+        a = _undefined_is_failure(ctx, first, names[0], inst, where, finite=False)
+        b = _undefined_is_failure(ctx, second, names[1], inst, where, finite=False)
+        skip = not_finite(ctx, inst, where, **{names[0]: a, names[1]: b})
+        if skip:
+            lines.append(f"skipped (float64 not finite): {skip}")
+            continue
+        for name, value in ((names[0], a), (names[1], b)):
+            if not np.isfinite(value):
+                raise CheckFailed(f"{name} is {value} {where}")
         if not numbers_close(a, b):
             raise CheckFailed(f"{names[0]} is not {names[1]}: {where} {names[0]} = {a:.10g} and {names[1]} = {b:.10g}"
                               + (f"; their normal forms differ by {A.short(proof.residual, 300)}" if proof.residual

@@ -9,6 +9,7 @@ probability in the rich batch), a bank whose ids give some anchors no positive a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,17 @@ SYM_N = 4
 SYM_N_LABELS = 5  # classes of size 2 and 3
 NUM_N = 12
 NUM_N_LABELS = 15
+#: the larger float64 batches: ``large`` has LARGE_N items, ``wide`` ids with up to 6 views and a class of 8
+LARGE_N = (20, 31)
+WIDE_VIEWS = (6, 5, 3, 2, 1, 1)
+WIDE_CLASSES = (8, 6, 3, 1)
+#: an unbounded parameter range reaches this multiple of the default (and 1/it below it)
+UNBOUNDED_MULTIPLE = 100.0
+#: how each float64 batch (variant, seed) samples the parameters; any other batch draws at random
+#: (near the default, where a loss is used, and where most wrong variants show; the ends and the
+#: rest of the range on the other batches)
+PARAM_MODES = {("base", 0): "default", ("rich", 0): "near", ("random", 1): "high", ("random", 2): "near",
+               ("large", 4): "low", ("wide", 5): "default"}
 
 
 def walk_nodes(node):
@@ -158,11 +170,11 @@ def rich_structure(features: dict, d: int, exact: bool = False) -> Structure:
     return Structure(n, d, ids, labels, modality, neighbors, 4, graph)
 
 
-def random_structure(features: dict, d: int, rng: np.random.Generator) -> Structure:
-    """A seeded random batch: 7 to 12 items, ids with 1 to 4 views, classes of 1 to 4 items,
-    two modality groups of random sizes, random neighbour lists (repeats and the anchor itself
-    included) or distinct triplet candidates, a sparse random graph with an isolated node."""
-    n = int(rng.integers(7, 13))
+def random_structure(features: dict, d: int, rng: np.random.Generator, sizes=(7, 13)) -> Structure:
+    """A seeded random batch: 7 to 12 items (``sizes``), ids with 1 to 4 views, classes of 1 to 4
+    items, two modality groups of random sizes, random neighbour lists (repeats and the anchor
+    itself included) or distinct triplet candidates, a sparse random graph with an isolated node."""
+    n = int(rng.integers(*sizes))
     ids = np.repeat(np.arange(n), rng.integers(1, 5, size=n))[:n]
     ids = ids[rng.permutation(n)]
     modality = rng.integers(0, 2, size=n)
@@ -180,13 +192,29 @@ def random_structure(features: dict, d: int, rng: np.random.Generator) -> Struct
     return Structure(n, d, ids, labels, modality, neighbors, num_classes, weights)
 
 
+def wide_structure(features: dict, d: int, rng: np.random.Generator) -> Structure:
+    """A random batch with many views per id (WIDE_VIEWS: an anchor with 5 positives) and, where
+    labels are read, a class of 8 (WIDE_CLASSES); the rest as ``random_structure``."""
+    s = random_structure(features, d, rng, (sum(WIDE_VIEWS), sum(WIDE_VIEWS) + 1))
+    s.ids = np.repeat(np.arange(len(WIDE_VIEWS)), WIDE_VIEWS)[rng.permutation(s.n)]
+    if _labels_used(features):
+        s.labels = np.repeat(np.arange(len(WIDE_CLASSES)), WIDE_CLASSES)[rng.permutation(s.n)]
+        s.num_classes = len(WIDE_CLASSES)
+    return s
+
+
 def numeric_structure(features: dict, d: int, rng: np.random.Generator, variant: str = "base") -> Structure:
     """The float64 instances: ``base`` (n = 12, or 15 with labels), ``rich`` (see
-    ``rich_structure``) and ``random`` (``random_structure``, seeded)."""
+    ``rich_structure``), ``random`` (``random_structure``, seeded), ``large`` (20 to 30 items)
+    and ``wide`` (``wide_structure``)."""
     if variant == "rich":
         return _with_call_data(rich_structure(features, d), features, rng, rich=True)
     if variant == "random":
         return _with_call_data(random_structure(features, d, rng), features, rng)
+    if variant == "large":
+        return _with_call_data(random_structure(features, d, rng, LARGE_N), features, rng)
+    if variant == "wide":
+        return _with_call_data(wide_structure(features, d, rng), features, rng)
     labels_used = _labels_used(features)
     n = NUM_N_LABELS if labels_used else NUM_N
     if "modality" in features["used"]:
@@ -292,22 +320,61 @@ def symbolic_instance(entry, features, d: int, variant: str = "base") -> Instanc
     return inst
 
 
-def numeric_params(entry, features, rng) -> dict:
-    params = {}
-    for name, spec in entry.parameters.items():
-        if spec.integer or name in features["perplexity"]:
-            params[name] = spec.default
-            continue
-        value = spec.default * rng.uniform(0.6, 1.4) if spec.default != 0 else rng.uniform(0.1, 1.0)
-        if spec.min is not None:
-            value = max(value, spec.min)
-        if spec.max is not None:
-            value = min(value, spec.max)
-        params[name] = float(value)
-    return params
+def param_range(spec) -> tuple:
+    """(low, high): the declared [min, max], an unbounded side replaced by the default divided or
+    multiplied by UNBOUNDED_MULTIPLE (or moved by it, for a default of 0 or below)."""
+    default = float(spec.default)
+    low, high = spec.min, spec.max
+    if low is None:
+        low = default / UNBOUNDED_MULTIPLE if default > 0 else default - UNBOUNDED_MULTIPLE
+    if high is None:
+        high = default * UNBOUNDED_MULTIPLE if default > 0 else default + UNBOUNDED_MULTIPLE
+    return float(low), float(high)
 
 
-def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "base") -> Instance:
+def sample_param(spec, mode: str, rng, positive: bool = False):
+    """One value of a parameter: ``default``; ``near`` it (x U(0.6, 1.4)); ``low`` / ``high``, the
+    ends of ``param_range``; ``random``, across it (log-uniform where it spans a decade or more).
+    Integers stay integers.
+    ``positive``: a low end of 0 becomes a small positive value (for symbols declared positive)."""
+    default = float(spec.default)
+    low, high = param_range(spec)
+    if positive and low <= 0:
+        low = min(1e-3 * (high if high > 0 else 1.0), default if default > 0 else 1.0)
+    if mode == "default":
+        value = default
+    elif mode == "low":
+        value = low
+    elif mode == "high":
+        value = high
+    elif mode == "near":
+        value = default * rng.uniform(0.6, 1.4) if default != 0 else rng.uniform(0.1, 1.0)
+    elif low > 0 and high >= 10 * low:
+        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+    else:
+        value = rng.uniform(low, high)
+    if spec.integer:
+        return int(min(max(round(value), math.ceil(low)), math.floor(high)))
+    return float(min(max(value, low), high))
+
+
+def numeric_params(entry, features, rng, mode: str = "random") -> dict:
+    """The parameters of a float64 batch, each real one sampled with ``mode`` (``sample_param``).
+    Integers and perplexities stay at their defaults: they choose how p is built (t-SNE's
+    ``nearest`` k > 0 is a kNN approximation of the exact P its loss formula states), not a value
+    the claim is about."""
+    return {name: spec.default if spec.integer or name in features["perplexity"] else sample_param(spec, mode, rng)
+            for name, spec in entry.parameters.items()}
+
+
+def param_ranges(entry) -> dict:
+    """name -> the parameter's spec, for the exact random points (``algebra.random_point``)."""
+    return dict(entry.parameters)
+
+
+def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "base", mode=None) -> Instance:
+    """A seeded float64 batch of ``variant``, its parameters sampled with ``mode`` (None: the
+    battery's own mode for this batch, ``PARAM_MODES``)."""
     rng = np.random.default_rng(seed)
     s = numeric_structure(features, d, rng, variant)
     if features["cluster"] is not None:
@@ -317,7 +384,8 @@ def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "bas
     w = rng.normal(size=(s.num_classes, d)) if features["prototypes"] else None
     bank = rng.normal(size=(s.m, d)) if "bank" in features["used"] else None
     keys = rng.normal(size=(s.n, d)) if "keys" in features["used"] else None
-    inst = Instance(s, z, x, w, numeric_params(entry, features, rng), bank=bank, keys=keys)
+    mode = mode or PARAM_MODES.get((variant, seed), "random")
+    inst = Instance(s, z, x, w, numeric_params(entry, features, rng, mode), bank=bank, keys=keys)
     if features["cluster"] is not None:
         temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
         logits = z / temperature

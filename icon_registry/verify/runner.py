@@ -32,6 +32,7 @@ def verify_entry(entry, *, cache=None) -> list[ClaimResult]:
         hit = cache.get(entry)
         if hit is not None:
             return hit
+    from icon_registry.verify.algebra import parameter_ranges
     from icon_registry.verify.checks import CHECKS, CheckFailed, Context
 
     ctx = Context(entry)
@@ -45,13 +46,17 @@ def verify_entry(entry, *, cache=None) -> list[ClaimResult]:
             result.steps = [f"statement: {to_text(claim.statement)}", f"no proof: {to_text(claim.reason)}"]
         else:
             try:
-                with warnings.catch_warnings():  # checking the objective is not training it
+                with warnings.catch_warnings(), parameter_ranges(entry.parameters):  # checking is not training
                     warnings.simplefilter("ignore", IconWarning)
                     outcome = CHECKS[claim.kind](ctx, claim)
                 result.proof = outcome["proof"]
                 result.steps = outcome["steps"]
                 result.derivation = outcome.get("derivation")
                 result.detail = _pass_detail(claim, outcome["proof"])
+                # batches or exact points whose values are not finite: said, never silent
+                skipped = list(outcome.get("skipped") or []) + [line for line in result.steps if "point left out" in line]
+                if skipped:
+                    result.detail += "; not checked where the values are not finite: " + "; ".join(skipped)
             except CheckFailed as failure:
                 result.status = failure.status
                 result.detail = failure.detail

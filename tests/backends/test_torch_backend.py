@@ -370,3 +370,50 @@ def test_dense_p_ignores_infinite_logits_off_its_mass_and_keeps_a_nan_on_it(axis
     logits[0, 5] = math.nan  # on p's mass
     values = torch_backend.softmax_cross_entropy(logits, mask, softmax, FixedP(mass=mass, dense=dense))
     assert torch.isnan(values[0])
+
+
+def _reference_pool_logsumexp(a, mask, labels, classes):
+    """log sum_{j: mask_ij, y_j = c} exp(a_ij) by loops over float64 scalars, each sum shifted by
+    its own largest term; None where (i, c) has no term."""
+    out = []
+    for i in range(a.shape[0]):
+        row = []
+        for c in range(classes):
+            terms = [a[i, j].double() for j in range(a.shape[1]) if mask[i, j] and int(labels[j]) == c]
+            if terms:
+                top = max(float(t.detach()) for t in terms)
+                row.append(top + torch.log(sum(torch.exp(t - top) for t in terms)))
+            else:
+                row.append(None)
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pool_logsumexp_is_exact_for_a_class_far_below_the_row_maximum(dtype):
+    """Classes whose every term sits 900 to 2,000 below the row's largest entry (past float64's
+    e^-745, let alone float32's e^-103) keep their log-sum, and its gradient, as the float64
+    reference; one shift per row would return the placeholder 0 for them. Column 4 is in no class
+    (label -1) and, though the largest entry of row 0, must not shift class 0."""
+    a = torch.tensor([[0.0, -900.0, 2.0, -1000.0, 5.0],
+                      [3.0, 0.0, -2000.0, -2001.0, 2.0],
+                      [1.0, 2.0, 0.0, 3.0, 4.0]], dtype=dtype, requires_grad=True)
+    mask = torch.tensor([[0, 1, 1, 1, 1], [1, 0, 1, 1, 0], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    labels = torch.tensor([0, 0, 1, 1, -1])
+    groups = labels[:, None] == torch.arange(3)[None, :]
+    out = B.pool_logsumexp(a, mask, groups)
+    want = _reference_pool_logsumexp(a.detach(), mask, labels, 3)
+    weights = torch.arange(1.0, 10.0, dtype=torch.float64).reshape(3, 3)
+    present = torch.tensor([[w is not None for w in row] for row in want])
+    (out.double() * weights * present).sum().backward()
+    a64 = a.detach().double().requires_grad_(True)
+    want = _reference_pool_logsumexp(a64, mask, labels, 3)
+    sum(weights[i, c] * v for i, row in enumerate(want) for c, v in enumerate(row) if v is not None).backward()
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    for i, row in enumerate(want):
+        for c, v in enumerate(row):
+            # an empty (row, class) is the documented placeholder 0
+            expected = 0.0 if v is None else float(v.detach())
+            assert abs(float(out.detach()[i, c]) - expected) <= tol * max(1.0, abs(expected)), (i, c)
+    assert torch.allclose(a.grad.double(), a64.grad, rtol=tol, atol=tol)
+    assert torch.autograd.gradcheck(lambda x: B.pool_logsumexp(x, mask, groups), (a64.detach().requires_grad_(True),))

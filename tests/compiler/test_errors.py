@@ -71,6 +71,15 @@ def test_out_of_range_override():
     assert text == "supcon: parameter 'tau' = -1 is outside its range [0.0001, 100.0]"
 
 
+@pytest.mark.parametrize("bounds, shown", [({"min": 0.001}, "[0.001, inf]"), ({"max": 2.0}, "[-inf, 2.0]")])
+def test_an_open_range_is_shown_with_its_infinite_end(bounds, shown):
+    from icon_registry.schema import Parameter
+
+    with pytest.raises(ValueError) as info:
+        Parameter(default=1.0, description="a bandwidth", **bounds).check("sigma", 0 if "min" in bounds else 3)
+    assert str(info.value) == f"parameter 'sigma' = {0 if 'min' in bounds else 3} is outside its range {shown}"
+
+
 def test_non_number_override():
     _, text = _message(lambda: compile_loss(entry("supcon"), tau="0.1"))
     assert text == "supcon: parameter 'tau' must be a number, got str"

@@ -138,3 +138,67 @@ def test_reverse_direction_gradient_through_the_left_side():
     logits = logits.clone().requires_grad_(True)
     compile_loss(entry("kmeans"))(logits, x=x).backward()
     assert _finite(logits.grad) and float(logits.grad.abs().max()) > 0
+
+
+def _slow_soft_nearest_neighbour(z, labels, T):
+    """Per anchor with a classmate, from NCA's log form (Goldberger et al., eq. 5) / Frosst et al.
+    (eq. 1): logsumexp_{k != i} -|z_i - z_k|^2 / T - logsumexp_{j != i, y_j = y_i} -|z_i - z_j|^2 / T,
+    by loops over float64 scalars, each logsumexp shifted by its own largest term (a far classmate's
+    e^-900 is below float64's range, its logarithm is not)."""
+    def lse(terms):
+        top = max(float(t.detach()) for t in terms)
+        return top + torch.log(sum(torch.exp(t - top) for t in terms))
+
+    n = len(z)
+    out = {}
+    for i in range(n):
+        logit = {j: -sum((z[i, c] - z[j, c]) ** 2 for c in range(z.shape[1])) / T for j in range(n) if j != i}
+        same = [logit[j] for j in logit if int(labels[j]) == int(labels[i])]
+        if same:
+            out[i] = lse(list(logit.values())) - lse(same)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nca_with_a_far_classmate_matches_the_slow_reference(dtype):
+    """Item 1 is item 0's only classmate, 900 away in squared distance while items 2 and 3 are 1 and 2
+    away: anchor 0's loss is ~899, its gradient pulls z_0 towards z_1. Values per anchor, the mean's
+    gradient and the chunked evaluation all match the float64 loops (one shift per row of the item
+    logits gave 0.41 and a gradient of the wrong sign)."""
+    z = torch.tensor([[0.0, 0.0], [30.0, 0.0], [1.0, 0.0], [1.0, 1.0]], dtype=dtype, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1])
+    per_anchor = compile_loss("nca", reduction="none")(z, labels=labels)
+    mean = compile_loss("nca")(z, labels=labels)
+    mean.backward()
+    z64 = z.detach().double().requires_grad_(True)
+    want = _slow_soft_nearest_neighbour(z64, labels, 1.0)
+    want_mean = sum(want.values()) / len(want)
+    want_mean.backward()
+    want, want_mean, mean = torch.stack([want[i] for i in range(4)]).detach(), want_mean.item(), mean.item()
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert want[0] > 899
+    assert torch.allclose(per_anchor.detach().double(), want, rtol=tol, atol=tol)
+    assert abs(mean - want_mean) <= tol * want_mean
+    assert _finite(z.grad) and torch.allclose(z.grad.double(), z64.grad, rtol=tol, atol=tol * 10)
+    assert float(z.grad[0, 0]) < 0
+    chunked = compile_loss("nca", chunk_size=2)(z.detach(), labels=labels)
+    assert abs(chunked.item() - mean) <= tol * mean
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_soft_nearest_neighbour_at_low_temperature_matches_the_slow_reference(dtype):
+    """T = 0.01 on N(0, 1) points: logits -|z_i - z_j|^2 / T span thousands, so nearest classmates
+    sit hundreds below the nearest item, past both dtypes' exp range."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(24, 3, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 4, (24,), generator=g)
+    want = _slow_soft_nearest_neighbour(z, labels, 0.01)
+    want_mean = (sum(want.values()) / len(want)).item()
+    zt = z.to(dtype).requires_grad_(True)
+    value = compile_loss("soft_nearest_neighbor", T=0.01)(zt, labels=labels)
+    value.backward()
+    assert _finite(value) and _finite(zt.grad)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert abs(value.item() - want_mean) <= tol * want_mean
+    chunked = compile_loss("soft_nearest_neighbor", T=0.01, chunk_size=5)(zt.detach(), labels=labels)
+    assert abs(chunked.item() - value.item()) <= tol * want_mean

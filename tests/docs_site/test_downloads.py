@@ -120,8 +120,9 @@ def test_catalog_json_carries_the_verification(fixture_site):
     by_id = {item["entry"]["id"]: item for item in data["entries"]}
     simclr = by_id["simclr"]
     assert simclr["table_status"] == "proved" and simclr["table_status_label"] == "proved for every batch"
-    assert simclr["claims"][0] | {"detail": ""} == {"kind": "identity", "verified": True, "status": "pass", "proof": "all_n",
-                                                     "label": "proved for every batch", "detail": ""}
+    assert simclr["claims"][0] | {"detail": ""} == {"index": 1, "id": "identity", "kind": "identity", "verified": True,
+                                                     "status": "pass", "proof": "all_n", "label": "proved for every batch",
+                                                     "detail": ""}
     assert by_id["clip_fx"]["claims"][0]["label"] == "checked on instances"
     assert by_id["pca_fx"]["claims"][0]["status"] == "fail" and by_id["pca_fx"]["table_status"] == "failed"
-    assert by_id["ncut_fx"]["claims"][0] == {"kind": "unproved", "verified": False}
+    assert by_id["ncut_fx"]["claims"][0] == {"index": 1, "id": "unproved", "kind": "unproved", "verified": False}

@@ -111,3 +111,16 @@ def test_a_non_finite_loss_is_the_error_alone_without_a_warning():
         warnings.simplefilter("error")
         message = _message(lambda z: (z * float("nan")).sum())
     assert message.startswith("the loss is nan at epoch 1, step 1, before any update")
+
+
+def test_an_epochs_loss_weights_each_step_by_its_batch_size():
+    """10 items in batches of 4, 4 and 2: a short last batch counts for its 2 items, not as a third."""
+    x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
+
+    def batch_size_as_loss(z):
+        return (z * 0).sum() + z.shape[0]
+
+    batch_size_as_loss.requires = set()
+    result = trainer.train(batch_size_as_loss, _Scale(), trainer.BatchBuilder(x, set()), n=10, epochs=2,
+                           batch_size=4, lr=1e-3)
+    assert result.history == [(4 * 4 + 4 * 4 + 2 * 2) / 10] * 2
