@@ -26,8 +26,8 @@ def register(subparsers) -> None:
         "exactly on symbolic instances ('checked on instances'); limit, bound and reverse_kl_entropy claims are "
         "checked on instances or numerically. Every claim is also checked on float64 batches (three views, single "
         "views, classes of sizes 1-3, random structures, a batch of 20-30 items and one with 6 views and a class of "
-        "8) against the compiled torch loss, with the parameters at their defaults, at the ends of their declared "
-        "ranges (100x the default where a range is open) and at random points inside them; the exact instances "
+        "8) against the compiled torch loss, with the real parameters at their defaults, near them, at the ends of "
+        "their declared ranges (100x the default where a range is open) and at random points inside them; the exact instances "
         "sample the same range. unproved claims are "
         "listed with their reason and never count as verified. Exit code 1 if anything fails.",
     )

@@ -285,9 +285,9 @@ def equality_failure(ctx, inst, lhs, rhs, decision, names, prefix, located=()) -
 # identity and up to a constant: a proof for every batch, instances that cannot hide a mistake
 # ---------------------------------------------------------------------------------------
 #: the float64 batches every identity / up_to_constant claim is checked on: (variant, seed)
-#: parameters (instances.PARAM_MODES): defaults on base and wide, the low end of each declared range
-#: on rich, the high end on random 1, random points across the ranges on the others; large has
-#: 20 to 30 items, wide an id with 6 views and a class of 8
+#: parameters (instances.PARAM_MODES): defaults on base and wide, near them on rich and random 2, the
+#: high end of each declared range on random 1, the low end on large, random points across the
+#: ranges on random 3; large has 20 to 30 items, wide an id with 6 views and a class of 8
 NUMERIC_BATTERY = (("base", 0), ("rich", 0), ("random", 1), ("random", 2), ("random", 3), ("large", 4), ("wide", 5))
 #: the exact (SymPy) batches, for claims the prover cannot derive for every batch
 SYMBOLIC_BATTERY = ("base", "rich")

@@ -116,3 +116,24 @@ def test_a_constant_claimed_where_objective_and_loss_are_equal_says_so(tmp_path)
     assert status == "fail", detail
     assert "is 0 wherever it was evaluated" in detail and "times the" not in detail, detail
     assert "At :" not in detail, detail
+
+
+def test_no_exact_verdict_rests_on_no_point(monkeypatch):
+    """Points away from the defaults where a side is not finite are left out; if that leaves none,
+    the defaults decide (here: unequal there), never an empty 'equal'."""
+    from icon_registry.schema import Parameter
+
+    tau = sympy.Symbol("tau", positive=True)
+    spec = Parameter(default=1.0, min=1e-4, max=100.0, description="a temperature")
+
+    def value_at(expr, point, digits=A.DIGITS):
+        if point[tau] != 1:
+            return sympy.nan
+        return sympy.Integer(1) if expr == tau else sympy.Integer(2)
+
+    monkeypatch.setattr(A, "at", value_at)
+    with A.parameter_ranges({"tau": spec}):
+        skipped = []
+        equal, counterexample = A.numeric_equal(tau, 2 * tau, {tau}, seed=1, skipped=skipped)  # low, high, random
+    assert len(skipped) == 3
+    assert not equal and counterexample["point"] == {tau: 1}
