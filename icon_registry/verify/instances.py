@@ -367,11 +367,6 @@ def numeric_params(entry, features, rng, mode: str = "random") -> dict:
             for name, spec in entry.parameters.items()}
 
 
-def param_ranges(entry) -> dict:
-    """name -> the parameter's spec, for the exact random points (``algebra.random_point``)."""
-    return dict(entry.parameters)
-
-
 def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "base", mode=None) -> Instance:
     """A seeded float64 batch of ``variant``, its parameters sampled with ``mode`` (None: the
     battery's own mode for this batch, ``PARAM_MODES``)."""
