@@ -16,7 +16,7 @@ from icon_registry.docs_site.notation import ICON_OBJECTIVE, notation_section, p
 from icon_registry.docs_site.graph_image import legend as graph_legend
 from icon_registry.docs_site.snippet import snippet
 from icon_registry.graph import PHRASES
-from icon_registry.inline_tex import to_text
+from icon_registry.inline_tex import SPAN, to_text
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
 from icon_registry.kernels import KERNELS
@@ -300,8 +300,6 @@ def first_sentence(note) -> str:
     """The first sentence of a note, on one line, without its full stop: the text up to the
     first "." that ends a sentence, not one inside inline TeX ($...$) or after an abbreviation
     ("the uniform mixing of Sec. 3.3 applied ..." stays whole); the whole note if none does."""
-    from icon_registry.inline_tex import SPAN
-
     text = one_line(note)
     masked = SPAN.sub(lambda m: "X" * len(m.group(0)), text)  # a "." inside TeX ends nothing; TeX may start one
     for found in _FULL_STOP.finditer(masked):
