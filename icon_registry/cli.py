@@ -25,6 +25,7 @@ import warnings
 from typing import Optional, Sequence
 
 from icon_registry.errors import IconError, IconWarning, UsageError, one_line
+from icon_registry.interrupts import end_child_processes
 
 #: Command modules under icon_registry.commands, in the order ``icon --help`` lists them.
 COMMANDS = ["list", "show", "new", "validate", "formula", "table", "graph", "verify", "site", "bench", "cluster", "fit",
@@ -251,22 +252,11 @@ def _exit_now(signum, frame):
     os._exit(128 + signum)
 
 
-def _end_children() -> None:
-    active_children = getattr(sys.modules.get("multiprocessing"), "active_children", None)
-    if active_children is None:  # not imported, or being imported right now
-        return
-    for child in active_children():
-        try:
-            child.terminate()
-        except (OSError, AttributeError):  # pragma: no cover - already gone
-            pass
-
-
 def _unwind(signum, frame):
     if _INTERRUPT["raised"]:  # a second signal while the first one unwinds
         _exit_now(signum, frame)
     _INTERRUPT["raised"] = signum
-    _end_children()
+    end_child_processes()
     if _importing(frame):
         # an exception inside an import leaves a half-initialized module behind (numpy without
         # its ufuncs), and some packages' imports swallow it: nothing sound can run after it

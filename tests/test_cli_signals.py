@@ -1,5 +1,6 @@
 """Ctrl-C and SIGTERM on the real console script: exit 130 / 143 with one line at any moment
-(imports included), and no pool worker of `icon verify --all --jobs 2` left running."""
+(imports included, and inside the process pool's own lock handling), and no pool worker of
+`icon verify --all --jobs 2` left running."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import _base as futures_base
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,37 @@ def test_killing_verify_jobs_2_leaves_no_workers(tmp_path, signum, code, line):
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [w for w in workers if _alive(w)]
+
+
+_SIGNAL_INSIDE_AS_COMPLETED = """
+import signal, sys
+from concurrent.futures import _base
+
+def acquire_then_signal(self):  # as_completed takes every future's lock in a loop: the signal lands midway
+    futures = list(self.futures)
+    for k, future in enumerate(futures):
+        future._condition.acquire()
+        if k == len(futures) // 2 and not acquire_then_signal.sent:
+            acquire_then_signal.sent = True
+            signal.raise_signal({signum})
+
+acquire_then_signal.sent = False
+_base._AcquireFutures.__enter__ = acquire_then_signal
+from icon_registry import cli
+sys.argv = ["icon", "verify", "--all", "--jobs", "2", "--no-cache", "--cache-dir", {cache!r}]
+cli.run()
+"""
+
+
+@pytest.mark.skipif(not hasattr(futures_base, "_AcquireFutures"), reason="this Python's as_completed takes its locks another way")
+@pytest.mark.parametrize("signum, code, line", [(signal.SIGTERM, 143, "icon: terminated\n"),
+                                                (signal.SIGINT, 130, "icon: interrupted\n")], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_as_completed_holds_the_futures_locks_still_ends_the_run(tmp_path, signum, code, line):
+    # Raised where it landed, the interrupt left half the futures' locks held; the pool's manager
+    # thread then waited on one of them forever, and so did the shut-down (a hang seen in CI).
+    script = _SIGNAL_INSIDE_AS_COMPLETED.format(signum=int(signum), cache=str(tmp_path / "cache"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ICON_CATALOG", None)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
+    assert (done.returncode, done.stderr) == (code, line), done.stderr

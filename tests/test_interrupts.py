@@ -1,5 +1,7 @@
 """signals_deferred: a signal inside the block reaches the handler in place once the block
-ends, and a process started inside it begins with SIGINT blocked."""
+ends, and a process started inside it begins with SIGINT blocked. signals_end_workers: a signal
+inside the block ends the child processes at once and reaches the handler when the block ends;
+a second one reaches it at once."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from icon_registry.interrupts import signals_deferred
+import multiprocessing
+import time
+
+from icon_registry.interrupts import signals_deferred, signals_end_workers
 
 
 class _Caught(Exception):
@@ -88,3 +93,38 @@ def test_a_child_started_inside_the_block_has_sigint_blocked_until_it_ignores_it
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_workers_run_ends_them_and_reaches_the_handler_when_the_block_ends(signum):
+    previous = signal.signal(signum, _raise_caught)
+    worker = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
+    steps = []
+    try:
+        with pytest.raises(_Caught):
+            with signals_end_workers() as arrived:
+                worker.start()
+                signal.pthread_kill(threading.get_ident(), signum)
+                worker.join(timeout=30)
+                steps.append((arrived[:], worker.exitcode))
+        assert steps == [([signum], -signal.SIGTERM)]
+        assert signal.getsignal(signum) is _raise_caught
+    finally:
+        signal.signal(signum, previous)
+        if worker.is_alive():
+            worker.kill()
+
+
+def test_a_second_signal_while_workers_run_reaches_the_handler_at_once():
+    previous = signal.signal(signal.SIGINT, _raise_caught)
+    steps = []
+    try:
+        with pytest.raises(_Caught):
+            with signals_end_workers():
+                signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                steps.append("first")
+                signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                steps.append("second")
+        assert steps == ["first"]
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections import Counter
@@ -103,21 +104,31 @@ def _worker_setup() -> None:
     torch.set_num_threads(1)  # the workers are as many as the cores
 
 
+@contextlib.contextmanager
 def process_pool(jobs: int):
     """A pool of ``jobs`` fresh interpreters (spawned, not forked: a fork of a process whose
     torch, OpenMP or BLAS threads ever ran can wait forever on a lock that one of those
-    threads held; a test session or a notebook is such a process)."""
+    threads held; a test session or a notebook is such a process). A Ctrl-C or SIGTERM while it
+    works ends the workers, and is raised once the pool has shut down (``signals_end_workers``);
+    a submit after it fails."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    from icon_registry.interrupts import signals_deferred
+    from icon_registry.interrupts import signals_deferred, signals_end_workers
 
-    class Pool(ProcessPoolExecutor):
-        def submit(self, *args, **kwargs):  # starts the workers (and the thread that tends them)
-            with signals_deferred():
-                return super().submit(*args, **kwargs)
+    with signals_end_workers() as arrived:
 
-    return Pool(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup)
+        class Pool(ProcessPoolExecutor):
+            def submit(self, *args, **kwargs):  # starts the workers (and the thread that tends them)
+                if arrived:  # a signal before the first worker started ended none
+                    raise BrokenProcessPool(f"the pool was interrupted by signal {arrived[0]}")
+                with signals_deferred():
+                    return super().submit(*args, **kwargs)
+
+        with Pool(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                  initializer=_worker_setup) as pool:
+            yield pool
 
 
 def verify_entries(entries: Iterable, *, jobs: int = 1, cache=None, progress=None) -> list[ClaimResult]:
