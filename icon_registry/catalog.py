@@ -38,6 +38,7 @@ __all__ = [
     "ENV_VAR",
     "builtin_catalog_dir",
     "load_catalog",
+    "resolve_name",
 ]
 
 ENV_VAR = "ICON_CATALOG"
@@ -96,7 +97,7 @@ class Catalog:
         return len(self._sources)
 
     def __contains__(self, name) -> bool:
-        return name in self._sources or name in self._aliases
+        return isinstance(name, str) and resolve_name(name, self._sources, self._aliases) is not None
 
     def __getitem__(self, name):
         return self.get(name)
@@ -110,13 +111,12 @@ class Catalog:
         return list(self._sources)
 
     def resolve(self, name: str) -> str:
-        """The entry id for an id or alias (IconError with suggestions if unknown)."""
+        """The entry id for an id or alias, in any case (IconError with suggestions if unknown)."""
         if not isinstance(name, str):
             raise IconError(f"entry ids are strings, got {type(name).__name__}", argument="id")
-        if name in self._sources:
-            return name
-        if name in self._aliases:
-            return self._aliases[name]
+        found = resolve_name(name, self._sources, self._aliases)
+        if found is not None:
+            return found
         hint = self.near(name) or ("; the catalog is empty" if not self._sources else "; see `icon list`")
         raise IconError(f"unknown entry {quote(name)}{hint}", entry=name, argument="id")
 
@@ -135,11 +135,11 @@ class Catalog:
         if patterns is None or not all(isinstance(p, str) for p in patterns):
             raise IconError(f"list() takes a glob or a list of globs (str), got {type(pattern).__name__}",
                             argument="pattern")
-        patterns = [p.lower() for p in patterns] or ["*"]
+        patterns = [p.casefold() for p in patterns] or ["*"]
         found = []
         for entry_id, source in self._sources.items():
             names = [entry_id, *getattr(source.entry, "aliases", [])]
-            if any(fnmatch.fnmatchcase(n.lower(), p) for n in names for p in patterns):
+            if any(fnmatch.fnmatchcase(n.casefold(), p) for n in names for p in patterns):
                 found.append(entry_id)
         return found
 
@@ -164,6 +164,20 @@ class Catalog:
         return list(self)
 
 
+def resolve_name(name: str, ids, aliases: dict) -> Optional[str]:
+    """The id of the entry that ``name`` names among ``ids`` (a container) and ``aliases`` (alias
+    -> id), or None. An exact id or alias wins; otherwise the one entry whose id or alias matches
+    ignoring case, as `icon list` matches (so `icon show T-SNE` finds the tsne that `icon list
+    T-SNE` lists). The catalog and the relation graph both resolve names through it."""
+    if name in ids:
+        return name
+    if name in aliases:
+        return aliases[name]
+    folded = name.casefold()
+    found = {aliases.get(other, other) for other in (*ids, *aliases) if other.casefold() == folded}
+    return found.pop() if len(found) == 1 else None
+
+
 def _suggest_id(names: Sequence[str], ids: list, aliases: dict) -> str:
     """'; did you mean ...?' over ids and aliases for any of ``names``, reported as ids, each once."""
     found = []
@@ -185,9 +199,15 @@ def _display(path: Path) -> str:
 
 def _yaml_under(folder: Path) -> list[Path]:
     """Every .yaml/.yml file under ``folder``, at any depth, sorted. Hidden files and folders are
-    left out: a catalog kept in a repository sits beside .git/ and .github/workflows/*.yml."""
+    left out: a catalog kept in a repository sits beside .git/ and .github/workflows/*.yml. A folder
+    that cannot be listed raises its OSError: os.walk would skip it, and its entries would be
+    missing from the catalog without a word."""
+
+    def unreadable(err: OSError):
+        raise err
+
     found = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / name for name in sorted(files)
                   if not name.startswith(".") and Path(name).suffix in _YAML_SUFFIXES]
@@ -241,6 +261,11 @@ def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
     return files, table, problems
 
 
+def _case_note(name: str, written: str) -> str:
+    """Why ``name`` clashes with ``written`` when the two differ only in case."""
+    return "" if name == written else f" (as {quote(written)}; names that differ only in case name the same entry)"
+
+
 def _names(paths: list) -> str:
     shown = ", ".join(p.name for p in paths[:3])
     return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
@@ -287,6 +312,10 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
 
     ``include_builtin``: False loads only ``extra`` (and ``$ICON_CATALOG``); ``use_env``: False
     ignores ``$ICON_CATALOG``."""
+    for item in extra:
+        if not isinstance(item, (str, os.PathLike)):
+            raise IconError(f"load_catalog() takes folders or files (str or os.PathLike), got {type(item).__name__}",
+                            argument="extra")
     roots = ([builtin_catalog_dir()] if include_builtin else []) + [Path(os.path.expanduser(str(p))) for p in extra]
     if use_env:
         roots += [Path(os.path.expanduser(p)) for p in _env_dirs()]
@@ -337,7 +366,12 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             problems.append(format_problem(f"no such file or folder (from {origin})", file=root))
             continue
         if root.is_dir():
-            files, table_file, layout = _entry_files(root)
+            try:
+                files, table_file, layout = _entry_files(root)
+            except OSError as err:
+                where = _display(Path(err.filename)) if err.filename else _display(root)
+                problems.append(format_problem(f"cannot read: {err.strerror or err}", file=where))
+                continue
             problems.extend(layout)
         elif root.suffix in _YAML_SUFFIXES:
             files, table_file = ([], root) if root.name in _TABLE_NAMES else ([root], None)
@@ -410,13 +444,16 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
 
     # cross-entry checks
     aliases: dict[str, str] = {}
-    names: dict[str, _Source] = {}
+    # every id and alias taken so far, ignoring case as lookups do (-> as written, its entry): names
+    # that differ only in case would make `icon show NAME` depend on the order entries load in
+    names: dict[str, tuple[str, _Source]] = {}
     for source in loaded:
         entry, doc = source.entry, source.document
-        if entry.id in names:
-            other = names[entry.id]
-            if other.entry.id != entry.id:
-                message = f"id '{entry.id}' is already an alias of '{other.entry.id}' ({other.display})"
+        if entry.id.casefold() in names:
+            written, other = names[entry.id.casefold()]
+            if written != other.entry.id:
+                message = (f"id '{entry.id}' is already an alias of '{other.entry.id}' ({other.display})"
+                           f"{_case_note(entry.id, written)}")
             elif other.builtin and not source.builtin:
                 message = f"id '{entry.id}' is already a built-in entry ({other.display}); choose another id"
             else:
@@ -425,19 +462,21 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             continue
         clash = False
         for index, alias in enumerate(entry.aliases):
-            if alias in names or alias == entry.id:
-                other = names.get(alias, source)
-                what = "its own id" if other is source else f"{'an id' if other.entry.id == alias else 'an alias'} in {other.display}"
+            written, other = names.get(alias.casefold(), (entry.id, source))
+            # an alias may differ in case from its own id or its other aliases ('SimCLR' of simclr):
+            # all name the same entry
+            if other is not source or alias == entry.id:
+                what = "its own id" if other is source else f"{'an id' if other.entry.id == written else 'an alias'} in {other.display}"
                 problems.append(format_problem(
-                    f"alias {quote(alias)} is already {what}", file=source.display,
+                    f"alias {quote(alias)} is already {what}{_case_note(alias, written)}", file=source.display,
                     line=doc.line_of(("aliases", index)), field=f"aliases[{index}]",
                 ))
                 clash = True
         if clash:
             continue
-        names[entry.id] = source
+        for name in (entry.id, *entry.aliases):
+            names.setdefault(name.casefold(), (name, source))
         for alias in entry.aliases:
-            names[alias] = source
             aliases[alias] = entry.id
         sources[entry.id] = source
         if source.builtin:
@@ -447,10 +486,8 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
     for source in sources.values():
         entry, doc = source.entry, source.document
         for index, relation in enumerate(entry.relations):
-            target = relation.target
-            if target in aliases:
-                target = aliases[target]
-            if target not in sources and target not in attempted:
+            target = resolve_name(relation.target, sources, aliases)
+            if target is None and relation.target not in attempted:
                 loc = ("relations", index, "target")
                 problems.append(format_problem(
                     f"unknown entry '{relation.target}'{_suggest_id([relation.target], known_ids, aliases)}",

@@ -22,7 +22,7 @@ import difflib
 from typing import Iterable, Iterator, Optional, Sequence
 
 __all__ = ["IconError", "IconWarning", "NEVER_RAW", "UsageError", "error_context", "format_problem", "one_line", "quote",
-           "suggest", "did_you_mean"]
+           "shorten", "suggest", "did_you_mean"]
 
 #: Characters that text from YAML or results files never carries raw onto a page or a terminal: the C0
 #: and C1 controls (ESC starts terminal sequences; Python-Markdown uses STX and ETX as placeholders) and
@@ -55,13 +55,16 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
 
 
+def shorten(text, limit: int = 60) -> str:
+    """``text`` for a message: one line, control characters escaped, cut to ``limit`` characters
+    (ending in '...') so that a huge value cannot flood the terminal."""
+    text = one_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def quote(name, limit: int = 60) -> str:
-    """``'name'`` for a user-supplied name in a message: one line, control characters escaped,
-    shortened past ``limit`` characters."""
-    text = one_line(name)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"'{text}'"
+    """``'name'`` for a user-supplied name in a message: ``shorten``ed and quoted."""
+    return f"'{shorten(name, limit)}'"
 
 
 def quote_path(path) -> str:

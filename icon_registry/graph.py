@@ -22,6 +22,7 @@ from typing import Iterable, Optional
 
 import networkx as nx
 
+from icon_registry.catalog import resolve_name
 from icon_registry.errors import IconError, suggest
 
 #: edge kinds that come from the table rather than from an entry's relations
@@ -42,19 +43,30 @@ INVERSE_KIND = {"special_case_of": "generalizes", "generalizes": "special_case_o
                 "same_objective_as": "same_objective_as"}
 
 
+def target_resolver(entries: list):
+    """relation -> the id of the entry among ``entries`` that its target names (None: none), resolved
+    as the catalog resolves it: a target may be an alias, which `icon validate` accepts."""
+    ids = {entry.id for entry in entries}
+    aliases = {alias: entry.id for entry in entries for alias in entry.aliases}
+    return lambda relation: resolve_name(relation.target, ids, aliases)
+
+
 def relation_pairs(entries: Iterable) -> list[tuple[str, str, str, str, Optional[str]]]:
     """Each relation once: (a, kind, b, note, b's note) for every unordered pair of entries
     related in the catalog, stated by a (the first in id order when both state it; b's note
     is then the one b gives)."""
+    entries = sorted(entries, key=lambda e: e.id)
+    target_of = target_resolver(entries)
     stated: dict[frozenset, list] = {}
-    for entry in sorted(entries, key=lambda e: e.id):
+    for entry in entries:
         for relation in entry.relations:
-            stated.setdefault(frozenset((entry.id, relation.target)), []).append((entry.id, relation))
+            target = target_of(relation) or relation.target
+            stated.setdefault(frozenset((entry.id, target)), []).append((entry.id, target, relation))
     out = []
     for statements in stated.values():
-        (a, first), rest = statements[0], statements[1:]
-        other = next((r.note for who, r in rest if who != a), None)
-        out.append((a, first.kind, first.target, first.note, other))
+        (a, b, first), rest = statements[0], statements[1:]
+        other = next((r.note for who, _, r in rest if who != a), None)
+        out.append((a, first.kind, b, first.note, other))
     return sorted(out, key=lambda r: (r[0], r[2]))
 
 
@@ -76,16 +88,18 @@ def build_graph(entries: Iterable, *, table: bool = True, strict: bool = True) -
             year=entry.paper.year if entry.paper is not None else None,
         )
     ids = [e.id for e in entries]
+    target_of = target_resolver(entries)
     problems = []
     for entry in entries:
         for relation in entry.relations:
-            if relation.target not in graph:
+            target = target_of(relation)
+            if target is None:
                 problems.append(
                     f"{entry.id}: relation {relation.kind} -> '{relation.target}' names no entry"
                     f"{suggest(relation.target, ids)}"
                 )
                 continue
-            graph.add_edge(entry.id, relation.target, key=relation.kind, kind=relation.kind, note=relation.note)
+            graph.add_edge(entry.id, target, key=relation.kind, kind=relation.kind, note=relation.note)
     if problems and strict:
         raise IconError("the relation graph has dangling relations", problems=problems)
     if table:

@@ -489,14 +489,23 @@ def _comparable(t):
 
 
 class _BoundCache:
+    """``SupervisoryCache`` for one call. Its lookup and its store always run eagerly: a compiled
+    loss binds it only where its forward runs eagerly, but Dynamo then still traces the frames
+    that forward calls (``entry_terms``), and a ``weakref.ref`` made or read in a traced frame is
+    replayed as the tensor itself (``_Kept.ref`` would then be a Tensor: 'not callable'). A
+    forward falls back to eager this way after a graph break it cannot resume from, as chunked
+    evaluation's under its try block."""
+
     key = Deferred()
 
     def __init__(self, store, key):
         self.store, self.key = store, key
 
+    @torch.compiler.disable
     def get(self):
         return self.store.dist if self.store.holds(self.key) else None
 
+    @torch.compiler.disable
     def put(self, dist):
         tensors, extra = self.key
         self.store.key, self.store.dist = (tuple((name, _Kept(t)) for name, t in tensors), extra), dist

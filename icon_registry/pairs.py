@@ -340,21 +340,30 @@ def pairs_on(inputs: Inputs, support: str) -> Pairs:
     return pairs
 
 
+def shape_width(inputs: Inputs, support: str):
+    """m, the candidates per anchor of a support whose candidates are not the batch's items
+    (k given candidates, C prototypes, K outputs, m bank rows, 1 + m for key_and_bank), read off
+    the shapes; None for the supports over the batch (n candidates, or its classes for
+    class_pools)."""
+    if support == "candidates":
+        return inputs.require("neighbors", "support 'candidates' reads each anchor's candidates").shape[1]
+    if support == "prototypes":
+        return inputs.require("prototypes", "support 'prototypes' needs class prototypes").shape[0]
+    if support == "outputs":
+        return inputs.z.shape[1]
+    if support in ("bank", "key_and_bank"):
+        bank = inputs.require("bank", f"support '{support}' reads the bank's rows")
+        if support == "bank":
+            return bank.shape[0]
+        inputs.require("keys", "support 'key_and_bank' reads each anchor's own key")
+        return 1 + bank.shape[0]
+    return None
+
+
 def _build_pairs(inputs: Inputs, support: str) -> Pairs:
     rows = inputs.n_rows
-    if support == "candidates":
-        neighbors = inputs.require("neighbors", "support 'candidates' reads each anchor's candidates")
-        return Pairs(inputs, "candidates", None, (support, (rows, neighbors.shape[1]), inputs.rows))
-    if support == "prototypes":
-        protos = inputs.require("prototypes", "support 'prototypes' needs class prototypes")
-        return Pairs(inputs, "prototypes", None, (support, (rows, protos.shape[0]), inputs.rows))
-    if support in ("outputs", "bank", "key_and_bank"):
-        width = inputs.z.shape[1]
-        if support != "outputs":
-            bank = inputs.require("bank", f"support '{support}' reads the bank's rows")
-            width = bank.shape[0] + (1 if support == "key_and_bank" else 0)
-            if support == "key_and_bank":
-                inputs.require("keys", "support 'key_and_bank' reads each anchor's own key")
+    width = shape_width(inputs, support)
+    if width is not None:
         return Pairs(inputs, support, None, (support, (rows, width), inputs.rows))
     if support == "class_pools":
         return _class_pools(inputs)

@@ -20,6 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from icon_registry.claims import ClaimSpec
 from icon_registry.distributions import DistributionSpec
 from icon_registry.errors import quote, suggest
+from icon_registry.formula.grammar import reserved_names
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 #: An id is a file name (<id>.yaml) and a word in messages and URLs: long ones only break those.
@@ -27,6 +28,15 @@ ID_MAX_LENGTH = 64
 #: Every id field (entry, cell, relation target, table row and column); ``icon new`` checks its
 #: ID argument against it too (validation_messages.value_problem).
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH)]
+
+
+def _check_name(name: str) -> str:
+    """A name shows in listings, tables and page titles: it needs visible text, on one line."""
+    if not name.strip():
+        raise ValueError(f"{quote(name)} has no visible text")
+    if not name.isprintable():
+        raise ValueError(f"{quote(name)} contains a control character")
+    return name
 
 
 def _check_alias(alias: str) -> str:
@@ -67,7 +77,8 @@ class _Model(BaseModel):
 class Paper(_Model):
     title: str = Field(min_length=1)
     authors: list[str] = Field(min_length=1)
-    year: int = Field(ge=1900, le=2100)
+    # strict: YAML's true, '2020' and 2.02e3 are not years someone meant
+    year: int = Field(ge=1900, le=2100, strict=True)
     venue: str = Field(min_length=1)
     link: str = Field(pattern=r"^https://(arxiv\.org/abs/|doi\.org/|[a-z0-9.-]+/)\S+$")
 
@@ -77,10 +88,15 @@ class Cell(_Model):
     column: Id
 
 
+#: A parameter's default or bound: an int or a float, never a bool or a string (a lax float takes
+#: YAML's true as 1.0, which the compiled loss then refuses as a value at call time)
+Number = Annotated[float, Field(strict=True)]
+
+
 class Parameter(_Model):
-    default: float
-    min: Optional[float] = None
-    max: Optional[float] = None
+    default: Number
+    min: Optional[Number] = None
+    max: Optional[Number] = None
     integer: bool = False
     description: str = Field(min_length=1)
 
@@ -174,7 +190,8 @@ class Entry(_Model):
     """
 
     id: Id = Field(description="lowercase letters, digits and '_'; the file name without .yaml")
-    name: str = Field(min_length=1, description="the method's name as people write it")
+    name: Annotated[str, AfterValidator(_check_name)] = Field(min_length=1, description="the method's name as "
+                                                                "people write it")
     aliases: list[Alias] = Field([], description="other names `icon list` and `icon show` accept (no glob "
                                  "characters or path separators)")
     summary: str = Field(min_length=1, description="the objective in one sentence")
@@ -222,6 +239,15 @@ class Entry(_Model):
         document = load_yaml_text(text, file=file)
         return validate_model(cls, document.data, document.lines, file)
 
+    @classmethod
+    def model_validate(cls, obj, *, context: Optional[dict] = None, **options) -> "Entry":
+        """An entry from a mapping of fields; every problem is one ``IconError`` line ``field:
+        message``, as from ``from_yaml`` (there is no file or line to name). ``options`` are
+        pydantic's (strict, from_attributes)."""
+        from icon_registry.validation_messages import validate_model
+
+        return validate_model(cls, obj, context=context, options=options)
+
     @model_validator(mode="before")
     @classmethod
     def _finite(cls, data):
@@ -235,9 +261,17 @@ class Entry(_Model):
     @field_validator("parameters")
     @classmethod
     def _parameter_names(cls, parameters):
+        # each problem at its own parameter (loc parameters.<name>), so at the line that names it
+        problems = []
         for name in parameters:
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-                raise ValueError(f"parameter name {quote(name)} must be an identifier")
+                problems.append((name, f"parameter name {quote(name)} must be an identifier"))
+            elif name in reserved_names():
+                problems.append((name, f"parameter name {quote(name)} is reserved by the formula language"))
+        if problems:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type=PydanticCustomError("parameter_name", message), loc=(name,),
+                                                input=name) for name, message in problems])
         return parameters
 
     @model_validator(mode="after")

@@ -8,7 +8,9 @@ parameters and read only the data the entry provides: z always, and what its p a
 (the compiled loss's ``requires``) or derive (w from a prototypes support, phi from a
 cluster q, beta from a perplexity-calibrated kernel). The verifier and the compiled formula
 have nothing else to give a formula, so anything more is an error here, before ``icon
-verify`` runs. ``Entry`` validation runs this check (``entry_problems``), so every route to
+verify`` runs. It also refuses an identity kernel on a support without the anchor itself
+(every anchor's distribution would be empty, which ``icon verify`` could only report as "no
+anchor has any supervisory mass"). ``Entry`` validation runs this check (``entry_problems``), so every route to
 an entry (the catalog, ``Entry.from_yaml``, ``Entry.model_validate``) reports the same
 ``file:line: field: message`` problems.
 """
@@ -23,6 +25,8 @@ from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
 from icon_registry.formula.errors import FormulaError
 from icon_registry.formula.parser import Formula, parse
+from icon_registry.kernels.base import Node
+from icon_registry.kernels.identity import Identity
 
 #: FormulaInstance field -> (how a formula reads it, what it is, what in p or q would provide it).
 DATA = {
@@ -148,15 +152,41 @@ def learned_problems(tree) -> list[str]:
     return [f"a constant may not read what the model learns (z, w, phi), but this one reads {', '.join(learned)}"]
 
 
+def _located(node, loc: tuple):
+    """(loc, node) for ``node`` and every distribution or kernel below it."""
+    yield loc, node
+    for name, value in node:
+        if isinstance(value, Node):
+            yield from _located(value, loc + (name,))
+        elif isinstance(value, (list, tuple)):
+            for index, child in enumerate(value):
+                if isinstance(child, Node):
+                    yield from _located(child, loc + (name, index))
+
+
+def support_problems(entry) -> list[tuple[tuple, str]]:
+    """(loc, message) for each identity kernel under a support that leaves out the anchor itself."""
+    problems = []
+    for side in ("p", "q"):
+        for loc, node in _located(getattr(entry, side), (side,)):
+            support = getattr(node, "support", "all")
+            if isinstance(getattr(node, "kernel", None), Identity) and support != "all":
+                problems.append((loc + ("support",), f"the identity kernel needs the anchor itself in its support, "
+                                 f"which '{support}' leaves out: {side}(j|i) would be empty for every anchor; use "
+                                 "support 'all'"))
+    return problems
+
+
 def entry_problems(entry) -> list[tuple[tuple, str]]:
-    """(loc, message) for every formula problem of ``entry`` (empty: it passes the static check)."""
+    """(loc, message) for every formula problem of ``entry``, and every support problem
+    (``support_problems``); empty: it passes the static check."""
     provided = provided_data(entry)
     try:
         definitions = _parse("0", tuple(sorted(entry.parameters)), tuple(entry.loss.where.items())).definitions
     except FormulaError as err:
         loc = ("loss", "where", err.definition) if err.definition is not None else ("loss", "where")
-        return [(loc, err.message)]
-    problems = []
+        return [(loc, err.message)] + support_problems(entry)
+    problems = support_problems(entry)
     for definition in definitions:
         problems += [(("loss", "where", definition.key), message)
                      for message in _data_problems(definition.root, provided)]

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from pydantic import BaseModel, ValidationError
 
-from icon_registry.errors import IconError, format_problem, quote, suggest
+from icon_registry.errors import IconError, format_problem, quote, shorten, suggest
 from icon_registry.yaml_io import line_of
 
 __all__ = ["format_loc", "validate_model", "validation_problems", "value_problem"]
@@ -180,7 +180,7 @@ def _describe(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value)
+        return shorten(repr(value), 40)
     if isinstance(value, str):
         return quote(value, 40)
     if isinstance(value, dict):
@@ -368,19 +368,24 @@ def _merge_branches(messages: list[str]) -> str:
 
 
 def validate_model(model_cls, data, lines: Optional[dict] = None, file=None, *, entry: Optional[str] = None,
-                   context: Optional[dict] = None):
+                   context: Optional[dict] = None, options: Optional[dict] = None):
     """``model_cls.model_validate(data)`` whose failures are one IconError with one line per problem.
 
     ``lines`` maps field paths to line numbers (``yaml_io.Document.lines``); ``file`` names the
-    file in messages. Any other exception from a validator becomes an IconError too (and
-    names itself as a bug), so loading a catalog only ever raises IconError.
+    file in messages; without either (data not read from a file) the lines are ``field: message``.
+    ``options`` go to pydantic (strict, from_attributes). Any other exception from a validator
+    becomes an IconError too (and names itself as a bug), so loading a catalog only ever raises
+    IconError.
     """
     file = None if file is None else str(file)
+    from_text = lines is not None or file is not None
+    start = 1 if from_text else None  # a whole-document problem is at its first line
     if not isinstance(data, dict):
-        got = "an empty file" if data is None else _describe(data)
-        raise IconError.at(f"expected a mapping of fields, got {got}", file=file, line=1, entry=entry)
+        got = "an empty file" if data is None and from_text else _describe(data)
+        raise IconError.at(f"expected a mapping of fields, got {got}", file=file, line=start, entry=entry)
     try:
-        return model_cls.model_validate(data, context=context)
+        # pydantic's own validator: a model's model_validate may itself come through here (schema.Entry)
+        return model_cls.__pydantic_validator__.validate_python(data, context=context, **(options or {}))
     except ValidationError as err:
         problems = validation_problems(model_cls, err, lines, file)
         raise IconError(problems[0] if len(problems) == 1 else f"{len(problems)} problems in {file or 'input'}",
@@ -388,11 +393,11 @@ def validate_model(model_cls, data, lines: Optional[dict] = None, file=None, *, 
     except IconError:
         raise
     except RecursionError:
-        raise IconError.at("nested too deeply", file=file, line=1, entry=entry) from None
+        raise IconError.at("nested too deeply", file=file, line=start, entry=entry) from None
     except Exception as err:  # a validator that raised something else: still one clear line
         raise IconError.at(
             f"cannot validate: {type(err).__name__}: {err} (a bug in icon-registry; please report it)",
             file=file,
-            line=1,
+            line=start,
             entry=entry,
         ) from None

@@ -3,6 +3,7 @@ every built-in entry validated, round-tripped and checked for its metadata."""
 
 import functools
 import math
+from pathlib import Path
 
 import pytest
 
@@ -50,8 +51,8 @@ def test_unknown_id_suggests(mini_catalog):
         catalog.get("simclrr")
     assert str(info.value) == "unknown entry 'simclrr'; did you mean 'simclr'?"
     with pytest.raises(IconError) as info:
-        catalog.get("t-sne")
-    assert str(info.value) == "unknown entry 't-sne'; did you mean 'tsne'?"
+        catalog.get("t-snee")
+    assert str(info.value) == "unknown entry 't-snee'; did you mean 'tsne'?"
     with pytest.raises(IconError, match="see `icon list`"):
         catalog.get("zzzzzz")
 
@@ -163,7 +164,7 @@ BROKEN = [
      ["methods/simclr.yaml:23: q.kernel.temperature: must be a finite number, got -inf"]),
     ("parameter name ending in a newline", "simclr", "parameters:\n",
      "parameters:\n  \"beta\\n\": {default: 1.0, description: x}\n",
-     ["methods/simclr.yaml:25: parameters: parameter name 'beta\\n' must be an identifier"]),
+     ["methods/simclr.yaml:26: parameters.beta\\n: parameter name 'beta\\n' must be an identifier"]),
     ("aliases", "simclr", "aliases: [nt_xent]", "aliases: ['', '  ', '*', nt*, a/b, x\\y, 'tab\tx', " + "a" * 65 + "]",
      ["methods/simclr.yaml:3: aliases[0]: must not be empty",
       "methods/simclr.yaml:3: aliases[1]: alias '  ' starts or ends with a space",
@@ -346,3 +347,97 @@ def test_numpy_scalars_are_parameter_values():
     with pytest.raises(IconError) as info:
         compile_loss("simclr", tau=np.bool_(True))
     assert str(info.value) == "simclr: parameter 'tau' must be a number, got bool"
+
+
+# --------------------------------------------------------------------------------------
+# audit fixes: unreadable folders, names in any case, strict values, model_validate
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["", "methods"])
+def test_a_folder_that_cannot_be_listed_is_an_error_not_an_empty_catalog(tmp_path, monkeypatch, where):
+    """We run as root, so the listing error is simulated where os.walk meets it: os.scandir."""
+    import os
+
+    root = write_catalog(tmp_path / "cat")
+    unreadable = root / where if where else root
+    scandir = os.scandir
+
+    def refusing(path):
+        if Path(path) == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    with pytest.raises(IconError) as info:
+        load_catalog(root, include_builtin=False)
+    assert info.value.problems == [f"{where or '.'}: cannot read: Permission denied"]
+
+
+def test_names_resolve_in_any_case_but_an_exact_match_wins(tmp_path):
+    entries = {**ENTRIES, "tsne_like": ENTRIES["tsne"].replace("id: tsne", "id: tsne_like")
+               .replace("aliases: [t-SNE]", "aliases: [Tsne_Like, NT_Xent_2]")}
+    catalog = load_catalog(write_catalog(tmp_path / "cat", entries), include_builtin=False)
+    assert catalog.resolve("T-SNE") == "tsne" and "T-SNE" in catalog and catalog.get("TSNE").id == "tsne"
+    assert catalog.resolve("NT_XENT") == "simclr"
+    assert catalog.resolve("tsne_like") == "tsne_like"  # the id, not the alias Tsne_Like folded
+    assert 3 not in catalog and "T-SNEE" not in catalog
+
+
+@pytest.mark.parametrize("alias, problem", [
+    ("SIMCLR", "alias 'SIMCLR' is already an id in methods/simclr.yaml (as 'simclr'; names that differ only in "
+               "case name the same entry)"),
+    ("NT_Xent", "alias 'NT_Xent' is already an alias in methods/simclr.yaml (as 'nt_xent'; names that differ only "
+                "in case name the same entry)"),
+])
+def test_an_alias_may_not_differ_from_another_entrys_name_only_in_case(tmp_path, alias, problem):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "t2.yaml").write_text(ENTRIES["tsne"].replace("id: tsne", "id: t2").replace("[t-SNE]", f"[{alias}]"))
+    with pytest.raises(IconError) as info:
+        load_catalog(write_catalog(tmp_path / "cat"), mine, include_builtin=False)
+    assert [p.replace(str(tmp_path), "T") for p in info.value.problems] == [f"T/mine/t2.yaml:3: aliases[0]: {problem}"]
+
+
+def test_aliases_of_one_entry_may_differ_from_its_id_only_in_case(tmp_path):
+    text = ENTRIES["tsne"].replace("aliases: [t-SNE]", "aliases: [TSNE, t-SNE, T-SNE]")
+    catalog = load_catalog(write_catalog(tmp_path / "cat", {**ENTRIES, "tsne": text}), include_builtin=False)
+    assert catalog.resolve("Tsne") == "tsne"
+
+
+@pytest.mark.parametrize("argument, kind", [(None, "NoneType"), (3, "int")])
+def test_load_catalog_names_a_wrong_argument_type(argument, kind):
+    with pytest.raises(IconError) as info:
+        load_catalog(argument)
+    assert str(info.value) == f"load_catalog() takes folders or files (str or os.PathLike), got {kind}"
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("  tau:\n", "  n:\n", "methods/simclr.yaml:26: parameters.n: parameter name 'n' is reserved by the formula "
+                            "language"),
+    ("default: 0.5", "default: true", "methods/simclr.yaml:27: parameters.tau.default: expected a number, got true"),
+    ("max: 100", "max: '100'", "methods/simclr.yaml:29: parameters.tau.max: expected a number, got '100'"),
+    ("default: 0.5", "default: " + "9" * 400,
+     "methods/simclr.yaml:27: parameters.tau.default: expected a number, got 9999999999999999999999999999999999999..."),
+    ("year: 2020", "year: true", "methods/simclr.yaml:9: paper.year: expected an integer, got true"),
+    ("year: 2020", "year: '2020'", "methods/simclr.yaml:9: paper.year: expected an integer, got '2020'"),
+    ("year: 2020", "year: 2.02e3", "methods/simclr.yaml:9: paper.year: expected an integer, got 2020.0"),
+    ("name: SimCLR", "name: ' '", "methods/simclr.yaml:2: name: ' ' has no visible text"),
+    ("name: SimCLR", 'name: "Sim\\tCLR"', "methods/simclr.yaml:2: name: 'Sim\\tCLR' contains a control character"),
+])
+def test_values_are_not_coerced_and_names_are_visible(tmp_path, old, new, problem):
+    assert broken(tmp_path, "simclr", old, new) == [problem]
+
+
+def test_model_validate_raises_the_lines_from_yaml_raises():
+    with pytest.raises(IconError) as info:
+        Entry.model_validate({"id": "x", "name": "X", "summary": "s", "status": "new", "mapper": "lookup",
+                              "cell": {"row": "gaussian", "column": "gaussian"}, "claims": []})
+    assert info.value.problems == ["missing field 'p'", "missing field 'q'", "missing field 'loss'",
+                                   "claims: must not be empty"]
+    for data, got in ((None, "nothing (null)"), (3, "3")):
+        with pytest.raises(IconError) as info:
+            Entry.model_validate(data)
+        assert str(info.value) == f"expected a mapping of fields, got {got}"
+    entry = Entry.from_yaml(ENTRIES["simclr"])
+    assert Entry.model_validate(entry.model_dump(mode="json")) == entry

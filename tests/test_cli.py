@@ -38,8 +38,8 @@ def test_list_pattern_and_json(icon):
     assert [d["id"] for d in data] == ["tsne"]
     assert {"id", "name", "row", "column", "status", "year"} <= set(data[0])
     assert data[0]["year"] == 2008 and data[0]["row"] == "student_t"
-    code, out, _ = icon("list", "--json", "zzz*")
-    assert code == 0 and json.loads(out) == []
+    code, out, err = icon("list", "--json", "zzz*")  # the array for programs, the status and message as without --json
+    assert (code, json.loads(out), err) == (1, [], "no entry matches 'zzz*'; see `icon list`\n")
 
 
 def test_list_no_match_is_an_error(icon):
@@ -229,18 +229,19 @@ def test_subprocess_builtin_catalog():
 
 
 def test_control_characters_from_the_catalog_never_reach_the_terminal(icon, tmp_path):
-    """ESC, BEL, CSI (U+009B) and a bidi override in an entry's name and summary: escaped in
-    list, show, table, graph and --json (still valid JSON)."""
-    hostile = "Evil\x1b[31m\x07\u009b\u202e"
+    """ESC, BEL, CSI (U+009B) and a bidi override in an entry's summary and a relation's note (a
+    name refuses them): escaped in list, show, table, graph and --json (still valid JSON)."""
+    hostile = "\"Evil\x1b[31m\x07\u009b\u202e\"".encode("unicode_escape").decode()
     text = ENTRIES["tsne"].replace("id: tsne", "id: my_tsne").replace("[t-SNE]", "[]")
-    text = text.replace("name: ", f"name: \"{hostile.encode('unicode_escape').decode()}\" #", 1)
+    text = text.replace("summary: ", f"summary: {hostile} #", 1)
+    text += f"relations: [{{kind: variant_of, target: tsne, note: {hostile}}}]\n"
     mine = write_catalog(tmp_path / "mine", {"my_tsne": text}, table=None)
     for argv in (["list"], ["list", "--json"], ["show", "my_tsne"], ["show", "my_tsne", "--json"], ["table", "--width", "150"],
                  ["graph"], ["graph", "--format", "dot"]):
         code, out, err = icon("--catalog", mine, *argv)
         assert code == 0, (argv, err)
         assert not any(c in out for c in "\x1b\x07\u009b\u202e"), argv
-        assert "Evil" in out or argv[0] == "table", argv
+        assert "Evil" in out or argv in (["list"], ["table", "--width", "150"], ["graph", "--format", "dot"]), argv
         if "--json" in argv or argv == ["graph"]:
             json.loads(out)
 
@@ -351,3 +352,50 @@ def test_our_warnings_are_one_line_and_others_as_python_shows_them(icon, monkeyp
         code, _, err = icon("list")
     assert code == 0
     assert err == "icon list: warning: the objective of dcd is not its published loss\\x1b[31m\n"
+
+
+def test_list_shortens_a_huge_pattern(icon):
+    code, out, err = icon("list", "x" * 120_000)
+    assert (code, out, err) == (1, "", f"no entry matches '{'x' * 57}...'; see `icon list`\n")
+
+
+def test_show_takes_a_name_in_any_case(icon):
+    code, out, err = icon("show", "T-SNE")
+    assert code == 0 and out.startswith("tsne: "), err
+
+
+def test_a_relation_to_an_alias_is_the_aliased_entry_everywhere(icon, tmp_path):
+    """icon validate accepted it; icon graph said the target names no entry."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_tsne.yaml").write_text(ENTRIES["tsne"].replace("id: tsne", "id: my_tsne").replace("[t-SNE]", "[]")
+                                       + "relations: [{kind: variant_of, target: nt_xent}]\n")
+    assert icon("validate", "--catalog", mine)[:2] == (0, "ok: 4 entries\n")
+    code, out, err = icon("graph", "--no-table", "--catalog", mine)
+    assert code == 0, err
+    assert {(e["source"], e["target"], e["kind"]) for e in json.loads(out)["edges"]} == {
+        ("my_tsne", "simclr", "variant_of"), ("simclr", "tsne", "variant_of")}
+    code, out, err = icon("show", "my_tsne", "--catalog", mine)
+    assert code == 0 and "variant of simclr" in out, err
+
+
+def test_new_without_catalog_suggests_commands_that_work_beside_other_yaml(icon, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mkdocs.yml").write_text("site_name: mine\n")
+    code, out, err = icon("new", "mine")
+    assert (code, out, err) == (0, "wrote mine.yaml\n",
+                                "next: edit it, then `icon validate mine.yaml` and `icon verify mine.yaml`\n")
+    assert icon("validate", "mine.yaml")[:2] == (0, "ok: 1 entry\n")
+
+
+def test_new_without_catalog_checks_the_id_against_the_current_catalog_folder(icon, tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    monkeypatch.chdir(mine)
+    (mine / "my_tsne.yaml").write_text(ENTRIES["tsne"].replace("id: tsne", "id: my_tsne").replace("[t-SNE]", "[Other_One]"))
+    code, out, err = icon("new", "other_one")
+    assert (code, out, err) == (1, "", "'other_one' is already an entry (my_tsne.yaml); choose another id\n")
+    code, out, err = icon("new", "mine")
+    assert (code, out, err) == (0, "wrote mine.yaml\n", "next: edit it, then `icon validate mine.yaml --catalog .` "
+                                                         "and `icon verify mine.yaml --catalog .`\n")
+    assert icon("validate", "--catalog", ".")[:2] == (0, "ok: 5 entries\n")

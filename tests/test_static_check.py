@@ -267,3 +267,26 @@ def test_a_constant_field_never_reads_a_learned_quantity(entry_id, index, field)
             Entry.from_yaml(dump_yaml(data))
         assert any(f"claims[{index}].{field}: a constant may not read what the model learns (z, w, phi), but this one "
                    f"reads {name}" in problem for problem in info.value.problems), info.value.problems
+
+
+IDENTITY = ("the identity kernel needs the anchor itself in its support, which 'others' leaves out: {}(j|i) would be "
+            "empty for every anchor; use support 'all'")
+
+
+def test_an_identity_kernel_without_the_anchor_in_its_support_is_refused(tmp_path):
+    """Found by `icon verify` only, as "no anchor has any supervisory mass", before this check."""
+    q = "    kind: gaussian_dot\n    temperature: tau\n    cosine: true\n"
+    assert problems_of(tmp_path, q, "    kind: identity\n") == [f"methods/simclr.yaml:20: q.support: {IDENTITY.format('q')}"]
+
+
+def test_pca_declares_its_identity_kernel_on_support_all():
+    from icon_registry.catalog import builtin_catalog_dir
+
+    text = (builtin_catalog_dir() / "methods" / "pca.yaml").read_text(encoding="utf-8")
+    assert "  support: all\n  kernel: {kind: identity}" in text
+    Entry.from_yaml(text)
+    for support in ("  support: others\n", ""):  # others written, or left to its default
+        with pytest.raises(IconError) as info:
+            Entry.from_yaml(text.replace("  support: all\n", support, 1), file="pca.yaml")
+        line = 18 if support else 16
+        assert info.value.problems == [f"pca.yaml:{line}: p.support: {IDENTITY.format('p')}"]

@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     parser.add_argument("--views", type=integer(1, 100), default=CLUSTER["views"],
                         help="noised views per point in a batch (default %(default)s)")
     parser.add_argument("--noise", type=real(0, 100), default=CLUSTER["noise"],
-                        help="view noise std relative to the features' scale (default %(default)s)")
+                        help="noise std of every view, the one of --views 1 too, relative to the features' scale "
+                        "(default %(default)s)")
     parser.add_argument("--epochs", type=integer(1), default=CLUSTER["epochs"], help="default %(default)s")
     parser.add_argument("--batch", type=integer(2), default=CLUSTER["batch_anchors"],
                         help="anchors per batch (each brings 2 neighbours) in the last epoch (default %(default)s)")

@@ -12,6 +12,10 @@ from icon_registry.commands.options import integer, output_folder, real, seed
 #: Largest --dim: an mlp's last layer holds 256 x dim weights and a lookup n x dim, so a mistyped
 #: dimension would fail in an allocation after the data is loaded.
 MAX_DIM = 65536
+#: The held-out share of the rows for the label metrics, and the neighbours of the kNN vote.
+TEST_FRACTION, KNN_K = 0.3, 5
+#: trustworthiness: at most this many neighbours (fewer than n / 2 on small data), and rows (its cost grows as n^2).
+TRUST_K, TRUST_MAX_ROWS = 10, 5000
 
 
 def register(subparsers) -> None:
@@ -21,11 +25,15 @@ def register(subparsers) -> None:
         description="Compile ENTRY (icon_registry.compile_loss) and train it with a mapper chosen from the "
         "entry's mapper field (lookup: one free vector per item; linear; mlp; cluster: a cluster head). "
         "Entries whose q is one joint distribution over free points (tsne, tsne_uniform, ...) run "
-        "scikit-learn's t-SNE schedule instead of Adam: early exaggeration 12 for 250 iterations, momentum "
-        "0.5 then 0.8, adaptive gains, learning rate max(n / 48, 50) (icon_registry.training.tsne), and, "
+        "scikit-learn's t-SNE schedule instead of Adam: early exaggeration 12 for 250 iterations (a quarter of a "
+        "shorter run), momentum 0.5 then 0.8, adaptive gains, learning rate max(n / 48, 50) (icon_registry.training.tsne), and, "
         "like openTSNE, for an entry with perplexity and nearest parameters (tsne), P on each point's 3 perplexity "
         "nearest neighbours (--set nearest=0: the exact P over every pair) and from 3,000 points q's normalizer "
         "interpolated on a grid (--set interpolation=0: summed exactly). "
+        "Entries that read labels (supcon, cross_entropy, ...) train on 70% of the rows (stratified) when the mapper "
+        "embeds new rows (linear, mlp, a cluster head on x), so that their metrics are measured on the held-out 30%; "
+        "with a lookup table they train on every row and their metrics are named as a fit of the training labels. "
+        "A metric the data cannot support is left out with its reason (metrics.json: metrics_skipped). "
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
         "heads), metrics.json and plot.png into --out: a folder icon fit owns (see --out).",
     )
@@ -40,10 +48,12 @@ def register(subparsers) -> None:
                         help="default: from the entry's mapper field")
     parser.add_argument("--dim", type=integer(1, MAX_DIM), default=None,
                         help=f"output dimension, at most {MAX_DIM} (default: 2 for lookup/linear, 16 for mlp, the "
-                        "class count for cluster)")
+                        "class count for cluster). A lookup table (and t-SNE) starts from the data's PCA; past its "
+                        "principal components (min(rows, features)) the start's coordinates are small random values, "
+                        "as scikit-learn's TSNE with more components than features (metrics.json's init says so)")
     parser.add_argument("--epochs", type=integer(1), default=None,
                         help="default: 300 full-batch steps, or 30 epochs with --batch; t-SNE-like entries: 1000 "
-                        "iterations (250 exaggerated)")
+                        "iterations, of which 250 exaggerated (a quarter of a shorter run)")
     parser.add_argument("--batch", type=integer(2), default=None, help="batch size, >= 2 (default: full batch; 256 for mlp)")
     parser.add_argument("--lr", type=real(0, low_open=True), default=None,
                         help="Adam learning rate (default: by mapper); for t-SNE-like entries the gradient descent's")
@@ -137,13 +147,11 @@ def run(args) -> int:
              "every pair", not args.quiet)
     loss = compiled_loss(entry, source=args.source, **extra, **params, **({"reduction": "sum"} if embedding else {}))
     requires = set(loss.requires)
-
-    x = torch.as_tensor(ds.features)
-    labels = None if ds.labels is None else torch.as_tensor(ds.labels)
-    neighbors = None
-    if "neighbors" in requires:
-        k = int(loss.params.get("k", 15)) if hasattr(loss, "params") else 15
-        neighbors = knn_mod.knn(x, min(k, ds.n - 1), metric="euclidean")[0].numpy()
+    perplexity = getattr(loss, "params", {}).get("perplexity")
+    if perplexity is not None and perplexity >= ds.n:
+        raise UsageError(f"argument --set: perplexity {perplexity:g} is not less than the {ds.n} rows of the data "
+                         "(scikit-learn's rule: a point's effective number of neighbours must be smaller than the "
+                         "points there are); lower it with --set perplexity=VALUE", argument="--set")
     if "graph" in requires:
         raise IconError(f"'{entry.id}' reads a graph; icon fit builds kNN lists only", entry=entry.id)
     batch = args.batch if args.batch is not None else (256 if kind == "mlp" else None)
@@ -151,85 +159,140 @@ def run(args) -> int:
         if batch is not None and batch < ds.n:
             note(f"note: the {kind} mapper with data-space affinities trains full batch; --batch ignored", not args.quiet)
         batch = None
+    # An entry that reads labels is measured on rows it never saw, when its mapper can embed them (a lookup
+    # table or free per-item logits cannot): it trains on the split's training rows only.
+    free = kind == "cluster" and batch is None and "x" in requires
+    split = data.train_test_split_indices(ds.labels, ds.n, TEST_FRACTION, args.seed) if ds.labels is not None else None
+    held_out = "labels" in requires and split is not None and kind != "lookup" and not free and split[0].size >= 2
+    train = ds.subset(split[0]) if held_out else ds
     epochs = args.epochs or (tsne.Schedule.iterations if embedding else 300 if batch is None else 30)
     lr = args.lr or {"lookup": 1.0, "linear": 5e-2, "mlp": 1e-3, "cluster": 1e-1 if batch is None else 1e-2}[kind]
     if embedding:
         lr = args.lr  # None: the schedule's "auto" rate
+    init = None
     if kind == "lookup":
-        mapper = mappers.Lookup(ds.n, dim, mappers.pca_init(ds.features, dim, std=1.0), args.seed)
+        random_columns = mappers.padded_columns(ds.features, dim)
+        if random_columns:
+            init = (f"PCA ({dim - random_columns} principal components) + {random_columns} small random columns "
+                    f"(--dim {dim} exceeds the data's {dim - random_columns} components)")
+            note(f"note: the start is the data's PCA in {dim - random_columns} dimensions, plus {random_columns} "
+                 f"small random coordinates up to --dim {dim}", not args.quiet)
+        mapper = mappers.Lookup(ds.n, dim, mappers.pca_init(ds.features, dim, std=1.0, seed=args.seed), args.seed)
     elif kind == "cluster":
-        free = batch is None and "x" in requires
         mapper = mappers.ClusterHead(ds.dim, dim, free=free, n=ds.n, seed=args.seed)
     else:
         orthonormal = kind == "linear" and entry.id == "pca"
-        mapper = mappers.build_mapper(kind, n=ds.n, d_in=ds.dim, d_out=dim, seed=args.seed, x=ds.features,
+        mapper = mappers.build_mapper(kind, n=train.n, d_in=ds.dim, d_out=dim, seed=args.seed, x=train.features,
                                       orthonormal=orthonormal)
+    x = torch.as_tensor(train.features)
+    labels = None if train.labels is None else torch.as_tensor(train.labels)
+    neighbors = None
+    if "neighbors" in requires:
+        k = int(loss.params.get("k", 15)) if hasattr(loss, "params") else 15
+        neighbors = knn_mod.knn(x, min(k, train.n - 1), metric="euclidean")[0].numpy()
     views = 2 if "ids" in requires else 1
     aug = augment.default_augment(ds) if views > 1 else None
     builder = trainer.BatchBuilder(x, requires, labels=labels, views=views, augment=aug, neighbors=neighbors,
                                    generator=torch.Generator().manual_seed(args.seed))
-    bs = ds.n if batch is None else min(batch, ds.n)
-    bar = Progress(epochs * -(-ds.n // bs), f"fit {entry.id}", enabled=not args.quiet)
+    bs = train.n if batch is None else min(batch, train.n)
+    bar = Progress(epochs * -(-train.n // bs), f"fit {entry.id}", enabled=not args.quiet)
+    schedule = None
     if embedding:
-        schedule = tsne.Schedule(iterations=epochs, learning_rate=lr)
+        schedule = tsne.Schedule.for_iterations(epochs, lr)
+        if schedule.exaggeration_iterations < tsne.Schedule.exaggeration_iterations:
+            note(f"note: {epochs} iterations: early exaggeration for the first {schedule.exaggeration_iterations} "
+                 f"(a quarter, as the references' 250 of 1000)", not args.quiet)
         lr = schedule.rate(ds.n)
-        result = tsne.fit(loss, ds.features, builder.build(torch.arange(ds.n))[2], dim, schedule, progress=bar)
+        result = tsne.fit(loss, ds.features, builder.build(torch.arange(ds.n))[2], dim, schedule, progress=bar,
+                          seed=args.seed)
         z = result.embedding
     else:
-        result = trainer.train(loss, mapper, builder, n=ds.n, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
-                               progress=bar)
-        z = trainer.embed(mapper, x)
+        result = trainer.train(loss, mapper, builder, n=train.n, epochs=epochs, batch_size=batch, lr=lr,
+                               seed=args.seed, progress=bar)
+        z = trainer.embed(mapper, torch.as_tensor(ds.features))
     if not np.isfinite(z).all():  # finite loss and gradients, then an update that overflowed (a huge --lr)
         raise IconError(f"the trained {kind} mapper gives NaN or inf outputs: the steps were too large; lower the "
                         f"learning rate (now {lr:g}, --lr)", argument="--lr")
+    setup = {"epochs": epochs, "batch": batch, "lr": lr, "init": init, "split": split, "held_out": held_out,
+             "labels_read": "labels" in requires, "schedule": schedule}
 
     with folder.staging() as work:
         out = work / "out"
         out.mkdir()
-        report = _write_outputs(args, out, entry, ds, kind, dim, epochs, batch, lr, loss, result, z)
+        report = _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z)
         written = folder.publish(out, work)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report["metrics"].items()}))
     note(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}", not args.quiet)
     return 0
 
 
-def _write_outputs(args, out, entry, ds, kind, dim, epochs, batch, lr, loss, result, z) -> dict:
+def _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z) -> dict:
     """Write the arrays, metrics.json and the plot into ``out`` (a fresh staging folder); returns the report."""
     import numpy as np
     import torch
 
-    from icon_registry.training import data, mappers, metrics, plots
+    from icon_registry.training import mappers, metrics, plots
 
     report = {"entry": entry.id, "data": args.data, "n": ds.n, "dim_in": ds.dim, "mapper": kind, "dim": dim,
-              "epochs": epochs, "batch": batch, "lr": lr, "seed": args.seed, "params": dict(getattr(loss, "params", {})),
-              "loss_source": getattr(loss, "source", "catalog"), "seconds": round(result.seconds, 3),
-              "final_loss": result.history[-1] if result.history else None, "history": result.history, "metrics": {}}
+              "epochs": setup["epochs"], "batch": setup["batch"], "lr": setup["lr"], "seed": args.seed,
+              "params": dict(getattr(loss, "params", {})), "loss_source": getattr(loss, "source", "catalog"),
+              "seconds": round(result.seconds, 3)}
+    if setup["init"]:
+        report["init"] = setup["init"]
+    if setup["schedule"] is not None:
+        report["exaggerated_iterations"] = setup["schedule"].exaggeration_iterations
+    if setup["held_out"]:
+        report["trained_on_rows"] = int(setup["split"][0].size)
+    report.update({"final_loss": result.history[-1] if result.history else None, "history": result.history,
+                   "metrics": {}, "metrics_skipped": {}})
+    found, skipped = report["metrics"], report["metrics_skipped"]
+    # What label metrics measure: rows never trained on; the labels training fitted (not an accuracy); or, for
+    # entries that never read labels, a split of rows that were all embedded without them.
+    if setup["held_out"]:
+        rows, measured = setup["split"][1], f"held-out {TEST_FRACTION:.0%}"
+    elif setup["labels_read"]:
+        rows, measured = np.arange(ds.n), "labels used in training: a fit, not an accuracy"
+    else:
+        rows, measured = np.arange(ds.n), None
     if kind == "cluster":
         pred = z.argmax(1)
         probs = torch.softmax(torch.as_tensor(z), 1).numpy()
         np.save(os.path.join(out, "assignments.npy"), pred)
         np.save(os.path.join(out, "probabilities.npy"), probs.astype(np.float32))
-        report["metrics"]["clusters_used"] = int(np.unique(pred).size)
-        report["metrics"]["kmeans_cost"] = metrics.kmeans_cost(ds.features, pred)
+        found["clusters_used"] = int(np.unique(pred).size)
+        found["kmeans_cost"] = metrics.kmeans_cost(ds.features, pred)
         if ds.labels is not None:
-            report["metrics"].update(metrics.clustering_report(pred, ds.labels))
+            scores = metrics.clustering_report(pred[rows], ds.labels[rows])
+            found.update({(name if measured is None else f"{name} ({measured})"): v for name, v in scores.items()})
     else:
         np.save(os.path.join(out, "embedding.npy"), z.astype(np.float32))
-        if ds.n <= 5000:
-            report["metrics"]["trustworthiness@10"] = metrics.trustworthiness(ds.features, z, min(10, ds.n // 2 - 1))
+        k = min(TRUST_K, ds.n // 2 - 1)
+        if ds.n > TRUST_MAX_ROWS:
+            skipped[f"trustworthiness@{TRUST_K}"] = f"{ds.n} rows: measured up to {TRUST_MAX_ROWS} (its cost grows as n^2)"
+        elif k < 1:
+            skipped["trustworthiness"] = f"{ds.n} rows: it needs at least 4 (k neighbours, k < n / 2)"
+        else:
+            found[f"trustworthiness@{k}"] = metrics.trustworthiness(ds.features, z, k)
         if ds.labels is not None:
-            tr, te = data.train_test_split_indices(ds.labels, ds.n, 0.3, args.seed)
-            report["metrics"]["knn_accuracy@5 (in-sample split)"] = metrics.knn_accuracy(
-                z[tr], ds.labels[tr], z[te], ds.labels[te], metric=metrics.embedding_metric(entry))
+            tr, te = setup["split"]
+            name = (f"knn_label_fit@{KNN_K} ({measured})" if setup["labels_read"] and not setup["held_out"] else
+                    f"knn_accuracy@{KNN_K} ({measured or 'in-sample split'})")
+            if tr.size < KNN_K:
+                skipped[name] = f"{tr.size} training rows in the split, fewer than the k = {KNN_K} neighbours of a vote"
+            else:
+                found[name] = metrics.knn_accuracy(z[tr], ds.labels[tr], z[te], ds.labels[te], k=KNN_K,
+                                                   metric=metrics.embedding_metric(entry))
+    if not skipped:
+        del report["metrics_skipped"]
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     title = f"icon fit {entry.id} ({kind}) on {ds.name}"
     shown_as = os.path.join(args.out, "plot.png")
-    if kind == "cluster" or z.shape[1] < 2:
-        shown = mappers.pca_init(ds.features, 2, std=1.0)
-        plots.scatter(shown, z.argmax(1) if kind == "cluster" else ds.labels, os.path.join(out, "plot.png"),
-                      title + " (data PCA, coloured by assignment)" if kind == "cluster" else title, shown_as=shown_as)
+    if kind == "cluster":
+        shown = mappers.pca_init(ds.features, min(2, ds.dim), std=1.0)
+        plots.scatter(shown, z.argmax(1), os.path.join(out, "plot.png"), title + " (data PCA, coloured by assignment)",
+                      shown_as=shown_as)
     else:
-        shown = z if z.shape[1] == 2 else mappers.pca_init(z, 2, std=1.0)
-        plots.scatter(shown, ds.labels, os.path.join(out, "plot.png"),
-                      title + ("" if z.shape[1] == 2 else f" (PCA of the {z.shape[1]}-d output)"), shown_as=shown_as)
+        shown = z if z.shape[1] <= 2 else mappers.pca_init(z, 2, std=1.0)
+        what = {1: " (the 1-d output, along x)", 2: ""}.get(z.shape[1], f" (PCA of the {z.shape[1]}-d output)")
+        plots.scatter(shown, ds.labels, os.path.join(out, "plot.png"), title + what, shown_as=shown_as)
     return report

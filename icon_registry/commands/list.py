@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from icon_registry.commands import catalog_from_args, print_json, year_of
-from icon_registry.errors import IconError, one_line
+from icon_registry.errors import IconError, one_line, quote
 
 _WILDCARDS = "*?["  # what makes a PATTERN a glob (fnmatch)
 
@@ -37,16 +37,17 @@ def entry_summary(catalog, entry) -> dict:
 def run(args) -> int:
     catalog = catalog_from_args(args)
     ids = catalog.list(args.pattern)
-    if args.json:
+    if args.json:  # the array even when empty, for programs; the exit status and message as without --json
         print_json([entry_summary(catalog, catalog.get(i)) for i in ids])
-        return 0
     if not ids:
         if len(catalog) == 0:
             raise IconError("the catalog is empty")
         # a pattern without wildcards is an id someone meant: name the nearest ones, as `icon show` does
         names = [p for p in args.pattern if not any(c in p for c in _WILDCARDS)]
         hint = catalog.near(*names) or "; see `icon list`"
-        raise IconError(f"no entry matches {' '.join(repr(p) for p in args.pattern)}{hint}")
+        raise IconError(f"no entry matches {' '.join(quote(p) for p in args.pattern)}{hint}")
+    if args.json:
+        return 0
     rows = []
     for entry_id in ids:
         entry = catalog.get(entry_id)

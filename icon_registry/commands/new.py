@@ -36,9 +36,18 @@ def run(args) -> int:
         raise IconError("icon new writes into one folder: give --catalog once", argument="--catalog")
     folder = Path(args.catalog[0]) if args.catalog else Path(".")
     _check_folder(folder)
-    if not folder.exists():  # a folder of your own, not made yet: the new entry will be its first
-        args.catalog = []
-    catalog = catalog_from_args(args)
+    if args.catalog:
+        flag = f" --catalog {folder}"
+        if not folder.exists():  # a folder of your own, not made yet: the new entry will be its first
+            args.catalog = []
+        catalog = catalog_from_args(args)
+    else:
+        # the current folder counts only when it loads as a catalog: it may hold any other YAML
+        # (mkdocs.yml, docker-compose.yml), and then only the new file can be checked on its own
+        try:
+            catalog, flag = catalog_from_args(args, folder), " --catalog ."
+        except IconError:
+            catalog, flag = catalog_from_args(args), ""
     if args.id in catalog:
         where = catalog.path_of(args.id)
         raise IconError(f"{quote(args.id)} is already an entry ({where}); choose another id", argument="ID")
@@ -50,9 +59,8 @@ def run(args) -> int:
     except OSError as err:  # the checks above passed, yet the file system said no (a full disk, a read-only methods/)
         raise IconError(f"cannot write {args.id}.yaml in {quote(folder, 4096)} ({err.strerror or err})",
                         argument="--catalog") from None
-    flag = f" --catalog {folder}"
     print(f"wrote {path}")
-    print(f"next: edit it, then `icon validate{flag}` and `icon verify {args.id}{flag}`", file=sys.stderr)
+    print(f"next: edit it, then `icon validate {path}{flag}` and `icon verify {path}{flag}`", file=sys.stderr)
     return 0
 
 

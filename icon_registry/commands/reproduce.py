@@ -22,8 +22,10 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer seeds, steps and a subset for the O(n^2) entries")
     parser.add_argument("--out", default=os.path.join("results", "reproduce.json"), metavar="FILE", type=output_file,
                         help="results file (default results/reproduce.json); PNGs are written next to it. An existing "
-                        "file must be the results of an earlier icon reproduce (anything else is refused before any "
-                        "experiment runs); with --only, the experiments run replace theirs in it and the others are kept")
+                        "file must be the results of an earlier icon reproduce, and an existing PNG of the same name a "
+                        "figure of one (anything else is refused before any experiment runs); with --only, the "
+                        "experiments run replace theirs in it and the others are kept, and its wall time is then the "
+                        "sum of the experiments' own")
     parser.add_argument("--only", action="append", default=None, metavar="LETTER", choices=tuple("abcdefg"),
                         help="run only experiments starting with this letter (a..g); repeatable")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -42,6 +44,7 @@ def run(args) -> int:
         mode = "--quick" if previous.get("quick") else "full (no --quick)"
         raise UsageError(f"argument --only: {args.out} holds a {mode} run; merging these results into it would mix the "
                          "two: run with the same mode, without --only, or give another --out", argument="--only")
+    reproduce.check_plots(args.out, args.only, previous)
     results = reproduce.run(args.quick, args.out, only=args.only, verbose=not args.quiet)
     if args.only and previous is not None:
         results = reproduce.merge(previous, results)
@@ -49,6 +52,7 @@ def run(args) -> int:
     for row in results["summary"]:
         flag = "" if "target_met" not in row else ("  [target met]" if row["target_met"] else "  [TARGET MISSED]")
         print(f"({row['experiment']}) {row['method']:<42} {row['metric']:<36} {row['mean']:.4f} +- {row['std']:.4f}{flag}")
-    print(f"wall time {results['wall_seconds']:.1f}s; targets met {results['targets_met']}")
+    summed = " (summed over the merged runs' experiments)" if "wall_seconds_note" in results else ""
+    print(f"wall time {results['wall_seconds']:.1f}s{summed}; targets met {results['targets_met']}")
     note(f"wrote {args.out}", not args.quiet)
     return 0

@@ -142,7 +142,7 @@ def render(catalog, entry, width: int) -> str:
     if entry.relations:
         out.append("relations")
         for relation in entry.relations:
-            item(f"{relation.kind.replace('_', ' ')} {relation.target}" + (f": {to_text(relation.note)}" if relation.note else ""))
+            item(f"{relation.kind.replace('_', ' ')} {catalog.resolve(relation.target)}" + (f": {to_text(relation.note)}" if relation.note else ""))
     if entry.peers:
         out.append("peers")
         for peer in entry.peers:

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import numbers
+
 import networkx as nx
 import numpy as np
 import torch
 
 from icon_registry.errors import IconError
+
+
+def option_number(entry_id, name, value, *, integer: bool, minimum, what: str, strict: bool = False):
+    """A numeric compile_loss option (num_classes, dim, chunk_size, chunk_memory) as a Python
+    int (``integer``) or float: a Python, numpy or 0-d torch scalar of that kind, at least
+    ``minimum`` (above it with ``strict``). One check for every such
+    option, so that np.int64(3) and torch.tensor(3) are accepted by all or by none. A bool is
+    no number here (True would read as a count of 1); NaN fails every comparison."""
+    number = value
+    if isinstance(number, torch.Tensor):
+        number = number.item() if number.dim() == 0 and number.dtype != torch.bool else None
+    if isinstance(number, (bool, np.bool_)):
+        number = None
+    elif isinstance(number, numbers.Integral):
+        number = int(number)
+    elif not integer and isinstance(number, numbers.Real):
+        number = float(number)
+    else:
+        number = None
+    if number is None or not (number > minimum if strict else number >= minimum):
+        raise IconError(f"{entry_id}: {name} must be {what}, got {value!r}", entry=entry_id, argument=name)
+    return number
 
 
 def _tensor(entry_id, name, value, device, holds="numbers"):

@@ -20,8 +20,9 @@ inputs (leaves) of every block: each block's backward returns their gradient, wh
 flows once through their own graph to z.
 
 Automatic chunking (``chunk_size=None``): the dense evaluation holds about ``DENSE_BUFFERS``
-anchor x candidate matrices at its peak. The candidates are the real ones: n for a batch,
-C for class prototypes, k for given candidates. When those matrices would take more than the
+anchor x candidate matrices at its peak. The candidates are the real ones of the entry's p
+and q supports (``candidate_count``): n for a batch, k for given candidates, C for class
+prototypes, K for z's outputs, m for a bank (1 + m with the anchor's own key). When those matrices would take more than the
 memory budget (``chunk_memory`` bytes if given to compile_loss, else ``MEMORY_FRACTION`` of
 the memory the device has available when the call starts: MemAvailable on CPU,
 torch.cuda.mem_get_info plus the allocator's free cache on CUDA), the anchors are split into
@@ -42,14 +43,16 @@ computed exactly from the (chunk, n) distance block.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import torch
 
 from icon_registry.backends.torch_backend import gradients_only
+from icon_registry.compiler.arguments import option_number
 from icon_registry.errors import IconError
 from icon_registry.kernels.base import Node
 from icon_registry.objective import CHECKED, AnchorTerms, entry_terms
+from icon_registry.pairs import shape_width
 
 #: Fraction of the device's available memory the dense evaluation may take before
 #: chunk_size=None switches to blocks (compile_loss(chunk_memory=BYTES) overrides it).
@@ -103,18 +106,19 @@ def check_chunkable(entry, what: str = "chunk_size") -> None:
         )
 
 
-def check_chunk_size(entry, chunk_size):
-    """Validate the compile_loss option: None (automatic), 0 (never), or a positive int."""
+def chunk_size_option(entry, chunk_size):
+    """The compile_loss option as given to either source: None (automatic), 0 (never), or a
+    positive int (a Python, numpy or 0-d torch integer, returned as int)."""
     if chunk_size is None:
         return None
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0:
-        raise IconError(
-            f"{entry.id}: chunk_size must be a non-negative integer (0: never chunk) or None (automatic), "
-            f"got {chunk_size!r}",
-            entry=entry.id,
-            argument="chunk_size",
-        )
-    if chunk_size > 0:
+    return option_number(entry.id, "chunk_size", chunk_size, integer=True, minimum=0,
+                         what="a non-negative integer (0: never chunk) or None (automatic)")
+
+
+def check_chunk_size(entry, chunk_size):
+    """``chunk_size_option``, for an entry whose objective must then be chunkable."""
+    chunk_size = chunk_size_option(entry, chunk_size)
+    if chunk_size:
         check_chunkable(entry)
     return chunk_size
 
@@ -123,13 +127,8 @@ def check_chunk_memory(entry, chunk_memory):
     """Validate the compile_loss option: None (a fraction of the device's memory) or bytes > 0."""
     if chunk_memory is None:
         return None
-    if isinstance(chunk_memory, bool) or not isinstance(chunk_memory, (int, float)) or not chunk_memory > 0:
-        raise IconError(
-            f"{entry.id}: chunk_memory must be a positive number of bytes or None (automatic), got {chunk_memory!r}",
-            entry=entry.id,
-            argument="chunk_memory",
-        )
-    return chunk_memory
+    return option_number(entry.id, "chunk_memory", chunk_memory, integer=False, minimum=0, strict=True,
+                         what="a positive number of bytes or None (automatic)")
 
 
 def candidate_supports(entry) -> tuple:
@@ -146,17 +145,13 @@ def candidate_supports(entry) -> tuple:
 
 
 def candidate_count(supports, inputs) -> int:
-    """Candidates per anchor on the widest of ``supports``: n for the batch, C for class
-    prototypes, k for given candidates."""
-    widest = 0
-    for support in supports:
-        if support == "prototypes" and inputs.prototypes is not None:
-            widest = max(widest, int(inputs.prototypes.shape[0]))
-        elif support == "candidates" and inputs.neighbors is not None:
-            widest = max(widest, int(inputs.neighbors.shape[1]))
-        else:
-            widest = max(widest, inputs.n)
-    return widest or inputs.n
+    """Candidates per anchor on the widest of ``supports`` (the p and q supports of the entry):
+    n for the batch, k for given candidates, C for class prototypes, K for z's outputs, m for a
+    bank, 1 + m for key_and_bank (``pairs.shape_width``). A bank or the outputs can be far wider
+    than the batch (MoCo's queue: 65,536 rows against n = 256)."""
+    widths = [shape_width(inputs, support) or inputs.n for support in supports]
+    # (not max(..., default=): Dynamo cannot trace that keyword and would break the graph)
+    return max(widths) if widths else inputs.n
 
 
 def dense_bytes(supports, inputs) -> int:
@@ -203,35 +198,29 @@ def block_size(entry, inputs, chunk_size, chunk_memory=None, plan=None) -> int:
 
 def automatic_block(rows: int, need: int, device, chunk_memory=None) -> int:
     """Rows per block when the dense evaluation needs ``need`` bytes: 0 (dense) when that fits
-    in ``chunk_memory`` or MEMORY_FRACTION of what the device has, else the fewest equal blocks
-    that fit."""
+    in ``chunk_memory`` or MEMORY_FRACTION of what the device has, else the fewest blocks that
+    fit, as equal as they come (a single row per block when not even one row fits)."""
     if chunk_memory is None and need <= _NEVER_CHUNK_BYTES:
         return 0
     budget = chunk_memory if chunk_memory is not None else MEMORY_FRACTION * available_bytes(device)
     if need <= budget:
         return 0
-    blocks = -(-need // max(int(budget), 1))
-    size = max(1, -(-rows // blocks))
+    fits = max(1, int(budget * rows // need))  # the most rows whose share of ``need`` fits
+    blocks = -(-rows // fits)
+    size = -(-rows // blocks)  # spread over the blocks: never more than ``fits``
     return 0 if size >= rows else size
+
+
+#: The inputs that hold one row per anchor (``Inputs.rows``): a block holds only its own rows.
+_ANCHOR_INDEXED = ("neighbors", "graph", "teacher", "keys")
 
 
 def _block(inputs, start, stop):
     """The same batch with anchors start:stop (absolute rows) against every candidate."""
     first = inputs.rows[0] if inputs.rows is not None else 0
-
-    def anchor_indexed(value):
-        return None if value is None else value[start - first : stop - first]
-
-    return replace(
-        inputs,
-        rows=(start, stop),
-        neighbors=anchor_indexed(inputs.neighbors),
-        graph=anchor_indexed(inputs.graph),
-        teacher=anchor_indexed(inputs.teacher),
-        keys=anchor_indexed(inputs.keys),
-        _cache={},
-        _global=inputs._global,
-    )
+    rows = {name: getattr(inputs, name)[start - first : stop - first]
+            for name in _ANCHOR_INDEXED if getattr(inputs, name) is not None}
+    return replace(inputs, rows=(start, stop), **rows, _cache={}, _global=inputs._global)
 
 
 def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None, chunk_memory=None, plan=None) -> AnchorTerms:
@@ -247,9 +236,13 @@ def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None, chu
     return chunked_terms(entry, inputs, objective=objective, chunk_size=size)
 
 
-#: The tensors a block may differentiate: the learned side (z, prototypes) and x when the
-#: caller wants its gradient. Everything else the blocks read is data (ids, masks, ...).
-_LEAVES = ("z", "prototypes", "x")
+def differentiable_inputs(inputs) -> tuple:
+    """The names of the tensors of ``inputs`` that carry a gradient: the learned side (z,
+    prototypes) and any input whose gradient the caller asks for (x, bank, keys, teacher,
+    center, graph, ...). Every one is a leaf of the block Function: a tensor a block read from
+    its closure instead would get no gradient at all."""
+    return tuple(field.name for field in fields(inputs)
+                 if isinstance(getattr(inputs, field.name), torch.Tensor) and getattr(inputs, field.name).requires_grad)
 
 
 class _BlockP:
@@ -284,8 +277,8 @@ class _BlockP:
 class _BlockTerms(torch.autograd.Function):
     """One anchor block, flash-attention style (see the module docstring).
 
-    The leaves are the learned tensors (z, prototypes) and the statistics over all
-    candidates that the blocks share (unit vectors, cluster sizes), each computed once
+    The leaves are the tensors with a gradient (``differentiable_inputs``; the block's own rows
+    of the anchor-indexed ones) and the statistics over all candidates that the blocks share (unit vectors, cluster sizes), each computed once
     outside the blocks with its own graph back to z. The forward evaluates the block without
     a graph and keeps its per-anchor terms and its compact p; nothing of size chunk x n
     survives it. The backward re-evaluates the block with gradients in ``gradients_only``
@@ -343,11 +336,7 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
     """Per-anchor terms of the rows of ``inputs``, ``chunk_size`` anchors at a time."""
     check_chunkable(entry)
     start, stop = inputs.rows if inputs.rows is not None else (0, inputs.n)
-    names = tuple(
-        name
-        for name in _LEAVES
-        if isinstance(getattr(inputs, name), torch.Tensor) and getattr(inputs, name).requires_grad
-    )
+    names = differentiable_inputs(inputs)
     differentiable = torch.is_grad_enabled() and bool(names)
     # Statistics over all candidates, shared by every block: one anchor row fills them
     # (its own terms are discarded); with gradients, each keeps its graph back to z.
@@ -360,22 +349,22 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
     stats = [shared[key][position] if isinstance(shared[key], tuple) else shared[key] for key, position in slots]
     values, masses = [], []
     for a in range(start, stop, chunk_size):
-        b = min(a + chunk_size, stop)
+        rows = _block(inputs, a, min(a + chunk_size, stop))
 
-        def evaluate(leaves, store, a=a, b=b):
-            block = _block(inputs, a, b)
-            for name, tensor in zip(names, leaves):
-                setattr(block, name, tensor)
-            block._global = _with_stats(shared, slots, leaves[len(names) :])
+        def evaluate(leaves, store, rows=rows):
+            # the leaves replace the tensors they stand for (sliced outside the Function, so that
+            # an anchor-indexed input's gradient reaches its rows through the slice)
+            block = replace(rows, **dict(zip(names, leaves)), _cache={},
+                            _global=_with_stats(shared, slots, leaves[len(names) :]))
             block.p_cache = store
             terms = entry_terms(entry, block, objective=objective)
             return terms.values, terms.has_mass
 
+        leaves = [getattr(rows, name) for name in names] + stats
         if differentiable:
-            leaves = [getattr(inputs, name) for name in names] + stats
             value, mass = _BlockTerms.apply(evaluate, len(leaves), *leaves)
         else:
-            value, mass = evaluate([getattr(inputs, name) for name in names] + stats, None)
+            value, mass = evaluate(leaves, None)
         values.append(value)
         masses.append(mass)
     return AnchorTerms(torch.cat(values), torch.cat(masses))

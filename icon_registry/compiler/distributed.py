@@ -14,7 +14,9 @@
 * ids must be globally meaningful: equal ids on different ranks are positives of each
   other. Pass global ids (e.g. the dataset index), or ``distributed_ids="local"``: each
   rank's ids are then shifted by rank * (max id over all ranks + 1), so views are only
-  matched within the rank that holds them.
+  matched within the rank that holds them. A bank (``bank``, ``bank_ids``, ``bank_labels``)
+  is not gathered: each rank's anchors meet their own rank's bank, and its local
+  ``bank_ids`` are shifted by the same offset as the rank's ids (equal local ids stay equal).
 * Each rank's anchors are its own rows, evaluated against all N candidates (and in blocks,
   with chunk_size, as in single-process chunked evaluation). Statistics over all candidates
   (cluster sizes sum_k phi_kc, kNN among all candidates) are exact: they are computed from
@@ -145,6 +147,10 @@ def gather_inputs(inputs, *, ids: str = "global", group=None):
         top = local_ids.max().reshape(1) + 1 if local_ids.numel() else local_ids.new_zeros(1)
         dist.all_reduce(top, op=dist.ReduceOp.MAX, group=group)
         local_ids = local_ids + rank * top
+        if inputs.bank_ids is not None:
+            # the bank stays on its rank and only this rank's anchors meet it: shifted alike, an
+            # anchor and a bank row match exactly when their local ids do
+            changes["bank_ids"] = inputs.bank_ids + rank * top
     for name, value in (("x", inputs.x), ("labels", inputs.labels), ("ids", local_ids), ("modality", inputs.modality)):
         if value is not None:
             changes[name] = gather(value.detach(), sizes, group)

@@ -985,9 +985,7 @@ class FormulaLoss(torch.nn.Module):
         self._calibrated = next((node for node in nodes if node.kind == "normalize"
                                  and getattr(node.kernel, "perplexity", None) is not None), None)
         self._beta_cache = SupervisoryCache()
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0):
-            raise IconError(f"{entry.id}: chunk_size must be a non-negative integer (0: never chunk) or None "
-                            f"(automatic), got {chunk_size!r}", entry=entry.id, argument="chunk_size")
+        chunk_size = chunked.chunk_size_option(entry, chunk_size)
         if chunk_size and self.plan.anchor is None:
             raise IconError(f"{entry.id}: cannot evaluate this formula in anchor-row blocks (chunk_size): only "
                             f"[c *] sum|mean(i, anchors|anchors_with(S), ...) is row-separable", entry=entry.id,

@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import functools
 import math
-import numbers
 import warnings
 
 import torch
@@ -85,9 +84,7 @@ def _check_class_shape(entry, num_classes, dim) -> None:
             argument=given[0][0],
         )
     for name, value in given:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise IconError(f"{entry.id}: {name} must be a positive integer, got {value!r}", entry=entry.id,
-                            argument=name)
+        arguments.option_number(entry.id, name, value, integer=True, minimum=1, what="a positive integer")
 
 
 def largest_candidate_position(entry):
@@ -140,12 +137,6 @@ class CompiledLoss(torch.nn.Module):
         self.distributed_ids = distributed_ids
         if self.distributed:
             dist_eval.check_distributable(entry, self.requires)
-            if distributed_ids not in dist_eval.ID_SCOPES:
-                raise IconError(
-                    f"{entry.id}: distributed_ids must be one of {dist_eval.ID_SCOPES}, got {distributed_ids!r}",
-                    entry=entry.id,
-                    argument="distributed_ids",
-                )
         # p is fixed: reuse it while the caller passes the same p-side tensors (objective.SupervisoryCache).
         self._p_cache = SupervisoryCache()
         # a classifier reads p off the labels (objective.labelled_classes): nothing to cache
@@ -391,6 +382,11 @@ def compile_loss(
     if not isinstance(distributed, bool):
         raise IconError(f"{entry.id}: distributed must be True or False, got {distributed!r}", entry=entry.id,
                         argument="distributed")
+    # checked whether or not distributed=True (and for either source): a misspelt scope must not
+    # pass unnoticed until the day the loss is distributed
+    if distributed_ids not in dist_eval.ID_SCOPES:
+        raise IconError(f"{entry.id}: distributed_ids must be one of {dist_eval.ID_SCOPES}, got {distributed_ids!r}",
+                        entry=entry.id, argument="distributed_ids")
     _check_class_shape(entry, num_classes, dim)
     if source == "formula":
         for name, value in (("objective", objective), ("reduction", reduction), ("distributed", distributed or None),

@@ -15,7 +15,7 @@ from icon_registry.docs_site.latex import (SUPPORT_LATEX, SUPPORT_WORDS, distrib
 from icon_registry.docs_site.notation import ICON_OBJECTIVE, notation_section, parsed_formulas
 from icon_registry.docs_site.graph_image import legend as graph_legend
 from icon_registry.docs_site.snippet import snippet
-from icon_registry.graph import PHRASES
+from icon_registry.graph import PHRASES, target_resolver
 from icon_registry.inline_tex import SPAN, to_text
 from icon_registry.docs_site.status import (STATUS_HELP, STATUS_LABELS, cell_status, claim_passed, claim_status,
                                             entry_status)
@@ -332,11 +332,12 @@ def _is_joint(node) -> bool:
 def _relations_of(entry: Entry, cat: SiteCatalog) -> list[tuple[str, str, str]]:
     """(phrase, other entry, note) of the entry's own relations, then those other entries state
     about it (read from this side: "generalizes SimCLR" on InfoNCE's page)."""
-    out = [(PHRASES[r.kind][0], r.target, r.note) for r in entry.relations]
-    stated = {r.target for r in entry.relations}
+    target_of = target_resolver(cat.entries)  # a relation may name its target by an alias
+    out = [(PHRASES[r.kind][0], target_of(r) or r.target, r.note) for r in entry.relations]
+    stated = {target_of(r) or r.target for r in entry.relations}
     for other in sorted(cat.entries, key=lambda e: e.id):
         for r in other.relations:
-            if r.target == entry.id and other.id not in stated:
+            if target_of(r) == entry.id and other.id not in stated:
                 out.append((PHRASES[r.kind][1], other.id, r.note))
     return out
 

@@ -91,7 +91,7 @@ class ClusterConfig:
     ema: float | None = None  # e.g. 0.99; None: no teacher
     heads: int = CLUSTER["heads"]  # independent heads; the lowest-loss one is kept
     views: int = CLUSTER["views"]
-    noise: float = CLUSTER["noise"]  # gaussian noise std of the views, relative to the features' RMS norm
+    noise: float = CLUSTER["noise"]  # gaussian noise std of every view (one or more), relative to the features' RMS norm
     neighbors_per_anchor: int = 2
     batch_anchors: int = CLUSTER["batch_anchors"]  # anchors per batch (in the last epoch when batch_anchors_start is set)
     batch_anchors_start: int | None = CLUSTER["batch_anchors_start"]  # first epoch's, growing geometrically; None: constant
@@ -134,6 +134,9 @@ class ClusterConfig:
             raise UsageError(f"--batch must be >= 2, got {self.batch_anchors}", argument="--batch")
         if self.batch_anchors_start is not None and not 2 <= self.batch_anchors_start:
             raise UsageError(f"--batch-start must be >= 2, got {self.batch_anchors_start}", argument="--batch-start")
+        if self.batch_anchors_start is not None and self.batch_anchors_start > self.batch_anchors:
+            raise UsageError(f"--batch-start {self.batch_anchors_start} exceeds --batch {self.batch_anchors}: batches grow "
+                             "from --batch-start to --batch (equal: constant)", argument="--batch-start")
         if self.epochs < 1:
             raise UsageError(f"--epochs must be >= 1, got {self.epochs}", argument="--epochs")
 
@@ -256,7 +259,7 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
             sources = np.tile(sources, config.views)
             src = torch.as_tensor(sources, device=device)
             xb = x[src]
-            if config.views > 1 and config.noise > 0:
+            if config.noise > 0:  # every view, the one of --views 1 too
                 xb = xb + noise_std * torch.randn_like(xb)
             nb = batch_neighbor_lists(neighbors, sources, config.walks).to(device)
             loss = loss_fn(head(xb), ids=src, neighbors=nb)

@@ -12,7 +12,9 @@ and what is wrong with it.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 
@@ -146,6 +148,9 @@ def check_labels(y, n: int, path: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+_TERMINAL_STYLE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _read_any(path: str):
     ext = os.path.splitext(path)[1].lower()
     if not os.path.exists(path):
@@ -165,7 +170,9 @@ def _read_any(path: str):
     except IconError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, RuntimeError, Exception) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # torch's messages carry terminal styling (ESC [1m ... ESC [0m): dropped, not shown escaped
+        text = _TERMINAL_STYLE.sub("", str(exc))
+        reason = text.splitlines()[0] if text else type(exc).__name__
         raise IconError(f"{path}: cannot read this {ext} file ({reason[:200]})", file=path) from None
     raise IconError(f"{path}: unsupported file type {ext or '(none)'}; use .npy, .npz or .pt", file=path)
 
@@ -218,10 +225,14 @@ def load_dataset(name_or_path: str, labels_path: str | None = None) -> Dataset:
 
 
 def train_test_split_indices(labels: np.ndarray | None, n: int, test_fraction: float, seed: int):
-    """Stratified when labels are given; deterministic in ``seed``."""
+    """Stratified when labels are given and each part can hold every class (each class has 2 rows or more,
+    and both parts at least as many rows as there are classes); deterministic in ``seed``."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(n)
-    strat = labels if labels is not None and np.bincount(labels).min() >= 2 else None
+    test = math.ceil(test_fraction * n)  # scikit-learn's rounding of a fractional test_size
+    counts = None if labels is None else np.bincount(labels)
+    stratify = counts is not None and counts.min() >= 2 and min(test, n - test) >= counts.size
+    strat = labels if stratify else None
     train, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=strat)
     return np.sort(train), np.sort(test)

@@ -139,7 +139,7 @@ def build_mapper(kind: str, *, n: int, d_in: int, d_out: int, seed: int = 0, x: 
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise IconError(f"unknown mapper '{kind}'{hint} (choose from {', '.join(MAPPERS)})", argument="--mapper")
     if kind == "lookup":
-        init = pca_init(x, d_out) if x is not None else None
+        init = pca_init(x, d_out, seed=seed) if x is not None else None
         return Lookup(n, d_out, init, seed)
     if kind == "linear":
         mean = None if x is None else torch.as_tensor(x.mean(0))
@@ -149,11 +149,23 @@ def build_mapper(kind: str, *, n: int, d_in: int, d_out: int, seed: int = 0, x: 
     return ClusterHead(d_in, d_out, seed=seed)
 
 
-def pca_init(x: np.ndarray, dim: int, std: float = 1e-4) -> np.ndarray:
-    """PCA coordinates rescaled so the first has standard deviation ``std`` (scikit-learn's
-    t-SNE initialization)."""
+def pca_init(x: np.ndarray, dim: int, std: float = 1e-4, seed: int = 0) -> np.ndarray:
+    """``dim`` PCA coordinates rescaled so the first has standard deviation ``std`` (scikit-learn's
+    t-SNE initialization). The data has at most min(n, d) principal components: past them the
+    columns are random, N(0, (``std`` / 100)^2) from ``seed`` (small against the PCA columns, and
+    not all equal, which would leave them without a gradient). See :func:`padded_columns`."""
     x = np.asarray(x, dtype=np.float64)
     xc = x - x.mean(0)
     u, s, vt = np.linalg.svd(xc, full_matrices=False)
     y = xc @ vt[:dim].T
-    return (y / y[:, 0].std() * std).astype(np.float32)
+    y = y / y[:, 0].std() * std
+    extra = dim - y.shape[1]
+    if extra > 0:
+        y = np.concatenate([y, np.random.default_rng(seed).normal(scale=std / 100, size=(y.shape[0], extra))], 1)
+    return y.astype(np.float32)
+
+
+def padded_columns(x: np.ndarray, dim: int) -> int:
+    """How many of :func:`pca_init`'s ``dim`` columns for ``x`` are random (past its principal components)."""
+    x = np.asarray(x)
+    return max(0, dim - min(x.shape))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -81,7 +83,9 @@ def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 5, metric: str = "co
     from sklearn.neighbors import KNeighborsClassifier
 
     clf = KNeighborsClassifier(n_neighbors=k, metric=metric)
-    clf.fit(np.asarray(train_z), _ints(train_y))
+    with warnings.catch_warnings():  # "more classes than half the rows: a regression problem?": classes they are
+        warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+        clf.fit(np.asarray(train_z), _ints(train_y))
     return float(clf.score(np.asarray(test_z), _ints(test_y)))
 
 

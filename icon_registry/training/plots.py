@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import os
+import struct
 
 import numpy as np
 
@@ -27,15 +29,40 @@ def _plt():
     return plt
 
 
+#: The PNG ``Software`` text of every figure written here: how :func:`written_here` recognizes them.
+SOFTWARE = "icon-registry"
+
+
 def _save(plt, fig, path):
     """Render the figure in memory and write it with ``write_file``: a file or symlink at ``path``
-    is replaced, never written through."""
+    is replaced, never written through. The PNG says ``Software: icon-registry``."""
     fig.tight_layout()
     png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=110)
+    fig.savefig(png, format="png", dpi=110, metadata={"Software": SOFTWARE})
     plt.close(fig)
     write_file(path, png.getvalue(), replace=True)
     return path
+
+
+def written_here(path) -> bool:
+    """Whether ``path`` is a regular file (not a link) holding a PNG figure of this module: one whose
+    ``Software`` text chunk, before the image data, is :data:`SOFTWARE`."""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as stream:
+        if stream.read(8) != b"\x89PNG\r\n\x1a\n":
+            return False
+        while True:
+            head = stream.read(8)
+            if len(head) < 8:
+                return False
+            size, kind = struct.unpack(">I4s", head)
+            if kind in (b"IDAT", b"IEND") or size > 1 << 16:
+                return False
+            body = stream.read(size)
+            stream.seek(4, os.SEEK_CUR)  # the CRC
+            if kind == b"tEXt" and body == b"Software\x00" + SOFTWARE.encode():
+                return True
 
 
 def _optional(draw):
@@ -68,7 +95,8 @@ def scatter(embedding, labels, path, title: str = "", pair=None):
         if emb.shape[1] < 2:
             emb = np.concatenate([emb, np.zeros((emb.shape[0], 1))], 1)
         c = None if labels is None else np.asarray(labels)
-        sc = ax.scatter(emb[:, 0], emb[:, 1], c=c, s=4, cmap="tab10", linewidths=0)
+        colours = {} if c is None else {"c": c, "cmap": "tab10"}  # a cmap without c: matplotlib warns
+        sc = ax.scatter(emb[:, 0], emb[:, 1], s=4, linewidths=0, **colours)
         ax.set_title(ttl, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])

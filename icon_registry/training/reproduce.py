@@ -115,7 +115,7 @@ def exp_tsne(S: Settings, ds, out_dir, log):
         log(f"(a) seed {seed}: trustworthiness ours {ours[-1]:.4f} ({sec:.1f}s), sklearn {theirs[-1]:.4f} ({t_theirs[-1]:.1f}s)")
         if first is None:
             first = (z, zs)
-    png = plots.scatter(first[0], sub.labels, os.path.join(out_dir, "reproduce_tsne.png"),
+    png = plots.scatter(first[0], sub.labels, os.path.join(out_dir, PLOTS["a_tsne_vs_sklearn"]),
                         f"I-Con t-SNE entry (lookup, Adam), T={ours[0]:.3f}",
                         pair=(first[1], f"sklearn TSNE, T={theirs[0]:.3f}"))
     met = np.mean(ours) >= np.mean(theirs) - 0.01
@@ -150,7 +150,7 @@ def exp_uniform(S: Settings, ds, out_dir, log):
         log(f"(b) {entry}: trustworthiness {np.mean(vals):.4f}")
         rows.append(_row("b", entry, "trustworthiness@10", vals, note_=DETERMINISTIC))
         detail[entry] = metrics.mean_std(vals)
-    png = plots.scatter(maps[0][0], sub.labels, os.path.join(out_dir, "reproduce_uniform.png"), maps[0][1],
+    png = plots.scatter(maps[0][0], sub.labels, os.path.join(out_dir, PLOTS["b_uniform_knn_affinities"]), maps[0][1],
                         pair=maps[1])
     detail.update(_plot_name(png))
     return rows, detail
@@ -364,12 +364,16 @@ def exp_clustering(S: Settings, ds, out_dir, log):
                           "hyperparameters": "k, lr and the batch schedule were picked in an exploration on digits "
                                              "by Hungarian accuracy; within a run labels are never used"}
     png = plots.bars(bar_names, [[b["mean"] for b in row] for row in per_set], [[b["std"] for b in row] for row in per_set],
-                     os.path.join(out_dir, "reproduce_clustering.png"),
+                     os.path.join(out_dir, PLOTS["g_debiased_infonce_clustering"]),
                      "debiased InfoNCE clustering on digits (Table 3 in miniature)", "Hungarian accuracy",
                      reference={"target": 0.90}, ylim=(0, 1.05), series=[fs.name for fs in feature_sets])
     detail.update(_plot_name(png))
     return rows, detail
 
+
+#: The figure each experiment draws next to the results file (the others draw none).
+PLOTS = {"a_tsne_vs_sklearn": "reproduce_tsne.png", "b_uniform_knn_affinities": "reproduce_uniform.png",
+         "g_debiased_infonce_clustering": "reproduce_clustering.png"}
 
 EXPERIMENTS = [
     ("a_tsne_vs_sklearn", exp_tsne),
@@ -449,7 +453,7 @@ def run(quick: bool, out_path: str, only=None, verbose: bool = True) -> dict:
     log = (lambda msg: note(f"[{time.perf_counter() - start:6.1f}s] {msg}")) if verbose else (lambda msg: None)
     summary, details, seconds = [], {}, {}
     for name, fn in EXPERIMENTS:
-        if only and not any(name.startswith(o) for o in only):
+        if name not in selected(only):
             continue
         t0 = time.perf_counter()
         rows, detail = fn(S, ds, out_dir, log)
@@ -477,6 +481,30 @@ def run(quick: bool, out_path: str, only=None, verbose: bool = True) -> dict:
     }
 
 
+def selected(only) -> list[str]:
+    """The experiments a run with these ``--only`` letters runs (all of them without)."""
+    return [name for name, _ in EXPERIMENTS if not only or any(name.startswith(o) for o in only)]
+
+
+def check_plots(out_path: str, only, previous) -> None:
+    """UsageError (naming --out) when a figure the run would draw next to ``out_path`` is there and was not
+    written by icon reproduce, which is never replaced: ours say so in the PNG (``plots.written_here``), or,
+    drawn before they did, are listed among the plots of the earlier results at ``out_path`` (``previous``)."""
+    from icon_registry.errors import UsageError
+
+    folder = os.path.dirname(out_path)
+    listed = previous.get("plots") if previous is not None and isinstance(previous.get("plots"), list) else []
+    for name in selected(only):
+        png = PLOTS.get(name)
+        path = os.path.join(folder, png) if png else None
+        if path is None or not os.path.lexists(path) or plots.written_here(path):
+            continue
+        if png in listed and os.path.isfile(path) and not os.path.islink(path):
+            continue
+        raise UsageError(f"argument --out: {path} exists and is not a figure of icon reproduce; it is never replaced: "
+                         "move it or choose another --out", argument="--out")
+
+
 def _totals(summary, details) -> dict:
     targets = [r for r in summary if "target_met" in r]
     return {"targets_met": f"{sum(r['target_met'] for r in targets)}/{len(targets)}",
@@ -499,7 +527,8 @@ def previous_results(path: str):
 
 
 def merge(previous: dict, results: dict) -> dict:
-    """``results`` of some experiments (``--only``) with the other experiments of ``previous`` kept."""
+    """``results`` of some experiments (``--only``) with the other experiments of ``previous`` kept, each with
+    its own seconds and machine; the file's wall time is their sum (:data:`MERGED_WALL`)."""
     ran = {name[0] for name in results["details"]}
     kept = [name for name, _ in EXPERIMENTS if name in previous["details"] and name[0] not in ran]
 
@@ -510,7 +539,20 @@ def merge(previous: dict, results: dict) -> dict:
                if name in results["details"] or name in kept}
     seconds = {name: source(name)["seconds_per_experiment"][name] for name in details
                if name in source(name)["seconds_per_experiment"]}
+    machines = {name: (source(name).get("machine_per_experiment") or {}).get(name, source(name).get("machine"))
+                for name in details}
     summary = sorted([row for row in previous["summary"] if row["experiment"] not in ran] + results["summary"],
                      key=lambda row: row["experiment"])
+    # No run took the whole file's time: its wall time is the sum of the experiments' own, and whether one
+    # run of the command would stay within its limit was not measured.
     return {**results, "summary": summary, "details": details, "seconds_per_experiment": seconds,
-            **_totals(summary, details), "kept_from_earlier_run": kept}
+            "wall_seconds": round(sum(seconds.values()), 1), "wall_within_limit": None,
+            "wall_seconds_note": MERGED_WALL,
+            "machine": machines[next(iter(machines))] if len(set(machines.values())) == 1 else MERGED_MACHINES,
+            "machine_per_experiment": machines, **_totals(summary, details), "kept_from_earlier_run": kept}
+
+
+#: What a merged file's wall_seconds and machine are.
+MERGED_WALL = ("merged results of separate runs (--only): the sum of seconds_per_experiment, not the time of one "
+               "run; wall_within_limit is not measured")
+MERGED_MACHINES = "several: see machine_per_experiment"

@@ -10,7 +10,8 @@ the compiled entry with reduction 'sum', i.e. d KL / dy, the references' gradien
 Schedule (scikit-learn >= 1.2's defaults; openTSNE has the same phases):
 
 * initialization: PCA, scaled so that the first coordinate has standard deviation 1e-4;
-* ``exaggeration_iterations`` (250) iterations with exaggeration 12 and momentum 0.5, then
+* ``exaggeration_iterations`` (250; in a run shorter than 1000, a quarter of it: ``Schedule.for_iterations``)
+  iterations with exaggeration 12 and momentum 0.5, then
   exaggeration 1 and momentum 0.8 up to ``iterations`` (default 1000, scikit-learn's; openTSNE
   runs 250 + 500);
 * learning rate "auto": max(n / exaggeration / 4, 50);
@@ -43,6 +44,13 @@ class Schedule:
 
     def rate(self, n: int) -> float:
         return self.learning_rate if self.learning_rate is not None else max(n / self.exaggeration / 4.0, 50.0)
+
+    @classmethod
+    def for_iterations(cls, iterations: int, learning_rate: float | None = None) -> "Schedule":
+        """The references' schedule over ``iterations``: early exaggeration for the default 250, or for the first
+        quarter of a shorter run (the references' 250 of 1000), so that every run ends unexaggerated."""
+        early = min(cls.exaggeration_iterations, iterations // 4)
+        return cls(iterations=iterations, exaggeration_iterations=early, learning_rate=learning_rate)
 
 
 @dataclass
@@ -88,13 +96,13 @@ def references_settings(entry, params: dict, n: int, dim: int) -> dict:
 
 
 def fit(loss, features, inputs: dict, dim: int = 2, schedule: Schedule | None = None, progress=None,
-        init=None) -> Result:
+        init=None, seed: int = 0) -> Result:
     """Optimize free points y (n, dim) for ``loss(y, **inputs)`` (reduction 'sum') on the schedule,
-    from ``init`` or the PCA of ``features``."""
+    from ``init`` or the PCA of ``features`` (``mappers.pca_init``: random columns past its components, from ``seed``)."""
     schedule = schedule or Schedule()
     features = np.asarray(features)
     n = features.shape[0]
-    start = pca_init(features, dim, std=1e-4) if init is None else init
+    start = pca_init(features, dim, std=1e-4, seed=seed) if init is None else init
     y = torch.tensor(np.asarray(start), requires_grad=True)
     update = torch.zeros_like(y)
     gains = torch.ones_like(y)

@@ -90,3 +90,14 @@ def test_relations_stated_by_both_entries_are_inverses(entries):
         back = stated.get((b, a))
         if back is not None:
             assert INVERSE_KIND.get(kind) == back, f"{a} {kind} {b}, but {b} {back} {a}"
+
+
+def test_a_relation_may_name_its_target_by_alias_as_the_loader_allows():
+    from conftest import ENTRIES
+    from icon_registry.graph import relation_pairs
+    from icon_registry.schema import Entry
+
+    entries = [Entry.from_yaml(ENTRIES["simclr"].replace("target: tsne", "target: t_sne")),
+               Entry.from_yaml(ENTRIES["tsne"].replace("aliases: [t-SNE]", "aliases: [T_SNE]"))]  # in any case
+    assert relation_edges(build_graph(entries)) == [("simclr", "tsne", "variant_of")]
+    assert [pair[:3] for pair in relation_pairs(entries)] == [("simclr", "variant_of", "tsne")]

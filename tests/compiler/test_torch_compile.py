@@ -151,3 +151,35 @@ def test_a_compiled_classifier_builds_no_mask_of_its_pairs():
     shapes = [tuple(node.meta["example_value"].shape) for node in graphs[0].graph.nodes
               if isinstance(node.meta.get("example_value"), torch.Tensor) and node.users]
     assert shapes.count((N, 4)) == 1, shapes
+
+
+def _eager_and_compiled(losses, calls):
+    """For each call (loss index, n): the compiled loss's value and z gradient, and the eager ones."""
+    compiled = [torch.compile(loss, backend="aot_eager") for loss in losses]
+    for which, n in calls:
+        g = torch.Generator().manual_seed(n)
+        z = torch.randn(n, 4, generator=g, dtype=torch.float64)
+        ids = torch.arange(n) // 2
+        results = []
+        for loss in (compiled[which], losses[which]):
+            leaf = z.clone().requires_grad_()
+            value = loss(leaf, ids=ids)
+            value.backward()
+            results.append((value.detach(), leaf.grad))
+        yield (which, n), results
+
+
+@pytest.mark.parametrize("options, calls", [
+    ([{"chunk_size": 16}], [(0, 40), (0, 11), (0, 11), (0, 17), (0, 11)]),
+    ([{"chunk_memory": 10_000}], [(0, 40), (0, 11), (0, 11), (0, 40), (0, 11)]),  # blocks at 40 rows only
+    ([{"chunk_size": 16}, {"chunk_size": 16}], [(0, 40), (1, 11), (0, 11), (1, 11), (1, 40), (0, 11)]),
+], ids=["chunk_size", "chunk_memory", "two_losses"])
+def test_the_p_cache_survives_a_forward_that_falls_back_to_eager(options, calls):
+    """A chunked call breaks the graph inside forward's try block, so Dynamo runs that forward
+    eagerly from then on while still tracing the frames it calls: the p cache must never be read
+    or stored in such a traced frame (a weak reference replayed by Dynamo is the tensor itself).
+    Varying n, chunked and dense calls, two losses of one entry: the eager values and gradients."""
+    losses = [compile_loss("simclr", **option).double() for option in options]
+    for call, ((value, grad), (want, want_grad)) in _eager_and_compiled(losses, calls):
+        torch.testing.assert_close(value, want, rtol=1e-12, atol=0, msg=lambda m, call=call: f"{call}: {m}")
+        torch.testing.assert_close(grad, want_grad, rtol=1e-10, atol=1e-14, msg=lambda m, call=call: f"{call}: {m}")

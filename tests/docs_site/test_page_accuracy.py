@@ -281,3 +281,16 @@ def test_relations_are_said_to_be_the_authors_statements(cat):
     entry = cat.get("clip")
     assert entry.relations and said in _page(entry, cat)
     assert said in graph_page("<svg></svg>", [], cat)
+
+
+def test_a_relation_that_names_its_target_by_an_alias_shows_on_both_pages(cat):
+    """`icon validate` accepts an alias as a relation's target: the pages resolve it as the catalog does."""
+    from icon_registry.docs_site.catalog_view import SiteCatalog
+    from icon_registry.schema import Relation
+
+    simclr = cat.get("simclr").model_copy(update={"aliases": ["nt_xent_loss"]})
+    mine = cat.get("supcon").model_copy(update={"id": "mine", "relations": [
+        Relation(kind="generalizes", target="nt_xent_loss", note="stated by alias")]})
+    site = SiteCatalog([e for e in cat.entries if e.id != "simclr"] + [simclr, mine], cat.table)
+    assert "(simclr.md)" in _page(mine, site)
+    assert "(mine.md)" in _page(simclr, site)

@@ -104,3 +104,32 @@ def too_small(rank, world, port, sizes, results):
         dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def local_bank_ids(rank, world, port, sizes, results):
+    """instance_discrimination with distributed_ids="local": each rank's anchors against its own
+    bank, whose local bank_ids name the rank's local ids. Reports the largest difference of the
+    per-anchor values and of the gradients (z, bank) from this rank's batch alone, single process."""
+    from icon_registry import load_catalog
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        entry = load_catalog().get("instance_discrimination")
+        n = sizes[rank]
+        g = torch.Generator().manual_seed(rank)
+        z = torch.randn(n, D, generator=g, dtype=torch.float64)
+        bank = torch.randn(n + 2, D, generator=g, dtype=torch.float64)  # the other views, and two negatives
+        ids = torch.arange(n)
+        bank_ids = torch.cat([torch.arange(n).flip(0), torch.full((2,), -1)])
+        out = []
+        for options in ({"distributed": True, "distributed_ids": "local"}, {}):
+            leaf, rows = z.clone().requires_grad_(), bank.clone().requires_grad_()
+            values = compile_loss(entry, reduction="none", **options)(leaf, ids=ids, bank=rows, bank_ids=bank_ids)
+            values.sum().backward()
+            out.append((values.detach(), leaf.grad, rows.grad))
+        (values, z_grad, bank_grad), (want, want_z, want_bank) = out
+        results.put((rank, float((values - want).abs().max()), float((z_grad - want_z).abs().max()),
+                     float((bank_grad - want_bank).abs().max()), float(want.min())))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,7 +64,8 @@ def test_automatic_chunking_by_memory(monkeypatch):
     assert chunked.block_size(entry, inputs, 0, chunk_memory=1) == 0  # 0 never chunks
     monkeypatch.setattr(chunked, "_NEVER_CHUNK_BYTES", 0)
     monkeypatch.setattr(chunked, "available_bytes", lambda device: need)  # budget: half of it
-    assert chunked.block_size(entry, inputs, None) == 12
+    # at most 11 rows fit (11.5 rows' worth): 3 blocks of 8, 8, 7 (12 rows would not fit)
+    assert chunked.block_size(entry, inputs, None) == 8
     calls = []
     original = chunked.chunked_terms
     monkeypatch.setattr(chunked, "chunked_terms", lambda *a, **k: calls.append(k["chunk_size"]) or original(*a, **k))
@@ -156,15 +158,12 @@ def _catalog_chunkable():
     return [e for e in entries if not chunked.chunk_obstacles(e)]
 
 
-@pytest.mark.parametrize("entry", _catalog_chunkable(), ids=lambda e: e.id)
-def test_every_chunkable_catalog_entry_chunks_exactly(entry):
-    """The whole built-in catalog: what chunk_obstacles accepts, chunking reproduces."""
-    n = 14
-    g = torch.Generator().manual_seed(0)
+def _catalog_batch(n, g):
+    """Every argument a catalog entry may read, for a batch of n items and z of 4 features."""
     graph = torch.rand(n, n, generator=g, dtype=torch.float64)
     graph = (graph + graph.T) / 2
     graph.fill_diagonal_(0)
-    batch = {
+    return {
         "x": torch.randn(n, 5, generator=g, dtype=torch.float64),
         "labels": torch.arange(n) % 3,
         "ids": torch.arange(n) // 2,
@@ -180,8 +179,20 @@ def test_every_chunkable_catalog_entry_chunks_exactly(entry):
         "bank_labels": torch.cat([torch.arange(n) % 3, torch.full((3,), -1)]),
         "keys": torch.randn(n, 4, generator=g, dtype=torch.float64),
     }
+
+
+def _class_shape(entry):
     trees = entry.p.model_dump_json() + entry.q.model_dump_json()
-    kwargs = {"num_classes": 3, "dim": 4} if '"prototypes"' in trees else {}
+    return {"num_classes": 3, "dim": 4} if '"prototypes"' in trees else {}
+
+
+@pytest.mark.parametrize("entry", _catalog_chunkable(), ids=lambda e: e.id)
+def test_every_chunkable_catalog_entry_chunks_exactly(entry):
+    """The whole built-in catalog: what chunk_obstacles accepts, chunking reproduces."""
+    n = 14
+    g = torch.Generator().manual_seed(0)
+    batch = _catalog_batch(n, g)
+    kwargs = _class_shape(entry)
     whole = compile_loss(entry, chunk_size=0, **kwargs).double()
     loss = compile_loss(entry, chunk_size=3, **kwargs).double()
     loss.load_state_dict(whole.state_dict())
@@ -191,6 +202,53 @@ def test_every_chunkable_catalog_entry_chunks_exactly(entry):
     torch.testing.assert_close(value, ref_value, rtol=1e-10, atol=1e-12)
     for got, want in zip(grads, ref_grads):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10 * want.abs().max().item())
+
+
+#: The floating-point arguments a caller may want the gradient of (besides z and the prototypes).
+_FLOAT_INPUTS = ("x", "graph", "teacher", "center", "bank", "keys")
+
+
+def _reads_float_input(entry):
+    return bool((entry.p.inputs_used() | entry.q.inputs_used()) & set(_FLOAT_INPUTS))
+
+
+@pytest.mark.parametrize("entry", [e for e in _catalog_chunkable() if _reads_float_input(e)], ids=lambda e: e.id)
+def test_chunked_gradients_reach_every_input(entry):
+    """Every floating-point argument with requires_grad gets, in blocks, the gradient of the unchunked
+    evaluation (a bank, MoCo's keys, a teacher, a center, x, a graph): each is a leaf of the block
+    Function, the anchor-indexed ones through their block's rows. A p-side argument has none either
+    way (p is supervisory: evaluated without gradients)."""
+    n = 13  # no block size below divides it: the last block is short
+    g = torch.Generator().manual_seed(1)
+    batch = _catalog_batch(n, g)
+    z = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    kwargs = _class_shape(entry)
+    reads = sorted((entry.p.inputs_used() | entry.q.inputs_used()) & set(_FLOAT_INPUTS))
+    whole = compile_loss(entry, chunk_size=0, **kwargs).double()
+
+    def run(loss):
+        wanted = {"z": z.clone().requires_grad_()}
+        wanted.update({name: batch[name].clone().requires_grad_() for name in reads})
+        given = {name: wanted.get(name, batch[name]) for name in loss.requires}
+        value = loss(wanted["z"], **given)
+        grads = torch.autograd.grad(value, list(wanted.values()), allow_unused=True)
+        return value.detach(), dict(zip(wanted, grads))
+
+    ref_value, ref_grads = run(whole)
+    q_side = sorted(entry.q.inputs_used() & set(_FLOAT_INPUTS))
+    assert [name for name in reads if ref_grads[name] is not None] == q_side
+    assert all(bool(ref_grads[name].abs().max() > 0) for name in q_side), "q must depend on its arguments"
+    for size in (1, 3, 5):
+        loss = compile_loss(entry, chunk_size=size, **kwargs).double()
+        loss.load_state_dict(whole.state_dict())
+        value, grads = run(loss)
+        torch.testing.assert_close(value, ref_value, rtol=1e-10, atol=1e-12)
+        for name, want in ref_grads.items():
+            if want is None:
+                assert grads[name] is None, (name, size)
+                continue
+            torch.testing.assert_close(grads[name], want, rtol=1e-10, atol=1e-10 * want.abs().max().item(),
+                                       msg=lambda m, name=name, size=size: f"{name}, chunk_size={size}: {m}")
 
 
 def test_unchunkable_catalog_entries_refuse_chunk_size():
@@ -205,3 +263,73 @@ def test_unchunkable_catalog_entries_refuse_chunk_size():
                 compile_loss(entry, chunk_size=64)
             refused.append(entry_id)
     assert "tsne" in refused
+
+
+@pytest.mark.parametrize("entry_id, width", [("moco_v2", 1 + 1000), ("npair", 1000), ("dino", 500)])
+def test_chunk_memory_counts_the_bank_and_the_outputs(entry_id, width, monkeypatch):
+    """A bank (m rows, 1 + m with MoCo's own key) or z's K outputs can be far wider than the batch:
+    the blocks chunk_memory chooses keep their dense evaluation, counted over those candidates,
+    within it, and the blocks evaluate what the dense evaluation does."""
+    from icon_registry import load_catalog
+
+    entry = load_catalog().get(entry_id)
+    n, d = 64, 4
+    g = torch.Generator().manual_seed(2)
+    k = 500 if entry_id == "dino" else d
+    z = torch.randn(n, k, generator=g, dtype=torch.float64)
+    batch = {
+        "ids": torch.arange(n),
+        "bank": torch.randn(1000, d, generator=g, dtype=torch.float64),
+        "bank_ids": torch.cat([torch.arange(n), torch.full((1000 - n,), -1)]),
+        "keys": torch.randn(n, d, generator=g, dtype=torch.float64),
+        "teacher": torch.randn(n, k, generator=g, dtype=torch.float64),
+        "center": torch.randn(k, generator=g, dtype=torch.float64),
+    }
+    loss = compile_loss(entry, chunk_size=0).double()
+    given = {name: batch[name] for name in loss.requires}
+    inputs = loss._batch(z, given)
+    supports = chunked.candidate_supports(entry)
+    assert chunked.candidate_count(supports, inputs) == width
+    need = n * width * 8 * chunked.DENSE_BUFFERS
+    assert chunked.dense_bytes(supports, inputs) == need
+    for budget in (need / 2.5, need / 7, need / n):
+        size = chunked.block_size(entry, inputs, None, chunk_memory=budget)
+        assert 0 < size < n and size * width * 8 * chunked.DENSE_BUFFERS <= budget, (budget, size)
+    calls = []
+    original = chunked.chunked_terms
+    monkeypatch.setattr(chunked, "chunked_terms", lambda *a, **kw: calls.append(kw["chunk_size"]) or original(*a, **kw))
+    value = compile_loss(entry, chunk_memory=need / 7).double()(z, **given)
+    assert calls == [chunked.block_size(entry, inputs, None, chunk_memory=need / 7)]
+    torch.testing.assert_close(value, loss(z, **given), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("option, value", [("chunk_size", np.int64(3)), ("chunk_size", torch.tensor(3)),
+                                           ("chunk_memory", np.int64(10_000)), ("chunk_memory", torch.tensor(1e4))])
+def test_numpy_and_torch_scalars_are_accepted_as_numbers(option, value):
+    """As num_classes and dim are: one check for every numeric option."""
+    entry, _ = CHUNKABLE[0]
+    batch = global_batch([N])
+    z = torch.randn(N, D, dtype=torch.float64)
+    got = compile_loss(entry, **{option: value})(z, ids=batch["ids"])
+    torch.testing.assert_close(got, compile_loss(entry, chunk_size=0)(z, ids=batch["ids"]), rtol=1e-10, atol=0)
+    assert compile_loss(entry, source="formula", chunk_size=np.int64(0)).chunk_size == 0
+    prototypes = compile_loss(CHUNKABLE[3][0], num_classes=torch.tensor(3), dim=np.int64(4))
+    assert tuple(prototypes.prototypes.shape) == (3, 4)
+
+
+@pytest.mark.parametrize("option, value", [("chunk_size", torch.tensor([3])), ("chunk_size", torch.tensor(3.0)),
+                                           ("chunk_size", np.float64(3)), ("chunk_memory", torch.tensor(True)),
+                                           ("num_classes", torch.tensor(0))])
+def test_other_scalars_are_refused_naming_the_option(option, value):
+    entry = CHUNKABLE[3][0] if option == "num_classes" else CHUNKABLE[0][0]
+    extra = {"dim": 4} if option == "num_classes" else {}
+    with pytest.raises(IconError, match=option) as err:
+        compile_loss(entry, **{option: value}, **extra)
+    assert err.value.argument == option
+
+
+@pytest.mark.parametrize("source", ["objective", "formula"])
+def test_a_bad_id_scope_is_refused_without_distributed(source):
+    with pytest.raises(IconError, match="distributed_ids") as err:
+        compile_loss("simclr", source=source, distributed_ids="bogus")
+    assert err.value.argument == "distributed_ids"

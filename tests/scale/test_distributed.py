@@ -68,3 +68,16 @@ def test_global_batch_below_two_rows_fails_on_every_rank(sizes):
     want = f"simclr: argument 'z' holds {sum(sizes)} row(s) over all 2 ranks (local batch sizes {list(sizes)}); " \
         "the global batch needs n >= 2"
     assert messages == [(0, want), (1, want)]
+
+
+def test_local_ids_match_each_rank_against_its_own_bank():
+    """distributed_ids="local" shifts bank_ids with the ids: on every rank (not only rank 0) each
+    anchor keeps the positives of its own bank, values and gradients those of the rank alone."""
+    sizes = [3, 5]
+    ctx = mp.get_context("spawn")
+    results = ctx.SimpleQueue()
+    mp.spawn(dist_worker.local_bank_ids, args=(len(sizes), _free_port(), sizes, results), nprocs=len(sizes), join=True)
+    report = sorted(results.get() for _ in sizes)
+    for rank, value_error, z_error, bank_error, smallest in report:
+        assert smallest > 0, f"rank {rank}: an anchor lost its positive"
+        assert max(value_error, z_error, bank_error) < 1e-12, report

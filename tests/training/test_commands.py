@@ -37,3 +37,202 @@ def test_reproduce_only_pca(tmp_path):
     assert data["quick"] is True and "2 seeds" in data["seeds_note"]
     (row,) = data["summary"]
     assert row["experiment"] == "c" and row["target_met"] is True
+
+
+# --- icon fit: sizes, splits and what the metrics claim ----------------------------------------------
+
+
+def _fit(tmp_path, *argv, name="out"):
+    out = tmp_path / name
+    code = main(["fit", *argv, "--out", str(out), "--quiet"])
+    return code, out
+
+
+def _report(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _save(tmp_path, name, features, labels=None):
+    np.save(tmp_path / f"{name}.npy", np.asarray(features, dtype=np.float32))
+    if labels is not None:
+        np.save(tmp_path / f"{name}_labels.npy", np.asarray(labels))
+    return [str(tmp_path / f"{name}.npy")] + ([] if labels is None else ["--labels", str(tmp_path / f"{name}_labels.npy")])
+
+
+def test_fit_dim_above_the_datas_components_starts_from_pca_plus_random_columns(tmp_path):
+    code, out = _fit(tmp_path, "tsne", "--data", "iris", "--dim", "6", "--epochs", "8")
+    assert code == 0
+    z = np.load(out / "embedding.npy")
+    assert z.shape == (150, 6) and np.all(z.std(0) > 0)
+    report = _report(out)
+    assert report["dim"] == 6
+    assert report["init"] == "PCA (4 principal components) + 2 small random columns (--dim 6 exceeds the data's 4 components)"
+
+
+def test_pca_init_pads_with_small_random_columns():
+    from icon_registry.training import mappers
+
+    x = np.random.default_rng(0).normal(size=(30, 3))
+    y = mappers.pca_init(x, 5, std=1.0, seed=1)
+    assert y.shape == (30, 5) and mappers.padded_columns(x, 5) == 2
+    np.testing.assert_allclose(y[:, :3], mappers.pca_init(x, 3, std=1.0), rtol=1e-6)
+    assert 0 < y[:, 3:].std() < 0.05
+    assert mappers.padded_columns(x, 3) == 0
+
+
+def test_fit_a_supervised_entry_is_measured_on_rows_it_never_saw(tmp_path):
+    """Random labels on noise: a kNN vote on held-out rows is near chance (0.2), not the 0.95 of the
+    rows whose labels were trained on."""
+    rng = np.random.default_rng(0)
+    data = _save(tmp_path, "noise", rng.normal(size=(300, 10)), rng.integers(0, 5, 300))
+    code, out = _fit(tmp_path, "cross_entropy", "--data", *data, "--epochs", "60")
+    assert code == 0
+    report = _report(out)
+    assert report["trained_on_rows"] == 210
+    assert list(report["metrics"]) == ["trustworthiness@10", "knn_accuracy@5 (held-out 30%)"]
+    assert report["metrics"]["knn_accuracy@5 (held-out 30%)"] < 0.4
+
+
+def test_fit_metrics_the_data_cannot_support_are_skipped_with_their_reason(tmp_path, capsys):
+    data = _save(tmp_path, "five", np.random.default_rng(0).normal(size=(5, 3)), [0, 1, 0, 1, 0])
+    code, out = _fit(tmp_path, "supcon", "--data", *data, "--epochs", "3")
+    assert code == 0 and (out / "embedding.npy").exists()
+    report = _report(out)
+    assert report["metrics"] == {"trustworthiness@1": report["metrics"]["trustworthiness@1"]}
+    assert report["metrics_skipped"] == {
+        "knn_accuracy@5 (held-out 30%)": "3 training rows in the split, fewer than the k = 5 neighbours of a vote"}
+
+    data = _save(tmp_path, "two", [[0.0, 1.0], [1.0, 0.0]])
+    code, out = _fit(tmp_path, "tsne", "--data", *data, "--set", "perplexity=1", "--epochs", "8", name="two")
+    assert code == 0
+    assert _report(out)["metrics_skipped"] == {"trustworthiness": "2 rows: it needs at least 4 (k neighbours, k < n / 2)"}
+
+
+def test_fit_twenty_classes_of_two_rows_is_split_without_strata(tmp_path):
+    data = _save(tmp_path, "pairs", np.random.default_rng(0).normal(size=(40, 5)), np.repeat(np.arange(20), 2))
+    code, out = _fit(tmp_path, "supcon", "--data", *data, "--epochs", "2")
+    assert code == 0 and "knn_accuracy@5 (held-out 30%)" in _report(out)["metrics"]
+
+
+def test_fit_trustworthiness_is_named_with_the_k_it_used(tmp_path):
+    data = _save(tmp_path, "ten", np.random.default_rng(0).normal(size=(10, 3)))
+    code, out = _fit(tmp_path, "pca", "--data", *data, "--epochs", "2")
+    assert code == 0 and list(_report(out)["metrics"]) == ["trustworthiness@4"]
+
+
+def test_fit_a_perplexity_as_large_as_the_data_is_refused_before_training(tmp_path, capsys):
+    code, out = _fit(tmp_path, "tsne", "--data", "iris", "--set", "perplexity=150")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == (
+        "icon fit: error: argument --set: perplexity 150 is not less than the 150 rows of the data (scikit-learn's "
+        "rule: a point's effective number of neighbours must be smaller than the points there are); lower it with "
+        "--set perplexity=VALUE (see 'icon fit --help')\n")
+
+
+def test_fit_a_short_tsne_run_exaggerates_its_first_quarter(tmp_path, capsys):
+    code, out = _fit(tmp_path, "tsne", "--data", "iris", "--epochs", "40")
+    assert code == 0
+    report = _report(out)
+    assert report["exaggerated_iterations"] == 10 and len(report["history"]) == 30
+    assert report["final_loss"] == report["history"][-1]
+
+
+def test_fit_a_one_dimensional_output_is_drawn_as_itself(tmp_path, monkeypatch):
+    from icon_registry.training import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "scatter", lambda shown, labels, path, title, shown_as=None: drawn.append((shown, title)))
+    code, out = _fit(tmp_path, "simclr", "--data", "iris", "--dim", "1", "--epochs", "2")
+    assert code == 0
+    (shown, title), = drawn
+    np.testing.assert_array_equal(shown, np.load(out / "embedding.npy"))
+    assert title == "icon fit simclr (mlp) on iris (the 1-d output, along x)"
+
+
+# --- icon cluster ------------------------------------------------------------------------------------
+
+
+def test_cluster_a_shrinking_batch_schedule_is_refused(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["cluster", "--features", "iris", "--clusters", "3", "--batch", "8", "--batch-start", "16",
+                 "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == ("icon cluster: error: --batch-start 16 exceeds --batch 8: batches grow from "
+                                       "--batch-start to --batch (equal: constant) (see 'icon cluster --help')\n")
+    assert not out.exists()
+
+
+def test_cluster_noise_applies_to_a_single_view():
+    from icon_registry.training import clustering
+
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+
+    def history(noise):
+        config = clustering.ClusterConfig(clusters=3, views=1, noise=noise, epochs=2, heads=1, knn=3)
+        return clustering.fit_clusters(x, config).history
+
+    assert history(0.0) != history(5.0)
+
+
+# --- icon reproduce: the figures next to --out, and merged timings --------------------------------------
+
+
+@pytest.fixture
+def fake_run(monkeypatch):
+    """reproduce.run replaced by one that returns results for --only's letters (1 s each) at once."""
+    from icon_registry.training import reproduce
+
+    calls = []
+
+    def run(quick, out_path, only=None, verbose=True):
+        calls.append(only)
+        names = reproduce.selected(only)
+        summary = [{"experiment": name[0], "method": "m", "metric": "x", "mean": 1.0, "std": 0.0, "runs": 1}
+                   for name in names]
+        return {"command": "icon reproduce --quick", "quick": quick, "summary": summary,
+                "details": {name: {} for name in names}, "seconds_per_experiment": {name: 10.0 for name in names},
+                "plots": [], "targets_met": "0/0", "wall_seconds": 10.0 * len(names) + 1, "wall_limit_seconds": 600,
+                "wall_within_limit": True, "machine": f"machine {len(calls)}"}
+
+    monkeypatch.setattr(reproduce, "run", run)
+    return calls
+
+
+def test_reproduce_refuses_to_replace_a_figure_it_did_not_draw(tmp_path, capsys, fake_run):
+    folder = tmp_path / "mypaper"
+    folder.mkdir()
+    (folder / "reproduce_uniform.png").write_bytes(b"my figure")
+    out = folder / "results.json"
+    assert main(["reproduce", "--quick", "--only", "b", "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"icon reproduce: error: argument --out: {folder / 'reproduce_uniform.png'} exists and is not a figure of icon "
+        "reproduce; it is never replaced: move it or choose another --out (see 'icon reproduce --help')\n")
+    assert fake_run == [] and (folder / "reproduce_uniform.png").read_bytes() == b"my figure" and not out.exists()
+    assert main(["reproduce", "--quick", "--only", "c", "--out", str(out), "--quiet"]) == 0  # draws no figure
+
+
+def test_reproduce_replaces_its_own_figures(tmp_path, fake_run):
+    pytest.importorskip("matplotlib")
+    from icon_registry.training import plots
+
+    plots.scatter(np.zeros((3, 2)), None, str(tmp_path / "reproduce_uniform.png"), "an earlier run")
+    (tmp_path / "reproduce_tsne.png").write_bytes(b"drawn before the figures were marked")
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps({"command": "icon reproduce --quick", "quick": True, "summary": [], "details": {},
+                               "seconds_per_experiment": {}, "plots": ["reproduce_tsne.png"]}))
+    assert main(["reproduce", "--quick", "--only", "a", "--only", "b", "--out", str(out), "--quiet"]) == 0
+    assert fake_run == [["a", "b"]]
+
+
+def test_reproduce_a_merged_file_claims_no_timing_it_did_not_measure(tmp_path, fake_run, capsys):
+    out = tmp_path / "r.json"
+    assert main(["reproduce", "--quick", "--only", "c", "--only", "e", "--only", "f", "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["wall_seconds"] == 31.0
+    assert main(["reproduce", "--quick", "--only", "c", "--out", str(out), "--quiet"]) == 0
+    merged = json.loads(out.read_text())
+    assert merged["wall_seconds"] == 30.0 and merged["wall_within_limit"] is None
+    assert merged["wall_seconds_note"] == ("merged results of separate runs (--only): the sum of seconds_per_experiment, "
+                                           "not the time of one run; wall_within_limit is not measured")
+    assert merged["machine_per_experiment"] == {"c_pca": "machine 2", "e_supcon_cross_entropy": "machine 1",
+                                                "f_kmeans": "machine 1"}
+    assert merged["machine"] == "several: see machine_per_experiment"
+    assert "wall time 30.0s (summed over the merged runs' experiments)" in capsys.readouterr().out

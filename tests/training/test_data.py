@@ -66,3 +66,21 @@ def test_bad_files(tmp_path, make, message):
 def test_missing_file():
     with pytest.raises(IconError, match="no such file"):
         data.load_dataset("/nonexistent/f.npy")
+
+
+def test_split_without_strata_when_a_part_cannot_hold_every_class():
+    labels = np.repeat(np.arange(20), 2)
+    train, test = data.train_test_split_indices(labels, 40, 0.3, 0)
+    assert (train.size, test.size) == (28, 12) and np.array_equal(np.sort(np.concatenate([train, test])), np.arange(40))
+    train, test = data.train_test_split_indices(np.arange(30) % 3, 30, 0.3, 0)
+    assert np.bincount(np.arange(30)[test] % 3).tolist() == [3, 3, 3]  # stratified when it can be
+
+
+def test_a_pt_file_torch_refuses_gives_a_message_without_terminal_styling(tmp_path):
+    import datetime
+
+    path = tmp_path / "f.pt"
+    torch.save({"features": torch.zeros(3, 2), "when": datetime.datetime(2020, 1, 1)}, path)
+    with pytest.raises(IconError) as err:
+        data.load_dataset(str(path))
+    assert "\x1b" not in str(err.value) and str(err.value).startswith(f"{path}: cannot read this .pt file (")

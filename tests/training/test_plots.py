@@ -35,3 +35,11 @@ def test_a_symlink_at_the_figures_name_is_replaced_not_written_through(tmp_path,
     assert not path.is_symlink() and path.read_bytes().startswith(b"\x89PNG")
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(os.listdir(tmp_path)) == ["figure.png", "precious.txt"]  # no temporary file left
+
+
+def test_an_unlabelled_map_draws_without_a_colormap_warning(tmp_path, recwarn):
+    assert plots.scatter(np.zeros((4, 2)), None, str(tmp_path / "f.png"), "t") == str(tmp_path / "f.png")
+    assert [str(w.message) for w in recwarn] == []
+    assert plots.written_here(str(tmp_path / "f.png"))
+    (tmp_path / "g.png").write_bytes((tmp_path / "f.png").read_bytes()[:8])
+    assert not plots.written_here(str(tmp_path / "g.png"))

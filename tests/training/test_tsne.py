@@ -104,7 +104,9 @@ def test_icon_fit_tsne_runs_the_schedule(tmp_path):
     assert main(argv) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["mapper"] == "lookup" and report["epochs"] == 300 and report["lr"] == 50.0
-    assert report["params"]["nearest"] == 45 and len(report["history"]) == 300 - 250
+    # a run shorter than the references' 1000 iterations exaggerates its first quarter (their 250 of 1000)
+    assert report["params"]["nearest"] == 45 and report["exaggerated_iterations"] == 75
+    assert len(report["history"]) == 300 - 75
     assert report["metrics"]["trustworthiness@10"] > 0.95
     assert np.load(out / "embedding.npy").shape == (150, 2)
 

@@ -8,11 +8,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 
 from icon_registry.formula import FormulaError
 from icon_registry.static_check import parse_entry_formula
 from icon_registry.formula import nodes as N
+from icon_registry.errors import IconError
 from icon_registry.schema import Entry
 
 from . import ast_tools as T
@@ -70,10 +70,9 @@ class Collected:
     def add(self, original: Entry, operator: str, where: str, description: str, data: dict, kind: str) -> None:
         try:
             entry = Entry.model_validate(data)
-        except ValidationError as err:
+        except IconError as err:
             if kind == "wrong":
-                first = err.errors()[0]
-                reason = f"{'.'.join(map(str, first['loc']))}: {first['msg'].strip()}"
+                reason = (err.problems or [str(err)])[0]
                 self.rejected.setdefault(operator, []).append((original.id, where, description, reason))
             else:
                 self.dropped[operator] = self.dropped.get(operator, 0) + 1
