@@ -286,8 +286,9 @@ def _summary_table(rows: list[dict]) -> list[str]:
         met_text = {True: '<span class="icon-met">✓ met</span>', False: '<span class="icon-missed">✗ missed</span>'}.get(met, "")
         method = inline(row.get("method", ""))
         if row.get("note"):
-            notes.append(row["note"])
-            method += f"<sup>{len(notes)}</sup>"
+            if row["note"] not in notes:  # rows that share a note share its footnote
+                notes.append(row["note"])
+            method += f"<sup>{notes.index(row['note']) + 1}</sup>"
         lines.append(f"| {method} | {inline(row.get('metric', ''))} | {value} | {number(row.get('runs'))} | "
                      f"{inline(row.get('target', ''))} | {met_text} |")
     lines.append("")

@@ -331,6 +331,11 @@ def _cluster_feature_sets(S: Settings, ds, log) -> list[FeatureSet]:
     ]
 
 
+#: (g)'s ablation rows were tuned on the very data and seeds they report: said on each row, not only in the details.
+TUNED_ON_DIGITS = ("k, the head's lr and the batch schedule were picked on digits by Hungarian accuracy, these quick "
+                   "seeds included (the t-SNE map's lr 0.1: at 0.05 one of two seeds merges two digits)")
+
+
 def exp_clustering(S: Settings, ds, out_dir, log):
     rows, detail, per_set = [], {}, []
     feature_sets = _cluster_feature_sets(S, ds, log)
@@ -349,7 +354,8 @@ def exp_clustering(S: Settings, ds, out_dir, log):
                 r = clustering.fit_clusters(fs.features, cfg, labels=ds.labels, neighbors=nb)
                 accs.append(r.metrics["hungarian_accuracy"])
                 log(f"(g) {fs.name}: {name} seed {seed}: Hungarian accuracy {accs[-1]:.4f} ({r.seconds['train']:.0f}s)")
-            rows.append(_row("g", f"{fs.name}: {name}", "Hungarian accuracy", accs, "> 0.90", np.mean(accs) > 0.90))
+            rows.append(_row("g", f"{fs.name}: {name}", "Hungarian accuracy", accs, "> 0.90", np.mean(accs) > 0.90,
+                             note_=TUNED_ON_DIGITS))
             set_detail[name] = metrics.mean_std(accs)
         rows.append(_row("g", f"{fs.name}: {KMEANS}", "Hungarian accuracy", km))
         set_detail[KMEANS] = metrics.mean_std(km)

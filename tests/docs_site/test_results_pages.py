@@ -156,3 +156,14 @@ def test_strict_through_the_command_line(tmp_path, capsys):
     assert code == 1, err
     assert "icon site build --strict: " in err and "no results folder at" in err and "Traceback" not in err
     assert not (tmp_path / "public").exists()
+
+
+def test_rows_that_share_a_note_share_its_footnote():
+    from icon_registry.docs_site.results_pages import _summary_table
+
+    rows = [{"method": "a", "metric": "m", "mean": 1.0, "std": 0.0, "runs": 2, "note": "tuned here"},
+            {"method": "b", "metric": "m", "mean": 1.0, "std": 0.0, "runs": 2, "note": "tuned here"},
+            {"method": "c", "metric": "m", "mean": 1.0, "std": 0.0, "runs": 2, "note": "another"}]
+    lines = _summary_table(rows)
+    assert [line.split(" |")[0] for line in lines[2:5]] == ["| a<sup>1</sup>", "| b<sup>1</sup>", "| c<sup>2</sup>"]
+    assert [line for line in lines if line.startswith("<sup>")] == ["<sup>1</sup> tuned here<br>", "<sup>2</sup> another<br>"]
