@@ -312,11 +312,12 @@ def _uniform_rows(count, kl: bool):
 
 def _dense_uniform(mask, dtype, kl: bool) -> FixedP:
     """p uniform over ``mask`` (n, m) as a dense matrix; one-hot (``target``) when every row has one pair."""
-    count = mask.sum(1).to(dtype)  # into int64, then cast: see TorchBackend.count
+    dense = torch_backend.mask_as(mask, dtype)
+    count = dense.sum(1)  # exact: at most _DENSE_UNIFORM_PAIRS < 2^24 pairs
     if bool((count == 1).all()):
-        return FixedP(target=mask.to(torch.uint8).argmax(1))
+        return FixedP(target=dense.argmax(1))
     fixed, safe = _uniform_rows(count, kl)
-    fixed.dense = mask.to(dtype) / safe[:, None]
+    fixed.dense = dense.div_(safe[:, None])
     return fixed
 
 
@@ -355,7 +356,7 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
             if rows.numel() <= _INDEX_FRACTION * n * m:
                 fixed.index = (rows, cols, safe.reciprocal()[rows])
             else:
-                fixed.dense = left.mask.to(dtype) / safe[:, None]
+                fixed.dense = torch_backend.mask_as(left.mask, dtype).div_(safe[:, None])
             return fixed
         mask = left.mask
         log_prob = left.log_prob()
@@ -365,7 +366,7 @@ def _fixed_form(left: Dist, objective: str, dtype, compiling: bool):
         prob = log_prob.exp()
         # 0 log 0 = 0: a pair whose probability underflows to zero (or lies off the mask) adds nothing
         entropy = left.backend.plogp(prob, log_prob, mask).sum(1) if kl else None
-        fixed = FixedP(prob.sum(1), mask.any(1), entropy)
+        fixed = FixedP(prob.sum(1), torch_backend.mask_any(mask, 1), entropy)
         if compiling:
             fixed.dense = prob
             return fixed

@@ -3,16 +3,28 @@
 Every I-Con objective is a sum over anchors, sum_i KL(p(.|i) || q(.|i)). When each
 anchor's distributions depend only on its own row of the anchor x candidate matrix (and
 on statistics over all candidates, such as cluster sizes), the rows can be evaluated in
-blocks, as flash attention does: each block is a custom autograd Function (``_BlockTerms``)
-whose forward evaluates the block once without a graph (the fused cross entropy computes each
-row's logsumexp in the same pass) and keeps only its per-anchor terms and its fixed p in
-compact form (one target column, or the index form of its pairs); its backward recomputes the
-block's logits once, with gradients, and turns them into the gradient with a single softmax
-(``torch_backend.gradients_only``: no normalizer, no dot product, no p again). The cost over the
-unchunked evaluation is one extra matmul per block and a masked copy; peak memory grows like
-n x chunk instead of n x n. Values and gradients are those of the unchunked evaluation (the
-same code runs: ``Inputs.rows`` selects the anchor rows, ``Pairs`` builds the (chunk, m)
-slices of every pairwise quantity and mask).
+blocks, peak memory n x chunk instead of n x n, in one of two ways:
+
+  * the loss is a sum or a mean over the anchors (compile_loss's reduction 'sum' or 'mean', the
+    default): each block is evaluated once, with a graph, and differentiated at once
+    (``_SummedBlocks``): the gradient of a sum is the gradient of each block's sum, whatever
+    reaches the loss in the backward but a scalar factor. A training step then costs what the
+    dense one costs (measured: SimCLR at n = 16,384, 8 blocks, 1.20x of dense on one CPU
+    thread, against 1.49x when each block was recomputed in the backward); a forward with
+    gradients enabled that is never differentiated pays for the gradient all the same (under
+    torch.no_grad no block keeps a graph).
+  * per-anchor terms (reduction 'none', a distributed loss): each block is a custom autograd
+    Function (``_BlockTerms``), flash-attention style, whose forward evaluates the block once
+    without a graph (the fused cross entropy computes each row's logsumexp in the same pass)
+    and keeps only its per-anchor terms and its fixed p in compact form (one target column, or
+    the index form of its pairs); its backward recomputes the block's logits once, with
+    gradients, and turns them into the gradient with a single softmax
+    (``torch_backend.gradients_only``: no normalizer, no dot product, no p again): one extra
+    matmul per block and a masked copy over the unchunked evaluation.
+
+Values and gradients are those of the unchunked evaluation (the same code runs: ``Inputs.rows``
+selects the anchor rows, ``Pairs`` builds the (chunk, m) slices of every pairwise quantity and
+mask).
 
 Statistics over all candidates (unit vectors, cluster sizes sum_k phi_kc; see
 ``Inputs.global_cached``) are computed once, by a one-row pass before the blocks, and are
@@ -24,8 +36,9 @@ anchor x candidate matrices at its peak. The candidates are the real ones of the
 and q supports (``candidate_count``): n for a batch, k for given candidates, C for class
 prototypes, K for z's outputs, m for a bank (1 + m with the anchor's own key). When those matrices would take more than the
 memory budget (``chunk_memory`` bytes if given to compile_loss, else ``MEMORY_FRACTION`` of
-the memory the device has available when the call starts: MemAvailable on CPU,
-torch.cuda.mem_get_info plus the allocator's free cache on CUDA), the anchors are split into
+the memory the device has available when the call starts: MemAvailable on CPU, or less where
+the process's memory cgroup (a container's limit) leaves less, torch.cuda.mem_get_info plus the
+allocator's free cache on CUDA), the anchors are split into
 the fewest blocks that fit. A batch that fits is never chunked (dense is the faster path).
 Under torch.compile blocks run eagerly (the block loop is a graph break); the dense
 evaluation compiles whole.
@@ -161,14 +174,21 @@ def dense_bytes(supports, inputs) -> int:
 
 @torch.compiler.assume_constant_result
 def available_bytes(device) -> int:
-    """Memory the device can still hand out: MemAvailable on CPU (Linux; physical pages
-    elsewhere), free plus the caching allocator's unused reserve on CUDA. Under torch.compile it
-    is read once, when the graph is traced (a constant of the graph: no graph break), so a
-    compiled loss keeps the chunking it was traced with."""
+    """Memory the device can still hand out: on CPU the machine's MemAvailable (Linux; physical
+    pages elsewhere), or less where this process's memory cgroup (a container's limit) leaves
+    less (``cgroup_headroom``); on CUDA free plus the caching allocator's unused reserve. Under
+    torch.compile it is read once, when the graph is traced (a constant of the graph: no graph
+    break), so a compiled loss keeps the chunking it was traced with."""
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    machine = _machine_available()
+    headroom = cgroup_headroom()
+    return machine if headroom is None else min(machine, headroom)
+
+
+def _machine_available() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -177,6 +197,70 @@ def available_bytes(device) -> int:
     except OSError:
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+#: A cgroup memory limit at or above this is no limit (cgroup v1 writes 2^63 rounded to a page).
+_NO_CGROUP_LIMIT = 1 << 60
+#: (controller hierarchy, limit file, usage file, the memory.stat key of reclaimable page cache)
+_CGROUP_VERSIONS = (("", "memory.max", "memory.current", "inactive_file"),
+                    ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))
+
+
+def cgroup_headroom(root: str = "/sys/fs/cgroup", membership: str = "/proc/self/cgroup"):
+    """Bytes this process's memory cgroups still allow: over the process's cgroup and each of its
+    ancestors that sets a limit, the least of limit - usage, with the inactive page cache (which
+    the kernel reclaims before it kills) not counted as used. None where no limit applies or none
+    can be read (no cgroups: not Linux). cgroup v2 (``memory.max``) and v1 (``memory/``
+    ``memory.limit_in_bytes``); a container that sees only its own cgroup sees it at the root."""
+    try:
+        with open(membership) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    paths = {}  # hierarchy ("" for v2, "memory" for v1) -> the process's cgroup path in it
+    for line in lines:
+        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", None, "")
+        for hierarchy in ("", "memory"):
+            if controllers is not None and (controllers == hierarchy or hierarchy in controllers.split(",")):
+                paths.setdefault(hierarchy, path)
+    headrooms = []
+    for hierarchy, limit_file, usage_file, reclaimable_key in _CGROUP_VERSIONS:
+        if hierarchy not in paths:
+            continue
+        parts = [part for part in paths[hierarchy].split("/") if part]
+        for depth in range(len(parts), -1, -1):
+            folder = os.path.join(root, hierarchy, *parts[:depth])
+            limit = _read_number(os.path.join(folder, limit_file))
+            if limit is None or limit >= _NO_CGROUP_LIMIT:
+                continue
+            usage = _read_number(os.path.join(folder, usage_file))
+            if usage is None:
+                continue
+            reclaimable = _read_stat(os.path.join(folder, "memory.stat"), reclaimable_key)
+            headrooms.append(max(0, limit - max(0, usage - reclaimable)))
+    return min(headrooms) if headrooms else None
+
+
+def _read_number(path):
+    """The integer a cgroup file holds; None for 'max' (no limit) or a file that cannot be read."""
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _read_stat(path, key) -> int:
+    try:
+        with open(path) as fh:
+            for line in fh:
+                name, _, value = line.partition(" ")
+                if name == key and value.strip().isdigit():
+                    return int(value)
+    except OSError:
+        pass
+    return 0
 
 
 def block_size(entry, inputs, chunk_size, chunk_memory=None, plan=None) -> int:
@@ -223,17 +307,20 @@ def _block(inputs, start, stop):
     return replace(inputs, rows=(start, stop), **rows, _cache={}, _global=inputs._global)
 
 
-def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None, chunk_memory=None, plan=None) -> AnchorTerms:
+def evaluate_terms(entry, inputs, *, objective: str = "kl", chunk_size=None, chunk_memory=None, plan=None,
+                   reduction=None) -> AnchorTerms:
     """``entry_terms`` for the anchor rows of ``inputs``, in blocks when ``chunk_size`` asks
-    (None: when the dense evaluation would not fit, see ``block_size``)."""
+    (None: when the dense evaluation would not fit, see ``block_size``). ``reduction``: 'sum' or
+    'mean' when the caller reads only that of the terms (``chunked_terms``)."""
     size = block_size(entry, inputs, chunk_size, chunk_memory, plan)
     if not size:
         return entry_terms(entry, inputs, objective=objective)
     if torch.compiler.is_compiling():
         # The block loop runs eagerly (a graph break): Dynamo does not trace autograd
         # Functions that call back into Python closures.
-        return torch.compiler.disable(chunked_terms)(entry, inputs, objective=objective, chunk_size=size)
-    return chunked_terms(entry, inputs, objective=objective, chunk_size=size)
+        return torch.compiler.disable(chunked_terms)(entry, inputs, objective=objective, chunk_size=size,
+                                                     reduction=reduction)
+    return chunked_terms(entry, inputs, objective=objective, chunk_size=size, reduction=reduction)
 
 
 def differentiable_inputs(inputs) -> tuple:
@@ -298,6 +385,7 @@ class _BlockTerms(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_values, _grad_mass):
+        _no_second_derivative()
         leaves = [t.detach().requires_grad_(t.requires_grad) for t in ctx.saved_tensors]
         wanted = [t for t in leaves if t.requires_grad]
         with torch.enable_grad(), gradients_only():
@@ -306,6 +394,14 @@ class _BlockTerms(torch.autograd.Function):
         del values
         grads = iter(grads)
         return (None, None, *(next(grads) if t.requires_grad else None for t in leaves))
+
+
+def _no_second_derivative():
+    """A backward with create_graph=True (grad mode on in it) would differentiate the blocks' gradients,
+    which hold no graph: the second derivative would silently lose their part."""
+    if torch.is_grad_enabled():
+        raise IconError("a chunked loss has no second derivative (backward with create_graph=True): compile it "
+                        "with chunk_size=0, or give chunk_memory room for the dense evaluation", argument="chunk_size")
 
 
 def _differentiable_stats(shared):
@@ -332,8 +428,50 @@ def _with_stats(shared, slots, tensors):
     return out
 
 
-def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> AnchorTerms:
-    """Per-anchor terms of the rows of ``inputs``, ``chunk_size`` anchors at a time."""
+class _SummedBlocks(torch.autograd.Function):
+    """The sum of every anchor's term over all blocks, with its gradient taken block by block in
+    the forward: each block is evaluated once, with a graph, and at once differentiated (its
+    gradient does not depend on anything the backward brings but a scalar factor, the gradient of
+    the sum). A step then costs what the dense evaluation costs (three matmuls for a dot kernel),
+    where recomputing each block in the backward (``_BlockTerms``) costs one more; the gradient
+    is paid in the forward even if no backward follows, so a loss evaluated with gradients
+    enabled but never differentiated costs a step (evaluate under torch.no_grad: no block keeps
+    a graph then). The leaves are those of ``_BlockTerms``."""
+
+    @staticmethod
+    def forward(ctx, blocks, *leaves):
+        total, masses = 0.0, []
+        grads = [None] * len(leaves)
+        for evaluate in blocks:
+            with torch.enable_grad():
+                own = [t.detach().requires_grad_(t.requires_grad) for t in leaves]
+                values, has_mass = evaluate(own, None)
+                wanted = [i for i, t in enumerate(own) if t.requires_grad]
+                found = torch.autograd.grad(values.sum(), [own[i] for i in wanted], allow_unused=True)
+            for i, grad in zip(wanted, found):
+                if grad is not None:
+                    grads[i] = grad if grads[i] is None else grads[i] + grad
+            total = total + values.detach().sum()
+            masses.append(has_mass)
+            del values, found
+        ctx.has = [grad is not None for grad in grads]
+        ctx.save_for_backward(*(grad for grad in grads if grad is not None))
+        has_mass = torch.cat(masses)
+        ctx.mark_non_differentiable(has_mass)
+        return total, has_mass
+
+    @staticmethod
+    def backward(ctx, grad_total, _grad_mass):
+        _no_second_derivative()
+        saved = iter(ctx.saved_tensors)
+        return (None, *(grad_total * next(saved) if has else None for has in ctx.has))
+
+
+def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int, reduction=None) -> AnchorTerms:
+    """Per-anchor terms of the rows of ``inputs``, ``chunk_size`` anchors at a time. With a
+    ``reduction`` of 'sum' or 'mean' (all the caller will read) and gradients, the terms are
+    summed and differentiated block by block in the forward (``_SummedBlocks``); otherwise each
+    block is recomputed in the backward (``_BlockTerms``), so that any per-anchor gradient works."""
     check_chunkable(entry)
     start, stop = inputs.rows if inputs.rows is not None else (0, inputs.n)
     names = differentiable_inputs(inputs)
@@ -347,19 +485,29 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
     del first
     slots = _differentiable_stats(shared) if differentiable else []
     stats = [shared[key][position] if isinstance(shared[key], tuple) else shared[key] for key, position in slots]
-    values, masses = [], []
-    for a in range(start, stop, chunk_size):
-        rows = _block(inputs, a, min(a + chunk_size, stop))
-
-        def evaluate(leaves, store, rows=rows):
+    def block_evaluation(rows, sliced: bool):
+        def evaluate(leaves, store):
             # the leaves replace the tensors they stand for (sliced outside the Function, so that
             # an anchor-indexed input's gradient reaches its rows through the slice)
-            block = replace(rows, **dict(zip(names, leaves)), _cache={},
-                            _global=_with_stats(shared, slots, leaves[len(names) :]))
+            given = dict(zip(names, leaves))
+            if not sliced:  # the whole anchor-indexed inputs: this block's rows of them
+                given = {name: _rows_of(name, value, rows.rows, start) for name, value in given.items()}
+            block = replace(rows, **given, _cache={}, _global=_with_stats(shared, slots, leaves[len(names) :]))
             block.p_cache = store
             terms = entry_terms(entry, block, objective=objective)
             return terms.values, terms.has_mass
 
+        return evaluate
+
+    blocks = [_block(inputs, a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
+    if differentiable and reduction in ("sum", "mean"):
+        leaves = [getattr(inputs, name) for name in names] + stats
+        total, has_mass = _SummedBlocks.apply([block_evaluation(rows, False) for rows in blocks], *leaves)
+        reduced = {"sum": lambda: total, "mean": lambda: total / has_mass.sum().clamp_min(1)}
+        return AnchorTerms(_unavailable, has_mass, lambda how: reduced[how]())
+    values, masses = [], []
+    for rows in blocks:
+        evaluate = block_evaluation(rows, True)
         leaves = [getattr(rows, name) for name in names] + stats
         if differentiable:
             value, mass = _BlockTerms.apply(evaluate, len(leaves), *leaves)
@@ -368,4 +516,13 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int) -> A
         values.append(value)
         masses.append(mass)
     return AnchorTerms(torch.cat(values), torch.cat(masses))
+
+
+def _rows_of(name, value, rows, first):
+    """A block's own rows of an anchor-indexed input (the others hold every candidate)."""
+    return value[rows[0] - first : rows[1] - first] if name in _ANCHOR_INDEXED else value
+
+
+def _unavailable():
+    raise AssertionError("chunked terms summed in the forward hold no per-anchor values: pass reduction=None")
 

@@ -248,6 +248,7 @@ class CompiledLoss(torch.nn.Module):
             terms = chunked.evaluate_terms(
                 self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size,
                 chunk_memory=self.chunk_memory, plan=self._chunk_plan,
+                reduction=None if self.distributed else self.reduction,
             )
         except SupportMismatch as err:
             raise IconError(f"{self.entry.id}: {err}", entry=self.entry.id) from None

@@ -417,3 +417,39 @@ def test_pool_logsumexp_is_exact_for_a_class_far_below_the_row_maximum(dtype):
             assert abs(float(out.detach()[i, c]) - expected) <= tol * max(1.0, abs(expected)), (i, c)
     assert torch.allclose(a.grad.double(), a64.grad, rtol=tol, atol=tol)
     assert torch.autograd.gradcheck(lambda x: B.pool_logsumexp(x, mask, groups), (a64.detach().requires_grad_(True),))
+
+
+def _masks():
+    g = torch.Generator().manual_seed(4)
+    dense = torch.rand(37, 53, generator=g) > 0.7
+    dense[5] = False  # an empty row
+    dense[:, 7] = False
+    return {
+        "dense": dense,
+        "transposed": dense.T,  # not contiguous
+        "expanded": torch.ones((), dtype=torch.bool).expand(6, 9),  # one element, strides 0 (a full support)
+        "sliced": dense[::3, 1::2],
+        "empty rows": torch.zeros(4, 0, dtype=torch.bool),
+        "no rows": torch.zeros(0, 5, dtype=torch.bool),
+        "one dimension": dense[:, 3],
+    }
+
+
+@pytest.mark.parametrize("name", list(_masks()))
+def test_mask_reductions_through_their_bytes_equal_torchs_own(name):
+    """mask_as, mask_count and mask_any read a bool mask through a uint8 view of its bytes (torch's
+    bool kernels are several times slower on the CPU): the same values as the plain ops, on any
+    strides, for empty masks too, and the plain ops themselves under torch.compile."""
+    mask = _masks()[name]
+    for compiling in (False, True):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch_backend, "compiling", lambda: compiling)
+            for dtype in (torch.float32, torch.float64, torch.uint8):
+                cast = torch_backend.mask_as(mask, dtype)
+                assert cast.dtype == dtype and torch.equal(cast, mask.to(dtype))
+            assert torch.equal(torch_backend.mask_count(mask), mask.sum())
+            assert torch.equal(torch_backend.mask_any(mask), mask.any())
+            for dim in range(mask.dim()):
+                counts = torch_backend.mask_count(mask, dim, keepdim=True)
+                assert counts.dtype == torch.int64 and torch.equal(counts, mask.sum(dim, keepdim=True))
+                assert torch.equal(torch_backend.mask_any(mask, dim), mask.any(dim))

@@ -87,9 +87,12 @@ def test_automatic_chunking_counts_the_real_candidates():
     assert chunked.block_size(entry, inputs, None) == 0
 
 
-def test_blocks_evaluate_p_once_and_q_once_more_in_the_backward(monkeypatch):
-    """Flash-style blocks: the forward evaluates each block's p and q once without a graph; the
-    backward recomputes q only (p, one target per row here, is kept from the forward)."""
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_blocks_evaluate_p_and_q_once_and_q_again_only_for_per_anchor_gradients(monkeypatch, reduction):
+    """Flash-style blocks. Per-anchor terms (reduction 'none'): the forward evaluates each block's p
+    and q once without a graph and the backward recomputes q only (p, one target per row here, is
+    kept from the forward). A sum or a mean: each block is evaluated once, its gradient taken in
+    the forward, and the backward evaluates nothing."""
     from icon_registry.distributions.normalize import Normalize
 
     entry, _ = CHUNKABLE[0]  # simclr: p uniform over the other view
@@ -98,12 +101,28 @@ def test_blocks_evaluate_p_once_and_q_once_more_in_the_backward(monkeypatch):
     original = Normalize.evaluate
     monkeypatch.setattr(Normalize, "evaluate", lambda self, inputs: calls.append(self.kernel.kind) or original(self, inputs))
     z = torch.randn(N, D, dtype=torch.float64, requires_grad=True)
-    value = compile_loss(entry, chunk_size=10).double()(z, ids=batch["ids"])  # blocks of 10, 10, 3
+    value = compile_loss(entry, chunk_size=10, reduction=reduction).double()(z, ids=batch["ids"])  # blocks 10, 10, 3
     forward = list(calls)
-    value.backward()
+    value.sum().backward()
     backward = calls[len(forward):]
     assert forward.count("same_id") == 1 + 3 and forward.count("gaussian_dot") == 1 + 3  # one-row pass + blocks
-    assert backward == ["gaussian_dot"] * 3
+    assert backward == (["gaussian_dot"] * 3 if reduction == "none" else [])
+
+
+def test_a_summed_chunked_loss_scales_its_forward_gradient_by_the_incoming_one():
+    """The gradient taken in the forward is that of the sum; the backward multiplies it by the
+    gradient that reaches the loss (2 * loss, say), and a second backward with retain_graph
+    gives the same again."""
+    entry, _ = CHUNKABLE[0]
+    batch = global_batch([N])
+    z = torch.randn(N, D, dtype=torch.float64, requires_grad=True)
+    chunked_value = compile_loss(entry, chunk_size=7)(z, ids=batch["ids"])
+    (grad,) = torch.autograd.grad(3.0 * chunked_value ** 2, z, retain_graph=True)
+    (again,) = torch.autograd.grad(3.0 * chunked_value ** 2, z)
+    dense_value = compile_loss(entry, chunk_size=0)(z, ids=batch["ids"])
+    (want,) = torch.autograd.grad(3.0 * dense_value ** 2, z)
+    torch.testing.assert_close(grad, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(again, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("bad", [0, -5, "1GB", True])
@@ -333,3 +352,63 @@ def test_a_bad_id_scope_is_refused_without_distributed(source):
     with pytest.raises(IconError, match="distributed_ids") as err:
         compile_loss("simclr", source=source, distributed_ids="bogus")
     assert err.value.argument == "distributed_ids"
+
+
+def _cgroup_files(root, folder, files):
+    target = root / folder
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (target / name).write_text(text)
+
+
+def test_cgroup_headroom_reads_v2_limits_of_the_cgroup_and_its_ancestors(tmp_path):
+    """A container's memory limit caps what automatic chunking may use: limit - usage, the inactive
+    page cache not counted as used, the least over the process's cgroup and its limited ancestors."""
+    membership = tmp_path / "cgroup"
+    membership.write_text("0::/jobs/train\n")
+    root = tmp_path / "fs"
+    _cgroup_files(root, "jobs/train", {"memory.max": "max\n", "memory.current": "5000\n"})
+    _cgroup_files(root, "jobs", {"memory.max": "10000\n", "memory.current": "7000\n",
+                                 "memory.stat": "anon 4000\ninactive_file 1500\nactive_file 100\n"})
+    assert chunked.cgroup_headroom(str(root), str(membership)) == 10000 - (7000 - 1500)
+    _cgroup_files(root, "jobs/train", {"memory.max": "4000\n"})  # the tighter of the two
+    assert chunked.cgroup_headroom(str(root), str(membership)) == 0  # usage 5000 above the limit 4000
+    _cgroup_files(root, "jobs/train", {"memory.max": "6000\n"})
+    assert chunked.cgroup_headroom(str(root), str(membership)) == 1000
+
+
+def test_cgroup_headroom_reads_v1_and_a_container_that_sees_its_cgroup_at_the_root(tmp_path):
+    membership = tmp_path / "cgroup"
+    membership.write_text("9:name=systemd:/\n4:cpu,memory:/docker/abc\n0::/\n")
+    root = tmp_path / "fs"
+    # the container mounts only its own cgroup: /docker/abc is not there, its root is
+    _cgroup_files(root, "memory", {"memory.limit_in_bytes": "8192\n", "memory.usage_in_bytes": "3000\n",
+                                   "memory.stat": "cache 900\ntotal_inactive_file 1000\n"})
+    assert chunked.cgroup_headroom(str(root), str(membership)) == 8192 - (3000 - 1000)
+    _cgroup_files(root, "memory", {"memory.limit_in_bytes": str(2**63 - 4096) + "\n"})  # v1's "no limit"
+    assert chunked.cgroup_headroom(str(root), str(membership)) is None
+
+
+def test_no_cgroup_means_no_headroom_and_the_machine_decides(tmp_path, monkeypatch):
+    assert chunked.cgroup_headroom(str(tmp_path), str(tmp_path / "missing")) is None
+    membership = tmp_path / "cgroup"
+    membership.write_text("0::/\n")
+    assert chunked.cgroup_headroom(str(tmp_path / "fs"), str(membership)) is None  # no files: no limit read
+    monkeypatch.setattr(chunked, "_machine_available", lambda: 10 << 30)
+    monkeypatch.setattr(chunked, "cgroup_headroom", lambda: None)
+    assert chunked.available_bytes("cpu") == 10 << 30
+    monkeypatch.setattr(chunked, "cgroup_headroom", lambda: 3 << 30)
+    assert chunked.available_bytes("cpu") == 3 << 30
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_a_chunked_loss_refuses_a_second_derivative_instead_of_losing_part_of_it(reduction):
+    entry, _ = CHUNKABLE[0]
+    batch = global_batch([N])
+    z = torch.randn(N, D, dtype=torch.float64, requires_grad=True)
+    value = compile_loss(entry, chunk_size=7, reduction=reduction)(z, ids=batch["ids"]).sum()
+    with pytest.raises(IconError, match="no second derivative.*chunk_size=0"):
+        torch.autograd.grad(value, z, create_graph=True)
+    dense = compile_loss(entry, chunk_size=0, reduction=reduction)(z, ids=batch["ids"]).sum()
+    (grad,) = torch.autograd.grad(dense, z, create_graph=True)
+    assert grad.requires_grad  # the dense loss has one
