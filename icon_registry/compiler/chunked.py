@@ -13,7 +13,8 @@ blocks, peak memory n x chunk instead of n x n, in one of two ways:
     thread, against 1.49x when each block was recomputed in the backward); a forward with
     gradients enabled that is never differentiated pays for the gradient all the same (under
     torch.no_grad no block keeps a graph).
-  * per-anchor terms (reduction 'none', a distributed loss): each block is a custom autograd
+  * per-anchor terms (reduction 'none', a distributed loss; also when an anchor-indexed input,
+    a teacher's scores or the keys, carries a gradient): each block is a custom autograd
     Function (``_BlockTerms``), flash-attention style, whose forward evaluates the block once
     without a graph (the fused cross entropy computes each row's logsumexp in the same pass)
     and keeps only its per-anchor terms and its fixed p in compact form (one target column, or
@@ -297,6 +298,7 @@ def automatic_block(rows: int, need: int, device, chunk_memory=None) -> int:
 
 #: The inputs that hold one row per anchor (``Inputs.rows``): a block holds only its own rows.
 _ANCHOR_INDEXED = ("neighbors", "graph", "teacher", "keys")
+_ANCHOR_INDEXED_SET = frozenset(_ANCHOR_INDEXED)
 
 
 def _block(inputs, start, stop):
@@ -470,8 +472,9 @@ class _SummedBlocks(torch.autograd.Function):
 def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int, reduction=None) -> AnchorTerms:
     """Per-anchor terms of the rows of ``inputs``, ``chunk_size`` anchors at a time. With a
     ``reduction`` of 'sum' or 'mean' (all the caller will read) and gradients, the terms are
-    summed and differentiated block by block in the forward (``_SummedBlocks``); otherwise each
-    block is recomputed in the backward (``_BlockTerms``), so that any per-anchor gradient works."""
+    summed and differentiated block by block in the forward (``_SummedBlocks``); otherwise (and
+    when an anchor-indexed input carries a gradient) each block is recomputed in the backward
+    (``_BlockTerms``), so that any per-anchor gradient works."""
     check_chunkable(entry)
     start, stop = inputs.rows if inputs.rows is not None else (0, inputs.n)
     names = differentiable_inputs(inputs)
@@ -485,14 +488,13 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int, redu
     del first
     slots = _differentiable_stats(shared) if differentiable else []
     stats = [shared[key][position] if isinstance(shared[key], tuple) else shared[key] for key, position in slots]
-    def block_evaluation(rows, sliced: bool):
+
+    def block_evaluation(rows):
         def evaluate(leaves, store):
             # the leaves replace the tensors they stand for (sliced outside the Function, so that
             # an anchor-indexed input's gradient reaches its rows through the slice)
-            given = dict(zip(names, leaves))
-            if not sliced:  # the whole anchor-indexed inputs: this block's rows of them
-                given = {name: _rows_of(name, value, rows.rows, start) for name, value in given.items()}
-            block = replace(rows, **given, _cache={}, _global=_with_stats(shared, slots, leaves[len(names) :]))
+            block = replace(rows, **dict(zip(names, leaves)), _cache={},
+                            _global=_with_stats(shared, slots, leaves[len(names) :]))
             block.p_cache = store
             terms = entry_terms(entry, block, objective=objective)
             return terms.values, terms.has_mass
@@ -500,14 +502,16 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int, redu
         return evaluate
 
     blocks = [_block(inputs, a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
-    if differentiable and reduction in ("sum", "mean"):
-        leaves = [getattr(inputs, name) for name in names] + stats
-        total, has_mass = _SummedBlocks.apply([block_evaluation(rows, False) for rows in blocks], *leaves)
+    # (an anchor-indexed input with a gradient, a teacher's scores say, is a leaf of its own rows in
+    # each block: the per-block Functions take it)
+    if differentiable and reduction in ("sum", "mean") and _ANCHOR_INDEXED_SET.isdisjoint(names):
+        leaves = [getattr(inputs, name) for name in names] + stats  # every block reads them whole
+        total, has_mass = _SummedBlocks.apply([block_evaluation(rows) for rows in blocks], *leaves)
         reduced = {"sum": lambda: total, "mean": lambda: total / has_mass.sum().clamp_min(1)}
         return AnchorTerms(_unavailable, has_mass, lambda how: reduced[how]())
     values, masses = [], []
     for rows in blocks:
-        evaluate = block_evaluation(rows, True)
+        evaluate = block_evaluation(rows)
         leaves = [getattr(rows, name) for name in names] + stats
         if differentiable:
             value, mass = _BlockTerms.apply(evaluate, len(leaves), *leaves)
@@ -518,11 +522,7 @@ def chunked_terms(entry, inputs, *, objective: str = "kl", chunk_size: int, redu
     return AnchorTerms(torch.cat(values), torch.cat(masses))
 
 
-def _rows_of(name, value, rows, first):
-    """A block's own rows of an anchor-indexed input (the others hold every candidate)."""
-    return value[rows[0] - first : rows[1] - first] if name in _ANCHOR_INDEXED else value
-
-
 def _unavailable():
-    raise AssertionError("chunked terms summed in the forward hold no per-anchor values: pass reduction=None")
+    raise AssertionError("chunked terms summed in the forward hold no per-anchor values (evaluate_terms with "
+                         "reduction=None keeps them)")
 
