@@ -4,7 +4,8 @@ Suites (``SUITES``; registered by ``icon bench --suite NAME`` or run as
 ``python -m icon_registry.bench_scale [--suite memory,distributed,gpu] [--quick]``):
 
 * ``memory``: InfoNCE (SimCLR's p and q) forward + backward on CPU, d = 128, n up to 65,536,
-  evaluated in anchor blocks (chunk_size automatic: about 2^24 pairs per block). Every n runs
+  evaluated in anchor blocks of 2^24 pairs (chunk_size = 2^24 // n: 256 anchors at 65,536; each
+  block's buffers then are 64 MiB, whatever the machine has). Every n runs
   in a fresh subprocess; its peak RSS comes from ``os.wait4`` (the child's own rusage, not
   the running maximum over children that RUSAGE_CHILDREN gives). The time is compared with
   the n^2 d scaling of the n = 8,192 run. Steady state: the peak RSS of 30 dense training steps
@@ -41,8 +42,8 @@ MEMORY_SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
 QUICK_SIZES = (1024, 2048, 4096, 8192)
 REFERENCE_N = 8192
 DIM = 128
-#: Anchor x candidate pairs per block in the CPU runs (n = 65,536: 128 anchors per block).
-BLOCK_PAIRS = 1 << 23
+#: Anchor x candidate pairs per block in the CPU runs (n = 65,536: 256 anchors per block).
+BLOCK_PAIRS = 1 << 24
 #: glibc's dynamic mmap threshold keeps freed multi-MiB blocks in the heap, where they
 #: fragment: RSS then grows with the number of blocks although live memory does not. A fixed
 #: threshold returns them to the OS, so peak RSS measures what the loss actually holds.
@@ -188,7 +189,7 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
     _scaling(rows)
     steady = _steady_state(min(STEADY_N, max(sizes)), threads, quiet)
     return {
-        "description": "InfoNCE forward+backward on CPU, float32, anchor blocks of about 2^23 pairs; "
+        "description": "InfoNCE forward+backward on CPU, float32, anchor blocks of about 2^24 pairs; "
         "peak RSS of a fresh process per n (os.wait4)",
         "threads": threads,
         "child_env": CHILD_ENV,

@@ -238,7 +238,7 @@ class Pairs:
         values = self.inputs.require(name, f"pairs are matched by equal {name}")
         anchors = self.inputs.anchor_rows(values)
         if self.layout in ("prototypes", "outputs", "class_pools"):
-            return anchors[:, None] == self.column_index()[None, :]
+            return self.backend.equal_outer(anchors, self.column_index())
         if self.layout == "candidates":
             return anchors[:, None] == values[self.inputs.neighbors]
         if self.layout == "bank":
@@ -246,10 +246,10 @@ class Pairs:
             if bank_name is None:
                 raise IconError(f"{self.inputs.entry_id}: bank rows have no {name} (only bank_ids and bank_labels)")
             column = self.inputs.require(bank_name, f"bank rows are matched by equal {name}")
-            return anchors[:, None] == column[None, :]
+            return self.backend.equal_outer(anchors, column)
         if self.layout == "key_and_bank":
             raise IconError(f"{self.inputs.entry_id}: support 'key_and_bank' matches by position: use the own_key kernel")
-        return anchors[:, None] == values[None, :]
+        return self.backend.equal_outer(anchors, values)
 
     def same_pairs(self, name: str):
         """(rows, cols) in row-major order of the pairs whose ``name`` values agree, on the support
@@ -280,7 +280,7 @@ class Pairs:
         if self.inputs.rows is None:
             return self.backend.eye_mask(self.inputs.n, self.inputs.z)
         columns = self.class_index_like(self.inputs.n)
-        return self.inputs.anchor_rows(columns)[:, None] == columns[None, :]
+        return self.backend.equal_outer(self.inputs.anchor_rows(columns), columns)
 
     def position(self, index: int):
         if self.layout != "candidates":

@@ -148,6 +148,10 @@ class SympyBackend:
         return np.arange(m)
 
     @staticmethod
+    def equal_outer(a, b):
+        return np.asarray(a)[:, None] == np.asarray(b)[None, :]
+
+    @staticmethod
     def eye_mask(n, like):
         return np.eye(n, dtype=bool)
 

@@ -444,6 +444,10 @@ class _SummedBlocks(torch.autograd.Function):
     def forward(ctx, blocks, *leaves):
         total, masses = 0.0, []
         grads = [None] * len(leaves)
+        # Accumulated in place once the sum is a tensor of our own: autograd may hand two
+        # leaves one gradient buffer (an addition's), and a new n x d sum per block would be an
+        # allocation (page faults) and a pass more per block.
+        owned = [False] * len(leaves)
         for evaluate in blocks:
             with torch.enable_grad():
                 own = [t.detach().requires_grad_(t.requires_grad) for t in leaves]
@@ -451,8 +455,14 @@ class _SummedBlocks(torch.autograd.Function):
                 wanted = [i for i, t in enumerate(own) if t.requires_grad]
                 found = torch.autograd.grad(values.sum(), [own[i] for i in wanted], allow_unused=True)
             for i, grad in zip(wanted, found):
-                if grad is not None:
-                    grads[i] = grad if grads[i] is None else grads[i] + grad
+                if grad is None:
+                    continue
+                if grads[i] is None:
+                    grads[i] = grad
+                elif owned[i]:
+                    grads[i].add_(grad)
+                else:
+                    grads[i], owned[i] = grads[i] + grad, True
             total = total + values.detach().sum()
             masses.append(has_mass)
             del values, found

@@ -565,6 +565,10 @@ class AbstractBackend:
         return AIdx("classes")
 
     @staticmethod
+    def equal_outer(a, b):
+        return a[:, None] == b[None, :]
+
+    @staticmethod
     def knn_mask(sqdist, candidates, k):
         raise ir.Unsupported("a kNN graph computed from distances")
 

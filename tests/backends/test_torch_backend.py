@@ -453,3 +453,45 @@ def test_mask_reductions_through_their_bytes_equal_torchs_own(name):
                 counts = torch_backend.mask_count(mask, dim, keepdim=True)
                 assert counts.dtype == torch.int64 and torch.equal(counts, mask.sum(dim, keepdim=True))
                 assert torch.equal(torch_backend.mask_any(mask, dim), mask.any(dim))
+
+
+def _integer_pairs():
+    g = torch.Generator().manual_seed(5)
+    labels = torch.randint(0, 100, (37,), generator=g)
+    return {
+        "labels against themselves": (labels, labels),
+        "a block's rows against the batch": (labels[5:20], labels),
+        "a span of exactly 255": (torch.tensor([-300, -45, -300, -46]), torch.tensor([-45, -300, -100])),
+        "a span of 256 (compared as they are)": (torch.tensor([0, 256, 7]), torch.tensor([256, 0, 0, 7])),
+        "int8 around zero": (torch.tensor([-128, 127, 0], dtype=torch.int8),
+                             torch.tensor([127, -128], dtype=torch.int8)),
+        "uint8 against int64 columns": (torch.tensor([3, 255, 0], dtype=torch.uint8), torch.arange(4)),
+        "int64 values beyond int32": (torch.tensor([2**40, 2**40 + 3]), torch.tensor([2**40 + 3, 2**40, 2**40 + 200])),
+        "a span beyond int32 (compared as they are)": (torch.tensor([2**40, 5]), torch.tensor([5, 2**40])),
+        "int16 against int32": (torch.tensor([-5, 9], dtype=torch.int16), torch.tensor([9, -5, -5], dtype=torch.int32)),
+        "no anchors": (torch.tensor([], dtype=torch.int64), labels),
+        "floats (compared as they are)": (torch.tensor([0.5, 1.0]), torch.tensor([1.0, 0.5, 0.25])),
+    }
+
+
+@pytest.mark.parametrize("name", list(_integer_pairs()))
+def test_equal_outer_compares_as_bytes_where_the_values_span_a_byte_and_equals_torchs_compare(name):
+    """equal_outer(a, b) is a[:, None] == b[None, :]: on the CPU it compares shifted bytes when
+    the values span at most 255, exactly for every integer dtype, and the plain compare otherwise
+    and under torch.compile."""
+    a, b = _integer_pairs()[name]
+    for compiling in (False, True):
+        byte_compares = []
+        plain_eq = torch.eq
+
+        def eq(x, y, **out):
+            byte_compares.append(x.dtype == y.dtype == torch.uint8)
+            return plain_eq(x, y, **out)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch_backend, "compiling", lambda: compiling)
+            patch.setattr(torch, "eq", eq)
+            mask = torch_backend.equal_outer(a, b)
+        assert mask.dtype == torch.bool and mask.shape == (a.shape[0], b.shape[0])
+        assert torch.equal(mask, a[:, None] == b[None, :])
+        assert byte_compares == ([True] if not compiling and "as they are" not in name and a.numel() > 0 else [])
