@@ -280,7 +280,7 @@ class Pairs:
         if self.inputs.rows is None:
             return self.backend.eye_mask(self.inputs.n, self.inputs.z)
         columns = self.class_index_like(self.inputs.n)
-        return self.backend.equal_outer(self.inputs.anchor_rows(columns), columns)
+        return self.inputs.anchor_rows(columns)[:, None] == columns[None, :]
 
     def position(self, index: int):
         if self.layout != "candidates":
@@ -381,7 +381,7 @@ def class_members(inputs: Inputs):
 
     def members():
         classes = inputs.backend.arange(int(labels.max()) + 1, inputs.z)
-        return labels[:, None] == classes[None, :]
+        return inputs.backend.equal_outer(labels, classes)
 
     return inputs.global_cached("class_members", members)
 

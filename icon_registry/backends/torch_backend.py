@@ -78,12 +78,13 @@ def equal_outer(a, b):
     if (compiling() or a.device.type != "cpu" or a.dtype not in _INTEGER_DTYPES or b.dtype not in _INTEGER_DTYPES
             or a.numel() == 0 or b.numel() == 0):
         return a[:, None] == b[None, :]
-    # (in int64, which holds every value of the others: no wrap-around in the shift)
-    low, high = (int(v) for v in torch.aminmax(a if b is a else torch.cat((a.long(), b.long()))))
+    # in int64, which holds every value of the others: no wrap-around in the shift
+    wide_a, wide_b = a.long(), b.long()
+    low, high = (int(v) for v in torch.aminmax(wide_a if b is a else torch.cat((wide_a, wide_b))))
     if high - low > _BYTE_SPAN:
         return a[:, None] == b[None, :]
-    as_bytes = (a.long() - low).to(torch.uint8)
-    other = as_bytes if b is a else (b.long() - low).to(torch.uint8)
+    as_bytes = (wide_a - low).to(torch.uint8)
+    other = as_bytes if b is a else (wide_b - low).to(torch.uint8)
     out = torch.empty(a.shape[0], b.shape[0], dtype=torch.uint8, device=a.device)
     return torch.eq(as_bytes[:, None], other[None, :], out=out).view(torch.bool)
 
