@@ -333,7 +333,7 @@ def load_catalog(*extra: Union[str, os.PathLike], include_builtin: bool = True, 
 
 def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) -> Catalog:
     from icon_registry.checked_files import CheckedFiles, data_digest
-    from icon_registry.schema import Entry, TableSpec
+    from icon_registry.schema import Entry, TableAddition, TableSpec
 
     checked_files = CheckedFiles()
 
@@ -381,7 +381,9 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
         if table_file is not None:
             try:
                 document = load_yaml(table_file, display=_display(table_file))
-                table = validate_model(TableSpec, document.data, document.lines, document.file)
+                # the first table is the catalog's own; a later one only adds to it
+                table = validate_model(TableAddition if tables else TableSpec, document.data, document.lines,
+                                       document.file)
                 tables.append((table, table_file, document))
             except IconError as err:
                 problems.extend(err.problems)

@@ -313,3 +313,18 @@ class TableAxis(_Model):
 class TableSpec(_Model):
     rows: list[TableAxis] = Field(min_length=1, description="kinds of learned q, top to bottom")
     columns: list[TableAxis] = Field(min_length=1, description="kinds of supervisory p, left to right")
+
+
+class TableAddition(_Model):
+    """The table.yaml of a folder loaded beside a catalog that has its table (the built-in one):
+    the rows and columns it adds, appended in this order; either may be left out, and one that
+    repeats an existing id must repeat it exactly."""
+
+    rows: list[TableAxis] = Field(default_factory=list, description="kinds of learned q to add")
+    columns: list[TableAxis] = Field(default_factory=list, description="kinds of supervisory p to add")
+
+    @model_validator(mode="after")
+    def _adds_an_axis(self):
+        if not self.rows and not self.columns:
+            raise ValueError("a table added to a catalog's own gives rows, columns or both: it has neither")
+        return self

@@ -233,6 +233,58 @@ def test_user_entry_colliding_with_builtin(tmp_path, mini_catalog, as_builtin):
     )
 
 
+_LAPLACE_ROW = """\
+rows:
+  - id: laplace
+    label: Laplace
+    description: exp(-|z_i - z_j| / b)
+    beyond_paper: true
+"""
+
+
+def _in_new_row(tmp_path, table: str) -> Path:
+    """A user's folder whose table.yaml is ``table`` and whose one entry sits in row 'laplace'."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "table.yaml").write_text(table)
+    text = ENTRIES["simclr"].replace("id: simclr", "id: my_laplace").replace("aliases: [nt_xent]", "aliases: []")
+    (mine / "my_laplace.yaml").write_text(text.replace("row: gaussian", "row: laplace"))
+    return mine
+
+
+def test_added_table_may_give_only_rows_or_only_columns(tmp_path, mini_catalog, as_builtin):
+    as_builtin(mini_catalog)
+    mine = _in_new_row(tmp_path, _LAPLACE_ROW)
+    catalog = load_catalog(mine)
+    assert [r.id for r in catalog.table.rows] == ["gaussian", "student_t", "uniform_clusters", "laplace"]
+    assert [c.id for c in catalog.table.columns] == ["gaussian", "positive_pairs", "classes"]
+    assert catalog.get("my_laplace").cell.row == "laplace"
+
+    (mine / "table.yaml").write_text("columns:\n  - {id: graph, label: Graph, description: given edges}\n")
+    (mine / "my_laplace.yaml").unlink()
+    catalog = load_catalog(mine)
+    assert [c.id for c in catalog.table.columns] == ["gaussian", "positive_pairs", "classes", "graph"]
+    assert [r.id for r in catalog.table.rows] == ["gaussian", "student_t", "uniform_clusters"]
+
+
+def test_added_table_must_add_something(tmp_path, mini_catalog, as_builtin):
+    as_builtin(mini_catalog)
+    mine = _in_new_row(tmp_path, "rows: []\n")
+    with pytest.raises(IconError) as info:
+        load_catalog(mine)
+    assert info.value.problems[0] == (
+        f"{mine}/table.yaml:1: a table added to a catalog's own gives rows, columns or both: it has neither"
+    )
+
+
+def test_a_catalogs_own_table_needs_rows_and_columns(tmp_path):
+    """Without the built-in catalog, the first table is the catalog's own: a row alone is not a table."""
+    mine = _in_new_row(tmp_path, _LAPLACE_ROW)
+    with pytest.raises(IconError) as info:
+        load_catalog(mine, include_builtin=False)
+    assert info.value.problems[0] == f"{mine}/table.yaml:1: missing field 'columns'"
+
+
 # --------------------------------------------------------------------------------------
 # every built-in entry
 # --------------------------------------------------------------------------------------
