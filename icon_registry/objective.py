@@ -181,7 +181,7 @@ def _fused_terms(left: Dist, right: Dist, objective: str):
     gradients_only = torch_backend.gradients_only_active()
     # t-SNE's q: the fused Cauchy form reads d2 (or the points themselves, in blocks) and never forms
     # the logits -log(1 + d2)
-    fused = not (compiling or gradients_only)
+    fused = not (torch_backend.plain_ops() or gradients_only)
     points = right.points if fused else None
     cauchy = right.cauchy if fused and points is None else None
     logits = points if points is not None else cauchy if cauchy is not None else right.logits

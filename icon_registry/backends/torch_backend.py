@@ -10,6 +10,7 @@ import math
 import torch
 
 from icon_registry.backends import cauchy_grid
+from icon_registry.errors import IconError
 from icon_registry.neighbors import knn
 
 #: The floating dtype of the evaluation in progress (set by ``TorchBackend.float_dtype``):
@@ -93,6 +94,37 @@ def gradients_only_active() -> bool:
     return not compiling() and _GRADIENTS_ONLY.get()
 
 
+#: Set while a loss compiled with ``second_order=True`` evaluates: plain differentiable torch ops
+#: instead of the fused autograd Functions, whose backward is not itself differentiable.
+_PLAIN_OPS: contextvars.ContextVar = contextvars.ContextVar("icon_plain_ops", default=False)
+
+
+def plain_ops() -> bool:
+    """Evaluate with plain torch ops: inside torch.compile's trace (the compiler fuses them) and for
+    a loss that must have a second derivative (``second_order=True``)."""
+    return compiling() or _PLAIN_OPS.get()
+
+
+@contextlib.contextmanager
+def plain_ops_only():
+    """Evaluate with plain torch ops (``plain_ops``) inside this block."""
+    token = _PLAIN_OPS.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN_OPS.reset(token)
+
+
+def no_second_derivative(what: str):
+    """Called first in a fused Function's backward: with create_graph=True (grad mode on in the
+    backward) autograd would differentiate a gradient that holds no graph, and the second
+    derivative would silently lose that part. A clear error instead."""
+    if torch.is_grad_enabled():
+        raise IconError(f"{what} has no second derivative (backward with create_graph=True): compile the loss "
+                        "with second_order=True, which evaluates it with plain torch ops that have one",
+                        argument="second_order")
+
+
 @contextlib.contextmanager
 def gradients_only():
     """Evaluate for the gradient alone: the fused cross entropy returns zeros as its value (its
@@ -137,7 +169,7 @@ class TorchBackend:
     def masked_logsumexp(a, mask, axis, diagonal=None):
         # An empty row has logsumexp -inf; it only multiplies zero probability mass, and a
         # finite placeholder (0) keeps 0 * (-inf) = NaN out of the result and its gradient.
-        if compiling():
+        if plain_ops():
             return _plain_masked_logsumexp(a, mask, axis, diagonal)
         return _MaskedLogSumExp.apply(a, mask, axis, diagonal)
 
@@ -198,6 +230,8 @@ class TorchBackend:
                 return out
             low = wide_low & low
         rows, cols = low.nonzero(as_tuple=True)
+        if _PLAIN_OPS.get():  # differentiable twice; holds entries x k for its backward
+            return out.index_put((rows, cols), torch.logsumexp(a[rows] + b.T[cols], 1))
         return out.index_put((rows, cols), _log_matmul_exp_at(a, b, rows, cols))
 
     @staticmethod
@@ -230,7 +264,7 @@ class TorchBackend:
 
     @staticmethod
     def sqdist(a, b):
-        if compiling() or a.dim() != 2:  # plain ops: the compiler fuses them
+        if plain_ops() or a.dim() != 2:  # plain ops: the compiler fuses them
             return _plain_sqdist(a, b)
         return _SquaredDistance.apply(a, b)
 
@@ -570,6 +604,7 @@ class _SquaredDistance(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        # plain ops on the saved inputs: differentiable again (create_graph=True) as they are
         if ctx.same:
             (a,) = ctx.saved_tensors
             b = a
@@ -620,6 +655,7 @@ class _LogMatmulExpAt(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        no_second_derivative("the exact log-sum-exp of underflowed cluster scores")
         a, b, rows, cols, out = ctx.saved_tensors
         grad_a = torch.zeros_like(a) if ctx.needs_input_grad[0] else None
         grad_bt = torch.zeros_like(b.T) if ctx.needs_input_grad[1] else None
@@ -722,6 +758,7 @@ class _MaskedLogSumExp(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        no_second_derivative("the fused masked logsumexp")
         return _softmax(ctx.log_softmax, ctx.by_rows).mul_(grad), None, None, None
 
 
@@ -786,6 +823,7 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        no_second_derivative("the fused softmax cross entropy")
         mass_g = g if ctx.mass is None else g * ctx.mass
         if ctx.kind == "joint":
             grad = (ctx.saved - ctx.lse).exp_().mul_(mass_g.sum())
@@ -931,6 +969,7 @@ class _BlockedCauchyCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        no_second_derivative("t-SNE's blocked Student-t cross entropy")
         repulsion, second, forward, backward, lengths, diff, at = ctx.saved_tensors
         mass_g = g.sum() if ctx.mass is None else (g * ctx.mass).sum()
         push = torch.where(ctx.total > 0, mass_g / ctx.total, 0.0)
@@ -984,6 +1023,7 @@ class _CauchyCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        no_second_derivative("t-SNE's fused Student-t cross entropy")
         (w_squared,) = ctx.saved_tensors
         mass_g = g.sum() if ctx.mass is None else (g * ctx.mass).sum()
         push = torch.where(ctx.total > 0, mass_g / ctx.total, 0.0)
@@ -1009,7 +1049,7 @@ def softmax_cross_entropy(logits, mask, softmax, fixed, scale=1.0):
     """Per-anchor sum_j p_ij (lse_i - logits_ij) for a fixed p (``FixedP``) and q = softmax of
     ``logits`` over ``mask`` (see ``_SoftmaxCrossEntropy``). Under torch.compile: plain ops
     (the compiler fuses them; a custom Function would stop it)."""
-    if compiling():
+    if plain_ops():
         return _plain_softmax_cross_entropy(logits, mask, softmax, fixed, scale)
     index = fixed.index or (None, None, None)
     return _SoftmaxCrossEntropy.apply(logits, mask, softmax, fixed.mass, fixed.target, *index, _dense(fixed), scale)

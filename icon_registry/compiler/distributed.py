@@ -107,6 +107,9 @@ class GatherWithGrad(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if torch.is_grad_enabled():  # create_graph=True: the all-reduce below is outside autograd
+            raise IconError("distributed=True has no second derivative (backward with create_graph=True): the "
+                            "gathered batch's gradient is summed over the ranks outside autograd", argument="distributed")
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
         return grad[ctx.start : ctx.stop], None, None

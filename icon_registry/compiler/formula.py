@@ -46,7 +46,7 @@ from typing import Optional
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from icon_registry.backends import TorchBackend
+from icon_registry.backends import TorchBackend, torch_backend
 from icon_registry.compiler import chunked
 from icon_registry.compiler.module import CompiledLoss, largest_candidate_position, make_prototypes
 from icon_registry.errors import IconError
@@ -967,9 +967,10 @@ class FormulaLoss(torch.nn.Module):
     entry's ``loss.formula``, vectorized. ``requires`` names the arguments the formula
     reads; an entry with class prototypes owns them as ``prototypes`` (num_classes, dim)."""
 
-    def __init__(self, entry, params: dict, num_classes=None, dim=None, chunk_size=None):
+    def __init__(self, entry, params: dict, num_classes=None, dim=None, chunk_size=None, second_order=False):
         super().__init__()
         self.entry, self.params, self.source = entry, params, "formula"
+        self.second_order = second_order  # as CompiledLoss.second_order
         formula = parse_entry_formula(entry, entry.loss.formula)
         self.plan = Plan(formula.root, entry.parameters)
         self.fields = formula.requirements
@@ -1020,8 +1021,10 @@ class FormulaLoss(torch.nn.Module):
             data["log_phi"] = torch.log_softmax(inputs.z / temperature, dim=1)  # LogPhi
         if "beta" in self.fields:
             data["beta"] = self._beta(inputs, x)
-        value = self._evaluate(Batch(inputs.z, data))
-        return value.to(z.dtype)
+        if self.second_order and not torch.compiler.is_compiling():  # (traced: plain ops already)
+            with torch_backend.plain_ops_only():
+                return self._evaluate(Batch(inputs.z, data)).to(z.dtype)
+        return self._evaluate(Batch(inputs.z, data)).to(z.dtype)
 
     def _beta(self, inputs, x):
         """beta_i of the perplexity-calibrated kernel (the objective's own calibration), cached

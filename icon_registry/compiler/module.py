@@ -11,7 +11,7 @@ import warnings
 import torch
 from pydantic import BaseModel
 
-from icon_registry.backends import TorchBackend
+from icon_registry.backends import TorchBackend, torch_backend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
 from icon_registry.errors import IconError, IconWarning, suggest
@@ -119,10 +119,12 @@ class CompiledLoss(torch.nn.Module):
 
     def __init__(
         self, entry: Entry, params: dict, objective: str, reduction: str, num_classes=None, dim=None,
-        chunk_size=None, distributed=False, distributed_ids="global", chunk_memory=None,
+        chunk_size=None, distributed=False, distributed_ids="global", chunk_memory=None, second_order=False,
     ):
         super().__init__()
         self.entry = entry
+        #: evaluate with plain torch ops, which have a second derivative (torch_backend.plain_ops)
+        self.second_order = second_order
         self.params = params
         self.objective = objective
         self.reduction = reduction
@@ -151,7 +153,8 @@ class CompiledLoss(torch.nn.Module):
 
     def extra_repr(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}, {shown}"
+        order = ", second_order=True" if self.second_order else ""
+        return f"entry={self.entry.id!r}, objective={self.objective!r}, reduction={self.reduction!r}{order}, {shown}"
 
     def _inputs(self, z, *ordered, **named) -> Inputs:
         """The checked batch: the call's arguments by name, or positionally in ``INPUT_NAMES`` order."""
@@ -228,6 +231,13 @@ class CompiledLoss(torch.nn.Module):
         given = {name: value for name, value in zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher,
                                                                    center, bank, bank_ids, bank_labels, keys))
                  if value is not None}
+        if self.second_order and not torch.compiler.is_compiling():  # (traced: plain ops already)
+            with torch_backend.plain_ops_only():
+                return self._loss(z, given)
+        return self._loss(z, given)
+
+    def _loss(self, z, given: dict):
+        """``forward`` after gathering the call's arguments (``given``: name -> tensor)."""
         inputs = self._batch(z, given)
         inputs.exaggeration = self.exaggeration
         if self.distributed:
@@ -340,7 +350,7 @@ class _EagerP:
 
 def compile_loss(
     entry_or_id, *, source: str = "objective", objective=None, reduction=None, num_classes=None, dim=None,
-    chunk_size=None, chunk_memory=None, distributed=False, distributed_ids="global", **overrides,
+    chunk_size=None, chunk_memory=None, distributed=False, distributed_ids="global", second_order=False, **overrides,
 ):
     """A ``torch.nn.Module`` computing a loss of the entry on a batch, called as
     ``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
@@ -371,6 +381,10 @@ def compile_loss(
     ``distributed``: anchors on this rank against the batch gathered from all ranks; the
     loss is scaled for DistributedDataParallel (see icon_registry.compiler.distributed).
     ``distributed_ids``: "global" (ids already unique across ranks) or "local" (shifted per rank).
+    ``second_order``: evaluate with plain torch ops, so that the loss has a second derivative
+    (backward with create_graph=True: gradient penalties, Hessian-vector products). By default
+    the eager loss uses fused autograd Functions, faster and leaner, whose backward raises an
+    error under create_graph=True instead of returning a wrong second derivative.
 
     ``overrides`` set the entry's parameters (e.g. ``tau=0.1``); unknown names and values
     outside the declared ranges are errors. An entry none of whose claims ties its objective
@@ -380,9 +394,9 @@ def compile_loss(
     entry = _resolve_entry(entry_or_id)
     if source not in SOURCES:
         raise IconError(f"{entry.id}: source must be one of {SOURCES}, got {source!r}", argument="source")
-    if not isinstance(distributed, bool):
-        raise IconError(f"{entry.id}: distributed must be True or False, got {distributed!r}", entry=entry.id,
-                        argument="distributed")
+    for name, flag in (("distributed", distributed), ("second_order", second_order)):
+        if not isinstance(flag, bool):
+            raise IconError(f"{entry.id}: {name} must be True or False, got {flag!r}", entry=entry.id, argument=name)
     # checked whether or not distributed=True (and for either source): a misspelt scope must not
     # pass unnoticed until the day the loss is distributed
     if distributed_ids not in dist_eval.ID_SCOPES:
@@ -407,7 +421,7 @@ def compile_loss(
         if name not in entry.parameters:
             known = sorted(entry.parameters) + [
                 "source", "objective", "reduction", "num_classes", "dim", "chunk_size", "chunk_memory", "distributed",
-                "distributed_ids",
+                "distributed_ids", "second_order",
             ]
             raise IconError(
                 f"{entry.id}: unknown parameter '{name}'{suggest(name, known)} "
@@ -425,11 +439,13 @@ def compile_loss(
     if source == "formula":
         from icon_registry.compiler.formula import FormulaLoss
 
-        return FormulaLoss(entry, params, num_classes=num_classes, dim=dim, chunk_size=chunk_size)
+        return FormulaLoss(entry, params, num_classes=num_classes, dim=dim, chunk_size=chunk_size,
+                           second_order=second_order)
     _warn_if_not_the_published_loss(entry)
     return CompiledLoss(
         entry, params, objective, reduction, num_classes=num_classes, dim=dim,
         chunk_size=chunk_size, distributed=distributed, distributed_ids=distributed_ids, chunk_memory=chunk_memory,
+        second_order=second_order,
     )
 
 
