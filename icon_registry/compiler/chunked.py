@@ -403,7 +403,8 @@ def _no_second_derivative():
     which hold no graph: the second derivative would silently lose their part."""
     if torch.is_grad_enabled():
         raise IconError("a chunked loss has no second derivative (backward with create_graph=True): compile it "
-                        "with chunk_size=0, or give chunk_memory room for the dense evaluation", argument="chunk_size")
+                        "with chunk_size=0 and second_order=True (or give chunk_memory room for the dense evaluation)",
+                        argument="chunk_size")
 
 
 def _differentiable_stats(shared):
