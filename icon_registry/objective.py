@@ -232,11 +232,12 @@ _TORCH_CROSS_ENTROPY_PAIRS = 1 << 17
 
 def _one_hot_terms(scores, target) -> AnchorTerms:
     """p one-hot at ``target`` on every row and q the row softmax of ``scores`` (-inf off its
-    support): torch's own cross entropy is exactly sum_j p_ij (lse_i - scores_ij), its mean included."""
+    support): torch's own cross entropy is exactly sum_j p_ij (lse_i - scores_ij), its mean included
+    (computed class-major for few columns: ``torch_backend.one_hot_cross_entropy``)."""
     return AnchorTerms(
-        lambda: F.cross_entropy(scores, target, reduction="none"),
+        lambda: torch_backend.one_hot_cross_entropy(scores, target, "none"),
         lambda: torch.ones(scores.shape[0], dtype=torch.bool, device=scores.device),
-        lambda reduction: F.cross_entropy(scores, target, reduction=reduction),
+        lambda reduction: torch_backend.one_hot_cross_entropy(scores, target, reduction),
         every_anchor=True,
     )
 

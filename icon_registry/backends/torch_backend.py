@@ -1045,6 +1045,31 @@ def _row_softmax(masked):
     return out.masked_fill_(empty[:, None], 0.0) if bool(empty.any()) else out
 
 
+#: A one-hot cross entropy over at most this many columns, from this many rows, runs class-major on
+#: the CPU (``one_hot_cross_entropy``). torch's row-wise log_softmax over few columns costs ~117 ns a
+#: row (10 columns, n = 4,096, one thread: 481 us forward, 226 us backward), while the logsumexp
+#: over the columns of the transposed scores runs along the rows. The cross_entropy entry against
+#: F.cross_entropy (10 classes, forward + backward, two threads): 0.96x at n = 2,048 (1.09x with
+#: torch's), 0.86x at 4,096, 0.82x at 16,384; at 1,024 no faster on two threads (1.17-1.23x
+#: against 1.15-1.17x), slower at 256, and slower at every n with 100 columns.
+_CLASS_MAJOR_COLUMNS = 16
+_CLASS_MAJOR_ROWS = 2048
+
+
+def one_hot_cross_entropy(scores, target, reduction: str):
+    """``F.cross_entropy(scores, target, reduction=reduction)`` for scores (n, m) and a target column
+    in every row; class-major (plain ops, differentiable twice) where that is faster."""
+    n, m = scores.shape
+    if (compiling() or scores.device.type != "cpu" or scores.dtype in _HALF or m > _CLASS_MAJOR_COLUMNS
+            or n < _CLASS_MAJOR_ROWS):
+        return torch.nn.functional.cross_entropy(scores, target, reduction=reduction)
+    major = scores.t().contiguous()
+    values = torch.logsumexp(major, 0) - major.gather(0, target[None])[0]
+    if reduction == "none":
+        return values
+    return values.sum() if reduction == "sum" else values.mean()
+
+
 def softmax_cross_entropy(logits, mask, softmax, fixed, scale=1.0):
     """Per-anchor sum_j p_ij (lse_i - logits_ij) for a fixed p (``FixedP``) and q = softmax of
     ``logits`` over ``mask`` (see ``_SoftmaxCrossEntropy``). Under torch.compile: plain ops

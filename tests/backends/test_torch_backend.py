@@ -495,3 +495,33 @@ def test_equal_outer_compares_as_bytes_where_the_values_span_a_byte_and_equals_t
         assert mask.dtype == torch.bool and mask.shape == (a.shape[0], b.shape[0])
         assert torch.equal(mask, a[:, None] == b[None, :])
         assert byte_compares == ([True] if not compiling and "as they are" not in name and a.numel() > 0 else [])
+
+
+@pytest.mark.parametrize("rows, columns", [(2047, 10), (2048, 2), (2048, 10), (4096, 16), (4096, 17), (256, 10)])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_one_hot_cross_entropy_is_torchs_and_class_major_where_it_is_faster(rows, columns, reduction, dtype,
+                                                                            monkeypatch):
+    """Values, gradients and second derivatives equal F.cross_entropy's; few columns from 2,048 rows
+    take the class-major path (torch's own function is not called there)."""
+    g = torch.Generator().manual_seed(rows + columns)
+    scores = (3.0 * torch.randn(rows, columns, generator=g, dtype=dtype)).requires_grad_(True)
+    target = torch.randint(0, columns, (rows,), generator=g)
+    expected = torch.nn.functional.cross_entropy(scores, target, reduction=reduction)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), scores, create_graph=True)
+
+    calls = []
+    original = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda *a, **k: calls.append(1) or original(*a, **k))
+    found = torch_backend.one_hot_cross_entropy(scores, target, reduction)
+    monkeypatch.undo()
+    assert bool(calls) == (columns > 16 or rows < 2048)
+
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert torch.allclose(found, expected, rtol=rtol, atol=rtol)
+    (grad,) = torch.autograd.grad(found.sum(), scores, create_graph=True)
+    assert torch.allclose(grad, expected_grad, rtol=rtol, atol=rtol)
+    direction = torch.randn(rows, columns, generator=g, dtype=dtype)
+    (second,) = torch.autograd.grad((grad * direction).sum(), scores)
+    (expected_second,) = torch.autograd.grad((expected_grad * direction).sum(), scores)
+    assert torch.allclose(second, expected_second, rtol=rtol, atol=rtol)
