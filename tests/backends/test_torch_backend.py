@@ -9,6 +9,7 @@ import torch
 
 from icon_registry.backends import torch_backend
 from icon_registry.backends.torch_backend import TorchBackend as B
+from icon_registry.errors import IconError
 
 
 def _reference_log_matmul_exp(a, b):
@@ -37,6 +38,20 @@ def test_log_matmul_exp_matches_the_float64_reference(scale, dtype):
     assert torch.allclose(out.double(), want, rtol=tol, atol=tol * max(1.0, scale))
     assert torch.allclose(a.grad.double(), a64.grad, rtol=tol, atol=tol * 10)
     assert torch.allclose(b.grad.double(), b64.grad, rtol=tol, atol=tol * 10)
+
+
+def test_log_matmul_exp_in_plain_ops_has_exact_second_derivatives():
+    """Under second_order=True (plain_ops_only) the underflowed entries are a plain logsumexp:
+    gradgradcheck against finite differences, on inputs whose entries underflow (scale 1e4)."""
+    g = torch.Generator().manual_seed(0)
+    log_phi = torch.log_softmax(torch.randn(6, 4, generator=g, dtype=torch.float64) * 1e4, 1)
+    a = (log_phi - torch.logsumexp(log_phi, 0, keepdim=True)).requires_grad_(True)
+    b = log_phi.T.contiguous().requires_grad_(True)
+    with torch_backend.plain_ops_only():
+        assert torch.allclose(B.log_matmul_exp(a, b), _reference_log_matmul_exp(a, b), rtol=1e-12, atol=1e-8)
+        assert torch.autograd.gradgradcheck(B.log_matmul_exp, (a, b))
+    with pytest.raises(IconError, match="exact log-sum-exp of underflowed cluster scores has no second derivative"):
+        torch.autograd.grad(B.log_matmul_exp(a, b).sum(), a, create_graph=True)
 
 
 def test_log_matmul_exp_underflow_is_recomputed_only_where_needed():
