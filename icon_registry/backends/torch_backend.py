@@ -105,14 +105,9 @@ def plain_ops() -> bool:
     return compiling() or _PLAIN_OPS.get()
 
 
-@contextlib.contextmanager
 def plain_ops_only():
-    """Evaluate with plain torch ops (``plain_ops``) inside this block."""
-    token = _PLAIN_OPS.set(True)
-    try:
-        yield
-    finally:
-        _PLAIN_OPS.reset(token)
+    """Evaluate with plain torch ops (``plain_ops``) inside this block (a context manager)."""
+    return _switched_on(_PLAIN_OPS)
 
 
 def no_second_derivative(what: str):
@@ -125,16 +120,21 @@ def no_second_derivative(what: str):
                         argument="second_order")
 
 
-@contextlib.contextmanager
 def gradients_only():
-    """Evaluate for the gradient alone: the fused cross entropy returns zeros as its value (its
-    output is terminal, so the gradient does not depend on it) and keeps only what its backward
-    needs (the masked logits), skipping the normalizer and the dot product."""
-    token = _GRADIENTS_ONLY.set(True)
+    """Evaluate for the gradient alone (a context manager): the fused cross entropy returns zeros as
+    its value (its output is terminal, so the gradient does not depend on it) and keeps only what
+    its backward needs (the masked logits), skipping the normalizer and the dot product."""
+    return _switched_on(_GRADIENTS_ONLY)
+
+
+@contextlib.contextmanager
+def _switched_on(flag: contextvars.ContextVar):
+    """``flag`` True inside the block, back to what it was after."""
+    token = flag.set(True)
     try:
         yield
     finally:
-        _GRADIENTS_ONLY.reset(token)
+        flag.reset(token)
 
 
 class TorchBackend:
@@ -230,7 +230,9 @@ class TorchBackend:
                 return out
             low = wide_low & low
         rows, cols = low.nonzero(as_tuple=True)
-        if _PLAIN_OPS.get():  # differentiable twice; holds entries x k for its backward
+        # second_order=True: differentiable twice, holding entries x k for its backward (not plain_ops():
+        # under torch.compile the bounded blocks below run eagerly, as before)
+        if _PLAIN_OPS.get():
             return out.index_put((rows, cols), torch.logsumexp(a[rows] + b.T[cols], 1))
         return out.index_put((rows, cols), _log_matmul_exp_at(a, b, rows, cols))
 
