@@ -29,6 +29,9 @@ WIDE_VIEWS = (6, 5, 3, 2, 1, 1)
 WIDE_CLASSES = (8, 6, 3, 1)
 #: an unbounded parameter range reaches this multiple of the default (and 1/it below it)
 UNBOUNDED_MULTIPLE = 100.0
+#: a declared range is probed at most this multiple of a positive default away from it: float64
+#: cannot evaluate exp(1 / tau) at tau = 1e-300, and a failure there would blame the formula
+PROBED_MULTIPLE = 1e6
 #: how each float64 batch (variant, seed) samples the parameters; any other batch draws at random
 #: (near the default, where a loss is used, and where most wrong variants show; the ends and the
 #: rest of the range on the other batches)
@@ -322,13 +325,17 @@ def symbolic_instance(entry, features, d: int, variant: str = "base") -> Instanc
 
 def param_range(spec) -> tuple:
     """(low, high): the declared [min, max], an unbounded side replaced by the default divided or
-    multiplied by UNBOUNDED_MULTIPLE (or moved by it, for a default of 0 or below)."""
+    multiplied by UNBOUNDED_MULTIPLE (or moved by it, for a default of 0 or below), and for a
+    positive default a positive end kept within PROBED_MULTIPLE of it."""
     default = float(spec.default)
     low, high = spec.min, spec.max
     if low is None:
         low = default / UNBOUNDED_MULTIPLE if default > 0 else default - UNBOUNDED_MULTIPLE
     if high is None:
         high = default * UNBOUNDED_MULTIPLE if default > 0 else default + UNBOUNDED_MULTIPLE
+    if default > 0:
+        low = low if low <= 0 else max(low, default / PROBED_MULTIPLE)
+        high = min(high, default * PROBED_MULTIPLE)
     return float(low), float(high)
 
 

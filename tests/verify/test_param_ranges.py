@@ -137,3 +137,18 @@ def test_no_exact_verdict_rests_on_no_point(monkeypatch):
         equal, counterexample = A.numeric_equal(tau, 2 * tau, {tau}, seed=1, skipped=skipped)  # low, high, random
     assert len(skipped) == 3
     assert not equal and counterexample["point"] == {tau: 1}
+
+
+def test_a_range_far_wider_than_float64_can_evaluate_is_probed_within_a_millionfold_of_the_default(tmp_path):
+    """sigma in [1e-300, 1e300]: exp(-d2 / sigma^2) cannot be evaluated in float64 at the declared
+    ends, and a true claim failed there, blaming the formula. The ends probed are the default
+    divided and multiplied by 1e6; a range inside that is probed where it was declared."""
+    from icon_registry.schema import Parameter
+
+    wide = Parameter(default=0.5, min=1e-300, max=1e300, description="s")
+    assert param_range(wide) == (0.5e-6, 0.5e6)
+    assert param_range(Parameter(default=0.5, min=1e-4, max=100.0, description="s")) == (1e-4, 100.0)
+    assert param_range(Parameter(default=0.5, min=0.0, max=1e300, description="s")) == (0.0, 0.5e6)
+    data = yaml.safe_load(MY_METHOD)
+    data["parameters"]["sigma"].update(min=1e-300, max=1e300)
+    assert [r.status for r in verify_entry(Entry.model_validate(data))] == ["pass"]
