@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from icon_registry.errors import IconError, UsageError, one_line
+from icon_registry.errors import IconError, UsageError, one_line, quote_path
 
 
 def write_file(path: Union[str, Path], data: Union[str, bytes], *, replace: bool) -> Path:
@@ -45,9 +45,34 @@ def write_file(path: Union[str, Path], data: Union[str, bytes], *, replace: bool
     return path
 
 
+def nearest_folder(path: Union[str, Path]) -> Path:
+    """``path`` if it is a folder, else the nearest of its parents that exists (where a command
+    would create the rest); ValueError naming the file in the way."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ValueError(f"{quote_path(path)} exists and is not a folder")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{quote_path(parent)} is not a folder")
+            return parent
+    raise ValueError(f"no folder of {quote_path(path)} exists")  # pragma: no cover - '/' exists
+
+
 def default_cache_dir() -> Path:
+    """$ICON_CACHE_DIR, or ~/.cache/icon-registry. A file in the variable's way is a UsageError
+    naming it, as ``--cache-dir FILE`` is: every cache write would fail without a word. (A folder
+    that cannot be written is not: a read-only cache only costs speed.)"""
     root = os.environ.get("ICON_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "icon-registry"
+    if not root:
+        return Path.home() / ".cache" / "icon-registry"
+    try:
+        nearest_folder(root)
+    except ValueError as err:
+        raise UsageError(f"$ICON_CACHE_DIR: {err}", argument="ICON_CACHE_DIR") from None
+    return Path(root)
 
 
 def source_digest(names) -> str:
@@ -75,23 +100,25 @@ def read_cache_file(path: Path, max_bytes: int) -> bytes:
     return raw
 
 
-def earlier_output(path: Union[str, Path], what: str, check: Callable[[Any], Optional[str]]) -> Any:
-    """The JSON document an earlier run of a command wrote at ``path`` (its ``--out``), to merge
-    into; None when there is no file. Anything else there is a UsageError naming --out, and the
-    file is never replaced: a link, a folder, text that is not JSON, or a document for which
-    ``check(data)`` gives a reason (None: the document is ``what`` the command writes)."""
+def earlier_output(path: Union[str, Path], what: str, check: Callable[[Any], Optional[str]], *,
+                   option: str = "--out", parse: Callable[[str], Any] = json.loads) -> Any:
+    """The document an earlier run of a command wrote at ``path`` (its ``option``), to merge into
+    or replace; None when there is no file. Anything else there is a UsageError naming ``option``,
+    and the file is never replaced: a link, a folder, text that ``parse`` (JSON unless told)
+    refuses with a ValueError, or a document for which ``check(data)`` gives a reason (None: the
+    document is ``what`` the command writes)."""
     if not os.path.lexists(path):
         return None
     if os.path.islink(path) or not os.path.isfile(path):
         why = "not a regular file"
     else:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = parse(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             why = one_line(str(err))
         else:
             why = check(data)
             if why is None:
                 return data
-    raise UsageError(f"argument --out: {path} exists and is not {what} ({why}); it is never replaced: choose "
-                     "another --out", argument="--out")
+    raise UsageError(f"argument {option}: {path} exists and is not {what} ({why}); it is never replaced: choose "
+                     f"another {option}", argument=option)

@@ -184,17 +184,25 @@ def _plain(tex: str) -> str:
 CLAIM_PROSE = ("note", "statement", "reason", "constant_name", "equals_name", "extra_name")
 
 
-def prose_fields(entry) -> list[tuple[str, str]]:
-    """(field path, text) of every prose field of an entry: the fields that may hold inline TeX."""
-    fields = [("summary", entry.summary), ("loss.description", entry.loss.description), ("notes", entry.notes)]
-    fields += [(f"parameters.{name}.description", spec.description) for name, spec in entry.parameters.items()]
+def prose_locations(entry) -> list[tuple[tuple, str]]:
+    """(field path, text) of every prose field of the entry that is set; the path as the YAML
+    line map and ``format_loc`` take it: ``("claims", 0, "note")``."""
+    fields = [(("summary",), entry.summary), (("loss", "description"), entry.loss.description), (("notes",), entry.notes)]
+    fields += [(("parameters", name, "description"), spec.description) for name, spec in entry.parameters.items()]
     for k, claim in enumerate(entry.claims):
         for name in CLAIM_PROSE:
             value = getattr(claim, name, None)
             if isinstance(value, str):
-                fields.append((f"claims[{k}].{name}", value))
-    fields += [(f"relations[{k}].note", relation.note) for k, relation in enumerate(entry.relations)]
-    fields += [(f"peers[{k}].convention", peer.convention) for k, peer in enumerate(entry.peers)]
+                fields.append((("claims", k, name), value))
+    fields += [(("relations", k, "note"), relation.note) for k, relation in enumerate(entry.relations)]
+    fields += [(("peers", k, "convention"), peer.convention) for k, peer in enumerate(entry.peers)]
     for k, erratum in enumerate(entry.errata):
-        fields += [(f"errata[{k}].{name}", getattr(erratum, name)) for name in ("where", "printed", "corrected")]
-    return [(path, text) for path, text in fields if text]
+        fields += [(("errata", k, name), getattr(erratum, name)) for name in ("where", "printed", "corrected")]
+    return [(loc, text) for loc, text in fields if text]
+
+
+def prose_fields(entry) -> list[tuple[str, str]]:
+    """``prose_locations`` with each path written as in messages: ``claims[0].note``."""
+    from icon_registry.validation_messages import format_loc  # pydantic: only when needed
+
+    return [(format_loc(loc), text) for loc, text in prose_locations(entry)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -119,7 +120,20 @@ def test_a_link_at_the_record_is_neither_read_nor_written_through(tmp_path, cach
 
 def test_an_unwritable_cache_folder_costs_only_speed(tmp_path, cache, checks):
     root = write_catalog(tmp_path / "cat")
-    cache.write_text("a file where the folder should be")
+    cache.mkdir()
+    (cache / "checked").write_text("a file where the record's folder should be")
     fresh_load(root)
     fresh_load(root)
     assert len(checks) == 2 * len(ENTRIES)
+
+
+def test_icon_cache_dir_naming_a_file_is_an_error(tmp_path, cache, checks):
+    """A file where $ICON_CACHE_DIR names the folder is a mistake to report, as `--cache-dir FILE` is."""
+    from icon_registry.errors import UsageError
+
+    root = write_catalog(tmp_path / "cat")
+    cache.write_text("my notes")
+    with pytest.raises(UsageError, match=re.escape(f"$ICON_CACHE_DIR: '{cache}' exists and is not a folder")) as raised:
+        fresh_load(root)
+    assert raised.value.argument == "ICON_CACHE_DIR" and checks == []
+    assert cache.read_text() == "my notes"

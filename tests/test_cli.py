@@ -123,6 +123,29 @@ def test_validate_reports_every_problem(icon, tmp_path):
     ]
 
 
+def test_validate_reports_tex_the_site_would_refuse(icon, tmp_path):
+    """The TeX that `icon site build --strict` refuses (a link, a style) is a problem for validate too,
+    at the field's line."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.yaml").write_text(
+        ENTRIES["tsne"].replace("id: tsne", "id: a").replace("[t-SNE]", "[]")
+        .replace("summary: Joint KL", "summary: Joint $\\href{javascript:alert(1)}{x}$ KL")
+        .replace("description: perplexity}", "description: 'the $\\url{https://e.example}$ $\\htmlClass{x}{y}$'}"))
+    code, out, err = icon("validate", mine)
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"{mine}/a.yaml:4: summary: $\\href{{javascript:alert(1)}}{{x}}$: TeX command(s) not allowed in catalog prose: \\href",
+        f"{mine}/a.yaml:26: parameters.perplexity.description: $\\url{{https://e.example}}$: TeX command(s) not allowed "
+        "in catalog prose: \\url",
+        f"{mine}/a.yaml:26: parameters.perplexity.description: $\\htmlClass{{x}}{{y}}$: TeX command(s) not allowed "
+        "in catalog prose: \\htmlClass",
+        "icon: 3 problems",
+    ]
+    code, out, err = icon("validate", "--catalog", mine)  # the same from a --catalog folder
+    assert code == 1 and err.splitlines()[0].startswith(f"{mine}/a.yaml:4: summary: $\\href")
+
+
 def test_catalog_option_everywhere(icon, tmp_path):
     mine = write_catalog(tmp_path / "mine", {"my_tsne": ENTRIES["tsne"].replace("id: tsne", "id: my_tsne")
                                              .replace("[t-SNE]", "[]")}, table=None)

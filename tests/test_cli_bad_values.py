@@ -36,6 +36,11 @@ CASES = [
      "does not exist"),
     (["formula", "sum(i, anchors, 1/0)"], 1, "division by zero at column 19"),
     (["formula", "sum(i, anchors, 0**-1)"], 1, "zero to a negative power divides by zero at column 17"),
+    (["formula", "sum(i, anchors, 1)", "--entry", ""], 1, "unknown entry ''; see `icon list`"),
+    (["formula", "sum(i, anchors, 1)", "--entry", " "], 1, "unknown entry ' '; see `icon list`"),
+    (["formula", "sum(i, anchors, 1)", "--entry", "simclrr"], 1, "unknown entry 'simclrr'; did you mean 'simclr'"),
+    (["formula", "--entry", "simclr"], 2, "argument --entry: needs an EXPR to check"),
+    (["formula", "--entry", ""], 2, "argument --entry: needs an EXPR to check"),
     (["graph", "--format", "svg"], 2, "argument --format: invalid choice: 'svg'"),
     (["verify"], 2, "give entry ids or --all"),
     (["verify", "simclr", "--jobs", "0"], 2, "argument --jobs/-j: expected an integer >= 1"),
@@ -53,7 +58,12 @@ CASES = [
     (["site", "serve", "--port", "99999"], 2, "argument --port: expected an integer >= 0 and <= 65535"),
     (["site", "serve", "--port", "-1"], 2, "argument --port"),
     (["site", "serve", "--port", "http"], 2, "argument --port"),
-    (["site", "serve", "--host", "256.1.1.1"], 2, "argument --port: cannot listen on 256.1.1.1:8000"),
+    (["site", "serve", "--host", "256.1.1.1"], 2, "argument --host: cannot listen on 256.1.1.1:8000"),
+    (["site", "serve", "--host", "999.1.1.1", "--port", "0"], 2, "argument --host: cannot listen on 999.1.1.1:0 ("),
+    (["site", "serve", "--host", "192.0.2.1"], 2, "argument --host: cannot listen on 192.0.2.1:8000 (Cannot assign "
+     "requested address)"),  # TEST-NET-1: an address of no machine
+    (["site", "serve", "--host", ""], 2, "argument --host: expected a host name or address, got ''"),
+    (["site", "serve", "--host", " "], 2, "argument --host: expected a host name or address, got ' '"),
     (["bench", "--device", "cuda"], 2, "argument --device: device 'cuda': cuda is not available on this machine"),
     (["bench", "--device", "nosuch"], 2, "argument --device: unknown device 'nosuch'"),
     (["bench", "--device", "cuda:x"], 2, "argument --device: unknown device 'cuda:x'"),
@@ -148,6 +158,35 @@ def test_bad_value(argv, code, text, paths, monkeypatch, tmp_path):
         command = " ".join(a for a in argv[:2] if a in ("site", "build", "serve") or a == argv[0])
         assert err.startswith((f"icon {command}: error: ", "icon: error: ")) and err.rstrip().endswith("--help')"), err
     assert sorted(os.listdir(tmp_path)) == before  # nothing was written: no work started
+
+
+def test_a_port_in_use_names_the_port(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        number = taken.getsockname()[1]
+        got, out, err = run_case(["site", "serve", "--port", str(number)], {})
+    assert (got, out, err) == (2, "", f"icon site serve: error: argument --port: cannot listen on 127.0.0.1:{number} "
+                                      "(Address already in use) (see 'icon site serve --help')\n")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv", [["list"], ["validate"], ["verify", "simclr"]], ids=" ".join)
+@pytest.mark.parametrize("under", ["", "/sub"])
+def test_icon_cache_dir_naming_a_file_is_refused_like_cache_dir(argv, under, paths, monkeypatch, tmp_path):
+    from icon_registry import catalog
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(catalog, "_CACHE", {})  # a fresh process: the catalog is loaded, its record read
+    monkeypatch.setenv("ICON_CACHE_DIR", paths["file"] + under)
+    got, out, err = run_case(argv, paths)
+    what = "exists and is not a folder" if not under else "is not a folder"
+    assert (got, out, err) == (2, "", f"icon {argv[0]}: error: $ICON_CACHE_DIR: '{paths['file']}' {what} "
+                                      f"(see 'icon {argv[0]} --help')\n")
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "a_folder", "a_link"]
 
 
 def table() -> str:

@@ -1,6 +1,7 @@
 """The commands never delete or overwrite a user's files: `icon fit` / `icon cluster --out DIR`
 (a folder the command owns), `icon reproduce --out FILE` (merged, never replaced by another
-file), `icon bench --out FILE` (checked before the run); and their bad sizes are clear errors."""
+file), `icon bench --out FILE` and `icon verify --junit FILE` (checked before the run); and their
+bad sizes are clear errors."""
 
 from __future__ import annotations
 
@@ -261,3 +262,56 @@ def test_a_file_as_out_is_refused(tmp_path, capsys, no_training):
     assert _error(capsys) == (f"icon fit: error: argument --out: '{tmp_path}/file' exists and is not a folder (see "
                               "'icon fit --help')\n")
     assert (tmp_path / "file").read_text() == "mine"
+
+
+# --- icon verify --junit -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_verify(monkeypatch):
+    import icon_registry.verify
+
+    def verify_entries(*args, **kwargs):
+        raise AssertionError("the claims were verified: --junit was not checked first")
+
+    monkeypatch.setattr(icon_registry.verify, "verify_entries", verify_entries)
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"my notes\n", "not XML: syntax error: line 1, column 0"),
+    (b"<html><p>mine</p></html>", "its root element is <html>, not <testsuites> or <testsuite>"),
+    (b"\xff\xfe mine", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+])
+def test_verify_refuses_a_junit_file_that_is_not_a_report(tmp_path, capsys, no_verify, content, why):
+    out = tmp_path / "notes.txt"
+    out.write_bytes(content)
+    assert main(["verify", "simclr", "--junit", str(out), "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert _error(capsys) == (f"icon verify: error: argument --junit: {out} exists and is not a JUnit XML report ({why}); "
+                              "it is never replaced: choose another --junit (see 'icon verify --help')\n")
+    assert out.read_bytes() == content
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_verify_refuses_a_symlink_as_junit(tmp_path, capsys, no_verify):
+    (tmp_path / "precious.txt").write_text("<testsuites/>")
+    out = tmp_path / "report.xml"
+    out.symlink_to(tmp_path / "precious.txt")
+    assert main(["verify", "simclr", "--junit", str(out)]) == 2
+    assert "argument --junit: " + str(out) + " exists and is not a JUnit XML report (not a regular file)" in _error(capsys)
+    assert out.is_symlink() and (tmp_path / "precious.txt").read_text() == "<testsuites/>"
+
+
+def test_verify_replaces_an_earlier_junit_report(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "report.xml"
+    out.write_text("<?xml version='1.0'?>\n<testsuite name='another tool' tests='0'/>\n")
+    old_umask = os.umask(0o022)
+    try:
+        assert main(["verify", "simclr", "--junit", str(out), "--cache-dir", str(tmp_path / "cache"), "-q"]) == 0
+    finally:
+        os.umask(old_umask)
+    root = ET.parse(out).getroot()
+    assert (root.tag, root.get("name"), root.get("tests")) == ("testsuites", "icon verify", "2")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert sorted(os.listdir(tmp_path)) == ["cache", "report.xml"]  # no temporary file left

@@ -53,20 +53,19 @@ def _used(formula) -> list:
 
 
 def run(args) -> int:
+    from icon_registry.errors import IconError, UsageError
     from icon_registry.formula import grammar_reference
 
     if args.expr is None:
-        if args.entry:
-            print("icon formula: --entry needs an EXPR to check", flush=True)
-            return 2
+        if args.entry is not None:
+            raise UsageError("argument --entry: needs an EXPR to check", argument="--entry")
         print(grammar_reference(), end="")
         return 0
-    from icon_registry.errors import IconError
     from icon_registry.formula import FormulaError, parse
     from icon_registry.formula.latex import definition_latex
 
     entry = None
-    if args.entry:
+    if args.entry is not None:  # an empty id is unknown like any other, not "no entry"
         from icon_registry.commands import catalog_from_args
         from icon_registry.static_check import check_formula, parse_entry_formula
 

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from icon_registry.errors import quote, quote_path
+from icon_registry.files import nearest_folder
 
 #: Largest seed numpy's and torch's generators both accept.
 SEED_MAX = 2**32 - 1
@@ -73,6 +74,14 @@ threads = integer(1, 4096)
 port = integer(0, 65535)
 
 
+def host(text: str) -> str:
+    """An interface to listen on, by name or address; whether it is one of this machine's is
+    found when the server binds. An empty one would mean every interface."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a host name or address, got {quote(text)}")
+    return text
+
+
 def device(text: str) -> str:
     """A torch device that exists here: 'cpu', 'cuda' / 'cuda:N' when CUDA is available, 'mps', ..."""
     import torch
@@ -109,14 +118,11 @@ def _probe(folder: Path) -> None:
     os.unlink(name)
 
 
-def _existing_ancestor(path: Path) -> Path:
-    """The nearest folder of ``path`` that exists (which the command would create the rest in)."""
-    for parent in path.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{quote_path(parent)} is not a folder")
-            return parent
-    raise argparse.ArgumentTypeError(f"no folder of {quote_path(path)} exists")  # pragma: no cover - '/' exists
+def _nearest_folder(path: Path) -> Path:
+    try:
+        return nearest_folder(path)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def output_file(text: str) -> str:
@@ -126,7 +132,7 @@ def output_file(text: str) -> str:
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{quote_path(text)} is a folder; give a file name")
-    _probe(_existing_ancestor(path))
+    _probe(path.parent if path.exists() else _nearest_folder(path))  # an existing file is replaced
     return text
 
 
@@ -134,8 +140,5 @@ def output_folder(text: str) -> str:
     """A folder the command writes its files into: existing and writable, or creatable."""
     if not text:
         raise argparse.ArgumentTypeError("expected a folder name, got ''")
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{quote_path(text)} exists and is not a folder")
-    _probe(path if path.is_dir() else _existing_ancestor(path))
+    _probe(_nearest_folder(Path(text)))
     return text

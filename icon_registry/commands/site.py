@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import sys
 import tempfile
 
-from icon_registry.commands.options import port
+from icon_registry.commands.options import host, port
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     build.set_defaults(func=run_build)
     serve = actions.add_parser("serve", help="build into a temporary folder and serve it on localhost")
     serve.add_argument("--port", type=port, default=8000, help="port on 127.0.0.1 (default 8000; 0 picks a free one)")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--host", type=host, default="127.0.0.1",
+                       help="interface to bind, by name or address (default 127.0.0.1; 0.0.0.0: every interface)")
     _common(serve)
     serve.set_defaults(func=run_serve)
     return parser
@@ -92,12 +94,14 @@ def run_serve(args) -> int:
         try:  # listen first: a port in use or a host not on this machine is said before the build
             server = http.server.ThreadingHTTPServer((args.host, args.port), handler)
         except OSError as err:
-            raise UsageError(f"argument --port: cannot listen on {args.host}:{args.port} ({err.strerror or err})",
-                             argument="--port") from None
+            # in use or reserved: the port; anything else (no such name, not an address of this machine): the host
+            option = "--port" if err.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"
+            raise UsageError(f"argument {option}: cannot listen on {args.host}:{args.port} ({err.strerror or err})",
+                             argument=option) from None
         with server:
             _build(args, out)
-            host, bound = server.server_address[:2]
-            print(f"serving the site on http://{host}:{bound}/  (Ctrl-C to stop)", file=sys.stderr)
+            address, bound = server.server_address[:2]
+            print(f"serving the site on http://{address}:{bound}/  (Ctrl-C to stop)", file=sys.stderr)
             server.serve_forever()
     return 0
 

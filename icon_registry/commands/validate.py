@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from icon_registry.commands import catalog_from_args
+from icon_registry.errors import IconError, format_problem
 
 
 def register(subparsers) -> None:
@@ -27,6 +28,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     catalog = catalog_from_args(args, *args.paths, include_builtin=not args.no_builtin)
+    problems = tex_problems(catalog)
+    if problems:
+        count = len(problems)
+        raise IconError(f"{count} problem{'s' if count != 1 else ''} in the catalog", problems=problems)
     if args.paths:
         given = [Path(p).resolve() for p in args.paths]
 
@@ -39,3 +44,18 @@ def run(args) -> int:
         count = len(catalog)
     print(f"ok: {count} {'entry' if count == 1 else 'entries'}")
     return 0
+
+
+def tex_problems(catalog) -> list[str]:
+    """Inline TeX in the entries' prose that the site would not typeset (``icon site build
+    --strict`` refuses it): a link, a style or a definition, or unbalanced braces."""
+    from icon_registry.inline_tex import problems, prose_locations
+    from icon_registry.validation_messages import format_loc
+
+    found = []
+    for entry_id in catalog.ids:
+        document = catalog.document(entry_id)
+        for loc, text in prose_locations(catalog.get(entry_id)):
+            found += [format_problem(problem, file=document.file, line=document.line_of(loc), field=format_loc(loc))
+                      for problem in problems(text)]
+    return found

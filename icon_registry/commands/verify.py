@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--all", action="store_true", help="verify every entry of the catalog")
     parser.add_argument("--junit", metavar="FILE", type=output_file,
                         help="also write the results as JUnit XML to FILE (one test case per claim: failures and "
-                        "errors with their detail, unproved claims skipped), for CI")
+                        "errors with their detail, unproved claims skipped), for CI; an existing FILE that is not a "
+                        "JUnit XML report is refused before the run, never replaced")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list of {id, claim, kind, status, seconds, detail, method, steps, ...}")
     parser.add_argument("--jobs", "-j", type=integer(1, 1024), default=1, metavar="N",
@@ -78,6 +79,25 @@ def explanation(result) -> list:
     return lines
 
 
+def _earlier_report(path: str) -> None:
+    """UsageError naming --junit unless ``path`` is new or holds a JUnit XML report (this command's
+    or another tool's: replaced); a user's file there is never overwritten."""
+    import xml.etree.ElementTree as ET
+
+    from icon_registry.files import earlier_output
+
+    def parse(text: str):
+        try:
+            return ET.fromstring(text)
+        except ET.ParseError as err:  # a SyntaxError, which earlier_output does not expect
+            raise ValueError(f"not XML: {err}") from None
+
+    earlier_output(path, "a JUnit XML report",
+                   lambda root: None if root.tag in ("testsuites", "testsuite")
+                   else f"its root element is <{root.tag}>, not <testsuites> or <testsuite>",
+                   option="--junit", parse=parse)
+
+
 def _path_like(name: str) -> bool:
     """An ID argument that names a file: no id ends in .yaml, and no id or alias holds a separator."""
     return name.endswith((".yaml", ".yml")) or any(sep and sep in name for sep in (os.sep, os.altsep))
@@ -91,6 +111,8 @@ def run(args) -> int:
 
     if not args.ids and not args.all:
         raise UsageError("give entry ids or --all", argument="ids")
+    if args.junit:
+        _earlier_report(args.junit)  # before any work: a file that is not a report is refused, not replaced
     for name in args.ids:
         if _path_like(name) and not Path(name).is_file():  # not an id: "unknown entry" would mislead
             what = "not a file" if Path(name).exists() else "no such file"
@@ -131,6 +153,7 @@ def run(args) -> int:
     if args.junit:
         from icon_registry.verify.junit import write_junit
 
+        _earlier_report(args.junit)  # again: the file may have appeared during the run
         write_junit(results, args.junit)
     if args.json:
         print_json([r.to_json() for r in results])

@@ -21,7 +21,8 @@ entry, ``table.yaml`` or a results file goes through one of these helpers:
   escapes a second time).
 - ``fence``: a fenced code block whose fence is longer than any backtick run in the text.
 - ``safe_url`` / ``link``: only http(s) links (``doi:`` becomes https://doi.org/...),
-  percent-encoded and quoted; anything else is shown as text.
+  percent-encoded (every character Markdown could read as syntax included: Markdown parses
+  links and math inside raw ``href`` attributes too) and quoted; anything else is shown as text.
 
 Control characters (other than line breaks and tabs) and the Unicode bidi controls, the
 characters ``icon_registry.errors.NEVER_RAW`` names, become U+FFFD, so none reaches the page raw
@@ -50,6 +51,11 @@ _MARKDOWN = "\\`*{}[]#|$~^"
 # "_" only emphasises at a word's edge: one between two letters or digits (sum_i, ms_ours) stays
 _EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 
+# what safe_url keeps unencoded: URL delimiters that start no Markdown syntax inside a line, and
+# "%" (the escapes already there)
+_URL_SAFE = ":/?#@!&+,;=%"
+# quote() never encodes "_" and "~" (unreserved); Markdown reads them as emphasis and strikethrough
+_URL_UNRESERVED = str.maketrans({"_": "%5F", "~": "%7E"})
 _CONTROL_TABLE = str.maketrans(_CONTROL)
 _TEXT_TABLE = str.maketrans({**_CONTROL, **_HTML})
 _INLINE_TABLE = str.maketrans({**_CONTROL, **_HTML, **{c: f"&#{ord(c)};" for c in _MARKDOWN}})
@@ -133,7 +139,14 @@ def safe_url(url) -> Optional[str]:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    return quote(url, safe=":/?#[]@!$&()*+,;=%~")
+    # Python-Markdown reads links, code spans, math and autolinks before it sets raw HTML aside,
+    # even inside href="...", so every character that could start Markdown syntax is
+    # percent-encoded (the same URL to a server); only an IPv6 host keeps its brackets, and with
+    # "(" encoded they cannot open a link
+    start = len(parts.scheme) + 3  # "://"
+    end = start + len(parts.netloc)
+    encoded = quote(parts.netloc, safe=_URL_SAFE + "[]") + quote(url[end:], safe=_URL_SAFE)
+    return url[:start] + encoded.translate(_URL_UNRESERVED)
 
 
 def link(label_html: str, url) -> str:

@@ -52,3 +52,22 @@ def test_a_url_with_a_bidi_control_is_not_a_link():
     url = "https://example.com/\u202egnp.exe"
     assert escape.safe_url(url) is None
     assert escape.link("paper", url) == "paper (https://example.com/\ufffdgnp.exe)"
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>alert(1)</script>",
+                                 "vbscript:x", "//e.example/a", "https:no-host"])
+def test_a_url_that_is_not_http_is_not_a_link(url):
+    assert escape.safe_url(url) is None
+    assert "<a" not in escape.link("paper", url)
+
+
+def test_a_url_keeps_no_character_markdown_reads_as_syntax():
+    url = "HTTPS://e.example/a)[x](javascript:alert(1))$m$`c`*e*_u_~s~<b>\"q\"'s'\\{a}|^"
+    assert escape.safe_url(url) == ("HTTPS://e.example/a%29%5Bx%5D%28javascript:alert%281%29%29%24m%24%60c%60%2Ae%2A"
+                                    "%5Fu%5F%7Es%7E%3Cb%3E%22q%22%27s%27%5C%7Ba%7D%7C%5E")
+
+
+def test_a_url_keeps_its_delimiters_escapes_and_ipv6_host():
+    assert escape.safe_url("https://e.example/a?b=1&c=%20#frag") == "https://e.example/a?b=1&c=%20#frag"
+    assert escape.safe_url("https://[::1]:8080/x") == "https://[::1]:8080/x"
+    assert escape.safe_url("doi:10.1016/S0167(98)1") == "https://doi.org/10.1016/S0167%2898%291"

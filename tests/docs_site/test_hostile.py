@@ -175,3 +175,64 @@ def _plain(fragment: str) -> str:
     import html
 
     return html.unescape(re.sub(r"<br>", "\n", re.sub(r"<(?!br>)[^>]+>", "", fragment)))
+
+
+# paper links that try to become a link of another scheme: the first ones pass the schema (https://,
+# no whitespace) and come from a user's catalog folder; the last ones would not, and are put on
+# the entries afterwards, as a looser schema would let them through
+_SCHEMA_LINKS = [
+    "https://x.org/a)[OpenPaper](javascript:alert(document.domain)//",
+    "https://x.org/a)[x](JAVASCRIPT:alert(1))",
+    "https://x.org/a)[x](data:text/html,<script>alert(1)</script>)",
+    "https://x.org/\"><script>alert(1)</script><a/href=\"javascript:alert(1)\">",
+    "https://x.org/<javascript:alert(1)>$\\href{javascript:alert(1)}{k}$",
+    "https://x.org/a)![x](javascript:alert(1))`c`{:onclick=alert(1)}",
+]
+_OTHER_SCHEMES = ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>alert(1)</script>"]
+
+
+@pytest.fixture(scope="module")
+def paper_link_site(tmp_path_factory):
+    import yaml
+
+    from icon_registry.docs_site import build_site, load_site_catalog
+
+    from .conftest import FIXTURES
+
+    tmp = tmp_path_factory.mktemp("paper-links")
+    (tmp / "my_methods").mkdir()
+    simclr = yaml.safe_load((FIXTURES / "methods" / "simclr.yaml").read_text())
+    for k, url in enumerate(_SCHEMA_LINKS + _OTHER_SCHEMES):
+        entry = {**simclr, "id": f"link{k}", "aliases": [f"Link{k}"], "relations": [],
+                 "paper": {**simclr["paper"], "link": url if url in _SCHEMA_LINKS else "https://x.org/ok"}}
+        (tmp / "my_methods" / f"link{k}.yaml").write_text(yaml.safe_dump(entry, sort_keys=False))
+    cat = load_site_catalog([tmp / "my_methods"], builtin=False)
+    for k, url in enumerate(_OTHER_SCHEMES, start=len(_SCHEMA_LINKS)):
+        entry = cat.by_id[f"link{k}"]
+        cat.entries[cat.entries.index(entry)] = entry.model_copy(update={"paper": entry.paper.model_copy(update={"link": url})})
+    cat.__post_init__()
+    build_site(out=tmp / "public", catalog=cat, results_dir=tmp / "no-results", verify="off", quiet=True)
+    return tmp / "public"
+
+
+def test_no_paper_link_becomes_a_link_of_another_scheme(paper_link_site):
+    from .helpers import parse
+
+    pages = sorted(paper_link_site.rglob("*.html"))
+    assert len(pages) > 10
+    for page in pages:
+        for href in parse(page).anchors + [url for _, url in parse(page).sources]:
+            relative = not re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//", href.strip())
+            assert relative or href.startswith(("http://", "https://")), f"{page.relative_to(paper_link_site)}: {href!r}"
+
+
+@pytest.mark.parametrize("k, url", list(enumerate(_SCHEMA_LINKS + _OTHER_SCHEMES)))
+def test_a_paper_link_is_its_https_url_encoded_or_text(paper_link_site, k, url):
+    from icon_registry.docs_site.escape import safe_url
+
+    from .helpers import parse
+
+    page = paper_link_site / "methods" / f"link{k}.html"
+    links = [href for href in parse(page).anchors if "x.org" in href or "javascript" in href.lower() or "data:" in href]
+    # the "Paper:" line and the References list
+    assert links == ([safe_url(url)] * 2 if url in _SCHEMA_LINKS else [])
