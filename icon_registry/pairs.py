@@ -219,10 +219,10 @@ class Pairs:
             if cosine:
                 key = inputs.cached(("unit", "keys"), lambda: B.normalize_rows(key))
             own = (a * key).sum(-1) if quantity == "dot" else ((a - key) * (a - key)).sum(-1)
-            rest = a @ b.T if quantity == "dot" else B.sqdist(a, b)
+            rest = B.dot_products(a, b) if quantity == "dot" else B.sqdist(a, b)
             return B.concat_columns(own[:, None], rest)
         if quantity == "dot":
-            return a @ b.T
+            return B.dot_products(a, b)
         return B.sqdist(a, b)
 
     def outputs(self, source: str):
@@ -235,9 +235,12 @@ class Pairs:
 
     def same(self, name: str):
         """Mask of pairs whose ``name`` (ids, labels, modality) agree."""
+        if self.layout in ("prototypes", "outputs"):
+            anchors, _ = self._class_values(name)
+            return self.backend.equal_outer(anchors, self.column_index())
         values = self.inputs.require(name, f"pairs are matched by equal {name}")
         anchors = self.inputs.anchor_rows(values)
-        if self.layout in ("prototypes", "outputs", "class_pools"):
+        if self.layout == "class_pools":
             return self.backend.equal_outer(anchors, self.column_index())
         if self.layout == "candidates":
             return anchors[:, None] == values[self.inputs.neighbors]
@@ -267,8 +270,30 @@ class Pairs:
         names one; None otherwise and on the symbolic backends, which use the mask."""
         if self.layout not in ("prototypes", "outputs") or self.backend.symbolic:
             return None
-        values = self.inputs.require(name, f"pairs are matched by equal {name}")
-        return self.backend.class_column(self.inputs.anchor_rows(values), self.structure[1][1])
+        values, every_one_named = self._class_values(name)
+        return values if every_one_named else None
+
+    def _class_values(self, name: str):
+        """The anchors' ``name`` values on a layout whose m columns are the classes 0..m-1
+        (prototypes, outputs), and whether each names one. A value m or above is an error (a wrong
+        num_classes, or labels counted from 1); a negative one marks an anchor without a class,
+        whose row has no pair (torch's ignore_index -100 is one). Checked in eager torch only: the
+        symbolic backends and torch.compile, where it would be a data-dependent graph break, take
+        the mask as it comes."""
+        inputs = self.inputs
+        values = inputs.anchor_rows(inputs.require(name, f"pairs are matched by equal {name}"))
+        found = None if self.backend.symbolic else self.backend.value_range(values)
+        if found is None:
+            return values, False
+        low, high = found
+        classes = self.structure[1][1]
+        if high >= classes:
+            per = "prototype" if self.layout == "prototypes" else "output of z"
+            raise IconError(
+                f"{inputs.entry_id}: argument '{name}' must name the classes 0..{classes - 1} (one per {per}), "
+                f"found {high}; a negative value marks an anchor without a class (it adds nothing)",
+                argument=name)
+        return values, low >= 0
 
     def column_index(self):
         """0..m-1 for the m candidates of this layout (classes, outputs, prototypes)."""

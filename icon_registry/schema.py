@@ -19,7 +19,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from icon_registry.claims import ClaimSpec
 from icon_registry.distributions import DistributionSpec
-from icon_registry.errors import quote, suggest
+from icon_registry.errors import quote, shorten, suggest
 from icon_registry.formula.grammar import reserved_names
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -117,8 +117,12 @@ class Parameter(_Model):
         # numbers.Real: numpy's float32 and int64 scalars too (a value read off an array); numpy's bool is not one
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"parameter '{name}' must be a number, got {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ValueError(f"parameter '{name}' must be a finite number, got {value}")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int past float's range (10**400)
+            finite = False
+        if not finite:
+            raise ValueError(f"parameter '{name}' must be a finite number, got {shorten(value)}")
         if self.integer and value != int(value):
             raise ValueError(f"parameter '{name}' must be an integer, got {value}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):

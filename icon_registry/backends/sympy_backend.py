@@ -113,6 +113,10 @@ class SympyBackend:
         return a / norms
 
     @staticmethod
+    def dot_products(a, b):
+        return a @ b.T
+
+    @staticmethod
     def sqdist(a, b):
         diff = a[:, None, :] - b[None, :, :]
         return (diff * diff).sum(axis=-1)

@@ -265,6 +265,14 @@ class TorchBackend:
         return torch.nn.functional.normalize(a, dim=-1)
 
     @staticmethod
+    def dot_products(a, b):
+        """(n, m) = a @ b.T; class-major (b @ a.T, seen transposed) where the cross entropy over
+        these columns runs class-major (``class_major``), which then reads them without a copy."""
+        if class_major(a.shape[0], b.shape[0], a):
+            return (b @ a.T).T
+        return a @ b.T
+
+    @staticmethod
     def sqdist(a, b):
         if plain_ops() or a.dim() != 2:  # plain ops: the compiler fuses them
             return _plain_sqdist(a, b)
@@ -308,16 +316,14 @@ class TorchBackend:
         return equal_outer(a, b)
 
     @staticmethod
-    def class_column(values, m: int):
-        """``Weights.column`` of the classes ``values`` (n,) name among m: ``values`` when every value
-        lies in 0..m-1, None when some does not (its row has no pair: the mask says so) and under
-        torch.compile (a data-dependent check; the compiler fuses the mask instead)."""
+    def value_range(values):
+        """(lowest, highest) of an integer vector, as ints ((0, -1) when empty); None under
+        torch.compile, where reading them would be a data-dependent graph break."""
         if compiling():
             return None
         if values.numel() == 0:
-            return values
-        low, high = (int(v) for v in torch.aminmax(values))
-        return values if low >= 0 and high < m else None
+            return 0, -1
+        return tuple(int(v) for v in torch.aminmax(values))
 
     @staticmethod
     def equal_value_pairs(values):
@@ -1048,24 +1054,30 @@ def _row_softmax(masked):
 
 
 #: A one-hot cross entropy over at most this many columns, from this many rows, runs class-major on
-#: the CPU (``one_hot_cross_entropy``). torch's row-wise log_softmax over few columns costs ~117 ns a
-#: row (10 columns, n = 4,096, one thread: 481 us forward, 226 us backward), while the logsumexp
-#: over the columns of the transposed scores runs along the rows. The cross_entropy entry against
-#: F.cross_entropy (10 classes, forward + backward, two threads): 0.96x at n = 2,048 (1.09x with
-#: torch's), 0.86x at 4,096, 0.82x at 16,384; at 1,024 no faster on two threads (1.17-1.23x
-#: against 1.15-1.17x), slower at 256, and slower at every n with 100 columns.
+#: the CPU (``class_major``). torch's row-wise log_softmax over few columns costs ~117 ns a row (10
+#: columns, n = 4,096, one thread: 481 us forward, 226 us backward), while a logsumexp over the
+#: columns of the class-major scores runs along the rows. Made class-major by the product itself
+#: (``dot_products``), they need no transposing copy. The cross_entropy entry against
+#: F.cross_entropy (10 classes, forward + backward, two threads; in the same run, the row-major
+#: product copied to class-major from 2,048 rows): 1.13-1.16x at n = 1,024 (1.15-1.16x), 0.93x at
+#: 2,048 (0.99-1.01x), 0.73-0.78x at 4,096 (0.79-0.88x). Slower at 256 and at every n with 100 columns.
 _CLASS_MAJOR_COLUMNS = 16
-_CLASS_MAJOR_ROWS = 2048
+_CLASS_MAJOR_ROWS = 1024
+
+
+def class_major(rows: int, columns: int, like) -> bool:
+    """Scores over ``columns`` classes for ``rows`` anchors are made and reduced class-major
+    (``dot_products``, ``one_hot_cross_entropy``): few columns, many rows, eager on the CPU."""
+    return (columns <= _CLASS_MAJOR_COLUMNS and rows >= _CLASS_MAJOR_ROWS and like.device.type == "cpu"
+            and like.dtype not in _HALF and not compiling())
 
 
 def one_hot_cross_entropy(scores, target, reduction: str):
     """``F.cross_entropy(scores, target, reduction=reduction)`` for scores (n, m) and a target column
     in every row; class-major (plain ops, differentiable twice) where that is faster."""
-    n, m = scores.shape
-    if (compiling() or scores.device.type != "cpu" or scores.dtype in _HALF or m > _CLASS_MAJOR_COLUMNS
-            or n < _CLASS_MAJOR_ROWS):
+    if not class_major(*scores.shape, scores):
         return torch.nn.functional.cross_entropy(scores, target, reduction=reduction)
-    major = scores.t().contiguous()
+    major = scores.T.contiguous()  # (no copy when made by dot_products)
     values = torch.logsumexp(major, 0) - major.gather(0, target[None])[0]
     if reduction == "none":
         return values

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import networkx as nx
 import numpy as np
 import torch
 
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, quote, suggest
+from icon_registry.pairs import INPUT_NAMES
 
 
 def option_number(entry_id, name, value, *, integer: bool, minimum, what: str, strict: bool = False):
@@ -58,13 +60,31 @@ def _fail_shape(entry_id, name, expected, value):
     )
 
 
+def call_example(required) -> str:
+    """``loss(z, ids=...)``: how to call a loss that reads the inputs ``required``."""
+    return "loss(" + ", ".join(["z"] + [f"{name}=..." for name in required]) + ")"
+
+
+def call_error(entry_id, required, positional: tuple, unknown: dict) -> IconError:
+    """A call that passed inputs after z by position, or by a name no loss takes."""
+    if positional:
+        return IconError(f"{entry_id}: the inputs after z are passed by name: call {call_example(required)} (got "
+                         f"{len(positional)} more positional argument(s))", entry=entry_id,
+                         argument=required[0] if required else "z")
+    name = next(iter(unknown))
+    return IconError(f"{entry_id}: unknown argument {quote(name)}{suggest(name, INPUT_NAMES)}; this entry reads "
+                     f"{', '.join(required) or 'z alone'}: call {call_example(required)}", entry=entry_id, argument=name)
+
+
 def check_z(entry_id, z, *, distributed=False):
-    """z of shape (n, d) with n >= 2; a rank of a distributed batch may hold fewer rows (the
-    global batch is checked once gathered: ``check_global_rows``)."""
+    """z of shape (n, d) with n >= 2 and d >= 1; a rank of a distributed batch may hold fewer rows
+    (the global batch is checked once gathered: ``check_global_rows``)."""
     if not isinstance(z, torch.Tensor):
         raise IconError(f"{entry_id}: argument 'z' must be a torch.Tensor, got {type(z).__name__}", argument="z")
-    if z.dim() != 2 or z.shape[0] < (0 if distributed else 2):
-        _fail_shape(entry_id, "z", "(n, d)" if distributed else "(n, d) with n >= 2", z)
+    if z.dim() != 2 or z.shape[0] < (0 if distributed else 2) or z.shape[1] < 1:
+        _fail_shape(entry_id, "z", "(n, d) with d >= 1" if distributed else "(n, d) with n >= 2 and d >= 1", z)
+    if z.device.type == "meta":
+        raise IconError(f"{entry_id}: argument 'z' is on the meta device, which holds no values", argument="z")
     if not z.is_floating_point():
         raise IconError(f"{entry_id}: argument 'z' must be a floating-point tensor, got {z.dtype}", argument="z")
     return z
@@ -106,7 +126,17 @@ def features(entry_id, value, n, device, dtype):
         raise IconError(f"{entry_id}: argument 'x' must hold real features, got {value.dtype}", argument="x")
     if value.dim() < 2 or value.shape[0] != n:
         _fail_shape(entry_id, "x", f"(n, ...) with n = {n}", value)
-    return value.flatten(1).to(dtype)  # not reshape(n, -1): a rank may hold n = 0 rows
+    value = value.flatten(1).to(dtype)  # not reshape(n, -1): a rank may hold n = 0 rows
+    if value.numel():
+        # p is computed from x's squared distances or products: a NaN or inf in x, or values whose
+        # squares overflow, would make every p NaN; one pass (a max, NaN included) finds both
+        largest = float(value.abs().max())
+        if not math.isfinite(largest):
+            raise IconError(f"{entry_id}: argument 'x' has non-finite values (NaN or inf)", argument="x")
+        if 4.0 * value.shape[1] * largest * largest > torch.finfo(dtype).max:
+            raise IconError(f"{entry_id}: argument 'x' is too large for {dtype}: its values reach {largest:.3g}, whose "
+                            "squared distances overflow; scale x down, or pass z in float64", argument="x")
+    return value
 
 
 def adjacency(entry_id, value, n, device, dtype):
@@ -133,6 +163,9 @@ def adjacency(entry_id, value, n, device, dtype):
         raise IconError(f"{entry_id}: argument 'graph' has non-finite weights (NaN or inf)", argument="graph")
     if bool((value < 0).any()):
         raise IconError(f"{entry_id}: argument 'graph' has negative weights", argument="graph")
+    if n and not bool(value.any()):  # p would be empty, or uniform and the same whatever the data
+        raise IconError(f"{entry_id}: argument 'graph' has no edge (every weight is 0): it carries no supervision",
+                        argument="graph")
     return value.to(dtype)
 
 

@@ -47,7 +47,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from icon_registry.backends import TorchBackend, torch_backend
-from icon_registry.compiler import chunked
+from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler.module import CompiledLoss, largest_candidate_position, make_prototypes
 from icon_registry.errors import IconError
 from icon_registry.formula import grammar as G
@@ -961,6 +961,20 @@ def _reduced_any(value: V, var: str) -> V:
 # ---------------------------------------------------------------------------------------
 # the module
 # ---------------------------------------------------------------------------------------
+def _check_prototype_labels(entry_id, labels, classes: int) -> None:
+    """The formula indexes the prototypes by each label (w[y[i]]): every label must name one, a
+    negative one included (the objective's anchors without a class have no formula counterpart).
+    Eager only: under torch.compile the check would be a data-dependent graph break."""
+    found = torch_backend.TorchBackend.value_range(labels)
+    if found is None:
+        return
+    low, high = found
+    if low < 0 or high >= classes:
+        raise IconError(f"{entry_id}: argument 'labels' must name the classes 0..{classes - 1} (one per prototype), "
+                        f"found {low if low < 0 else high} (the formula indexes the prototypes by each label)",
+                        entry=entry_id, argument="labels")
+
+
 class FormulaLoss(torch.nn.Module):
     """``loss(z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
     teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``: the
@@ -1005,8 +1019,10 @@ class FormulaLoss(torch.nn.Module):
     # the beta cache, like the objective's p cache, is this process's state: not pickled
     __getstate__ = CompiledLoss.__getstate__
 
-    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
-                center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
+    def forward(self, z=None, *positional, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
+                teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None, **unknown):
+        if positional or unknown:
+            raise arguments.call_error(self.entry.id, self._required, positional, unknown)
         inputs = self._inputs(z, x, labels, ids, modality, neighbors, graph, teacher, center, bank, bank_ids,
                               bank_labels, keys)
         data = {"x": inputs.x, "g": inputs.x, "labels": inputs.labels, "ids": inputs.ids, "modality": inputs.modality,
@@ -1015,6 +1031,8 @@ class FormulaLoss(torch.nn.Module):
                 "bank_ids": inputs.bank_ids, "bank_labels": inputs.bank_labels}
         if inputs.prototypes is not None:  # in the call's dtype (CompiledLoss._batch)
             data["w"] = inputs.prototypes
+            if inputs.labels is not None:
+                _check_prototype_labels(self.entry.id, inputs.labels, inputs.prototypes.shape[0])
         if "phi" in self.fields:
             temperature = inputs.param(self._cluster.temperature)
             data["phi"] = torch.softmax(inputs.z / temperature, dim=1)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from icon_registry.backends import TorchBackend, torch_backend
 from icon_registry.compiler import arguments, chunked
 from icon_registry.compiler import distributed as dist_eval
-from icon_registry.errors import IconError, IconWarning, suggest
+from icon_registry.errors import IconError, IconWarning, quote, suggest
 from icon_registry.objective import SupervisoryCache, SupportMismatch, labelled_classes, prepare_fixed
 from icon_registry.pairs import INPUT_NAMES, Inputs
 from icon_registry.schema import Entry
@@ -103,7 +103,15 @@ def make_prototypes(entry, num_classes, dim):
             entry=entry.id,
             argument="num_classes" if num_classes is None else "dim",
         )
-    return torch.nn.Parameter(torch.randn(int(num_classes), int(dim)) / math.sqrt(int(dim)))
+    shape = (int(num_classes), int(dim))
+    try:
+        return torch.nn.Parameter(torch.randn(shape) / math.sqrt(shape[1]))
+    except (RuntimeError, TypeError, OverflowError):  # too large to index or to allocate
+        raise IconError(
+            f"{entry.id}: the prototypes of shape (num_classes, dim) = {shape} would take {shape[0] * shape[1] * 4:.3g} "
+            "bytes in float32: more than this machine can allocate",
+            entry=entry.id, argument="num_classes" if shape[0] >= shape[1] else "dim",
+        ) from None
 
 
 class CompiledLoss(torch.nn.Module):
@@ -111,7 +119,9 @@ class CompiledLoss(torch.nn.Module):
     teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None)``.
 
     ``requires`` names the keyword arguments this entry reads. Class-prototype entries own
-    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim). ``teacher``
+    their prototypes as the parameter ``prototypes`` of shape (num_classes, dim); their ``labels``
+    name the classes 0..num_classes-1, a negative label marks an anchor without a class (it adds
+    nothing, as torch's ignore_index does) and a larger one is an error (in eager mode). ``teacher``
     (n, K) and ``center`` (K,) are scores over the K outputs of z; ``bank`` (m, d) with
     ``bank_ids`` / ``bank_labels`` (m,) are candidates passed in the call; ``keys`` (n, d) are
     the anchors' own keys (see ``icon_registry.pairs.SUPPORTS``).
@@ -169,10 +179,9 @@ class CompiledLoss(torch.nn.Module):
         n, device = z.shape[0], z.device
         missing = [name for name in self._required if name not in given]
         if missing:
-            call = ", ".join(["z"] + [f"{r}=..." for r in self._required])
             raise IconError(
                 f"{entry_id}: missing argument '{missing[0]}': this entry reads {', '.join(self._required)}; "
-                f"call loss({call})",
+                f"call {arguments.call_example(self._required)}",
                 entry=entry_id,
                 argument=missing[0],
             )
@@ -216,8 +225,8 @@ class CompiledLoss(torch.nn.Module):
         """The p cache's key for a batch of these p-side tensors (``used``), shape, dtype and device."""
         return SupervisoryCache.make_key(used, (n, z.dtype, z.device, rows, tuple(sorted(self.params.items()))))
 
-    def forward(self, z, *, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None, teacher=None,
-                center=None, bank=None, bank_ids=None, bank_labels=None, keys=None):
+    def forward(self, z=None, *positional, x=None, labels=None, ids=None, modality=None, neighbors=None, graph=None,
+                teacher=None, center=None, bank=None, bank_ids=None, bank_labels=None, keys=None, **unknown):
         """The loss of the batch ``z`` (n, d): a scalar, or n values with reduction "none".
 
         The keyword inputs are what the entry reads (``requires`` names them): ``x`` input
@@ -227,7 +236,10 @@ class CompiledLoss(torch.nn.Module):
         ``graph`` (n, n) edge weights, ``teacher`` (n, K) a teacher's scores over z's K outputs
         and ``center`` (K,) their centre, ``bank`` (m, d) rows passed in the call with
         ``bank_ids`` / ``bank_labels`` (m,), ``keys`` (n, d) each anchor's own key.
+        (``positional`` and ``unknown`` catch a call that passes them otherwise: an IconError.)
         """
+        if positional or unknown:
+            raise arguments.call_error(self.entry.id, self._required, positional, unknown)
         given = {name: value for name, value in zip(INPUT_NAMES, (x, labels, ids, modality, neighbors, graph, teacher,
                                                                    center, bank, bank_ids, bank_labels, keys))
                  if value is not None}
@@ -424,7 +436,7 @@ def compile_loss(
                 "distributed_ids", "second_order",
             ]
             raise IconError(
-                f"{entry.id}: unknown parameter '{name}'{suggest(name, known)} "
+                f"{entry.id}: unknown parameter {quote(name)}{suggest(name, known)} "
                 f"(this entry's parameters: {', '.join(sorted(entry.parameters)) or 'none'})",
                 entry=entry.id,
                 argument=name,

@@ -3,10 +3,12 @@ exp(-d2(i, j) / T) with a temperature (the soft nearest neighbour loss, NCA, Pro
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from icon_registry.errors import IconWarning
 from icon_registry.kernels.base import ParamRef, SpaceKernel, Weights
 
 
@@ -81,6 +83,25 @@ class Gaussian(SpaceKernel):
 
     def log_precision(self, pairs, d2=None, support=None):
         """Per-row log beta_i (beta_i = 1 / (2 sigma_i^2)) calibrated to the perplexity, (rows, 1)."""
+        perplexity = pairs.inputs.param(self.perplexity)
+        if not pairs.backend.symbolic:
+            self._check_reachable(pairs, perplexity)
         d2 = pairs.sqdist(self.space, cosine=self.cosine) if d2 is None else d2
         support = self.calibration_support(pairs, d2) if support is None else support
-        return pairs.backend.calibrate_log_precision(d2, support, pairs.inputs.param(self.perplexity))
+        return pairs.backend.calibrate_log_precision(d2, support, perplexity)
+
+    def _check_reachable(self, pairs, perplexity) -> None:
+        """A row over m candidates has entropy at most log m: a perplexity of m or more is out of
+        reach, and the search ends at the uniform p, the same whatever x. A warning, not an error
+        (scikit-learn refuses it): the uniform p is the limit the search tends to, and a training
+        loop's last, smaller batch must not end the run."""
+        others = pairs.width - (pairs.excluded_diagonal is not None)
+        nearest = self._nearest_count(pairs)
+        candidates = min(nearest, others) if nearest else others
+        if perplexity >= candidates:
+            where, remedy = ((f"nearest = {nearest}", "raise nearest") if nearest
+                             else (f"a batch of n = {pairs.inputs.n}", "pass a larger batch"))
+            warnings.warn(IconWarning(
+                f"{pairs.inputs.entry_id}: perplexity {perplexity:g} is out of reach: {where} gives each point "
+                f"{candidates} candidates, whose distribution has perplexity at most {candidates}, so p is uniform "
+                f"over them whatever the data; lower it below {candidates} or {remedy}"), stacklevel=2)

@@ -486,6 +486,10 @@ class AbstractBackend:
         return AVec(a.name, a.role, True, a.domain)
 
     @staticmethod
+    def dot_products(a, b):
+        return a @ b.T
+
+    @staticmethod
     def sqdist(a, b):
         if not (isinstance(a, AVec) and isinstance(b, AVec)):
             raise ir.Unsupported("distances between non-vectors")

@@ -94,9 +94,9 @@ def test_the_interpolated_loss_and_gradient_approach_the_exact_ones(dtype):
 def test_where_the_grid_cannot_apply_the_loss_is_exact_and_says_so(nearest, dim, why):
     x = torch.randn(80, 5, generator=torch.Generator().manual_seed(0))
     y = torch.randn(80, dim, generator=torch.Generator().manual_seed(1))
-    with pytest.warns(IconWarning, match=why):
-        approximate = compile_loss("tsne", nearest=nearest, interpolation=3)(y, x=x)
+    with pytest.warns(IconWarning, match=why):  # (perplexity 3: within reach of nearest = 10)
+        approximate = compile_loss("tsne", nearest=nearest, perplexity=3.0, interpolation=3)(y, x=x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        exact = compile_loss("tsne", nearest=nearest)(y, x=x)
+        exact = compile_loss("tsne", nearest=nearest, perplexity=3.0)(y, x=x)
     assert float(approximate) == float(exact)

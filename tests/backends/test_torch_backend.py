@@ -512,12 +512,12 @@ def test_equal_outer_compares_as_bytes_where_the_values_span_a_byte_and_equals_t
         assert byte_compares == ([True] if not compiling and "as they are" not in name and a.numel() > 0 else [])
 
 
-@pytest.mark.parametrize("rows, columns", [(2047, 10), (2048, 2), (2048, 10), (4096, 16), (4096, 17), (256, 10)])
+@pytest.mark.parametrize("rows, columns", [(1023, 10), (1024, 2), (1024, 10), (4096, 16), (4096, 17), (256, 10)])
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_one_hot_cross_entropy_is_torchs_and_class_major_where_it_is_faster(rows, columns, reduction, dtype,
                                                                             monkeypatch):
-    """Values, gradients and second derivatives equal F.cross_entropy's; few columns from 2,048 rows
+    """Values, gradients and second derivatives equal F.cross_entropy's; few columns from 1,024 rows
     take the class-major path (torch's own function is not called there)."""
     g = torch.Generator().manual_seed(rows + columns)
     scores = (3.0 * torch.randn(rows, columns, generator=g, dtype=dtype)).requires_grad_(True)
@@ -530,7 +530,7 @@ def test_one_hot_cross_entropy_is_torchs_and_class_major_where_it_is_faster(rows
     monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda *a, **k: calls.append(1) or original(*a, **k))
     found = torch_backend.one_hot_cross_entropy(scores, target, reduction)
     monkeypatch.undo()
-    assert bool(calls) == (columns > 16 or rows < 2048)
+    assert bool(calls) == (columns > 16 or rows < 1024)
 
     rtol = 1e-12 if dtype == torch.float64 else 1e-5
     assert torch.allclose(found, expected, rtol=rtol, atol=rtol)
@@ -540,3 +540,39 @@ def test_one_hot_cross_entropy_is_torchs_and_class_major_where_it_is_faster(rows
     (second,) = torch.autograd.grad((grad * direction).sum(), scores)
     (expected_second,) = torch.autograd.grad((expected_grad * direction).sum(), scores)
     assert torch.allclose(second, expected_second, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("rows, columns", [(1023, 10), (1024, 10), (4096, 16), (4096, 17), (8, 3)])
+def test_dot_products_are_made_class_major_exactly_where_the_cross_entropy_reads_them_so(rows, columns):
+    """a @ b.T in value and gradient; for few columns from many rows the product is the transpose of
+    a class-major one, which one_hot_cross_entropy then reads without a copy."""
+    g = torch.Generator().manual_seed(rows + columns)
+    a = torch.randn(rows, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(columns, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    found = B.dot_products(a, b)
+    expected = a @ b.T
+    assert found.T.is_contiguous() == torch_backend.class_major(rows, columns, a) == (columns <= 16 and rows >= 1024)
+    assert torch.allclose(found, expected, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(rows, columns, generator=g, dtype=torch.float64)
+    for got, want in zip(torch.autograd.grad((found * weights).sum(), (a, b)),
+                         torch.autograd.grad((expected * weights).sum(), (a, b))):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1023, 4096])
+def test_the_cross_entropy_entry_equals_torchs_on_either_side_of_the_class_major_threshold(rows):
+    """compile_loss('cross_entropy') against F.cross_entropy on the same logits z W^T: values and
+    the gradients of z and W (the class-major product and cross entropy from 1,024 rows)."""
+    from icon_registry.compiler import compile_loss
+
+    g = torch.Generator().manual_seed(rows)
+    loss = compile_loss("cross_entropy", num_classes=10, dim=16).double()
+    z = torch.randn(rows, 16, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 10, (rows,), generator=g)
+    found = loss(z, labels=labels)
+    found_grads = torch.autograd.grad(found, (z, loss.prototypes))
+    expected = torch.nn.functional.cross_entropy(z @ loss.prototypes.T, labels)
+    expected_grads = torch.autograd.grad(expected, (z, loss.prototypes))
+    assert torch.allclose(found, expected, rtol=1e-12)
+    for got, want in zip(found_grads, expected_grads):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-14)

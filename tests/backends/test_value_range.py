@@ -1,4 +1,4 @@
-"""TorchBackend.class_column: the one column each value names among m classes."""
+"""TorchBackend.value_range: the lowest and highest value of an integer vector, read eagerly."""
 
 import pytest
 import torch
@@ -6,19 +6,16 @@ import torch
 from icon_registry.backends import TorchBackend
 
 
-def test_every_value_in_range_is_its_own_column():
-    values = torch.tensor([0, 3, 2, 3])
-    assert TorchBackend.class_column(values, 4) is values
+@pytest.mark.parametrize("values, expected", [([0, 3, 2, 3], (0, 3)), ([-100, 4, 1], (-100, 4)), ([5], (5, 5)),
+                                              ([], (0, -1))])
+def test_the_range_as_python_integers(values, expected):
+    found = TorchBackend.value_range(torch.tensor(values, dtype=torch.int64))
+    assert found == expected and all(type(v) is int for v in found)
 
 
-@pytest.mark.parametrize("values", [[0, 4, 1], [-1, 0, 1], [5]])
-def test_a_value_outside_gives_none(values):
-    assert TorchBackend.class_column(torch.tensor(values), 4) is None
-
-
-def test_none_under_torch_compile_which_fuses_the_mask_instead():
+def test_none_under_torch_compile_where_reading_it_would_break_the_graph():
     @torch.compile(backend="eager", fullgraph=True)
     def traced(v):
-        return TorchBackend.class_column(v, 4) is None
+        return TorchBackend.value_range(v) is None
 
     assert traced(torch.tensor([0, 1, 2, 3]))

@@ -72,7 +72,7 @@ GRAD_CASES = {
     "tsne": lambda: (C.compiled("tsne", perplexity=3.0, reduction="sum"), C.sne_data(8)[1], {"x": C.sne_data(8)[0]}),
     "simclr_three_views": lambda: (C.compiled("simclr", tau=0.2), C.randn(9, 4, seed=7), {"ids": torch.arange(3).repeat(3)}),
     "cross_entropy": lambda: (C.compiled("cross_entropy", num_classes=3, dim=4).double(), C.randn(7, 4, seed=8), {"labels": torch.tensor([0, 1, 2, 0, 1, 2, 0])}),
-    "cross_entropy_unlabelled": lambda: (C.compiled("cross_entropy", num_classes=3, dim=4).double(), C.randn(5, 4, seed=9), {"labels": torch.tensor([0, 7, 2, -1, 1])}),
+    "cross_entropy_unlabelled": lambda: (C.compiled("cross_entropy", num_classes=3, dim=4).double(), C.randn(5, 4, seed=9), {"labels": torch.tensor([0, -7, 2, -1, 1])}),
     "harmonic": lambda: (C.compiled("harmonic", num_classes=3, dim=4, power=2.0).double(), C.randn(7, 4, seed=5), {"labels": torch.tensor([0, 1, 2, 0, 1, 2, 0])}),
     "debiased": lambda: (
         C.compiled("debiased_infonce_clustering"),

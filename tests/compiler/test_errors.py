@@ -31,9 +31,32 @@ def test_missing_one_of_several_arguments():
     )
 
 
-def test_bad_z_shape():
-    _, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8)))
-    assert text == "supcon: argument 'z' must have shape (n, d) with n >= 2, got (8,)"
+@pytest.mark.parametrize("shape", [(8,), (8, 0)])
+def test_bad_z_shape(shape):
+    _, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(shape)))
+    assert text == f"supcon: argument 'z' must have shape (n, d) with n >= 2 and d >= 1, got {shape}"
+
+
+def test_z_on_the_meta_device_holds_no_values():
+    err, text = _message(lambda: compile_loss(entry("supcon"))(torch.randn(8, 4, device="meta"),
+                                                               labels=torch.zeros(8, dtype=torch.long)))
+    assert text == "supcon: argument 'z' is on the meta device, which holds no values"
+    assert err.argument == "z"
+
+
+@pytest.mark.parametrize("source", ["objective", "formula"])
+def test_inputs_after_z_by_position_or_by_an_unknown_name(source):
+    loss, z, ids = compile_loss(entry("simclr"), source=source), torch.randn(8, 4), torch.arange(4).repeat(2)
+    err, text = _message(lambda: loss(z, ids))
+    assert text == "simclr: the inputs after z are passed by name: call loss(z, ids=...) (got 1 more positional argument(s))"
+    assert err.argument == "ids"
+    err, text = _message(lambda: loss(z, idss=ids))
+    assert text == "simclr: unknown argument 'idss'; did you mean 'ids'?; this entry reads ids: call loss(z, ids=...)"
+    assert err.argument == "idss"
+    _, text = _message(lambda: loss(z, ids=ids, **{"w\x1b[31m": ids}))
+    assert text == "simclr: unknown argument 'w\\x1b[31m'; this entry reads ids: call loss(z, ids=...)"
+    _, text = _message(lambda: loss())
+    assert text == "simclr: argument 'z' must be a torch.Tensor, got NoneType"
 
 
 def test_bad_labels_shape():
@@ -166,3 +189,33 @@ def test_all_zero_teacher_probabilities():
     _, text = _message(lambda: compile_loss("swav")(torch.randn(4, 3), teacher=torch.zeros(4, 3)))
     assert text == ("swav: no anchor has any supervisory mass (p is empty for all 4 anchors of the batch); p reads "
                     "teacher: 'teacher' must give each anchor some positive probability (a row of zeros is an empty p)")
+
+
+@pytest.mark.parametrize("source", ["objective", "formula"])
+def test_x_whose_values_make_p_nan_is_refused(source):
+    """A NaN or inf in x, or values whose squared distances overflow z's dtype, would make every p
+    NaN: the loss says which, instead of returning NaN."""
+    g = torch.Generator().manual_seed(0)
+    loss, z, x = compile_loss(entry("tsne"), source=source, perplexity=5.0), torch.randn(40, 2, generator=g), \
+        torch.randn(40, 5, generator=g)
+    x[3, 1] = float("nan")
+    err, text = _message(lambda: loss(z, x=x))
+    assert text == "tsne: argument 'x' has non-finite values (NaN or inf)" and err.argument == "x"
+    big = torch.full((40, 5), 1e30).double()
+    big[0] = 0
+    err, text = _message(lambda: loss(z, x=big))
+    assert text == ("tsne: argument 'x' is too large for torch.float32: its values reach 1e+30, whose squared "
+                    "distances overflow; scale x down, or pass z in float64")
+    assert torch.isfinite(loss(z.double(), x=big))
+
+
+@pytest.mark.parametrize("source", ["objective", "formula"])
+def test_a_graph_without_edges_carries_no_supervision(source):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = compile_loss(entry("normalized_cuts"), source=source)
+    err, text = _message(lambda: loss(torch.randn(6, 3), graph=torch.zeros(6, 6)))
+    assert text == "normalized_cuts: argument 'graph' has no edge (every weight is 0): it carries no supervision"
+    assert err.argument == "graph"

@@ -207,11 +207,43 @@ def test_candidate_columns_follow_the_entrys_kernels():
     compile_loss(moved)(torch.randn(4, 2), neighbors=torch.cat([neighbors, neighbors[:, :1]], dim=1))
 
 
-def test_classifier_labels_outside_the_classes_name_the_classes():
+@pytest.mark.parametrize("source", ["objective", "formula"])
+@pytest.mark.parametrize("entry_id", ["cross_entropy", "cosface", "harmonic", "mlm", "proxy_nca"])
+def test_a_label_past_the_last_class_is_an_error_naming_the_labels(entry_id, source):
+    """A label C or above (a wrong num_classes, or labels counted from 1) names no prototype: an
+    error in both sources, not an anchor silently dropped or an index error deep in torch."""
+    loss = compile_loss(entry_id, source=source, num_classes=3, dim=4)
+    err, text = _message(lambda: loss(torch.randn(6, 4), labels=torch.tensor([0, 1, 2, 9, 2, 1])))
+    assert err.argument == "labels"
+    if source == "objective":
+        assert text == (f"{entry_id}: argument 'labels' must name the classes 0..2 (one per prototype), found 9; a "
+                        "negative value marks an anchor without a class (it adds nothing)")
+    else:
+        assert text == (f"{entry_id}: argument 'labels' must name the classes 0..2 (one per prototype), found 9 (the "
+                        "formula indexes the prototypes by each label)")
+
+
+def test_a_negative_label_marks_an_anchor_without_a_class_in_the_objective_and_is_an_error_in_the_formula():
+    """The objective: its row has no mass (torch's ignore_index -100 is such a label), so the mean
+    is over the other anchors. The published formula indexes w by the label: there it is an error."""
+    loss = compile_loss("cross_entropy", num_classes=3, dim=4).double()
+    z = torch.randn(6, 4, dtype=torch.float64)
+    labels = torch.tensor([0, -100, 2, -1, 2, 1])
+    kept = labels >= 0
+    expected = torch.nn.functional.cross_entropy(z[kept] @ loss.prototypes.T, labels[kept])
+    torch.testing.assert_close(loss(z, labels=labels), expected, rtol=1e-12, atol=0)
+    formula = compile_loss("cross_entropy", source="formula", num_classes=3, dim=4)
+    err, text = _message(lambda: formula(torch.randn(6, 4), labels=labels))
+    assert err.argument == "labels"
+    assert text == ("cross_entropy: argument 'labels' must name the classes 0..2 (one per prototype), found -100 (the "
+                    "formula indexes the prototypes by each label)")
+
+
+def test_a_batch_whose_every_label_is_negative_has_no_supervision_and_says_which_classes_exist():
     err, text = _message(lambda: compile_loss("cross_entropy", num_classes=3, dim=4)(
-        torch.randn(6, 4), labels=torch.tensor([5, 3, 9, 3, 4, 5])))
+        torch.randn(6, 4), labels=torch.tensor([-5, -3, -9, -3, -4, -5])))
     assert text == ("cross_entropy: no anchor has any supervisory mass (p is empty for all 6 anchors of the batch); "
-                    "p reads labels: 'labels' must name the classes 0..2 (one per prototype), found labels in 3..9")
+                    "p reads labels: 'labels' must name the classes 0..2 (one per prototype), found labels in -9..-3")
     assert err.argument == "labels"
 
 

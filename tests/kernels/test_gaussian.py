@@ -117,3 +117,28 @@ def test_nearest_needs_a_perplexity():
 
     with pytest.raises(ValidationError, match="'nearest' restricts a perplexity calibration"):
         Gaussian(kind="gaussian", sigma=1.0, nearest=5)
+
+
+def test_a_perplexity_out_of_reach_warns_that_p_is_uniform_whatever_the_data():
+    """Over m candidates the entropy is at most log m: from perplexity m on, p is uniform (the
+    search's limit), the same for any x. A warning says so; a reachable perplexity gives none."""
+    import warnings
+
+    import pytest
+
+    from icon_registry.compiler import compile_loss
+    from icon_registry.errors import IconWarning
+
+    z, x = torch.randn(8, 2), torch.randn(8, 5)
+    for source in ("objective", "formula"):
+        with pytest.warns(IconWarning) as caught:
+            compile_loss("tsne", source=source)(z, x=x)
+        assert [str(w.message) for w in caught] == [
+            "tsne: perplexity 30 is out of reach: a batch of n = 8 gives each point 7 candidates, whose distribution "
+            "has perplexity at most 7, so p is uniform over them whatever the data; lower it below 7 or pass a larger "
+            "batch"]
+        with pytest.warns(IconWarning, match="nearest = 3 gives each point 3 candidates.*or raise nearest"):
+            compile_loss("tsne", source=source, perplexity=3.0, nearest=3)(z, x=x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", IconWarning)
+            compile_loss("tsne", source=source, perplexity=6.5)(z, x=x)

@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from icon_registry.errors import IconError
 from icon_registry.kernels import SameLabel
 
 from .helpers import torch_inputs, weights
@@ -27,11 +29,19 @@ def test_on_prototypes_the_column_is_the_label_and_the_mask_is_deferred():
     assert w.mask is shared
 
 
-def test_a_label_outside_the_classes_gives_no_column_and_an_empty_row():
-    inputs = torch_inputs(n=3, labels=torch.tensor([1, 2, -1]), prototypes=torch.zeros(2, 3, dtype=torch.float64))
+def test_a_negative_label_gives_no_column_and_an_empty_row():
+    inputs = torch_inputs(n=3, labels=torch.tensor([1, -100, -1]), prototypes=torch.zeros(2, 3, dtype=torch.float64))
     w = weights(SameLabel(kind="same_label"), inputs, "prototypes")
     assert w.column is None
     assert w.mask.tolist() == [[False, True], [False, False], [False, False]]
+
+
+def test_a_label_past_the_last_class_is_an_error():
+    inputs = torch_inputs(n=3, labels=torch.tensor([1, 2, 0]), prototypes=torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(IconError) as info:
+        weights(SameLabel(kind="same_label"), inputs, "prototypes")
+    assert info.value.argument == "labels"
+    assert "argument 'labels' must name the classes 0..1 (one per prototype), found 2" in str(info.value)
 
 
 def test_between_items_there_is_no_column():
