@@ -127,7 +127,7 @@ def features(entry_id, value, n, device, dtype):
     if value.dim() < 2 or value.shape[0] != n:
         _fail_shape(entry_id, "x", f"(n, ...) with n = {n}", value)
     value = value.flatten(1).to(dtype)  # not reshape(n, -1): a rank may hold n = 0 rows
-    if value.numel():
+    if value.numel() and not torch.compiler.is_compiling():  # (traced, reading the max would break the graph)
         # p is computed from x's squared distances or products: a NaN or inf in x, or values whose
         # squares overflow, would make every p NaN; one pass (a max, NaN included) finds both
         largest = float(value.abs().max())
@@ -163,7 +163,8 @@ def adjacency(entry_id, value, n, device, dtype):
         raise IconError(f"{entry_id}: argument 'graph' has non-finite weights (NaN or inf)", argument="graph")
     if bool((value < 0).any()):
         raise IconError(f"{entry_id}: argument 'graph' has negative weights", argument="graph")
-    if n and not bool(value.any()):  # p would be empty, or uniform and the same whatever the data
+    if n and not torch.compiler.is_compiling() and not bool(value.any()):
+        # p would be empty, or uniform and the same whatever the data
         raise IconError(f"{entry_id}: argument 'graph' has no edge (every weight is 0): it carries no supervision",
                         argument="graph")
     return value.to(dtype)
