@@ -587,6 +587,70 @@ def report(rows, suite: str = "core", load_before=None) -> dict:
     }
 
 
+
+# --- the results file ----------------------------------------------------------------------------------
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: What ``report`` puts beside the suites at the top of the results file (bench_scale adds "machine"):
+#: name -> (what it is, check).
+_SHARED_FIELDS = {
+    "tool": ("the text 'icon bench'", lambda value: value == "icon bench"),
+    "target_ratio": ("a number", _is_number),
+    "timing": ("text", lambda value: isinstance(value, str)),
+    "environment": ("an object", lambda value: isinstance(value, dict)),
+    "machine": ("an object", lambda value: isinstance(value, dict)),
+}
+#: What ``report`` puts beside a compared suite NAME: NAME_environment, NAME_worst_ratio, NAME_target_ratio.
+_SUITE_FIELDS = {
+    "_environment": ("an object", lambda value: isinstance(value, dict)),
+    "_worst_ratio": ("a number or null", lambda value: value is None or _is_number(value)),
+    "_target_ratio": ("a number", _is_number),
+}
+
+
+def _field_problem(key: str, value, suites) -> str | None:
+    """Why ``value`` is not what icon bench writes under ``key`` (None: it is); ``suites``: every suite's name."""
+    if key in suites:  # rows, or an object of parts (rows, settings, the run's environment)
+        return None if isinstance(value, (list, dict)) else "expected the suite's rows or an object"
+    field = _SHARED_FIELDS.get(key) or next(
+        (check for suffix, check in _SUITE_FIELDS.items() if key.endswith(suffix) and key[: -len(suffix)] in SUITES), None)
+    if field is None:
+        return "not a suite of icon bench or a field it writes"
+    what, check = field
+    return None if check(value) else f"expected {what}"
+
+
+def results_problem(data):
+    """Why the JSON document ``data`` is not a results file of icon bench (None: it is): an object of
+    the suites it ran (each its rows or an object of them), and the fields report() and bench_scale
+    write beside them; any other key (a tsconfig.json's compilerOptions) means another program's file."""
+    from icon_registry import bench_scale
+    from icon_registry.errors import quote
+
+    if not isinstance(data, dict):
+        return "expected a JSON object of suites"
+    suites = {*SUITES, *RUNNERS, *bench_scale.SUITES}
+    for key, value in data.items():
+        problem = _field_problem(key, value, suites)
+        if problem is not None:
+            return f"{quote(key)}: {problem}"
+    if not suites & set(data):
+        return "no suite in it"
+    return None
+
+
+def existing_results(path) -> dict:
+    """The bench results already at ``path`` (--out), {} when there is no file; UsageError naming
+    --out for anything else, which is never replaced (``files.earlier_output``)."""
+    from icon_registry.files import earlier_output
+
+    return earlier_output(path, "a bench results file", results_problem) or {}
+
+
 if __name__ == "__main__":  # pragma: no cover
     out = run_suite(sizes=[int(s) for s in sys.argv[1:]] or None, progress=lambda m: print(m, file=sys.stderr))
     print(format_table(out))

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from icon_registry.commands import json_text
+from icon_registry.errors import IconError
 from icon_registry.files import write_file
 
 DEFAULT_OUTPUT = Path("results/bench.json")
@@ -162,7 +164,7 @@ def run_memory(sizes=MEMORY_SIZES, quiet=False, threads=None) -> dict:
     threads = threads or torch.get_num_threads()
     rows = []
     for n in sizes:
-        chunk = BLOCK_PAIRS // n
+        chunk = max(1, BLOCK_PAIRS // n)  # past 2^24 one anchor a block (0 would mean dense: n x n)
         label = f"chunk_size={chunk}" if chunk < n else "one block"
         _progress(f"memory: InfoNCE n={n} d={DIM} ({label}, {threads} threads) ...", quiet)
         load = os.getloadavg()[0]  # wall time is only as good as the machine is quiet: keep the evidence
@@ -424,6 +426,15 @@ def run_cluster(sizes=CLUSTER_SIZES, quiet=False, threads=None) -> dict:
 SUITES = {"memory": run_memory, "distributed": run_distributed, "gpu": run_gpu, "cluster": run_cluster}
 
 
+def _has_rows(old) -> bool:
+    """Earlier memory results whose rows a run of some sizes keeps (rows as ``run_memory`` writes them);
+    anything else there is replaced by the new run's, as a run of every size replaces them."""
+    rows = old.get("rows") if isinstance(old, dict) else None
+    return isinstance(rows, list) and all(
+        isinstance(row, dict) and isinstance(row.get("n"), int) and isinstance(row.get("chunked"), bool)
+        and all(isinstance(row.get(key), (int, float)) for key in ("seconds", "peak_rss_gib")) for row in rows)
+
+
 def _merge_rows(old: dict, new: dict) -> dict:
     """Keep earlier memory rows for the sizes this run did not measure, and recompute the ratios."""
     measured = {(r["n"], r["chunked"]) for r in new["rows"]}
@@ -451,29 +462,28 @@ def _scaling(rows) -> None:
 def run(
     suites=("memory", "distributed", "gpu"), output=DEFAULT_OUTPUT, quick=False, quiet=False, threads=None, sizes=None
 ) -> dict:
-    """Run the named suites and write their results (merged into ``output`` if it exists)."""
+    """Run the named suites and write their results, merged into the bench results at ``output``:
+    anything else there is a UsageError naming --out before the first suite runs, and again before
+    each write (``bench.existing_results``), and is never replaced."""
+    from icon_registry.bench import existing_results
+
     output = Path(output)
-    results = {}
-    if output.exists():
-        try:
-            results = json.loads(output.read_text())
-        except ValueError:
-            results = {}
-    results["machine"] = {
+    unknown = [name for name in suites if name not in SUITES]
+    if unknown:
+        raise ValueError(f"unknown bench suite {unknown[0]!r}; known: {', '.join(SUITES)}")
+    existing_results(output)
+    machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
+    results = {}
     for name in suites:
-        if name not in SUITES:
-            raise ValueError(f"unknown bench suite {name!r}; known: {', '.join(SUITES)}")
         started = time.perf_counter()
         if name == "memory":
             result = run_memory(sizes or (QUICK_SIZES if quick else MEMORY_SIZES), quiet=quiet, threads=threads)
-            if sizes and isinstance(results.get("memory"), dict):
-                result = _merge_rows(results["memory"], result)
         elif name == "gpu":
             result = run_gpu(GPU_SIZES[:1] if quick else GPU_SIZES, quiet=quiet)
         elif name == "cluster":
@@ -482,8 +492,11 @@ def run(
             result = SUITES[name](quiet=quiet)
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
         result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        results[name] = result
-        write_file(output, json.dumps(results, indent=2) + "\n", replace=True)  # a temporary file, swapped in
+        results = existing_results(output)  # again: the file may have changed during the run
+        if name == "memory" and sizes and _has_rows(results.get("memory")):
+            result = _merge_rows(results["memory"], result)
+        results.update({"machine": machine, name: result})
+        write_file(output, json_text(results) + "\n", replace=True)  # a temporary file, swapped in
         _progress(f"{name}: done in {result['wall_seconds']} s; results in {output}", quiet)
     return results
 
@@ -491,7 +504,8 @@ def run(
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m icon_registry.bench_scale", description=__doc__.split("\n")[0])
     parser.add_argument("--suite", default="memory,distributed,gpu", help="comma-separated: " + ", ".join(SUITES))
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
+    parser.add_argument("--out", "--output", dest="output", default=str(DEFAULT_OUTPUT),
+                        help="bench results to merge into (never another file)")
     parser.add_argument("--quick", action="store_true", help="n up to 8,192 only (about a minute)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per CPU run (default: torch's)")
@@ -512,7 +526,7 @@ def main(argv=None) -> int:
         suites = [s.strip() for s in args.suite.split(",") if s.strip()]
         sizes = tuple(int(v) for v in args.sizes.split(",")) if args.sizes else None
         run(suites, args.output, quick=args.quick, quiet=args.quiet, threads=args.threads, sizes=sizes)
-    except ValueError as err:
+    except (ValueError, IconError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,9 @@ which empties its ``site_dir`` first, only ever sees the temporary folder).
 
 DIR must be new, empty, or an earlier output of the same command: every run writes
 ``.<name>.json`` listing the files it wrote, and a folder holding anything else (no marker,
-or files the marker does not list, symlinks included) is refused, never emptied.
+or files the marker does not list, symlinks included) is refused, never emptied. Anyone can
+write a marker: it is trusted only for names the command writes (``owns``), so that one
+listing a user's file (thesis.docx) never gets that file replaced.
 
 Ctrl-C (SIGINT), SIGTERM and SIGHUP remove the temporary folder before the process ends.
 SIGKILL cannot be caught: it leaves the temporary folder behind, and the next run beside the
@@ -30,10 +32,9 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from icon_registry.errors import IconError, UsageError, one_line, quote_path
-
 
 
 class BuildTerminated(KeyboardInterrupt):
@@ -61,10 +62,12 @@ def _files_under(folder: Path) -> list[str]:
 class OutputFolder:
     """The checked target of a command's output; ``staging()`` yields the temporary folder to write
     in, ``publish()`` swaps it in. ``name`` names the marker (``.<name>.json``) and the temporary
-    folders; ``written_by`` is the command, as the marker records it and messages name it."""
+    folders; ``written_by`` is the command, as the marker records it and messages name it; ``owns(path)``
+    says whether the command writes that file or folder (a relative POSIX path)."""
 
-    def __init__(self, out, *, name: str, written_by: str):
+    def __init__(self, out, *, name: str, written_by: str, owns: Callable[[str], bool]):
         self.written_by = written_by
+        self.owns = owns
         self.marker, self.temp_prefix, self.temp_marker = f".{name}.json", f".{name}-tmp-", f".{name}-tmp.json"
         self.shown = quote_path(out)
         raw = Path(os.path.expanduser(str(out)))
@@ -91,7 +94,8 @@ class OutputFolder:
             raise _usage(f"--out {self.shown}: {err.strerror or err}") from None
 
     def _marker_files(self) -> Optional[set]:
-        """The files an earlier run listed in its marker; None if the target has no valid marker."""
+        """The files an earlier run listed in its marker, of those the command writes (a forged marker
+        lists others: they stay the user's); None if the target has no valid marker."""
         marker = self.target / self.marker
         try:
             if not marker.is_file() or marker.is_symlink():
@@ -102,7 +106,7 @@ class OutputFolder:
         if (not isinstance(data, dict) or data.get("written_by") != self.written_by
                 or not isinstance(data.get("files"), list)):
             return None
-        return {str(name) for name in data["files"]}
+        return {name for name in data["files"] if isinstance(name, str) and self.owns(name)}
 
     def _check_ours(self) -> None:
         """IconError unless the target is missing, empty, or holds only what an earlier run wrote."""

@@ -27,8 +27,13 @@ CASES = [
     (["table", "--width", "-5"], 2, "argument --width"),
     (["table", "--width", "1001"], 2, "argument --width: expected an integer >= 40 and <= 1000, got '1001'"),
     (["table", "--width", "99999999999999999999"], 2, "argument --width: expected an integer >= 40 and <= 1000"),
-    (["new", "a" * 65], 1, "ID: at most 64 characters, got 65"),
-    (["new", "okid\n"], 1, "ID: 'okid\\n' is not a valid id"),
+    (["new", "a" * 65], 2, "argument ID: at most 64 characters, got 65"),
+    (["new", "okid\n"], 2, "argument ID: 'okid\\n' is not a valid id"),
+    (["new", "Foo"], 2, "icon new: error: argument ID: 'Foo' is not a valid id (lowercase letters, digits and '_', "
+     "starting with a letter)"),
+    (["new", "okid", "--like", ""], 1, "unknown entry ''; see `icon list`"),
+    (["new", "okid", "--catalog", "{dir}", "--catalog", "{dir}"], 2, "argument --catalog: icon new writes into one "
+     "folder: give --catalog once"),
     (["new", "okid", "--catalog", "/proc/foo"], 2, "argument --catalog: cannot write in '/proc'"),
     (["new", "okid", "--catalog", "{file}/x"], 2, "argument --catalog: '{file}' is not a folder"),
     (["new", "okid", "--catalog", "{file}"], 2, "argument --catalog: '{file}' exists and is not a folder"),
@@ -75,6 +80,16 @@ CASES = [
     (["bench", "--warmup", "-1"], 2, "argument --warmup"),
     (["bench", "--dtype", "float16"], 2, "argument --dtype: invalid choice"),
     (["bench", "--suite", "nope"], 2, "argument --suite: unknown suite 'nope'"),
+    (["bench", "--suite", "gpu", "--dim", "3"], 2, "argument --dim: suite 'gpu' does not use it (it has no options "
+     "beside --out, --json and --quiet)"),
+    (["bench", "--suite", "memory", "--repeats", "3"], 2, "argument --repeats: suite 'memory' does not use it (its "
+     "options: --sizes, --threads)"),
+    (["bench", "--suite", "tsne", "--sizes", "16"], 2, "argument --sizes: suite 'tsne' needs n >= 92 (scikit-learn's "
+     "P takes 91 neighbours of each point), got 16"),
+    (["bench", "--suite", "cluster", "--sizes", "999"], 2, "argument --sizes: suite 'cluster' needs n >= 1000 (it "
+     "makes 1000 clusters), got 999"),
+    (["bench", "--suite", "gpu", "--out", "{file}"], 2, "argument --out: {file} exists and is not a bench results "
+     "file (Expecting value: line 1 column 1 (char 0)); it is never replaced"),
     (["bench", "--out", "/proc/x.json"], 2, "argument --out: cannot write in '/proc'"),
     (["bench", "--out", "{dir}"], 2, "argument --out: '{dir}' is a folder"),
     (["bench", "--out", "{file}/x.json"], 2, "argument --out: '{file}' is not a folder"),
@@ -99,7 +114,12 @@ CASES = [
     (["fit", "simclr", "--data", "digits", "--set", "tua=1"], 2, "argument --set: simclr has no parameter 'tua'"),
     (["fit", "simclr", "--data", "digits", "--set", "tau"], 2, "argument --set: expected NAME=VALUE"),
     (["fit", "no_such_entry", "--data", "digits"], 1, "unknown entry 'no_such_entry'"),
-    (["fit", "simclr", "--data", "{missing}"], 1, "{missing}"),
+    (["fit", "simclr", "--data", "{missing}"], 2, "icon fit: error: argument --data: {missing}: no such file"),
+    (["fit", "simclr", "--data", "digitz"], 2, "argument --data: unknown dataset 'digitz'; did you mean 'digits'?"),
+    (["fit", "simclr", "--data", "{dir}"], 2, "argument --data: {dir}: is a directory"),
+    (["fit", "simclr", "--data", "iris", "--labels", "{missing}"], 2, "argument --labels: 'iris' has its own labels"),
+    (["fit", "tsne_uniform", "--data", "iris", "--set", "k=1000"], 2, "icon fit: error: argument --set: k 1000 is not "
+     "less than the 150 rows it trains on (a point has at most 149 neighbours); lower it with --set k=VALUE"),
     (["cluster", "--features", "digits", "--clusters", "1"], 2, "argument --clusters: expected an integer >= 2"),
     (["cluster", "--features", "digits", "--clusters", "x"], 2, "argument --clusters"),
     (["cluster", "--features", "digits", "--clusters", "5000"], 2, "--clusters 5000 exceeds the 1797 points"),
@@ -114,7 +134,10 @@ CASES = [
     (["cluster", "--features", "digits", "--clusters", "10", "--noise", "-1"], 2, "argument --noise"),
     (["cluster", "--features", "digits", "--clusters", "10", "--metric", "manhattan"], 2, "--metric must be one of"),
     (["cluster", "--features", "digits", "--clusters", "10", "--out", "/proc/x"], 2, "argument --out: cannot write"),
-    (["cluster", "--features", "{missing}", "--clusters", "3"], 1, "{missing}"),
+    (["cluster", "--features", "{missing}", "--clusters", "3"], 2, "icon cluster: error: argument --features: "
+     "{missing}: no such file"),
+    (["cluster", "--features", "digits", "--labels", "{file}", "--clusters", "3"], 2, "argument --labels: 'digits' has "
+     "its own labels"),
     (["reproduce", "--only", "z"], 2, "argument --only: invalid choice: 'z'"),
     (["reproduce", "--out", "/proc/x.json"], 2, "argument --out: cannot write in '/proc'"),
     (["reproduce", "--out", "{dir}"], 2, "argument --out: '{dir}' is a folder"),

@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from icon_registry import bench
+from icon_registry import bench, bench_scale
 from icon_registry.cli import main
 from icon_registry.commands import bench as bench_command
+from icon_registry.commands import cluster, fit
 from icon_registry.training import data, reproduce
 
 
@@ -98,6 +100,31 @@ def test_another_commands_output_is_refused(tmp_path, capsys, no_training):
     (out / "metrics.json").write_text("{}")
     assert main(FIT + ["--out", str(out)]) == 2
     assert "is a folder that icon fit did not write (no .icon-fit.json in it)" in _error(capsys)
+
+
+@pytest.mark.parametrize("argv, command, marker", [(FIT, "icon fit", ".icon-fit.json"),
+                                                   (CLUSTER, "icon cluster", ".icon-cluster.json")])
+def test_a_forged_marker_never_gets_another_file_replaced(tmp_path, capsys, no_training, argv, command, marker):
+    """A marker anyone could write, listing a user's file: trusted only for the names the command writes."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.docx").write_text("my thesis")
+    (out / "metrics.json").write_text("{}")
+    (out / marker).write_text(json.dumps({"written_by": command, "files": ["thesis.docx", "metrics.json"]}))
+    assert main(argv + ["--out", str(out)]) == 2
+    assert _error(capsys) == (f"{command}: error: --out '{out}' holds files an earlier {command} did not write "
+                              f"(thesis.docx); move them away or choose another folder (see '{command} --help')\n")
+    assert (out / "thesis.docx").read_text() == "my thesis" and sorted(os.listdir(out)) == sorted(
+        [marker, "metrics.json", "thesis.docx"])
+
+
+def test_the_outputs_of_fit_and_cluster_are_the_names_their_markers_may_list(tmp_path):
+    for argv, outputs, mapper in ((FIT, fit.OUTPUTS, []), (FIT, fit.OUTPUTS, ["--mapper", "cluster", "--dim", "3"]),
+                                  (CLUSTER, cluster.OUTPUTS, [])):
+        out = tmp_path / f"out{len(os.listdir(tmp_path))}"
+        assert main(argv + mapper + ["--out", str(out)]) == 0
+        marker = json.loads((out / (".icon-fit.json" if argv is FIT else ".icon-cluster.json")).read_text())
+        assert set(marker["files"]) <= outputs, marker
 
 
 def test_cluster_writes_its_files_and_the_marker(tmp_path):
@@ -199,10 +226,14 @@ def test_reproduce_refuses_a_symlink_as_out(tmp_path, capsys, fake_run):
 
 @pytest.fixture
 def no_bench(monkeypatch):
+    """Fails the test if a suite starts: every refusal comes first."""
+
     def run_suite(*args, **kwargs):
         raise AssertionError("the bench ran: --out was not checked first")
 
     monkeypatch.setattr(bench, "run_suite", run_suite)
+    monkeypatch.setattr(bench, "RUNNERS", {name: run_suite for name in bench.RUNNERS})
+    monkeypatch.setattr(bench_scale, "run", run_suite)
 
 
 @pytest.mark.parametrize("content, why", [("notjson\n", "Expecting value: line 1 column 1 (char 0)"),
@@ -219,9 +250,81 @@ def test_bench_refuses_an_out_file_that_is_not_bench_results(tmp_path, capsys, n
 
 def test_bench_merges_into_its_own_results(tmp_path, monkeypatch):
     out = tmp_path / "bench.json"
-    out.write_text(json.dumps({"tsne": {"kept": True}}))
-    bench_command._write_merged(out, {"core": {"rows": []}})
-    assert json.loads(out.read_text()) == {"tsne": {"kept": True}, "core": {"rows": []}}
+    tsne = {"calibration": {}, "end_to_end": {}, "environment": {"threads": 1}}
+    out.write_text(json.dumps({"tsne": tsne}))
+    core = [{"case": "simclr", "n": 256, "ratio": float("nan")}]
+    bench_command._write_merged(out, {"core": core, "core_worst_ratio": float("nan")})
+    assert json.loads(out.read_text(), parse_constant=_no_constant) == {
+        "tsne": tsne, "core": [{"case": "simclr", "n": 256, "ratio": "nan"}], "core_worst_ratio": "nan"}
+
+
+def _no_constant(name):
+    raise AssertionError(f"{name} is not JSON: strict parsers refuse it")
+
+
+@pytest.mark.parametrize("document, why", [
+    ({"compilerOptions": {"strict": True}}, "'compilerOptions': not a suite of icon bench or a field it writes"),
+    ({}, "no suite in it"),
+    ({"machine": {}}, "no suite in it"),
+    ({"core": "fast"}, "'core': expected the suite's rows or an object"),
+    ({"gpu": 3}, "'gpu': expected the suite's rows or an object"),
+    ({"core": [{"case": "a", "n": 4}], "core_worst_ratio": "1.2"}, "'core_worst_ratio': expected a number or null"),
+    ({"tool": "tsc", "core": []}, "'tool': expected the text 'icon bench'"),
+    ({"core": [], "cores_environment": {}}, "'cores_environment': not a suite of icon bench or a field it writes"),
+])
+def test_bench_refuses_a_json_object_that_is_not_its_results(tmp_path, capsys, no_bench, document, why):
+    out = tmp_path / "tsconfig.json"
+    out.write_text(json.dumps(document))
+    assert main(["bench", "--sizes", "16", "--out", str(out), "-q"]) == 2
+    assert _error(capsys) == (f"icon bench: error: argument --out: {out} exists and is not a bench results file "
+                              f"({why}); it is never replaced: choose another --out (see 'icon bench --help')\n")
+    assert out.read_text() == json.dumps(document)
+
+
+def test_the_recorded_bench_results_are_bench_results():
+    assert bench.results_problem(json.loads((Path(__file__).parents[1] / "results" / "bench.json").read_text())) is None
+
+
+@pytest.mark.parametrize("suite", ["memory", "distributed", "gpu", "cluster"])
+@pytest.mark.parametrize("content", ["notes\n", "[1, 2]", '{"compilerOptions": {"strict": true}}'])
+def test_bench_scale_suites_refuse_an_out_file_that_is_not_bench_results(tmp_path, capsys, no_bench, suite, content):
+    out = tmp_path / "notes.txt"
+    out.write_text(content)
+    assert main(["bench", "--suite", suite, "--out", str(out), "-q"]) == 2
+    assert f"argument --out: {out} exists and is not a bench results file (" in _error(capsys)
+    assert out.read_text() == content and os.listdir(tmp_path) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--suite", "gpu", "--json", "--dtype", "float64"], "argument --dtype: suite 'gpu' does not use it (it has no options "
+     "beside --out, --json and --quiet)"),
+    (["--suite", "distributed", "--sizes", "8"], "argument --sizes: suite 'distributed' does not use it (it has no "
+     "options beside --out, --json and --quiet)"),
+    (["--suite", "cluster", "--device", "cpu"], "argument --device: suite 'cluster' does not use it (its options: "
+     "--sizes, --threads)"),
+    (["--suite", "cli", "--threads", "2"], "argument --threads: suite 'cli' does not use it (its options: --repeats)"),
+    (["--suite", "tsne", "--warmup", "1"], "argument --warmup: suite 'tsne' does not use it (its options: --sizes, "
+     "--repeats, --threads)"),
+    (["--suite", "memory", "--sizes", "99999999999999"], "argument --sizes: 99999999999999 needs at least 4.77e+07 GiB "
+     "(99999999999999 x 128 float32 features), more than the "),
+])
+def test_bench_refuses_an_option_the_suite_does_not_use(tmp_path, capsys, no_bench, argv, message):
+    out = tmp_path / "bench.json"
+    assert main(["bench", *argv, "--out", str(out)]) == 2
+    assert _error(capsys).startswith(f"icon bench: error: {message}")
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU suite runs for minutes where there is a GPU")
+def test_bench_gpu_suite_merges_into_the_results_and_prints_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    core = [{"case": "simclr", "n": 256}]
+    out.write_text(json.dumps({"core": core}))
+    assert main(["bench", "--suite", "gpu", "--out", str(out), "-q"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert "no CUDA device" in printed["skipped"]
+    written = json.loads(out.read_text())
+    assert written["core"] == core and written["gpu"] == printed and set(written) == {"core", "gpu", "machine"}
 
 
 def test_bench_refuses_sizes_that_cannot_fit_in_memory(tmp_path, capsys, no_bench):
@@ -247,7 +350,7 @@ def test_a_failed_run_leaves_the_folder_and_no_temporary_folder(tmp_path):
     out = tmp_path / "out"
     assert main(FIT + ["--out", str(out)]) == 0
     before = {name: (out / name).read_bytes() for name in os.listdir(out)}
-    folder = OutputFolder(out, name="icon-fit", written_by="icon fit")
+    folder = OutputFolder(out, name="icon-fit", written_by="icon fit", owns=fit.OUTPUTS.__contains__)
     with pytest.raises(KeyboardInterrupt):
         with folder.staging() as work:
             (work / "embedding.npy").write_bytes(b"half")

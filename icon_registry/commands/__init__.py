@@ -66,7 +66,12 @@ def terminal_safe(text: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(terminal_safe(json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False)) + "\n")
+    sys.stdout.write(terminal_safe(json_text(data, ensure_ascii=False)) + "\n")
+
+
+def json_text(data: Any, **options) -> str:
+    """``data`` as indented JSON that every parser reads (``json_safe``): for stdout and results files."""
+    return json.dumps(json_safe(data), indent=2, allow_nan=False, **options)
 
 
 def json_safe(value: Any) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-from icon_registry.commands import reuse_freed_memory
+from icon_registry.commands import json_text, print_json, reuse_freed_memory
 from icon_registry.commands.options import device, integer, output_folder, real, seed
 from icon_registry.training.recipe import CLUSTER
+
+#: Every file icon cluster writes into --out: an earlier run's marker is trusted for these names only.
+OUTPUTS = frozenset({"assignments.npy", "probabilities.npy", "metrics.json", "loss.png"})
 
 
 def register(subparsers) -> None:
@@ -74,8 +76,8 @@ def run(args) -> int:
     from icon_registry.training import clustering, data, plots
     from icon_registry.training.progress import Progress, note
 
-    folder = OutputFolder(args.out, name="icon-cluster", written_by="icon cluster")
-    ds = data.load_dataset(args.features, args.labels)
+    folder = OutputFolder(args.out, name="icon-cluster", written_by="icon cluster", owns=OUTPUTS.__contains__)
+    ds = data.load_dataset(args.features, args.labels, option="--features")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = clustering.ClusterConfig(
         clusters=args.clusters, knn=args.knn, metric=args.metric, alpha=args.alpha, walks=args.walks,
@@ -96,9 +98,9 @@ def run(args) -> int:
         np.save(os.path.join(out, "probabilities.npy"), res.probabilities.astype(np.float32))
         plots.loss_curve(res.history, os.path.join(out, "loss.png"), "debiased InfoNCE clustering: loss per epoch",
                          shown_as=os.path.join(args.out, "loss.png"))
-        (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out / "metrics.json").write_text(json_text(report) + "\n", encoding="utf-8")
         written = folder.publish(out, work)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in res.metrics.items()}
-    print(json.dumps(shown))
+    print_json(shown)
     note(f"wrote {', '.join(os.path.join(args.out, name) for name in written)}", not args.quiet)
     return 0

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
-from icon_registry.commands import reuse_freed_memory
+from icon_registry.commands import json_text, print_json, reuse_freed_memory
 from icon_registry.commands.options import integer, output_folder, real, seed
 
 #: Largest --dim: an mlp's last layer holds 256 x dim weights and a lookup n x dim, so a mistyped
@@ -14,6 +13,8 @@ from icon_registry.commands.options import integer, output_folder, real, seed
 MAX_DIM = 65536
 #: The held-out share of the rows for the label metrics, and the neighbours of the kNN vote.
 TEST_FRACTION, KNN_K = 0.3, 5
+#: Every file icon fit writes into --out: an earlier run's marker is trusted for these names only.
+OUTPUTS = frozenset({"embedding.npy", "assignments.npy", "probabilities.npy", "metrics.json", "plot.png"})
 #: trustworthiness: at most this many neighbours (fewer than n / 2 on small data), and rows (its cost grows as n^2).
 TRUST_K, TRUST_MAX_ROWS = 10, 5000
 
@@ -112,7 +113,7 @@ def run(args) -> int:
 
     from icon_registry.commands import catalog_from_args
 
-    folder = OutputFolder(args.out, name="icon-fit", written_by="icon fit")
+    folder = OutputFolder(args.out, name="icon-fit", written_by="icon fit", owns=OUTPUTS.__contains__)
     catalog = catalog_from_args(args)
     entry = catalog.get(args.entry)  # IconError with a suggestion when unknown
     params = _overrides(args.set, entry)
@@ -189,7 +190,10 @@ def run(args) -> int:
     neighbors = None
     if "neighbors" in requires:
         k = int(loss.params.get("k", 15)) if hasattr(loss, "params") else 15
-        neighbors = knn_mod.knn(x, min(k, train.n - 1), metric="euclidean")[0].numpy()
+        if k >= train.n:  # a point has n - 1 others: fewer neighbours than k would silently change the entry
+            raise UsageError(f"argument --set: k {k} is not less than the {train.n} rows it trains on (a point has "
+                             f"at most {train.n - 1} neighbours); lower it with --set k=VALUE", argument="--set")
+        neighbors = knn_mod.knn(x, k, metric="euclidean")[0].numpy()
     views = 2 if "ids" in requires else 1
     aug = augment.default_augment(ds) if views > 1 else None
     builder = trainer.BatchBuilder(x, requires, labels=labels, views=views, augment=aug, neighbors=neighbors,
@@ -221,7 +225,7 @@ def run(args) -> int:
         out.mkdir()
         report = _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z)
         written = folder.publish(out, work)
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report["metrics"].items()}))
+    print_json({k: round(v, 4) if isinstance(v, float) else v for k, v in report["metrics"].items()})
     note(f"wrote {', '.join(os.path.join(args.out, w) for w in written)}", not args.quiet)
     return 0
 
@@ -284,7 +288,7 @@ def _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z) -> d
                                                    metric=metrics.embedding_metric(entry))
     if not skipped:
         del report["metrics_skipped"]
-    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "metrics.json").write_text(json_text(report) + "\n", encoding="utf-8")
     title = f"icon fit {entry.id} ({kind}) on {ds.name}"
     shown_as = os.path.join(args.out, "plot.png")
     if kind == "cluster":

@@ -25,15 +25,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from icon_registry.authoring import template, write_new_entry
     from icon_registry.commands import catalog_from_args
-    from icon_registry.errors import IconError, quote
+    from icon_registry.errors import IconError, UsageError, quote
     from icon_registry.schema import Entry, Id
     from icon_registry.validation_messages import value_problem
 
     problem = value_problem(Id, args.id)
     if problem is not None:
-        raise IconError(f"ID: {problem}", argument="ID")
+        raise UsageError(f"argument ID: {problem}", argument="ID")
     if len(args.catalog) > 1:
-        raise IconError("icon new writes into one folder: give --catalog once", argument="--catalog")
+        raise UsageError("argument --catalog: icon new writes into one folder: give --catalog once", argument="--catalog")
     folder = Path(args.catalog[0]) if args.catalog else Path(".")
     _check_folder(folder)
     if args.catalog:
@@ -51,7 +51,7 @@ def run(args) -> int:
     if args.id in catalog:
         where = catalog.path_of(args.id)
         raise IconError(f"{quote(args.id)} is already an entry ({where}); choose another id", argument="ID")
-    like = catalog.get(args.like) if args.like else None
+    like = None if args.like is None else catalog.get(args.like)  # '' too: an unknown entry, never "no --like"
     text = template(args.id, like)
     Entry.from_yaml(text, file=f"{args.id}.yaml")  # the template validates as written, or this is a bug
     try:

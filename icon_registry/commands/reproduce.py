@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-from icon_registry.commands import reuse_freed_memory
+from icon_registry.commands import json_text, reuse_freed_memory
 from icon_registry.commands.options import output_file
 
 
@@ -48,7 +47,7 @@ def run(args) -> int:
     results = reproduce.run(args.quick, args.out, only=args.only, verbose=not args.quiet)
     if args.only and previous is not None:
         results = reproduce.merge(previous, results)
-    write_file(args.out, json.dumps(results, indent=2) + "\n", replace=True)
+    write_file(args.out, json_text(results) + "\n", replace=True)
     for row in results["summary"]:
         flag = "" if "target_met" not in row else ("  [target met]" if row["target_met"] else "  [TARGET MISSED]")
         print(f"({row['experiment']}) {row['method']:<42} {row['metric']:<36} {row['mean']:.4f} +- {row['std']:.4f}{flag}")

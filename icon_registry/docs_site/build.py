@@ -48,6 +48,26 @@ def site_sources() -> tuple[Path, Path]:
     )
 
 
+#: What a build writes at the top of the site besides the hand-written pages: mkdocs' own files and
+#: folders, the generated pages and their folders, and catalog.json.
+GENERATED_TOP = frozenset({"404.html", "sitemap.xml", "sitemap.xml.gz", "search", "assets", "catalog.json", "table.html",
+                           "errata.html", "graph.html", "methods", "kernels", "distributions", "reference", "results"})
+
+
+def site_owns(path: str) -> bool:
+    """Whether a build writes ``path`` (relative to the site, POSIX): under one of the names a build
+    writes at the top, the generated ones or the hand-written pages' (each site/ page NAME.md as
+    NAME.html, and site/'s folders). An earlier build's marker is trusted for these only."""
+    top = path.split("/", 1)[0]
+    if top in GENERATED_TOP:
+        return True
+    src_site, _ = site_sources()
+    page = Path(top)
+    if page.suffix == ".html":
+        return (src_site / page.with_suffix(".md")).is_file()
+    return top not in ("generated", "__pycache__") and (src_site / top).is_dir()
+
+
 @dataclass
 class BuildReport:
     out: Path
@@ -322,7 +342,7 @@ def build_site(
     """
     progress = Progress(quiet)
     start = time.monotonic()
-    output = OutputFolder(out, name="icon-site", written_by="icon site build")
+    output = OutputFolder(out, name="icon-site", written_by="icon site build", owns=site_owns)
     results_dir = default_results_dir() if results_dir is None else Path(results_dir)
     src_site, src_config = site_sources()
     if output.target == src_site.resolve() or src_site.resolve() in output.target.parents:

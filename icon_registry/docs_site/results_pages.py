@@ -519,13 +519,20 @@ def ratio_pivot(rows: list[dict]) -> list[str]:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number that float arithmetic and formatting take: not NaN or inf, and not an int past
+    float's range (a 400-digit one: OverflowError), which shows as the text it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def plot_rows(rows: list[dict], path: Path, title: str) -> Optional[Path]:
     """Time (and memory) against n, log-log, one line per case and measured field; None when the
     rows have fewer than two sizes or no time. Raises ImportError without matplotlib."""
-    sizes = {r.get("n") for r in rows if isinstance(r.get("n"), (int, float)) and not isinstance(r.get("n"), bool)}
+    sizes = {r["n"] for r in rows if _is_number(r.get("n")) and r["n"] > 0}  # log axes: positive, finite
     keys = _columns(rows)
     times = [k for k in keys if _time_scale(k) and k not in SECONDARY and "cpu" not in k]
     memories = [k for k in keys if _memory_scale(k)]
@@ -545,8 +552,7 @@ def plot_rows(rows: list[dict], path: Path, title: str) -> Optional[Path]:
         for f_index, field in enumerate(fields):  # one colour per case, one line style per field
             for g_index, (group, members) in enumerate(groups.items()):
                 points = sorted((r["n"], r[field] * scale_of(field)) for r in members
-                                if isinstance(r.get(field), (int, float)) and not isinstance(r.get(field), bool)
-                                and r.get("n") in sizes and r[field] > 0)
+                                if _is_number(r.get(field)) and r.get("n") in sizes and r[field] > 0)
                 if len(points) < 1:
                     continue
                 name = " · ".join(part for part in (group, HEADERS.get(field, field)) if part)
@@ -588,5 +594,7 @@ def _series_keys(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def _plain(text: str) -> str:
-    """Text for a matplotlib label: one line, and "$" escaped (it would start mathtext)."""
-    return one_line(text).replace("\\", "\\\\").replace("$", r"\$")[:80]
+    """Text for a matplotlib label (``plots.plot_text``), at most 80 characters."""
+    from icon_registry.training.plots import plot_text
+
+    return plot_text(text)[:80]

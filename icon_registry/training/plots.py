@@ -29,6 +29,13 @@ def _plt():
     return plt
 
 
+def plot_text(text) -> str:
+    """``text`` (a file or entry name in it) for a matplotlib title or label: one line, its control
+    characters escaped (``one_line``: the font has no glyph for ESC), and every "$" escaped (a pair would
+    start mathtext; matplotlib shows an escaped one as "$", and a backslash outside mathtext as itself)."""
+    return one_line(text).replace("$", r"\$")
+
+
 #: The PNG ``Software`` text of every figure written here: how :func:`written_here` recognizes them.
 SOFTWARE = "icon-registry"
 
@@ -97,7 +104,7 @@ def scatter(embedding, labels, path, title: str = "", pair=None):
         c = None if labels is None else np.asarray(labels)
         colours = {} if c is None else {"c": c, "cmap": "tab10"}  # a cmap without c: matplotlib warns
         sc = ax.scatter(emb[:, 0], emb[:, 1], s=4, linewidths=0, **colours)
-        ax.set_title(ttl, fontsize=10)
+        ax.set_title(plot_text(ttl), fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         if c is not None and np.unique(c).size <= 20:
@@ -125,19 +132,20 @@ def bars(names, means, stds, path, title: str = "", ylabel: str = "", reference:
     pos = np.arange(len(names))
     for g, (label, ms, ss) in enumerate(zip(series or [None], means, stds)):
         at = pos + (g - (groups - 1) / 2) * width
-        ax.bar(at, ms, width, yerr=ss, capsize=4, color=BAR_COLORS[g % len(BAR_COLORS)], label=label)
+        ax.bar(at, ms, width, yerr=ss, capsize=4, color=BAR_COLORS[g % len(BAR_COLORS)],
+               label=None if label is None else plot_text(label))
         for p, m, s in zip(at, ms, ss):
             # Above the error bar, on a white box so that lines never cross the figure.
             ax.text(p, m + (s or 0.0) + 0.01, f"{m:.3f}", ha="center", va="bottom", fontsize=8 if groups == 1 else 7,
                     bbox=dict(facecolor="white", edgecolor="none", pad=1))
     for i, (label, value) in enumerate((reference or {}).items()):
-        ax.axhline(value, ls="--", color=f"C{i + 1}", lw=1, label=f"{label} ({value:.3f})")
+        ax.axhline(value, ls="--", color=f"C{i + 1}", lw=1, label=plot_text(f"{label} ({value:.3f})"))
     if reference or series:
         ax.legend(fontsize=8, loc="lower right", framealpha=0.95)
     ax.set_xticks(pos)
-    ax.set_xticklabels(names, fontsize=8, rotation=15)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_xticklabels([plot_text(name) for name in names], fontsize=8, rotation=15)
+    ax.set_ylabel(plot_text(ylabel))
+    ax.set_title(plot_text(title), fontsize=10)
     if ylim:
         ax.set_ylim(*ylim)
     return _save(plt, fig, path)
@@ -150,5 +158,5 @@ def loss_curve(history, path, title: str = ""):
     ax.plot(np.arange(1, len(history) + 1), history)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plot_text(title), fontsize=10)
     return _save(plt, fig, path)

@@ -52,6 +52,28 @@ def test_refuses_a_folder_it_did_not_write(tmp_path, capsys, monkeypatch):
     assert _snapshot(project) == before
 
 
+def test_a_forged_marker_never_gets_another_file_replaced(tmp_path, capsys, monkeypatch):
+    """A marker anyone could write, listing a user's files: trusted only for names a build writes."""
+    import json
+
+    import icon_registry.docs_site.build as build
+
+    monkeypatch.setattr(build, "load_site_catalog", lambda *a, **k: pytest.fail("the build started"))
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "thesis.docx").write_text("my thesis")
+    (project / "src" / "train.py").write_text("print('mine')\n")
+    (project / "index.html").write_text("<p>an earlier site</p>")
+    (project / MARKER).write_text(json.dumps({"written_by": "icon site build",
+                                              "files": ["index.html", "thesis.docx", "src", "src/train.py"]}))
+    before = _snapshot(project)
+    _one_line_usage_error(*_icon_site_build(capsys, "--out", str(project)),
+                          "holds files an earlier icon site build did not write (src, src/train.py, thesis.docx)")
+    assert _snapshot(project) == before
+    assert [name for name in ("index.html", "404.html", "methods/simclr.html", "add-your-own.html", "assets/icon.css")
+            if not build.site_owns(name)] == []
+
+
 def test_a_control_character_in_out_is_escaped_in_the_error(tmp_path, capsys, monkeypatch):
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "train.py").write_text("print('mine')\n")

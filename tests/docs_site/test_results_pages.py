@@ -116,6 +116,25 @@ def test_a_suite_with_its_own_target_shows_it(tmp_path):
     assert "Worst ratio: **1.20** (target ≤ 1.10)." in compile_
 
 
+def test_an_integer_past_float_range_shows_as_text(tmp_path):
+    """A 400-digit integer where a number is read (a summary's mean and std, a bench row's n, ratio
+    and times) is shown as the text it is; it never stops the build (OverflowError)."""
+    from icon_registry.docs_site.build import bench_plots
+    from icon_registry.docs_site.results_pages import bench_page, read_results, reproduce_page
+
+    big = int("9" * 400)
+    rows = [{"case": "a", "n": big, "ratio": big, "compiled_ms": big, "hand_ms": 1.0},
+            {"case": "a", "n": 4, "ratio": 1.0, "compiled_ms": 1.0, "hand_ms": 1.0}]
+    (tmp_path / "bench.json").write_text(json.dumps({"s": {"rows": rows}}))
+    warnings = []
+    plots = bench_plots(read_results(tmp_path / "bench.json")[0], tmp_path, warnings.append)
+    assert plots == {} and warnings == []  # one size left to plot: no plot, and nothing to warn about
+    assert str(big) in bench_page(tmp_path / "bench.json", lambda *a: None)
+    summary = [{"experiment": "a", "method": "m", "metric": "x", "mean": big, "std": big, "runs": 1}]
+    (tmp_path / "reproduce.json").write_text(json.dumps({"summary": summary, "details": {}}))
+    assert f"{big} ± {big}" in reproduce_page(tmp_path / "reproduce.json", set())
+
+
 def test_results_found_from_any_working_directory(tmp_path, monkeypatch):
     from icon_registry.docs_site.build import default_results_dir
 

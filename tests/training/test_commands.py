@@ -129,6 +129,43 @@ def test_fit_a_perplexity_as_large_as_the_data_is_refused_before_training(tmp_pa
         "--set perplexity=VALUE (see 'icon fit --help')\n")
 
 
+def test_fit_k_as_large_as_the_data_is_refused_before_training(tmp_path, capsys):
+    code, out = _fit(tmp_path, "tsne_uniform", "--data", "iris", "--set", "k=150")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == (
+        "icon fit: error: argument --set: k 150 is not less than the 150 rows it trains on (a point has at most 149 "
+        "neighbours); lower it with --set k=VALUE (see 'icon fit --help')\n")
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"{name} is not JSON: strict parsers refuse it")
+
+
+def test_fit_and_cluster_write_a_nan_metric_as_valid_json(tmp_path, capsys, monkeypatch):
+    from icon_registry.training import clustering, metrics
+
+    monkeypatch.setattr(metrics, "trustworthiness", lambda *args, **kwargs: float("nan"))
+    fit_clusters = clustering.fit_clusters
+
+    def nan_accuracy(*args, **kwargs):
+        result = fit_clusters(*args, **kwargs)
+        result.metrics["hungarian_accuracy"] = float("nan")
+        return result
+
+    monkeypatch.setattr(clustering, "fit_clusters", nan_accuracy)
+    code, out = _fit(tmp_path, "pca", "--data", "iris", "--epochs", "2")
+    assert code == 0
+    assert json.loads(capsys.readouterr().out, parse_constant=_refuse_constant)["trustworthiness@10"] == "nan"
+    assert json.loads((out / "metrics.json").read_text(), parse_constant=_refuse_constant)["metrics"][
+        "trustworthiness@10"] == "nan"
+    out = tmp_path / "c"
+    assert main(["cluster", "--features", "iris", "--clusters", "3", "--epochs", "1", "--heads", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out, parse_constant=_refuse_constant)["hungarian_accuracy"] == "nan"
+    assert json.loads((out / "metrics.json").read_text(), parse_constant=_refuse_constant)["metrics"][
+        "hungarian_accuracy"] == "nan"
+
+
 def test_fit_a_short_tsne_run_exaggerates_its_first_quarter(tmp_path, capsys):
     code, out = _fit(tmp_path, "tsne", "--data", "iris", "--epochs", "40")
     assert code == 0

@@ -43,3 +43,17 @@ def test_an_unlabelled_map_draws_without_a_colormap_warning(tmp_path, recwarn):
     assert plots.written_here(str(tmp_path / "f.png"))
     (tmp_path / "g.png").write_bytes((tmp_path / "f.png").read_bytes()[:8])
     assert not plots.written_here(str(tmp_path / "g.png"))
+
+
+def test_control_characters_and_dollars_in_a_title_are_shown_escaped(tmp_path, recwarn):
+    """A --data file named with ESC (or "$", which starts mathtext) draws without a missing-glyph or parse
+    warning: the text shows the escape and the dollars as they are."""
+    hostile = "icon fit pca on \x1b[31mred $x^$ \u202eevil"
+    assert plots.plot_text(hostile) == "icon fit pca on \\x1b[31mred \\$x^\\$ \\u202eevil"
+    for draw in (lambda path: plots.scatter(np.zeros((4, 2)), None, path, hostile),
+                 lambda path: plots.bars([hostile, "b"], [0.5, 0.7], [0.1, 0.0], path, hostile, ylabel=hostile,
+                                         reference={hostile: 0.6}, series=None),
+                 lambda path: plots.loss_curve([3.0, 2.0], path, hostile)):
+        path = str(tmp_path / "f.png")
+        assert draw(path) == path
+    assert [str(w.message) for w in recwarn] == []
