@@ -587,7 +587,6 @@ def report(rows, suite: str = "core", load_before=None) -> dict:
     }
 
 
-
 # --- the results file ----------------------------------------------------------------------------------
 
 
