@@ -965,7 +965,7 @@ def _check_prototype_labels(entry_id, labels, classes: int) -> None:
     """The formula indexes the prototypes by each label (w[y[i]]): every label must name one, a
     negative one included (the objective's anchors without a class have no formula counterpart).
     Eager only: under torch.compile the check would be a data-dependent graph break."""
-    found = torch_backend.TorchBackend.value_range(labels)
+    found = TorchBackend.value_range(labels)
     if found is None:
         return
     low, high = found
