@@ -501,6 +501,7 @@ def check_limit(ctx: Context, claim) -> dict:
     if claim.parameter not in entry.parameters:
         raise CheckFailed(f"limit parameter '{claim.parameter}' is not one of the entry's parameters "
                           f"{sorted(entry.parameters)}", status="error")
+    row = _limit_row_agrees(ctx, claim)
     steps, exact = [], True
     equals_text = claim.equals or entry.loss.formula
     proof = prove_limit_claim(entry, claim)
@@ -509,7 +510,7 @@ def check_limit(ctx: Context, claim) -> dict:
         steps = [f"proved for every batch ({_derivation_summary(proof)})"] + proof.lines() + numeric
         if claim.sandwich:
             steps.append(_numeric_sandwich(ctx, claim, equals_text))
-        steps += _equals_is_the_loss(ctx, claim)[0]
+        steps += _equals_is_the_loss(ctx, claim)[0] + row
         return {"proof": "all_n", "steps": steps, "derivation": proof.to_json()}
     steps.append(f"not proved for every batch: {proof.reason}")
     for variant in SYMBOLIC_BATTERY:
@@ -532,8 +533,58 @@ def check_limit(ctx: Context, claim) -> dict:
     if claim.sandwich:
         steps.append(_numeric_sandwich(ctx, claim, equals_text))
     lines, label = _equals_is_the_loss(ctx, claim)
-    return {"proof": "instances" if exact and label != "numeric" else "numeric", "steps": steps + lines,
+    return {"proof": "instances" if exact and label != "numeric" else "numeric", "steps": steps + lines + row,
             "derivation": proof.to_json()}
+
+
+#: two values of the limit parameter at which scale / parameter**scale_power is compared
+ROW_PROBES = (2.0, 5.0)
+
+
+def _limit_row_agrees(ctx, claim) -> list:
+    """The entry's ``limit`` row (what the compiled loss computes, and what the method's page
+    states: the parameter, its direction, the factor parameter**scale_power) agrees with the
+    claim: the same direction for the same parameter, and, where the claim is about the objective
+    the compiled loss returns (kl or cross_entropy), a claim ``scale`` that is a constant multiple
+    of parameter**scale_power (else the compiled loss does not converge to the stated limit); a
+    limit of the published loss under kl or cross_entropy needs that row. The checks above divide
+    the compiled loss by the row's factor, so nothing else would see a wrong row."""
+    row = ctx.entry.limit
+    compiled = claim.objective in ("kl", "cross_entropy")
+    published = claim.equals is None or not claim.equals_name
+    if row is None:
+        if compiled and published:
+            raise CheckFailed(
+                f"the published loss is claimed as the {claim.parameter} -> {claim.to} limit of {claim.scale} x the "
+                f"{claim.objective} objective, but the entry has no 'limit' row (limit: {{parameter: "
+                f"{claim.parameter}, to: {claim.to}, scale_power: ...}}): its compiled loss would be the objective "
+                "itself, which does not converge to the published loss")
+        return []
+    if row.parameter != claim.parameter:
+        if compiled and published:
+            raise CheckFailed(f"the entry's limit row is in '{row.parameter}', but the claim takes the published "
+                              f"loss as the limit in '{claim.parameter}'")
+        return []
+    if row.to != claim.to:
+        raise CheckFailed(f"the entry's limit row says {row.parameter} -> {row.to}, but the claim's limit is "
+                          f"{claim.parameter} -> {claim.to}")
+    lines = [f"the entry's limit row ({row.parameter} -> {row.to}) is the claim's direction"]
+    if not compiled:
+        return lines
+    inst = ctx.num()
+    ratios = []
+    for value in ROW_PROBES:
+        scale = ctx.num_formula(claim.scale, "scale", _with_params(inst, {**inst.params, claim.parameter: value}))
+        ratios.append(scale / value ** row.scale_power)
+    if not (all(np.isfinite(ratios)) and ratios[0] != 0 and numbers_close(ratios[0], ratios[1], 1e-9)):
+        raise CheckFailed(
+            f"the compiled loss is multiplied by {row.parameter}**{row.scale_power} (the entry's limit row), but the "
+            f"claim's scale is {claim.scale}: scale / {row.parameter}**{row.scale_power} is "
+            f"{ratios[0]:.6g} at {row.parameter} = {ROW_PROBES[0]:g} and {ratios[1]:.6g} at {ROW_PROBES[1]:g}, not "
+            "one nonzero constant, so the compiled loss does not converge to the claimed limit")
+    lines.append(f"the compiled loss's factor {row.parameter}**{row.scale_power} is the claim's scale "
+                 f"{claim.scale} up to a constant factor ({ratios[0]:.6g})")
+    return lines
 
 
 def _equals_is_the_loss(ctx, claim) -> tuple:

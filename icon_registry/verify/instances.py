@@ -365,13 +365,27 @@ def sample_param(spec, mode: str, rng, positive: bool = False):
     return float(min(max(value, low), high))
 
 
-def numeric_params(entry, features, rng, mode: str = "random") -> dict:
+#: a perplexity on a float64 batch of n items is at most this fraction of the n - 1 candidates
+PERPLEXITY_REACH = 0.5
+
+
+def numeric_params(entry, features, rng, mode: str = "random", n: int | None = None) -> dict:
     """The parameters of a float64 batch, each real one sampled with ``mode`` (``sample_param``).
-    Integers and perplexities stay at their defaults: they choose how p is built (t-SNE's
-    ``nearest`` k > 0 is a kNN approximation of the exact P its loss formula states), not a value
-    the claim is about."""
-    return {name: spec.default if spec.integer or name in features["perplexity"] else sample_param(spec, mode, rng)
-            for name, spec in entry.parameters.items()}
+    Integers and perplexities are not sampled: they choose how p is built (t-SNE's ``nearest``
+    k > 0 is a kNN approximation of the exact P its loss formula states), not a value the claim is
+    about. A perplexity stays at its default where a batch of ``n`` items can reach it, else it is
+    lowered to PERPLEXITY_REACH (n - 1): at the default 30 every batch here (n <= 30) would
+    calibrate p to the uniform distribution (beta = 0), and the float64 checks would never see
+    the data-dependent part of p."""
+    params = {}
+    for name, spec in entry.parameters.items():
+        if name in features["perplexity"] and n is not None:
+            params[name] = min(float(spec.default), max(1.0, PERPLEXITY_REACH * (n - 1)))
+        elif spec.integer or name in features["perplexity"]:
+            params[name] = spec.default
+        else:
+            params[name] = sample_param(spec, mode, rng)
+    return params
 
 
 def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "base", mode=None) -> Instance:
@@ -387,7 +401,7 @@ def numeric_instance(entry, features, d: int, seed: int = 0, variant: str = "bas
     bank = rng.normal(size=(s.m, d)) if "bank" in features["used"] else None
     keys = rng.normal(size=(s.n, d)) if "keys" in features["used"] else None
     mode = mode or PARAM_MODES.get((variant, seed), "random")
-    inst = Instance(s, z, x, w, numeric_params(entry, features, rng, mode), bank=bank, keys=keys)
+    inst = Instance(s, z, x, w, numeric_params(entry, features, rng, mode, s.n), bank=bank, keys=keys)
     if features["cluster"] is not None:
         temperature = inst.params.get(features["cluster"].temperature, features["cluster"].temperature)
         logits = z / temperature
