@@ -27,6 +27,7 @@ from icon_registry.formula.errors import FormulaError
 from icon_registry.formula.parser import Formula, parse
 from icon_registry.kernels.base import Node
 from icon_registry.kernels.identity import Identity
+from icon_registry.table_cell import cell_problems
 
 #: FormulaInstance field -> (how a formula reads it, what it is, what in p or q would provide it).
 DATA = {
@@ -178,15 +179,16 @@ def support_problems(entry) -> list[tuple[tuple, str]]:
 
 
 def entry_problems(entry) -> list[tuple[tuple, str]]:
-    """(loc, message) for every formula problem of ``entry``, and every support problem
-    (``support_problems``); empty: it passes the static check."""
+    """(loc, message) for every formula problem of ``entry``, every support problem
+    (``support_problems``) and a cell its p or q does not sit in (``table_cell``); empty: it passes
+    the static check."""
     provided = provided_data(entry)
     try:
         definitions = _parse("0", tuple(sorted(entry.parameters)), tuple(entry.loss.where.items())).definitions
     except FormulaError as err:
         loc = ("loss", "where", err.definition) if err.definition is not None else ("loss", "where")
-        return [(loc, err.message)] + support_problems(entry)
-    problems = support_problems(entry)
+        return [(loc, err.message)] + support_problems(entry) + cell_problems(entry)
+    problems = support_problems(entry) + cell_problems(entry)
     for definition in definitions:
         problems += [(("loss", "where", definition.key), message)
                      for message in _data_problems(definition.root, provided)]
