@@ -335,6 +335,16 @@ def test_bench_refuses_sizes_that_cannot_fit_in_memory(tmp_path, capsys, no_benc
     assert err.endswith(" GiB of memory of cpu (see 'icon bench --help')\n")
 
 
+@pytest.mark.parametrize("sizes, n, rows", [(["--sizes", "8"], 8, 10), ([], 256, 256)])
+def test_bench_refuses_a_dim_whose_features_cannot_fit_in_memory(tmp_path, capsys, no_bench, sizes, n, rows):
+    # without --sizes the suite's own sizes are checked: the first that cannot fit is named
+    assert main(["bench", *sizes, "--dim", "100000000", "--out", str(tmp_path / "b.json"), "-q"]) == 2
+    err = _error(capsys)
+    assert err.startswith(f"icon bench: error: argument --dim: 100000000 at n = {n} needs at least ")
+    assert f" GiB (3 matrices of {n} x {n} and 16 of {rows} x 100000000), more than the " in err
+    assert not (tmp_path / "b.json").exists()
+
+
 @pytest.mark.parametrize("n", [4, 16, 64])
 def test_bench_supcon_batches_always_have_positives_at_small_sizes(n):
     for case in bench.SUITES["core"]:

@@ -30,6 +30,12 @@ from icon_registry.errors import UsageError, quote, suggest
 #: n x n matrices a loss's forward and backward hold at least (logits, their softmax, the
 #: gradient): a lower bound, so that only sizes that cannot run are refused.
 MATRICES = 3
+#: n x d matrices a compared suite holds at least beside them, n counted as at least
+#: FEATURE_ROWS (cross entropy's prototypes: 10 x d): z, its copies and gradients in ours and in
+#: the hand-written loss, over the suite's cases (a peak of 20-35 measured in the core, fresh and
+#: compile suites at n = 8 and 256 with d = 10^6 and 10^7)
+FEATURE_MATRICES = 16
+FEATURE_ROWS = 10
 #: The options of a compared suite (bench.SUITES: ours against hand-written torch) and their defaults.
 COMPARED = {"sizes": None, "dim": 128, "dtype": "float32", "device": "cpu", "repeats": 5, "warmup": 1, "threads": None}
 #: The options each other suite reads (beside --suite, --out, --json and --quiet); any other one given is
@@ -108,8 +114,9 @@ def _smallest(suite: str) -> tuple[int, str]:
     return 4, ""
 
 
-def _check_sizes(suite: str, sizes, dtype, device: str) -> None:
-    """UsageError naming --sizes for a size the suite cannot run, or that cannot fit in the device's memory."""
+def _check_sizes(suite: str, sizes, dtype, device: str, dim=None) -> None:
+    """UsageError naming --sizes for a size the suite cannot run, or that cannot fit in the device's
+    memory; naming --dim where the n x ``dim`` features of a compared suite are what does not fit."""
     import torch
 
     if not sizes:
@@ -128,6 +135,12 @@ def _check_sizes(suite: str, sizes, dtype, device: str) -> None:
         if need > memory:
             raise UsageError(f"argument --sizes: {n} needs at least {need / 2**30:.3g} GiB ({what}), more than the "
                              f"{memory / 2**30:,.1f} GiB of memory of {device}", argument="--sizes")
+        rows = max(n, FEATURE_ROWS)
+        if dim is not None and need + FEATURE_MATRICES * rows * dim * itemsize > memory:
+            need += FEATURE_MATRICES * rows * dim * itemsize
+            raise UsageError(f"argument --dim: {dim} at n = {n} needs at least {need / 2**30:.3g} GiB ({what} and "
+                             f"{FEATURE_MATRICES} of {rows} x {dim}), more than the {memory / 2**30:,.1f} GiB of memory "
+                             f"of {device}", argument="--dim")
 
 
 def _write_merged(path: Path, document: dict) -> None:
@@ -156,7 +169,10 @@ def run(args) -> int:
     options = _options(args)
     bench.existing_results(args.out)  # before the run: a file that is not ours is refused, not replaced
     dtype = getattr(torch, options.get("dtype", "float32"))
-    _check_sizes(args.suite, options.get("sizes"), dtype, options.get("device", "cpu"))
+    sizes = options.get("sizes")
+    if args.suite in bench.SUITES and not sizes:  # the suite's own sizes, checked against --dim
+        sizes = sorted({n for case in bench.SUITES[args.suite] for n in case.sizes})
+    _check_sizes(args.suite, sizes, dtype, options.get("device", "cpu"), dim=options.get("dim"))
     if args.suite in bench_scale.SUITES:
         results = bench_scale.run((args.suite,), args.out, quiet=args.quiet, **options)
         print_json(results[args.suite])
