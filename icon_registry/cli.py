@@ -37,11 +37,14 @@ OPTIONAL_EXTRAS = {"sklearn": "repro", "scipy": "repro", "matplotlib": "site", "
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    from icon_registry.commands.options import catalog_folder
+
     dest = "catalog_top" if top else "catalog"
     group = parser.add_argument_group("global options")
     group.add_argument(
         "--catalog",
         metavar="DIR",
+        type=catalog_folder,
         action="append",
         dest=dest,
         default=[],

@@ -19,6 +19,9 @@ import pytest
 CASES = [
     (["list", "--nope"], 2, "unrecognized arguments: --nope"),
     (["show"], 2, "required: ID"),
+    (["list", "--catalog", ""], 2, "argument --catalog: expected a folder or YAML file name, got ''"),
+    (["--catalog", "", "list"], 2, "icon: error: argument --catalog: expected a folder or YAML file name, got ''"),
+    (["show", "simclr", "--catalog", ""], 2, "argument --catalog: expected a folder or YAML file name, got ''"),
     (["show", "no_such_entry"], 1, "unknown entry 'no_such_entry'"),
     (["validate", "--frobnicate"], 2, "--frobnicate"),
     (["validate", "{missing}"], 1, "no such file or folder"),

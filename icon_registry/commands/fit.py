@@ -120,6 +120,10 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
     ds = data.load_dataset(args.data, args.labels)
     kind = args.mapper or mappers.CATALOG_MAPPER.get(entry.mapper, "mlp")
+    if kind == "lookup" and not np.ptp(ds.features, axis=0).any():
+        # a lookup table (and t-SNE) starts from the data's PCA: identical rows have no direction to start from
+        raise UsageError(f"argument --data: {args.data}: every row holds the same values (the features do not vary), so "
+                         "there is nothing to embed: the lookup mapper starts from the data's PCA", argument="--data")
     n_classes = ds.num_classes
     if kind == "cluster":
         dim = args.dim or n_classes
@@ -296,7 +300,19 @@ def _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z) -> d
         plots.scatter(shown, z.argmax(1), os.path.join(out, "plot.png"), title + " (data PCA, coloured by assignment)",
                       shown_as=shown_as)
     else:
-        shown = z if z.shape[1] <= 2 else mappers.pca_init(z, 2, std=1.0)
+        shown = z if z.shape[1] <= 2 else _plane(z)
         what = {1: " (the 1-d output, along x)", 2: ""}.get(z.shape[1], f" (PCA of the {z.shape[1]}-d output)")
         plots.scatter(shown, ds.labels, os.path.join(out, "plot.png"), title + what, shown_as=shown_as)
     return report
+
+
+def _plane(z):
+    """The first two principal components of ``z`` for the plot; its first two columns when it has
+    no spread (every row the same: a collapsed embedding, whose PCA divides by a zero std)."""
+    import numpy as np
+
+    from icon_registry.training import mappers
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shown = mappers.pca_init(z, 2, std=1.0)
+    return shown if np.isfinite(shown).all() else np.asarray(z[:, :2], dtype=np.float32)

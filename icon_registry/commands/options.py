@@ -125,6 +125,15 @@ def _nearest_folder(path: Path) -> Path:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def catalog_folder(text: str) -> str:
+    """--catalog: a folder of entries, a catalog root or one YAML file; whether it exists and holds
+    entries is the catalog loader's to say (a problem found, with every file named). An empty name
+    would load the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder or YAML file name, got ''")
+    return text
+
+
 def output_file(text: str) -> str:
     """A file the command may create or replace: not a folder, in a folder it can write to."""
     if not text:

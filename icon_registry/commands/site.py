@@ -14,15 +14,15 @@ import functools
 import sys
 import tempfile
 
-from icon_registry.commands.options import host, port
+from icon_registry.commands.options import catalog_folder, host, port
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--catalog", action="append", default=[], metavar="DIR",
+        "--catalog", action="append", default=[], metavar="DIR", type=catalog_folder,
         help="a folder (or YAML file) of your own entries, added to the built-in catalog; repeatable",
     )
-    parser.add_argument("--results", default=None, metavar="DIR",
+    parser.add_argument("--results", default=None, metavar="DIR", type=results_folder,
                         help="where bench.json, reproduce.json and verify.json are read from (default: the results/ "
                              "folder of this copy of icon-registry, whatever the working directory)")
     parser.add_argument("--strict", action="store_true",
@@ -34,6 +34,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--no-verify", dest="verify", action="store_const", const="off",
                         help="ignore the verifier's cache (claims show as not verified unless results/verify.json exists)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def results_folder(text: str) -> str:
+    """--results: a folder's name (a missing folder is a build warning: its pages say 'Not yet run')."""
+    import os
+
+    from icon_registry.errors import quote_path
+
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder name, got ''")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{quote_path(text)} is not a folder")
+    return text
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -63,7 +76,9 @@ def _build(args, out) -> int:
         args.catalog, out, results_dir=args.results, verify=args.verify, quiet=args.quiet, strict=args.strict
     )
     if not args.quiet:
-        print(f"{report.out}  ({len(report.pages)} generated pages, {report.seconds:.1f}s)")
+        from icon_registry.errors import one_line
+
+        print(one_line(f"{report.out}  ({len(report.pages)} generated pages, {report.seconds:.1f}s)"))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from icon_registry.commands import catalog_from_args
-from icon_registry.errors import IconError, format_problem
+from icon_registry.errors import IconError, UsageError, format_problem, quote_path
 
 
 def register(subparsers) -> None:
@@ -27,6 +27,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    if "" in args.paths:  # an empty name would check the current folder
+        raise UsageError("argument PATH: expected a file or folder name, got ''", argument="PATH")
     catalog = catalog_from_args(args, *args.paths, include_builtin=not args.no_builtin)
     problems = tex_problems(catalog)
     if problems:
@@ -42,6 +44,10 @@ def run(args) -> int:
         count = sum(1 for entry_id in catalog.ids if mine(entry_id))
     else:
         count = len(catalog)
+    if count == 0:  # "ok: 0 entries" would pass a check that checked nothing (an empty or mistyped folder)
+        where = ", ".join(quote_path(p) for p in args.paths)
+        raise IconError(f"no entries in {where}: nothing was validated" if args.paths else
+                        "the catalog has no entries: nothing was validated")
     print(f"ok: {count} {'entry' if count == 1 else 'entries'}")
     return 0
 

@@ -20,7 +20,7 @@ from icon_registry.docs_site.escape import label
 from icon_registry.docs_site.graph_image import relation_edges, render_svg
 from icon_registry.docs_site.inputs import readable, warnings_for
 from icon_registry.output_folder import OutputFolder
-from icon_registry.errors import IconError
+from icon_registry.errors import IconError, one_line
 from icon_registry.kernels import KERNELS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -102,7 +102,7 @@ class Progress:
     def warn(self, message: str) -> None:
         if self.tty:
             self.stream.write("\r\033[K")
-        self.stream.write(f"icon site: warning: {message}\n")
+        self.stream.write(one_line(f"icon site: warning: {message}") + "\n")  # a path may hold ESC
         self.stream.flush()
 
     def done(self, message: str) -> None:
@@ -283,7 +283,15 @@ def results_warnings(results_dir: Path) -> list[str]:
     names = [*RESULTS_FILES, "verify.json"]
     reproduce = results_dir / "reproduce.json"
     names += results_pages.result_plots(results_pages.read_results(reproduce)[0])
-    return warnings_for([results_dir / name for name in names], results_dir)
+    found = warnings_for([results_dir / name for name in names], results_dir)
+    for name in [*RESULTS_FILES, "verify.json"]:
+        path = results_dir / name
+        if readable(path, results_dir):
+            error = results_pages.load_json(path)[1]
+            if error is not None:
+                shown = "its claims show as not verified" if name == "verify.json" else "its page says 'Unreadable results'"
+                found.append(f"{path} could not be read ({error}): {shown}")
+    return found
 
 
 def run_mkdocs(config_path: Path, site_dir: Path) -> None:
@@ -318,6 +326,29 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _refuse_out_in_a_catalog(output: OutputFolder, catalog_dirs: Sequence[str | Path]) -> None:
+    """IconError (a bad --out) when the site would be written inside a catalog folder: the built-in
+    one, a --catalog folder or one of $ICON_CATALOG. The site holds a copy of every entry
+    (methods/src/ID.yaml), which that catalog would then find under it and refuse to load (every
+    later command with that folder, the next build included, would fail)."""
+    import os
+
+    from icon_registry.catalog import ENV_VAR, builtin_catalog_dir
+    from icon_registry.errors import quote_path
+
+    named = [(builtin_catalog_dir(), "the built-in catalog"), *((d, "--catalog") for d in catalog_dirs),
+             *((d, f"${ENV_VAR}") for d in os.environ.get(ENV_VAR, "").split(os.pathsep) if d.strip())]
+    for folder, origin in named:
+        try:
+            root = Path(os.path.expanduser(str(folder))).resolve()
+        except (OSError, RuntimeError):  # a symlink loop: the catalog loader says so
+            continue
+        if root.is_dir() and (output.target == root or root in output.target.parents):
+            raise IconError(f"--out {output.shown} is inside the catalog folder {quote_path(folder)} ({origin}): the "
+                            "site's copies of the entries (methods/src/*.yaml) would be read as entries of that catalog; "
+                            "choose a folder outside it", argument="--out")
+
+
 def build_site(
     catalog_dirs: Sequence[str | Path] = (),
     out: str | Path = "public",
@@ -347,6 +378,8 @@ def build_site(
     src_site, src_config = site_sources()
     if output.target == src_site.resolve() or src_site.resolve() in output.target.parents:
         raise IconError(f"--out {out} is inside the site sources {src_site}; choose another folder", argument="--out")
+    if catalog is None:
+        _refuse_out_in_a_catalog(output, catalog_dirs)
     with output.staging() as work:
         progress("loading the catalog")
         if catalog is None:

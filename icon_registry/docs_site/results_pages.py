@@ -29,10 +29,19 @@ def read_results(path: Path):
         return None, None
     if outside_reason(path, path.parent):
         return None, f'!!! warning "Not read"\n    {code(path.name)} is a link out of the results folder or not a regular file.\n'
+    data, error = load_json(path)
+    if error is not None:
+        return None, f'!!! warning "Unreadable results"\n    {code(path.name)} could not be read: {inline(error)}\n'
+    return data, None
+
+
+def load_json(path: Path):
+    """(data, None) from a JSON results file, or (None, why it cannot be read: not UTF-8, not JSON,
+    nested too deeply, unreadable)."""
     try:
-        return json.loads(path.read_text()), None
+        return json.loads(path.read_text(encoding="utf-8")), None
     except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deeply
-        return None, f'!!! warning "Unreadable results"\n    {code(path.name)} could not be read: {inline(err)}\n'
+        return None, one_line(str(err) or type(err).__name__)
 
 
 def result_plots(data) -> list[str]:

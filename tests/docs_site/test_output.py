@@ -252,3 +252,33 @@ def test_without_an_atomic_exchange_a_failed_swap_puts_the_previous_site_back(fi
     _build_fixture(site)  # two renames in a row
     assert _snapshot(site) != before and (site / MARKER).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["public"]
+
+
+@pytest.mark.parametrize("how", ["catalog_dot", "catalog_sub", "env"])
+def test_refuses_an_out_inside_a_catalog_folder(tmp_path, capsys, monkeypatch, how):
+    """The site holds a copy of every entry (methods/src/ID.yaml): built inside a catalog folder
+    (`icon site build --catalog .` with the default ./public), that catalog would refuse to load on
+    every later command, the next build included."""
+    import icon_registry.docs_site.build as build
+
+    monkeypatch.setattr(build, "load_site_catalog", lambda *a, **k: pytest.fail("the build started"))
+    monkeypatch.delenv("ICON_CATALOG", raising=False)
+    project = tmp_path / "project"
+    (project / "mine").mkdir(parents=True)
+    (project / "mine" / "x.yaml").write_text("id: x\n")
+    before = _snapshot(project)
+    monkeypatch.chdir(project)
+    if how == "catalog_dot":
+        code, err = _icon_site_build(capsys, "--catalog", ".")
+        shown, folder, origin = "public", ".", "--catalog"
+    elif how == "catalog_sub":
+        code, err = _icon_site_build(capsys, "--catalog", "mine", "--out", "mine/site")
+        shown, folder, origin = "mine/site", "mine", "--catalog"
+    else:
+        monkeypatch.setenv("ICON_CATALOG", str(project / "mine"))
+        code, err = _icon_site_build(capsys, "--out", "mine/site")
+        shown, folder, origin = "mine/site", str(project / "mine"), "$ICON_CATALOG"
+    assert (code, err) == (2, f"icon site build: error: --out '{shown}' is inside the catalog folder '{folder}' ({origin}): "
+                              "the site's copies of the entries (methods/src/*.yaml) would be read as entries of that "
+                              "catalog; choose a folder outside it\n")
+    assert _snapshot(project) == before and sorted(p.name for p in project.iterdir()) == ["mine"]

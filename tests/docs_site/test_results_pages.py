@@ -186,3 +186,43 @@ def test_rows_that_share_a_note_share_its_footnote():
     lines = _summary_table(rows)
     assert [line.split(" |")[0] for line in lines[2:5]] == ["| a<sup>1</sup>", "| b<sup>1</sup>", "| c<sup>2</sup>"]
     assert [line for line in lines if line.startswith("<sup>")] == ["<sup>1</sup> tuned here<br>", "<sup>2</sup> another<br>"]
+
+
+def test_unreadable_results_files_are_warnings(tmp_path):
+    """A results file that is not JSON (or not UTF-8, or nested too deeply) is said at build time, not
+    only on its page: `--strict` refuses it like a missing one."""
+    from icon_registry.docs_site import build_site, load_fixture_catalog
+    from icon_registry.docs_site.build import results_warnings
+    from icon_registry.errors import IconError
+
+    from .conftest import FIXTURES
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "bench.json").write_text("[" * 100_000 + "]" * 100_000)
+    (results / "reproduce.json").write_bytes(b'{"experiments": "\xff"}')
+    (results / "conformance.json").write_text("not json")
+    (results / "verify.json").write_text("{")
+    warnings = results_warnings(results)
+    assert [w.split(" could not be read (")[0] for w in warnings] == [
+        str(results / name) for name in ("bench.json", "reproduce.json", "conformance.json", "verify.json")]
+    assert warnings[2] == (f"{results / 'conformance.json'} could not be read (Expecting value: line 1 column 1 (char 0)): "
+                           "its page says 'Unreadable results'")
+    assert warnings[3].endswith("): its claims show as not verified")
+    assert "'utf-8' codec can't decode byte 0xff" in warnings[1]
+    with pytest.raises(IconError) as raised:
+        build_site(out=tmp_path / "public", catalog=load_fixture_catalog(FIXTURES), results_dir=results, verify="off",
+                   quiet=True, strict=True)
+    assert [p for p in raised.value.problems if "could not be read" in p] == [
+        f"icon site build --strict: {w}" for w in warnings]
+    assert not (tmp_path / "public").exists()
+
+
+def test_a_warning_naming_a_path_with_control_characters_stays_one_line(tmp_path):
+    import io
+
+    from icon_registry.docs_site.build import Progress
+
+    stream = io.StringIO()
+    Progress(quiet=True, stream=stream).warn(f"no results folder at {tmp_path / chr(27)}[31mres")
+    assert stream.getvalue() == f"icon site: warning: no results folder at {tmp_path}/\\x1b[31mres\n"
