@@ -38,8 +38,6 @@ _P_COLUMNS = {
 _MODIFIERS = {"label_margin"}
 #: the row a Gaussian q moves to in each limit of its width
 _LIMIT_ROWS = {"infinity": "gaussian_sigma_inf", "zero": "gaussian_sigma_zero"}
-
-
 #: the rows and columns of the built-in table that kernels determine
 KNOWN = {
     "row": set().union(*_Q_ROWS.values(), _LIMIT_ROWS.values(), {"uniform_clusters"}),
