@@ -234,8 +234,12 @@ def point_words(inst, counterexample) -> str:
 def diagnose(ctx, inst, lhs, rhs, names=("objective", "loss"), located=()) -> list[str]:
     hints = list(located)
     param_symbols = {v for v in inst.params.values() if isinstance(v, sympy.Symbol)}
-    left_only = sorted(s.name for s in (lhs.free_symbols - rhs.free_symbols) & param_symbols)
-    right_only = sorted(s.name for s in (rhs.free_symbols - lhs.free_symbols) & param_symbols)
+    # written in one side only, and not cancelled there (objective - loss reads tau twice, and
+    # their difference may not depend on it)
+    left_only = sorted(s.name for s in (lhs.free_symbols - rhs.free_symbols) & param_symbols
+                       if A.depends_on(lhs, [s]) is not None)
+    right_only = sorted(s.name for s in (rhs.free_symbols - lhs.free_symbols) & param_symbols
+                        if A.depends_on(rhs, [s]) is not None)
     for name in left_only:
         hints.append(f"the parameter '{name}' appears in the {names[0]} (through p or q) but not in the {names[1]}")
     for name in right_only:
@@ -451,10 +455,13 @@ def symbolic_equality(ctx, claim, constant, variant, what="constant") -> tuple:
         return lines + decision.steps, decision.proved
     value = ctx.sym_formula(constant, what, inst)
     difference = lhs - loss
+    if what == "extra":  # decided as the claim reads, loss - objective = extra (``value`` is -(extra))
+        decision = A.decide_equal(loss - lhs, -value, what=("loss - objective", "extra"))
+        if not decision.equal:
+            raise equality_failure(ctx, inst, loss - lhs, -value, decision, ("loss - objective", "extra"),
+                                   f"loss.formula is not {label} + {to_text(claim.extra_name)}")
+        return lines + decision.steps, decision.proved
     decision = A.decide_equal(difference, value, what=("objective - loss", what))
-    if not decision.equal and what == "extra":
-        raise equality_failure(ctx, inst, loss - lhs, -value, decision, ("loss - objective", "extra"),
-                               f"loss.formula is not {label} + {to_text(claim.extra_name)}")
     if not decision.equal:
         learnable = A.depends_on(difference, inst.learnables)
         ce = decision.counterexample
