@@ -25,6 +25,40 @@ def catalog_from_args(args, *paths, include_builtin: bool = True):
     return load_catalog(*paths, *getattr(args, "catalog", []), include_builtin=include_builtin)
 
 
+def path_like(name: str) -> bool:
+    """An ID argument that names a file: no id ends in .yaml, and no id or alias holds a separator."""
+    return name.endswith((".yaml", ".yml")) or any(sep and sep in name for sep in (os.sep, os.altsep))
+
+
+def entries_from_args(args, names, *, include_builtin: bool = True, single: bool = False) -> tuple:
+    """(catalog, ids) for ID arguments, each an id or alias, or an entry file (``path/to/id.yaml``,
+    loaded with the catalog: its table and relations are checked); repeated ones once. ``single``:
+    the command takes one (its errors say so)."""
+    from pathlib import Path
+
+    from icon_registry.errors import IconError
+
+    give = "give an entry file or id" if single else "give entry files or ids"
+    for name in names:
+        if path_like(name) and not Path(name).is_file():  # not an id: "unknown entry" would mislead
+            what = "not a file" if Path(name).exists() else "no such file"
+            raise IconError(f"{name}: {what} ({give})", file=name, argument="ID")
+    files = [Path(name) for name in names if path_like(name)]
+    catalog = catalog_from_args(args, *files, include_builtin=include_builtin)
+    by_file = {catalog.path_of(entry_id).resolve(): entry_id for entry_id in catalog.ids} if files else {}
+    ids = []
+    for name in names:
+        if path_like(name):
+            if Path(name).resolve() not in by_file:
+                raise IconError(f"{name}: not a catalog entry (a table.yaml?); {give}", argument="ID")
+            resolved = by_file[Path(name).resolve()]
+        else:
+            resolved = catalog.resolve(name)  # IconError with a suggestion for an unknown one
+        if resolved not in ids:
+            ids.append(resolved)
+    return catalog, ids
+
+
 def reuse_freed_memory() -> bool:
     """Keep memory this process frees for its next allocations (glibc: no mmap for large blocks,
     no trimming of the heap); True if set.

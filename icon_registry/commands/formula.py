@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("expr", nargs="?", metavar="EXPR", help="a formula, e.g. 'sum(i, anchors, norm(z[i]))'")
-    parser.add_argument("--entry", metavar="ID", help="check EXPR against this entry (--catalog DIR for your own)")
+    parser.add_argument("--entry", metavar="ID", help="check EXPR against this entry: an id or alias (--catalog DIR "
+                        "for your own), or an entry file (path/to/id.yaml)")
     parser.set_defaults(func=run)
 
 
@@ -66,10 +67,11 @@ def run(args) -> int:
 
     entry = None
     if args.entry is not None:  # an empty id is unknown like any other, not "no entry"
-        from icon_registry.commands import catalog_from_args
+        from icon_registry.commands import entries_from_args
         from icon_registry.static_check import check_formula, parse_entry_formula
 
-        entry = catalog_from_args(args).get(args.entry)
+        catalog, (entry_id,) = entries_from_args(args, [args.entry], single=True)
+        entry = catalog.get(entry_id)
         problem = check_formula(entry, args.expr)
         if problem is not None:
             raise IconError(f"{entry.id}: {problem}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from icon_registry.commands import catalog_from_args, print_json, terminal_safe, terminal_width
+from icon_registry.commands import entries_from_args, print_json, terminal_safe, terminal_width
 from icon_registry.inline_tex import CLAIM_PROSE, to_text
 
 
@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         help="show one entry: paper, cell, p and q, parameters, loss, claims, relations, peers",
         description="Show a catalog entry (by id or alias).",
     )
-    parser.add_argument("id", metavar="ID", help="entry id or alias (see `icon list`)")
+    parser.add_argument("id", metavar="ID", help="entry id or alias (see `icon list`), or an entry file "
+                        "(path/to/id.yaml), as `icon verify` takes")
     parser.add_argument("--json", action="store_true", help="print the entry as JSON")
     parser.set_defaults(func=run)
 
@@ -160,8 +161,8 @@ def render(catalog, entry, width: int) -> str:
 
 
 def run(args) -> int:
-    catalog = catalog_from_args(args)
-    entry = catalog.get(args.id)
+    catalog, (entry_id,) = entries_from_args(args, [args.id], single=True)
+    entry = catalog.get(entry_id)
     if args.json:
         data = entry.model_dump(mode="json")
         data["path"] = str(catalog.path_of(entry.id))

@@ -8,10 +8,8 @@ versions ($ICON_CACHE_DIR or ~/.cache/icon-registry); ``--no-cache`` checks ever
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from pathlib import Path
 
 from icon_registry.commands.options import integer, output_file, output_folder
 
@@ -98,13 +96,8 @@ def _earlier_report(path: str) -> None:
                    option="--junit", parse=parse)
 
 
-def _path_like(name: str) -> bool:
-    """An ID argument that names a file: no id ends in .yaml, and no id or alias holds a separator."""
-    return name.endswith((".yaml", ".yml")) or any(sep and sep in name for sep in (os.sep, os.altsep))
-
-
 def run(args) -> int:
-    from icon_registry.commands import catalog_from_args, print_json
+    from icon_registry.commands import entries_from_args, print_json
     from icon_registry.errors import IconError, UsageError, one_line
     from icon_registry.verify import ResultCache, verify_entries
     from icon_registry.verify.results import PROOF_LABELS
@@ -113,26 +106,9 @@ def run(args) -> int:
         raise UsageError("give entry ids or --all", argument="ids")
     if args.junit:
         _earlier_report(args.junit)  # before any work: a file that is not a report is refused, not replaced
-    for name in args.ids:
-        if _path_like(name) and not Path(name).is_file():  # not an id: "unknown entry" would mislead
-            what = "not a file" if Path(name).exists() else "no such file"
-            raise IconError(f"{name}: {what} (give entry files or ids)", file=name, argument="ID")
-    files = [Path(name) for name in args.ids if _path_like(name)]
-    catalog = catalog_from_args(args, *files, include_builtin=not args.no_builtin)
+    catalog, names = entries_from_args(args, args.ids, include_builtin=not args.no_builtin)
     if args.all:
         names = list(catalog.ids)
-    else:
-        by_file = {catalog.path_of(entry_id).resolve(): entry_id for entry_id in catalog.ids}
-        names = []
-        for name in args.ids:
-            path = Path(name).resolve()
-            if Path(name) in files and path not in by_file:
-                raise IconError(f"{name}: not a catalog entry (a table.yaml?); give entry files or ids", argument="ID")
-            # an entry file (pre-commit passes the changed files), else an id or alias (IconError
-            # with a suggestion for unknown ones)
-            resolved = by_file[path] if Path(name) in files else catalog.resolve(name)
-            if resolved not in names:
-                names.append(resolved)
     if not names:
         raise IconError("icon verify: the catalog has no entries")
     entries = [catalog.get(name) for name in names]
