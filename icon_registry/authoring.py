@@ -51,10 +51,19 @@ def _first_sentence(doc: Optional[str]) -> str:
     return re.split(r"(?<!\be\.g)(?<!\bi\.e)\.\s", text)[0].rstrip(".") + "."
 
 
+def _kinds_note() -> str:
+    """Every distribution and kernel kind, from the registries (a kind added there is listed here)."""
+    from icon_registry.distributions import DISTRIBUTION_CLASSES
+    from icon_registry.kernels import KERNELS
+
+    first = {"normalize": "normalize (a kernel over a support)"}
+    kinds = [first.get(_claim_kind(cls), _claim_kind(cls)) for cls in DISTRIBUTION_CLASSES]
+    return (f"kinds: {', '.join(kinds)}; kernels: {', '.join(KERNELS)} (the docs' Kernels page describes "
+            "each; `icon show ID` prints how an entry combines them)")
+
+
 NOTES = {
-    "p": "kinds: normalize (a kernel over a support), mix_uniform, propagate, symmetrize, cluster; kernels: "
-         "gaussian, gaussian_dot, student_t, distance_power, identity, same_id, same_label, knn, "
-         "candidate_position, graph_weights, degree_softmax, any_of (see `icon show ID` of similar entries)",
+    "p": _kinds_note(),
     "claims": ["kinds:"] + [f"- {_claim_kind(cls)}: {_first_sentence(cls.__doc__)}" for cls in CLAIM_CLASSES],
 }
 
@@ -137,6 +146,13 @@ def write_new_entry(folder: Path, entry_id: str, text: str) -> Path:
     return write_file(target, text, replace=False)
 
 
+def _markdown(text: str) -> str:
+    """Schema prose as Markdown: a ``*`` outside code spans is a literal star (``T**2``, ``m*scale``),
+    never emphasis."""
+    parts = re.split(r"(`+[^`]*?`+)", text)
+    return "".join(part if part.startswith("`") else part.replace("*", "\\*") for part in parts)
+
+
 def entry_format_markdown() -> str:
     """The docs page "Entry format": every field with its meaning, the claim kinds, the statuses
     and the catalog folder layout (from the schema, like ``icon new``'s comments)."""
@@ -148,9 +164,9 @@ def entry_format_markdown() -> str:
              "`file:line: field: message`). Unknown fields are errors.", "", "## Fields", ""]
     for name, info in Entry.model_fields.items():
         required = "required" if info.is_required() else "optional"
-        lines.append(f"- `{name}` ({required}): {info.description}")
+        lines.append(f"- `{name}` ({required}): {_markdown(info.description or '')}")
     lines += ["", "`loss`:", ""]
-    lines += [f"- `loss.{name}`: {info.description}" for name, info in Loss.model_fields.items()]
+    lines += [f"- `loss.{name}`: {_markdown(info.description or '')}" for name, info in Loss.model_fields.items()]
     lines += ["", "## Status", "",
               "- `published`: a loss from a paper; `paper:` is required.",
               "- `gap`: an empty cell of the periodic table: the objective its row (q) and column (p) define, "
@@ -163,11 +179,12 @@ def entry_format_markdown() -> str:
     for cls in CLAIM_CLASSES:
         kind = cls.model_fields["kind"].annotation.__args__[0]
         lines.append(f"### `{kind}`")
-        lines += ["", " ".join((cls.__doc__ or "").split()), ""]
+        lines += ["", _markdown(" ".join((cls.__doc__ or "").split())), ""]
         for name, info in cls.model_fields.items():
             if name in ("kind", "note"):
                 continue
-            lines.append(f"- `{name}`{'' if info.is_required() else ' (optional)'}: {info.description or ''}")
+            optional = "" if info.is_required() else " (optional)"
+            lines.append(f"- `{name}`{optional}: {_markdown(info.description or '')}")
         lines.append("")
     lines += ["`constant_name` (of `up_to_constant`) names the constant in words on the entry's page, e.g. "
               "`H(p)` or `-sum_i log|P(i)| (zero with two views)`.", "",
