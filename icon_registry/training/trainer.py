@@ -10,7 +10,6 @@ what is asked: ``x`` (clean inputs of the batch's sources, for data-space kernel
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -89,8 +88,8 @@ class BatchBuilder:
 
 @dataclass
 class FitResult:
-    #: per epoch, the mean of its steps' losses weighted by their batch sizes (a short last batch
-    #: counts for its items, not as a whole batch)
+    #: per epoch, the mean of its steps' losses weighted by their batch sizes (the last batch, which
+    #: holds the remainder too, counts for its items)
     history: list = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
@@ -126,7 +125,10 @@ def train(
         raise IconError("nothing to train: the mapper and loss have no parameters")
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     bs = n if batch_size is None or batch_size >= n else int(batch_size)
-    steps_per_epoch = math.ceil(n / bs)
+    # the remainder of an epoch joins its last batch: a short batch of a few items may hold no
+    # supervised pair at all (kNN lists are batch-local: digits in batches of 256 left 5 items whose
+    # neighbours all lay in other batches, and the loss refused the step)
+    steps_per_epoch = n // bs
     total_steps = max(1, epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps) if schedule == "cosine" else None
     bar = progress or Progress(total_steps, "fit", enabled=False)
@@ -139,7 +141,7 @@ def train(
         running = 0.0
         items = 0
         for s in range(steps_per_epoch):
-            sources = order[s * bs:(s + 1) * bs]
+            sources = order[s * bs:(s + 1) * bs if s + 1 < steps_per_epoch else n]
             if sources.numel() < 2:
                 continue
             xb, index, kwargs = builder.build(sources)

@@ -273,3 +273,11 @@ def test_reproduce_a_merged_file_claims_no_timing_it_did_not_measure(tmp_path, f
                                                 "f_kmeans": "machine 1"}
     assert merged["machine"] == "several: see machine_per_experiment"
     assert "wall time 30.0s (summed over the merged runs' experiments)" in capsys.readouterr().out
+
+
+def test_fit_a_knn_entry_in_batches_that_do_not_divide_the_data(tmp_path):
+    """digits: 1,797 rows in batches of 256 left 5 rows whose kNN (batch-local lists) lay in other
+    batches; that step had no supervised pair and fit stopped. The remainder now joins the last batch."""
+    out = tmp_path / "lg"
+    assert main(["fit", "lgsimclr", "--data", "digits", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1

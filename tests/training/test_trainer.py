@@ -113,8 +113,9 @@ def test_a_non_finite_loss_is_the_error_alone_without_a_warning():
     assert message.startswith("the loss is nan at epoch 1, step 1, before any update")
 
 
-def test_an_epochs_loss_weights_each_step_by_its_batch_size():
-    """10 items in batches of 4, 4 and 2: a short last batch counts for its 2 items, not as a third."""
+def test_the_remainder_joins_the_last_batch_and_each_step_counts_for_its_items():
+    """10 items in batches of 4: 4 and 6 (a batch of the 2 left over could hold no supervised pair:
+    batch-local kNN lists), the epoch's loss weighted 4 : 6."""
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
 
     def batch_size_as_loss(z):
@@ -123,4 +124,4 @@ def test_an_epochs_loss_weights_each_step_by_its_batch_size():
     batch_size_as_loss.requires = set()
     result = trainer.train(batch_size_as_loss, _Scale(), trainer.BatchBuilder(x, set()), n=10, epochs=2,
                            batch_size=4, lr=1e-3)
-    assert result.history == [(4 * 4 + 4 * 4 + 2 * 2) / 10] * 2
+    assert result.history == [(4 * 4 + 6 * 6) / 10] * 2 and result.steps == 4
