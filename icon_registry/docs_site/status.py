@@ -29,8 +29,8 @@ STATUS_HELP = {
     "single views, classes of sizes 1-3, ...) and numerically on random batches, without a derivation for every batch",
     "numeric": "a published loss whose claims hold numerically only (e.g. a limit checked at small parameters)",
     "unproved": "a published loss whose I-Con form is stated but not shown (by analogy in the paper)",
-    "failed": "a published loss a claim of which the verifier refuted or could not check: its I-Con form, as the "
-    "entry states it, is wrong or unchecked",
+    "failed": "an entry (published, new or a gap) a claim of which the verifier refuted or could not check: its "
+    "I-Con form, as the entry states it, is wrong or unchecked",
     "unverified": "a published loss whose claims were not verified when this site was built (run icon verify)",
     "new": "a new method (status new: one the I-Con paper proposes, or your own), not a loss published before it: "
     "its objective, compiled from the kernels",
@@ -68,8 +68,11 @@ def claim_status(result) -> str:
 
 def entry_status(entry, results=None) -> str:
     """The table colour of an entry. ``results``: the verifier's results for its claims, if any.
-    An entry that is not a published loss is "new" (a method of its own) or "gap" (a cell's
-    objective), as ``icon table`` tells them apart."""
+    A claim refuted (or not checkable) makes any entry "failed"; otherwise an entry that is not a
+    published loss is "new" (a method of its own) or "gap" (a cell's objective), as ``icon
+    table`` tells them apart."""
+    if results and any(claim_passed(result) is False for result in results):
+        return "failed"
     if entry.status == "new":
         return "new"
     if entry.status != "published":

@@ -217,3 +217,20 @@ def test_out_inside_site_sources_is_refused(tmp_path):
 
     with pytest.raises(IconError, match="--out"):
         build_site(out=REPO / "site" / "public", quiet=True)
+
+
+def test_a_refuted_claim_shows_as_failed_whatever_the_entrys_status():
+    """A new method or gap cell whose claim fails was drawn as 'new method, compiled' / 'gap, compiled',
+    the colour of one whose claims pass."""
+    from types import SimpleNamespace
+
+    from icon_registry.catalog import load_catalog
+    from icon_registry.docs_site.status import entry_status
+
+    catalog = load_catalog(use_env=False)
+    for entry_id in ("debiased_infonce_clustering", "supervised_clustering", "simclr"):
+        entry = catalog.get(entry_id)
+        passed = [SimpleNamespace(status="pass", proof="all_n") for _ in entry.claims]
+        failed = [SimpleNamespace(status="fail", proof=None)] + passed[1:]
+        assert entry_status(entry, failed) == "failed"
+        assert entry_status(entry, passed) == {"new": "new", "gap": "gap"}.get(entry.status, "proved")
