@@ -288,11 +288,8 @@ class Pairs:
         low, high = found
         classes = self.structure[1][1]
         if high >= classes:
-            per = "prototype" if self.layout == "prototypes" else "output of z"
-            raise IconError(
-                f"{inputs.entry_id}: argument '{name}' must name the classes 0..{classes - 1} (one per {per}), "
-                f"found {high}; a negative value marks an anchor without a class (it adds nothing)",
-                argument=name)
+            raise class_range_error(inputs.entry_id, name, classes, high,
+                                    per="prototype" if self.layout == "prototypes" else "output of z")
         return values, low >= 0
 
     def column_index(self):
@@ -417,3 +414,12 @@ def _class_pools(inputs: Inputs) -> Pairs:
     others = pairs_on(inputs, "others")
     support = inputs.backend.bool_matmul(others.support, members)
     return Pairs(inputs, "class_pools", support)
+
+
+def class_range_error(entry_id, name: str, classes: int, found: int, per: str = "prototype",
+                      where: str = "") -> IconError:
+    """The error for a ``name`` value (labels) ``found`` past the last of ``classes`` classes
+    (``where``: which rank holds it, in a distributed batch)."""
+    return IconError(f"{entry_id}: argument '{name}' must name the classes 0..{classes - 1} (one per {per}), found "
+                     f"{found}{where}; a negative value marks an anchor without a class (it adds nothing)",
+                     entry=entry_id, argument=name)

@@ -48,6 +48,7 @@ import torch.distributed as dist
 
 from icon_registry.compiler.chunked import chunk_obstacles
 from icon_registry.errors import IconError
+from icon_registry.pairs import class_range_error
 
 ID_SCOPES = ("global", "local")
 
@@ -157,9 +158,31 @@ def gather_inputs(inputs, *, ids: str = "global", group=None):
     for name, value in (("x", inputs.x), ("labels", inputs.labels), ("ids", local_ids), ("modality", inputs.modality)):
         if value is not None:
             changes[name] = gather(value.detach(), sizes, group)
+    if inputs.prototypes is not None and "labels" in changes:
+        check_class_labels(entry_id, changes["labels"], inputs.prototypes.shape[0], sizes)
     if inputs.neighbors is not None:
         changes["neighbors"] = inputs.neighbors + start
     return replace(inputs, **changes)
+
+
+def check_class_labels(entry_id, labels, classes, sizes):
+    """The gathered labels of a class-prototype entry name its classes (a negative one: no class).
+
+    Each rank's evaluation checks only its own anchors' labels, so one rank's bad label would
+    stop that rank alone while the others wait for it in the next collective (and then fail with
+    a raw gloo/NCCL error or hang). The gathered labels are the same on every rank: checked here,
+    every rank raises the same error, the one the single-process loss gives on the concatenated
+    batch, and names the rank that holds the label. (Eager only: under torch.compile the check
+    would be a data-dependent graph break.)"""
+    if torch.compiler.is_compiling() or not labels.numel():
+        return
+    high = int(labels.max())
+    if high < classes:
+        return
+    row = int((labels >= classes).nonzero()[0, 0])
+    owner = next(r for r in range(len(sizes)) if row < sum(sizes[: r + 1]))
+    raise class_range_error(entry_id, "labels", classes, high, where=f" (rank {owner} holds {int(labels[row])}; "
+                            "distributed=True checks every rank's labels on every rank)")
 
 
 def count_over_ranks(has_mass, dtype, group=None):
