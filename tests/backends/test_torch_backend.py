@@ -576,3 +576,18 @@ def test_the_cross_entropy_entry_equals_torchs_on_either_side_of_the_class_major
     assert torch.allclose(found, expected, rtol=1e-12)
     for got, want in zip(found_grads, expected_grads):
         assert torch.allclose(got, want, rtol=1e-10, atol=1e-14)
+
+
+def test_plain_squared_distances_keep_their_second_derivative_at_duplicate_rows():
+    """Rounding takes the expansion |a|^2 + |b|^2 - 2ab of two equal rows slightly below 0; the
+    clamp's zero Hessian there made second-order losses (second_order=True) 20% off at duplicates."""
+    from icon_registry.backends.torch_backend import _expanded_sqdist, _plain_sqdist
+
+    a = 3 * torch.randn(6, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    a[3] = a[1]
+    assert _expanded_sqdist(a, a)[1, 3] < 0  # the case: rounded below 0
+    w = torch.rand(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    hessian = torch.autograd.functional.hessian(lambda v: (w * _plain_sqdist(v, v)).sum(), a)
+    exact = torch.autograd.functional.hessian(lambda v: (w * ((v[:, None] - v[None]) ** 2).sum(-1)).sum(), a)
+    torch.testing.assert_close(hessian, exact, rtol=0, atol=1e-12)
+    assert _plain_sqdist(a, a).min() == 0
