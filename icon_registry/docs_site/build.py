@@ -280,11 +280,11 @@ def bench_plots(data, folder: Path, warn: Callable[[str], None]) -> dict:
 def results_warnings(results_dir: Path) -> list[str]:
     """Results files (and the plots reproduce.json names) that the site leaves out: links out of
     the folder, or not regular files."""
-    names = [*RESULTS_FILES, "verify.json"]
+    documents = [*RESULTS_FILES, "verify.json"]
     reproduce = results_dir / "reproduce.json"
-    names += results_pages.result_plots(results_pages.read_results(reproduce)[0])
+    names = documents + results_pages.result_plots(results_pages.read_results(reproduce)[0])
     found = warnings_for([results_dir / name for name in names], results_dir)
-    for name in [*RESULTS_FILES, "verify.json"]:
+    for name in documents:
         path = results_dir / name
         if readable(path, results_dir):
             error = results_pages.load_json(path)[1]
