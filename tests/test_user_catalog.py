@@ -66,7 +66,7 @@ def test_fit_trains_the_user_entry(icon, with_catalog, tmp_path):
                               str(out_dir), "--quiet", *with_catalog)
         assert code == 0, err
         report = json.loads((out_dir / "metrics.json").read_text())
-        assert report["entry"] == USER_ID and report["loss_source"] == ("catalog" if source == "objective" else "formula")
+        assert report["entry"] == USER_ID and report["loss_source"] == source
 
 
 def test_site_build_from_the_environment_variable(icon, user_folder, monkeypatch, tmp_path):

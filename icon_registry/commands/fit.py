@@ -243,7 +243,7 @@ def _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z) -> d
 
     report = {"entry": entry.id, "data": args.data, "n": ds.n, "dim_in": ds.dim, "mapper": kind, "dim": dim,
               "epochs": setup["epochs"], "batch": setup["batch"], "lr": setup["lr"], "seed": args.seed,
-              "params": dict(getattr(loss, "params", {})), "loss_source": getattr(loss, "source", "catalog"),
+              "params": dict(getattr(loss, "params", {})), "loss_source": getattr(loss, "source", "objective"),
               "seconds": round(result.seconds, 3)}
     if setup["init"]:
         report["init"] = setup["init"]

@@ -24,7 +24,7 @@ def compiled_loss(entry, *, source: str = "objective", **overrides):
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise IconError(f"cannot compile '{entry.id}': {exc}", entry=entry.id) from None
-    loss.source = "catalog" if source == "objective" else "formula"
+    loss.source = source  # "objective" or "formula", as --source names them (reported as loss_source)
     return loss
 
 

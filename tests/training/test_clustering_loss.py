@@ -41,7 +41,7 @@ def test_compiled_entry_matches_slow_loop(alpha):
     neighbors = torch.randint(0, 9, (9, 2), generator=g)
     neighbors[8, 0] = 0  # every anchor has a positive (needed at alpha = 0)
     loss = clustering.cluster_loss(alpha, walks=1, knn=2)
-    assert loss.source == "catalog"
+    assert loss.source == "objective"
     value = float(loss(logits, ids=ids, neighbors=neighbors))
     assert value == pytest.approx(slow_loss(logits, ids, neighbors, alpha), rel=1e-8, abs=1e-10)
 
@@ -61,7 +61,7 @@ def test_fit_clusters_separates_blobs(seed):
     cfg = clustering.ClusterConfig(clusters=3, epochs=15, batch_anchors=64, lr=5e-2, walks=1, alpha=0.3,
                                    heads=3, seed=seed)
     res = clustering.fit_clusters(x, cfg, labels=y)
-    assert res.loss_source == "catalog"
+    assert res.loss_source == "objective"
     assert res.metrics["head_selected"] == int(np.argmin(res.metrics["head_losses"]))
     assert res.metrics["clusters_used"] == 3
     assert res.metrics["hungarian_accuracy"] > 0.95

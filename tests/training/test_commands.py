@@ -10,7 +10,7 @@ def test_fit_pca_writes_outputs(tmp_path):
     out = tmp_path / "pca"
     assert main(["fit", "pca", "--data", "iris", "--epochs", "30", "--set", "sigma=100", "--out", str(out), "--quiet"]) == 0
     report = json.loads((out / "metrics.json").read_text())
-    assert report["mapper"] == "linear" and report["loss_source"] == "catalog"
+    assert report["mapper"] == "linear" and report["loss_source"] == "objective"
     assert np.load(out / "embedding.npy").shape == (150, 2)
     assert (out / "plot.png").stat().st_size > 1000
 
