@@ -136,8 +136,9 @@ def _check_sizes(suite: str, sizes, dtype, device: str, dim=None) -> None:
             raise UsageError(f"argument --sizes: {n} needs at least {need / 2**30:.3g} GiB ({what}), more than the "
                              f"{memory / 2**30:,.1f} GiB of memory of {device}", argument="--sizes")
         rows = max(n, FEATURE_ROWS)
-        if dim is not None and need + FEATURE_MATRICES * rows * dim * itemsize > memory:
-            need += FEATURE_MATRICES * rows * dim * itemsize
+        features = 0 if dim is None else FEATURE_MATRICES * rows * dim * itemsize
+        if need + features > memory:
+            need += features
             raise UsageError(f"argument --dim: {dim} at n = {n} needs at least {need / 2**30:.3g} GiB ({what} and "
                              f"{FEATURE_MATRICES} of {rows} x {dim}), more than the {memory / 2**30:,.1f} GiB of memory "
                              f"of {device}", argument="--dim")

@@ -134,6 +134,15 @@ def catalog_folder(text: str) -> str:
     return text
 
 
+def results_folder(text: str) -> str:
+    """--results: a folder's name (a missing folder is a build warning: its pages say 'Not yet run')."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder name, got ''")
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{quote_path(text)} is not a folder")
+    return text
+
+
 def output_file(text: str) -> str:
     """A file the command may create or replace: not a folder, in a folder it can write to."""
     if not text:

@@ -14,7 +14,7 @@ import functools
 import sys
 import tempfile
 
-from icon_registry.commands.options import catalog_folder, host, port
+from icon_registry.commands.options import catalog_folder, host, port, results_folder
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -34,19 +34,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--no-verify", dest="verify", action="store_const", const="off",
                         help="ignore the verifier's cache (claims show as not verified unless results/verify.json exists)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-
-
-def results_folder(text: str) -> str:
-    """--results: a folder's name (a missing folder is a build warning: its pages say 'Not yet run')."""
-    import os
-
-    from icon_registry.errors import quote_path
-
-    if not text:
-        raise argparse.ArgumentTypeError("expected a folder name, got ''")
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{quote_path(text)} is not a folder")
-    return text
 
 
 def register(subparsers) -> argparse.ArgumentParser:

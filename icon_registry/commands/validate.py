@@ -17,8 +17,8 @@ def register(subparsers) -> None:
         "the claims' formula fields) parsed and type-checked against its entry: its declared parameters, its "
         "definitions and the data its p and q provide, and its table cell against its kernels. Prints 'ok: N "
         "entries' or every problem found, one per line as file:line: field: message; an entry's formulas and "
-        "cell are checked once its fields are valid, so fixing a field's problem may show theirs. A file whose data already passed (with this version of the code) is not "
-        "parsed again: the record is in $ICON_CACHE_DIR or ~/.cache/icon-registry; ICON_CHECK_FORMULAS=always "
+        "cell are checked once its fields are valid, so fixing a field's problem may show theirs. A file whose "
+        "data already passed (with this version of the code) is not parsed again: the record is in $ICON_CACHE_DIR or ~/.cache/icon-registry; ICON_CHECK_FORMULAS=always "
         "checks every file every time. `icon verify` then checks that the claims are true.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="entry files or folders (default: the whole catalog)")

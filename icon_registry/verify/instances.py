@@ -379,9 +379,9 @@ def numeric_params(entry, features, rng, mode: str = "random", n: int | None = N
     the data-dependent part of p."""
     params = {}
     for name, spec in entry.parameters.items():
-        if name in features["perplexity"] and n is not None:
-            params[name] = min(float(spec.default), max(1.0, PERPLEXITY_REACH * (n - 1)))
-        elif spec.integer or name in features["perplexity"]:
+        if name in features["perplexity"]:
+            params[name] = spec.default if n is None else min(float(spec.default), max(1.0, PERPLEXITY_REACH * (n - 1)))
+        elif spec.integer:
             params[name] = spec.default
         else:
             params[name] = sample_param(spec, mode, rng)
