@@ -75,12 +75,55 @@ def check_distributable(entry, requires) -> None:
         )
 
 
-def _sizes(n: int, device, group) -> list[int]:
-    world = dist.get_world_size(group)
-    mine = torch.tensor([n], dtype=torch.long, device=device)
-    out = [torch.zeros_like(mine) for _ in range(world)]
+def _exchange_device(group):
+    """Where the ranks' small bookkeeping tensors travel: NCCL moves CUDA tensors only."""
+    if dist.get_backend(group) == dist.Backend.NCCL:
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def checked_on_every_rank(entry_id, check_batch, group=None):
+    """The rank's checked batch (``check_batch()``: its Inputs) and every rank's row count.
+
+    A rank whose arguments are refused must not stop alone: the others would wait for it in the
+    gather and then fail with a raw gloo/NCCL error, or hang until the process group's timeout.
+    So each rank runs its own checks, and one all_gather (the one that exchanges the row counts)
+    tells every rank whether any refused and how wide each rank's z is; then every rank raises:
+    the refused rank its own error, the others that error named with its rank."""
+    if not is_initialized():
+        raise IconError(
+            f"{entry_id}: distributed=True needs torch.distributed to be initialized "
+            "(torch.distributed.init_process_group) before the loss is called",
+            entry=entry_id,
+            argument="distributed",
+        )
+    inputs, refusal = None, None
+    try:
+        inputs = check_batch()
+        if inputs.graph is not None:
+            raise IconError(f"{entry_id}: a graph cannot be split across ranks (distributed=True)", argument="graph")
+    except IconError as err:
+        refusal = err
+    mine = [0, 0, 0, 1] if refusal else [inputs.n, inputs.z.shape[1], inputs.z.element_size(), 0]
+    mine = torch.tensor(mine, dtype=torch.long, device=_exchange_device(group))
+    out = [torch.empty_like(mine) for _ in range(dist.get_world_size(group))]
     dist.all_gather(out, mine, group=group)
-    return [int(s) for s in out]
+    table = [row.tolist() for row in out]
+    refused = [rank for rank, row in enumerate(table) if row[3]]
+    if refused:
+        reasons = [None] * len(table)
+        dist.all_gather_object(reasons, (str(refusal), refusal.argument) if refusal else None, group=group)
+        if refusal is not None:
+            raise refusal
+        message, argument = reasons[refused[0]]
+        raise IconError(f"rank {refused[0]} refused its arguments, so every rank stops (distributed=True): {message}",
+                        entry=entry_id, argument=argument)
+    layouts = {(row[1], row[2]) for row in table}
+    if len(layouts) > 1:
+        shown = ", ".join(f"rank {rank}: {row[1]} features of {row[2]} bytes" for rank, row in enumerate(table))
+        raise IconError(f"{entry_id}: argument 'z' differs in width or element size between the ranks ({shown}); "
+                        "distributed=True gathers the same row layout from every rank", entry=entry_id, argument="z")
+    return inputs, [row[0] for row in table]
 
 
 def _gather(tensor, sizes, group):
@@ -123,20 +166,11 @@ def gather(tensor, sizes, group=None):
         return _gather(tensor, sizes, group)
 
 
-def gather_inputs(inputs, *, ids: str = "global", group=None):
-    """The global batch as candidates, the rank's own rows as anchors (``Inputs.rows``)."""
+def gather_inputs(inputs, sizes, *, ids: str = "global", group=None):
+    """The global batch as candidates, the rank's own rows as anchors (``Inputs.rows``); ``sizes``:
+    every rank's row count (``checked_on_every_rank``)."""
     entry_id = inputs.entry_id
-    if not is_initialized():
-        raise IconError(
-            f"{entry_id}: distributed=True needs torch.distributed to be initialized "
-            "(torch.distributed.init_process_group) before the loss is called",
-            entry=entry_id,
-            argument="distributed",
-        )
-    if inputs.graph is not None:
-        raise IconError(f"{entry_id}: a graph cannot be split across ranks (distributed=True)", argument="graph")
     z = inputs.z
-    sizes = _sizes(inputs.n, z.device, group)
     if sum(sizes) < 2:  # every rank sees the same sizes, so every rank raises (none waits for a peer)
         raise IconError(
             f"{entry_id}: argument 'z' holds {sum(sizes)} row(s) over all {len(sizes)} ranks (local batch sizes "

@@ -250,22 +250,24 @@ class CompiledLoss(torch.nn.Module):
 
     def _loss(self, z, given: dict):
         """``forward`` after gathering the call's arguments (``given``: name -> tensor)."""
-        inputs = self._batch(z, given)
-        inputs.exaggeration = self.exaggeration
         if self.distributed:
-            inputs = dist_eval.gather_inputs(inputs, ids=self.distributed_ids)
-        elif self._p_cacheable:
-            used = {name: given.get(name) for name in self._p_inputs}
-            if not torch.compiler.is_compiling():
-                if all(isinstance(t, torch.Tensor) for t in used.values()):
-                    # made on first read, from the values, not the batch: the batch holds the cache
-                    inputs.p_cache = self._p_cache.bind(functools.partial(self._p_key, used, inputs.n, inputs.z,
-                                                                          inputs.rows))
-            elif self._p_searches:
-                # A calibration is a data-dependent search Dynamo cannot trace: p is evaluated (and
-                # cached while the same tensors come back) outside the graph, one graph break.
-                inputs.p_cache = _EagerP(self, used)
-                inputs.p_cache.fetch(inputs)  # here, not inside the try below: Dynamo resumes after a break only outside it
+            inputs, sizes = dist_eval.checked_on_every_rank(self.entry.id, lambda: self._batch(z, given))
+            inputs = dist_eval.gather_inputs(inputs, sizes, ids=self.distributed_ids)
+        else:
+            inputs = self._batch(z, given)
+            if self._p_cacheable:
+                used = {name: given.get(name) for name in self._p_inputs}
+                if not torch.compiler.is_compiling():
+                    if all(isinstance(t, torch.Tensor) for t in used.values()):
+                        # made on first read, from the values, not the batch: the batch holds the cache
+                        inputs.p_cache = self._p_cache.bind(functools.partial(self._p_key, used, inputs.n, inputs.z,
+                                                                              inputs.rows))
+                elif self._p_searches:
+                    # A calibration is a data-dependent search Dynamo cannot trace: p is evaluated (and
+                    # cached while the same tensors come back) outside the graph, one graph break.
+                    inputs.p_cache = _EagerP(self, used)
+                    inputs.p_cache.fetch(inputs)  # here, not inside the try below: Dynamo resumes after a break only outside it
+        inputs.exaggeration = self.exaggeration
         try:
             terms = chunked.evaluate_terms(
                 self.entry, inputs, objective=self.objective, chunk_size=self.chunk_size,
