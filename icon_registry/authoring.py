@@ -91,17 +91,21 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def template(entry_id: str, like=None) -> str:
+def template(entry_id: str, like=None, like_file=None) -> str:
     """The YAML of a new entry ``entry_id``: a copy of ``like`` (an Entry) made yours, or the
-    starter; every field preceded by a comment that says what it is."""
+    starter; every field preceded by a comment that says what it is. ``like_file``: the file ``like``
+    was read from when the new entry's catalog does not load it; the copy then has no variant_of
+    relation, which would name an entry unknown there (its first line names the file)."""
     from icon_registry.schema import Entry, Loss
 
     if like is not None:
         data = _explicit(like.model_dump(mode="json", exclude_none=True, include=set(Entry.model_fields) - NOT_COPIED))
         data["claims"] = [{"kind": claim.pop("kind"), **{k: v for k, v in claim.items() if k != "note"}}
                           for claim in data["claims"]]  # the copied paper's theorem numbers are not yours
-        data["relations"] = [{"kind": "variant_of", "target": like.id, "note": f"started from {like.name}"}]
-        name, origin = f"{entry_id} (a variant of {like.name})", f"icon new {entry_id} --like {like.id}"
+        data.pop("relations", None)
+        if like_file is None:
+            data["relations"] = [{"kind": "variant_of", "target": like.id, "note": f"started from {like.name}"}]
+        name, origin = f"{entry_id} (a variant of {like.name})", f"icon new {entry_id} --like {like_file or like.id}"
     else:
         data = {"summary": "InfoNCE with a Gaussian kernel on squared distances.", **STARTER}
         name, origin = f"{entry_id} (my method)", f"icon new {entry_id}"

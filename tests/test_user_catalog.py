@@ -117,3 +117,22 @@ def test_the_entry_format_reference_describes_every_field():
     blank = [line for line in entry_format_markdown().splitlines()
              if line.startswith("- `") and (line.endswith(":") or line.endswith(": None"))]
     assert blank == []
+
+
+def test_new_like_an_entry_file(icon, user_folder, tmp_path):
+    """--like takes an entry file as verify and show do. A file the written folder's catalog loads gets the
+    variant_of relation; one it does not load would leave a relation to an unknown entry in that folder
+    (every later command there would fail): the copy names the file in its first line instead."""
+    source = user_folder / f"{USER_ID}.yaml"
+    code, out, err = icon("new", "copy_here", "--like", str(source), "--catalog", str(user_folder))
+    assert code == 0, err
+    assert "target: my_method" in (user_folder / "copy_here.yaml").read_text(encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    code, out, err = icon("new", "copy_there", "--like", str(source), "--catalog", str(elsewhere))
+    assert code == 0, err
+    text = (elsewhere / "copy_there.yaml").read_text(encoding="utf-8")
+    assert text.startswith(f"# copy_there: written by `icon new copy_there --like {source}`.")
+    assert "relations:" not in text and "name: copy_there (a variant of my_method (my method))" in text
+    assert icon("validate", "--catalog", str(elsewhere))[0] == 0
+    code, out, err = icon("new", "copy_none", "--like", str(tmp_path / "absent.yaml"), "--catalog", str(elsewhere))
+    assert (code, err) == (1, f"{tmp_path / 'absent.yaml'}: no such file (give an entry file or id)\n")

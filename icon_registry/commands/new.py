@@ -14,17 +14,18 @@ def register(subparsers) -> None:
         help="write a new entry (a commented YAML file) to start your own method from",
         description="Write ID.yaml into the --catalog folder (a catalog root's methods/ folder; the current "
         "folder without --catalog): a copy of EXISTING made yours (status new, its paper, peers and errata "
-        "left out, a variant_of relation to it), or a starter entry, with a comment above every field. It "
+        "left out, a variant_of relation to it unless it is a file that folder's catalog does not load), or a "
+        "starter entry, with a comment above every field. It "
         "validates as written. An existing file or id is never overwritten.",
     )
     parser.add_argument("id", metavar="ID", help="the new entry's id (lowercase letters, digits and '_')")
-    parser.add_argument("--like", metavar="EXISTING", help="start from this entry (an id or alias)")
+    parser.add_argument("--like", metavar="EXISTING", help="start from this entry (an id, an alias or an entry file)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from icon_registry.authoring import template, write_new_entry
-    from icon_registry.commands import catalog_from_args
+    from icon_registry.commands import catalog_from_args, entries_from_args, path_like
     from icon_registry.errors import IconError, UsageError, quote
     from icon_registry.schema import Entry, Id
     from icon_registry.validation_messages import value_problem
@@ -51,8 +52,15 @@ def run(args) -> int:
     if args.id in catalog:
         where = catalog.path_of(args.id)
         raise IconError(f"{quote(args.id)} is already an entry ({where}); choose another id", argument="ID")
-    like = None if args.like is None else catalog.get(args.like)  # '' too: an unknown entry, never "no --like"
-    text = template(args.id, like)
+    like_file = None
+    if args.like is not None and path_like(args.like):
+        like_catalog, (like_id,) = entries_from_args(args, [args.like], single=True)
+        like = like_catalog.get(like_id)
+        if like_id not in catalog:
+            like_file = args.like
+    else:
+        like = None if args.like is None else catalog.get(args.like)  # '' too: an unknown entry, never "no --like"
+    text = template(args.id, like, like_file)
     Entry.from_yaml(text, file=f"{args.id}.yaml")  # the template validates as written, or this is a bug
     try:
         path = write_new_entry(folder, args.id, text)
