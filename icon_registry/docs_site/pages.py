@@ -12,6 +12,7 @@ from icon_registry.docs_site.catalog_view import SiteCatalog
 from icon_registry.docs_site.escape import code, fence, inline, label, link, one_line, prose, prose_inline, text
 from icon_registry.docs_site.latex import (SUPPORT_LATEX, SUPPORT_WORDS, distribution_lines, parameter_latex, support_of,
                                            side_symbols, support_symbols)
+from icon_registry.docs_site.reference import model_fields_table
 from icon_registry.docs_site.notation import ICON_OBJECTIVE, notation_section, parsed_formulas
 from icon_registry.docs_site.graph_image import legend as graph_legend
 from icon_registry.docs_site.snippet import snippet
@@ -40,6 +41,12 @@ CLAIM_WORDS = {
     "bound": "the published loss is bounded by the I-Con objective",
     "unproved": "stated, not proved",
 }
+
+
+#: the "Use it" section of an entry none of whose claims ties its objective to its published loss
+NOT_THE_PUBLISHED_LOSS = ("No claim of this entry shows its I-Con objective equal to its published loss: "
+                          "`compile_loss` computes the objective below (and warns so); "
+                          "`compile_loss(..., source=\"formula\")` computes the published loss as written.")
 
 
 def display(latex: str) -> str:
@@ -435,6 +442,8 @@ def method_page(entry: Entry, cat: SiteCatalog, results: Optional[list], require
         L += ["This snippet is executed by the test suite on every build.", ""]
     else:
         L += ["Run it to check that the entry compiles and its loss has a gradient.", ""]
+    if not any(claim.ties_objective_to_loss for claim in entry.claims):  # compile_loss warns so, once
+        L += [NOT_THE_PUBLISHED_LOSS, ""]
     L += [fence(snippet(entry, requires, catalog_dir).rstrip("\n"), "python")]
     if entry.peers:
         L += ["## Peers and conventions", "", "| Library | Object | Convention |", "|---|---|---|"]
@@ -480,17 +489,8 @@ def _doc(cls) -> str:
     return "\n\n".join(parts)
 
 
-def _fields_table(cls) -> list[str]:
-    lines = ["| Field | Type | Default | Description |", "|---|---|---|---|"]
-    for name, info in cls.model_fields.items():
-        if name == "kind":
-            continue
-        ann = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
-        ann = ann.replace("icon_registry.", "").replace("|", "or")
-        default = "required" if info.is_required() else repr(info.default)
-        desc = info.description or ""
-        lines.append(f"| `{name}` | {code(ann)} | {code(default)} | {inline(desc)} |")
-    return lines
+def _fields(cls) -> list[str]:
+    return model_fields_table(cls, leave_out=("kind",)) or ["None besides `kind`.", ""]
 
 
 def _used_by(cat: SiteCatalog, kind: str, kernel: bool) -> list[str]:
@@ -510,7 +510,7 @@ def kernel_page(kind: str, cls, cat: SiteCatalog) -> str:
         L.append(display("w(i,j) = " + cls.summary))
     if getattr(cls, "indicator", False):
         L += ["An **indicator** kernel: its normalized distribution is uniform over where it is 1.", ""]
-    L += ["## Fields", ""] + _fields_table(cls) + [""]
+    L += ["## Fields", ""] + _fields(cls)
     users = _used_by(cat, kind, True)
     L += ["## Used by", "", ", ".join(users) if users else "No entry of this catalog uses it yet.", ""]
     return "\n".join(L)
@@ -518,7 +518,7 @@ def kernel_page(kind: str, cls, cat: SiteCatalog) -> str:
 
 def distribution_page(kind: str, cls, cat: SiteCatalog) -> str:
     L = [f"# Distribution `{kind}`", "", text(_doc(cls)), ""]
-    L += ["## Fields", ""] + _fields_table(cls) + [""]
+    L += ["## Fields", ""] + _fields(cls)
     users = _used_by(cat, kind, False)
     L += ["## Used by", "", ", ".join(users) if users else "No entry of this catalog uses it yet.", ""]
     return "\n".join(L)

@@ -13,6 +13,9 @@ import argparse
 import importlib
 import inspect
 import re
+import textwrap
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -202,16 +205,34 @@ def _function_block(title: str, name: str, obj, level: int, problems: list[str],
     return L
 
 
-def _model_fields(cls) -> list[str]:
-    fields = getattr(cls, "model_fields", None)
+def type_text(annotation) -> str:
+    """A field's type as one writes its value: the values of a Literal, the members of a union
+    joined by |, containers with what they hold, classes by name (``Literal``, ``Union`` or
+    ``Optional`` alone say nothing of what YAML may hold there)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin is typing.Annotated:  # pydantic's constraints and validators: not part of the type
+        return type_text(args[0])
+    if origin is typing.Literal:
+        return " | ".join(repr(value) for value in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_text(member) for member in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(arg) for arg in args)}]"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def model_fields_table(cls, leave_out: tuple[str, ...] = ()) -> list[str]:
+    """A pydantic model's fields (the keys its YAML takes) as a Markdown table, or [] for a class
+    without fields."""
+    fields = {name: info for name, info in (getattr(cls, "model_fields", None) or {}).items() if name not in leave_out}
     if not fields:
         return []
     lines = ["| Field | Type | Default | Description |", "|---|---|---|---|"]
     for name, info in fields.items():
-        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
-        annotation = re.sub(r"icon_registry\.[\w.]+\.", "", annotation)
         default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
-        lines.append(f"| `{name}` | {code(annotation)} | {code(default)} | {inline(info.description or '')} |")
+        lines.append(f"| `{name}` | {code(type_text(info.annotation))} | {code(default)} | {_inline_code(info.description or '')} |")
     return lines + [""]
 
 
@@ -231,7 +252,7 @@ def _class_block(title: str, cls, problems: list[str], where: str, strict: bool)
     else:
         problems.append(f"API reference: {where} has no docstring")
         L += ["*Not documented yet.*", ""]
-    fields = _model_fields(cls)
+    fields = model_fields_table(cls)
     if fields:
         L += ["Fields (validated by pydantic; an entry's YAML file has the same keys):", ""] + fields
     for name, member in _members(cls):
@@ -316,20 +337,48 @@ def _option_rows(parser: argparse.ArgumentParser, problems: list[str]) -> list[s
     return ["| Option | Meaning |", "|---|---|"] + rows + [""]
 
 
+#: the usage lines' width: fixed, so that the page does not depend on the terminal of whoever builds it
+USAGE_WIDTH = 88
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """The usage as ``--help`` prints it, without "usage: " (continuation lines aligned without it)."""
+    formatter = parser.formatter_class(prog=parser.prog, width=USAGE_WIDTH)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
+    return formatter.format_help().strip("\n")
+
+
+def _help_text(parser: argparse.ArgumentParser, text: str) -> str:
+    """A description or epilog as Markdown. argparse reflows it, except under
+    RawDescriptionHelpFormatter, which prints it as written: there its indented lines (examples,
+    lists) stay lines, in a text block, and only the rest is reflowed."""
+    if parser.formatter_class is not argparse.RawDescriptionHelpFormatter:
+        return _inline_code(" ".join(text.split())) + "\n"
+    out, run = [], []
+    lines = textwrap.dedent(text).strip("\n").split("\n") + [""]
+    for line in lines:
+        kind = "blank" if not line.strip() else "indented" if line[:1].isspace() else "text"
+        if run and (kind != run[0][0] or kind == "blank"):
+            body = [written for _, written in run]
+            out.append(fence(textwrap.dedent("\n".join(body)), "text") if run[0][0] == "indented"
+                       else _inline_code(" ".join(written.strip() for written in body)) + "\n")
+            run = []
+        if kind != "blank":
+            run.append((kind, line))
+    return "\n".join(out)
+
+
 def _command_block(parser: argparse.ArgumentParser, help_line: str, level: int, problems: list[str]) -> list[str]:
     L = [f"{'#' * level} `{parser.prog}` {{#{_anchor(parser.prog)}}}", ""]
     if help_line:
         L += [inline(help_line[:1].upper() + help_line[1:]) + ".", ""]
-    L.append(fence(parser.format_usage().replace("usage: ", "", 1).strip(), "text"))
+    L.append(fence(_usage(parser), "text"))
     description = parser.description or ""
     if description and description.strip() != help_line.strip():
-        if parser.formatter_class is argparse.RawDescriptionHelpFormatter:  # a docstring with examples
-            L += [docstring_markdown(description)]
-        else:
-            L += [inline(" ".join(description.split())), ""]
+        L += [_help_text(parser, description)]
     L += _option_rows(parser, problems)
     if parser.epilog:
-        L += [inline(" ".join(parser.epilog.split())), ""]
+        L += [_help_text(parser, parser.epilog)]
     for name, sub, help_line in _subcommands(parser):
         L += _command_block(sub, help_line, min(level + 1, 6), problems)
     return L
@@ -347,7 +396,7 @@ def cli_reference(build_parser: Optional[Callable[[], argparse.ArgumentParser]] 
          "Generated from the `icon` command's own parser at every build: the same text as `icon <command> --help`.", ""]
     L += ["| Command | What it does |", "|---|---|"]
     L += [f"| [`icon {name}`](#{_anchor(sub.prog)}) | {inline(help_line)} |" for name, sub, help_line in commands]
-    L += ["", "## `icon` {#icon}", "", inline(parser.description or ""), "", fence(parser.format_usage().replace("usage: ", "", 1).strip(), "text")]
+    L += ["", "## `icon` {#icon}", "", inline(parser.description or ""), "", fence(_usage(parser), "text")]
     L += _option_rows(parser, problems)
     for name, sub, help_line in commands:
         L += _command_block(sub, help_line, 2, problems)

@@ -457,8 +457,32 @@ def _suite_section(suite: str, value, data, target, plot_for) -> list[str]:
     elif not tables:
         L += generic(value, 3)
     if re.fullmatch(r"[a-z][a-z0-9_-]*", suite) and suite != "results":
-        L += [f"Reproduce it: `icon bench --suite {suite}`", ""]
+        L += [f"Reproduce it: {code(bench_command(suite, tables))}", ""]
     return L
+
+
+#: the row fields of a compared suite that are ``icon bench`` options (field -> option)
+_ROW_OPTIONS = {"d": "dim", "dtype": "dtype", "device": "device", "repeats": "repeats"}
+
+
+def bench_command(suite: str, tables) -> str:
+    """The ``icon bench`` command of a suite's rows: a compared suite's rows record the dimension,
+    dtype, device and repeats they ran with, and each one every row shares that is not the
+    option's default is given (else the command would measure something else)."""
+    from icon_registry.commands.bench import COMPARED, OTHER_SUITES
+
+    command = f"icon bench --suite {suite}"
+    rows = [row for _, table in tables for row in table]
+    if suite in OTHER_SUITES or not rows:
+        return command
+    for field, option in _ROW_OPTIONS.items():
+        values = {json.dumps(row.get(field)) for row in rows}
+        value = rows[0].get(field)
+        one_word = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, str) and re.fullmatch(r"[\w.:+-]+", value))
+        if len(values) == 1 and one_word and value != COMPARED[option]:
+            command += f" --{option} {value}"
+    return command
 
 
 def _part_of(value, table_path: str):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+from pydantic import BaseModel
+
 from icon_registry.schema import Entry
 
 _INPUT_LINES = {
@@ -27,6 +31,34 @@ def _uses_support(node, support: str) -> bool:
     return inner is not None and _uses_support(inner, support)
 
 
+def _field_values(node, name: str):
+    """Every value of the fields called ``name`` in a p or q tree (kernels inside kernels included)."""
+    if isinstance(node, BaseModel):
+        for field, value in node:
+            if field == name and value is not None:
+                yield value
+            else:
+                yield from _field_values(value, name)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _field_values(item, name)
+
+
+#: the largest batch a snippet builds: an example, not a benchmark (a perplexity beyond it keeps its warning)
+MAX_BATCH = 256
+
+
+def batch_size(entry: Entry) -> int:
+    """8 items, or the smallest even batch in which every row has more candidates than the
+    entry's perplexity at its default (at most MAX_BATCH): with fewer, p cannot reach it (the
+    loss warns and p is uniform whatever x), so a copied snippet would start with a warning."""
+    perplexities = [entry.parameters[value].default if isinstance(value, str) else value
+                    for side in (entry.p, entry.q) for value in _field_values(side, "perplexity")
+                    if not isinstance(value, str) or value in entry.parameters]
+    reachable = min(math.floor(max(perplexities, default=0)) + 2, MAX_BATCH)
+    return max(8, reachable + reachable % 2)
+
+
 def snippet(entry: Entry, requires: frozenset | set | None = None, catalog_dir: str | None = None) -> str:
     """Python source that compiles ``entry`` and evaluates it once, with gradients.
 
@@ -46,7 +78,7 @@ def snippet(entry: Entry, requires: frozenset | set | None = None, catalog_dir: 
         lines += ["from icon_registry import compile_loss", ""]
         target = repr(entry.id)
     extra = ", num_classes=3, dim=d" if prototypes else ""
-    lines += ["torch.manual_seed(0)", "n, d = 8, 4" + ("                                 # d = number of clusters" if cluster else "")]
+    lines += ["torch.manual_seed(0)", f"n, d = {batch_size(entry)}, 4" + ("                                 # d = number of clusters" if cluster else "")]
     lines.append(f"loss = compile_loss({target}{extra})")
     lines.append("z = torch.randn(n, d, requires_grad=True)" + ("   # cluster-head logits" if cluster else "      # learned representations"))
     for name in requires:

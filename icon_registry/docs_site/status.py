@@ -77,8 +77,9 @@ def entry_status(entry, results=None) -> str:
         return "new"
     if entry.status != "published":
         return "gap"
-    if results and len(results) >= len(entry.claims):
-        return max((claim_status(r) for r in results), key=ORDER.index)
+    shown = list(results or [])[:len(entry.claims)]
+    if len(shown) == len(entry.claims) and all(result is not None for result in shown):
+        return max((claim_status(r) for r in shown), key=ORDER.index)
     return "unproved" if any(c.kind == "unproved" for c in entry.claims) else "unverified"
 
 

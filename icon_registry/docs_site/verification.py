@@ -37,6 +37,29 @@ def _from_file(path: Path) -> dict[str, list]:
     return out
 
 
+def _aligned(entry, records: list) -> list:
+    """The file's results for ``entry`` in claim order, None for a claim none matches. A record
+    is matched by its claim label (``claim`` in ``icon verify --json``: "identity",
+    "up_to_constant#2"), by position only when it has none, and never to a claim of another
+    kind: a file written for an earlier version of the entry (claims added, removed or
+    reordered) or for some of its claims lends no claim another one's verdict."""
+    from icon_registry.verify.runner import claim_labels
+
+    labels = claim_labels(entry)
+    by_label: dict[str, object] = {}
+    for k, record in enumerate(records):
+        label = getattr(record, "claim", None)
+        if not isinstance(label, str):
+            label = labels[k] if k < len(labels) else None
+        if label is not None:
+            by_label.setdefault(label, record)
+    out = []
+    for claim, label in zip(entry.claims, labels):
+        record = by_label.get(label)
+        out.append(record if record is not None and getattr(record, "kind", claim.kind) == claim.kind else None)
+    return out
+
+
 def collect(entries, *, mode: str = "cache", results_dir: Optional[Path] = None, progress=None, jobs: int = 0) -> dict[str, list]:
     """{entry id: [ClaimResult per claim, in claim order]}; entries without results are absent.
 
@@ -44,16 +67,17 @@ def collect(entries, *, mode: str = "cache", results_dir: Optional[Path] = None,
     mode "run": run the verifier for entries it has not cached (fills its cache).
     mode "off": only ``results_dir/verify.json``, if present.
     """
+    entries = list(entries)
     out: dict[str, list] = {}
     if results_dir is not None:
-        out.update(_from_file(Path(results_dir) / "verify.json"))
+        recorded = _from_file(Path(results_dir) / "verify.json")
+        out.update({entry.id: _aligned(entry, recorded[entry.id]) for entry in entries if entry.id in recorded})
     if mode == "off":
         return out
     try:
         from icon_registry.verify import ResultCache, verify_entries
     except Exception:  # noqa: BLE001 - the verifier is optional for the site
         return out
-    entries = list(entries)
     cache = ResultCache()
     if mode == "run":
         jobs = jobs or max(1, min(8, os.cpu_count() or 1))

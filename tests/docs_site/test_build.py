@@ -4,12 +4,16 @@ no CDN, result pages come from result files, generated pages stay out of the che
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 from .helpers import fenced_blocks, parse, resolve
 from icon_registry.docs_site.status import STATUS_LABELS
+from icon_registry.errors import IconWarning
 
 REPO = Path(__file__).resolve().parents[2]
 URL_SOURCE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
@@ -184,7 +188,8 @@ def test_method_page_sections(site):
 
 
 def test_use_it_snippets_run(site):
-    """Every method page's snippet, executed as written (compile_loss on random tensors)."""
+    """Every method page's snippet, executed as written (compile_loss on random tensors), without
+    a warning: t-SNE's ran on 8 items, too few for its perplexity 30, and warned so."""
     for entry in site.catalog.entries:
         md = (site.docs / "methods" / f"{entry.id}.md").read_text(encoding="utf-8")
         code = md.split("## Use it", 1)[1]
@@ -193,7 +198,11 @@ def test_use_it_snippets_run(site):
             body = body.replace(f"compile_loss({entry.id!r}", "compile_loss(__entry__")
         namespace = {"__entry__": entry, "__name__": "__snippet__"}
         try:
-            exec(compile(body, f"<snippet {entry.id}>", "exec"), namespace)  # noqa: S102 - our generated code
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", IconWarning)
+                # intended, and said above the snippet (test_use_it_says_when_it_is_not_the_published_loss)
+                warnings.filterwarnings("ignore", "[a-z_]+: no claim of this entry ties", IconWarning)
+                exec(compile(body, f"<snippet {entry.id}>", "exec"), namespace)  # noqa: S102 - our generated code
         except Exception as err:  # noqa: BLE001
             pytest.fail(f"the 'Use it' snippet of {entry.id} fails: {type(err).__name__}: {err}\n{body}")
         assert namespace["value"].requires_grad or namespace["value"].grad_fn is None
@@ -234,3 +243,43 @@ def test_a_refuted_claim_shows_as_failed_whatever_the_entrys_status():
         failed = [SimpleNamespace(status="fail", proof=None)] + passed[1:]
         assert entry_status(entry, failed) == "failed"
         assert entry_status(entry, passed) == {"new": "new", "gap": "gap"}.get(entry.status, "proved")
+
+
+def test_use_it_says_when_it_is_not_the_published_loss(builtin_site):
+    """DCL's and DCD's pages offered compile_loss(ID) as their loss without a word; copied into a
+    fresh Python, it warns that no claim ties the objective to the published loss. t-SNE's snippet
+    warned that its batch was too small for its perplexity."""
+    from icon_registry.docs_site.pages import NOT_THE_PUBLISHED_LOSS
+
+    said = {entry.id for entry in builtin_site.catalog.entries
+            if NOT_THE_PUBLISHED_LOSS in (builtin_site.docs / "methods" / f"{entry.id}.md").read_text(encoding="utf-8")}
+    assert "dcd" in said and "simclr" not in said  # dcd's only claim is unproved
+    for entry in builtin_site.catalog.entries:
+        assert (entry.id in said) == (not any(claim.ties_objective_to_loss for claim in entry.claims)), entry.id
+    stderr = {}
+    for entry_id in ("dcd", "tsne"):
+        md = (builtin_site.docs / "methods" / f"{entry_id}.md").read_text(encoding="utf-8")
+        (_, body), *_ = fenced_blocks(md.split("## Use it", 1)[1], "python")
+        proc = subprocess.run([sys.executable, "-c", body], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        stderr[entry_id] = proc.stderr
+    assert "IconWarning: dcd: no claim of this entry ties its I-Con objective to its published loss" in stderr["dcd"]
+    assert stderr["tsne"] == ""
+
+
+@pytest.mark.parametrize("perplexity, kernel_value, n", [
+    (30.0, "perplexity", 32),  # t-SNE's default: 31 candidates per row
+    (49.5, "perplexity", 52),
+    (3.0, "perplexity", 8),
+    (1e9, "perplexity", 256),  # valid, but no example builds a billion items
+    (30.0, 40.0, 42),  # a number in the kernel, not a parameter
+])
+def test_the_snippets_batch_reaches_the_perplexity(perplexity, kernel_value, n):
+    from icon_registry.catalog import load_catalog
+    from icon_registry.docs_site.snippet import batch_size
+    from icon_registry.schema import Entry
+
+    data = load_catalog(use_env=False).get("tsne").model_dump(mode="python")
+    data["parameters"]["perplexity"].update(default=perplexity, max=None)
+    data["p"]["of"]["kernel"]["perplexity"] = kernel_value
+    assert batch_size(Entry.model_validate(data)) == n

@@ -226,3 +226,26 @@ def test_a_warning_naming_a_path_with_control_characters_stays_one_line(tmp_path
     stream = io.StringIO()
     Progress(quiet=True, stream=stream).warn(f"no results folder at {tmp_path / chr(27)}[31mres")
     assert stream.getvalue() == f"icon site: warning: no results folder at {tmp_path}/\\x1b[31mres\n"
+
+
+def _reproduce_lines(tmp_path, data) -> list[str]:
+    from icon_registry.docs_site.results_pages import bench_page
+
+    (tmp_path / "bench.json").write_text(json.dumps(data))
+    return re.findall(r"^Reproduce it: (.*)$", bench_page(tmp_path / "bench.json", lambda *a: None), re.M)
+
+
+def test_the_reproduce_command_has_the_options_the_rows_ran_with(tmp_path):
+    """The core suite ran with 9 repeats, and its page said `icon bench --suite core` (5 repeats)."""
+    row = {"case": "simclr", "compiled_ms": 1.2, "hand_ms": 1.0, "ratio": 1.2, "d": 64, "dtype": "float64",
+           "device": "cpu", "repeats": 9}
+    data = {"core": [dict(row, n=n) for n in (256, 1024)],
+            "compile": [dict(row, n=256, d=128, repeats=3), dict(row, n=1024, d=128, repeats=5)],
+            "fresh": [dict(row, n=256, device="cuda; rm -rf ~", d=True)],
+            "tsne": [{"n": 1000, "repeats": 9, "ours_seconds": 0.1}]}
+    assert _reproduce_lines(tmp_path, data) == [
+        "<code>icon bench --suite core --dim 64 --dtype float64 --repeats 9</code>",
+        "<code>icon bench --suite compile --dtype float64</code>",  # the repeats differ between rows
+        "<code>icon bench --suite fresh --dtype float64 --repeats 9</code>",  # not a device or a dimension
+        "<code>icon bench --suite tsne</code>",  # not a compared suite: its rows' fields are not options
+    ]
