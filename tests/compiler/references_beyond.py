@@ -2,10 +2,12 @@
 over scalar float64 torch tensors, written from each paper's formula (not from the compiler's
 code), so that autograd gives their gradients too. Small n only.
 
-Every function returns a 0-dim tensor.
+Every function returns a 0-dim tensor (a ``*_terms`` function: the list of per-anchor ones).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -109,16 +111,22 @@ def minus_elbo(logits, joint):
 def soft_nearest_neighbour(z, labels, T):
     """Frosst et al. 2019 (eq. 1): -mean_i log(sum_{j != i, y_j = y_i} e^{-|z_i - z_j|^2 / T} /
     sum_{k != i} e^{-|z_i - z_k|^2 / T}), over the anchors with a classmate."""
+    return _mean(soft_nearest_neighbour_terms(z, labels, T))
+
+
+def soft_nearest_neighbour_terms(z, labels, T):
+    """The per-anchor terms of ``soft_nearest_neighbour``, anchors without a classmate left out."""
     n = len(z)
     losses = []
     for i in range(n):
         same = [j for j in range(n) if j != i and int(labels[j]) == int(labels[i])]
         if not same:
             continue
-        numerator = sum(torch.exp(-_sq(z[i], z[j]) / T) for j in same)
-        denominator = sum(torch.exp(-_sq(z[i], z[k]) / T) for k in range(n) if k != i)
-        losses.append(-torch.log(numerator / denominator))
-    return _mean(losses)
+        # log of each sum by _lse: at small T every exp underflows and the ratio would be 0 / 0
+        numerator = _lse([-_sq(z[i], z[j]) / T for j in same])
+        denominator = _lse([-_sq(z[i], z[k]) / T for k in range(n) if k != i])
+        losses.append(denominator - numerator)
+    return losses
 
 
 def proxy_nca_paper(z, proxies, labels, T):
@@ -128,7 +136,7 @@ def proxy_nca_paper(z, proxies, labels, T):
     for i in range(len(z)):
         d = [_sq(_unit(z[i]), _unit(p)) / T for p in proxies]
         y = int(labels[i])
-        losses.append(d[y] + torch.log(sum(torch.exp(-d[c]) for c in range(len(proxies)) if c != y)))
+        losses.append(d[y] + _lse([-d[c] for c in range(len(proxies)) if c != y]))
     return _mean(losses)
 
 
@@ -212,10 +220,12 @@ def pmi_clustering(logits, neighbors):
     """Adaloglou et al. 2023 (TEMI, beta = 1, one head, the batch marginal): -mean_i mean_{j in kNN(i)}
     log sum_c phi_ic phi_jc / phi_c, phi = softmax(logits), phi_c = mean_l phi_lc."""
     n, K = len(logits), len(logits[0])
-    phi = [[torch.exp(v) for v in _log_softmax(list(row))] for row in logits]
-    marginal = [sum(phi[l][c] for l in range(n)) / n for c in range(K)]
+    # in logs (pmi = logsumexp_c of log phi_ic + log phi_jc - log phi_c): with large logits phi
+    # underflows to 0 for every c and the plain sum's log is -inf
+    log_phi = [_log_softmax(list(row)) for row in logits]
+    log_marginal = [_lse([log_phi[l][c] for l in range(n)]) - math.log(n) for c in range(K)]
     losses = []
     for i in range(n):
         listed = sorted({int(j) for j in neighbors[i]} - {i})
-        losses.append(-_mean([torch.log(sum(phi[i][c] * phi[j][c] / marginal[c] for c in range(K))) for j in listed]))
+        losses.append(-_mean([_lse([log_phi[i][c] + log_phi[j][c] - log_marginal[c] for c in range(K)]) for j in listed]))
     return _mean(losses)
