@@ -137,7 +137,7 @@ class FormulaInstance:
         if name == "bank":
             return list(range(len(self.require("bank"))))
         if name == "teacher_support":
-            return [c for c, value in enumerate(self.require("teacher")[i]) if value > 0]
+            return [c for c, value in enumerate(self.require("teacher")[i]) if value != 0]
         if name == "bank_positives":
             ids, bank_ids = self.require("ids"), self.require("bank_ids")
             return [m for m in range(len(bank_ids)) if bank_ids[m] == ids[i]]

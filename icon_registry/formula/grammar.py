@@ -160,7 +160,8 @@ SETS = {
     "bank": SetSpec(False, "bank", "every row m = 0..M-1 of the bank passed in the call", "", ("bank",),
                     example="sum(i, anchors, logsumexp(m, bank, dot(z[i], memory[m])))"),
     "teacher_support": SetSpec(True, "output", "the outputs c where the teacher's probability teacher[i, c] is "
-                               "positive (the support of a given distribution, e.g. SwAV's codes)",
+                               "not 0 (the support of a given distribution, e.g. SwAV's codes; a NaN or "
+                               "negative value stays in it and makes the loss NaN)",
                                r"\in \operatorname{{supp}} t_{{{arg}}}", ("teacher",),
                                example="sum(i, anchors, sum(c, teacher_support(i), teacher[i, c] * logit[i, c]))"),
     "bank_positives": SetSpec(True, "bank", "the bank rows with i's source id (its positives among the bank: "

@@ -14,7 +14,9 @@ class TeacherProbabilities(Kernel):
 
     def weights(self, pairs):
         given = pairs.outputs("teacher")
-        mask = (given > 0) & pairs.support
+        # zeros leave the support; anything else stays, so a NaN or negative code makes the loss NaN
+        # (as a teacher's NaN does in every teacher entry) instead of silently dropping it
+        mask = (given != 0) & pairs.support
         B = pairs.backend
         return Weights(B.log(B.where(mask, given, 1.0)), mask)
 

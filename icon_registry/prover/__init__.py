@@ -90,6 +90,10 @@ def _assumptions(entry, objective: abstract.AbstractObjective, expressions) -> l
         found.append("every representation whose cosine or norm is taken is nonzero")
     if "neighbors" in text:
         found.append("each anchor's given neighbours are distinct items other than the anchor")
+    given = [name for name, spelled in (("a graph's edge weights W", "W["), ("the teacher's probabilities", "teacher["))
+             if spelled in text]
+    if given:  # on such weights "not 0" (a teacher support) and "positive" (an edge) are one set
+        found.append(f"{' and '.join(given)} are >= 0")
     for left, right in objective.facts:
         i = sympy.Symbol("i")
         left_i, right_i = ir.instantiate(left, i), ir.instantiate(right, i)

@@ -205,6 +205,13 @@ class AArray:
     def __gt__(self, other):
         if other == 0 and isinstance(self.value, ir.Card) and self.axes == ("r", 1):
             return AnchorPredicate(self.value.iset.xreplace({ROW: ir.SELF}))
+        return self._edges(other)
+
+    def __ne__(self, other):
+        # The batch's weights are >= 0 (a graph's, a teacher's probabilities): not 0 is positive there
+        return self._edges(other)
+
+    def _edges(self, other):
         if (other == 0 and self.axes == ("r", "c") and isinstance(self.value, ir.At)
                 and self.value.name in ("W", "teacher") and self.value.args[1:] == (ROW, COL)):
             weights = None if self.value.name == "W" else self.value.name
