@@ -36,7 +36,7 @@ def register(subparsers) -> None:
                         "errors with their detail, unproved claims skipped), for CI; an existing FILE that is not a "
                         "JUnit XML report is refused before the run, never replaced")
     parser.add_argument("--json", action="store_true",
-                        help="print a JSON list of {id, claim, kind, status, seconds, detail, method, steps, ...}")
+                        help="print a JSON list of {id, claim, kind, status, seconds, detail, proof, steps, ..., entry_digest} (the digest of the entry as checked: icon site build shows a row only for that version)")
     parser.add_argument("--jobs", "-j", type=integer(1, 1024), default=1, metavar="N",
                         help="verify N entries in parallel (worker processes)")
     parser.add_argument("--no-cache", action="store_true",

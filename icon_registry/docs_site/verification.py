@@ -42,12 +42,18 @@ def _aligned(entry, records: list) -> list:
     is matched by its claim label (``claim`` in ``icon verify --json``: "identity",
     "up_to_constant#2"), by position only when it has none, and never to a claim of another
     kind: a file written for an earlier version of the entry (claims added, removed or
-    reordered) or for some of its claims lends no claim another one's verdict."""
+    reordered) or for some of its claims lends no claim another one's verdict. A record that
+    names the entry's digest (``entry_digest``, written by ``icon verify --json``) counts only
+    for that version of the entry: a file older than an edit of the entry shows it not verified."""
+    from icon_registry.verify.cache import entry_hash
     from icon_registry.verify.runner import claim_labels
 
     labels = claim_labels(entry)
+    digest = entry_hash(entry)
     by_label: dict[str, object] = {}
     for k, record in enumerate(records):
+        if getattr(record, "entry_digest", "") not in ("", digest):
+            continue
         label = getattr(record, "claim", None)
         if not isinstance(label, str):
             label = labels[k] if k < len(labels) else None

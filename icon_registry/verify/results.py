@@ -44,6 +44,9 @@ class ClaimResult:
     residual: Optional[str] = None  # the simplified residual (symbolic), for failures
     counterexample: Optional[dict] = None  # {"point": {...}, "lhs": .., "rhs": .., "residual": ..}
     cached: bool = False
+    #: ``verify.cache.entry_hash`` of the entry as checked: a results file read later (the docs site's
+    #: results/verify.json) shows the verdict only for that version of the entry
+    entry_digest: str = ""
 
     @property
     def ok(self) -> bool:

@@ -36,11 +36,14 @@ def verify_entry(entry, *, cache=None) -> list[ClaimResult]:
     from icon_registry.verify.algebra import parameter_ranges
     from icon_registry.verify.checks import CHECKS, CheckFailed, Context
 
+    from icon_registry.verify.cache import entry_hash
+
     ctx = Context(entry)
+    digest = entry_hash(entry)
     results = []
     for label, claim in zip(claim_labels(entry), entry.claims):
         start = time.perf_counter()
-        result = ClaimResult(entry.id, label, claim.kind, "pass")
+        result = ClaimResult(entry.id, label, claim.kind, "pass", entry_digest=digest)
         if claim.kind == "unproved":
             result.status = "unproved"
             result.detail = f"not verified: {to_text(claim.statement)} ({to_text(claim.reason)})"

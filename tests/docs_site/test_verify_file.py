@@ -10,9 +10,11 @@ import json
 import pytest
 
 from icon_registry.catalog import load_catalog
+from icon_registry.cli import main
 from icon_registry.docs_site import downloads, pages, verification
 from icon_registry.docs_site.catalog_view import load_site_catalog
 from icon_registry.docs_site.status import entry_status
+from icon_registry.verify.cache import entry_hash
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,18 @@ def test_extra_results_beyond_the_claims_do_not_colour_the_entry():
     proved = [verification.SimpleNamespace(status="pass", proof="all_n") for _ in simclr.claims]
     extra = verification.SimpleNamespace(status="pass", proof="numeric")
     assert entry_status(simclr, proved + [extra]) == "proved"
+
+
+def test_a_result_written_for_another_version_of_the_entry_is_not_shown(tmp_path, cat, capsys):
+    """`icon verify --json` rows carry the entry's digest: after an edit of the entry (same claim labels and
+    kinds) the file's verdicts no longer count; rows of the same version and rows without a digest do."""
+    simclr = _entry(cat, "simclr")
+    assert main(["verify", "simclr", "--json", "--no-cache"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["entry_digest"] for row in rows] == [entry_hash(simclr)] * 2
+    assert [(r.status, r.proof) for r in _results(tmp_path, cat, rows)["simclr"]] == [("pass", "all_n")] * 2
+    edited = [dict(row, entry_digest=entry_hash(simclr.model_copy(update={"notes": "edited"}))) for row in rows]
+    results = _results(tmp_path, cat, edited)
+    assert results["simclr"] == [None, None] and entry_status(simclr, results["simclr"]) == "unverified"
+    undated = [{key: value for key, value in row.items() if key != "entry_digest"} for row in rows]
+    assert [r.status for r in _results(tmp_path, cat, undated)["simclr"]] == ["pass", "pass"]
