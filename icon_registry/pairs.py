@@ -223,6 +223,8 @@ class Pairs:
             return B.concat_columns(own[:, None], rest)
         if quantity == "dot":
             return B.dot_products(a, b)
+        if self.layout == "batch" and not B.symbolic:  # (symbolic rows minus themselves are 0 already)
+            return B.sqdist(a, b, diagonal=0 if inputs.rows is None else inputs.rows[0])
         return B.sqdist(a, b)
 
     def outputs(self, source: str):

@@ -46,6 +46,8 @@ def _tensor(entry_id, name, value, device, holds="numbers"):
             f"{entry_id}: argument '{name}' must be a torch.Tensor or numpy array, got {type(value).__name__}",
             argument=name,
         )
+    if value.device.type == "meta":  # (moving it would raise torch's "Cannot copy out of meta tensor")
+        raise IconError(f"{entry_id}: argument '{name}' is on the meta device, which holds no values", argument=name)
     return value.to(device)
 
 
@@ -76,18 +78,28 @@ def call_error(entry_id, required, positional: tuple, unknown: dict) -> IconErro
                      f"{', '.join(required) or 'z alone'}: call {call_example(required)}", entry=entry_id, argument=name)
 
 
-def check_z(entry_id, z, *, distributed=False):
-    """z of shape (n, d) with n >= 2 and d >= 1; a rank of a distributed batch may hold fewer rows
-    (the global batch is checked once gathered: ``check_global_rows``)."""
+def check_z(entry_id, z, *, distributed=False, min_rows=2):
+    """z of shape (n, d) with n >= ``min_rows`` and d >= 1; a rank of a distributed batch may hold
+    fewer rows (the global batch is checked once gathered: ``check_global_rows``)."""
     if not isinstance(z, torch.Tensor):
         raise IconError(f"{entry_id}: argument 'z' must be a torch.Tensor, got {type(z).__name__}", argument="z")
-    if z.dim() != 2 or z.shape[0] < (0 if distributed else 2) or z.shape[1] < 1:
-        _fail_shape(entry_id, "z", "(n, d) with d >= 1" if distributed else "(n, d) with n >= 2 and d >= 1", z)
+    if z.dim() != 2 or z.shape[0] < (0 if distributed else min_rows) or z.shape[1] < 1:
+        _fail_shape(entry_id, "z", "(n, d) with d >= 1" if distributed else f"(n, d) with n >= {min_rows} and d >= 1", z)
     if z.device.type == "meta":
         raise IconError(f"{entry_id}: argument 'z' is on the meta device, which holds no values", argument="z")
     if not z.is_floating_point():
         raise IconError(f"{entry_id}: argument 'z' must be a floating-point tensor, got {z.dtype}", argument="z")
     return z
+
+
+def _outside_inference(value):
+    """``value``, or a copy when it was made under torch.inference_mode: autograd may not save an
+    inference tensor for the backward (torch's RuntimeError), and the loss saves what it indexes
+    with (labels, neighbours) or multiplies z by (a bank). Labels, neighbours and queues made under
+    inference_mode are common; the copy is O(n) or O(m d), next to the loss's O(n m d)."""
+    if torch.compiler.is_compiling():  # Dynamo cannot trace is_inference(): traced calls keep torch's behaviour
+        return value
+    return value.clone() if value.is_inference() and not torch.is_inference_mode_enabled() else value
 
 
 def index_vector(entry_id, name, value, n, device, size="n"):
@@ -96,7 +108,7 @@ def index_vector(entry_id, name, value, n, device, size="n"):
     if value.dim() != 1 or value.shape[0] != n:
         _fail_shape(entry_id, name, f"({size},) = ({n},)", value)
     if value.dtype == torch.int64:
-        return value
+        return _outside_inference(value)
     if value.is_floating_point() or value.is_complex():
         raise IconError(f"{entry_id}: argument '{name}' must hold integers, got {value.dtype}", argument=name)
     return value.long()
@@ -117,7 +129,7 @@ def neighbor_matrix(entry_id, value, n, device, position=None):
         raise IconError(f"{entry_id}: argument 'neighbors' must hold integer indices, got {value.dtype}", argument="neighbors")
     if value.numel() and (int(value.min()) < 0 or int(value.max()) >= n):
         raise IconError(f"{entry_id}: argument 'neighbors' has indices outside [0, {n})", argument="neighbors")
-    return value.long()
+    return _outside_inference(value.long())
 
 
 def features(entry_id, value, n, device, dtype):
@@ -176,7 +188,7 @@ def _floats(entry_id, name, value, shape_text, dims, device, dtype):
         _fail_shape(entry_id, name, shape_text, value)
     if not value.is_floating_point():
         raise IconError(f"{entry_id}: argument '{name}' must be a floating-point tensor, got {value.dtype}", argument=name)
-    return value.to(dtype)
+    return _outside_inference(value.to(dtype))
 
 
 SCORE_AND_BANK_NAMES = ("teacher", "center", "bank", "bank_ids", "bank_labels", "keys")

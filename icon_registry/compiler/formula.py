@@ -48,7 +48,7 @@ from torch.utils.checkpoint import checkpoint
 
 from icon_registry.backends import TorchBackend, torch_backend
 from icon_registry.compiler import arguments, chunked
-from icon_registry.compiler.module import CompiledLoss, largest_candidate_position, make_prototypes
+from icon_registry.compiler.module import CompiledLoss, largest_candidate_position, make_prototypes, min_rows
 from icon_registry.errors import IconError
 from icon_registry.formula import grammar as G
 from icon_registry.formula import nodes as N
@@ -731,6 +731,10 @@ class Evaluator:
         if func in ("sqdist", "dist") and set(u.axes) == set(v.axes):
             value = _squared(self.combine(torch.sub, u, v, vector=True))
         elif func in ("sqdist", "dist"):
+            # both shifted by one vector, as torch_backend's distances are: a common offset of the
+            # data no longer cancels in the expansion (float32 rows near 1000 lost their distances)
+            shift = torch_backend.distance_shift(v.t.reshape(-1, v.t.shape[-1]))
+            u, v = (_mapped(lambda t: t - shift, w) for w in (u, v))
             value = self.combine(lambda a, b, c: (a + b - 2.0 * c).clamp_min(0.0), _squared(u), _squared(v),
                                  self.dot(u, v))
         else:
@@ -819,7 +823,7 @@ class Evaluator:
         def teacher_support():
             axes = self.union(anchor, member)
             scores = self.batch.data["teacher"][self.aligned(anchor, axes), self.aligned(member, axes)]
-            return V(scores > 0, axes)
+            return V(scores != 0, axes)  # as the kernel's support: a NaN code is not dropped
 
         def other():
             value = self.combine(torch.ne, anchor, member)
@@ -994,6 +998,7 @@ class FormulaLoss(torch.nn.Module):
         self.requires = frozenset(needs)
         self._required = tuple(sorted(self.requires))
         self._candidate_position = largest_candidate_position(entry)
+        self._min_rows = min_rows(entry)
         self.prototypes = make_prototypes(entry, num_classes, dim) if "w" in self.fields else None
         nodes = [*entry.p.nodes(), *entry.q.nodes()]
         self._cluster = next((node for node in nodes if node.kind == "cluster"), None)

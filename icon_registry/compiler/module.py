@@ -87,6 +87,16 @@ def _check_class_shape(entry, num_classes, dim) -> None:
         arguments.option_number(entry.id, name, value, integer=True, minimum=1, what="a positive integer")
 
 
+#: Supports whose candidates are not the batch's items: an anchor's distributions need no other item.
+_OUTSIDE_THE_BATCH = frozenset(("prototypes", "outputs", "bank", "key_and_bank"))
+
+
+def min_rows(entry) -> int:
+    """The smallest batch the entry's loss is defined on: 1 when every distribution ranges over
+    candidates outside the batch (a classifier's last batch may hold one item), else 2."""
+    return 1 if set(chunked.candidate_supports(entry)) <= _OUTSIDE_THE_BATCH else 2
+
+
 def largest_candidate_position(entry):
     """The largest position of ``neighbors[i]`` a candidate_position kernel of the entry reads (None: none)."""
     return max((node.position for side in (entry.p, entry.q) for node in chunked.nodes(side)
@@ -141,6 +151,7 @@ class CompiledLoss(torch.nn.Module):
         self.requires = frozenset(entry.p.inputs_used() | entry.q.inputs_used())
         self._required = tuple(sorted(self.requires))
         self._candidate_position = largest_candidate_position(entry)
+        self._min_rows = min_rows(entry)
         # Scale options (icon_registry.compiler.chunked / .distributed document them).
         self.chunk_size = chunked.check_chunk_size(entry, chunk_size)
         self.chunk_memory = chunked.check_chunk_memory(entry, chunk_memory)
@@ -175,7 +186,7 @@ class CompiledLoss(torch.nn.Module):
         """The checked batch: ``given`` maps the name of each argument the call passed (not None) to
         it, in ``INPUT_NAMES`` order."""
         entry_id = self.entry.id
-        z = arguments.check_z(entry_id, z, distributed=self.distributed)
+        z = arguments.check_z(entry_id, z, distributed=self.distributed, min_rows=self._min_rows)
         n, device = z.shape[0], z.device
         missing = [name for name in self._required if name not in given]
         if missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -591,3 +592,58 @@ def test_plain_squared_distances_keep_their_second_derivative_at_duplicate_rows(
     exact = torch.autograd.functional.hessian(lambda v: (w * ((v[:, None] - v[None]) ** 2).sum(-1)).sum(), a)
     torch.testing.assert_close(hessian, exact, rtol=0, atol=1e-12)
     assert _plain_sqdist(a, a).min() == 0
+
+
+def _loop_sqdist(a, b):
+    """|a_i - b_j|^2 by loops over float64 differences (no expansion, nothing cancels)."""
+    a, b = a.double().tolist(), b.double().tolist()
+    return torch.tensor([[sum((u - v) ** 2 for u, v in zip(row, col)) for col in b] for row in a], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["fused", "plain"])
+@pytest.mark.parametrize("same", [True, False], ids=["a-with-itself", "a-and-b"])
+def test_squared_distances_of_rows_far_from_the_origin(same, plain):
+    """float32 rows near 1000 with a spread of 0.3: |a|^2 ~ 5e6 cancels in the expansion
+    |a|^2 + |b|^2 - 2 a.b down to float32's spacing there (0.5), larger than the distances
+    (~0.2). Distances and gradients must keep float32's relative precision."""
+    g = torch.Generator().manual_seed(5)
+    a = 1000.0 + 0.3 * torch.randn(10, 5, generator=g, dtype=torch.float64)
+    b = a if same else 1000.0 + 0.3 * torch.randn(7, 5, generator=g, dtype=torch.float64)
+    weights = torch.rand(10, b.shape[0], generator=g, dtype=torch.float64)
+    a32 = a.float().requires_grad_(True)
+    b32 = a32 if same else b.float().requires_grad_(True)
+    # the references are taken at the float32 inputs, so that only the computation's rounding counts
+    want = _loop_sqdist(a32.detach(), b32.detach())
+    with torch_backend.plain_ops_only() if plain else contextlib.nullcontext():
+        found = B.sqdist(a32, b32)
+    assert torch.allclose(found.double(), want, rtol=1e-4, atol=1e-4 * float(want.mean()))
+    (found * weights.float()).sum().backward()
+    a_ref = a32.detach().double()
+    b_ref = a_ref if same else b32.detach().double()
+    # d/da_i sum_j w_ij |a_i - b_j|^2 = 2 sum_j w_ij (a_i - b_j), and for b_j: -2 sum_i w_ij (a_i - b_j)
+    diff = a_ref[:, None, :] - b_ref[None, :, :]
+    grad_a = 2 * (weights[:, :, None] * diff).sum(1)
+    grad_b = -2 * (weights[:, :, None] * diff).sum(0)
+    expected = [grad_a + grad_b] if same else [grad_a, grad_b]
+    for found_grad, want_grad in zip([a32.grad] if same else [a32.grad, b32.grad], expected):
+        assert torch.allclose(found_grad.double(), want_grad, rtol=1e-3, atol=1e-3 * float(want_grad.abs().max()))
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["fused", "plain"])
+@pytest.mark.parametrize("offset", [0, 3])
+def test_a_row_with_itself_is_at_distance_exactly_zero(offset, plain):
+    """Rows of norm ~2e3 in float32: the expansion leaves a row's distance to itself at +-2 (a
+    Student-t weight of 1/3 where it is 1). ``diagonal`` = o: the rows of a are b's rows o, o + 1, ...
+    (a block of anchors against the whole batch); those pairs are 0, and so is their gradient."""
+    g = torch.Generator().manual_seed(6)
+    b = (1e3 * torch.randn(9, 5, generator=g)).requires_grad_(True)
+    a = b if offset == 0 else b[offset:offset + 4]
+    with torch_backend.plain_ops_only() if plain else contextlib.nullcontext():
+        found = B.sqdist(a, b, diagonal=offset)
+    assert torch.equal(found.diagonal(offset), torch.zeros(a.shape[0]))
+    want = _loop_sqdist(a.detach(), b.detach())
+    assert torch.allclose(found.double(), want, rtol=1e-5)
+    weights = torch.zeros_like(found)
+    weights.diagonal(offset).fill_(1.0)
+    (found * weights).sum().backward()
+    assert torch.equal(b.grad, torch.zeros_like(b))

@@ -9,6 +9,7 @@ import torch
 from icon_registry import IconError, compile_loss
 
 from .entries import entry
+from .test_stress import _batch as stress_batch
 
 
 def _message(fn):
@@ -42,6 +43,19 @@ def test_z_on_the_meta_device_holds_no_values():
                                                                labels=torch.zeros(8, dtype=torch.long)))
     assert text == "supcon: argument 'z' is on the meta device, which holds no values"
     assert err.argument == "z"
+
+
+@pytest.mark.parametrize("source", ["objective", "formula"])
+@pytest.mark.parametrize(("entry_id", "name"), [("supcon", "labels"), ("tsne", "x"), ("triplet", "neighbors"),
+                                                ("sne_graph", "graph"), ("knowledge_distillation", "teacher")])
+def test_an_input_on_the_meta_device_holds_no_values(entry_id, name, source):
+    """Was torch's NotImplementedError "Cannot copy out of meta tensor; no data!"."""
+    batch = stress_batch(8)
+    loss = compile_loss(entry_id, source=source)
+    given = {key: batch[key] for key in loss.requires} | {name: batch[name].to("meta")}
+    err, text = _message(lambda: loss(batch["z"], **given))
+    assert text == f"{entry_id}: argument '{name}' is on the meta device, which holds no values"
+    assert err.argument == name
 
 
 @pytest.mark.parametrize("source", ["objective", "formula"])

@@ -17,6 +17,7 @@ import torch
 from icon_registry import compile_loss, load_catalog
 from icon_registry.schema import Entry
 
+from . import references as ref
 from .conformance import lightly_source_dir, load_lightly
 
 CATALOG = load_catalog(use_env=False)
@@ -169,3 +170,27 @@ def test_gradcheck(entry_id):
              "neighbors": (torch.arange(8)[:, None] + torch.tensor([1, 2])) % 8}
     batch = {name: value for name, value in batch.items() if name in loss.requires}
     assert torch.autograd.gradcheck(lambda t: loss(t, **batch), (z,), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("entry_id", ["harmonic", "tsne"])
+def test_float32_distances_far_from_the_origin_match_the_slow_reference(entry_id):
+    """Points near 1000 (z and the prototypes; y for t-SNE) with distances ~1: expanded around the
+    origin, |a|^2 + |b|^2 - 2 a.b cancelled them to float32's spacing at 3e6 (0.25): both losses
+    were 2% off here (and the harmonic loss inf where a distance rounded to 0)."""
+    g = torch.Generator().manual_seed(9)
+    if entry_id == "harmonic":
+        torch.manual_seed(0)
+        loss = compile_loss(CATALOG.get("harmonic"), source="formula", num_classes=3, dim=4, power=2.0)
+        with torch.no_grad():
+            loss.prototypes.add_(1000.0)
+        z = 1000.0 + torch.randn(12, 4, generator=g)
+        labels = torch.arange(12) % 3
+        value = loss(z, labels=labels)
+        want = ref.harmonic(z.double().numpy(), loss.prototypes.detach().double().numpy(), labels.numpy(), 2.0)
+    else:
+        x = torch.randn(12, 5, generator=g)
+        y = 1000.0 + torch.randn(12, 2, generator=g)
+        value = compile_loss(CATALOG.get("tsne"), source="formula", perplexity=3.0)(y, x=x)
+        want = ref.tsne(x.double().numpy(), y.double().numpy(), 3.0)
+    assert value.dtype == torch.float32
+    assert abs(value.item() - want) <= 1e-4 * abs(want), (value.item(), want)

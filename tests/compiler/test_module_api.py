@@ -15,6 +15,7 @@ import torch
 from icon_registry import IconError, compile_loss
 
 from . import conformance as C
+from .test_stress import _batch as stress_batch
 
 
 def _message(fn):
@@ -261,3 +262,85 @@ def test_reverse_entries_kl_and_cross_entropy_differ_by_a_term_of_z():
         differences.append(float(ce - kl))
     assert abs(differences[0] - differences[1]) > 1e-3
     assert "direction: reverse" in compile_loss.__doc__ and "entropy of q" in compile_loss.__doc__
+
+
+# --- a batch of one item ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["objective", "formula"])
+def test_a_classifier_takes_a_batch_of_one_item(source):
+    """The last batch of an epoch may hold one item: a classifier's anchor needs no other item (its
+    candidates are the prototypes), and torch's cross entropy takes n = 1. Was: "argument 'z' must
+    have shape (n, d) with n >= 2"."""
+    torch.manual_seed(0)
+    loss = compile_loss("cross_entropy", source=source, num_classes=3, dim=4).double()
+    z = C.randn(1, 4, seed=8).requires_grad_(True)
+    labels = torch.tensor([2])
+    value = loss(z, labels=labels)
+    value.backward()
+    w = loss.prototypes.detach().clone().requires_grad_(True)
+    z_ref = z.detach().clone().requires_grad_(True)
+    want = torch.nn.functional.cross_entropy(z_ref @ w.T, labels)
+    want.backward()
+    assert abs(value.item() - want.item()) <= 1e-12 * want.item()
+    assert torch.allclose(z.grad, z_ref.grad, rtol=1e-12, atol=1e-15)
+    assert torch.allclose(loss.prototypes.grad, w.grad, rtol=1e-12, atol=1e-15)
+    _, text = _message(lambda: loss(z[:0], labels=labels[:0]))
+    assert text == "cross_entropy: argument 'z' must have shape (n, d) with n >= 1 and d >= 1, got (0, 4)"
+
+
+@pytest.mark.parametrize("entry_id", ["knowledge_distillation", "moco_v2", "instance_discrimination"])
+def test_one_item_against_a_teacher_or_a_bank_is_its_row_of_a_larger_batch(entry_id):
+    """Candidates outside the batch (z's outputs, a bank): an anchor's term does not depend on the
+    batch's other items, so one item alone gives its row of reduction='none'."""
+    batch = stress_batch(8)
+    loss = compile_loss(entry_id, reduction="none")
+    given = {name: batch[name] for name in loss.requires}
+    rows = loss(batch["z"], **given)
+    alone = {name: value[:1] if name in ("ids", "teacher", "keys") else value for name, value in given.items()}
+    assert torch.allclose(loss(batch["z"][:1], **alone), rows[:1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("entry_id", ["supcon", "tsne", "kmeans", "triplet"])
+def test_an_entry_over_the_batch_needs_two_items(entry_id):
+    batch = stress_batch(2)
+    loss = compile_loss(entry_id)
+    one = {name: batch[name][:1] for name in loss.requires}
+    err, text = _message(lambda: loss(batch["z"][:1], **one))
+    assert text == f"{entry_id}: argument 'z' must have shape (n, d) with n >= 2 and d >= 1, got (1, 4)"
+    assert err.argument == "z"
+
+
+# --- inputs made under torch.inference_mode --------------------------------------------------
+
+def test_labels_made_under_inference_mode_give_the_cross_entropy():
+    """Labels from a loader or a frozen model run under torch.inference_mode: was torch's
+    RuntimeError "Inference tensors cannot be saved for backward" (the loss gathers with them)."""
+    torch.manual_seed(0)
+    loss = compile_loss("cross_entropy", num_classes=3, dim=4).double()
+    z = C.randn(6, 4, seed=9).requires_grad_(True)
+    with torch.inference_mode():
+        labels = torch.tensor([0, 1, 2, 2, 1, 0])
+    value = loss(z, labels=labels)
+    value.backward()
+    z_ref = z.detach().clone().requires_grad_(True)
+    want = torch.nn.functional.cross_entropy(z_ref @ loss.prototypes.detach().T, labels.clone())
+    want.backward()
+    assert abs(value.item() - want.item()) <= 1e-12 * want.item()
+    assert torch.allclose(z.grad, z_ref.grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("entry_id", ["triplet", "npair", "knowledge_distillation"])
+def test_inputs_made_under_inference_mode_are_as_any_others(entry_id):
+    """neighbors (triplet), a bank with its ids (npair), a teacher's logits: the same value and
+    gradient as the same inputs made outside inference_mode."""
+    batch = stress_batch(8)
+    loss = compile_loss(entry_id)
+    given = {name: batch[name] for name in loss.requires}
+    with torch.inference_mode():
+        frozen = {name: value.clone() for name, value in given.items()}
+    found, want = batch["z"].clone().requires_grad_(True), batch["z"].clone().requires_grad_(True)
+    value = loss(found, **frozen)
+    value.backward()
+    expected = loss(want, **given)
+    expected.backward()
+    assert value.item() == expected.item() and torch.equal(found.grad, want.grad)
