@@ -17,7 +17,8 @@ instead of an n x n x n tensor).
 
 Numerics:
   * Stable forms: ``log(exp(e))`` is ``e``; the log of a product, quotient or power of
-    non-negative factors is split into logs; ``log(exp(a) + exp(b))`` and the log of a sum (or a mean
+    non-negative factors is split into logs; the log of a sum of such terms (``log(exp(a) + sum(m, bank,
+    exp(b)))``) is a logaddexp of their logs, and the log of a sum (or a mean
     over a whole domain) of products of exps, indicators and phi (read as log_softmax) become
     log-sum-exps, an indicator narrowing the set (``Where``: a -inf mask, never 0 * inf);
     ``log(sum(k, A, f) - sum(k, B, f))`` with B inside A, and ``log(sum(c, A, f(c)) - f(X))``, are the
@@ -64,7 +65,8 @@ from icon_registry.static_check import ARGUMENT_OF, parse_entry_formula
 # ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LogAddExp:
-    """log(exp(a_1) + ... + exp(a_m)), from ``log(exp(a) + exp(b))`` (compiler-internal)."""
+    """log(exp(a_1) + ... + exp(a_m)), from the log of a sum whose terms each have an exact log
+    (``exp(a)``, a sum of exps, a positive constant) (compiler-internal)."""
 
     args: tuple
 
@@ -167,9 +169,10 @@ def _stable_log(arg, params: dict):
     if isinstance(arg, N.BinOp) and arg.op == "**" and _nonnegative(arg.left, params):
         return N.BinOp("*", _stable(arg.right, params), _stable_log(arg.left, params))
     if isinstance(arg, N.BinOp) and arg.op == "+":
-        terms = _exp_terms(arg)
-        if terms is not None:
-            return LogAddExp(tuple(_stable(term, params) for term in terms))
+        # MoCo's log(exp(a) + sum(m, bank, exp(b))): each term's exact log, then one logsumexp
+        logs = [_exact_log(term, params) for term in _terms(arg)]
+        if all(log is not None and log[0] is not None and not log[1] for log in logs):
+            return LogAddExp(tuple(log[0] for log in logs))
         for one, other in ((arg.left, arg.right), (arg.right, arg.left)):
             if isinstance(one, N.Num) and one.value == 1:
                 return Log1p(_stable(other, params))
@@ -260,15 +263,11 @@ def _exact_log(node, params: dict) -> Optional[tuple]:
     return None
 
 
-def _exp_terms(node) -> Optional[list]:
-    """[a, b, ...] when node is exp(a) + exp(b) + ..., else None."""
-    if isinstance(node, N.Call) and node.func == "exp":
-        return [node.args[0]]
+def _terms(node) -> list:
+    """[a, b, ...] for node = a + b + ..."""
     if isinstance(node, N.BinOp) and node.op == "+":
-        left, right = _exp_terms(node.left), _exp_terms(node.right)
-        if left is not None and right is not None:
-            return left + right
-    return None
+        return _terms(node.left) + _terms(node.right)
+    return [node]
 
 
 def _stable(node, params: dict):

@@ -18,6 +18,7 @@ from icon_registry import compile_loss, load_catalog
 from icon_registry.schema import Entry
 
 from . import references as ref
+from . import references_beyond as ref_beyond
 from .conformance import lightly_source_dir, load_lightly
 
 CATALOG = load_catalog(use_env=False)
@@ -107,6 +108,22 @@ def test_dcl_formula_equals_lightly(tau):
     assert float(ours.detach()) == pytest.approx(float(theirs.detach()), rel=1e-10)
     assert torch.allclose(b0.grad, a0.grad, rtol=1e-8, atol=1e-10)
     assert torch.allclose(b1.grad, a1.grad, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tau", [0.07, 1e-3, 1e-4])
+def test_moco_formula_down_to_its_smallest_temperature(tau, dtype):
+    """log(exp(a) + sum(m, bank, exp(b))) is one logaddexp of the two terms' logs: summed as written
+    it overflowed to inf from tau = 1e-3 (the declared range goes down to 1e-4)."""
+    g = torch.Generator().manual_seed(0)
+    queries, keys, queue = (torch.randn(*shape, dtype=torch.float64, generator=g) for shape in [(5, 4), (5, 4), (9, 4)])
+    leaf = queries.to(dtype).requires_grad_(True)
+    value = compile_loss(CATALOG.get("moco_v2"), source="formula", tau=tau)(leaf, keys=keys.to(dtype),
+                                                                           bank=queue.to(dtype))
+    value.backward()
+    assert math.isfinite(float(value.detach())) and torch.isfinite(leaf.grad).all()
+    tolerance = dict(rel=1e-10) if dtype == torch.float64 else dict(rel=1e-5)
+    assert float(value.detach()) == pytest.approx(float(ref_beyond.moco(queries, keys, queue, tau)), **tolerance)
 
 
 def _user_entry(formula):
