@@ -102,11 +102,11 @@ def _outside_inference(value):
     return value.clone() if value.is_inference() and not torch.is_inference_mode_enabled() else value
 
 
-def index_vector(entry_id, name, value, n, device, size="n"):
+def index_vector(entry_id, name, value, n, device, shape_text=None):
     if not (isinstance(value, torch.Tensor) and value.device == device):
         value = _tensor(entry_id, name, value, device, holds="integers")
     if value.dim() != 1 or value.shape[0] != n:
-        _fail_shape(entry_id, name, f"({size},) = ({n},)", value)
+        _fail_shape(entry_id, name, shape_text or f"(n,) = ({n},)", value)
     if value.dtype == torch.int64:
         return _outside_inference(value)
     if value.is_floating_point() or value.is_complex():
@@ -223,7 +223,8 @@ def given_scores_and_bank(inputs, given: dict, device, dtype) -> None:
         if given[name] is not None:
             if m is None:
                 raise IconError(f"{entry_id}: argument '{name}' describes the bank's rows: pass bank= too", argument=name)
-            setattr(inputs, name, index_vector(entry_id, name, given[name], m, device, size="m"))
+            setattr(inputs, name, index_vector(entry_id, name, given[name], m, device,
+                                               shape_text=f"(m,) = ({m},), m the rows of 'bank'"))
     if given["keys"] is not None:
         keys = _floats(entry_id, "keys", given["keys"], f"(n, d) = ({n}, {k})", 2, device, dtype)
         if tuple(keys.shape) != (n, k):

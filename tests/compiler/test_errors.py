@@ -183,7 +183,7 @@ def test_bank_width_must_match_z():
 def test_bank_ids_length_names_the_bank():
     _, text = _message(lambda: compile_loss("npair")(torch.randn(6, 4), bank=torch.randn(9, 4), ids=torch.arange(6),
                                                   bank_ids=torch.arange(6)))
-    assert text == "npair: argument 'bank_ids' must have shape (m,) = (9,), got (6,)"
+    assert text == "npair: argument 'bank_ids' must have shape (m,) = (9,), m the rows of 'bank', got (6,)"
 
 
 def test_bank_ids_without_bank():
