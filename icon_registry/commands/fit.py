@@ -15,6 +15,8 @@ MAX_DIM = 65536
 TEST_FRACTION, KNN_K = 0.3, 5
 #: Every file icon fit writes into --out: an earlier run's marker is trusted for these names only.
 OUTPUTS = frozenset({"embedding.npy", "assignments.npy", "probabilities.npy", "metrics.json", "plot.png"})
+#: Neighbours per row in the kNN graph that an entry reading a graph (sne_graph, normalized_cuts) trains on.
+GRAPH_K = 15
 #: trustworthiness: at most this many neighbours (fewer than n / 2 on small data), and rows (its cost grows as n^2).
 TRUST_K, TRUST_MAX_ROWS = 10, 5000
 
@@ -31,6 +33,8 @@ def register(subparsers) -> None:
         "like openTSNE, for an entry with perplexity and nearest parameters (tsne), P on each point's 3 perplexity "
         "nearest neighbours (--set nearest=0: the exact P over every pair) and from 3,000 points q's normalizer "
         "interpolated on a grid (--set interpolation=0: summed exactly). "
+        f"Entries that read a graph (sne_graph, normalized_cuts, ...) train on the data's symmetric {GRAPH_K}-nearest-"
+        "neighbour graph (euclidean, weights 1). "
         "Entries that read labels (supcon, cross_entropy, ...) train on 70% of the rows (stratified) when the mapper "
         "embeds new rows (linear, mlp, a cluster head on x), so that their metrics are measured on the held-out 30%; "
         "with a lookup table they train on every row and their metrics are named as a fit of the training labels. "
@@ -99,6 +103,14 @@ def _overrides(pairs, entry):
     return out
 
 
+def _no_labels(entry, data_name):
+    """The usage error for an entry that reads labels given a features file without them."""
+    from icon_registry.errors import UsageError, quote_path
+
+    return UsageError(f"argument --labels: {entry.id} reads labels (a supervised entry) and {quote_path(data_name)} holds "
+                      "none: give --labels FILE, or a .npz/.pt file with a labels key", argument="--labels")
+
+
 def run(args) -> int:
     reuse_freed_memory()  # large tensors every step: see its docstring
     import numpy as np
@@ -106,7 +118,7 @@ def run(args) -> int:
 
     from icon_registry.training import augment, data, mappers, trainer, tsne
     from icon_registry.training import knn as knn_mod
-    from icon_registry.errors import IconError, UsageError
+    from icon_registry.errors import IconError, UsageError, quote_path
     from icon_registry.output_folder import OutputFolder
     from icon_registry.training.losses import compiled_loss
     from icon_registry.training.progress import Progress, note
@@ -130,12 +142,19 @@ def run(args) -> int:
         if dim is None:
             raise UsageError("argument --dim: a cluster head needs --dim (the number of clusters) when the data "
                              "has no labels", argument="--dim")
+        if dim > ds.n:  # as icon cluster refuses --clusters past the points: some clusters could never be used
+            raise UsageError(f"argument --dim: {dim} clusters exceed the {ds.n} rows of {quote_path(args.data)}",
+                             argument="--dim")
     else:
         dim = args.dim or (16 if kind == "mlp" else 2)
+    if kind == "linear" and entry.id == "pca" and dim > ds.dim:
+        raise UsageError(f"argument --dim: the pca entry's linear map is orthonormal, and no orthonormal map takes the "
+                         f"{ds.dim} features of {quote_path(args.data)} to {dim} dimensions; give --dim {ds.dim} or less",
+                         argument="--dim")
     extra = {}
     if entry.mapper == "prototypes":
         if n_classes is None:
-            raise IconError(f"'{entry.id}' learns class prototypes and needs labels", argument="--data")
+            raise _no_labels(entry, args.data)
         extra = {"num_classes": n_classes, "dim": dim}
     # A joint neighbour embedding (t-SNE) on free points runs the references' optimizer on d KL / dy
     # (the objective's sum; a published formula carries its own reduction and no exaggeration).
@@ -152,13 +171,18 @@ def run(args) -> int:
              "every pair", not args.quiet)
     loss = compiled_loss(entry, source=args.source, **extra, **params, **({"reduction": "sum"} if embedding else {}))
     requires = set(loss.requires)
+    unbuilt = trainer.unbuildable(requires)
+    if unbuilt:  # memory banks, teachers, DINO's centre: state of a training loop icon fit does not run
+        raise IconError(f"icon fit cannot train {entry.id}: its loss reads {', '.join(sorted(unbuilt))}, which icon fit "
+                        f"does not build (it builds {', '.join(trainer.KNOWN_INPUTS)}); pass them to "
+                        f"icon_registry.compile_loss('{entry.id}') in a training loop of your own", entry=entry.id)
+    if "labels" in requires and ds.labels is None:
+        raise _no_labels(entry, args.data)
     perplexity = getattr(loss, "params", {}).get("perplexity")
     if perplexity is not None and perplexity >= ds.n:
         raise UsageError(f"argument --set: perplexity {perplexity:g} is not less than the {ds.n} rows of the data "
                          "(scikit-learn's rule: a point's effective number of neighbours must be smaller than the "
                          "points there are); lower it with --set perplexity=VALUE", argument="--set")
-    if "graph" in requires:
-        raise IconError(f"'{entry.id}' reads a graph; icon fit builds kNN lists only", entry=entry.id)
     batch = args.batch if args.batch is not None else (256 if kind == "mlp" else None)
     if kind in ("lookup",) or (kind == "cluster" and "x" in requires):
         if batch is not None and batch < ds.n:
@@ -170,6 +194,12 @@ def run(args) -> int:
     split = data.train_test_split_indices(ds.labels, ds.n, TEST_FRACTION, args.seed) if ds.labels is not None else None
     held_out = "labels" in requires and split is not None and kind != "lookup" and not free and split[0].size >= 2
     train = ds.subset(split[0]) if held_out else ds
+    if entry.cell.column == "classes" and "labels" in requires and np.bincount(train.labels).max() < 2:
+        # p is uniform over the other rows of the anchor's class: with every class once, no row has a positive
+        rows = (f"the {train.n} rows of its training split (the other {ds.n - train.n} are held out to measure it)"
+                if held_out else f"the {train.n} rows it trains on")
+        raise UsageError(f"argument --labels: {entry.id}'s positives are other rows of the anchor's class, and no class "
+                         f"has two of {rows}: give more rows per class", argument="--labels")
     epochs = args.epochs or (tsne.Schedule.iterations if embedding else 300 if batch is None else 30)
     lr = args.lr or {"lookup": 1.0, "linear": 5e-2, "mlp": 1e-3, "cluster": 1e-1 if batch is None else 1e-2}[kind]
     if embedding:
@@ -186,9 +216,8 @@ def run(args) -> int:
     elif kind == "cluster":
         mapper = mappers.ClusterHead(ds.dim, dim, free=free, n=ds.n, seed=args.seed)
     else:
-        orthonormal = kind == "linear" and entry.id == "pca"
         mapper = mappers.build_mapper(kind, n=train.n, d_in=ds.dim, d_out=dim, seed=args.seed, x=train.features,
-                                      orthonormal=orthonormal)
+                                      orthonormal=kind == "linear" and entry.id == "pca")
     x = torch.as_tensor(train.features)
     labels = None if train.labels is None else torch.as_tensor(train.labels)
     neighbors = None
@@ -198,12 +227,18 @@ def run(args) -> int:
             raise UsageError(f"argument --set: k {k} is not less than the {train.n} rows it trains on (a point has "
                              f"at most {train.n - 1} neighbours); lower it with --set k=VALUE", argument="--set")
         neighbors = knn_mod.knn(x, k, metric="euclidean")[0].numpy()
+    graph = None
+    if "graph" in requires:
+        # Feature rows come with no graph of their own: the kNN graph of the data stands in, symmetric
+        # (W_ij = W_ji = 1 when either is among the other's GRAPH_K nearest), as spectral embeddings build it.
+        k = min(GRAPH_K, train.n - 1)
+        adjacency = knn_mod.adjacency(knn_mod.knn(x, k, metric="euclidean")[0], train.n)
+        graph = adjacency.maximum(adjacency.T).tocsr()
     views = 2 if "ids" in requires else 1
     aug = augment.default_augment(ds) if views > 1 else None
     builder = trainer.BatchBuilder(x, requires, labels=labels, views=views, augment=aug, neighbors=neighbors,
-                                   generator=torch.Generator().manual_seed(args.seed))
-    bs = train.n if batch is None else min(batch, train.n)
-    bar = Progress(epochs * -(-train.n // bs), f"fit {entry.id}", enabled=not args.quiet)
+                                   generator=torch.Generator().manual_seed(args.seed), graph=graph)
+    bar = Progress(epochs * trainer.steps_per_epoch(train.n, batch), f"fit {entry.id}", enabled=not args.quiet)
     schedule = None
     if embedding:
         schedule = tsne.Schedule.for_iterations(epochs, lr)
@@ -296,7 +331,7 @@ def _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z) -> d
     title = f"icon fit {entry.id} ({kind}) on {ds.name}"
     shown_as = os.path.join(args.out, "plot.png")
     if kind == "cluster":
-        shown = mappers.pca_init(ds.features, min(2, ds.dim), std=1.0)
+        shown = _plane(ds.features, min(2, ds.dim))
         plots.scatter(shown, z.argmax(1), os.path.join(out, "plot.png"), title + " (data PCA, coloured by assignment)",
                       shown_as=shown_as)
     else:
@@ -306,13 +341,14 @@ def _write_outputs(args, out, entry, ds, kind, dim, setup, loss, result, z) -> d
     return report
 
 
-def _plane(z):
-    """The first two principal components of ``z`` for the plot; its first two columns when it has
-    no spread (every row the same: a collapsed embedding, whose PCA divides by a zero std)."""
+def _plane(z, dim=2):
+    """The first ``dim`` principal components of ``z`` for the plot; its first ``dim`` columns when it
+    has no spread (every row the same: a collapsed embedding or constant data, whose PCA divides by a
+    zero std)."""
     import numpy as np
 
     from icon_registry.training import mappers
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        shown = mappers.pca_init(z, 2, std=1.0)
-    return shown if np.isfinite(shown).all() else np.asarray(z[:, :2], dtype=np.float32)
+        shown = mappers.pca_init(z, dim, std=1.0)
+    return shown if np.isfinite(shown).all() else np.asarray(z[:, :dim], dtype=np.float32)

@@ -199,9 +199,15 @@ def epoch_batches(config: ClusterConfig) -> list[int]:
     return [max(2, int(round(start * ratio ** (e / (config.epochs - 1))))) for e in range(config.epochs)]
 
 
+def steps_in_epoch(n: int, batch: int) -> int:
+    """Batches of ``batch`` anchors in an epoch over ``n`` points: a last batch of a single anchor is left
+    out (too few anchors to contrast; the next epoch's order puts that point in another batch)."""
+    return n // batch + (n % batch >= 2)
+
+
 def total_steps(config: ClusterConfig, n: int) -> int:
     """Optimizer steps of one fit (all heads): the progress bar's length."""
-    return config.heads * sum(max(1, math.ceil(n / b)) for b in epoch_batches(config))
+    return config.heads * sum(steps_in_epoch(n, b) for b in epoch_batches(config))
 
 
 def evaluation_batch(n: int, neighbors: np.ndarray, config: ClusterConfig, seed: int):
@@ -251,10 +257,8 @@ def _train_head(x, neighbors, config: ClusterConfig, seed: int, loss_fn, bar):
         began = time.perf_counter()
         order = rng.permutation(n)
         total, count = 0.0, 0
-        for s in range(max(1, math.ceil(n / batch))):
+        for s in range(steps_in_epoch(n, batch)):
             anchors = order[s * batch:(s + 1) * batch]
-            if anchors.size < 2:
-                continue
             sources = sample_batch(anchors, neighbors, config.batch_neighbors_per_anchor, rng)
             sources = np.tile(sources, config.views)
             src = torch.as_tensor(sources, device=device)

@@ -24,6 +24,11 @@ from icon_registry.training.progress import Progress
 KNOWN_INPUTS = ("x", "labels", "ids", "neighbors", "modality", "graph")
 
 
+def unbuildable(requires) -> set[str]:
+    """The inputs among ``requires`` that :class:`BatchBuilder` cannot build."""
+    return set(requires) - set(KNOWN_INPUTS) - {"z"}
+
+
 def loss_requires(loss_fn) -> set[str]:
     req = getattr(loss_fn, "requires", None)
     if req is None:
@@ -42,10 +47,12 @@ class BatchBuilder:
     augment: object = None  # callable(x_batch, generator) -> augmented batch
     neighbors: np.ndarray | None = None  # (n, k) global kNN lists
     generator: torch.Generator | None = None
+    graph: object = None  # (n, n) scipy.sparse edge weights over the sources
     _full_neighbors: torch.Tensor | None = None
+    _full_graph: torch.Tensor | None = None
 
     def __post_init__(self):
-        unknown = set(self.requires) - set(KNOWN_INPUTS) - {"z"}
+        unknown = unbuildable(self.requires)
         if unknown:
             raise IconError(f"the loss asks for inputs the trainer cannot build: {', '.join(sorted(unknown))}")
         if "labels" in self.requires and self.labels is None:
@@ -83,6 +90,16 @@ class BatchBuilder:
                 kwargs["neighbors"] = self._full_neighbors
             else:
                 kwargs["neighbors"] = knn_mod.batch_neighbors(self.neighbors, index.cpu().numpy()).to(self.x.device)
+        if "graph" in self.requires:
+            if self.graph is None:
+                raise IconError("this entry needs a graph but none was built")
+            if full:  # the same dense n x n weights every full-batch step: built once
+                if self._full_graph is None:
+                    self._full_graph = torch.as_tensor(self.graph.toarray(), dtype=self.x.dtype, device=self.x.device)
+                kwargs["graph"] = self._full_graph
+            else:
+                kwargs["graph"] = torch.as_tensor(knn_mod.batch_graph(self.graph, index.cpu().numpy()),
+                                                  dtype=self.x.dtype, device=self.x.device)
         return xb, index, kwargs
 
 
@@ -93,6 +110,14 @@ class FitResult:
     history: list = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+
+
+def steps_per_epoch(n: int, batch_size: int | None) -> int:
+    """Optimizer steps in one epoch of :func:`train`. The remainder of an epoch joins its last batch:
+    a short batch of a few items may hold no supervised pair at all (kNN lists are batch-local: digits
+    in batches of 256 left 5 items whose neighbours all lay in other batches, and the loss refused the
+    step)."""
+    return 1 if batch_size is None or batch_size >= n else n // int(batch_size)
 
 
 def train(
@@ -125,11 +150,8 @@ def train(
         raise IconError("nothing to train: the mapper and loss have no parameters")
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     bs = n if batch_size is None or batch_size >= n else int(batch_size)
-    # the remainder of an epoch joins its last batch: a short batch of a few items may hold no
-    # supervised pair at all (kNN lists are batch-local: digits in batches of 256 left 5 items whose
-    # neighbours all lay in other batches, and the loss refused the step)
-    steps_per_epoch = n // bs
-    total_steps = max(1, epochs * steps_per_epoch)
+    steps = steps_per_epoch(n, batch_size)
+    total_steps = max(1, epochs * steps)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total_steps) if schedule == "cosine" else None
     bar = progress or Progress(total_steps, "fit", enabled=False)
     device = builder.x.device
@@ -140,8 +162,8 @@ def train(
         order = torch.as_tensor(rng.permutation(n) if bs < n else np.arange(n), device=device)
         running = 0.0
         items = 0
-        for s in range(steps_per_epoch):
-            sources = order[s * bs:(s + 1) * bs if s + 1 < steps_per_epoch else n]
+        for s in range(steps):
+            sources = order[s * bs:(s + 1) * bs if s + 1 < steps else n]
             if sources.numel() < 2:
                 continue
             xb, index, kwargs = builder.build(sources)

@@ -281,3 +281,125 @@ def test_fit_a_knn_entry_in_batches_that_do_not_divide_the_data(tmp_path):
     out = tmp_path / "lg"
     assert main(["fit", "lgsimclr", "--data", "digits", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+
+
+# --- icon fit / icon cluster: data an entry cannot train on, and the progress they show -------------------
+
+
+@pytest.mark.parametrize("entry", ["supcon", "cross_entropy"])
+def test_fit_an_entry_that_reads_labels_on_a_file_without_them_is_a_usage_error(entry, tmp_path, capsys):
+    data = _save(tmp_path, "blobs", np.random.default_rng(0).normal(size=(20, 3)))
+    code, out = _fit(tmp_path, entry, "--data", *data, "--epochs", "2")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == (
+        f"icon fit: error: argument --labels: {entry} reads labels (a supervised entry) and '{data[0]}' holds none: "
+        "give --labels FILE, or a .npz/.pt file with a labels key (see 'icon fit --help')\n")
+
+
+def test_fit_pca_to_more_dimensions_than_features_is_a_usage_error(tmp_path, capsys):
+    data = _save(tmp_path, "line", np.random.default_rng(0).normal(size=(20, 1)))
+    code, out = _fit(tmp_path, "pca", "--data", *data, "--epochs", "2")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == (
+        f"icon fit: error: argument --dim: the pca entry's linear map is orthonormal, and no orthonormal map takes the 1 "
+        f"features of '{data[0]}' to 2 dimensions; give --dim 1 or less (see 'icon fit --help')\n")
+
+
+def test_fit_class_positives_with_no_class_twice_in_the_training_rows_is_a_usage_error(tmp_path, capsys):
+    """Four rows, two per class: the held-out split keeps one row of each class for training, where
+    supcon-like entries find no positive at all."""
+    data = _save(tmp_path, "four", [[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]], [0, 0, 1, 1])
+    code, out = _fit(tmp_path, "nca", "--data", *data, "--epochs", "2")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == (
+        "icon fit: error: argument --labels: nca's positives are other rows of the anchor's class, and no class has two "
+        "of the 2 rows of its training split (the other 2 are held out to measure it): give more rows per class "
+        "(see 'icon fit --help')\n")
+    code, out = _fit(tmp_path, "nca", "--data", *data, "--mapper", "lookup", "--epochs", "2", name="all_rows")
+    assert code == 0
+
+
+def _progress_lines(err, label):
+    return [line for line in err.splitlines() if line.startswith(f"{label}: ")]
+
+
+def test_fit_progress_counts_the_steps_it_takes(tmp_path, capsys):
+    """40 rows in batches of 16: two steps an epoch (the remainder joins the last batch), four in two epochs."""
+    data = _save(tmp_path, "forty", np.random.default_rng(0).normal(size=(40, 3)))
+    assert main(["fit", "simclr", "--data", *data, "--batch", "16", "--epochs", "2", "--out", str(tmp_path / "o")]) == 0
+    assert _progress_lines(capsys.readouterr().err, "fit simclr")[-1].startswith("fit simclr: 4/4 (100%) ")
+
+
+def test_cluster_progress_counts_the_steps_it_takes(tmp_path, capsys):
+    """41 points in batches of 8 anchors: five batches an epoch (the last anchor alone is not a batch)."""
+    data = _save(tmp_path, "fortyone", np.random.default_rng(0).normal(size=(41, 3)))
+    assert main(["cluster", "--features", data[0], "--clusters", "2", "--batch", "8", "--batch-start", "8",
+                 "--heads", "1", "--epochs", "2", "--knn", "3", "--out", str(tmp_path / "c")]) == 0
+    assert _progress_lines(capsys.readouterr().err, "cluster")[-1].startswith("cluster: 10/10 (100%) ")
+
+
+def test_fit_a_graph_entry_trains_on_the_datas_symmetric_knn_graph(tmp_path, monkeypatch):
+    from sklearn.neighbors import kneighbors_graph
+
+    from icon_registry.training import losses
+
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    data = _save(tmp_path, "points", x)
+    seen = []
+    compiled = losses.compiled_loss
+
+    def recording(*args, **kwargs):
+        loss = compiled(*args, **kwargs)
+        loss.register_forward_pre_hook(lambda module, a, kw: seen.append(kw["graph"].numpy().copy()), with_kwargs=True)
+        return loss
+
+    monkeypatch.setattr(losses, "compiled_loss", recording)
+    code, out = _fit(tmp_path, "sne_graph", "--data", *data, "--epochs", "3")
+    assert code == 0 and np.load(out / "embedding.npy").shape == (40, 2)
+    knn = kneighbors_graph(x.astype(np.float32), 15).toarray()
+    expected = np.maximum(knn, knn.T)
+    assert len(seen) == 3 and all(np.array_equal(graph, expected) for graph in seen)
+
+
+def test_a_batch_of_a_graph_entry_gets_the_weights_among_its_sources():
+    import scipy.sparse as sp
+    import torch
+
+    from icon_registry.training import trainer
+
+    weights = np.array([[0, 1, 0, 2], [1, 0, 3, 0], [0, 3, 0, 0], [2, 0, 0, 0]], dtype=float)
+    builder = trainer.BatchBuilder(torch.zeros(4, 2), {"graph"}, graph=sp.csr_matrix(weights))
+    _, _, kwargs = builder.build(torch.tensor([3, 0, 1]))
+    np.testing.assert_array_equal(kwargs["graph"].numpy(), [[0, 2, 0], [2, 0, 1], [0, 1, 0]])
+    _, _, kwargs = builder.build(torch.arange(4))
+    np.testing.assert_array_equal(kwargs["graph"].numpy(), weights)
+
+
+def test_fit_an_entry_whose_inputs_it_cannot_build_says_which_and_what_to_do(tmp_path, capsys):
+    code, out = _fit(tmp_path, "dino", "--data", "iris", "--epochs", "2")
+    assert code == 1 and not out.exists()
+    assert capsys.readouterr().err == (
+        "icon fit cannot train dino: its loss reads center, teacher, which icon fit does not build (it builds x, "
+        "labels, ids, neighbors, modality, graph); pass them to icon_registry.compile_loss('dino') in a training "
+        "loop of your own\n")
+
+
+def test_fit_a_cluster_head_on_constant_data_draws_its_plot(tmp_path, monkeypatch):
+    """Every row the same: the data's PCA, on which assignments are drawn, has no spread to scale by."""
+    from icon_registry.training import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "scatter", lambda shown, labels, path, title, shown_as=None: drawn.append(shown))
+    data = _save(tmp_path, "same", np.ones((10, 3)))
+    code, out = _fit(tmp_path, "kmeans", "--data", *data, "--dim", "2", "--epochs", "2")
+    assert code == 0
+    (shown,) = drawn
+    np.testing.assert_array_equal(shown, np.ones((10, 2)))
+
+
+def test_fit_more_clusters_than_rows_is_a_usage_error(tmp_path, capsys):
+    data = _save(tmp_path, "few", np.random.default_rng(0).normal(size=(6, 2)))
+    code, out = _fit(tmp_path, "kmeans", "--data", *data, "--dim", "7")
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err == (
+        f"icon fit: error: argument --dim: 7 clusters exceed the 6 rows of '{data[0]}' (see 'icon fit --help')\n")
