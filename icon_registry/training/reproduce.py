@@ -480,7 +480,7 @@ def run(quick: bool, out_path: str, only=None, verbose: bool = True) -> dict:
         "wall_within_limit": (wall < 600) if quick else None,
         **_totals(summary, details),
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "losses": "every loss is icon_registry.compile_loss(entry) (catalog source)",
+        "losses": "every loss is icon_registry.compile_loss(entry): the entry's I-Con objective (source \"objective\")",
         "summary": summary,
         "seconds_per_experiment": seconds,
         "details": details,
