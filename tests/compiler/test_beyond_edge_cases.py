@@ -54,6 +54,17 @@ def classes_batch(n, classes, d, dtype, seed, duplicate=False):
     return z, w, torch.arange(n) % classes
 
 
+def agree_with_pml_weights(entry_id, w, z, labels, peer, dtype=F64, **params):
+    """The entry with prototypes w against a PML loss whose class weights are w's transpose: values
+    and the gradients for z and the weights, per anchor."""
+    loss = with_prototypes(entry_id, w, **params).to(dtype)
+    a = leaf(z)
+    ours = per_anchor(loss(a, labels=labels), (a, loss.prototypes))
+    peer.W = torch.nn.Parameter(w.T.clone())
+    b = leaf(z)
+    assert_agree(ours, transposed_last(per_anchor(peer(b, labels), (b, peer.W))), dtype)
+
+
 @pytest.mark.parametrize("tau, m, n, dtype, duplicate", [
     (1 / 64, 0.35, 7, F64, False),  # the paper's s = 64
     (0.01, 0.5, 2, F64, False),
@@ -63,25 +74,15 @@ def classes_batch(n, classes, d, dtype, seed, duplicate=False):
 ])
 def test_cosface_matches_pml(tau, m, n, dtype, duplicate):
     z, w, labels = classes_batch(n, 3, 4, dtype, seed=500, duplicate=duplicate)
-    loss = with_prototypes("cosface", w, tau=tau, m=m).to(dtype)
-    a = leaf(z)
-    ours = per_anchor(loss(a, labels=labels), (a, loss.prototypes))
     peer = CosFaceLoss(num_classes=3, embedding_size=4, margin=m, scale=1 / tau)
-    peer.W = torch.nn.Parameter(w.T.clone())
-    b = leaf(z)
-    assert_agree(ours, transposed_last(per_anchor(peer(b, labels), (b, peer.W))), dtype)
+    agree_with_pml_weights("cosface", w, z, labels, peer, dtype, tau=tau, m=m)
 
 
 @pytest.mark.parametrize("tau, n, dtype", [(0.001, 5, F64), (0.01, 2, F64), (0.5, 7, F64), (0.05, 9, F32)])
 def test_normface_matches_pml(tau, n, dtype):
     z, w, labels = classes_batch(n, 5, 3, dtype, seed=510)
-    loss = with_prototypes("normface", w, tau=tau).to(dtype)
-    a = leaf(z)
-    ours = per_anchor(loss(a, labels=labels), (a, loss.prototypes))
     peer = NormalizedSoftmaxLoss(num_classes=5, embedding_size=3, temperature=tau)
-    peer.W = torch.nn.Parameter(w.T.clone())
-    b = leaf(z)
-    assert_agree(ours, transposed_last(per_anchor(peer(b, labels), (b, peer.W))), dtype)
+    agree_with_pml_weights("normface", w, z, labels, peer, dtype, tau=tau)
 
 
 @pytest.mark.parametrize("T, n, dtype", [(0.01, 2, F64), (0.1, 7, F64), (3.0, 5, F64), (0.5, 9, F32)])
@@ -111,13 +112,8 @@ def test_proxy_nca_formula_is_the_papers_eq_11_at_small_temperatures(T):
 def test_proxy_nca_is_normface_at_half_the_temperature():
     """The catalog's relation (d = 2 - 2 cos on unit vectors), checked against PML's NormFace."""
     z, w, labels = classes_batch(7, 5, 3, F64, seed=540)
-    loss = with_prototypes("proxy_nca", w, T=0.3)
-    a = leaf(z)
-    ours = per_anchor(loss(a, labels=labels), (a, loss.prototypes))
     peer = NormalizedSoftmaxLoss(num_classes=5, embedding_size=3, temperature=0.15)
-    peer.W = torch.nn.Parameter(w.T.clone())
-    b = leaf(z)
-    assert_agree(ours, transposed_last(per_anchor(peer(b, labels), (b, peer.W))))
+    agree_with_pml_weights("proxy_nca", w, z, labels, peer, T=0.3)
 
 
 # --- NCA, soft nearest neighbour --------------------------------------------------------------------
