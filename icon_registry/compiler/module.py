@@ -483,9 +483,10 @@ def _warn_if_not_the_published_loss(entry) -> None:
         return
     _WARNED.add(entry.id)
     kinds = ", ".join(sorted({claim.kind for claim in entry.claims}))
+    kl = "KL(p_i || q_i)" if entry.direction == "forward" else "KL(q_i || p_i)"  # kmeans, spectral: q on the left
     warnings.warn(
         f"{entry.id}: no claim of this entry ties its I-Con objective to its published loss (claims: {kinds}); "
-        f"compile_loss computes the objective sum_i KL(p_i || q_i), not loss.formula. For the published loss use "
+        f"compile_loss computes the objective sum_i {kl}, not loss.formula. For the published loss use "
         f"compile_loss(entry, source='formula') (icon fit --source formula).",
         IconWarning,
         stacklevel=3,

@@ -253,6 +253,17 @@ def test_objective_of_an_entry_with_no_tying_claim_warns_once():
         "compile_loss(entry, source='formula') (icon fit --source formula)."]
 
 
+def test_the_warning_names_the_reverse_divergence_of_a_reverse_entry(monkeypatch):
+    from icon_registry.compiler import module
+
+    monkeypatch.setattr(module, "_WARNED", set())  # once per entry and process: earlier tests may have compiled it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compile_loss(CATALOG.get("spectral_clustering"))
+    (message,) = [str(w.message) for w in caught if issubclass(w.category, IconWarning)]
+    assert "compile_loss computes the objective sum_i KL(q_i || p_i), not loss.formula." in message
+
+
 def test_formula_bench_suite_runs_and_agrees():
     """`icon bench --suite formula` times the formula against the objective (the speed figures
     come from it, never from a unit test); here only that it runs and the two agree."""
