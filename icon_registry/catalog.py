@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -198,7 +199,7 @@ def _display(path: Path) -> str:
 
 
 def _yaml_under(folder: Path) -> list[Path]:
-    """Every .yaml/.yml file under ``folder``, at any depth, sorted. Hidden files and folders are
+    """Every .yaml/.yml file under ``folder`` (.YAML too), at any depth, sorted. Hidden files and folders are
     left out: a catalog kept in a repository sits beside .git/ and .github/workflows/*.yml. A folder
     that cannot be listed raises its OSError: os.walk would skip it, and its entries would be
     missing from the catalog without a word."""
@@ -210,7 +211,7 @@ def _yaml_under(folder: Path) -> list[Path]:
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root) / name for name in sorted(files)
-                  if not name.startswith(".") and Path(name).suffix in _YAML_SUFFIXES]
+                  if not name.startswith(".") and Path(name).suffix.lower() in _YAML_SUFFIXES]
     return found
 
 
@@ -223,6 +224,10 @@ def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
     methods = folder / "methods"
     home = methods if methods.is_dir() else folder
     found = _yaml_under(folder)
+    # an entry file's name is its id, which is lowercase: my_method.YAML is said, not skipped
+    problems = [format_problem("not loaded: the name of an entry file ends in .yaml or .yml, in lowercase",
+                               file=_display(p)) for p in found if p.suffix not in _YAML_SUFFIXES]
+    found = [p for p in found if p.suffix in _YAML_SUFFIXES]
     tables = [p for p in found if p.parent == folder and p.name in _TABLE_NAMES]  # table.yaml sorts first
     table = tables[0] if tables else None
     files = [p for p in found if p.parent == home and (home == methods or p.name not in _TABLE_NAMES)]
@@ -231,8 +236,8 @@ def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
     for path in found:
         if path not in taken:
             unloaded.setdefault(path.parent, []).append(path)
-    problems = [format_problem(f"{spare.name} is not loaded: {table.name} is the table of this folder (keep one of "
-                               "the two)", file=_display(folder)) for spare in tables[1:]]
+    problems += [format_problem(f"{spare.name} is not loaded: {table.name} is the table of this folder (keep one of "
+                                "the two)", file=_display(folder)) for spare in tables[1:]]
     if home == methods:
         for where, paths in unloaded.items():
             if where == folder:
@@ -259,6 +264,25 @@ def _entry_files(folder: Path) -> tuple[list[Path], Optional[Path], list[str]]:
                 f"{_them(paths)} to {_display(folder)}, or pass --catalog {_display(where)} as well)",
                 file=_display(where)))
     return files, table, problems
+
+
+def _references(data) -> tuple[list[tuple[int, str]], dict[str, str]]:
+    """The relation targets ``[(index, id)]`` and the cell ``{axis: id}`` of an entry's YAML data,
+    those written as well-formed ids: read from the data, not the validated entry, so that an
+    entry refused for another field has them checked in the same run (a malformed one is a
+    field problem already)."""
+    from icon_registry.schema import ID_MAX_LENGTH, ID_PATTERN
+
+    def well_formed(value) -> bool:
+        return isinstance(value, str) and len(value) <= ID_MAX_LENGTH and re.fullmatch(ID_PATTERN, value) is not None
+
+    if not isinstance(data, dict):
+        return [], {}
+    relations = data.get("relations") if isinstance(data.get("relations"), list) else []
+    cell = data.get("cell") if isinstance(data.get("cell"), dict) else {}
+    targets = [(index, relation["target"]) for index, relation in enumerate(relations)
+               if isinstance(relation, dict) and well_formed(relation.get("target"))]
+    return targets, {axis: cell[axis] for axis in ("row", "column") if well_formed(cell.get(axis))}
 
 
 def _case_note(name: str, written: str) -> str:
@@ -341,6 +365,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
     sources: dict[str, _Source] = {}
     builtin_ids: dict[str, str] = {}
     tables: list[tuple[Any, Path, Document]] = []
+    refused_axes: dict[str, set] = {"row": set(), "column": set()}  # ids in tables refused below
     loaded: list[_Source] = []
 
     roots: list[tuple[Path, bool, str]] = []
@@ -355,6 +380,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
     seen_roots = set()
     seen_files = set()
     attempted: set[str] = set()  # ids of every entry file, valid or not (no cascading errors)
+    refused: list[tuple[str, str, Document]] = []  # (id, display, document) of the entries refused below
     for root, builtin, origin in roots:
         key = root.resolve() if root.exists() else root
         if key in seen_roots:
@@ -379,6 +405,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             problems.append(format_problem(f"not a folder or a .yaml file (from {origin})", file=root))
             continue
         if table_file is not None:
+            document = None
             try:
                 document = load_yaml(table_file, display=_display(table_file))
                 # the first table is the catalog's own; a later one only adds to it
@@ -387,6 +414,12 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
                 tables.append((table, table_file, document))
             except IconError as err:
                 problems.extend(err.problems)
+                # a cell naming a row of a refused table is no second problem (no cascading errors)
+                data = document.data if document is not None and isinstance(document.data, dict) else {}
+                for axis in refused_axes:
+                    items = data.get(axis + "s") if isinstance(data.get(axis + "s"), list) else []
+                    refused_axes[axis] |= {item["id"] for item in items if isinstance(item, dict)
+                                           and isinstance(item.get("id"), str)}
         for path in files:
             resolved = path.resolve()
             if resolved in seen_files:
@@ -418,9 +451,12 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
                 if stem_problem:
                     problems.append(stem_problem)
                 problems.extend(err.problems)
+                refused.append((data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str)
+                                    else path.stem, display, document))
                 continue
             if stem_problem:
                 problems.append(stem_problem)
+                refused.append((data["id"], display, document))
                 continue
             checked_files.add(digest)
             loaded.append(_Source(entry, path, display, document, builtin))
@@ -461,6 +497,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             else:
                 message = f"duplicate id '{entry.id}' (also in {other.display})"
             problems.append(format_problem(message, file=source.display, line=doc.line_of(("id",)), field="id"))
+            refused.append((entry.id, source.display, doc))
             continue
         clash = False
         for index, alias in enumerate(entry.aliases):
@@ -475,6 +512,7 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
                 ))
                 clash = True
         if clash:
+            refused.append((entry.id, source.display, doc))
             continue
         for name in (entry.id, *entry.aliases):
             names.setdefault(name.casefold(), (name, source))
@@ -485,28 +523,28 @@ def _load_catalog(*extra, include_builtin: bool = True, use_env: bool = True) ->
             builtin_ids[entry.id] = source.display
 
     known_ids = list(sources)
-    for source in sources.values():
-        entry, doc = source.entry, source.document
-        for index, relation in enumerate(entry.relations):
-            target = resolve_name(relation.target, sources, aliases)
-            if target is None and relation.target not in attempted:
-                loc = ("relations", index, "target")
+    # an entry refused above has its relations and cell checked too: every problem shows in one run
+    for entry_id, display, doc in [(s.entry.id, s.display, s.document) for s in sources.values()] + refused:
+        targets, cell = _references(doc.data)
+        for index, name in targets:
+            target = resolve_name(name, sources, aliases)
+            loc = ("relations", index, "target")
+            if target is None and name not in attempted:
                 problems.append(format_problem(
-                    f"unknown entry '{relation.target}'{_suggest_id([relation.target], known_ids, aliases)}",
-                    file=source.display, line=doc.line_of(loc), field=format_loc(loc),
+                    f"unknown entry '{name}'{_suggest_id([name], known_ids, aliases)}",
+                    file=display, line=doc.line_of(loc), field=format_loc(loc),
                 ))
-            elif target == entry.id:
-                loc = ("relations", index, "target")
-                problems.append(format_problem("an entry cannot relate to itself", file=source.display,
+            elif target == entry_id:
+                problems.append(format_problem("an entry cannot relate to itself", file=display,
                                                line=doc.line_of(loc), field=format_loc(loc)))
         if table is not None:
             for axis, ids in (("row", [r.id for r in table.rows]), ("column", [c.id for c in table.columns])):
-                value = getattr(entry.cell, axis)
-                if value not in ids:
+                value = cell.get(axis)
+                if value is not None and value not in ids and value not in refused_axes[axis]:
                     loc = ("cell", axis)
                     problems.append(format_problem(
                         f"unknown {axis} '{value}'{suggest(value, ids) or '; expected one of ' + ', '.join(repr(i) for i in ids)}",
-                        file=source.display, line=doc.line_of(loc), field=format_loc(loc),
+                        file=display, line=doc.line_of(loc), field=format_loc(loc),
                     ))
 
     checked_files.save()

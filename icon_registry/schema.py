@@ -11,16 +11,19 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import typing
 from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, \
     model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from icon_registry.claims import ClaimSpec
 from icon_registry.distributions import DistributionSpec
 from icon_registry.errors import quote, shorten, suggest
 from icon_registry.formula.grammar import reserved_names
+from icon_registry.validation_messages import data_loc
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 #: An id is a file name (<id>.yaml) and a word in messages and URLs: long ones only break those.
@@ -70,6 +73,18 @@ def _non_finite(data, path=()):
             yield from _non_finite(value, path + (index,))
 
 
+_PYDANTIC_ERROR_TYPES = frozenset(typing.get_args(ErrorType))
+
+
+def _error_details(error: dict) -> InitErrorDetails:
+    """One error of a caught ValidationError, to raise again in another (our own custom
+    types, such as 'formula', are not pydantic's and travel with their message)."""
+    kind = error["type"]
+    if kind not in _PYDANTIC_ERROR_TYPES:
+        kind = PydanticCustomError(kind, error["msg"])
+    return InitErrorDetails(type=kind, loc=error["loc"], input=error["input"], ctx=error.get("ctx", {}))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,7 +123,7 @@ class Parameter(_Model):
             raise ValueError(f"min {self.min} is above max {self.max}")
         if not low <= self.default <= high:
             raise ValueError(f"default {self.default} is outside the range [{low}, {high}]")
-        if self.integer and self.default != int(self.default):
+        if self.integer and not self.default.is_integer():  # int() of an infinite default would raise
             raise ValueError(f"default {self.default} is not an integer")
         return self
 
@@ -252,15 +267,32 @@ class Entry(_Model):
 
         return validate_model(cls, obj, context=context, options=options)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _finite(cls, data):
+    def _finite(cls, data, handler):
         # every number of an entry is a parameter, a bound or a kernel constant: an infinite one
         # validates against any range and then breaks training, `icon show` and JSON output
-        problems = [InitErrorDetails(type="finite_number", loc=path, input=value) for path, value in _non_finite(data)]
-        if problems:
-            raise ValidationError.from_exception_data(cls.__name__, problems)
-        return data
+        non_finite = list(_non_finite(data))
+        if not non_finite:
+            return handler(data)
+        # the entry's other problems too, so that one run reports them all
+        errors = []
+        try:
+            handler(data)
+        except ValidationError as err:
+            errors = err.errors()
+
+        def under(path, error) -> bool:
+            loc = data_loc(cls, error["loc"])
+            return bool(loc) and path[:len(loc)] == loc
+
+        unknown = [error for error in errors if error["type"] == "extra_forbidden"]
+        problems = [InitErrorDetails(type="finite_number", loc=path, input=value) for path, value in non_finite
+                    if not any(under(path, error) for error in unknown)]  # an unknown field is the problem there
+        # a problem at or above a non-finite value is one it causes (a range check of an infinite bound)
+        problems += [_error_details(error) for error in errors if error["type"] == "extra_forbidden"
+                     or not any(under(path, error) for path, _ in non_finite)]
+        raise ValidationError.from_exception_data(cls.__name__, problems)
 
     @field_validator("parameters")
     @classmethod

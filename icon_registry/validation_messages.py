@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from icon_registry.errors import IconError, format_problem, quote, shorten, suggest
 from icon_registry.yaml_io import line_of
 
-__all__ = ["format_loc", "validate_model", "validation_problems", "value_problem"]
+__all__ = ["data_loc", "format_loc", "validate_model", "validation_problems", "value_problem"]
 
 
 def format_loc(loc: Sequence) -> str:
@@ -239,6 +239,12 @@ def _value_path(data, message: str) -> Optional[tuple]:
             if isinstance(value, (dict, list)):
                 queue.append((path + (key,), value))
     return None
+
+
+def data_loc(model_cls, loc: Sequence) -> tuple:
+    """A pydantic error loc as a path into the data: without the tags pydantic puts in for a union
+    (('q', 'normalize', 'kernel', 'gaussian', 'scale') -> ('q', 'kernel', 'scale'))."""
+    return _walk(model_cls, loc).clean
 
 
 def _message(model_cls, error: dict) -> tuple:

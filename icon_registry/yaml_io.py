@@ -15,7 +15,8 @@ nothing is ever constructed from a tag and nothing recurses on the input's nesti
   level is read;
 - aliases are allowed, but their expanded size is budgeted (``MAX_ALIAS_NODES``), so an
   alias bomb ("billion laughs") is rejected after a few thousand nodes;
-- duplicate keys and non-scalar keys are errors; ``<<`` merge keys work;
+- keys are the text written (``1:`` is the key '1', not the int); duplicate keys and
+  non-scalar keys are errors; ``<<`` merge keys work;
 - files over ``MAX_BYTES`` (1 MiB) are rejected from their size, before reading; only
   regular files are opened (a FIFO or device never blocks the loader);
 - bytes that are not UTF-8 are reported with their byte offset and line;
@@ -27,6 +28,7 @@ Every failure is an ``IconError`` naming the file and line.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
@@ -91,6 +93,16 @@ def _show_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
 
 
+def _mark_lines(text: str):
+    """``line(mark)``: the 1-based line of a PyYAML mark, counting the line breaks that editors,
+    grep and git count (\\n, \\r\\n, \\r). PyYAML also breaks lines at NEL, LS and PS (U+0085,
+    U+2028, U+2029): one of those in a value would shift the line of every problem after it."""
+    if not any(char in text for char in "\x85\u2028\u2029"):
+        return lambda mark: mark.line + 1
+    starts = [match.end() for match in re.finditer(r"\r\n|\r|\n", text)]
+    return lambda mark: bisect.bisect_right(starts, mark.index) + 1
+
+
 class _Frame:
     __slots__ = ("kind", "obj", "path", "line", "key", "key_line", "has_key", "size", "anchor", "first_line", "merges")
 
@@ -111,9 +123,10 @@ class _Frame:
 class _Builder:
     """Turns the event stream of one YAML document into plain data, iteratively."""
 
-    def __init__(self, loader, file):
+    def __init__(self, loader, file, text):
         self.loader = loader
         self.file = file
+        self.line = _mark_lines(text)
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.lines: dict = {(): 1}
@@ -125,7 +138,7 @@ class _Builder:
     # -- errors ---------------------------------------------------------------------
     def fail(self, message: str, mark=None, line=None) -> IconError:
         if line is None and mark is not None:
-            line = mark.line + 1
+            line = self.line(mark)
         return IconError.at(message, file=self.file, line=line)
 
     # -- structure ------------------------------------------------------------------
@@ -147,7 +160,7 @@ class _Builder:
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
         self.count(event.start_mark)
-        line = event.start_mark.line + 1
+        line = self.line(event.start_mark)
         path = self.child_path()
         if self.stack and self.stack[-1].kind == "seq":
             self.lines[path] = line
@@ -211,13 +224,18 @@ class _Builder:
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         elif tag not in _SCALAR_TAGS:
             raise self.fail(f"YAML tag {quote(_show_tag(tag))} is not allowed (plain data only)", event.start_mark)
-        line = event.start_mark.line + 1
+        line = self.line(event.start_mark)
         if tag == _YAML_TAG + "merge" and self.expecting_key():
             self.add(None, 1, line, event, is_merge_key=True)
             return
-        if tag == _YAML_TAG + "str" and not event.style and event.tag is None and _FLOAT_12.match(event.value):
-            tag = _YAML_TAG + "float"  # YAML 1.2 floats: 1e-4 is a number, not the string '1e-4'
-        value = self.construct(tag, event)
+        if self.expecting_key():
+            # a key names a field or a parameter: it is the text written, so `1:` and `null:` are
+            # unknown fields '1' and 'null' (an int key equals True and sorts against no string)
+            value = event.value
+        else:
+            if tag == _YAML_TAG + "str" and not event.style and event.tag is None and _FLOAT_12.match(event.value):
+                tag = _YAML_TAG + "float"  # YAML 1.2 floats: 1e-4 is a number, not the string '1e-4'
+            value = self.construct(tag, event)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1)
         if self.stack and self.stack[-1].kind == "seq":
@@ -252,9 +270,10 @@ class _Builder:
                 f"aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?); write the data out",
                 event.start_mark,
             )
-        line = event.start_mark.line + 1
-        if self.expecting_key() and isinstance(value, (dict, list)):
-            raise self.fail("mapping keys must be plain scalars", line=line)
+        line = self.line(event.start_mark)
+        if self.expecting_key() and not isinstance(value, str):
+            raise self.fail(f"mapping keys are names: write the key out instead of the alias '*{event.anchor}'",
+                            line=line)
         if self.stack and self.stack[-1].kind == "seq":
             self.lines[self.child_path()] = line
         self.add(value, size, line, event)
@@ -277,7 +296,7 @@ _MERGE = _Merge()
 
 def _parse(text: str, file: Optional[str]) -> Document:
     loader = _Loader(text)
-    builder = _Builder(loader, file)
+    builder = _Builder(loader, file, text)
     documents = 0
     try:
         while True:
@@ -304,7 +323,8 @@ def _parse(text: str, file: Optional[str]) -> Document:
         problem = err.problem or err.context or "invalid YAML"
         if err.context and err.problem:
             problem = f"{err.context}, {err.problem}" if "while" not in err.context else f"{err.problem} ({err.context})"
-        raise IconError.at(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+        line = builder.line(mark) if mark else None
+        raise IconError.at(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.reader.ReaderError as err:
         position = err.position if isinstance(err.position, int) else 0
         line = text.count("\n", 0, position) + 1

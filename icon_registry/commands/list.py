@@ -6,6 +6,9 @@ from icon_registry.commands import catalog_from_args, print_json, year_of
 from icon_registry.errors import IconError, one_line, quote
 
 _WILDCARDS = "*?["  # what makes a PATTERN a glob (fnmatch)
+#: Columns are padded to their longest cell up to this width; a longer cell (a name nobody keeps
+#: short) is not padded to, or every line would carry its length in spaces.
+_MAX_PAD = 60
 
 
 def register(subparsers) -> None:
@@ -53,7 +56,7 @@ def run(args) -> int:
         entry = catalog.get(entry_id)
         cells = (entry.id, entry.name, f"{entry.cell.row} x {entry.cell.column}", entry.status, year_of(entry))
         rows.append(tuple(one_line(cell) for cell in cells))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [min(max(len(r[i]) for r in rows), _MAX_PAD) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip())
     return 0

@@ -95,7 +95,8 @@ def render(catalog, entry, width: int) -> str:
     out.append("")
     if entry.aliases:
         field("aliases", ", ".join(entry.aliases))
-    field("status", entry.status)
+    field("status", entry.status + ("; beyond the paper (a method the I-Con paper does not derive)"
+                                    if entry.beyond_paper else ""))
     if entry.paper is not None:
         paper = entry.paper
         venue = paper.venue if str(paper.year) in paper.venue else f"{paper.venue}, {paper.year}"
