@@ -151,7 +151,8 @@ def run(args) -> int:
         counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "error", "unproved")}
         proofs = [sum(1 for r in results if r.status == "pass" and r.proof == p) for p in PROOF_LABELS]
         how = ", ".join(f"{k} {label}" for k, label in zip(proofs, PROOF_LABELS.values()) if k)
-        print(f"{len(entries)} entries, {len(results)} claims: {counts['pass']} pass" + (f" ({how})" if how else "")
+        entry_word, claim_word = ("entry" if len(entries) == 1 else "entries"), ("claim" if len(results) == 1 else "claims")
+        print(f"{len(entries)} {entry_word}, {len(results)} {claim_word}: {counts['pass']} pass" + (f" ({how})" if how else "")
               + f", {counts['fail']} fail, {counts['error']} error, {counts['unproved']} unproved "
               f"({time.perf_counter() - start:.1f}s)")
     return 1 if failed else 0

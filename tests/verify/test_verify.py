@@ -201,3 +201,12 @@ def test_cli_explain_prints_the_derivation(tmp_path, capsys):
     (result,) = json.loads(out)
     assert result["proof"] == "numeric" and not result["derivation"]["proved"]
     assert result["derivation"]["reason"].startswith("not expressible for every batch")
+
+
+@pytest.mark.parametrize("ids, head", [(["vicreg_no_cov"], "1 entry, 1 claim: 1 pass"),
+                                       (["vicreg_no_cov", "simclr"], "2 entries, 3 claims: 3 pass")])
+def test_the_summary_line_counts_in_words(ids, head, capsys, tmp_path):
+    from icon_registry.cli import main
+
+    assert main(["verify", *ids, "--cache-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(head + " (")
