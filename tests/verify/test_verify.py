@@ -196,7 +196,7 @@ def test_cli_explain_prints_the_derivation(tmp_path, capsys):
     assert "[proved for every batch]" in out and "proof for every batch:" in out
     assert "assume some anchor has supervisory mass: anchors_with(same_class) is not empty" in out
     assert "[loss] mean = sum / count" in out and "both sides have the normal form" in out
-    assert "1 claims: 1 pass (1 proved for every batch), 0 fail" in out
+    assert "1 entry, 1 claim: 1 pass (1 proved for every batch), 0 fail" in out
     code, out, _ = icon("verify", "triplet", "--explain", *common, "--json", capsys=capsys)
     (result,) = json.loads(out)
     assert result["proof"] == "numeric" and not result["derivation"]["proved"]
