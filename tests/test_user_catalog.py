@@ -69,6 +69,15 @@ def test_fit_trains_the_user_entry(icon, with_catalog, tmp_path):
         assert report["entry"] == USER_ID and report["loss_source"] == source
 
 
+def test_fit_takes_an_entry_file(icon, user_folder, tmp_path):
+    code, out, err = icon("fit", str(user_folder / f"{USER_ID}.yaml"), "--data", "iris", "--epochs", "2", "--out",
+                          str(tmp_path / "run"), "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["entry"] == USER_ID
+    code, out, err = icon("fit", str(tmp_path / "absent.yaml"), "--data", "iris")
+    assert (code, err) == (1, f"{tmp_path / 'absent.yaml'}: no such file (give an entry file or id)\n")
+
+
 def test_site_build_from_the_environment_variable(icon, user_folder, monkeypatch, tmp_path):
     """$ICON_CATALOG alone puts the user's entry on the site (--catalog: the add-your-own page's test)."""
     monkeypatch.setenv("ICON_CATALOG", str(user_folder))

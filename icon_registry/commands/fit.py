@@ -42,7 +42,7 @@ def register(subparsers) -> None:
         "Progress goes to stderr. Writes embedding.npy (or assignments.npy + probabilities.npy for cluster "
         "heads), metrics.json and plot.png into --out: a folder icon fit owns (see --out).",
     )
-    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id (see `icon list`; --catalog DIR for your own)")
+    parser.add_argument("entry", metavar="ENTRY", help="catalog entry id or alias (see `icon list`; --catalog DIR for your own), or an entry file (path/to/id.yaml)")
     parser.add_argument("--source", choices=("objective", "formula"), default="objective",
                         help="objective (default): the entry's I-Con objective sum_i KL(p_i || q_i); formula: its "
                         "published loss.formula, compiled as written")
@@ -123,11 +123,11 @@ def run(args) -> int:
     from icon_registry.training.losses import compiled_loss
     from icon_registry.training.progress import Progress, note
 
-    from icon_registry.commands import catalog_from_args
+    from icon_registry.commands import entries_from_args
 
     folder = OutputFolder(args.out, name="icon-fit", written_by="icon fit", owns=OUTPUTS.__contains__)
-    catalog = catalog_from_args(args)
-    entry = catalog.get(args.entry)  # IconError with a suggestion when unknown
+    catalog, (entry_id,) = entries_from_args(args, [args.entry], single=True)  # unknown: a suggestion
+    entry = catalog.get(entry_id)
     params = _overrides(args.set, entry)
     torch.manual_seed(args.seed)
     ds = data.load_dataset(args.data, args.labels)
