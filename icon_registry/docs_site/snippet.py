@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel
-
 from icon_registry.schema import Entry
 
 _INPUT_LINES = {
@@ -31,19 +29,6 @@ def _uses_support(node, support: str) -> bool:
     return inner is not None and _uses_support(inner, support)
 
 
-def _field_values(node, name: str):
-    """Every value of the fields called ``name`` in a p or q tree (kernels inside kernels included)."""
-    if isinstance(node, BaseModel):
-        for field, value in node:
-            if field == name and value is not None:
-                yield value
-            else:
-                yield from _field_values(value, name)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _field_values(item, name)
-
-
 #: the largest batch a snippet builds: an example, not a benchmark (a perplexity beyond it keeps its warning)
 MAX_BATCH = 256
 
@@ -52,9 +37,10 @@ def batch_size(entry: Entry) -> int:
     """8 items, or the smallest even batch in which every row has more candidates than the
     entry's perplexity at its default (at most MAX_BATCH): with fewer, p cannot reach it (the
     loss warns and p is uniform whatever x), so a copied snippet would start with a warning."""
+    given = [node.perplexity for side in (entry.p, entry.q) for node in side.nodes()
+             if getattr(node, "perplexity", None) is not None]
     perplexities = [entry.parameters[value].default if isinstance(value, str) else value
-                    for side in (entry.p, entry.q) for value in _field_values(side, "perplexity")
-                    if not isinstance(value, str) or value in entry.parameters]
+                    for value in given if not isinstance(value, str) or value in entry.parameters]
     reachable = min(math.floor(max(perplexities, default=0)) + 2, MAX_BATCH)
     return max(8, reachable + reachable % 2)
 
